@@ -1,0 +1,229 @@
+/**
+ * The peer side of rendezvous. On every connection to a relay that offers discovery it opens one
+ * stream and JOINs the topics of the documents open in this tab. The newcomer dials the members
+ * it is told about at once; members told about a newcomer give it `dialGraceMs` to dial them
+ * first and only then dial it themselves, so a pair normally ends up with exactly one connection.
+ * Browsers reach each other with WebRTC through the relay (`/p2p-circuit/webrtc`); the sync
+ * service then runs over that direct connection, never over the relayed one.
+ */
+import type { ComponentLogger, Connection, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { bytesToHex, hexToBytes } from '../bytes'
+import { describeError } from '../errors'
+import { createLogger } from '../log'
+import type { Repo } from '../repo/repo'
+import { FramedStream } from '../wire/framed-stream'
+import { MAX_FRAME } from '../wire/framing'
+import { decodeDiscovery, DISCOVERY_PROTOCOL, encodeDiscovery, MAX_ADDRS, type DiscoveryMessage, type PeerEntry } from './messages'
+
+export interface DiscoveryClientInit {
+  /** how long a member waits for a newcomer to dial before dialling it (ms) */
+  dialGraceMs?: number
+  /** most peers per topic we connect to */
+  maxPeersPerTopic?: number
+}
+
+export interface DiscoveryClientComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  addressManager: AddressManager
+  peerId: PeerId
+  logger: ComponentLogger
+}
+
+interface RelayLink {
+  connection: Connection
+  framed: FramedStream
+}
+
+const RETRY_MS = [1000, 3000, 9000]
+
+export class DiscoveryClient implements Startable {
+  private readonly log = createLogger('discovery')
+  private readonly links = new Set<RelayLink>()
+  /** topic (hex) → peers the relay told us about */
+  private readonly known = new Map<string, Set<string>>()
+  private readonly dialing = new Set<string>()
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>()
+  private readonly off: (() => void)[] = []
+  private topologyId: string | undefined
+  private started = false
+
+  constructor(
+    private readonly components: DiscoveryClientComponents,
+    private readonly repo: Repo,
+    private readonly init: DiscoveryClientInit,
+  ) {}
+
+  readonly [Symbol.toStringTag] = '@orrery/discovery'
+
+  isStarted(): boolean {
+    return this.started
+  }
+
+  async start(): Promise<void> {
+    this.topologyId = await this.components.registrar.register(DISCOVERY_PROTOCOL, {
+      notifyOnLimitedConnection: false,
+      onConnect: (_peer, connection) => this.link(connection),
+    })
+    this.off.push(
+      this.repo.events.on('doc-opened', (h) => this.broadcast({ type: 'join', topics: [h.topic], addrs: this.ownAddrs() })),
+      this.repo.events.on('doc-closed', () => this.rejoin()),
+    )
+    this.started = true
+  }
+
+  async stop(): Promise<void> {
+    this.started = false
+    for (const f of this.off.splice(0)) f()
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    if (this.topologyId !== undefined) this.components.registrar.unregister(this.topologyId)
+    await Promise.all([...this.links].map((l) => l.framed.close()))
+    this.links.clear()
+  }
+
+  /** Our addresses changed (a relay reservation arrived): tell the relays. */
+  announce(): void {
+    this.broadcast({ type: 'join', topics: this.repo.openTopics(), addrs: this.ownAddrs() })
+  }
+
+  /** Peers the relays told us about, per document topic (hex). */
+  peersByTopic(): Map<string, string[]> {
+    return new Map([...this.known].map(([t, s]) => [t, [...s]]))
+  }
+
+  get relayCount(): number {
+    return this.links.size
+  }
+
+  private rejoin(): void {
+    const open = new Set(this.repo.openTopics().map(bytesToHex))
+    const gone = [...this.known.keys()].filter((t) => !open.has(t))
+    if (gone.length === 0) return
+    for (const t of gone) this.known.delete(t)
+    this.broadcast({ type: 'leave', topics: gone.map(hexToBytes) })
+  }
+
+  private ownAddrs(): string[] {
+    return this.components.addressManager
+      .getAddresses()
+      .map((a) => a.toString())
+      .filter((a) => !a.includes('/p2p-circuit') || a.includes('/p2p-circuit/webrtc'))
+      .slice(0, MAX_ADDRS)
+  }
+
+  private async link(connection: Connection): Promise<void> {
+    if (connection.limits !== undefined) return
+    let stream: Stream
+    try {
+      stream = await connection.newStream(DISCOVERY_PROTOCOL)
+    } catch (e) {
+      this.log.debug(`no discovery stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`)
+      return
+    }
+    const framed = new FramedStream(stream, { maxFrame: MAX_FRAME, maxMessage: 1024 * 1024 }, this.log)
+    const link: RelayLink = { connection, framed }
+    this.links.add(link)
+    const topics = this.repo.openTopics()
+    if (topics.length > 0) framed.send(encodeDiscovery({ type: 'join', topics, addrs: this.ownAddrs() }))
+    const error = await framed.read((bytes) => this.onMessage(link, bytes))
+    if (error !== undefined) this.log.warn(`relay ${connection.remotePeer.toString().slice(-8)} sent bad discovery data`)
+    this.links.delete(link)
+  }
+
+  private broadcast(msg: DiscoveryMessage): void {
+    if (msg.type === 'join' && msg.topics.length === 0) return
+    const bytes = encodeDiscovery(msg)
+    for (const l of this.links) l.framed.send(bytes)
+  }
+
+  private onMessage(link: RelayLink, bytes: Uint8Array): void {
+    const decoded = decodeDiscovery(bytes)
+    if (!decoded.ok) {
+      link.framed.abort(decoded.error)
+      return
+    }
+    const m = decoded.value
+    if (m.type === 'peers') {
+      const topic = bytesToHex(m.topic)
+      let set = this.known.get(topic)
+      if (set === undefined) {
+        set = new Set()
+        this.known.set(topic, set)
+      }
+      for (const p of m.peers) {
+        if (p.id === this.components.peerId.toString()) continue
+        set.add(p.id)
+        if (set.size > (this.init.maxPeersPerTopic ?? 16)) continue
+        if (m.kind === 'answer') void this.connect(p, link, 0)
+        else this.later(this.init.dialGraceMs ?? 3000, () => void this.connect(p, link, 0))
+      }
+    } else if (m.type === 'left') {
+      this.known.get(bytesToHex(m.topic))?.delete(m.peer)
+    } else {
+      link.framed.abort(new Error(`relay sent a ${m.type}`) as never)
+    }
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      if (this.started) fn()
+    }, ms)
+    this.timers.add(t)
+  }
+
+  private hasDirect(peer: string): boolean {
+    return this.components.connectionManager
+      .getConnections()
+      .some((c) => c.remotePeer.toString() === peer && c.limits === undefined && c.status === 'open')
+  }
+
+  private dialAddrs(p: PeerEntry, link: RelayLink): Multiaddr[] {
+    const out: Multiaddr[] = []
+    for (const a of p.addrs) {
+      try {
+        const ma = multiaddr(a)
+        if (ma.toString().endsWith(`/p2p/${p.id}`)) out.push(ma)
+        else out.push(ma.encapsulate(`/p2p/${p.id}`))
+      } catch {
+        // the relay validated these; skip anything odd
+      }
+    }
+    if (out.length === 0) {
+      // Not announced yet (no reservation when it joined): reach it through our relay.
+      let relay = link.connection.remoteAddr
+      const relayId = link.connection.remotePeer.toString()
+      if (!relay.toString().includes(`/p2p/${relayId}`)) relay = relay.encapsulate(`/p2p/${relayId}`)
+      out.push(relay.encapsulate(`/p2p-circuit/webrtc/p2p/${p.id}`))
+    }
+    return out
+  }
+
+  private async connect(p: PeerEntry, link: RelayLink, attempt: number): Promise<void> {
+    if (!this.started || this.hasDirect(p.id) || this.dialing.has(p.id)) return
+    if (![...this.known.values()].some((s) => s.has(p.id))) return // it left meanwhile
+    this.dialing.add(p.id)
+    try {
+      await this.components.connectionManager.openConnection(this.dialAddrs(p, link), {
+        signal: AbortSignal.timeout(20_000),
+      })
+    } catch (e) {
+      const wait = RETRY_MS[attempt]
+      this.log.info(`dialling ${p.id.slice(-8)} failed (${describeError(e)})${wait ? `; retry in ${wait} ms` : ''}`)
+      if (wait !== undefined) this.later(wait, () => void this.connect(p, link, attempt + 1))
+    } finally {
+      this.dialing.delete(p.id)
+    }
+  }
+}
+
+
+export function discoveryClient(
+  repo: Repo,
+  init: DiscoveryClientInit = {},
+): (components: DiscoveryClientComponents) => DiscoveryClient {
+  return (components) => new DiscoveryClient(components, repo, init)
+}

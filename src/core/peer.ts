@@ -1,0 +1,83 @@
+/**
+ * A full Orrery peer without the browser: identity, repo, state API and a libp2p node with the
+ * Orrery services. The browser shell and the in-process tests build peers through this, with
+ * their own transports (WebRTC + WebSockets + circuit relay in a tab, memory in tests).
+ */
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import type { ConnectionGater, PrivateKey, Transport } from '@libp2p/interface'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { randomBytes, toBase58 } from './bytes'
+import { type Identity } from './identity'
+import { Repo } from './repo/repo'
+import { StateApi } from './state'
+import type { StorageAdapter } from './storage/types'
+import { orrerySync, type SyncService } from './sync/service'
+import { issueTabCert } from './tab-cert'
+import type { TabBus } from './tabs/bus'
+import { discoveryClient, type DiscoveryClient, type DiscoveryClientInit } from './discovery/client'
+
+type TransportFactory = (components: never) => Transport
+
+export interface PeerOptions {
+  identity: Identity
+  storage: StorageAdapter
+  /** one id per browser profile (all tabs share it); tests give each peer its own */
+  profileId?: string
+  bus?: TabBus
+  privateKey?: PrivateKey
+  transports: TransportFactory[]
+  listen?: string[]
+  connectionGater?: ConnectionGater
+  discovery?: DiscoveryClientInit
+}
+
+export interface OrreryServices extends Record<string, unknown> {
+  sync: SyncService
+  discovery: DiscoveryClient
+  ping: { ping(peer: unknown, options?: unknown): Promise<number> }
+}
+
+export class OrreryPeer {
+  readonly state: StateApi
+  constructor(
+    readonly node: Libp2p<OrreryServices>,
+    readonly repo: Repo,
+    readonly identity: Identity,
+  ) {
+    this.state = new StateApi(repo)
+  }
+
+  get id(): string {
+    return this.node.peerId.toString()
+  }
+
+  async stop(): Promise<void> {
+    await this.repo.flushAll().catch(() => undefined)
+    await this.node.stop()
+    await this.repo.shutdown()
+  }
+}
+
+export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
+  const tabId = toBase58(randomBytes(8))
+  const profileId = opts.profileId ?? toBase58(randomBytes(8))
+  const repo = new Repo({ storage: opts.storage, tabId, ...(opts.bus ? { bus: opts.bus } : {}) })
+  const node = await createLibp2p({
+    ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
+    addresses: { listen: opts.listen ?? [] },
+    transports: opts.transports as never,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(opts.connectionGater ? { connectionGater: opts.connectionGater } : {}),
+    services: {
+      identify: identify(),
+      ping: ping(),
+      sync: orrerySync({ repo, issueCert: (peerId) => issueTabCert(opts.identity, peerId, profileId) }),
+      discovery: discoveryClient(repo, opts.discovery ?? {}),
+    },
+  })
+  return new OrreryPeer(node as unknown as Libp2p<OrreryServices>, repo, opts.identity)
+}

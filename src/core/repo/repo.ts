@@ -1,0 +1,257 @@
+/**
+ * The documents of this tab: opens them from storage, creates new ones, keeps the list of known
+ * documents, and routes input from other tabs and remote peers to the right DocHandle.
+ */
+import { am } from '../automerge'
+import { bytesToHex, fromUtf8, utf8 } from '../bytes'
+import { Emitter } from '../emitter'
+import { describeError } from '../errors'
+import { docTopic, newDocId, parseDocId, type DocId } from '../ids'
+import { createLogger } from '../log'
+import { DocStore } from '../storage/doc-store'
+import type { StorageAdapter } from '../storage/types'
+import type { SyncPeer } from '../sync/peer'
+import type { TabBus, TabMessage } from '../tabs/bus'
+import { DocHandle, type DocStatus } from './doc-handle'
+import type { DecodedSyncMessage } from 'automerge-wasm'
+
+const log = createLogger('repo')
+
+export interface DocMeta {
+  id: DocId
+  createdAt: number
+  openedAt: number
+}
+
+export interface RepoEvents extends Record<string, unknown> {
+  'doc-opened': DocHandle
+  'doc-closed': DocId
+  'doc-status': DocStatus
+  'docs-changed': undefined
+}
+
+export interface RepoOptions {
+  storage: StorageAdapter
+  /** other tabs of this profile; omit for a single-tab peer (Node, tests) */
+  bus?: TabBus
+  /** this tab's unique id (messages from ourselves are ignored) */
+  tabId: string
+  /** how many documents remote peers may make us load that we did not open ourselves */
+  maxServedDocs?: number
+}
+
+export class Repo {
+  readonly events = new Emitter<RepoEvents>()
+  private readonly handles = new Map<DocId, DocHandle>()
+  private readonly opening = new Map<DocId, Promise<DocHandle>>()
+  private readonly byTopic = new Map<string, DocId>()
+  private readonly meta = new Map<DocId, DocMeta>()
+  private readonly peers = new Set<SyncPeer>()
+  private readonly served = new Set<DocId>()
+  private readonly unsubscribeBus: (() => void) | undefined
+  private loadedMeta: Promise<void>
+
+  constructor(private readonly opts: RepoOptions) {
+    this.unsubscribeBus = opts.bus?.subscribe((m) => this.onTabMessage(m))
+    this.loadedMeta = this.loadMeta()
+  }
+
+  get tabId(): string {
+    return this.opts.tabId
+  }
+
+  // ---- documents -----------------------------------------------------------------------------
+
+  async create(): Promise<DocHandle> {
+    const id = newDocId()
+    const handle = await this.open(id)
+    this.opts.bus?.post({ t: 'doc-created', doc: id, from: this.opts.tabId })
+    return handle
+  }
+
+  /** Opens a document: from storage if we have it, empty otherwise (peers fill it in). */
+  open(id: DocId): Promise<DocHandle> {
+    const parsed = parseDocId(id)
+    if (!parsed.ok) return Promise.reject(parsed.error)
+    const open = this.handles.get(id)
+    if (open !== undefined) {
+      this.served.delete(id) // opened on purpose now
+      return Promise.resolve(open)
+    }
+    let p = this.opening.get(id)
+    if (p === undefined) {
+      p = this.load(id).finally(() => this.opening.delete(id))
+      this.opening.set(id, p)
+    }
+    return p
+  }
+
+  get(id: DocId): DocHandle | undefined {
+    return this.handles.get(id)
+  }
+
+  openDocs(): DocHandle[] {
+    return [...this.handles.values()]
+  }
+
+  async list(): Promise<DocMeta[]> {
+    await this.loadedMeta
+    return [...this.meta.values()].sort((a, b) => b.openedAt - a.openedAt)
+  }
+
+  async close(id: DocId): Promise<void> {
+    const h = this.handles.get(id)
+    if (h === undefined) return
+    await h.whenSaved().catch((e: unknown) => log.warn(`closing ${id} with unsaved changes: ${describeError(e)}`))
+    this.handles.delete(id)
+    this.served.delete(id)
+    h.close()
+    this.events.emit('doc-closed', id)
+  }
+
+  async flushAll(): Promise<void> {
+    await Promise.all([...this.handles.values()].map((h) => h.whenSaved()))
+  }
+
+  async shutdown(): Promise<void> {
+    for (const id of [...this.handles.keys()]) await this.close(id)
+    this.unsubscribeBus?.()
+  }
+
+  private async load(id: DocId): Promise<DocHandle> {
+    const store = new DocStore(this.opts.storage, id)
+    const loaded = await store.load()
+    let doc = am().create()
+    if (loaded !== undefined) {
+      try {
+        doc.free()
+        doc = am().load(loaded.bytes)
+      } catch (e) {
+        // A damaged chunk must not take the others down: load what loads, report the rest.
+        log.error(`document ${id} did not load as a whole (${describeError(e)}); loading chunk by chunk`)
+        doc = am().create()
+        for (const c of loaded.chunks) {
+          try {
+            doc.loadIncremental(c)
+          } catch (e2) {
+            log.error(`skipping a damaged chunk of ${id}: ${describeError(e2)}`)
+          }
+        }
+      }
+      doc.saveIncremental() // everything loaded is already stored
+    }
+    const existing = this.handles.get(id)
+    if (existing !== undefined) {
+      doc.free()
+      return existing
+    }
+    const handle = new DocHandle(id, doc, store, {
+      tabId: this.opts.tabId,
+      bus: this.opts.bus,
+      onStatus: (h) => this.events.emit('doc-status', h.status()),
+    })
+    this.handles.set(id, handle)
+    this.byTopic.set(bytesToHex(handle.topic), id)
+    await this.touchMeta(id)
+    this.events.emit('doc-opened', handle)
+    return handle
+  }
+
+  // ---- known documents -----------------------------------------------------------------------
+
+  private async loadMeta(): Promise<void> {
+    try {
+      for (const c of await this.opts.storage.loadRange(['meta'])) {
+        try {
+          const m = JSON.parse(fromUtf8(c.data)) as DocMeta
+          if (parseDocId(m.id).ok && typeof m.createdAt === 'number' && typeof m.openedAt === 'number') {
+            this.meta.set(m.id, m)
+            this.byTopic.set(bytesToHex(docTopic(m.id)), m.id)
+          }
+        } catch {
+          log.warn(`ignoring unreadable document record ${c.key.join('/')}`)
+        }
+      }
+    } catch (e) {
+      log.error(`could not list stored documents: ${describeError(e)}`)
+    }
+  }
+
+  private async touchMeta(id: DocId): Promise<void> {
+    await this.loadedMeta
+    const now = Date.now()
+    const m = this.meta.get(id) ?? { id, createdAt: now, openedAt: now }
+    m.openedAt = now
+    this.meta.set(id, m)
+    try {
+      await this.opts.storage.save(['meta', id], utf8(JSON.stringify(m)))
+    } catch (e) {
+      log.warn(`could not record document ${id}: ${describeError(e)}`)
+    }
+    this.events.emit('docs-changed', undefined)
+  }
+
+  // ---- other tabs ----------------------------------------------------------------------------
+
+  private onTabMessage(m: TabMessage): void {
+    if (m.from === this.opts.tabId) return
+    if (m.t === 'chunk') this.handles.get(m.doc)?.receiveTabChunk(m.data)
+    else if (m.t === 'doc-created') {
+      this.loadedMeta = this.loadedMeta.then(() => this.loadMeta()).then(() => this.events.emit('docs-changed', undefined))
+    }
+  }
+
+  // ---- remote peers --------------------------------------------------------------------------
+
+  addPeer(peer: SyncPeer): void {
+    this.peers.add(peer)
+  }
+
+  removePeer(peer: SyncPeer): void {
+    this.peers.delete(peer)
+    for (const h of this.handles.values()) h.detachPeer(peer)
+  }
+
+  /** Topics (hex) of the documents open in this tab: what we ask peers about. */
+  openTopics(): Uint8Array[] {
+    return [...this.handles.values()].map((h) => h.topic)
+  }
+
+  /** A peer asked about these topics: start syncing the ones we have (open or stored). */
+  async peerInterested(peer: SyncPeer, topics: readonly Uint8Array[]): Promise<void> {
+    await this.loadedMeta
+    for (const t of topics) {
+      const id = this.byTopic.get(bytesToHex(t))
+      if (id === undefined) continue
+      const h = this.handles.get(id) ?? (await this.serve(id))
+      if (h !== undefined && this.peers.has(peer)) h.attachPeer(peer)
+    }
+  }
+
+  /** A sync message for a document; unknown documents are ignored (we never asked for them). */
+  async receiveSync(peer: SyncPeer, id: DocId, msg: DecodedSyncMessage): Promise<void> {
+    let h = this.handles.get(id)
+    if (h === undefined && this.meta.has(id)) h = await this.serve(id)
+    if (h === undefined) {
+      log.debug(`ignoring sync for a document we do not have (${id.slice(0, 6)}…)`)
+      return
+    }
+    if (this.peers.has(peer)) h.receiveSync(peer, msg)
+  }
+
+  generateSyncMessage(peer: SyncPeer, id: DocId): Uint8Array | null {
+    return this.handles.get(id)?.generateSyncMessage(peer) ?? null
+  }
+
+  private async serve(id: DocId): Promise<DocHandle | undefined> {
+    if (this.served.size >= (this.opts.maxServedDocs ?? 64) && !this.handles.has(id)) {
+      log.warn(`not serving ${id.slice(0, 6)}…: already serving ${this.served.size} documents`)
+      return undefined
+    }
+    const opening = !this.handles.has(id) && !this.opening.has(id)
+    const h = await this.open(id)
+    if (opening) this.served.add(id)
+    return h
+  }
+}
+

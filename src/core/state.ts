@@ -1,0 +1,68 @@
+/**
+ * The state API: a hierarchical key-value view of documents (the "statebus" idea). The first
+ * path segment names the document, the rest a place inside it; values are JSON.
+ *
+ *   await state.set('/<docId>/todo/1', { title: 'milk' })
+ *   await state.get('/<docId>/todo/1/title')        // 'milk'
+ *   const off = state.subscribe('/<docId>/todo', cb) // cb(current), then after every change
+ *
+ * `set` and `delete` resolve once the change is applied in this tab (reads see it, subscribers
+ * will be told); it reaches the disk, other tabs and peers in the next task. `flush()` resolves
+ * when everything so far is on disk. Documents open on first use.
+ */
+import { OrreryError } from './errors'
+import { parsePath } from './paths'
+import type { DocHandle } from './repo/doc-handle'
+import type { Repo } from './repo/repo'
+
+export type Unsubscribe = () => void
+
+export class StateApi {
+  constructor(private readonly repo: Repo) {}
+
+  private handle(docId: string): DocHandle | Promise<DocHandle> {
+    const h = this.repo.get(docId)
+    return h !== undefined && !h.isClosed ? h : this.repo.open(docId)
+  }
+
+  async get(path: string): Promise<unknown> {
+    const { docId, keys } = parsePath(path)
+    const h = await this.handle(docId)
+    return h.read(keys)
+  }
+
+  async set(path: string, value: unknown): Promise<void> {
+    const { docId, keys } = parsePath(path)
+    const h = this.handle(docId)
+    ;(h instanceof Promise ? await h : h).write(keys, value)
+  }
+
+  async delete(path: string): Promise<void> {
+    const { docId, keys } = parsePath(path)
+    const h = this.handle(docId)
+    ;(h instanceof Promise ? await h : h).remove(keys)
+  }
+
+  subscribe(path: string, cb: (value: unknown) => void): Unsubscribe {
+    if (typeof cb !== 'function') throw new OrreryError('INVALID_VALUE', 'subscribe needs a callback')
+    const { docId, keys } = parsePath(path)
+    let off: Unsubscribe | undefined
+    let cancelled = false
+    const h = this.handle(docId)
+    const attach = (handle: DocHandle): void => {
+      if (!cancelled) off = handle.subscribe(keys, cb)
+    }
+    if (h instanceof Promise) {
+      h.then(attach, (e: unknown) => console.error(`subscribe ${path}:`, e))
+    } else attach(h)
+    return () => {
+      cancelled = true
+      off?.()
+    }
+  }
+
+  /** Resolves when every change made so far in this tab is on disk. */
+  async flush(): Promise<void> {
+    await this.repo.flushAll()
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The sync protocol's messages (inside framing.ts frames):
+ *   HELLO     version, the sender's tab certificate
+ *   INTEREST  document topics the sender has open (hashes: ids are never announced)
+ *   SYNC      a document id, an Automerge sync message, and signatures over changes
+ *   GOODBYE   a reason, before the sender closes the stream
+ * SYNC carries `sigs` from the first version: each entry binds a change hash to its author's key
+ * and signature, so signed writes (verified at every hop) need no protocol break.
+ */
+import { docIdFromBytes, docIdToBytes, type DocId } from '../ids'
+import { ProtocolError, type Result, ok, err } from '../errors'
+import type { TabCert } from '../tab-cert'
+import { Reader, Writer } from '../wire/codec'
+
+export const SYNC_PROTOCOL = '/orrery/sync/1.0.0'
+export const SYNC_VERSION = 1
+export const MAX_TOPICS_PER_MESSAGE = 1024
+/** largest reassembled message: a whole document in one Automerge sync message */
+export const MAX_SYNC_MESSAGE = 64 * 1024 * 1024
+const MAX_SIGS = 65536
+
+export interface ChangeSignature {
+  /** the Automerge change hash (32 bytes) */
+  hash: Uint8Array
+  /** the author's Ed25519 public key */
+  author: Uint8Array
+  signature: Uint8Array
+}
+
+export type SyncFrame =
+  | { type: 'hello'; version: number; cert: TabCert }
+  | { type: 'interest'; topics: Uint8Array[] }
+  | { type: 'sync'; docId: DocId; message: Uint8Array; sigs: ChangeSignature[] }
+  | { type: 'goodbye'; reason: string }
+
+const T_HELLO = 1
+const T_INTEREST = 2
+const T_SYNC = 3
+const T_GOODBYE = 4
+
+export function encodeSyncFrame(f: SyncFrame): Uint8Array {
+  const w = new Writer()
+  switch (f.type) {
+    case 'hello':
+      w.u8(T_HELLO).varint(f.version).raw(f.cert.identityKey).string(f.cert.peerId).string(f.cert.profileId)
+      w.varint(f.cert.issuedAt).raw(f.cert.signature)
+      break
+    case 'interest':
+      w.u8(T_INTEREST).varint(f.topics.length)
+      for (const t of f.topics) w.raw(t)
+      break
+    case 'sync':
+      w.u8(T_SYNC).bytes(docIdToBytes(f.docId)).bytes(f.message).varint(f.sigs.length)
+      for (const s of f.sigs) w.raw(s.hash).raw(s.author).raw(s.signature)
+      break
+    case 'goodbye':
+      w.u8(T_GOODBYE).string(f.reason.slice(0, 200))
+      break
+  }
+  return w.finish()
+}
+
+export function decodeSyncFrame(buf: Uint8Array): Result<SyncFrame, ProtocolError> {
+  const r = new Reader(buf)
+  const type = r.u8()
+  let frame: SyncFrame
+  switch (type) {
+    case T_HELLO: {
+      const version = r.varint()
+      const identityKey = r.raw(32).slice()
+      const peerId = r.string(128)
+      const profileId = r.string(64)
+      const issuedAt = r.varint()
+      const signature = r.raw(64).slice()
+      frame = { type: 'hello', version, cert: { identityKey, peerId, profileId, issuedAt, signature } }
+      break
+    }
+    case T_INTEREST: {
+      const n = r.varint(MAX_TOPICS_PER_MESSAGE)
+      const topics: Uint8Array[] = []
+      for (let i = 0; i < n && r.error === undefined; i++) topics.push(r.raw(32).slice())
+      frame = { type: 'interest', topics }
+      break
+    }
+    case T_SYNC: {
+      const id = docIdFromBytes(r.bytes(64))
+      const message = r.bytes(MAX_SYNC_MESSAGE)
+      const n = r.varint(MAX_SIGS)
+      const sigs: ChangeSignature[] = []
+      for (let i = 0; i < n && r.error === undefined; i++) {
+        sigs.push({ hash: r.raw(32).slice(), author: r.raw(32).slice(), signature: r.raw(64).slice() })
+      }
+      if (r.error === undefined && !id.ok) r.fail('bad document id')
+      frame = { type: 'sync', docId: id.ok ? id.value : '', message, sigs }
+      break
+    }
+    case T_GOODBYE:
+      frame = { type: 'goodbye', reason: r.string(200) }
+      break
+    default:
+      return err(new ProtocolError('MALFORMED_MESSAGE', `unknown sync message type ${type}`))
+  }
+  r.end()
+  if (r.error !== undefined) return err(new ProtocolError('MALFORMED_MESSAGE', `sync ${frame.type}: ${r.error}`))
+  return ok(frame)
+}

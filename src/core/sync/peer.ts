@@ -1,0 +1,16 @@
+import type { OrreryError } from '../errors'
+import type { DocId } from '../ids'
+
+/** What the repo needs from a network session with one remote peer. */
+export interface SyncPeer {
+  /** unique per session (a reconnect is a new session) */
+  readonly key: string
+  /** the remote tab's libp2p peer id */
+  readonly remotePeer: string
+  /** the remote person's identity (did:key), once their tab certificate verified */
+  readonly identity: string | undefined
+  /** asks the session to pull a sync message for this document when it can send */
+  wake(docId: DocId): void
+  /** the peer sent something invalid: close the session (logged), keep everything else */
+  fault(error: OrreryError): void
+}

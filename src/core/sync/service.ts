@@ -1,0 +1,117 @@
+/**
+ * The sync protocol as a libp2p service (a factory taking libp2p components, Startable). On every
+ * direct connection with a peer that speaks the protocol, the dialling side opens one stream and
+ * both sides run a SyncSession on it. Relayed (limited) connections never carry sync: the handler
+ * refuses them and the topology does not report them.
+ */
+import type { ComponentLogger, Connection, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { Registrar } from '@libp2p/interface-internal'
+import { describeError } from '../errors'
+import { createLogger } from '../log'
+import type { Repo } from '../repo/repo'
+import type { TabCert } from '../tab-cert'
+import { FramedStream } from '../wire/framed-stream'
+import { MAX_FRAME } from '../wire/framing'
+import { MAX_SYNC_MESSAGE, SYNC_PROTOCOL } from './messages'
+import { SyncSession } from './session'
+
+export interface SyncServiceInit {
+  repo: Repo
+  /** issues this tab's certificate for its libp2p peer id */
+  issueCert: (peerId: string) => TabCert
+  maxMessage?: number
+}
+
+export interface SyncServiceComponents {
+  registrar: Registrar
+  peerId: PeerId
+  logger: ComponentLogger
+}
+
+export class SyncService implements Startable {
+  private readonly sessions = new Set<SyncSession>()
+  private readonly log = createLogger('sync')
+  private topologyId: string | undefined
+  private offDocOpened: (() => void) | undefined
+  private started = false
+  private readonly cert: TabCert
+
+  constructor(
+    private readonly components: SyncServiceComponents,
+    private readonly init: SyncServiceInit,
+  ) {
+    this.cert = init.issueCert(components.peerId.toString())
+  }
+
+  readonly [Symbol.toStringTag] = '@orrery/sync'
+
+  isStarted(): boolean {
+    return this.started
+  }
+
+  async start(): Promise<void> {
+    await this.components.registrar.handle(SYNC_PROTOCOL, (stream, connection) => this.accept(stream, connection), {
+      maxInboundStreams: 2,
+      maxOutboundStreams: 2,
+      runOnLimitedConnection: false,
+    })
+    this.topologyId = await this.components.registrar.register(SYNC_PROTOCOL, {
+      notifyOnLimitedConnection: false,
+      onConnect: (_peer, connection) => this.dial(connection),
+    })
+    this.offDocOpened = this.init.repo.events.on('doc-opened', (h) => {
+      for (const s of this.sessions) s.sendInterest([h.topic])
+    })
+    this.started = true
+  }
+
+  async stop(): Promise<void> {
+    this.started = false
+    this.offDocOpened?.()
+    if (this.topologyId !== undefined) this.components.registrar.unregister(this.topologyId)
+    await this.components.registrar.unhandle(SYNC_PROTOCOL)
+    await Promise.all([...this.sessions].map((s) => s.close('shutting down')))
+    this.sessions.clear()
+  }
+
+  /** Live sessions (one per direct connection to a remote tab). */
+  list(): SyncSession[] {
+    return [...this.sessions]
+  }
+
+  private async dial(connection: Connection): Promise<void> {
+    if (connection.direction !== 'outbound' || connection.limits !== undefined) return
+    try {
+      const stream = await connection.newStream(SYNC_PROTOCOL, { runOnLimitedConnection: false })
+      this.run(stream, connection)
+    } catch (e) {
+      this.log.debug(`could not open sync stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`)
+    }
+  }
+
+  private accept(stream: Stream, connection: Connection): void {
+    if (connection.limits !== undefined) {
+      stream.abort(new Error('sync is not allowed over limited connections'))
+      return
+    }
+    this.run(stream, connection)
+  }
+
+  private run(stream: Stream, connection: Connection): void {
+    const framed = new FramedStream(stream, { maxFrame: MAX_FRAME, maxMessage: this.init.maxMessage ?? MAX_SYNC_MESSAGE }, this.log)
+    const session = new SyncSession({
+      framed,
+      connection,
+      repo: this.init.repo,
+      cert: this.cert,
+      log: this.log,
+      onClose: (s) => this.sessions.delete(s),
+    })
+    this.sessions.add(session)
+    session.run().catch((e: unknown) => this.log.error(`sync session failed: ${describeError(e)}`))
+  }
+}
+
+export function orrerySync(init: SyncServiceInit): (components: SyncServiceComponents) => SyncService {
+  return (components) => new SyncService(components, init)
+}

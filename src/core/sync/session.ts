@@ -1,0 +1,173 @@
+/**
+ * One sync session: a single long-lived stream with one remote tab over a direct connection.
+ * It exchanges HELLO (tab certificates), INTEREST (topics of open documents) and SYNC messages,
+ * and pulls sync messages from the repo whenever the stream can take more (so a slow peer gets
+ * fewer, larger messages instead of an unbounded queue).
+ */
+import type { Connection } from '@libp2p/interface'
+import { am } from '../automerge'
+import { describeError, OrreryError, ProtocolError } from '../errors'
+import type { DocId } from '../ids'
+import type { Logger } from '../log'
+import type { Repo } from '../repo/repo'
+import { verifyTabCert, type TabCert } from '../tab-cert'
+import type { FramedStream } from '../wire/framed-stream'
+import { decodeSyncFrame, encodeSyncFrame, SYNC_VERSION, type SyncFrame } from './messages'
+import type { SyncPeer } from './peer'
+
+let nextKey = 0
+
+export interface SessionOptions {
+  framed: FramedStream
+  connection: Connection
+  repo: Repo
+  cert: TabCert
+  log: Logger
+  onClose: (s: SyncSession) => void
+}
+
+export class SyncSession implements SyncPeer {
+  readonly key = `s${++nextKey}`
+  readonly remotePeer: string
+  identity: string | undefined
+  private helloReceived = false
+  private readonly dirty = new Set<DocId>()
+  private pumpScheduled = false
+  private pumping = false
+  private ended = false
+  readonly framed: FramedStream
+  private readonly repo: Repo
+  private readonly log: Logger
+
+  constructor(private readonly opts: SessionOptions) {
+    this.framed = opts.framed
+    this.repo = opts.repo
+    this.log = opts.log
+    this.remotePeer = opts.connection.remotePeer.toString()
+  }
+
+  /** Sends our HELLO and INTEREST, then reads until the stream ends. */
+  async run(): Promise<void> {
+    this.repo.addPeer(this)
+    this.send({ type: 'hello', version: SYNC_VERSION, cert: this.opts.cert })
+    this.sendInterest(this.repo.openTopics())
+    const error = await this.framed.read((m) => this.onMessage(m))
+    if (error !== undefined) this.log.warn(`sync with ${this.short} ended: ${error.code}`)
+    this.end()
+  }
+
+  get short(): string {
+    return this.remotePeer.slice(-8)
+  }
+
+  get isOpen(): boolean {
+    return !this.ended
+  }
+
+  sendInterest(topics: Uint8Array[]): void {
+    for (let i = 0; i < topics.length; i += 1024) {
+      this.send({ type: 'interest', topics: topics.slice(i, i + 1024) })
+    }
+  }
+
+  wake(docId: DocId): void {
+    if (this.ended) return
+    this.dirty.add(docId)
+    if (this.pumpScheduled || this.pumping) return
+    this.pumpScheduled = true
+    queueMicrotask(() => {
+      this.pumpScheduled = false
+      void this.pump()
+    })
+  }
+
+  async close(reason: string): Promise<void> {
+    if (this.ended) return
+    this.send({ type: 'goodbye', reason })
+    this.end()
+    await this.framed.close()
+  }
+
+  private send(frame: SyncFrame): boolean {
+    return this.framed.send(encodeSyncFrame(frame))
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return
+    this.pumping = true
+    try {
+      while (this.dirty.size > 0 && !this.ended) {
+        if (this.framed.needsDrain) await this.framed.drained()
+        const docId = this.dirty.values().next().value as DocId
+        this.dirty.delete(docId)
+        const message = this.repo.generateSyncMessage(this, docId)
+        if (message !== null) this.send({ type: 'sync', docId, message, sigs: [] })
+      }
+    } catch (e) {
+      if (!this.ended) this.log.debug(`sync pump to ${this.short} stopped: ${describeError(e)}`)
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private onMessage(bytes: Uint8Array): void {
+    const decoded = decodeSyncFrame(bytes)
+    if (!decoded.ok) return this.fault(decoded.error)
+    const f = decoded.value
+    if (!this.helloReceived && f.type !== 'hello') {
+      return this.fault(new ProtocolError('PROTOCOL_VIOLATION', `${f.type} before hello`))
+    }
+    switch (f.type) {
+      case 'hello':
+        return this.onHello(f.version, f.cert)
+      case 'interest':
+        this.repo.peerInterested(this, f.topics).catch((e: unknown) => this.log.warn(`interest: ${describeError(e)}`))
+        return
+      case 'sync': {
+        let msg
+        try {
+          msg = am().decodeSyncMessage(f.message)
+        } catch (e) {
+          return this.fault(new ProtocolError('MALFORMED_MESSAGE', `undecodable Automerge sync message: ${describeError(e)}`))
+        }
+        this.repo.receiveSync(this, f.docId, msg).catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
+        return
+      }
+      case 'goodbye':
+        this.log.info(`${this.short} said goodbye: ${f.reason}`)
+        this.end()
+        void this.framed.close()
+        return
+    }
+  }
+
+  private onHello(version: number, cert: TabCert): void {
+    if (this.helloReceived) return this.fault(new ProtocolError('PROTOCOL_VIOLATION', 'second hello'))
+    if (version !== SYNC_VERSION) {
+      return this.fault(new ProtocolError('UNSUPPORTED_VERSION', `peer speaks sync v${version}, we speak v${SYNC_VERSION}`))
+    }
+    const checked = verifyTabCert(cert, this.remotePeer)
+    if (!checked.ok) return this.fault(new ProtocolError('PROTOCOL_VIOLATION', checked.error.message))
+    this.helloReceived = true
+    this.identity = checked.value
+    if (cert.profileId === this.opts.cert.profileId) {
+      // Another tab of this browser profile: IndexedDB and the tab bus already connect us.
+      void this.close('same profile')
+    }
+  }
+
+  /** Bad input: close this stream (logged), keep everything else running. */
+  fault(error: OrreryError): void {
+    const pe = error instanceof ProtocolError ? error : new ProtocolError('PROTOCOL_VIOLATION', error.message)
+    this.framed.abort(pe)
+    this.end()
+  }
+
+  private end(): void {
+    if (this.ended) return
+    this.ended = true
+    this.dirty.clear()
+    this.repo.removePeer(this)
+    this.opts.onClose(this)
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Tabs of one browser profile share IndexedDB and tell each other about new chunks over a
+ * BroadcastChannel. A chunk is posted only after it reached storage, so a tab that receives one
+ * never needs to store it again. Node has BroadcastChannel too, so tests use the real one.
+ */
+import type { DocId } from '../ids'
+import { createLogger } from '../log'
+
+const log = createLogger('tab-bus')
+
+export type TabMessage =
+  | { t: 'chunk'; doc: DocId; data: Uint8Array; from: string }
+  | { t: 'identity-changed'; from: string }
+  | { t: 'doc-created'; doc: DocId; from: string }
+
+export interface TabBus {
+  post(msg: TabMessage): void
+  subscribe(cb: (msg: TabMessage) => void): () => void
+  close(): void
+}
+
+function isTabMessage(m: unknown): m is TabMessage {
+  if (m === null || typeof m !== 'object') return false
+  const o = m as Record<string, unknown>
+  if (typeof o.from !== 'string') return false
+  if (o.t === 'chunk') return typeof o.doc === 'string' && o.data instanceof Uint8Array
+  if (o.t === 'doc-created') return typeof o.doc === 'string'
+  return o.t === 'identity-changed'
+}
+
+export class BroadcastTabBus implements TabBus {
+  private readonly channel: BroadcastChannel
+  private readonly listeners = new Set<(msg: TabMessage) => void>()
+
+  constructor(name: string) {
+    this.channel = new BroadcastChannel(name)
+    this.channel.onmessage = (ev: MessageEvent<unknown>) => {
+      if (!isTabMessage(ev.data)) {
+        log.warn('ignoring a malformed tab message')
+        return
+      }
+      for (const l of this.listeners) l(ev.data)
+    }
+  }
+
+  post(msg: TabMessage): void {
+    this.channel.postMessage(msg)
+  }
+
+  subscribe(cb: (msg: TabMessage) => void): () => void {
+    this.listeners.add(cb)
+    return () => this.listeners.delete(cb)
+  }
+
+  close(): void {
+    this.listeners.clear()
+    this.channel.close()
+  }
+}

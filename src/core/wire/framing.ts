@@ -1,0 +1,141 @@
+/**
+ * Message framing for Orrery's libp2p protocols. A frame is `varint(length) flag payload`:
+ *   flag 0: a whole message
+ *   flag 1: the first part of a large message: varint(totalLength) then data
+ *   flag 2: a following part
+ * Frames are at most `maxFrame` bytes (256 KiB: no frame exceeds what one data-channel message
+ * may carry, whatever the transport does underneath); a message may be up to `maxMessage`.
+ * The decoder refuses an oversized length prefix before buffering it, so a peer cannot make us
+ * hold more than one frame of garbage.
+ */
+import { Uint8ArrayList } from 'uint8arraylist'
+import { ProtocolError, type Result, ok, err } from '../errors'
+import { Reader, Writer } from './codec'
+
+export const MAX_FRAME = 256 * 1024
+
+export interface FramingLimits {
+  maxFrame: number
+  maxMessage: number
+}
+
+export function encodeMessage(message: Uint8Array, maxFrame = MAX_FRAME): Uint8Array[] {
+  const headroom = 16
+  if (message.length + 1 + headroom <= maxFrame) {
+    return [new Writer().varint(message.length + 1).u8(0).raw(message).finish()]
+  }
+  const frames: Uint8Array[] = []
+  const partSize = maxFrame - headroom - 10
+  for (let at = 0; at < message.length; at += partSize) {
+    const chunk = message.subarray(at, Math.min(at + partSize, message.length))
+    const body = at === 0 ? new Writer().u8(1).varint(message.length).raw(chunk).finish() : new Writer().u8(2).raw(chunk).finish()
+    frames.push(new Writer().varint(body.length).raw(body).finish())
+  }
+  return frames
+}
+
+/** Turns a byte stream into messages; after the first error it stays failed. */
+export class MessageDecoder {
+  private readonly buf = new Uint8ArrayList()
+  private partial: { total: number; parts: Uint8Array[]; size: number } | undefined
+  private failed: ProtocolError | undefined
+
+  constructor(private readonly limits: FramingLimits) {}
+
+  /** Feeds bytes; returns the complete messages, or the error that ended the stream. */
+  push(chunk: Uint8Array | Uint8ArrayList): Result<Uint8Array[], ProtocolError> {
+    if (this.failed !== undefined) return err(this.failed)
+    this.buf.append(chunk)
+    const out: Uint8Array[] = []
+    for (;;) {
+      const header = this.readLength()
+      if (header === 'need-more') break
+      if (!header.ok) return this.fail(header.error)
+      const { length, headerSize } = header.value
+      if (this.buf.length < headerSize + length) break
+      const frame = this.buf.subarray(headerSize, headerSize + length)
+      this.buf.consume(headerSize + length)
+      const msg = this.onFrame(frame)
+      if (!msg.ok) return this.fail(msg.error)
+      if (msg.value !== undefined) out.push(msg.value)
+    }
+    return ok(out)
+  }
+
+  /** Called when the stream ended: a half-received frame or message is an error. */
+  end(): Result<void, ProtocolError> {
+    if (this.failed !== undefined) return err(this.failed)
+    if (this.buf.length > 0 || this.partial !== undefined) {
+      return err(new ProtocolError('MALFORMED_MESSAGE', 'stream ended inside a message'))
+    }
+    return ok(undefined)
+  }
+
+  private fail(e: ProtocolError): Result<never, ProtocolError> {
+    this.failed = e
+    this.buf.consume(this.buf.length)
+    this.partial = undefined
+    return err(e)
+  }
+
+  private readLength(): Result<{ length: number; headerSize: number }, ProtocolError> | 'need-more' {
+    let length = 0
+    let mul = 1
+    for (let i = 0; i < 5; i++) {
+      if (i >= this.buf.length) return 'need-more'
+      const b = this.buf.get(i)
+      length += (b & 0x7f) * mul
+      if ((b & 0x80) === 0) {
+        if (length > this.limits.maxFrame) {
+          return err(new ProtocolError('MESSAGE_TOO_LARGE', `frame of ${length} bytes exceeds ${this.limits.maxFrame}`))
+        }
+        if (length === 0) return err(new ProtocolError('MALFORMED_MESSAGE', 'empty frame'))
+        return ok({ length, headerSize: i + 1 })
+      }
+      mul *= 0x80
+    }
+    return err(new ProtocolError('MALFORMED_MESSAGE', 'frame length prefix too long'))
+  }
+
+  private onFrame(frame: Uint8Array): Result<Uint8Array | undefined, ProtocolError> {
+    const r = new Reader(frame)
+    const flag = r.u8()
+    if (flag === 0) {
+      if (this.partial !== undefined) return err(new ProtocolError('PROTOCOL_VIOLATION', 'whole message inside a split one'))
+      if (frame.length - 1 > this.limits.maxMessage) {
+        return err(new ProtocolError('MESSAGE_TOO_LARGE', 'message exceeds the limit'))
+      }
+      return ok(frame.slice(1))
+    }
+    if (flag === 1) {
+      if (this.partial !== undefined) return err(new ProtocolError('PROTOCOL_VIOLATION', 'new split message before the last ended'))
+      const total = r.varint(this.limits.maxMessage)
+      if (r.error !== undefined) {
+        return err(new ProtocolError('MESSAGE_TOO_LARGE', `split message: ${r.error}`))
+      }
+      const data = r.rest()
+      if (data.length === 0 || data.length > total) return err(new ProtocolError('MALFORMED_MESSAGE', 'bad first part'))
+      this.partial = { total, parts: [data.slice()], size: data.length }
+    } else if (flag === 2) {
+      if (this.partial === undefined) return err(new ProtocolError('PROTOCOL_VIOLATION', 'continuation without a first part'))
+      const data = r.rest()
+      if (data.length === 0 || this.partial.size + data.length > this.partial.total) {
+        return err(new ProtocolError('MALFORMED_MESSAGE', 'parts longer than announced'))
+      }
+      this.partial.parts.push(data.slice())
+      this.partial.size += data.length
+    } else {
+      return err(new ProtocolError('MALFORMED_MESSAGE', `unknown frame flag ${flag}`))
+    }
+    const p = this.partial
+    if (p.size < p.total) return ok(undefined)
+    this.partial = undefined
+    const out = new Uint8Array(p.total)
+    let at = 0
+    for (const part of p.parts) {
+      out.set(part, at)
+      at += part.length
+    }
+    return ok(out)
+  }
+}

@@ -1,0 +1,60 @@
+/** In-process peers over libp2p's memory transport, with real Automerge and real streams. */
+import { memory } from '@libp2p/memory'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { createPeer, type OrreryPeer } from '../src/core/peer'
+import { generateIdentity, type Identity } from '../src/core/identity'
+import { MemoryStorageAdapter } from '../src/core/storage/memory'
+import type { StorageAdapter } from '../src/core/storage/types'
+import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/server'
+import type { ConnectionGater } from '@libp2p/interface'
+
+let counter = 0
+const uniq = (): string => `${process.pid}-${Date.now()}-${++counter}`
+
+export interface TestPeerOptions {
+  storage?: StorageAdapter
+  identity?: Identity
+  connectionGater?: ConnectionGater
+}
+
+export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> {
+  return createPeer({
+    identity: opts.identity ?? generateIdentity(),
+    storage: opts.storage ?? new MemoryStorageAdapter(),
+    transports: [memory()],
+    listen: [`/memory/peer-${uniq()}`],
+    discovery: { dialGraceMs: 300 },
+    ...(opts.connectionGater ? { connectionGater: opts.connectionGater } : {}),
+  })
+}
+
+export type TestRelay = Libp2p<{ discovery: DiscoveryServer }>
+
+export async function makeRelay(): Promise<TestRelay> {
+  return createLibp2p({
+    addresses: { listen: [`/memory/relay-${uniq()}`] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), discovery: discoveryServer() },
+  })
+}
+
+export async function connect(a: OrreryPeer, b: OrreryPeer | TestRelay): Promise<void> {
+  const addrs = 'node' in b ? b.node.getMultiaddrs() : b.getMultiaddrs()
+  await a.node.dial(addrs)
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    if (await cond()) return
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))

@@ -1,0 +1,84 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { connect, makePeer, makeRelay, waitFor, type TestRelay } from './peers'
+import type { OrreryPeer } from '../src/core/peer'
+
+const running: (OrreryPeer | TestRelay)[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop()))
+})
+async function peer(): Promise<OrreryPeer> {
+  const p = await makePeer()
+  running.push(p)
+  return p
+}
+
+describe('sync between in-process peers', () => {
+  it('syncs edits both ways between two connected peers', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const id = (await a.repo.create()).id
+    await a.state.set(`/${id}/hello`, 'from a')
+    await b.repo.open(id)
+    await connect(a, b)
+    await waitFor(async () => (await b.state.get(`/${id}/hello`)) === 'from a', 5000, 'b sees a')
+    await b.state.set(`/${id}/reply`, { from: 'b' })
+    await waitFor(async () => (await a.state.get(`/${id}/reply/from`)) === 'b', 5000, 'a sees b')
+  })
+
+  it('knows the remote person from the tab certificate', async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect(a, b)
+    await waitFor(() => a.node.services.sync.list().some((s) => s.identity !== undefined), 5000)
+    expect(a.node.services.sync.list()[0]?.identity).toBe(b.identity.id)
+  })
+
+  it('forwards across three peers in a line (a - b - c)', async () => {
+    const [a, b, c] = [await peer(), await peer(), await peer()]
+    const id = (await a.repo.create()).id
+    await b.repo.open(id)
+    await c.repo.open(id)
+    await connect(a, b)
+    await connect(b, c)
+    await a.state.set(`/${id}/x`, 1)
+    await c.state.set(`/${id}/y`, 2)
+    for (const p of [a, b, c]) {
+      await waitFor(async () => JSON.stringify(await p.state.get(`/${id}`)) === '{"x":1,"y":2}', 5000, 'line converged')
+    }
+  })
+
+  it('finds peers through the discovery service and syncs', async () => {
+    const relay = await makeRelay()
+    running.push(relay)
+    const [a, b, c] = [await peer(), await peer(), await peer()]
+    const id = (await a.repo.create()).id
+    await a.state.set(`/${id}/n`, 42)
+    for (const p of [a, b, c]) await connect(p, relay)
+    await b.repo.open(id)
+    await c.repo.open(id)
+    for (const p of [b, c]) await waitFor(async () => (await p.state.get(`/${id}/n`)) === 42, 8000, 'discovered')
+    // everyone is directly connected to everyone, not through the relay
+    await waitFor(() => a.node.getConnections().filter((x) => x.remotePeer.toString() !== relay.peerId.toString()).length === 2, 5000)
+  })
+
+  it('syncs a multi-megabyte document split into bounded frames', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const id = (await a.repo.create()).id
+    // incompressible values: Automerge compresses its saves, so plain repetition would stay small
+    const blob = (i: number): string => {
+      let x = i + 1
+      let s = ''
+      for (let j = 0; j < 512; j++) {
+        x = (x * 1103515245 + 12345) % 2147483648
+        s += 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'[(x >>> 16) & 63]
+      }
+      return s
+    }
+    for (let i = 0; i < 12000; i++) await a.state.set(`/${id}/k${i}`, blob(i))
+    const h = a.repo.get(id)!
+    await h.whenSaved()
+    expect(h.save().length).toBeGreaterThan(3 * 1024 * 1024)
+    await b.repo.open(id)
+    await connect(a, b)
+    await waitFor(async () => (await b.state.get(`/${id}/k11999`)) === blob(11999), 20_000, 'big doc arrives')
+    expect(Object.keys((await b.state.get(`/${id}`)) as object)).toHaveLength(12000)
+  })
+})
