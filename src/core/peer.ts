@@ -11,6 +11,7 @@ import type { ConnectionGater, PrivateKey, Transport } from '@libp2p/interface'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { randomBytes, toBase58 } from './bytes'
 import { type Identity } from './identity'
+import { OrreryError } from './errors'
 import { Repo } from './repo/repo'
 import { StateApi } from './state'
 import type { StorageAdapter } from './storage/types'
@@ -22,10 +23,11 @@ import { discoveryClient, type DiscoveryClient, type DiscoveryClientInit } from 
 type TransportFactory = (components: never) => Transport
 
 export interface PeerOptions {
-  identity: Identity
+  /** may still be loading: the network starts without it, sync hellos wait for it */
+  identity: Identity | Promise<Identity>
   storage: StorageAdapter
   /** one id per browser profile (all tabs share it); tests give each peer its own */
-  profileId?: string
+  profileId?: string | Promise<string>
   bus?: TabBus
   privateKey?: PrivateKey
   transports: TransportFactory[]
@@ -42,12 +44,26 @@ export interface OrreryServices extends Record<string, unknown> {
 
 export class OrreryPeer {
   readonly state: StateApi
+  private loadedIdentity: Identity | undefined
+  readonly identityReady: Promise<Identity>
   constructor(
     readonly node: Libp2p<OrreryServices>,
     readonly repo: Repo,
-    readonly identity: Identity,
+    identity: Identity | Promise<Identity>,
   ) {
     this.state = new StateApi(repo)
+    this.identityReady = Promise.resolve(identity)
+    if (!(identity instanceof Promise)) this.loadedIdentity = identity
+    this.identityReady.then(
+      (i) => (this.loadedIdentity = i),
+      () => undefined,
+    )
+  }
+
+  /** The user's identity (after `identityReady`). */
+  get identity(): Identity {
+    if (this.loadedIdentity === undefined) throw new OrreryError('NOT_READY', 'the identity is still loading')
+    return this.loadedIdentity
   }
 
   get id(): string {
@@ -63,7 +79,8 @@ export class OrreryPeer {
 
 export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
   const tabId = toBase58(randomBytes(8))
-  const profileId = opts.profileId ?? toBase58(randomBytes(8))
+  const profileId = Promise.resolve(opts.profileId ?? toBase58(randomBytes(8)))
+  const identity = Promise.resolve(opts.identity)
   const repo = new Repo({ storage: opts.storage, tabId, ...(opts.bus ? { bus: opts.bus } : {}) })
   const node = await createLibp2p({
     ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
@@ -72,10 +89,15 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     ...(opts.connectionGater ? { connectionGater: opts.connectionGater } : {}),
+    // Pulse (pulse.ts) pings every connection itself and reports the round trips.
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
-      ping: ping(),
-      sync: orrerySync({ repo, issueCert: (peerId) => issueTabCert(opts.identity, peerId, profileId) }),
+      ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
+      sync: orrerySync({
+        repo,
+        issueCert: async (peerId) => issueTabCert(await identity, peerId, await profileId),
+      }),
       discovery: discoveryClient(repo, opts.discovery ?? {}),
     },
   })

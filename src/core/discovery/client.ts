@@ -12,6 +12,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { bytesToHex, hexToBytes } from '../bytes'
 import { describeError } from '../errors'
 import { createLogger } from '../log'
+import { mark } from '../timings'
 import type { Repo } from '../repo/repo'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
@@ -42,6 +43,7 @@ const RETRY_MS = [1000, 3000, 9000]
 export class DiscoveryClient implements Startable {
   private readonly log = createLogger('discovery')
   private readonly links = new Set<RelayLink>()
+  private readonly linkedConnections = new WeakSet<Connection>()
   /** topic (hex) → peers the relay told us about */
   private readonly known = new Map<string, Set<string>>()
   private readonly dialing = new Set<string>()
@@ -68,7 +70,7 @@ export class DiscoveryClient implements Startable {
       onConnect: (_peer, connection) => this.link(connection),
     })
     this.off.push(
-      this.repo.events.on('doc-opened', (h) => this.broadcast({ type: 'join', topics: [h.topic], addrs: this.ownAddrs() })),
+      this.repo.events.on('doc-opening', ({ topic }) => this.broadcast({ type: 'join', topics: [topic], addrs: this.ownAddrs() })),
       this.repo.events.on('doc-closed', () => this.rejoin()),
     )
     this.started = true
@@ -114,11 +116,16 @@ export class DiscoveryClient implements Startable {
       .slice(0, MAX_ADDRS)
   }
 
-  private async link(connection: Connection): Promise<void> {
-    if (connection.limits !== undefined) return
+  /**
+   * Opens the discovery stream on a connection to a relay. Called by the topology after identify,
+   * and directly by a shell that knows it just dialled its relay (saves a round trip).
+   */
+  async link(connection: Connection): Promise<void> {
+    if (connection.limits !== undefined || this.linkedConnections.has(connection)) return
+    this.linkedConnections.add(connection)
     let stream: Stream
     try {
-      stream = await connection.newStream(DISCOVERY_PROTOCOL)
+      stream = await connection.newStream(DISCOVERY_PROTOCOL, { negotiateFully: false })
     } catch (e) {
       this.log.debug(`no discovery stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`)
       return
@@ -147,6 +154,7 @@ export class DiscoveryClient implements Startable {
     }
     const m = decoded.value
     if (m.type === 'peers') {
+      mark(`discovery-${m.kind}`)
       const topic = bytesToHex(m.topic)
       let set = this.known.get(topic)
       if (set === undefined) {
@@ -207,9 +215,12 @@ export class DiscoveryClient implements Startable {
     if (![...this.known.values()].some((s) => s.has(p.id))) return // it left meanwhile
     this.dialing.add(p.id)
     try {
+      mark('peer-dial')
       await this.components.connectionManager.openConnection(this.dialAddrs(p, link), {
         signal: AbortSignal.timeout(20_000),
+        onProgress: (e: { type: string }) => mark(`dial:${e.type}`),
       })
+      mark('peer-dialled')
     } catch (e) {
       const wait = RETRY_MS[attempt]
       this.log.info(`dialling ${p.id.slice(-8)} failed (${describeError(e)})${wait ? `; retry in ${wait} ms` : ''}`)

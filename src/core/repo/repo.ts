@@ -2,7 +2,7 @@
  * The documents of this tab: opens them from storage, creates new ones, keeps the list of known
  * documents, and routes input from other tabs and remote peers to the right DocHandle.
  */
-import { am } from '../automerge'
+import { am, automergeReady } from '../automerge'
 import { bytesToHex, fromUtf8, utf8 } from '../bytes'
 import { Emitter } from '../emitter'
 import { describeError } from '../errors'
@@ -24,6 +24,8 @@ export interface DocMeta {
 }
 
 export interface RepoEvents extends Record<string, unknown> {
+  /** a document starts loading: its topic can be announced before it is in memory */
+  'doc-opening': { id: DocId; topic: Uint8Array }
   'doc-opened': DocHandle
   'doc-closed': DocId
   'doc-status': DocStatus
@@ -82,6 +84,9 @@ export class Repo {
     if (p === undefined) {
       p = this.load(id).finally(() => this.opening.delete(id))
       this.opening.set(id, p)
+      const topic = docTopic(id)
+      this.byTopic.set(bytesToHex(topic), id)
+      this.events.emit('doc-opening', { id, topic })
     }
     return p
   }
@@ -120,7 +125,7 @@ export class Repo {
 
   private async load(id: DocId): Promise<DocHandle> {
     const store = new DocStore(this.opts.storage, id)
-    const loaded = await store.load()
+    const [loaded] = await Promise.all([store.load(), automergeReady()])
     let doc = am().create()
     if (loaded !== undefined) {
       try {
@@ -212,9 +217,10 @@ export class Repo {
     for (const h of this.handles.values()) h.detachPeer(peer)
   }
 
-  /** Topics (hex) of the documents open in this tab: what we ask peers about. */
+  /** Topics of the documents open (or opening) in this tab: what we ask peers about. */
   openTopics(): Uint8Array[] {
-    return [...this.handles.values()].map((h) => h.topic)
+    const ids = new Set([...this.handles.keys(), ...this.opening.keys()])
+    return [...ids].map((id) => this.handles.get(id)?.topic ?? docTopic(id))
   }
 
   /** A peer asked about these topics: start syncing the ones we have (open or stored). */
@@ -230,7 +236,7 @@ export class Repo {
 
   /** A sync message for a document; unknown documents are ignored (we never asked for them). */
   async receiveSync(peer: SyncPeer, id: DocId, msg: DecodedSyncMessage): Promise<void> {
-    let h = this.handles.get(id)
+    let h = this.handles.get(id) ?? (await this.opening.get(id))
     if (h === undefined && this.meta.has(id)) h = await this.serve(id)
     if (h === undefined) {
       log.debug(`ignoring sync for a document we do not have (${id.slice(0, 6)}…)`)

@@ -4,7 +4,8 @@
  * both sides run a SyncSession on it. Relayed (limited) connections never carry sync: the handler
  * refuses them and the topology does not report them.
  */
-import type { ComponentLogger, Connection, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Libp2pEvents, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { TypedEventTarget } from 'main-event'
 import type { Registrar } from '@libp2p/interface-internal'
 import { describeError } from '../errors'
 import { createLogger } from '../log'
@@ -17,8 +18,8 @@ import { SyncSession } from './session'
 
 export interface SyncServiceInit {
   repo: Repo
-  /** issues this tab's certificate for its libp2p peer id */
-  issueCert: (peerId: string) => TabCert
+  /** issues this tab's certificate for its libp2p peer id (may wait for the identity to load) */
+  issueCert: (peerId: string) => TabCert | Promise<TabCert>
   maxMessage?: number
 }
 
@@ -26,6 +27,7 @@ export interface SyncServiceComponents {
   registrar: Registrar
   peerId: PeerId
   logger: ComponentLogger
+  events: TypedEventTarget<Libp2pEvents>
 }
 
 export class SyncService implements Startable {
@@ -34,13 +36,21 @@ export class SyncService implements Startable {
   private topologyId: string | undefined
   private offDocOpened: (() => void) | undefined
   private started = false
-  private readonly cert: TabCert
+  private readonly cert: Promise<TabCert>
+  /** connections that already have (or are opening) a session */
+  private readonly linked = new WeakSet<Connection>()
+  private readonly onConnectionOpen = (e: CustomEvent<Connection>): void => {
+    // A direct WebRTC connection is only ever made to another Orrery tab: open the sync stream at
+    // once instead of waiting for identify to tell the topology (saves a round trip on join).
+    if (e.detail.multiplexer === '/webrtc') void this.dial(e.detail)
+  }
 
   constructor(
     private readonly components: SyncServiceComponents,
     private readonly init: SyncServiceInit,
   ) {
-    this.cert = init.issueCert(components.peerId.toString())
+    this.cert = Promise.resolve(init.issueCert(components.peerId.toString()))
+    this.cert.catch(() => undefined)
   }
 
   readonly [Symbol.toStringTag] = '@orrery/sync'
@@ -59,15 +69,17 @@ export class SyncService implements Startable {
       notifyOnLimitedConnection: false,
       onConnect: (_peer, connection) => this.dial(connection),
     })
-    this.offDocOpened = this.init.repo.events.on('doc-opened', (h) => {
-      for (const s of this.sessions) s.sendInterest([h.topic])
+    this.offDocOpened = this.init.repo.events.on('doc-opening', ({ topic }) => {
+      for (const s of this.sessions) s.sendInterest([topic])
     })
+    this.components.events.addEventListener('connection:open', this.onConnectionOpen)
     this.started = true
   }
 
   async stop(): Promise<void> {
     this.started = false
     this.offDocOpened?.()
+    this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
     if (this.topologyId !== undefined) this.components.registrar.unregister(this.topologyId)
     await this.components.registrar.unhandle(SYNC_PROTOCOL)
     await Promise.all([...this.sessions].map((s) => s.close('shutting down')))
@@ -80,9 +92,10 @@ export class SyncService implements Startable {
   }
 
   private async dial(connection: Connection): Promise<void> {
-    if (connection.direction !== 'outbound' || connection.limits !== undefined) return
+    if (connection.direction !== 'outbound' || connection.limits !== undefined || this.linked.has(connection)) return
+    this.linked.add(connection)
     try {
-      const stream = await connection.newStream(SYNC_PROTOCOL, { runOnLimitedConnection: false })
+      const stream = await connection.newStream(SYNC_PROTOCOL, { runOnLimitedConnection: false, negotiateFully: false })
       this.run(stream, connection)
     } catch (e) {
       this.log.debug(`could not open sync stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`)
@@ -98,6 +111,7 @@ export class SyncService implements Startable {
   }
 
   private run(stream: Stream, connection: Connection): void {
+    this.linked.add(connection)
     const framed = new FramedStream(stream, { maxFrame: MAX_FRAME, maxMessage: this.init.maxMessage ?? MAX_SYNC_MESSAGE }, this.log)
     const session = new SyncSession({
       framed,

@@ -9,6 +9,7 @@ import { am } from '../automerge'
 import { describeError, OrreryError, ProtocolError } from '../errors'
 import type { DocId } from '../ids'
 import type { Logger } from '../log'
+import { mark } from '../timings'
 import type { Repo } from '../repo/repo'
 import { verifyTabCert, type TabCert } from '../tab-cert'
 import type { FramedStream } from '../wire/framed-stream'
@@ -21,7 +22,7 @@ export interface SessionOptions {
   framed: FramedStream
   connection: Connection
   repo: Repo
-  cert: TabCert
+  cert: Promise<TabCert>
   log: Logger
   onClose: (s: SyncSession) => void
 }
@@ -29,8 +30,10 @@ export interface SessionOptions {
 export class SyncSession implements SyncPeer {
   readonly key = `s${++nextKey}`
   readonly remotePeer: string
+  readonly connectionId: string
   identity: string | undefined
   private helloReceived = false
+  private cert: TabCert | undefined
   private readonly dirty = new Set<DocId>()
   private pumpScheduled = false
   private pumping = false
@@ -44,12 +47,14 @@ export class SyncSession implements SyncPeer {
     this.repo = opts.repo
     this.log = opts.log
     this.remotePeer = opts.connection.remotePeer.toString()
+    this.connectionId = opts.connection.id
   }
 
   /** Sends our HELLO and INTEREST, then reads until the stream ends. */
   async run(): Promise<void> {
     this.repo.addPeer(this)
-    this.send({ type: 'hello', version: SYNC_VERSION, cert: this.opts.cert })
+    this.cert = await this.opts.cert
+    this.send({ type: 'hello', version: SYNC_VERSION, cert: this.cert })
     this.sendInterest(this.repo.openTopics())
     const error = await this.framed.read((m) => this.onMessage(m))
     if (error !== undefined) this.log.warn(`sync with ${this.short} ended: ${error.code}`)
@@ -130,6 +135,7 @@ export class SyncSession implements SyncPeer {
         } catch (e) {
           return this.fault(new ProtocolError('MALFORMED_MESSAGE', `undecodable Automerge sync message: ${describeError(e)}`))
         }
+        mark('sync-first-message')
         this.repo.receiveSync(this, f.docId, msg).catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
         return
       }
@@ -149,8 +155,9 @@ export class SyncSession implements SyncPeer {
     const checked = verifyTabCert(cert, this.remotePeer)
     if (!checked.ok) return this.fault(new ProtocolError('PROTOCOL_VIOLATION', checked.error.message))
     this.helloReceived = true
+    mark('sync-hello')
     this.identity = checked.value
-    if (cert.profileId === this.opts.cert.profileId) {
+    if (cert.profileId === this.cert?.profileId) {
       // Another tab of this browser profile: IndexedDB and the tab bus already connect us.
       void this.close('same profile')
     }

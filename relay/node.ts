@@ -1,0 +1,52 @@
+/**
+ * The relay's libp2p node: a WebSockets listener (on an internal loopback port; the public HTTP
+ * server forwards WebSocket upgrades to it), circuit-relay-v2 so browsers can reserve an address
+ * and meet over WebRTC, identify, ping and Orrery's discovery service.
+ */
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
+import type { PrivateKey } from '@libp2p/interface'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/server'
+
+export interface RelayNodeOptions {
+  privateKey: PrivateKey
+  maxReservations: number
+  maxConnections: number
+}
+
+export type RelayNode = Libp2p<{
+  discovery: DiscoveryServer
+  relay: { reservations: { size: number } }
+}>
+
+export async function createRelayNode(opts: RelayNodeOptions): Promise<RelayNode> {
+  const node = await createLibp2p({
+    privateKey: opts.privateKey,
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { maxConnections: opts.maxConnections },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      relay: circuitRelayServer({ reservations: { maxReservations: opts.maxReservations } }),
+      discovery: discoveryServer(),
+    },
+  })
+  return node as unknown as RelayNode
+}
+
+/** The internal port of the WebSockets listener. */
+export function wsPort(node: RelayNode): number {
+  for (const ma of node.getMultiaddrs()) {
+    const m = /\/tcp\/(\d+)\/ws/.exec(ma.toString())
+    if (m !== null) return Number(m[1])
+  }
+  throw new Error('the relay has no WebSockets listener')
+}

@@ -1,0 +1,70 @@
+import 'fake-indexeddb/auto'
+import { describe, expect, it } from 'vitest'
+import { OrreryDb } from './db'
+import { DexieStorageAdapter } from './dexie-storage'
+import { loadOrCreateProfile, replaceIdentity } from './identity-store'
+import { generateIdentity } from '../core/identity'
+import { Repo } from '../core/repo/repo'
+import { StateApi } from '../core/state'
+import { newDocId } from '../core/ids'
+
+let n = 0
+const freshDb = (): OrreryDb => new OrreryDb(`test-${process.pid}-${++n}`)
+
+describe('Dexie storage adapter (IndexedDB)', () => {
+  it('saves, loads, ranges and removes', async () => {
+    const s = new DexieStorageAdapter(freshDb())
+    await s.save(['doc1', 'c', 'aa'], new Uint8Array([1, 2]))
+    await s.save(['doc1', 'c', 'bb'], new Uint8Array([3]))
+    await s.save(['doc10', 'c', 'cc'], new Uint8Array([4]))
+    expect(await s.load(['doc1', 'c', 'aa'])).toEqual(new Uint8Array([1, 2]))
+    expect(await s.load(['doc1', 'c', 'zz'])).toBeUndefined()
+    const range = await s.loadRange(['doc1'])
+    expect(range.map((r) => r.key.join('/')).sort()).toEqual(['doc1/c/aa', 'doc1/c/bb']) // not doc10
+    await s.remove(['doc1', 'c', 'aa'])
+    expect(await s.loadRange(['doc1'])).toHaveLength(1)
+    await s.removeRange(['doc1'])
+    expect(await s.loadRange(['doc1'])).toHaveLength(0)
+    expect(await s.loadRange(['doc10'])).toHaveLength(1)
+  })
+
+  it('rejects keys that could collide when joined', async () => {
+    const s = new DexieStorageAdapter(freshDb())
+    await expect(s.save(['a/b'], new Uint8Array())).rejects.toThrow(/bad storage key/)
+  })
+
+  it('maps a full disk to STORAGE_FULL and the repo keeps the change to retry', async () => {
+    const db = freshDb()
+    const s = new DexieStorageAdapter(db)
+    const realPut = db.kv.put.bind(db.kv)
+    let full = true
+    db.kv.put = ((row: never) => {
+      if (full) return Promise.reject(Object.assign(new Error('quota'), { name: 'QuotaExceededError' }))
+      return realPut(row)
+    }) as typeof db.kv.put
+    const repo = new Repo({ storage: s, tabId: 't1' })
+    const state = new StateApi(repo)
+    const id = newDocId()
+    await state.set(`/${id}/kept`, 'yes')
+    await expect(state.flush()).rejects.toMatchObject({ code: 'STORAGE_FULL' })
+    expect(repo.get(id)?.status().unsaved).toBeGreaterThan(0)
+    expect(await state.get(`/${id}/kept`)).toBe('yes') // still there in memory
+    full = false
+    await new Promise((r) => setTimeout(r, 400)) // the retry
+    await state.flush()
+    expect(repo.get(id)?.status().unsaved).toBe(0)
+    const again = new StateApi(new Repo({ storage: new DexieStorageAdapter(db), tabId: 't2' }))
+    expect(await again.get(`/${id}/kept`)).toBe('yes')
+  })
+
+  it('creates one identity per profile even when two tabs start at once', async () => {
+    const db1 = freshDb()
+    const db2 = new OrreryDb(db1.name)
+    const [a, b] = await Promise.all([loadOrCreateProfile(db1), loadOrCreateProfile(db2)])
+    expect(a.identity.id).toBe(b.identity.id)
+    expect(a.profileId).toBe(b.profileId)
+    const other = generateIdentity()
+    await replaceIdentity(db1, other)
+    expect((await loadOrCreateProfile(db2)).identity.id).toBe(other.id)
+  })
+})

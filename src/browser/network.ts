@@ -1,0 +1,178 @@
+/**
+ * The tab's network: a libp2p node with WebSockets (to reach the relay), circuit relay (to be
+ * reachable through it) and WebRTC (to talk to other tabs directly), plus the link to the relay
+ * that served this page, redialled with backoff when it drops.
+ */
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { webRTC } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { Emitter } from '../core/emitter'
+import { describeError, OrreryError } from '../core/errors'
+import type { Identity } from '../core/identity'
+import { createLogger } from '../core/log'
+import { mark } from '../core/timings'
+import { createPeer, type OrreryPeer } from '../core/peer'
+import type { StorageAdapter } from '../core/storage/types'
+import type { TabBus } from '../core/tabs/bus'
+
+const log = createLogger('network')
+
+export interface RelayInfo {
+  peerId: string
+  path: string
+  iceServers: RTCIceServer[]
+}
+
+/** The relay describes itself in the page it serves (a meta tag); older caches fall back to fetch. */
+export async function readRelayInfo(): Promise<RelayInfo> {
+  const meta = typeof document === 'undefined' ? null : document.querySelector('meta[name="orrery-relay"]')
+  const content = meta?.getAttribute('content')
+  if (content !== null && content !== undefined) {
+    try {
+      return checkRelayInfo(JSON.parse(content) as Partial<RelayInfo>)
+    } catch {
+      // fall through to the network
+    }
+  }
+  return fetchRelayInfo()
+}
+
+function checkRelayInfo(info: Partial<RelayInfo>): RelayInfo {
+  if (typeof info.peerId !== 'string') throw new OrreryError('RELAY_UNREACHABLE', 'the relay description has no peer id')
+  return { peerId: info.peerId, path: info.path ?? '/', iceServers: Array.isArray(info.iceServers) ? info.iceServers : [] }
+}
+
+export async function fetchRelayInfo(): Promise<RelayInfo> {
+  let res: Response
+  try {
+    res = await fetch('/orrery/relay.json', { cache: 'no-cache' })
+  } catch (e) {
+    throw new OrreryError('RELAY_UNREACHABLE', `cannot reach the relay: ${describeError(e)}`)
+  }
+  if (!res.ok) throw new OrreryError('RELAY_UNREACHABLE', `the relay answered ${res.status}`)
+  return checkRelayInfo((await res.json()) as Partial<RelayInfo>)
+}
+
+/** The relay's address as this page reaches it: same host and port, WebSockets. */
+export function relayAddress(info: RelayInfo, loc: Location = location): Multiaddr {
+  const secure = loc.protocol === 'https:'
+  const port = loc.port !== '' ? loc.port : secure ? '443' : '80'
+  const host = loc.hostname.replace(/^\[|\]$/g, '')
+  const proto = /^\d+\.\d+\.\d+\.\d+$/.test(host) ? 'ip4' : host.includes(':') ? 'ip6' : 'dns4'
+  return multiaddr(`/${proto}/${host}/tcp/${port}/${secure ? 'tls/ws' : 'ws'}/p2p/${info.peerId}`)
+}
+
+export type RelayState = 'connecting' | 'connected' | 'offline'
+
+/** Keeps this tab connected to its relay; a dead relay never stops the direct connections. */
+export class RelayLink {
+  readonly events = new Emitter<{ state: RelayState }>()
+  private current: RelayState = 'connecting'
+  private attempt = 0
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private stopped = false
+
+  constructor(
+    private readonly peer: OrreryPeer,
+    private readonly addr: Multiaddr,
+    private readonly relayPeerId: string,
+  ) {}
+
+  get state(): RelayState {
+    return this.current
+  }
+
+  start(): void {
+    this.peer.node.addEventListener('peer:disconnect', (e) => {
+      if (e.detail.toString() === this.relayPeerId) this.lost()
+    })
+    globalThis.addEventListener?.('online', () => this.retryNow())
+    void this.dial()
+  }
+
+  stop(): void {
+    this.stopped = true
+    if (this.timer !== undefined) clearTimeout(this.timer)
+  }
+
+  retryNow(): void {
+    if (this.current === 'connected' || this.stopped) return
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    void this.dial()
+  }
+
+  private set(state: RelayState): void {
+    if (state === this.current) return
+    this.current = state
+    this.events.emit('state', state)
+  }
+
+  private async dial(): Promise<void> {
+    if (this.stopped) return
+    this.set(this.attempt === 0 ? 'connecting' : this.current)
+    try {
+      const connection = await this.peer.node.dial(this.addr, { signal: AbortSignal.timeout(10_000) })
+      this.attempt = 0
+      mark('relay-connected')
+      void this.peer.node.services.discovery.link(connection)
+      this.set('connected')
+    } catch (e) {
+      log.info(`relay unreachable (${describeError(e)})`)
+      this.lost()
+    }
+  }
+
+  private lost(): void {
+    if (this.stopped) return
+    this.set('offline')
+    if (this.timer !== undefined) return
+    const wait = Math.min(30_000, 500 * 2 ** this.attempt++)
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      void this.dial()
+    }, wait)
+  }
+}
+
+export interface BrowserPeerOptions {
+  identity: Promise<Identity>
+  profileId: Promise<string>
+  storage: StorageAdapter
+  bus: TabBus
+  relay: RelayInfo
+}
+
+export async function createBrowserPeer(opts: BrowserPeerOptions): Promise<OrreryPeer> {
+  // A fresh libp2p key per tab and page load: two tabs never share a peer id, and the identity's
+  // certificate (sent in the sync hello) says whose tab it is.
+  const privateKey = await generateKeyPair('Ed25519')
+  // Chromium makes a DTLS certificate for every RTCPeerConnection on demand (~100-300 ms here);
+  // one made now, in parallel with the rest of boot, serves all of this tab's connections.
+  const certificate = RTCPeerConnection.generateCertificate({ name: 'ECDSA', namedCurve: 'P-256' } as EcKeyGenParams)
+  certificate.catch(() => undefined)
+  const rtcConfiguration = async (): Promise<RTCConfiguration> => {
+    const cert = await certificate.catch(() => undefined)
+    return { iceServers: opts.relay.iceServers, ...(cert ? { certificates: [cert] } : {}) }
+  }
+  const peer = await createPeer({
+    identity: opts.identity,
+    profileId: opts.profileId,
+    storage: opts.storage,
+    bus: opts.bus,
+    privateKey,
+    transports: [
+      webSockets() as never,
+      webRTC({ rtcConfiguration }) as never,
+      circuitRelayTransport() as never,
+    ],
+    listen: ['/p2p-circuit', '/webrtc'],
+    // The browser default refuses ws:// and private addresses; our relay is wherever this page
+    // came from (loopback in development), and peers are reached through it.
+    connectionGater: { denyDialMultiaddr: () => false },
+  })
+  peer.node.addEventListener('self:peer:update', () => peer.node.services.discovery.announce())
+  return peer
+}

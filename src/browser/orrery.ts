@@ -1,0 +1,187 @@
+/**
+ * `window.orrery`: the automation surface that end-to-end tests, the benchmark, power users in the
+ * console and the shell UI itself all use. It exists from the first script on; everything but
+ * `ready`, `events` and `boot` waits for the peer to be up. Documented in the README; keep stable.
+ */
+import { describeConnections, type ConnectionInfo } from '../core/connections'
+import { Emitter } from '../core/emitter'
+import { describeError, OrreryError } from '../core/errors'
+import { exportFile, exportPhrase, importIdentity } from '../core/identity'
+import type { DocMeta } from '../core/repo/repo'
+import { timings } from '../core/timings'
+import type { DocStatus } from '../core/repo/doc-handle'
+import type { Unsubscribe } from '../core/state'
+import type { Booted } from './boot'
+import type { RelayState } from './network'
+import { replaceIdentity } from './identity-store'
+
+export interface BootProgress {
+  step: string
+  done: number
+  total: number
+  error?: string
+}
+
+export interface PeerStatus {
+  relay: RelayState
+  online: boolean
+  /** remote tabs we sync with over direct connections */
+  peers: number
+  /** changes made here that are not on disk yet */
+  unsaved: number
+  saveError: string | undefined
+}
+
+export interface OrreryEvents extends Record<string, unknown> {
+  boot: BootProgress
+  status: PeerStatus
+  docs: undefined
+  doc: DocStatus
+}
+
+export class OrreryApi {
+  readonly events = new Emitter<OrreryEvents>()
+  boot: BootProgress = { step: 'loading', done: 0, total: 1 }
+  /** this tab's libp2p peer id ('' until ready) */
+  id = ''
+  readonly ready: Promise<void>
+  private b: Booted | undefined
+
+  constructor(start: (api: OrreryApi) => Promise<Booted>) {
+    this.ready = start(this).then(
+      (b) => {
+        this.b = b
+        this.id = b.peer.id
+        this.wire(b)
+      },
+      (e: unknown) => {
+        this.boot = { ...this.boot, error: describeError(e) }
+        this.events.emit('boot', this.boot)
+        throw e
+      },
+    )
+    this.ready.catch(() => undefined) // reported through `boot`; awaiting callers still see it
+  }
+
+  reportBoot(step: string, done: number, total: number): void {
+    this.boot = { step, done, total }
+    this.events.emit('boot', this.boot)
+  }
+
+  private async up(): Promise<Booted> {
+    await this.ready
+    if (this.b === undefined) throw new OrreryError('NOT_READY', 'the peer did not start')
+    return this.b
+  }
+
+  private wire(b: Booted): void {
+    const emitStatus = (): void => this.events.emit('status', this.status())
+    b.relay.events.on('state', emitStatus)
+    b.peer.repo.events.on('doc-status', (s) => {
+      this.events.emit('doc', s)
+      emitStatus()
+    })
+    b.peer.repo.events.on('docs-changed', () => this.events.emit('docs', undefined))
+    b.peer.node.addEventListener('connection:open', emitStatus)
+    b.peer.node.addEventListener('connection:close', emitStatus)
+    globalThis.addEventListener?.('online', emitStatus)
+    globalThis.addEventListener?.('offline', emitStatus)
+    b.bus.subscribe((m) => {
+      if (m.t === 'identity-changed') location.reload()
+    })
+  }
+
+  // ---- identity ------------------------------------------------------------------------------
+
+  readonly identity = {
+    id: async (): Promise<string> => (await this.up()).peer.identity.id,
+    exportPhrase: async (): Promise<string> => exportPhrase((await this.up()).peer.identity),
+    exportFile: async (): Promise<string> => exportFile((await this.up()).peer.identity),
+    /**
+     * Replaces this profile's identity with an exported one (phrase or file). Everything is
+     * checked first: a damaged import rejects with IDENTITY_CORRUPT and changes nothing. On
+     * success every tab of the profile reloads with the new identity.
+     */
+    import: async (text: string): Promise<string> => {
+      const b = await this.up()
+      const parsed = importIdentity(text)
+      if (!parsed.ok) throw parsed.error
+      await b.peer.repo.flushAll().catch(() => undefined)
+      await replaceIdentity(b.db, parsed.value)
+      b.bus.post({ t: 'identity-changed', from: b.peer.repo.tabId })
+      setTimeout(() => location.reload(), 50)
+      return parsed.value.id
+    },
+  }
+
+  // ---- documents -----------------------------------------------------------------------------
+
+  readonly docs = {
+    create: async (): Promise<string> => (await (await this.up()).peer.repo.create()).id,
+    open: async (id: string): Promise<void> => {
+      await (await this.up()).peer.repo.open(id)
+    },
+    close: async (id: string): Promise<void> => (await this.up()).peer.repo.close(id),
+    list: async (): Promise<DocMeta[]> => (await this.up()).peer.repo.list(),
+    status: async (id: string): Promise<DocStatus | undefined> => (await this.up()).peer.repo.get(id)?.status(),
+  }
+
+  // ---- state ---------------------------------------------------------------------------------
+
+  readonly state = {
+    get: async (path: string): Promise<unknown> => (await this.up()).peer.state.get(path),
+    set: async (path: string, value: unknown): Promise<void> => {
+      // the common case stays synchronous up to the write, so a burst of sets lands in one change
+      const b = this.b ?? (await this.up())
+      return b.peer.state.set(path, value)
+    },
+    delete: async (path: string): Promise<void> => (this.b ?? (await this.up())).peer.state.delete(path),
+    subscribe: (path: string, cb: (value: unknown) => void): Unsubscribe => {
+      if (this.b !== undefined) return this.b.peer.state.subscribe(path, cb)
+      let off: Unsubscribe | undefined
+      let cancelled = false
+      this.up().then(
+        (b) => {
+          if (!cancelled) off = b.peer.state.subscribe(path, cb)
+        },
+        () => undefined,
+      )
+      return () => {
+        cancelled = true
+        off?.()
+      }
+    },
+    flush: async (): Promise<void> => (await this.up()).peer.state.flush(),
+  }
+
+  // ---- network -------------------------------------------------------------------------------
+
+  async connections(): Promise<ConnectionInfo[]> {
+    const b = await this.up()
+    return describeConnections(b.peer.node, b.pulse)
+  }
+
+  status(): PeerStatus {
+    const b = this.b
+    const online = typeof navigator === 'undefined' ? true : navigator.onLine
+    if (b === undefined) return { relay: 'connecting', online, peers: 0, unsaved: 0, saveError: undefined }
+    const docs = b.peer.repo.openDocs().map((h) => h.status())
+    return {
+      relay: b.relay.state,
+      online,
+      peers: b.peer.node.services.sync.list().filter((s) => s.isOpen).length,
+      unsaved: docs.reduce((n, d) => n + d.unsaved, 0),
+      saveError: docs.find((d) => d.saveError !== undefined)?.saveError,
+    }
+  }
+
+  /** Milestones of this page's boot and first sync (ms since navigation start). */
+  timings(): Record<string, number> {
+    return timings()
+  }
+
+  /** The peer's internals, for the shell UI and debugging in the console. */
+  get internals(): Booted | undefined {
+    return this.b
+  }
+}

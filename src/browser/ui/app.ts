@@ -1,0 +1,73 @@
+import { LitElement, html, css } from 'lit'
+import { shared } from './shared'
+import './status-bar'
+import './connections'
+import './docs-list'
+import './doc-editor'
+import './identity-panel'
+
+/** The shell: status on top, documents and identity on the left, the open document, connections. */
+export class OrreryAppShell extends LitElement {
+  static override properties = { route: { state: true } }
+  declare route: string
+  private readonly onHash = (): void => {
+    this.route = location.hash
+  }
+
+  constructor() {
+    super()
+    this.route = location.hash
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback()
+    addEventListener('hashchange', this.onHash)
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback()
+    removeEventListener('hashchange', this.onHash)
+  }
+
+  static override styles = [
+    shared,
+    css`
+      header {
+        padding: 10px 16px;
+        background: #fff;
+        border-bottom: 1px solid #e1e5ee;
+        position: sticky;
+        top: 0;
+      }
+      main {
+        display: grid;
+        grid-template-columns: minmax(260px, 1fr) 2fr;
+        gap: 12px;
+        padding: 12px 16px;
+      }
+      @media (max-width: 800px) {
+        main {
+          grid-template-columns: 1fr;
+        }
+      }
+    `,
+  ]
+
+  override render(): unknown {
+    const docId = /^#\/doc\/([^/?#]+)/.exec(this.route)?.[1]
+    return html`<header><orrery-status-bar></orrery-status-bar></header>
+      <main>
+        <div>
+          <orrery-docs-list></orrery-docs-list>
+          <orrery-identity-panel></orrery-identity-panel>
+        </div>
+        <div>
+          ${docId === undefined
+            ? html`<section><h2>Welcome</h2><p>Create a document or open one from a link. Every edit is saved in this browser and synced directly with the peers who have the same document open.</p></section>`
+            : html`<orrery-doc-editor doc-id=${docId}></orrery-doc-editor>`}
+          <orrery-connections></orrery-connections>
+        </div>
+      </main>`
+  }
+}
+customElements.define('orrery-app', OrreryAppShell)

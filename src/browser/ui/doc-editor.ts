@@ -1,0 +1,157 @@
+import { LitElement, html, css, type TemplateResult } from 'lit'
+import type { DocStatus } from '../../core/repo/doc-handle'
+import { formatPath } from '../../core/paths'
+import { api, shared, short } from './shared'
+
+/** A document's keys and values, live, with a form to set and buttons to delete. */
+export class OrreryDocEditor extends LitElement {
+  static override properties = {
+    docId: { type: String, attribute: 'doc-id' },
+    value: { state: true },
+    status: { state: true },
+    error: { state: true },
+  }
+  declare docId: string
+  declare value: unknown
+  declare status: DocStatus | undefined
+  declare error: string
+  private offs: (() => void)[] = []
+
+  constructor() {
+    super()
+    this.docId = ''
+    this.value = undefined
+    this.error = ''
+  }
+
+  override updated(changed: Map<string, unknown>): void {
+    if (changed.has('docId')) this.watch()
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback()
+    this.unwatch()
+  }
+
+  private unwatch(): void {
+    for (const off of this.offs.splice(0)) off()
+  }
+
+  private watch(): void {
+    this.unwatch()
+    this.value = undefined
+    if (this.docId === '') return
+    try {
+      this.offs.push(api().state.subscribe(`/${this.docId}`, (v) => (this.value = v)))
+    } catch (e) {
+      this.error = e instanceof Error ? e.message : String(e)
+      return
+    }
+    const refresh = (): void => {
+      api()
+        .docs.status(this.docId)
+        .then((s) => (this.status = s))
+        .catch(() => undefined)
+    }
+    this.offs.push(api().events.on('doc', (s) => s.id === this.docId && (this.status = s)))
+    const t = setInterval(refresh, 2000)
+    this.offs.push(() => clearInterval(t))
+    refresh()
+  }
+
+  static override styles = [
+    shared,
+    css`
+      ul.tree {
+        list-style: none;
+        padding-left: 16px;
+        margin: 2px 0;
+      }
+      .key {
+        font-weight: 600;
+      }
+      .del {
+        padding: 0 6px;
+        margin-left: 6px;
+        font-size: 11px;
+      }
+      form {
+        display: grid;
+        grid-template-columns: 1fr 2fr auto;
+        gap: 6px;
+        margin-top: 10px;
+      }
+    `,
+  ]
+
+  private async submit(e: Event): Promise<void> {
+    e.preventDefault()
+    const form = e.target as HTMLFormElement
+    const key = (form.elements.namedItem('key') as HTMLInputElement).value.trim().replace(/^\/+/, '')
+    const raw = (form.elements.namedItem('value') as HTMLInputElement).value
+    let value: unknown
+    try {
+      value = raw.trim() === '' ? '' : JSON.parse(raw)
+    } catch {
+      value = raw // plain text is a string value
+    }
+    this.error = ''
+    try {
+      await api().state.set(`/${this.docId}/${key}`, value)
+      form.reset()
+    } catch (err) {
+      this.error = err instanceof Error ? err.message : String(err)
+    }
+  }
+
+  private async deleteKey(keys: (string | number)[]): Promise<void> {
+    try {
+      await api().state.delete(formatPath(this.docId, keys))
+    } catch (err) {
+      this.error = err instanceof Error ? err.message : String(err)
+    }
+  }
+
+  private tree(v: unknown, keys: (string | number)[]): TemplateResult {
+    if (v === null || typeof v !== 'object') return html`<code>${JSON.stringify(v)}</code>`
+    const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v as object)
+    if (entries.length === 0) return html`<code>${Array.isArray(v) ? '[]' : '{}'}</code>`
+    return html`<ul class="tree">
+      ${entries.map(
+        ([k, x]) => html`<li data-key=${String(k)}>
+          <span class="key">${k}</span>:
+          ${this.tree(x, [...keys, k])}
+          <button class="del" title="delete" @click=${() => void this.deleteKey([...keys, k])}>✕</button>
+        </li>`,
+      )}
+    </ul>`
+  }
+
+  override render(): unknown {
+    const s = this.status
+    const link = `${location.origin}${location.pathname}#/doc/${this.docId}`
+    return html`<section>
+      <h2>Document <code>${this.docId}</code></h2>
+      <p>
+        <input readonly .value=${link} style="width:70%" aria-label="share link" />
+        <button @click=${() => void navigator.clipboard?.writeText(link)}>Copy link</button>
+      </p>
+      <p class="muted" data-testid="doc-status">
+        ${s === undefined
+          ? 'opening…'
+          : html`${s.unsaved > 0 ? `${s.unsaved} change(s) being saved` : 'saved'} ·
+              syncing with ${s.peers.length} peer(s)
+              ${Object.entries(s.lastSync).map(([p, t]) => html` · ${short(p)} at ${new Date(t).toLocaleTimeString()}`)}
+              ${s.saveError === undefined ? '' : html`<span class="error"> · ${s.saveError}</span>`}`}
+      </p>
+      <div data-testid="doc-tree">${this.value === undefined ? html`<p class="muted">loading…</p>` : this.tree(this.value, [])}</div>
+      <form @submit=${(e: Event) => void this.submit(e)}>
+        <input name="key" placeholder="key or path, e.g. todo/1" required aria-label="key" />
+        <input name="value" placeholder='value (JSON or text), e.g. {"done": false}' aria-label="value" />
+        <button class="primary">Set</button>
+      </form>
+      ${this.error === '' ? '' : html`<p class="error" data-testid="editor-error">${this.error}</p>`}
+    </section>`
+  }
+}
+customElements.define('orrery-doc-editor', OrreryDocEditor)

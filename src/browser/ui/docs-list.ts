@@ -1,0 +1,96 @@
+import { LitElement, html, css } from 'lit'
+import type { DocMeta } from '../../core/repo/repo'
+import { parseDocId } from '../../core/ids'
+import { api, shared } from './shared'
+
+/** The documents this profile knows, a button for a new one and a box to open one by id or link. */
+export class OrreryDocsList extends LitElement {
+  static override properties = { docs: { state: true }, error: { state: true } }
+  declare docs: DocMeta[]
+  declare error: string
+  private off: (() => void) | undefined
+
+  constructor() {
+    super()
+    this.docs = []
+    this.error = ''
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback()
+    const refresh = (): void => {
+      api()
+        .docs.list()
+        .then((d) => (this.docs = d))
+        .catch(() => undefined)
+    }
+    this.off = api().events.on('docs', refresh)
+    refresh()
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback()
+    this.off?.()
+  }
+
+  static override styles = [
+    shared,
+    css`
+      ul {
+        padding: 0;
+        list-style: none;
+        margin: 8px 0;
+      }
+      li {
+        padding: 3px 0;
+      }
+      form {
+        display: flex;
+        gap: 6px;
+        margin-top: 8px;
+      }
+      input {
+        flex: 1;
+      }
+    `,
+  ]
+
+  private async create(): Promise<void> {
+    const id = await api().docs.create()
+    location.hash = `#/doc/${id}`
+  }
+
+  private open(e: Event): void {
+    e.preventDefault()
+    const input = (e.target as HTMLFormElement).querySelector('input') as HTMLInputElement
+    const raw = input.value.trim()
+    const id = /#\/doc\/([^/?#]+)/.exec(raw)?.[1] ?? raw
+    const parsed = parseDocId(id)
+    if (!parsed.ok) {
+      this.error = parsed.error.message
+      return
+    }
+    this.error = ''
+    input.value = ''
+    location.hash = `#/doc/${parsed.value}`
+  }
+
+  override render(): unknown {
+    return html`<section>
+      <h2>Documents</h2>
+      <button class="primary" data-testid="new-doc" @click=${() => void this.create()}>New document</button>
+      <ul data-testid="doc-list">
+        ${this.docs.map(
+          (d) => html`<li><a href="#/doc/${d.id}"><code>${d.id}</code></a>
+            <span class="muted">opened ${new Date(d.openedAt).toLocaleString()}</span></li>`,
+        )}
+      </ul>
+      <form @submit=${(e: Event) => this.open(e)}>
+        <input placeholder="document id or share link" aria-label="document id or link" />
+        <button>Open</button>
+      </form>
+      ${this.error === '' ? '' : html`<p class="error">${this.error}</p>`}
+    </section>`
+  }
+}
+customElements.define('orrery-docs-list', OrreryDocsList)

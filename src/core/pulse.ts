@@ -1,0 +1,92 @@
+/**
+ * The network's pulse: every `intervalMs` this peer pings each peer it is connected to and keeps
+ * the round-trip time and when it last answered. A peer that misses `lateAfter` pings in a row
+ * is marked late.
+ */
+import type { Connection } from '@libp2p/interface'
+import type { Libp2p } from 'libp2p'
+import { describeError } from './errors'
+import { createLogger } from './log'
+
+const log = createLogger('pulse')
+
+export interface PeerPulse {
+  peer: string
+  rttMs: number | undefined
+  lastSeen: number | undefined
+  misses: number
+  state: 'ok' | 'late'
+}
+
+export interface PulseOptions {
+  intervalMs?: number
+  timeoutMs?: number
+  lateAfter?: number
+}
+
+type PingService = { ping(peer: Connection['remotePeer'], options?: { signal?: AbortSignal }): Promise<number> }
+
+export class Pulse {
+  private readonly peers = new Map<string, PeerPulse>()
+  private timer: ReturnType<typeof setInterval> | undefined
+  private readonly interval: number
+  private readonly timeout: number
+  private readonly lateAfter: number
+
+  constructor(
+    private readonly node: Libp2p<{ ping: PingService }>,
+    opts: PulseOptions = {},
+  ) {
+    this.interval = opts.intervalMs ?? 5000
+    this.timeout = opts.timeoutMs ?? 3000
+    this.lateAfter = opts.lateAfter ?? 2
+  }
+
+  start(): void {
+    if (this.timer !== undefined) return
+    this.timer = setInterval(() => void this.beat(), this.interval)
+    this.node.addEventListener('peer:disconnect', (e) => this.peers.delete(e.detail.toString()))
+    this.node.addEventListener('connection:open', (e) => void this.pingOne(e.detail))
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  get(peer: string): PeerPulse | undefined {
+    return this.peers.get(peer)
+  }
+
+  all(): PeerPulse[] {
+    return [...this.peers.values()]
+  }
+
+  async beat(): Promise<void> {
+    const seen = new Set<string>()
+    const conns = this.node.getConnections().filter((c) => {
+      const p = c.remotePeer.toString()
+      if (seen.has(p) || c.status !== 'open') return false
+      seen.add(p)
+      return true
+    })
+    await Promise.all(conns.map((c) => this.pingOne(c)))
+  }
+
+  private async pingOne(c: Connection): Promise<void> {
+    const peer = c.remotePeer.toString()
+    const entry = this.peers.get(peer) ?? { peer, rttMs: undefined, lastSeen: undefined, misses: 0, state: 'ok' as const }
+    this.peers.set(peer, entry)
+    try {
+      const rtt = await this.node.services.ping.ping(c.remotePeer, { signal: AbortSignal.timeout(this.timeout) })
+      entry.rttMs = rtt
+      entry.lastSeen = Date.now()
+      entry.misses = 0
+      entry.state = 'ok'
+    } catch (e) {
+      entry.misses++
+      if (entry.misses >= this.lateAfter) entry.state = 'late'
+      log.debug(`ping ${peer.slice(-8)} failed: ${describeError(e)}`)
+    }
+  }
+}

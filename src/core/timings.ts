@@ -1,0 +1,13 @@
+/**
+ * First-occurrence milestones of this peer's life (ms since the page's navigation start, or since
+ * process start in Node), for the benchmark and for finding where boot time goes.
+ */
+const marks = new Map<string, number>()
+
+export function mark(name: string): void {
+  if (!marks.has(name)) marks.set(name, Math.round(performance.now() * 10) / 10)
+}
+
+export function timings(): Record<string, number> {
+  return Object.fromEntries(marks)
+}
