@@ -5,7 +5,9 @@ export default defineConfig({
   resolve: {
     alias: {
       // Automerge's low-level wasm API (see src/core/automerge.ts for why)
-      'automerge-wasm-web': path.resolve('node_modules/@automerge/automerge/dist/mjs/wasm_bindgen_output/web/automerge_wasm.js'),
+      'automerge-wasm-web': path.resolve(
+        'node_modules/@automerge/automerge/dist/mjs/wasm_bindgen_output/web/automerge_wasm.js',
+      ),
     },
   },
   build: {

@@ -19,6 +19,10 @@ export const chromiumArgs = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
 ]
 
-export const launchOptions: LaunchOptions = { executablePath: CHROMIUM, args: chromiumArgs, headless: true }
+export const launchOptions: LaunchOptions = {
+  executablePath: CHROMIUM,
+  args: chromiumArgs,
+  headless: true,
+}
 
 export const contextOptions = { permissions: ['camera', 'microphone'] }

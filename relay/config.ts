@@ -16,14 +16,17 @@ export interface RelayConfig {
 
 export function readConfig(argv = process.argv.slice(2), env = process.env): RelayConfig {
   const port = Number(env.PORT ?? 8080)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${env.PORT}`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`PORT must be a port number, got ${env.PORT}`)
   let iceServers: RelayConfig['iceServers'] = []
   if (env.ORRERY_ICE_SERVERS !== undefined && env.ORRERY_ICE_SERVERS !== '') {
     try {
       iceServers = JSON.parse(env.ORRERY_ICE_SERVERS) as RelayConfig['iceServers']
       if (!Array.isArray(iceServers)) throw new Error('not an array')
     } catch (e) {
-      throw new Error(`ORRERY_ICE_SERVERS must be a JSON array of RTCIceServer: ${String(e)}`)
+      throw new Error(`ORRERY_ICE_SERVERS must be a JSON array of RTCIceServer: ${String(e)}`, {
+        cause: e,
+      })
     }
   }
   return {

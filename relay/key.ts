@@ -10,7 +10,10 @@ export async function loadOrCreateKey(dataDir: string): Promise<PrivateKey> {
     return privateKeyFromProtobuf(await fs.readFile(file))
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new Error(`the relay key at ${file} is unreadable (${String(e)}); move it away to make a new one`)
+      throw new Error(
+        `the relay key at ${file} is unreadable (${String(e)}); move it away to make a new one`,
+        { cause: e },
+      )
     }
   }
   const key = await generateKeyPair('Ed25519')

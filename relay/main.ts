@@ -9,7 +9,9 @@ async function main(): Promise<void> {
   const config = readConfig()
   const relay = await startRelay(config)
   console.log(`Orrery relay ${relay.peerId}`)
-  console.log(`serving ${config.dev ? 'the app through Vite (hot reload)' : config.distDir} and the relay on ${relay.url}`)
+  console.log(
+    `serving ${config.dev ? 'the app through Vite (hot reload)' : config.distDir} and the relay on ${relay.url}`,
+  )
   let signals = 0
   const shutdown = (signal: string): void => {
     if (++signals > 1) process.exit(1)

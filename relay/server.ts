@@ -36,7 +36,12 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   const sockets = new Set<net.Socket | Duplex>()
 
   const describe = (): string =>
-    JSON.stringify({ peerId, path: '/', iceServers: config.iceServers, protocols: ['/orrery/sync/1.0.0', '/orrery/discovery/1.0.0'] })
+    JSON.stringify({
+      peerId,
+      path: '/',
+      iceServers: config.iceServers,
+      protocols: ['/orrery/sync/1.0.0', '/orrery/discovery/1.0.0'],
+    })
 
   const health = (): string =>
     JSON.stringify({
@@ -50,17 +55,24 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
 
   let vite: { middlewares: Middleware; close(): Promise<void> } | undefined
   const injectRelay = (html: string): string =>
-    html.replace('</head>', `<meta name="orrery-relay" content="${escapeAttr(describe())}" />\n</head>`)
+    html.replace(
+      '</head>',
+      `<meta name="orrery-relay" content="${escapeAttr(describe())}" />\n</head>`,
+    )
   const serveStatic = staticFiles(config.distDir, injectRelay)
 
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/'
     if (url === '/orrery/relay.json') {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' }).end(describe())
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' })
+        .end(describe())
       return
     }
     if (url === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(health())
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end(health())
       return
     }
     if (vite !== undefined) {
@@ -118,16 +130,24 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   return { url, peerId, node, stop }
 }
 
-const escapeAttr = (s: string): string => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')
+const escapeAttr = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')
 
 /** Hands a WebSocket upgrade to the libp2p listener on its loopback port, byte for byte. */
-function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, port: number, sockets: Set<net.Socket | Duplex>): void {
+function forwardUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  port: number,
+  sockets: Set<net.Socket | Duplex>,
+): void {
   const upstream = net.connect(port, '127.0.0.1')
   sockets.add(upstream)
   upstream.on('close', () => sockets.delete(upstream))
   upstream.on('connect', () => {
     let raw = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1\r\n`
-    for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`
+    for (let i = 0; i < req.rawHeaders.length; i += 2)
+      raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`
     upstream.write(raw + '\r\n')
     if (head.length > 0) upstream.write(head)
     socket.pipe(upstream).pipe(socket)

@@ -23,7 +23,18 @@ const TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
   '.map': 'application/json',
 }
-const COMPRESSIBLE = new Set(['.html', '.js', '.mjs', '.css', '.json', '.webmanifest', '.wasm', '.svg', '.txt', '.map'])
+const COMPRESSIBLE = new Set([
+  '.html',
+  '.js',
+  '.mjs',
+  '.css',
+  '.json',
+  '.webmanifest',
+  '.wasm',
+  '.svg',
+  '.txt',
+  '.map',
+])
 
 interface Cached {
   body: Buffer
@@ -49,7 +60,8 @@ export function staticFiles(
     const ext = path.extname(file)
     const raw = await fs.readFile(file)
     const body = ext === '.html' ? Buffer.from(transformHtml(raw.toString('utf8'))) : raw
-    const gzip = COMPRESSIBLE.has(ext) && body.length > 1024 ? zlib.gzipSync(body, { level: 6 }) : undefined
+    const gzip =
+      COMPRESSIBLE.has(ext) && body.length > 1024 ? zlib.gzipSync(body, { level: 6 }) : undefined
     const entry = { body, gzip, mtimeMs: stat.mtimeMs }
     cache.set(file, entry)
     return entry
@@ -78,7 +90,8 @@ export function staticFiles(
     if (found === undefined) return false
     const ext = path.extname(served)
     const immutable = pathname.startsWith('/assets/')
-    const useGzip = found.gzip !== undefined && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))
+    const useGzip =
+      found.gzip !== undefined && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))
     const body = useGzip ? (found.gzip as Buffer) : found.body
     res.writeHead(200, {
       'content-type': TYPES[ext] ?? 'application/octet-stream',

@@ -48,7 +48,11 @@ export async function connect(a: OrreryPeer, b: OrreryPeer | TestRelay): Promise
   await a.node.dial(addrs)
 }
 
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const until = Date.now() + timeoutMs
   for (;;) {
     if (await cond()) return

@@ -4,7 +4,7 @@ import type { OrreryPeer } from '../src/core/peer'
 
 const running: (OrreryPeer | TestRelay)[] = []
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()))
+  await Promise.all(running.splice(0).map(async (p) => p.stop()))
 })
 async function peer(): Promise<OrreryPeer> {
   const p = await makePeer()
@@ -41,7 +41,11 @@ describe('sync between in-process peers', () => {
     await a.state.set(`/${id}/x`, 1)
     await c.state.set(`/${id}/y`, 2)
     for (const p of [a, b, c]) {
-      await waitFor(async () => JSON.stringify(await p.state.get(`/${id}`)) === '{"x":1,"y":2}', 5000, 'line converged')
+      await waitFor(
+        async () => JSON.stringify(await p.state.get(`/${id}`)) === '{"x":1,"y":2}',
+        5000,
+        'line converged',
+      )
     }
   })
 
@@ -54,9 +58,15 @@ describe('sync between in-process peers', () => {
     for (const p of [a, b, c]) await connect(p, relay)
     await b.repo.open(id)
     await c.repo.open(id)
-    for (const p of [b, c]) await waitFor(async () => (await p.state.get(`/${id}/n`)) === 42, 8000, 'discovered')
+    for (const p of [b, c])
+      await waitFor(async () => (await p.state.get(`/${id}/n`)) === 42, 8000, 'discovered')
     // everyone is directly connected to everyone, not through the relay
-    await waitFor(() => a.node.getConnections().filter((x) => x.remotePeer.toString() !== relay.peerId.toString()).length === 2, 5000)
+    await waitFor(
+      () =>
+        a.node.getConnections().filter((x) => x.remotePeer.toString() !== relay.peerId.toString())
+          .length === 2,
+      5000,
+    )
   })
 
   it('syncs a multi-megabyte document split into bounded frames', async () => {
@@ -78,7 +88,11 @@ describe('sync between in-process peers', () => {
     expect(h.save().length).toBeGreaterThan(3 * 1024 * 1024)
     await b.repo.open(id)
     await connect(a, b)
-    await waitFor(async () => (await b.state.get(`/${id}/k11999`)) === blob(11999), 20_000, 'big doc arrives')
+    await waitFor(
+      async () => (await b.state.get(`/${id}/k11999`)) === blob(11999),
+      20_000,
+      'big doc arrives',
+    )
     expect(Object.keys((await b.state.get(`/${id}`)) as object)).toHaveLength(12000)
   })
 })

@@ -39,7 +39,8 @@ describe('Dexie storage adapter (IndexedDB)', () => {
     const realPut = db.kv.put.bind(db.kv)
     let full = true
     db.kv.put = ((row: never) => {
-      if (full) return Promise.reject(Object.assign(new Error('quota'), { name: 'QuotaExceededError' }))
+      if (full)
+        return Promise.reject(Object.assign(new Error('quota'), { name: 'QuotaExceededError' }))
       return realPut(row)
     }) as typeof db.kv.put
     const repo = new Repo({ storage: s, tabId: 't1' })

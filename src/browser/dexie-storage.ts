@@ -1,10 +1,19 @@
 /** The StorageAdapter over IndexedDB (Dexie). Quota errors become StorageError STORAGE_FULL. */
 import { StorageError } from '../core/errors'
-import { checkKey, joinKey, splitKey, type StorageAdapter, type StorageChunk, type StorageKey } from '../core/storage/types'
+import {
+  checkKey,
+  joinKey,
+  splitKey,
+  type StorageAdapter,
+  type StorageChunk,
+  type StorageKey,
+} from '../core/storage/types'
 import type { OrreryDb } from './db'
 
 function isQuotaError(e: unknown): boolean {
-  const names = [e, (e as { inner?: unknown } | null)?.inner].map((x) => (x as { name?: string } | null)?.name)
+  const names = [e, (e as { inner?: unknown } | null)?.inner].map(
+    (x) => (x as { name?: string } | null)?.name,
+  )
   return names.includes('QuotaExceededError')
 }
 
@@ -13,7 +22,11 @@ async function guard<T>(what: string, op: () => Promise<T>): Promise<T> {
     return await op()
   } catch (e) {
     if (isQuotaError(e)) throw new StorageError('STORAGE_FULL', `storage is full (${what})`, e)
-    throw new StorageError('STORAGE_FAILED', `${what} failed: ${e instanceof Error ? e.message : String(e)}`, e)
+    throw new StorageError(
+      'STORAGE_FAILED',
+      `${what} failed: ${e instanceof Error ? e.message : String(e)}`,
+      e,
+    )
   }
 }
 
@@ -39,14 +52,20 @@ export class DexieStorageAdapter implements StorageAdapter {
 
   async loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
     return await guard('reading', async () => {
-      const rows = await this.db.kv.where('key').startsWith(joinKey(prefix) + '/').toArray()
+      const rows = await this.db.kv
+        .where('key')
+        .startsWith(joinKey(prefix) + '/')
+        .toArray()
       return rows.map((r) => ({ key: splitKey(r.key), data: r.data }))
     })
   }
 
   async removeRange(prefix: StorageKey): Promise<void> {
     return await guard('removing', async () => {
-      await this.db.kv.where('key').startsWith(joinKey(prefix) + '/').delete()
+      await this.db.kv
+        .where('key')
+        .startsWith(joinKey(prefix) + '/')
+        .delete()
     })
   }
 }

@@ -30,7 +30,10 @@ export async function loadOrCreateProfile(db: OrreryDb): Promise<ProfileRecord> 
       profileId = toBase58(randomBytes(12))
       await db.settings.put({ key: 'profileId', value: profileId })
     }
-    return { identity: identityFromSeed(stored.seed, stored.createdAt), profileId: profileId as string }
+    return {
+      identity: identityFromSeed(stored.seed, stored.createdAt),
+      profileId: profileId as string,
+    }
   })
 }
 

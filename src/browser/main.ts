@@ -12,5 +12,7 @@ declare global {
   }
 }
 
-window.orrery = new OrreryApi((api) => boot((step, done, total) => api.reportBoot(step, done, total)))
+window.orrery = new OrreryApi((api) =>
+  boot((step, done, total) => api.reportBoot(step, done, total)),
+)
 window.orrery.ready.catch((e: unknown) => console.error('Orrery did not start', e))

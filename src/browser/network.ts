@@ -27,7 +27,8 @@ export interface RelayInfo {
 
 /** The relay describes itself in the page it serves (a meta tag); older caches fall back to fetch. */
 export async function readRelayInfo(): Promise<RelayInfo> {
-  const meta = typeof document === 'undefined' ? null : document.querySelector('meta[name="orrery-relay"]')
+  const meta =
+    typeof document === 'undefined' ? null : document.querySelector('meta[name="orrery-relay"]')
   const content = meta?.getAttribute('content')
   if (content !== null && content !== undefined) {
     try {
@@ -40,8 +41,13 @@ export async function readRelayInfo(): Promise<RelayInfo> {
 }
 
 function checkRelayInfo(info: Partial<RelayInfo>): RelayInfo {
-  if (typeof info.peerId !== 'string') throw new OrreryError('RELAY_UNREACHABLE', 'the relay description has no peer id')
-  return { peerId: info.peerId, path: info.path ?? '/', iceServers: Array.isArray(info.iceServers) ? info.iceServers : [] }
+  if (typeof info.peerId !== 'string')
+    throw new OrreryError('RELAY_UNREACHABLE', 'the relay description has no peer id')
+  return {
+    peerId: info.peerId,
+    path: info.path ?? '/',
+    iceServers: Array.isArray(info.iceServers) ? info.iceServers : [],
+  }
 }
 
 export async function fetchRelayInfo(): Promise<RelayInfo> {
@@ -114,7 +120,9 @@ export class RelayLink {
     if (this.stopped) return
     this.set(this.attempt === 0 ? 'connecting' : this.current)
     try {
-      const connection = await this.peer.node.dial(this.addr, { signal: AbortSignal.timeout(10_000) })
+      const connection = await this.peer.node.dial(this.addr, {
+        signal: AbortSignal.timeout(10_000),
+      })
       this.attempt = 0
       mark('relay-connected')
       void this.peer.node.services.discovery.link(connection)
@@ -151,7 +159,10 @@ export async function createBrowserPeer(opts: BrowserPeerOptions): Promise<Orrer
   const privateKey = await generateKeyPair('Ed25519')
   // Chromium makes a DTLS certificate for every RTCPeerConnection on demand (~100-300 ms here);
   // one made now, in parallel with the rest of boot, serves all of this tab's connections.
-  const certificate = RTCPeerConnection.generateCertificate({ name: 'ECDSA', namedCurve: 'P-256' } as EcKeyGenParams)
+  const certificate = RTCPeerConnection.generateCertificate({
+    name: 'ECDSA',
+    namedCurve: 'P-256',
+  } as EcKeyGenParams)
   certificate.catch(() => undefined)
   const rtcConfiguration = async (): Promise<RTCConfiguration> => {
     const cert = await certificate.catch(() => undefined)

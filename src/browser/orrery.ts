@@ -123,7 +123,8 @@ export class OrreryApi {
     },
     close: async (id: string): Promise<void> => (await this.up()).peer.repo.close(id),
     list: async (): Promise<DocMeta[]> => (await this.up()).peer.repo.list(),
-    status: async (id: string): Promise<DocStatus | undefined> => (await this.up()).peer.repo.get(id)?.status(),
+    status: async (id: string): Promise<DocStatus | undefined> =>
+      (await this.up()).peer.repo.get(id)?.status(),
   }
 
   // ---- state ---------------------------------------------------------------------------------
@@ -135,7 +136,8 @@ export class OrreryApi {
       const b = this.b ?? (await this.up())
       return b.peer.state.set(path, value)
     },
-    delete: async (path: string): Promise<void> => (this.b ?? (await this.up())).peer.state.delete(path),
+    delete: async (path: string): Promise<void> =>
+      (this.b ?? (await this.up())).peer.state.delete(path),
     subscribe: (path: string, cb: (value: unknown) => void): Unsubscribe => {
       if (this.b !== undefined) return this.b.peer.state.subscribe(path, cb)
       let off: Unsubscribe | undefined
@@ -164,7 +166,8 @@ export class OrreryApi {
   status(): PeerStatus {
     const b = this.b
     const online = typeof navigator === 'undefined' ? true : navigator.onLine
-    if (b === undefined) return { relay: 'connecting', online, peers: 0, unsaved: 0, saveError: undefined }
+    if (b === undefined)
+      return { relay: 'connecting', online, peers: 0, unsaved: 0, saveError: undefined }
     const docs = b.peer.repo.openDocs().map((h) => h.status())
     return {
       relay: b.relay.state,

@@ -6,7 +6,9 @@ import { useAutomerge, type AutomergeApi } from './automerge'
 export function loadAutomergeNode(): AutomergeApi {
   const require = createRequire(import.meta.url)
   const dist = path.dirname(require.resolve('@automerge/automerge/automerge.wasm'))
-  const api = require(path.join(dist, 'mjs/wasm_bindgen_output/nodejs/automerge_wasm.cjs')) as AutomergeApi
+  const api = require(
+    path.join(dist, 'mjs/wasm_bindgen_output/nodejs/automerge_wasm.cjs'),
+  ) as AutomergeApi
   useAutomerge(api)
   return api
 }

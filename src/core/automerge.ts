@@ -34,7 +34,8 @@ export function useAutomerge(a: AutomergeApi): void {
 
 /** The loaded API; throws if no loader has run yet (a programming error, not user input). */
 export function am(): AutomergeApi {
-  if (api === undefined) throw new Error('Automerge wasm is not loaded yet (call useAutomerge first)')
+  if (api === undefined)
+    throw new Error('Automerge wasm is not loaded yet (call useAutomerge first)')
   return api
 }
 

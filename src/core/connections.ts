@@ -33,7 +33,10 @@ export function transportOf(c: Connection): TransportKind {
   return 'other'
 }
 
-export function describeConnections(node: Libp2p<{ sync: SyncService }>, pulse: Pulse | undefined): ConnectionInfo[] {
+export function describeConnections(
+  node: Libp2p<{ sync: SyncService }>,
+  pulse: Pulse | undefined,
+): ConnectionInfo[] {
   const sessions = node.services.sync.list()
   return node
     .getConnections()
@@ -43,7 +46,12 @@ export function describeConnections(node: Libp2p<{ sync: SyncService }>, pulse: 
       const transport = transportOf(c)
       const session = sessions.find((s) => s.connectionId === c.id && s.isOpen)
       const rtt = pulse?.get(peer)?.rttMs ?? c.rtt
-      const info: ConnectionInfo = { peer, direct: transport !== 'circuit', transport, syncing: session !== undefined }
+      const info: ConnectionInfo = {
+        peer,
+        direct: transport !== 'circuit',
+        transport,
+        syncing: session !== undefined,
+      }
       if (rtt !== undefined) info.rttMs = rtt
       if (session?.identity !== undefined) info.identity = session.identity
       return info

@@ -14,7 +14,8 @@ interface Obj {
 }
 const ROOT: Obj = { id: '_root', kind: 'map' }
 
-type Found = { kind: 'obj'; obj: Obj } | { kind: 'scalar'; datatype: string; value: unknown } | undefined
+type Found =
+  { kind: 'obj'; obj: Obj } | { kind: 'scalar'; datatype: string; value: unknown } | undefined
 
 function child(doc: AutomergeDoc, parent: Obj, key: string): Found {
   let prop: string | number = key
@@ -60,7 +61,9 @@ function parentFor(doc: AutomergeDoc, keys: readonly string[]): Obj {
     const found = child(doc, cur, key)
     if (found === undefined) {
       if (cur.kind !== 'map') {
-        throw new PathConflictError(`"${key}" is not an element of the list at /${keys.slice(0, i).join('/')}`)
+        throw new PathConflictError(
+          `"${key}" is not an element of the list at /${keys.slice(0, i).join('/')}`,
+        )
       }
       cur = { id: doc.putObject(cur.id, key, {}), kind: 'map' }
     } else if (found.kind === 'scalar' || found.obj.kind === 'text') {
@@ -76,13 +79,22 @@ function datatypeOf(v: number): 'int' | 'f64' {
   return Number.isSafeInteger(v) ? 'int' : 'f64'
 }
 
-function putValue(doc: AutomergeDoc, obj: Obj, prop: string | number, value: JsonValue, insert: boolean, exact: boolean): void {
+function putValue(
+  doc: AutomergeDoc,
+  obj: Obj,
+  prop: string | number,
+  value: JsonValue,
+  insert: boolean,
+  exact: boolean,
+): void {
   if (value !== null && typeof value === 'object') {
     if (exact) {
       // Nested unsafe integers must be written as floats one by one (putObject would store them
       // as 64-bit ints and overflow); rare, so the slow path is fine.
       const empty = Array.isArray(value) ? [] : {}
-      const id = insert ? doc.insertObject(obj.id, prop as number, empty) : doc.putObject(obj.id, prop, empty)
+      const id = insert
+        ? doc.insertObject(obj.id, prop as number, empty)
+        : doc.putObject(obj.id, prop, empty)
       const inner: Obj = { id, kind: Array.isArray(value) ? 'list' : 'map' }
       if (Array.isArray(value)) value.forEach((v, i) => putValue(doc, inner, i, v, true, true))
       else for (const [k, v] of Object.entries(value)) putValue(doc, inner, k, v, false, true)
@@ -105,7 +117,8 @@ export function writeAt(doc: AutomergeDoc, keys: readonly string[], value: unkno
       throw new InvalidPathError('the document root can only be set to an object')
     }
     for (const k of doc.keys('_root')) if (!(k in json)) doc.delete('_root', k)
-    for (const [k, v] of Object.entries(json)) putValue(doc, ROOT, k, v, false, info.hasUnsafeIntegers)
+    for (const [k, v] of Object.entries(json))
+      putValue(doc, ROOT, k, v, false, info.hasUnsafeIntegers)
     return
   }
   const parent = parentFor(doc, keys)
@@ -117,14 +130,17 @@ export function writeAt(doc: AutomergeDoc, keys: readonly string[], value: unkno
   const len = doc.length(parent.id)
   const index = last === '-' ? len : asIndex(last)
   if (index === undefined || index > len) {
-    throw new PathConflictError(`"${last}" is not an index of the list (length ${len}); use "-" to append`)
+    throw new PathConflictError(
+      `"${last}" is not an index of the list (length ${len}); use "-" to append`,
+    )
   }
   putValue(doc, parent, index, json, index === len, info.hasUnsafeIntegers)
 }
 
 /** Deletes the value at `keys`; deleting something absent is not an error. */
 export function deleteAt(doc: AutomergeDoc, keys: readonly string[]): void {
-  if (keys.length === 0) throw new InvalidPathError('cannot delete a document root; delete its keys')
+  if (keys.length === 0)
+    throw new InvalidPathError('cannot delete a document root; delete its keys')
   let cur: Obj = ROOT
   for (let i = 0; i < keys.length - 1; i++) {
     const found = child(doc, cur, keys[i] as string)

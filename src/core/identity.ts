@@ -28,7 +28,9 @@ export function didKeyFromPublicKey(pub: Uint8Array): string {
 }
 
 export function publicKeyFromDidKey(did: string): Result<Uint8Array> {
-  const bad = err(new IdentityError('IDENTITY_CORRUPT', `not an Ed25519 did:key: ${did.slice(0, 80)}`))
+  const bad = err(
+    new IdentityError('IDENTITY_CORRUPT', `not an Ed25519 did:key: ${did.slice(0, 80)}`),
+  )
   if (typeof did !== 'string' || !did.startsWith('did:key:z')) return bad
   const raw = fromBase58(did.slice('did:key:z'.length))
   if (raw === undefined || raw.length !== 34 || raw[0] !== 0xed || raw[1] !== 0x01) return bad
@@ -36,7 +38,8 @@ export function publicKeyFromDidKey(did: string): Result<Uint8Array> {
 }
 
 export function identityFromSeed(seed: Uint8Array, createdAt = Date.now()): Identity {
-  if (seed.length !== 32) throw new IdentityError('IDENTITY_CORRUPT', 'an identity seed is 32 bytes')
+  if (seed.length !== 32)
+    throw new IdentityError('IDENTITY_CORRUPT', 'an identity seed is 32 bytes')
   const publicKey = ed25519.getPublicKey(seed)
   return { id: didKeyFromPublicKey(publicKey), publicKey, seed: seed.slice(), createdAt }
 }
@@ -68,14 +71,29 @@ export function importPhrase(phrase: string): Result<Identity> {
   const words = String(phrase).trim().toLowerCase().split(/\s+/).join(' ')
   const count = words === '' ? 0 : words.split(' ').length
   if (count !== 24) {
-    return err(new IdentityError('IDENTITY_CORRUPT', `a recovery phrase has 24 words; this one has ${count}`))
+    return err(
+      new IdentityError(
+        'IDENTITY_CORRUPT',
+        `a recovery phrase has 24 words; this one has ${count}`,
+      ),
+    )
   }
   const unknown = words.split(' ').filter((w) => !wordlist.includes(w))
   if (unknown.length > 0) {
-    return err(new IdentityError('IDENTITY_CORRUPT', `not recovery-phrase words: ${unknown.slice(0, 3).join(', ')}`))
+    return err(
+      new IdentityError(
+        'IDENTITY_CORRUPT',
+        `not recovery-phrase words: ${unknown.slice(0, 3).join(', ')}`,
+      ),
+    )
   }
   if (!validateMnemonic(words, wordlist)) {
-    return err(new IdentityError('IDENTITY_CORRUPT', 'the recovery phrase has a typo (its checksum does not match)'))
+    return err(
+      new IdentityError(
+        'IDENTITY_CORRUPT',
+        'the recovery phrase has a typo (its checksum does not match)',
+      ),
+    )
   }
   return ok(identityFromSeed(mnemonicToEntropy(words, wordlist)))
 }
@@ -100,7 +118,8 @@ export function exportFile(identity: Identity): string {
 }
 
 export function importFile(text: string): Result<Identity> {
-  const bad = (why: string): Result<Identity> => err(new IdentityError('IDENTITY_CORRUPT', `not a usable identity file: ${why}`))
+  const bad = (why: string): Result<Identity> =>
+    err(new IdentityError('IDENTITY_CORRUPT', `not a usable identity file: ${why}`))
   let data: unknown
   try {
     data = JSON.parse(text)
@@ -114,7 +133,10 @@ export function importFile(text: string): Result<Identity> {
   if (typeof f.seed !== 'string' || typeof f.id !== 'string') return bad('missing seed or id')
   const seed = fromBase64Url(f.seed)
   if (seed === undefined || seed.length !== 32) return bad('the seed is damaged')
-  const identity = identityFromSeed(seed, typeof f.createdAt === 'number' ? f.createdAt : Date.now())
+  const identity = identityFromSeed(
+    seed,
+    typeof f.createdAt === 'number' ? f.createdAt : Date.now(),
+  )
   if (identity.id !== f.id) return bad('the seed does not match the id (damaged or edited)')
   return ok(identity)
 }

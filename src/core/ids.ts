@@ -32,7 +32,8 @@ export function docIdToBytes(id: DocId): Uint8Array {
 }
 
 export function docIdFromBytes(b: Uint8Array): Result<DocId> {
-  if (b.length !== DOC_ID_BYTES) return err(new OrreryError('INVALID_DOC_ID', 'bad document id length'))
+  if (b.length !== DOC_ID_BYTES)
+    return err(new OrreryError('INVALID_DOC_ID', 'bad document id length'))
   return ok(toBase58(b))
 }
 

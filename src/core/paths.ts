@@ -27,7 +27,8 @@ export function parsePath(path: string): StatePath {
   if (raw.length > MAX_DEPTH) throw new InvalidPathError(`path deeper than ${MAX_DEPTH} keys`)
   const keys = raw.map((seg) => {
     if (seg === '') throw new InvalidPathError(`empty key in path ${JSON.stringify(path)}`)
-    if (/~[^01]|~$/.test(seg)) throw new InvalidPathError(`bad "~" escape in ${JSON.stringify(seg)}`)
+    if (/~[^01]|~$/.test(seg))
+      throw new InvalidPathError(`bad "~" escape in ${JSON.stringify(seg)}`)
     const key = seg.replace(/~1/g, '/').replace(/~0/g, '~')
     if (key.length > MAX_KEY_LENGTH) throw new InvalidPathError(`key longer than ${MAX_KEY_LENGTH}`)
     return key

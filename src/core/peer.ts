@@ -62,7 +62,8 @@ export class OrreryPeer {
 
   /** The user's identity (after `identityReady`). */
   get identity(): Identity {
-    if (this.loadedIdentity === undefined) throw new OrreryError('NOT_READY', 'the identity is still loading')
+    if (this.loadedIdentity === undefined)
+      throw new OrreryError('NOT_READY', 'the identity is still loading')
     return this.loadedIdentity
   }
 

@@ -24,7 +24,9 @@ export interface PulseOptions {
   lateAfter?: number
 }
 
-type PingService = { ping(peer: Connection['remotePeer'], options?: { signal?: AbortSignal }): Promise<number> }
+type PingService = {
+  ping(peer: Connection['remotePeer'], options?: { signal?: AbortSignal }): Promise<number>
+}
 
 export class Pulse {
   private readonly peers = new Map<string, PeerPulse>()
@@ -75,10 +77,18 @@ export class Pulse {
 
   private async pingOne(c: Connection): Promise<void> {
     const peer = c.remotePeer.toString()
-    const entry = this.peers.get(peer) ?? { peer, rttMs: undefined, lastSeen: undefined, misses: 0, state: 'ok' as const }
+    const entry = this.peers.get(peer) ?? {
+      peer,
+      rttMs: undefined,
+      lastSeen: undefined,
+      misses: 0,
+      state: 'ok' as const,
+    }
     this.peers.set(peer, entry)
     try {
-      const rtt = await this.node.services.ping.ping(c.remotePeer, { signal: AbortSignal.timeout(this.timeout) })
+      const rtt = await this.node.services.ping.ping(c.remotePeer, {
+        signal: AbortSignal.timeout(this.timeout),
+      })
       entry.rttMs = rtt
       entry.lastSeen = Date.now()
       entry.misses = 0

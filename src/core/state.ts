@@ -44,7 +44,8 @@ export class StateApi {
   }
 
   subscribe(path: string, cb: (value: unknown) => void): Unsubscribe {
-    if (typeof cb !== 'function') throw new OrreryError('INVALID_VALUE', 'subscribe needs a callback')
+    if (typeof cb !== 'function')
+      throw new OrreryError('INVALID_VALUE', 'subscribe needs a callback')
     const { docId, keys } = parsePath(path)
     let off: Unsubscribe | undefined
     let cancelled = false

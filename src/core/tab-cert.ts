@@ -27,13 +27,22 @@ function certMessage(c: Omit<TabCert, 'signature'>): Uint8Array {
   ])
 }
 
-export function issueTabCert(identity: Identity, peerId: string, profileId: string, now = Date.now()): TabCert {
+export function issueTabCert(
+  identity: Identity,
+  peerId: string,
+  profileId: string,
+  now = Date.now(),
+): TabCert {
   const body = { identityKey: identity.publicKey, peerId, profileId, issuedAt: now }
   return { ...body, signature: sign(identity, certMessage(body)) }
 }
 
 /** Checks a certificate for the given connection; returns the certified identity (did:key). */
-export function verifyTabCert(cert: TabCert, remotePeerId: string, now = Date.now()): Result<string> {
+export function verifyTabCert(
+  cert: TabCert,
+  remotePeerId: string,
+  now = Date.now(),
+): Result<string> {
   if (cert.peerId !== remotePeerId) {
     return err(new IdentityError('BAD_SIGNATURE', 'tab certificate is for another peer'))
   }

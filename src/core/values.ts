@@ -1,7 +1,8 @@
 import { InvalidValueError } from './errors'
 
 /** The values the state API stores: JSON. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+export type JsonValue =
+  null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
 
 const MAX_VALUE_DEPTH = 64
 
@@ -15,7 +16,8 @@ export function checkJson(value: unknown, where = 'value'): ValueInfo {
   const info: ValueInfo = { hasUnsafeIntegers: false }
   const seen = new Set<object>()
   const walk = (v: unknown, at: string, depth: number): void => {
-    if (depth > MAX_VALUE_DEPTH) throw new InvalidValueError(`${at}: nested deeper than ${MAX_VALUE_DEPTH}`)
+    if (depth > MAX_VALUE_DEPTH)
+      throw new InvalidValueError(`${at}: nested deeper than ${MAX_VALUE_DEPTH}`)
     if (v === null || typeof v === 'boolean' || typeof v === 'string') return
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) throw new InvalidValueError(`${at}: ${v} is not a JSON number`)
@@ -62,7 +64,8 @@ export function normalizeMaterialized(v: unknown): unknown {
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const item: unknown = v[i]
-      if (typeof item === 'bigint' || (item !== null && typeof item === 'object')) v[i] = normalizeMaterialized(item)
+      if (typeof item === 'bigint' || (item !== null && typeof item === 'object'))
+        v[i] = normalizeMaterialized(item)
     }
     return v
   }
@@ -70,7 +73,8 @@ export function normalizeMaterialized(v: unknown): unknown {
   const o = v as Record<string, unknown>
   for (const k of Object.keys(o)) {
     const item = o[k]
-    if (typeof item === 'bigint' || (item !== null && typeof item === 'object')) o[k] = normalizeMaterialized(item)
+    if (typeof item === 'bigint' || (item !== null && typeof item === 'object'))
+      o[k] = normalizeMaterialized(item)
   }
   return o
 }

@@ -62,9 +62,17 @@ export class OrreryAppShell extends LitElement {
           <orrery-identity-panel></orrery-identity-panel>
         </div>
         <div>
-          ${docId === undefined
-            ? html`<section><h2>Welcome</h2><p>Create a document or open one from a link. Every edit is saved in this browser and synced directly with the peers who have the same document open.</p></section>`
-            : html`<orrery-doc-editor doc-id=${docId}></orrery-doc-editor>`}
+          ${
+            docId === undefined
+              ? html`<section>
+                  <h2>Welcome</h2>
+                  <p>
+                    Create a document or open one from a link. Every edit is saved in this browser
+                    and synced directly with the peers who have the same document open.
+                  </p>
+                </section>`
+              : html`<orrery-doc-editor doc-id=${docId}></orrery-doc-editor>`
+          }
           <orrery-connections></orrery-connections>
         </div>
       </main>`

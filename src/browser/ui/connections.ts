@@ -49,19 +49,33 @@ export class OrreryConnections extends LitElement {
   override render(): unknown {
     return html`<section>
       <h2>Connections</h2>
-      ${this.list.length === 0
-        ? html`<p class="muted">none yet</p>`
-        : html`<table data-testid="connections">
-            <tr><th>peer</th><th>how</th><th>ping</th><th>person</th></tr>
-            ${this.list.map(
-              (c) => html`<tr>
-                <td><code title=${c.peer}>${short(c.peer)}</code></td>
-                <td>${c.direct ? `direct ${c.transport}` : 'relayed'}${c.syncing ? ' · syncing' : ''}</td>
-                <td>${c.rttMs === undefined ? '…' : `${c.rttMs.toFixed(0)} ms`}</td>
-                <td><code title=${c.identity ?? ''}>${c.identity === undefined ? (c.transport === 'websockets' ? 'relay' : '') : short(c.identity)}</code></td>
-              </tr>`,
-            )}
-          </table>`}
+      ${
+        this.list.length === 0
+          ? html`<p class="muted">none yet</p>`
+          : html`<table data-testid="connections">
+              <tr>
+                <th>peer</th>
+                <th>how</th>
+                <th>ping</th>
+                <th>person</th>
+              </tr>
+              ${this.list.map(
+                (c) =>
+                  html`<tr>
+                    <td><code title=${c.peer}>${short(c.peer)}</code></td>
+                    <td>
+                      ${c.direct ? `direct ${c.transport}` : 'relayed'}${c.syncing ? ' · syncing' : ''}
+                    </td>
+                    <td>${c.rttMs === undefined ? '…' : `${c.rttMs.toFixed(0)} ms`}</td>
+                    <td>
+                      <code title=${c.identity ?? ''}
+                        >${c.identity === undefined ? (c.transport === 'websockets' ? 'relay' : '') : short(c.identity)}</code
+                      >
+                    </td>
+                  </tr>`,
+              )}
+            </table>`
+      }
     </section>`
   }
 }

@@ -87,7 +87,9 @@ export class OrreryDocEditor extends LitElement {
   private async submit(e: Event): Promise<void> {
     e.preventDefault()
     const form = e.target as HTMLFormElement
-    const key = (form.elements.namedItem('key') as HTMLInputElement).value.trim().replace(/^\/+/, '')
+    const key = (form.elements.namedItem('key') as HTMLInputElement).value
+      .trim()
+      .replace(/^\/+/, '')
     const raw = (form.elements.namedItem('value') as HTMLInputElement).value
     let value: unknown
     try {
@@ -114,15 +116,19 @@ export class OrreryDocEditor extends LitElement {
 
   private tree(v: unknown, keys: (string | number)[]): TemplateResult {
     if (v === null || typeof v !== 'object') return html`<code>${JSON.stringify(v)}</code>`
-    const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v as object)
+    const entries: [string | number, unknown][] = Array.isArray(v)
+      ? v.map((x, i) => [i, x])
+      : Object.entries(v as object)
     if (entries.length === 0) return html`<code>${Array.isArray(v) ? '[]' : '{}'}</code>`
     return html`<ul class="tree">
       ${entries.map(
-        ([k, x]) => html`<li data-key=${String(k)}>
-          <span class="key">${k}</span>:
-          ${this.tree(x, [...keys, k])}
-          <button class="del" title="delete" @click=${() => void this.deleteKey([...keys, k])}>✕</button>
-        </li>`,
+        ([k, x]) =>
+          html`<li data-key=${String(k)}>
+            <span class="key">${k}</span>: ${this.tree(x, [...keys, k])}
+            <button class="del" title="delete" @click=${() => void this.deleteKey([...keys, k])}>
+              ✕
+            </button>
+          </li>`,
       )}
     </ul>`
   }
@@ -137,17 +143,25 @@ export class OrreryDocEditor extends LitElement {
         <button @click=${() => void navigator.clipboard?.writeText(link)}>Copy link</button>
       </p>
       <p class="muted" data-testid="doc-status">
-        ${s === undefined
-          ? 'opening…'
-          : html`${s.unsaved > 0 ? `${s.unsaved} change(s) being saved` : 'saved'} ·
-              syncing with ${s.peers.length} peer(s)
+        ${
+          s === undefined
+            ? 'opening…'
+            : html`${s.unsaved > 0 ? `${s.unsaved} change(s) being saved` : 'saved'} · syncing with
+              ${s.peers.length} peer(s)
               ${Object.entries(s.lastSync).map(([p, t]) => html` · ${short(p)} at ${new Date(t).toLocaleTimeString()}`)}
-              ${s.saveError === undefined ? '' : html`<span class="error"> · ${s.saveError}</span>`}`}
+              ${s.saveError === undefined ? '' : html`<span class="error"> · ${s.saveError}</span>`}`
+        }
       </p>
-      <div data-testid="doc-tree">${this.value === undefined ? html`<p class="muted">loading…</p>` : this.tree(this.value, [])}</div>
+      <div data-testid="doc-tree">
+        ${this.value === undefined ? html`<p class="muted">loading…</p>` : this.tree(this.value, [])}
+      </div>
       <form @submit=${(e: Event) => void this.submit(e)}>
         <input name="key" placeholder="key or path, e.g. todo/1" required aria-label="key" />
-        <input name="value" placeholder='value (JSON or text), e.g. {"done": false}' aria-label="value" />
+        <input
+          name="value"
+          placeholder='value (JSON or text), e.g. {"done": false}'
+          aria-label="value"
+        />
         <button class="primary">Set</button>
       </form>
       ${this.error === '' ? '' : html`<p class="error" data-testid="editor-error">${this.error}</p>`}

@@ -78,11 +78,16 @@ export class OrreryDocsList extends LitElement {
   override render(): unknown {
     return html`<section>
       <h2>Documents</h2>
-      <button class="primary" data-testid="new-doc" @click=${() => void this.create()}>New document</button>
+      <button class="primary" data-testid="new-doc" @click=${() => void this.create()}>
+        New document
+      </button>
       <ul data-testid="doc-list">
         ${this.docs.map(
-          (d) => html`<li><a href="#/doc/${d.id}"><code>${d.id}</code></a>
-            <span class="muted">opened ${new Date(d.openedAt).toLocaleString()}</span></li>`,
+          (d) =>
+            html`<li>
+              <a href="#/doc/${d.id}"><code>${d.id}</code></a>
+              <span class="muted">opened ${new Date(d.openedAt).toLocaleString()}</span>
+            </li>`,
         )}
       </ul>
       <form @submit=${(e: Event) => this.open(e)}>

@@ -3,7 +3,12 @@ import { api, shared } from './shared'
 
 /** Export the identity (phrase or file) and import one from another browser. */
 export class OrreryIdentityPanel extends LitElement {
-  static override properties = { id: { state: true }, phrase: { state: true }, error: { state: true }, busy: { state: true } }
+  static override properties = {
+    id: { state: true },
+    phrase: { state: true },
+    error: { state: true },
+    busy: { state: true },
+  }
   declare id: string
   declare phrase: string
   declare error: string
@@ -57,7 +62,9 @@ export class OrreryIdentityPanel extends LitElement {
     return html`<section>
       <h2>Identity</h2>
       <p class="mono" data-testid="identity-id">${this.id}</p>
-      <button @click=${async () => (this.phrase = this.phrase === '' ? await api().identity.exportPhrase() : '')}>
+      <button
+        @click=${async () => (this.phrase = this.phrase === '' ? await api().identity.exportPhrase() : '')}
+      >
         ${this.phrase === '' ? 'Show recovery phrase' : 'Hide phrase'}
       </button>
       <button @click=${() => void this.download()}>Download identity file</button>
@@ -65,10 +72,24 @@ export class OrreryIdentityPanel extends LitElement {
       <details>
         <summary>Use an identity from another browser</summary>
         <p class="muted">This replaces the identity of this browser profile (every tab reloads).</p>
-        <textarea rows="3" style="width:100%" placeholder="24-word phrase or identity file contents" data-testid="import-text"></textarea>
-        <button ?disabled=${this.busy} data-testid="import-button"
-          @click=${() => void this.importText((this.renderRoot.querySelector('textarea') as HTMLTextAreaElement).value)}>Import</button>
-        <input type="file" accept="application/json,.json" @change=${(e: Event) => void this.importFile(e)} />
+        <textarea
+          rows="3"
+          style="width:100%"
+          placeholder="24-word phrase or identity file contents"
+          data-testid="import-text"
+        ></textarea>
+        <button
+          ?disabled=${this.busy}
+          data-testid="import-button"
+          @click=${() => void this.importText((this.renderRoot.querySelector('textarea') as HTMLTextAreaElement).value)}
+        >
+          Import
+        </button>
+        <input
+          type="file"
+          accept="application/json,.json"
+          @change=${(e: Event) => void this.importFile(e)}
+        />
         ${this.error === '' ? '' : html`<p class="error" data-testid="import-error">${this.error}</p>`}
       </details>
     </section>`

@@ -4,12 +4,15 @@ import type { OrreryApi } from '../orrery'
 
 export const api = (): OrreryApi => window.orrery
 
-export const short = (id: string | undefined, n = 8): string => (id === undefined || id === '' ? '…' : `…${id.slice(-n)}`)
+export const short = (id: string | undefined, n = 8): string =>
+  id === undefined || id === '' ? '…' : `…${id.slice(-n)}`
 
 export const shared = css`
   :host {
     display: block;
-    font: 14px/1.45 system-ui, sans-serif;
+    font:
+      14px/1.45 system-ui,
+      sans-serif;
     color: var(--fg, #1d2330);
   }
   button {
@@ -27,7 +30,9 @@ export const shared = css`
   }
   input,
   textarea {
-    font: 13px ui-monospace, monospace;
+    font:
+      13px ui-monospace,
+      monospace;
     padding: 4px 6px;
     border: 1px solid #9aa3b5;
     border-radius: 6px;
@@ -35,7 +40,9 @@ export const shared = css`
   }
   code,
   .mono {
-    font: 12px ui-monospace, monospace;
+    font:
+      12px ui-monospace,
+      monospace;
   }
   .error {
     color: #b3261e;

@@ -4,7 +4,11 @@ import { api, shared, short } from './shared'
 
 /** Boot progress, then: who and where this tab is, relay and peers, and what is not saved yet. */
 export class OrreryStatusBar extends LitElement {
-  static override properties = { boot: { state: true }, status: { state: true }, identity: { state: true } }
+  static override properties = {
+    boot: { state: true },
+    status: { state: true },
+    identity: { state: true },
+  }
   declare boot: BootProgress
   declare status: PeerStatus
   declare identity: string
@@ -72,16 +76,21 @@ export class OrreryStatusBar extends LitElement {
     if (api().id === '') {
       return html`<div class="bar">
         <strong>Orrery</strong>
-        ${b.error === undefined
-          ? html`<progress max=${b.total} value=${b.done}></progress><span class="muted">${b.step}…</span>`
-          : html`<span class="error" data-testid="boot-error">Could not start: ${b.error}</span>`}
+        ${
+          b.error === undefined
+            ? html`<progress max=${b.total} value=${b.done}></progress
+                ><span class="muted">${b.step}…</span>`
+            : html`<span class="error" data-testid="boot-error">Could not start: ${b.error}</span>`
+        }
       </div>`
     }
     const s = this.status
     const relayClass = s.relay === 'connected' ? 'ok' : s.relay === 'connecting' ? 'warn' : 'bad'
     const saving =
       s.saveError !== undefined
-        ? html`<span class="chip bad" title=${s.saveError}>not saved: ${s.unsaved} waiting (${s.saveError})</span>`
+        ? html`<span class="chip bad" title=${s.saveError}
+            >not saved: ${s.unsaved} waiting (${s.saveError})</span
+          >`
         : s.unsaved > 0
           ? html`<span class="chip warn">saving ${s.unsaved}…</span>`
           : html`<span class="chip ok" data-testid="saved">all saved</span>`
@@ -91,7 +100,9 @@ export class OrreryStatusBar extends LitElement {
       <span title=${api().id}>tab <code>${short(api().id)}</code></span>
       <span class="chip ${s.online ? 'ok' : 'bad'}">${s.online ? 'online' : 'offline'}</span>
       <span class="chip ${relayClass}" data-testid="relay-state">relay ${s.relay}</span>
-      <span class="chip" data-testid="peer-count">${s.peers} ${s.peers === 1 ? 'peer' : 'peers'}</span>
+      <span class="chip" data-testid="peer-count"
+        >${s.peers} ${s.peers === 1 ? 'peer' : 'peers'}</span
+      >
       ${saving}
     </div>`
   }

@@ -16,7 +16,14 @@ import { mark } from '../timings'
 import type { Repo } from '../repo/repo'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
-import { decodeDiscovery, DISCOVERY_PROTOCOL, encodeDiscovery, MAX_ADDRS, type DiscoveryMessage, type PeerEntry } from './messages'
+import {
+  decodeDiscovery,
+  DISCOVERY_PROTOCOL,
+  encodeDiscovery,
+  MAX_ADDRS,
+  type DiscoveryMessage,
+  type PeerEntry,
+} from './messages'
 
 export interface DiscoveryClientInit {
   /** how long a member waits for a newcomer to dial before dialling it (ms) */
@@ -70,7 +77,9 @@ export class DiscoveryClient implements Startable {
       onConnect: (_peer, connection) => this.link(connection),
     })
     this.off.push(
-      this.repo.events.on('doc-opening', ({ topic }) => this.broadcast({ type: 'join', topics: [topic], addrs: this.ownAddrs() })),
+      this.repo.events.on('doc-opening', ({ topic }) =>
+        this.broadcast({ type: 'join', topics: [topic], addrs: this.ownAddrs() }),
+      ),
       this.repo.events.on('doc-closed', () => this.rejoin()),
     )
     this.started = true
@@ -127,16 +136,24 @@ export class DiscoveryClient implements Startable {
     try {
       stream = await connection.newStream(DISCOVERY_PROTOCOL, { negotiateFully: false })
     } catch (e) {
-      this.log.debug(`no discovery stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`)
+      this.log.debug(
+        `no discovery stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`,
+      )
       return
     }
-    const framed = new FramedStream(stream, { maxFrame: MAX_FRAME, maxMessage: 1024 * 1024 }, this.log)
+    const framed = new FramedStream(
+      stream,
+      { maxFrame: MAX_FRAME, maxMessage: 1024 * 1024 },
+      this.log,
+    )
     const link: RelayLink = { connection, framed }
     this.links.add(link)
     const topics = this.repo.openTopics()
-    if (topics.length > 0) framed.send(encodeDiscovery({ type: 'join', topics, addrs: this.ownAddrs() }))
+    if (topics.length > 0)
+      framed.send(encodeDiscovery({ type: 'join', topics, addrs: this.ownAddrs() }))
     const error = await framed.read((bytes) => this.onMessage(link, bytes))
-    if (error !== undefined) this.log.warn(`relay ${connection.remotePeer.toString().slice(-8)} sent bad discovery data`)
+    if (error !== undefined)
+      this.log.warn(`relay ${connection.remotePeer.toString().slice(-8)} sent bad discovery data`)
     this.links.delete(link)
   }
 
@@ -186,7 +203,9 @@ export class DiscoveryClient implements Startable {
   private hasDirect(peer: string): boolean {
     return this.components.connectionManager
       .getConnections()
-      .some((c) => c.remotePeer.toString() === peer && c.limits === undefined && c.status === 'open')
+      .some(
+        (c) => c.remotePeer.toString() === peer && c.limits === undefined && c.status === 'open',
+      )
   }
 
   private dialAddrs(p: PeerEntry, link: RelayLink): Multiaddr[] {
@@ -204,7 +223,8 @@ export class DiscoveryClient implements Startable {
       // Not announced yet (no reservation when it joined): reach it through our relay.
       let relay = link.connection.remoteAddr
       const relayId = link.connection.remotePeer.toString()
-      if (!relay.toString().includes(`/p2p/${relayId}`)) relay = relay.encapsulate(`/p2p/${relayId}`)
+      if (!relay.toString().includes(`/p2p/${relayId}`))
+        relay = relay.encapsulate(`/p2p/${relayId}`)
       out.push(relay.encapsulate(`/p2p-circuit/webrtc/p2p/${p.id}`))
     }
     return out
@@ -223,14 +243,15 @@ export class DiscoveryClient implements Startable {
       mark('peer-dialled')
     } catch (e) {
       const wait = RETRY_MS[attempt]
-      this.log.info(`dialling ${p.id.slice(-8)} failed (${describeError(e)})${wait ? `; retry in ${wait} ms` : ''}`)
+      this.log.info(
+        `dialling ${p.id.slice(-8)} failed (${describeError(e)})${wait ? `; retry in ${wait} ms` : ''}`,
+      )
       if (wait !== undefined) this.later(wait, () => void this.connect(p, link, attempt + 1))
     } finally {
       this.dialing.delete(p.id)
     }
   }
 }
-
 
 export function discoveryClient(
   repo: Repo,

@@ -71,7 +71,10 @@ export function encodeDiscovery(m: DiscoveryMessage): Uint8Array {
       writeTopics(w, m.topics)
       break
     case 'peers':
-      w.u8(T_PEERS).raw(m.topic).u8(m.kind === 'answer' ? 0 : 1).varint(m.peers.length)
+      w.u8(T_PEERS)
+        .raw(m.topic)
+        .u8(m.kind === 'answer' ? 0 : 1)
+        .varint(m.peers.length)
       for (const p of m.peers) {
         w.string(p.id)
         writeAddrs(w, p.addrs)
@@ -101,7 +104,8 @@ export function decodeDiscovery(buf: Uint8Array): Result<DiscoveryMessage, Proto
       if (kindByte > 1) r.fail('bad peers kind')
       const n = r.varint(MAX_PEERS_PER_ANSWER)
       const peers: PeerEntry[] = []
-      for (let i = 0; i < n && r.error === undefined; i++) peers.push({ id: r.string(MAX_PEER_ID_LENGTH), addrs: readAddrs(r) })
+      for (let i = 0; i < n && r.error === undefined; i++)
+        peers.push({ id: r.string(MAX_PEER_ID_LENGTH), addrs: readAddrs(r) })
       m = { type: 'peers', topic, kind: kindByte === 0 ? 'answer' : 'joined', peers }
       break
     }
@@ -112,6 +116,7 @@ export function decodeDiscovery(buf: Uint8Array): Result<DiscoveryMessage, Proto
       return err(new ProtocolError('MALFORMED_MESSAGE', `unknown discovery message type ${type}`))
   }
   r.end()
-  if (r.error !== undefined) return err(new ProtocolError('MALFORMED_MESSAGE', `discovery ${m.type}: ${r.error}`))
+  if (r.error !== undefined)
+    return err(new ProtocolError('MALFORMED_MESSAGE', `discovery ${m.type}: ${r.error}`))
   return ok(m)
 }

@@ -87,15 +87,29 @@ export class DiscoveryServer implements Startable {
   }
 
   stats(): DiscoveryStats {
-    return { peers: this.members.size, topics: this.topics.size, protocolErrors: this.protocolErrors }
+    return {
+      peers: this.members.size,
+      topics: this.topics.size,
+      protocolErrors: this.protocolErrors,
+    }
   }
 
   private accept(stream: Stream, connection: Connection): void {
     const peer = connection.remotePeer.toString()
-    const framed = new FramedStream(stream, { maxFrame: MAX_FRAME, maxMessage: MAX_DISCOVERY_MESSAGE }, this.log)
+    const framed = new FramedStream(
+      stream,
+      { maxFrame: MAX_FRAME, maxMessage: MAX_DISCOVERY_MESSAGE },
+      this.log,
+    )
     const previous = this.members.get(peer)
     if (previous !== undefined) this.drop(previous) // a peer has one discovery stream: the newest
-    const member: Member = { peer, addrs: [], topics: new Set(), framed, window: { start: Date.now(), count: 0 } }
+    const member: Member = {
+      peer,
+      addrs: [],
+      topics: new Set(),
+      framed,
+      window: { start: Date.now(), count: 0 },
+    }
     this.members.set(peer, member)
     framed
       .read((bytes) => this.onMessage(member, bytes))
@@ -115,12 +129,19 @@ export class DiscoveryServer implements Startable {
     const now = Date.now()
     if (now - m.window.start > 60_000) m.window = { start: now, count: 0 }
     if (++m.window.count > this.maxRate) {
-      return this.violation(m, new ProtocolError('PROTOCOL_VIOLATION', `more than ${this.maxRate} messages a minute`))
+      return this.violation(
+        m,
+        new ProtocolError('PROTOCOL_VIOLATION', `more than ${this.maxRate} messages a minute`),
+      )
     }
     const msg: DiscoveryMessage = decoded.value
     if (msg.type === 'join') this.join(m, msg.topics, msg.addrs)
     else if (msg.type === 'leave') for (const t of msg.topics) this.leave(m, bytesToHex(t))
-    else this.violation(m, new ProtocolError('PROTOCOL_VIOLATION', `${msg.type} is sent by the relay, not to it`))
+    else
+      this.violation(
+        m,
+        new ProtocolError('PROTOCOL_VIOLATION', `${msg.type} is sent by the relay, not to it`),
+      )
   }
 
   private join(m: Member, topics: Uint8Array[], addrs: string[]): void {
@@ -128,7 +149,10 @@ export class DiscoveryServer implements Startable {
       try {
         multiaddr(a)
       } catch {
-        return this.violation(m, new ProtocolError('MALFORMED_MESSAGE', 'unparsable address in join'))
+        return this.violation(
+          m,
+          new ProtocolError('MALFORMED_MESSAGE', 'unparsable address in join'),
+        )
       }
     }
     m.addrs = addrs
@@ -136,7 +160,10 @@ export class DiscoveryServer implements Startable {
       const topic = bytesToHex(t)
       if (m.topics.has(topic)) continue
       if (m.topics.size >= this.maxTopics) {
-        return this.violation(m, new ProtocolError('PROTOCOL_VIOLATION', `more than ${this.maxTopics} topics`))
+        return this.violation(
+          m,
+          new ProtocolError('PROTOCOL_VIOLATION', `more than ${this.maxTopics} topics`),
+        )
       }
       let members = this.topics.get(topic)
       if (members === undefined) {
@@ -147,7 +174,8 @@ export class DiscoveryServer implements Startable {
       members.set(m.peer, m)
       m.topics.add(topic)
       this.send(m, { type: 'peers', topic: t, kind: 'answer', peers: others.map(entry) })
-      for (const o of others) this.send(o, { type: 'peers', topic: t, kind: 'joined', peers: [entry(m)] })
+      for (const o of others)
+        this.send(o, { type: 'peers', topic: t, kind: 'joined', peers: [entry(m)] })
     }
   }
 
@@ -157,7 +185,8 @@ export class DiscoveryServer implements Startable {
     members.delete(m.peer)
     if (members.size === 0) this.topics.delete(topic)
     const t = hexToBytes(topic)
-    for (const o of sample([...members.values()], MAX_PEERS_PER_ANSWER)) this.send(o, { type: 'left', topic: t, peer: m.peer })
+    for (const o of sample([...members.values()], MAX_PEERS_PER_ANSWER))
+      this.send(o, { type: 'left', topic: t, peer: m.peer })
   }
 
   private drop(m: Member): void {
@@ -189,7 +218,8 @@ function sample<T>(items: T[], n: number): T[] {
   return copy.slice(0, n)
 }
 
-
-export function discoveryServer(init: DiscoveryServerInit = {}): (c: DiscoveryServerComponents) => DiscoveryServer {
+export function discoveryServer(
+  init: DiscoveryServerInit = {},
+): (c: DiscoveryServerComponents) => DiscoveryServer {
   return (components) => new DiscoveryServer(components, init)
 }

@@ -9,7 +9,6 @@
  * everything that arrived during one task is applied in one call.
  */
 import { am, type AutomergeDoc, type Patch, type SyncState } from '../automerge'
-import { concatBytes } from '../bytes'
 import { describeError, OrreryError } from '../errors'
 import { docTopic, type DocId } from '../ids'
 import { createLogger } from '../log'
@@ -49,6 +48,8 @@ export class DocHandle {
   private tabInbox: Uint8Array[] = []
   private readonly lastSync = new Map<string, number>()
   private scheduled = false
+  /** heads at the end of the last flush: what "changed" is measured against */
+  private flushedHeads: string[]
   private closed = false
 
   constructor(
@@ -59,6 +60,7 @@ export class DocHandle {
   ) {
     this.topic = docTopic(id)
     this.doc.updateDiffCursor()
+    this.flushedHeads = this.doc.getHeads()
     store.onSaved = (data) => ctx.bus?.post({ t: 'chunk', doc: id, data, from: ctx.tabId })
     store.onStatus = () => ctx.onStatus(this)
   }
@@ -211,7 +213,8 @@ export class DocHandle {
   flush(): void {
     this.scheduled = false
     if (this.closed) return
-    const before = this.doc.getHeads()
+    // Not `getHeads()` here: it commits Automerge's open transaction, which would hide this
+    // tab's own edits from the comparison below (and leave peers un-woken).
     const replyTo = new Set<SyncPeer>()
     for (let round = 0; round < 8; round++) {
       this.flushLocal()
@@ -222,7 +225,9 @@ export class DocHandle {
       if (this.doc.pendingOps() === 0) break // subscribers may have written; go round again
     }
     this.flushLocal()
-    const changed = !sameHeads(before, this.doc.getHeads())
+    const heads = this.doc.getHeads()
+    const changed = !sameHeads(this.flushedHeads, heads)
+    this.flushedHeads = heads
     for (const peer of changed ? this.peers.keys() : replyTo) peer.wake(this.id)
     if (changed) this.ctx.onStatus(this)
     if (this.store.wantsCompaction()) this.store.saveSnapshot(this.doc.save())
@@ -276,9 +281,20 @@ export class DocHandle {
     if (chunk.length > 0) this.store.saveIncremental(chunk)
   }
 
-  private loadChanges(changes: Uint8Array[]): boolean {
+  /**
+   * Applies chunks from peers. Change chunks go through `applyChanges`, which throws on a bad one:
+   * `loadIncremental` over a concatenation silently drops everything after (and with) a chunk it
+   * cannot parse, which would let one peer's nonsense discard another peer's good changes.
+   */
+  private loadChanges(chunks: Uint8Array[]): boolean {
     try {
-      this.doc.loadIncremental(changes.length === 1 ? (changes[0] as Uint8Array) : concatBytes(changes))
+      const changes: Uint8Array[] = []
+      for (const c of chunks) {
+        if (c[8] === 0)
+          this.doc.loadIncremental(c) // a whole document (initial sync)
+        else changes.push(c)
+      }
+      if (changes.length > 0) this.doc.applyChanges(changes)
       return true
     } catch (e) {
       log.warn(`changes did not load: ${describeError(e)}`)

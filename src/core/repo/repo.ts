@@ -107,7 +107,9 @@ export class Repo {
   async close(id: DocId): Promise<void> {
     const h = this.handles.get(id)
     if (h === undefined) return
-    await h.whenSaved().catch((e: unknown) => log.warn(`closing ${id} with unsaved changes: ${describeError(e)}`))
+    await h
+      .whenSaved()
+      .catch((e: unknown) => log.warn(`closing ${id} with unsaved changes: ${describeError(e)}`))
     this.handles.delete(id)
     this.served.delete(id)
     h.close()
@@ -133,7 +135,9 @@ export class Repo {
         doc = am().load(loaded.bytes)
       } catch (e) {
         // A damaged chunk must not take the others down: load what loads, report the rest.
-        log.error(`document ${id} did not load as a whole (${describeError(e)}); loading chunk by chunk`)
+        log.error(
+          `document ${id} did not load as a whole (${describeError(e)}); loading chunk by chunk`,
+        )
         doc = am().create()
         for (const c of loaded.chunks) {
           try {
@@ -169,7 +173,11 @@ export class Repo {
       for (const c of await this.opts.storage.loadRange(['meta'])) {
         try {
           const m = JSON.parse(fromUtf8(c.data)) as DocMeta
-          if (parseDocId(m.id).ok && typeof m.createdAt === 'number' && typeof m.openedAt === 'number') {
+          if (
+            parseDocId(m.id).ok &&
+            typeof m.createdAt === 'number' &&
+            typeof m.openedAt === 'number'
+          ) {
             this.meta.set(m.id, m)
             this.byTopic.set(bytesToHex(docTopic(m.id)), m.id)
           }
@@ -202,7 +210,9 @@ export class Repo {
     if (m.from === this.opts.tabId) return
     if (m.t === 'chunk') this.handles.get(m.doc)?.receiveTabChunk(m.data)
     else if (m.t === 'doc-created') {
-      this.loadedMeta = this.loadedMeta.then(() => this.loadMeta()).then(() => this.events.emit('docs-changed', undefined))
+      this.loadedMeta = this.loadedMeta
+        .then(() => this.loadMeta())
+        .then(() => this.events.emit('docs-changed', undefined))
     }
   }
 
@@ -260,4 +270,3 @@ export class Repo {
     return h
   }
 }
-

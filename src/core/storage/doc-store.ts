@@ -90,13 +90,16 @@ export class DocStore {
         incBytes += q.data.length
       }
     }
-    return chunks >= COMPACT_AFTER_CHUNKS || (chunks > 1 && incBytes > snapBytes + COMPACT_EXTRA_BYTES)
+    return (
+      chunks >= COMPACT_AFTER_CHUNKS || (chunks > 1 && incBytes > snapBytes + COMPACT_EXTRA_BYTES)
+    )
   }
 
   /** Resolves when everything queued so far is on disk; rejects with the error if a write failed. */
   whenSaved(): Promise<void> {
     if (this.queue.length === 0) return Promise.resolve()
-    if (this.lastError !== undefined && !this.writing) return Promise.reject(this.lastError as Error)
+    if (this.lastError !== undefined && !this.writing)
+      return Promise.reject(this.lastError as Error)
     return new Promise((resolve, reject) => this.idleWaiters.push({ resolve, reject }))
   }
 

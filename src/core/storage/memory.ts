@@ -1,4 +1,11 @@
-import { checkKey, joinKey, splitKey, type StorageAdapter, type StorageChunk, type StorageKey } from './types'
+import {
+  checkKey,
+  joinKey,
+  splitKey,
+  type StorageAdapter,
+  type StorageChunk,
+  type StorageKey,
+} from './types'
 
 /** In-memory storage: Node tests, in-process peers and the relay. */
 export class MemoryStorageAdapter implements StorageAdapter {

@@ -42,7 +42,11 @@ export function encodeSyncFrame(f: SyncFrame): Uint8Array {
   const w = new Writer()
   switch (f.type) {
     case 'hello':
-      w.u8(T_HELLO).varint(f.version).raw(f.cert.identityKey).string(f.cert.peerId).string(f.cert.profileId)
+      w.u8(T_HELLO)
+        .varint(f.version)
+        .raw(f.cert.identityKey)
+        .string(f.cert.peerId)
+        .string(f.cert.profileId)
       w.varint(f.cert.issuedAt).raw(f.cert.signature)
       break
     case 'interest':
@@ -72,7 +76,11 @@ export function decodeSyncFrame(buf: Uint8Array): Result<SyncFrame, ProtocolErro
       const profileId = r.string(64)
       const issuedAt = r.varint()
       const signature = r.raw(64).slice()
-      frame = { type: 'hello', version, cert: { identityKey, peerId, profileId, issuedAt, signature } }
+      frame = {
+        type: 'hello',
+        version,
+        cert: { identityKey, peerId, profileId, issuedAt, signature },
+      }
       break
     }
     case T_INTEREST: {
@@ -88,7 +96,11 @@ export function decodeSyncFrame(buf: Uint8Array): Result<SyncFrame, ProtocolErro
       const n = r.varint(MAX_SIGS)
       const sigs: ChangeSignature[] = []
       for (let i = 0; i < n && r.error === undefined; i++) {
-        sigs.push({ hash: r.raw(32).slice(), author: r.raw(32).slice(), signature: r.raw(64).slice() })
+        sigs.push({
+          hash: r.raw(32).slice(),
+          author: r.raw(32).slice(),
+          signature: r.raw(64).slice(),
+        })
       }
       if (r.error === undefined && !id.ok) r.fail('bad document id')
       frame = { type: 'sync', docId: id.ok ? id.value : '', message, sigs }
@@ -101,6 +113,7 @@ export function decodeSyncFrame(buf: Uint8Array): Result<SyncFrame, ProtocolErro
       return err(new ProtocolError('MALFORMED_MESSAGE', `unknown sync message type ${type}`))
   }
   r.end()
-  if (r.error !== undefined) return err(new ProtocolError('MALFORMED_MESSAGE', `sync ${frame.type}: ${r.error}`))
+  if (r.error !== undefined)
+    return err(new ProtocolError('MALFORMED_MESSAGE', `sync ${frame.type}: ${r.error}`))
   return ok(frame)
 }

@@ -4,7 +4,14 @@
  * both sides run a SyncSession on it. Relayed (limited) connections never carry sync: the handler
  * refuses them and the topology does not report them.
  */
-import type { ComponentLogger, Connection, Libp2pEvents, PeerId, Startable, Stream } from '@libp2p/interface'
+import type {
+  ComponentLogger,
+  Connection,
+  Libp2pEvents,
+  PeerId,
+  Startable,
+  Stream,
+} from '@libp2p/interface'
 import type { TypedEventTarget } from 'main-event'
 import type { Registrar } from '@libp2p/interface-internal'
 import { describeError } from '../errors'
@@ -60,11 +67,15 @@ export class SyncService implements Startable {
   }
 
   async start(): Promise<void> {
-    await this.components.registrar.handle(SYNC_PROTOCOL, (stream, connection) => this.accept(stream, connection), {
-      maxInboundStreams: 2,
-      maxOutboundStreams: 2,
-      runOnLimitedConnection: false,
-    })
+    await this.components.registrar.handle(
+      SYNC_PROTOCOL,
+      (stream, connection) => this.accept(stream, connection),
+      {
+        maxInboundStreams: 2,
+        maxOutboundStreams: 2,
+        runOnLimitedConnection: false,
+      },
+    )
     this.topologyId = await this.components.registrar.register(SYNC_PROTOCOL, {
       notifyOnLimitedConnection: false,
       onConnect: (_peer, connection) => this.dial(connection),
@@ -92,13 +103,23 @@ export class SyncService implements Startable {
   }
 
   private async dial(connection: Connection): Promise<void> {
-    if (connection.direction !== 'outbound' || connection.limits !== undefined || this.linked.has(connection)) return
+    if (
+      connection.direction !== 'outbound' ||
+      connection.limits !== undefined ||
+      this.linked.has(connection)
+    )
+      return
     this.linked.add(connection)
     try {
-      const stream = await connection.newStream(SYNC_PROTOCOL, { runOnLimitedConnection: false, negotiateFully: false })
+      const stream = await connection.newStream(SYNC_PROTOCOL, {
+        runOnLimitedConnection: false,
+        negotiateFully: false,
+      })
       this.run(stream, connection)
     } catch (e) {
-      this.log.debug(`could not open sync stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`)
+      this.log.debug(
+        `could not open sync stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`,
+      )
     }
   }
 
@@ -112,7 +133,11 @@ export class SyncService implements Startable {
 
   private run(stream: Stream, connection: Connection): void {
     this.linked.add(connection)
-    const framed = new FramedStream(stream, { maxFrame: MAX_FRAME, maxMessage: this.init.maxMessage ?? MAX_SYNC_MESSAGE }, this.log)
+    const framed = new FramedStream(
+      stream,
+      { maxFrame: MAX_FRAME, maxMessage: this.init.maxMessage ?? MAX_SYNC_MESSAGE },
+      this.log,
+    )
     const session = new SyncSession({
       framed,
       connection,
@@ -126,6 +151,8 @@ export class SyncService implements Startable {
   }
 }
 
-export function orrerySync(init: SyncServiceInit): (components: SyncServiceComponents) => SyncService {
+export function orrerySync(
+  init: SyncServiceInit,
+): (components: SyncServiceComponents) => SyncService {
   return (components) => new SyncService(components, init)
 }

@@ -6,6 +6,7 @@
  */
 import type { Connection } from '@libp2p/interface'
 import { am } from '../automerge'
+import { chunkProblem } from '../chunks'
 import { describeError, OrreryError, ProtocolError } from '../errors'
 import type { DocId } from '../ids'
 import type { Logger } from '../log'
@@ -33,6 +34,8 @@ export class SyncSession implements SyncPeer {
   readonly connectionId: string
   identity: string | undefined
   private helloReceived = false
+  /** sync messages sent and received, bytes included (status and tests) */
+  readonly stats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0 }
   private cert: TabCert | undefined
   private readonly dirty = new Set<DocId>()
   private pumpScheduled = false
@@ -106,7 +109,11 @@ export class SyncSession implements SyncPeer {
         const docId = this.dirty.values().next().value as DocId
         this.dirty.delete(docId)
         const message = this.repo.generateSyncMessage(this, docId)
-        if (message !== null) this.send({ type: 'sync', docId, message, sigs: [] })
+        if (message !== null) {
+          this.stats.sent++
+          this.stats.bytesSent += message.length
+          this.send({ type: 'sync', docId, message, sigs: [] })
+        }
       }
     } catch (e) {
       if (!this.ended) this.log.debug(`sync pump to ${this.short} stopped: ${describeError(e)}`)
@@ -126,17 +133,36 @@ export class SyncSession implements SyncPeer {
       case 'hello':
         return this.onHello(f.version, f.cert)
       case 'interest':
-        this.repo.peerInterested(this, f.topics).catch((e: unknown) => this.log.warn(`interest: ${describeError(e)}`))
+        this.repo
+          .peerInterested(this, f.topics)
+          .catch((e: unknown) => this.log.warn(`interest: ${describeError(e)}`))
         return
       case 'sync': {
         let msg
         try {
           msg = am().decodeSyncMessage(f.message)
         } catch (e) {
-          return this.fault(new ProtocolError('MALFORMED_MESSAGE', `undecodable Automerge sync message: ${describeError(e)}`))
+          return this.fault(
+            new ProtocolError(
+              'MALFORMED_MESSAGE',
+              `undecodable Automerge sync message: ${describeError(e)}`,
+            ),
+          )
+        }
+        for (const c of msg.changes) {
+          const problem = chunkProblem(c)
+          if (problem !== undefined) {
+            return this.fault(
+              new ProtocolError('MALFORMED_MESSAGE', `bad change in sync message: ${problem}`),
+            )
+          }
         }
         mark('sync-first-message')
-        this.repo.receiveSync(this, f.docId, msg).catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
+        this.stats.received++
+        this.stats.bytesReceived += f.message.length
+        this.repo
+          .receiveSync(this, f.docId, msg)
+          .catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
         return
       }
       case 'goodbye':
@@ -148,12 +174,19 @@ export class SyncSession implements SyncPeer {
   }
 
   private onHello(version: number, cert: TabCert): void {
-    if (this.helloReceived) return this.fault(new ProtocolError('PROTOCOL_VIOLATION', 'second hello'))
+    if (this.helloReceived)
+      return this.fault(new ProtocolError('PROTOCOL_VIOLATION', 'second hello'))
     if (version !== SYNC_VERSION) {
-      return this.fault(new ProtocolError('UNSUPPORTED_VERSION', `peer speaks sync v${version}, we speak v${SYNC_VERSION}`))
+      return this.fault(
+        new ProtocolError(
+          'UNSUPPORTED_VERSION',
+          `peer speaks sync v${version}, we speak v${SYNC_VERSION}`,
+        ),
+      )
     }
     const checked = verifyTabCert(cert, this.remotePeer)
-    if (!checked.ok) return this.fault(new ProtocolError('PROTOCOL_VIOLATION', checked.error.message))
+    if (!checked.ok)
+      return this.fault(new ProtocolError('PROTOCOL_VIOLATION', checked.error.message))
     this.helloReceived = true
     mark('sync-hello')
     this.identity = checked.value
@@ -165,7 +198,10 @@ export class SyncSession implements SyncPeer {
 
   /** Bad input: close this stream (logged), keep everything else running. */
   fault(error: OrreryError): void {
-    const pe = error instanceof ProtocolError ? error : new ProtocolError('PROTOCOL_VIOLATION', error.message)
+    const pe =
+      error instanceof ProtocolError
+        ? error
+        : new ProtocolError('PROTOCOL_VIOLATION', error.message)
     this.framed.abort(pe)
     this.end()
   }

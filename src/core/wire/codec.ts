@@ -136,6 +136,7 @@ export class Reader {
 
   /** Decoders call this last: trailing garbage is an error too. */
   end(): void {
-    if (this.error === undefined && this.remaining !== 0) this.fail(`${this.remaining} trailing bytes`)
+    if (this.error === undefined && this.remaining !== 0)
+      this.fail(`${this.remaining} trailing bytes`)
   }
 }

@@ -22,13 +22,22 @@ export interface FramingLimits {
 export function encodeMessage(message: Uint8Array, maxFrame = MAX_FRAME): Uint8Array[] {
   const headroom = 16
   if (message.length + 1 + headroom <= maxFrame) {
-    return [new Writer().varint(message.length + 1).u8(0).raw(message).finish()]
+    return [
+      new Writer()
+        .varint(message.length + 1)
+        .u8(0)
+        .raw(message)
+        .finish(),
+    ]
   }
   const frames: Uint8Array[] = []
   const partSize = maxFrame - headroom - 10
   for (let at = 0; at < message.length; at += partSize) {
     const chunk = message.subarray(at, Math.min(at + partSize, message.length))
-    const body = at === 0 ? new Writer().u8(1).varint(message.length).raw(chunk).finish() : new Writer().u8(2).raw(chunk).finish()
+    const body =
+      at === 0
+        ? new Writer().u8(1).varint(message.length).raw(chunk).finish()
+        : new Writer().u8(2).raw(chunk).finish()
     frames.push(new Writer().varint(body.length).raw(body).finish())
   }
   return frames
@@ -78,7 +87,8 @@ export class MessageDecoder {
     return err(e)
   }
 
-  private readLength(): Result<{ length: number; headerSize: number }, ProtocolError> | 'need-more' {
+  private readLength():
+    Result<{ length: number; headerSize: number }, ProtocolError> | 'need-more' {
     let length = 0
     let mul = 1
     for (let i = 0; i < 5; i++) {
@@ -87,7 +97,12 @@ export class MessageDecoder {
       length += (b & 0x7f) * mul
       if ((b & 0x80) === 0) {
         if (length > this.limits.maxFrame) {
-          return err(new ProtocolError('MESSAGE_TOO_LARGE', `frame of ${length} bytes exceeds ${this.limits.maxFrame}`))
+          return err(
+            new ProtocolError(
+              'MESSAGE_TOO_LARGE',
+              `frame of ${length} bytes exceeds ${this.limits.maxFrame}`,
+            ),
+          )
         }
         if (length === 0) return err(new ProtocolError('MALFORMED_MESSAGE', 'empty frame'))
         return ok({ length, headerSize: i + 1 })
@@ -101,23 +116,29 @@ export class MessageDecoder {
     const r = new Reader(frame)
     const flag = r.u8()
     if (flag === 0) {
-      if (this.partial !== undefined) return err(new ProtocolError('PROTOCOL_VIOLATION', 'whole message inside a split one'))
+      if (this.partial !== undefined)
+        return err(new ProtocolError('PROTOCOL_VIOLATION', 'whole message inside a split one'))
       if (frame.length - 1 > this.limits.maxMessage) {
         return err(new ProtocolError('MESSAGE_TOO_LARGE', 'message exceeds the limit'))
       }
       return ok(frame.slice(1))
     }
     if (flag === 1) {
-      if (this.partial !== undefined) return err(new ProtocolError('PROTOCOL_VIOLATION', 'new split message before the last ended'))
+      if (this.partial !== undefined)
+        return err(
+          new ProtocolError('PROTOCOL_VIOLATION', 'new split message before the last ended'),
+        )
       const total = r.varint(this.limits.maxMessage)
       if (r.error !== undefined) {
         return err(new ProtocolError('MESSAGE_TOO_LARGE', `split message: ${r.error}`))
       }
       const data = r.rest()
-      if (data.length === 0 || data.length > total) return err(new ProtocolError('MALFORMED_MESSAGE', 'bad first part'))
+      if (data.length === 0 || data.length > total)
+        return err(new ProtocolError('MALFORMED_MESSAGE', 'bad first part'))
       this.partial = { total, parts: [data.slice()], size: data.length }
     } else if (flag === 2) {
-      if (this.partial === undefined) return err(new ProtocolError('PROTOCOL_VIOLATION', 'continuation without a first part'))
+      if (this.partial === undefined)
+        return err(new ProtocolError('PROTOCOL_VIOLATION', 'continuation without a first part'))
       const data = r.rest()
       if (data.length === 0 || this.partial.size + data.length > this.partial.total) {
         return err(new ProtocolError('MALFORMED_MESSAGE', 'parts longer than announced'))

@@ -1,0 +1,115 @@
+/**
+ * End-to-end fixtures: the real relay as a child process (own port, own data directory) serving
+ * the built app, and peers as separate browser contexts (separate IndexedDB, BroadcastChannel and
+ * network stack), each waited on until `window.orrery.ready`.
+ */
+import {
+  test as base,
+  expect,
+  type Browser,
+  type BrowserContext,
+  type Page,
+} from '@playwright/test'
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+export class RelayProcess {
+  private constructor(
+    readonly url: string,
+    readonly proc: ChildProcess,
+    readonly dataDir: string,
+    readonly exited: Promise<number | null>,
+  ) {}
+
+  static async start(
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-relay-')),
+  ): Promise<RelayProcess> {
+    const proc = spawn(
+      process.execPath,
+      ['--import', './relay/polyfill.js', '--import', 'tsx', 'relay/main.ts'],
+      {
+        env: {
+          ...process.env,
+          PORT: '0',
+          HOST: '127.0.0.1',
+          ORRERY_DATA_DIR: dataDir,
+          ORRERY_LOG: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    const exited = new Promise<number | null>((resolve) =>
+      proc.once('exit', (code) => resolve(code)),
+    )
+    let out = ''
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000)
+      const onData = (d: Buffer): void => {
+        out += d.toString()
+        const m = /on (http:\/\/[^\s]+)/.exec(out)
+        if (m?.[1] !== undefined) {
+          clearTimeout(timer)
+          resolve(m[1])
+        }
+      }
+      proc.stdout?.on('data', onData)
+      proc.stderr?.on('data', (d: Buffer) => (out += d.toString()))
+      void exited.then(() => reject(new Error(`relay exited:\n${out}`)))
+    })
+    return new RelayProcess(url, proc, dataDir, exited)
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal)
+    return this.exited
+  }
+}
+
+export interface Peer {
+  page: Page
+  context: BrowserContext
+  id: string
+}
+
+/** Opens a peer in its own browser context and waits until it is up. */
+export async function openPeer(
+  browser: Browser,
+  url: string,
+  context?: BrowserContext,
+): Promise<Peer> {
+  const ctx = context ?? (await browser.newContext({ permissions: ['camera', 'microphone'] }))
+  const page = await ctx.newPage()
+  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`))
+  await page.goto(url)
+  await page.evaluate(() => window.orrery.ready)
+  const id = await page.evaluate(() => window.orrery.id)
+  return { page, context: ctx, id }
+}
+
+export const stateOf = (page: Page, path: string): Promise<unknown> =>
+  page.evaluate((p) => window.orrery.state.get(p), path)
+
+/** Polls a state path until it equals `expected`. */
+export async function expectState(
+  page: Page,
+  path: string,
+  expected: unknown,
+  timeout = 20_000,
+): Promise<void> {
+  await expect
+    .poll(() => stateOf(page, path), { timeout, intervals: [50, 100, 250] })
+    .toEqual(expected)
+}
+
+export const test = base.extend<{ relay: RelayProcess }>({
+  relay: async ({}, use) => {
+    const relay = await RelayProcess.start()
+    await use(relay)
+    await relay.kill('SIGTERM')
+    fs.rmSync(relay.dataDir, { recursive: true, force: true })
+  },
+})
+
+export { expect }
