@@ -104,6 +104,7 @@ export async function expectState(
 }
 
 export const test = base.extend<{ relay: RelayProcess }>({
+  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take their dependencies as a pattern
   relay: async ({}, use) => {
     const relay = await RelayProcess.start()
     await use(relay)
