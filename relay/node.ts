@@ -31,7 +31,13 @@ export async function createRelayNode(opts: RelayNodeOptions): Promise<RelayNode
     transports: [webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: opts.maxConnections },
+    connectionManager: {
+      maxConnections: opts.maxConnections,
+      // Every browser reaches libp2p through the HTTP server's loopback forward, so libp2p sees
+      // one remote host: its per-host rate limit would throttle all users together.
+      inboundConnectionThreshold: opts.maxConnections,
+      maxIncomingPendingConnections: 64,
+    },
     services: {
       identify: identify(),
       ping: ping(),

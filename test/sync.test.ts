@@ -96,3 +96,24 @@ describe('sync between in-process peers', () => {
     expect(Object.keys((await b.state.get(`/${id}`)) as object)).toHaveLength(12000)
   })
 })
+
+describe('concurrent writes under a path nobody created yet', () => {
+  it('keeps both sides’ keys when two partitioned peers create the same map', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const id = (await a.repo.create()).id
+    await b.repo.open(id)
+    // written apart, then met: each created its own map at "after"
+    await a.state.set(`/${id}/after/a`, 'still here')
+    await a.state.set(`/${id}/after/deep/x`, 1)
+    await b.state.set(`/${id}/after/b`, 'me too')
+    await b.state.set(`/${id}/after/deep/y`, 2)
+    await connect(a, b)
+    const expected = { a: 'still here', b: 'me too', deep: { x: 1, y: 2 } }
+    for (const p of [a, b])
+      await waitFor(
+        async () => JSON.stringify(await p.state.get(`/${id}/after`)) === JSON.stringify(expected),
+        5000,
+        'merged',
+      )
+  })
+})

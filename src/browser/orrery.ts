@@ -169,10 +169,12 @@ export class OrreryApi {
     if (b === undefined)
       return { relay: 'connecting', online, peers: 0, unsaved: 0, saveError: undefined }
     const docs = b.peer.repo.openDocs().map((h) => h.status())
+    const peers = b.peer.node.services.sync.list().filter((s) => s.isOpen).length
     return {
       relay: b.relay.state,
-      online,
-      peers: b.peer.node.services.sync.list().filter((s) => s.isOpen).length,
+      // the browser's flag says "no network interface"; a reachable relay or peer says otherwise
+      online: online || b.relay.state === 'connected' || peers > 0,
+      peers,
       unsaved: docs.reduce((n, d) => n + d.unsaved, 0),
       saveError: docs.find((d) => d.saveError !== undefined)?.saveError,
     }

@@ -1,38 +1,61 @@
 /**
- * Cheap checks on Automerge chunks from the network before they reach Automerge: the magic
- * bytes, the declared length, and the checksum (the first 4 bytes of SHA-256 over type, length
- * and data, for document and change chunks). Automerge's own loader quietly drops a truncated
- * trailing chunk, so without this a peer sending garbage would go unnoticed instead of being cut
- * off. A well-framed chunk with nonsense inside is still caught when it is applied.
+ * Cheap checks on Automerge data from the network before it reaches Automerge. A sync message
+ * entry is one or more chunks back to back; each has magic bytes, a type, a declared length and a
+ * checksum (the first 4 bytes of SHA-256 over type, length and data, for document and change
+ * chunks). Automerge's incremental loader quietly drops a chunk it cannot parse (and whatever
+ * follows it), so without these checks a peer sending garbage would go unnoticed instead of being
+ * cut off. A well-framed chunk with nonsense inside is still caught when it is applied.
  */
 import { sha256 } from './bytes'
+import type { Result } from './errors'
 
 const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
-const DOCUMENT = 0
-const CHANGE = 1
-const COMPRESSED_CHANGE = 2
+export const DOCUMENT_CHUNK = 0
+export const CHANGE_CHUNK = 1
+export const COMPRESSED_CHANGE_CHUNK = 2
 
-/** Returns why the bytes are not exactly one Automerge chunk, or undefined when they are. */
-export function chunkProblem(c: Uint8Array): string | undefined {
-  if (c.length < 10) return 'chunk too short'
-  for (let i = 0; i < 4; i++) if (c[i] !== MAGIC[i]) return 'not an Automerge chunk (magic bytes)'
-  const type = c[8] as number
-  if (type !== DOCUMENT && type !== CHANGE && type !== COMPRESSED_CHANGE)
-    return `unknown chunk type ${type}`
-  let len = 0
-  let mul = 1
-  let at = 9
-  for (let i = 0; ; i++) {
-    if (at >= c.length || i > 7) return 'bad chunk length'
-    const b = c[at++] as number
-    len += (b & 0x7f) * mul
-    if ((b & 0x80) === 0) break
-    mul *= 0x80
+/** Splits bytes into Automerge chunks, checking each; an error names the first problem. */
+export function splitChunks(bytes: Uint8Array): Result<Uint8Array[], string> {
+  const out: Uint8Array[] = []
+  let at = 0
+  while (at < bytes.length) {
+    const start = at
+    if (bytes.length - at < 10) return { ok: false, error: 'chunk too short' }
+    for (let i = 0; i < 4; i++) {
+      if (bytes[at + i] !== MAGIC[i])
+        return { ok: false, error: 'not an Automerge chunk (magic bytes)' }
+    }
+    const type = bytes[at + 8] as number
+    if (type !== DOCUMENT_CHUNK && type !== CHANGE_CHUNK && type !== COMPRESSED_CHANGE_CHUNK) {
+      return { ok: false, error: `unknown chunk type ${type}` }
+    }
+    at += 9
+    let len = 0
+    let mul = 1
+    for (let i = 0; ; i++) {
+      if (at >= bytes.length || i > 7) return { ok: false, error: 'bad chunk length' }
+      const b = bytes[at++] as number
+      len += (b & 0x7f) * mul
+      if ((b & 0x80) === 0) break
+      mul *= 0x80
+    }
+    if (at + len > bytes.length) return { ok: false, error: `chunk of ${len} bytes is truncated` }
+    if (type !== COMPRESSED_CHANGE_CHUNK) {
+      const h = sha256(bytes.subarray(start + 8, at + len))
+      for (let i = 0; i < 4; i++) {
+        if (h[i] !== bytes[start + 4 + i])
+          return { ok: false, error: 'chunk checksum does not match' }
+      }
+    }
+    at += len
+    out.push(bytes.subarray(start, at))
   }
-  if (at + len !== c.length) return `chunk length ${len} does not match its ${c.length - at} bytes`
-  if (type !== COMPRESSED_CHANGE) {
-    const h = sha256(c.subarray(8, at + len))
-    for (let i = 0; i < 4; i++) if (h[i] !== c[4 + i]) return 'chunk checksum does not match'
-  }
-  return undefined
+  if (out.length === 0) return { ok: false, error: 'empty change' }
+  return { ok: true, value: out }
+}
+
+/** Why these bytes are not well-formed Automerge chunks, or undefined when they are. */
+export function chunkProblem(bytes: Uint8Array): string | undefined {
+  const r = splitChunks(bytes)
+  return r.ok ? undefined : r.error
 }

@@ -124,10 +124,15 @@ export class OrreryDocEditor extends LitElement {
       ${entries.map(
         ([k, x]) =>
           html`<li data-key=${String(k)}>
-            <span class="key">${k}</span>: ${this.tree(x, [...keys, k])}
-            <button class="del" title="delete" @click=${() => void this.deleteKey([...keys, k])}>
+            <span class="key">${k}</span>
+            <button
+              class="del"
+              title="delete ${k}"
+              @click=${() => void this.deleteKey([...keys, k])}
+            >
               ✕
             </button>
+            : ${this.tree(x, [...keys, k])}
           </li>`,
       )}
     </ul>`

@@ -208,6 +208,15 @@ export class DiscoveryClient implements Startable {
       )
   }
 
+  /** Once a direct connection is up, the relayed one that carried its signalling is not needed. */
+  private dropRelayed(peer: string): void {
+    if (!this.hasDirect(peer)) return
+    for (const c of this.components.connectionManager.getConnections()) {
+      if (c.remotePeer.toString() === peer && c.limits !== undefined)
+        void c.close().catch(() => undefined)
+    }
+  }
+
   private dialAddrs(p: PeerEntry, link: RelayLink): Multiaddr[] {
     const out: Multiaddr[] = []
     for (const a of p.addrs) {
@@ -241,6 +250,7 @@ export class DiscoveryClient implements Startable {
         onProgress: (e: { type: string }) => mark(`dial:${e.type}`),
       })
       mark('peer-dialled')
+      this.later(2000, () => this.dropRelayed(p.id))
     } catch (e) {
       const wait = RETRY_MS[attempt]
       this.log.info(

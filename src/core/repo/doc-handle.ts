@@ -9,6 +9,8 @@
  * everything that arrived during one task is applied in one call.
  */
 import { am, type AutomergeDoc, type Patch, type SyncState } from '../automerge'
+import { DOCUMENT_CHUNK, splitChunks } from '../chunks'
+import { conflictPaths, repairMapConflicts } from '../conflicts'
 import { describeError, OrreryError } from '../errors'
 import { docTopic, type DocId } from '../ids'
 import { createLogger } from '../log'
@@ -48,6 +50,8 @@ export class DocHandle {
   private tabInbox: Uint8Array[] = []
   private readonly lastSync = new Map<string, number>()
   private scheduled = false
+  /** places where concurrent maps were merged: later changes to the hidden map are merged too */
+  private readonly conflicted = new Map<string, (string | number)[]>()
   /** heads at the end of the last flush: what "changed" is measured against */
   private flushedHeads: string[]
   private closed = false
@@ -218,9 +222,10 @@ export class DocHandle {
     const replyTo = new Set<SyncPeer>()
     for (let round = 0; round < 8; round++) {
       this.flushLocal()
-      this.applyTabChunks()
-      this.applyPeerMessages(replyTo)
+      const fromTabs = this.applyTabChunks()
+      const fromPeers = this.applyPeerMessages(replyTo)
       const patches = this.doc.diffIncremental()
+      if (fromTabs || fromPeers) this.repairConflicts(patches)
       if (patches.length > 0) this.notify(patches)
       if (this.doc.pendingOps() === 0) break // subscribers may have written; go round again
     }
@@ -233,8 +238,15 @@ export class DocHandle {
     if (this.store.wantsCompaction()) this.store.saveSnapshot(this.doc.save())
   }
 
-  private applyTabChunks(): void {
-    if (this.tabInbox.length === 0) return
+  private repairConflicts(patches: Patch[]): void {
+    for (const path of conflictPaths(patches)) this.conflicted.set(JSON.stringify(path), path)
+    if (this.conflicted.size === 0) return
+    const copied = repairMapConflicts(this.doc, [...this.conflicted.values()])
+    if (copied > 0) log.info(`merged ${copied} entries of concurrently created maps in ${this.id}`)
+  }
+
+  private applyTabChunks(): boolean {
+    if (this.tabInbox.length === 0) return false
     const chunks = this.tabInbox
     this.tabInbox = []
     for (const c of chunks) {
@@ -246,10 +258,11 @@ export class DocHandle {
     }
     // Another tab stored these already: advance the incremental cursor without storing again.
     this.doc.saveIncremental()
+    return true
   }
 
-  private applyPeerMessages(replyTo: Set<SyncPeer>): void {
-    if (this.inbox.size === 0) return
+  private applyPeerMessages(replyTo: Set<SyncPeer>): boolean {
+    if (this.inbox.size === 0) return false
     let batches = [...this.inbox]
     this.inbox.clear()
     const changes: Uint8Array[] = []
@@ -279,6 +292,7 @@ export class DocHandle {
     }
     const chunk = this.doc.saveIncremental()
     if (chunk.length > 0) this.store.saveIncremental(chunk)
+    return changes.length > 0
   }
 
   /**
@@ -286,13 +300,17 @@ export class DocHandle {
    * `loadIncremental` over a concatenation silently drops everything after (and with) a chunk it
    * cannot parse, which would let one peer's nonsense discard another peer's good changes.
    */
-  private loadChanges(chunks: Uint8Array[]): boolean {
+  private loadChanges(entries: Uint8Array[]): boolean {
     try {
       const changes: Uint8Array[] = []
-      for (const c of chunks) {
-        if (c[8] === 0)
-          this.doc.loadIncremental(c) // a whole document (initial sync)
-        else changes.push(c)
+      for (const entry of entries) {
+        const chunks = splitChunks(entry)
+        if (!chunks.ok) throw new Error(chunks.error)
+        for (const c of chunks.value) {
+          if (c[8] === DOCUMENT_CHUNK)
+            this.doc.loadIncremental(c) // a whole document (initial sync)
+          else changes.push(c)
+        }
       }
       if (changes.length > 0) this.doc.applyChanges(changes)
       return true

@@ -1,0 +1,144 @@
+/**
+ * Bad input on the sync stream: garbage, truncated, oversized and out-of-order messages, forged
+ * certificates and corrupt changes. Each time the offending stream is closed and logged, and the
+ * peer keeps working with honest peers.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { memory } from '@libp2p/memory'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Stream } from '@libp2p/interface'
+import { addLogSink } from '../src/core/log'
+import { generateIdentity } from '../src/core/identity'
+import { issueTabCert } from '../src/core/tab-cert'
+import { encodeSyncFrame, SYNC_PROTOCOL, SYNC_VERSION } from '../src/core/sync/messages'
+import { encodeMessage, MAX_FRAME } from '../src/core/wire/framing'
+import { Writer } from '../src/core/wire/codec'
+import { am } from '../src/core/automerge'
+import type { OrreryPeer } from '../src/core/peer'
+import { connect, makePeer, waitFor } from './peers'
+
+let victim: OrreryPeer
+let honest: OrreryPeer
+let attacker: Libp2p
+let logs: string[]
+let offLog: () => void
+
+beforeEach(async () => {
+  victim = await makePeer()
+  honest = await makePeer()
+  attacker = await createLibp2p({
+    addresses: { listen: [] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() },
+  })
+  logs = []
+  offLog = addLogSink((level, component, msg) => {
+    if (level === 'warn' || level === 'error') logs.push(`${component}: ${msg}`)
+  })
+})
+
+afterEach(async () => {
+  offLog()
+  await Promise.all([victim.stop(), honest.stop(), attacker.stop()])
+})
+
+async function openSync(): Promise<Stream> {
+  return attacker.dialProtocol(victim.node.getMultiaddrs(), SYNC_PROTOCOL)
+}
+
+/** Resolves when the victim has closed or reset the stream. */
+async function closedByVictim(stream: Stream): Promise<void> {
+  try {
+    for await (const chunk of stream) void chunk
+  } catch {
+    // reset: what we expect
+  }
+}
+
+const frame = (body: Uint8Array): Uint8Array => encodeMessage(body)[0] as Uint8Array
+const helloFor = (peerId: string): Uint8Array =>
+  frame(
+    encodeSyncFrame({
+      type: 'hello',
+      version: SYNC_VERSION,
+      cert: issueTabCert(generateIdentity(), peerId, 'attacker'),
+    }),
+  )
+
+async function victimStillSyncs(): Promise<void> {
+  const id = (await victim.repo.create()).id
+  await victim.state.set(`/${id}/alive`, true)
+  await honest.repo.open(id)
+  await connect(honest, victim)
+  await waitFor(
+    async () => (await honest.state.get(`/${id}/alive`)) === true,
+    8000,
+    'honest peer syncs',
+  )
+}
+
+const cases: [string, () => Uint8Array[]][] = [
+  ['garbage bytes', () => [new Uint8Array(300).map((_, i) => (i * 97 + 13) & 0xff)]],
+  [
+    'a frame longer than allowed (refused from its length prefix)',
+    () => [new Writer().varint(MAX_FRAME + 1).finish()],
+  ],
+  ['a sync message before hello', () => [frame(encodeSyncFrame({ type: 'interest', topics: [] }))]],
+  ['an unknown message type', () => [frame(new Uint8Array([0x77, 1, 2, 3]))]],
+  [
+    'a hello certifying another peer',
+    () => [helloFor('12D3KooWNotTheRealPeerIdAtAllxxxxxxxxxxxxxxxxxxxxxxx')],
+  ],
+]
+
+describe('bad input on the sync stream', () => {
+  for (const [name, bytes] of cases) {
+    it(`closes the stream on ${name} and keeps serving honest peers`, async () => {
+      const stream = await openSync()
+      for (const b of bytes()) stream.send(b)
+      await closedByVictim(stream)
+      await waitFor(() => logs.some((l) => l.startsWith('sync:')), 3000, 'a log line')
+      await victimStillSyncs()
+    })
+  }
+
+  it('closes the stream when a hello is cut short by the end of the stream', async () => {
+    const stream = await openSync()
+    const hello = helloFor(attacker.peerId.toString())
+    stream.send(hello.subarray(0, hello.length - 10))
+    await stream.close()
+    await waitFor(
+      () =>
+        logs.some((l) => l.includes('stream ended inside a message') || l.includes('MALFORMED')),
+      3000,
+    )
+    await victimStillSyncs()
+  })
+
+  it('closes the stream on an undecodable Automerge sync message and on a corrupt change', async () => {
+    for (const message of [
+      new Uint8Array([0x42, 1, 2, 3, 4]),
+      (() => {
+        const d = am().create()
+        d.put('_root', 'x', 1)
+        d.commit()
+        const change = d.getLastLocalChange()!.slice()
+        change[change.length - 1]! ^= 0xff // checksum no longer matches
+        return am().encodeSyncMessage({ heads: [], need: [], have: [], changes: [change] })
+      })(),
+    ]) {
+      const stream = await openSync()
+      stream.send(helloFor(attacker.peerId.toString()))
+      const docId = (await victim.repo.create()).id
+      stream.send(frame(encodeSyncFrame({ type: 'sync', docId, message, sigs: [] })))
+      await closedByVictim(stream)
+    }
+    expect(logs.filter((l) => l.includes('MALFORMED_MESSAGE')).length).toBeGreaterThanOrEqual(2)
+    await victimStillSyncs()
+  })
+})
