@@ -103,7 +103,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   if (config.dev) {
     const { createServer } = await import('vite')
     vite = await createServer({
-      server: { middlewareMode: true, hmr: { server } },
+      server: { middlewareMode: true, ws: { server } },
       appType: 'spa',
       plugins: [{ name: 'orrery-relay-meta', transformIndexHtml: injectRelay }],
     })
