@@ -25,10 +25,11 @@ export class RelayProcess {
 
   static async start(
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-relay-')),
+    args: string[] = [],
   ): Promise<RelayProcess> {
     const proc = spawn(
       process.execPath,
-      ['--import', './relay/polyfill.js', '--import', 'tsx', 'relay/main.ts'],
+      ['--import', './relay/polyfill.js', '--import', 'tsx', 'relay/main.ts', ...args],
       {
         env: {
           ...process.env,

@@ -1,3 +1,4 @@
+import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
 import { shared } from './shared'
 import './status-bar'
@@ -78,4 +79,5 @@ export class OrreryAppShell extends LitElement {
       </main>`
   }
 }
-customElements.define('orrery-app', OrreryAppShell)
+defineElement('orrery-app', OrreryAppShell)
+import.meta.hot?.accept()

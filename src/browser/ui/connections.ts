@@ -1,3 +1,4 @@
+import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
 import type { ConnectionInfo } from '../../core/connections'
 import { api, shared, short } from './shared'
@@ -79,4 +80,5 @@ export class OrreryConnections extends LitElement {
     </section>`
   }
 }
-customElements.define('orrery-connections', OrreryConnections)
+defineElement('orrery-connections', OrreryConnections)
+import.meta.hot?.accept()

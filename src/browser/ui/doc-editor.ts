@@ -1,3 +1,4 @@
+import { defineElement } from './define'
 import { LitElement, html, css, type TemplateResult } from 'lit'
 import type { DocStatus } from '../../core/repo/doc-handle'
 import { formatPath } from '../../core/paths'
@@ -173,4 +174,5 @@ export class OrreryDocEditor extends LitElement {
     </section>`
   }
 }
-customElements.define('orrery-doc-editor', OrreryDocEditor)
+defineElement('orrery-doc-editor', OrreryDocEditor)
+import.meta.hot?.accept()

@@ -1,3 +1,4 @@
+import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
 import type { DocMeta } from '../../core/repo/repo'
 import { parseDocId } from '../../core/ids'
@@ -98,4 +99,5 @@ export class OrreryDocsList extends LitElement {
     </section>`
   }
 }
-customElements.define('orrery-docs-list', OrreryDocsList)
+defineElement('orrery-docs-list', OrreryDocsList)
+import.meta.hot?.accept()

@@ -1,3 +1,4 @@
+import { defineElement } from './define'
 import { LitElement, html } from 'lit'
 import { api, shared } from './shared'
 
@@ -95,4 +96,5 @@ export class OrreryIdentityPanel extends LitElement {
     </section>`
   }
 }
-customElements.define('orrery-identity-panel', OrreryIdentityPanel)
+defineElement('orrery-identity-panel', OrreryIdentityPanel)
+import.meta.hot?.accept()

@@ -1,3 +1,4 @@
+import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
 import type { BootProgress, PeerStatus } from '../orrery'
 import { api, shared, short } from './shared'
@@ -107,4 +108,5 @@ export class OrreryStatusBar extends LitElement {
     </div>`
   }
 }
-customElements.define('orrery-status-bar', OrreryStatusBar)
+defineElement('orrery-status-bar', OrreryStatusBar)
+import.meta.hot?.accept()
