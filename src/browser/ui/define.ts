@@ -50,8 +50,8 @@ function track(name: string, cls: ElementClass): void {
   const set = new Set<LitElement>()
   live.set(name, set)
   const proto = cls.prototype as LitElement & {
-    connectedCallback(): void
-    disconnectedCallback(): void
+    connectedCallback: (this: LitElement) => void
+    disconnectedCallback: (this: LitElement) => void
   }
   const connected = proto.connectedCallback
   const disconnected = proto.disconnectedCallback
