@@ -49,7 +49,7 @@ export function defineElement(name: string, cls: ElementClass): void {
 function track(name: string, cls: ElementClass): void {
   const set = new Set<LitElement>()
   live.set(name, set)
-  const proto = cls.prototype as LitElement & {
+  const proto = cls.prototype as unknown as {
     connectedCallback: (this: LitElement) => void
     disconnectedCallback: (this: LitElement) => void
   }
