@@ -1,13 +1,18 @@
 /**
- * Boot of a tab's peer, ordered to reach other peers fastest: the network starts at once (a tab
- * key needs nothing from disk) while the Automerge wasm and the profile (IndexedDB) load in
- * parallel; sync hellos wait for the identity, documents for the wasm. Each step reports progress
- * for the shell, which painted before any of this.
+ * Boot of a tab's peer in two stages, ordered for speed:
+ *   local  the repo over IndexedDB, usable as soon as the Automerge wasm is in: documents load and
+ *          the state API answers without waiting for the identity or the network;
+ *   full   identity, libp2p and the relay link (`window.orrery.ready`).
+ * The network starts at once (a fresh tab key needs nothing from disk) while the wasm and the
+ * profile load in parallel; the document in the address bar starts opening immediately so its
+ * topic reaches the relay as soon as the link is up. The shell painted before any of this.
  */
+import { randomBytes, toBase58 } from '../core/bytes'
 import { parseDocId } from '../core/ids'
 import { createLogger } from '../core/log'
 import type { OrreryPeer } from '../core/peer'
 import { Pulse } from '../core/pulse'
+import { Repo } from '../core/repo/repo'
 import { BroadcastTabBus, type TabBus } from '../core/tabs/bus'
 import { mark } from '../core/timings'
 import { loadAutomergeWeb } from './automerge-web'
@@ -18,10 +23,14 @@ import { createBrowserPeer, readRelayInfo, relayAddress, RelayLink } from './net
 
 const log = createLogger('boot')
 
-export interface Booted {
-  peer: OrreryPeer
+export interface LocalPeer {
+  repo: Repo
   db: OrreryDb
   bus: TabBus
+}
+
+export interface Booted extends LocalPeer {
+  peer: OrreryPeer
   relay: RelayLink
   pulse: Pulse
   profileId: string
@@ -29,7 +38,12 @@ export interface Booted {
 
 export type BootReporter = (step: string, done: number, total: number) => void
 
-export async function boot(report: BootReporter): Promise<Booted> {
+export interface BootStages {
+  local: Promise<LocalPeer>
+  full: Promise<Booted>
+}
+
+export function boot(report: BootReporter): BootStages {
   const total = 4
   let done = 0
   const finished = <T>(what: string, p: Promise<T>): Promise<T> =>
@@ -40,29 +54,35 @@ export async function boot(report: BootReporter): Promise<Booted> {
     })
   report('starting', done, total)
   const db = new OrreryDb()
-  const profile = finished('profile', loadOrCreateProfile(db))
-  const wasm = finished('wasm', loadAutomergeWeb())
-  const relayInfo = await finished('relay-info', readRelayInfo())
+  const storage = new DexieStorageAdapter(db)
   // BroadcastChannel is scoped to the browser profile already: every tab of it hears this one.
   const bus = new BroadcastTabBus('orrery-tabs')
-  const peer = await createBrowserPeer({
-    identity: profile.then((p) => p.identity),
-    profileId: profile.then((p) => p.profileId),
-    storage: new DexieStorageAdapter(db),
-    bus,
-    relay: relayInfo,
-  })
-  mark('libp2p-started')
-  report('connecting', ++done, total)
-  const relay = new RelayLink(peer, relayAddress(relayInfo), relayInfo.peerId)
-  relay.start()
-  // The document in the address bar starts opening now: its topic goes to the relay as soon as
-  // the relay link is up, while the wasm and the profile are still loading.
+  const repo = new Repo({ storage, bus, tabId: toBase58(randomBytes(8)) })
   const linked = /^#\/doc\/([^/?#]+)/.exec(location.hash)?.[1]
-  if (linked !== undefined && parseDocId(linked).ok) peer.repo.open(linked).catch(() => undefined)
-  const pulse = new Pulse(peer.node as never)
-  pulse.start()
-  const [p] = await Promise.all([profile, wasm])
-  log.info(`tab ${peer.id} of ${p.identity.id}`)
-  return { peer, db, bus, relay, pulse, profileId: p.profileId }
+  if (linked !== undefined && parseDocId(linked).ok) repo.open(linked).catch(() => undefined)
+  const wasm = finished('wasm', loadAutomergeWeb())
+  const local = wasm.then(() => ({ repo, db, bus }))
+  const profile = finished('profile', loadOrCreateProfile(db))
+
+  const full = (async (): Promise<Booted> => {
+    const relayInfo = await finished('relay-info', readRelayInfo())
+    const peer = await createBrowserPeer({
+      repo,
+      identity: profile.then((p) => p.identity),
+      profileId: profile.then((p) => p.profileId),
+      storage,
+      bus,
+      relay: relayInfo,
+    })
+    mark('libp2p-started')
+    report('connecting', ++done, total)
+    const relay = new RelayLink(peer, relayAddress(relayInfo), relayInfo.peerId)
+    relay.start()
+    const pulse = new Pulse(peer.node as never)
+    pulse.start()
+    const [p] = await Promise.all([profile, wasm])
+    log.info(`tab ${peer.id} of ${p.identity.id}`)
+    return { peer, db, bus, repo, relay, pulse, profileId: p.profileId }
+  })()
+  return { local, full }
 }

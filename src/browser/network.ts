@@ -14,6 +14,7 @@ import type { Identity } from '../core/identity'
 import { createLogger } from '../core/log'
 import { mark } from '../core/timings'
 import { createPeer, type OrreryPeer } from '../core/peer'
+import type { Repo } from '../core/repo/repo'
 import type { StorageAdapter } from '../core/storage/types'
 import type { TabBus } from '../core/tabs/bus'
 
@@ -146,6 +147,7 @@ export class RelayLink {
 }
 
 export interface BrowserPeerOptions {
+  repo: Repo
   identity: Promise<Identity>
   profileId: Promise<string>
   storage: StorageAdapter
@@ -172,6 +174,7 @@ export async function createBrowserPeer(opts: BrowserPeerOptions): Promise<Orrer
     identity: opts.identity,
     profileId: opts.profileId,
     storage: opts.storage,
+    repo: opts.repo,
     bus: opts.bus,
     privateKey,
     transports: [

@@ -1,7 +1,8 @@
 /**
  * `window.orrery`: the automation surface that end-to-end tests, the benchmark, power users in the
- * console and the shell UI itself all use. It exists from the first script on; everything but
- * `ready`, `events` and `boot` waits for the peer to be up. Documented in the README; keep stable.
+ * console and the shell UI itself all use. It exists from the first script on. Documents and the
+ * state API work as soon as the local store is up (before the network and the identity);
+ * identity and connections wait for `ready`. Documented in the README; keep stable.
  */
 import { describeConnections, type ConnectionInfo } from '../core/connections'
 import { Emitter } from '../core/emitter'
@@ -11,7 +12,8 @@ import type { DocMeta } from '../core/repo/repo'
 import { timings } from '../core/timings'
 import type { DocStatus } from '../core/repo/doc-handle'
 import type { Unsubscribe } from '../core/state'
-import type { Booted } from './boot'
+import { StateApi } from '../core/state'
+import type { Booted, BootStages, LocalPeer } from './boot'
 import type { RelayState } from './network'
 import { replaceIdentity } from './identity-store'
 
@@ -46,9 +48,16 @@ export class OrreryApi {
   id = ''
   readonly ready: Promise<void>
   private b: Booted | undefined
+  private readonly localReady: Promise<{ repo: LocalPeer['repo']; state: StateApi }>
+  private l: { repo: LocalPeer['repo']; state: StateApi } | undefined
 
-  constructor(start: (api: OrreryApi) => Promise<Booted>) {
-    this.ready = start(this).then(
+  constructor(start: (api: OrreryApi) => BootStages) {
+    const stages = start(this)
+    this.localReady = stages.local.then(
+      (l) => (this.l = { repo: l.repo, state: new StateApi(l.repo) }),
+    )
+    this.localReady.catch(() => undefined)
+    this.ready = stages.full.then(
       (b) => {
         this.b = b
         this.id = b.peer.id
@@ -68,17 +77,38 @@ export class OrreryApi {
     this.events.emit('boot', this.boot)
   }
 
+  private async local(): Promise<{ repo: LocalPeer['repo']; state: StateApi }> {
+    return this.l ?? (await this.localReady)
+  }
+
   private async up(): Promise<Booted> {
     await this.ready
     if (this.b === undefined) throw new OrreryError('NOT_READY', 'the peer did not start')
     return this.b
   }
 
+  private statusQueued = false
+
   private wire(b: Booted): void {
-    const emitStatus = (): void => this.events.emit('status', this.status())
+    // Status changes come in bursts (every flush saves); the UI needs a few per second, and
+    // reading a status touches Automerge, so it is read once per burst, not once per change.
+    const changedDocs = new Set<string>()
+    const emitStatus = (): void => {
+      if (this.statusQueued) return
+      this.statusQueued = true
+      setTimeout(() => {
+        this.statusQueued = false
+        for (const id of changedDocs) {
+          const h = b.peer.repo.get(id)
+          if (h !== undefined && !h.isClosed) this.events.emit('doc', h.status())
+        }
+        changedDocs.clear()
+        this.events.emit('status', this.status())
+      }, 50)
+    }
     b.relay.events.on('state', emitStatus)
-    b.peer.repo.events.on('doc-status', (s) => {
-      this.events.emit('doc', s)
+    b.peer.repo.events.on('doc-status', (id) => {
+      changedDocs.add(id)
       emitStatus()
     })
     b.peer.repo.events.on('docs-changed', () => this.events.emit('docs', undefined))
@@ -117,34 +147,32 @@ export class OrreryApi {
   // ---- documents -----------------------------------------------------------------------------
 
   readonly docs = {
-    create: async (): Promise<string> => (await (await this.up()).peer.repo.create()).id,
+    create: async (): Promise<string> => (await (await this.local()).repo.create()).id,
     open: async (id: string): Promise<void> => {
-      await (await this.up()).peer.repo.open(id)
+      await (await this.local()).repo.open(id)
     },
-    close: async (id: string): Promise<void> => (await this.up()).peer.repo.close(id),
-    list: async (): Promise<DocMeta[]> => (await this.up()).peer.repo.list(),
+    close: async (id: string): Promise<void> => (await this.local()).repo.close(id),
+    list: async (): Promise<DocMeta[]> => (await this.local()).repo.list(),
     status: async (id: string): Promise<DocStatus | undefined> =>
-      (await this.up()).peer.repo.get(id)?.status(),
+      (await this.local()).repo.get(id)?.status(),
   }
 
   // ---- state ---------------------------------------------------------------------------------
 
   readonly state = {
-    get: async (path: string): Promise<unknown> => (await this.up()).peer.state.get(path),
-    set: async (path: string, value: unknown): Promise<void> => {
-      // the common case stays synchronous up to the write, so a burst of sets lands in one change
-      const b = this.b ?? (await this.up())
-      return b.peer.state.set(path, value)
-    },
+    get: async (path: string): Promise<unknown> => (await this.local()).state.get(path),
+    // the common case stays synchronous up to the write, so a burst of sets lands in one change
+    set: async (path: string, value: unknown): Promise<void> =>
+      (this.l ?? (await this.local())).state.set(path, value),
     delete: async (path: string): Promise<void> =>
-      (this.b ?? (await this.up())).peer.state.delete(path),
+      (this.l ?? (await this.local())).state.delete(path),
     subscribe: (path: string, cb: (value: unknown) => void): Unsubscribe => {
-      if (this.b !== undefined) return this.b.peer.state.subscribe(path, cb)
+      if (this.l !== undefined) return this.l.state.subscribe(path, cb)
       let off: Unsubscribe | undefined
       let cancelled = false
-      this.up().then(
-        (b) => {
-          if (!cancelled) off = b.peer.state.subscribe(path, cb)
+      this.local().then(
+        (l) => {
+          if (!cancelled) off = l.state.subscribe(path, cb)
         },
         () => undefined,
       )
@@ -153,7 +181,7 @@ export class OrreryApi {
         off?.()
       }
     },
-    flush: async (): Promise<void> => (await this.up()).peer.state.flush(),
+    flush: async (): Promise<void> => (await this.local()).state.flush(),
   }
 
   // ---- network -------------------------------------------------------------------------------

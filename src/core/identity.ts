@@ -29,7 +29,7 @@ export function didKeyFromPublicKey(pub: Uint8Array): string {
 
 export function publicKeyFromDidKey(did: string): Result<Uint8Array> {
   const bad = err(
-    new IdentityError('IDENTITY_CORRUPT', `not an Ed25519 did:key: ${did.slice(0, 80)}`),
+    new IdentityError('IDENTITY_CORRUPT', `not an Ed25519 did:key: ${String(did).slice(0, 80)}`),
   )
   if (typeof did !== 'string' || !did.startsWith('did:key:z')) return bad
   const raw = fromBase58(did.slice('did:key:z'.length))

@@ -34,6 +34,8 @@ export interface PeerOptions {
   listen?: string[]
   connectionGater?: ConnectionGater
   discovery?: DiscoveryClientInit
+  /** an existing repo (the browser creates it before the network, for early local reads) */
+  repo?: Repo
 }
 
 export interface OrreryServices extends Record<string, unknown> {
@@ -82,7 +84,8 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
   const tabId = toBase58(randomBytes(8))
   const profileId = Promise.resolve(opts.profileId ?? toBase58(randomBytes(8)))
   const identity = Promise.resolve(opts.identity)
-  const repo = new Repo({ storage: opts.storage, tabId, ...(opts.bus ? { bus: opts.bus } : {}) })
+  const repo =
+    opts.repo ?? new Repo({ storage: opts.storage, tabId, ...(opts.bus ? { bus: opts.bus } : {}) })
   const node = await createLibp2p({
     ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: opts.listen ?? [] },

@@ -11,3 +11,9 @@ export function mark(name: string): void {
 export function timings(): Record<string, number> {
   return Object.fromEntries(marks)
 }
+
+/** Fine-grained tracing for performance work: off unless `globalThis.__orreryTrace` is an array. */
+export function trace(label: string): void {
+  const sink = (globalThis as { __orreryTrace?: [string, number][] }).__orreryTrace
+  if (sink !== undefined) sink.push([label, performance.timeOrigin + performance.now()])
+}

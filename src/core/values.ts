@@ -28,7 +28,8 @@ export function checkJson(value: unknown, where = 'value'): ValueInfo {
     if (seen.has(v)) throw new InvalidValueError(`${at}: circular reference`)
     seen.add(v)
     if (Array.isArray(v)) {
-      v.forEach((item, i) => walk(item, `${at}[${i}]`, depth + 1))
+      // an index loop, not forEach: a hole in a sparse array is undefined, which JSON has not
+      for (let i = 0; i < v.length; i++) walk(v[i] as unknown, `${at}[${i}]`, depth + 1)
     } else {
       const proto = Object.getPrototypeOf(v) as unknown
       if (proto !== Object.prototype && proto !== null) {

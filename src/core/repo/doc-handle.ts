@@ -11,11 +11,12 @@
 import { am, type AutomergeDoc, type Patch, type SyncState } from '../automerge'
 import { DOCUMENT_CHUNK, splitChunks } from '../chunks'
 import { conflictPaths, repairMapConflicts } from '../conflicts'
-import { describeError, OrreryError } from '../errors'
+import { describeError, OrreryError, ProtocolError } from '../errors'
 import { docTopic, type DocId } from '../ids'
 import { createLogger } from '../log'
 import { deleteAt, readAt, writeAt } from '../doc-ops'
 import { scheduleTask } from '../schedule'
+import { trace } from '../timings'
 import type { DocStore } from '../storage/doc-store'
 import { SubscriptionTree, type Listener } from '../subscriptions'
 import type { SyncPeer } from '../sync/peer'
@@ -77,6 +78,7 @@ export class DocHandle {
   }
 
   write(keys: readonly string[], value: unknown): void {
+    trace('write')
     this.assertOpen()
     writeAt(this.doc, keys, value)
     this.schedule()
@@ -117,7 +119,7 @@ export class DocHandle {
   status(): DocStatus {
     return {
       id: this.id,
-      heads: this.closed ? [] : this.doc.getHeads(),
+      heads: this.closed ? [] : [...this.flushedHeads],
       unsaved: this.store.pending,
       saveError: this.store.error === undefined ? undefined : describeError(this.store.error),
       peers: [...this.peers.keys()].map((p) => p.remotePeer),
@@ -215,16 +217,26 @@ export class DocHandle {
 
   /** Commits, applies, persists, notifies and wakes peers. Runs at most once per task. */
   flush(): void {
+    trace('flush')
     this.scheduled = false
     if (this.closed) return
     // Not `getHeads()` here: it commits Automerge's open transaction, which would hide this
     // tab's own edits from the comparison below (and leave peers un-woken).
     const replyTo = new Set<SyncPeer>()
+    const wasEmpty = this.flushedHeads.length === 0
     for (let round = 0; round < 8; round++) {
       this.flushLocal()
       const fromTabs = this.applyTabChunks()
       const fromPeers = this.applyPeerMessages(replyTo)
-      const patches = this.doc.diffIncremental()
+      let patches: Patch[]
+      if (round === 0 && wasEmpty && (fromTabs || fromPeers)) {
+        // A whole document arrived into an empty one (a first sync): everything changed, and
+        // diffing 10,000 keys only to learn that costs tens of milliseconds.
+        this.doc.updateDiffCursor()
+        patches = [{ action: 'put', path: [], value: {} } as unknown as Patch]
+      } else {
+        patches = this.doc.diffIncremental()
+      }
       if (fromTabs || fromPeers) this.repairConflicts(patches)
       if (patches.length > 0) this.notify(patches)
       if (this.doc.pendingOps() === 0) break // subscribers may have written; go round again
@@ -274,7 +286,7 @@ export class DocHandle {
         const own = msgs.flatMap((m) => m.changes)
         if (own.length > 0 && !this.loadChanges(own)) {
           bad.add(peer)
-          peer.fault(new OrreryError('MALFORMED_MESSAGE', 'sync message carried invalid changes'))
+          peer.fault(new ProtocolError('MALFORMED_MESSAGE', 'sync message carried invalid changes'))
         }
       }
       batches = batches.filter(([p]) => !bad.has(p))
@@ -287,7 +299,7 @@ export class DocHandle {
         this.doc.receiveSyncMessage(state, am().encodeSyncMessage({ ...last, changes: [] }))
         replyTo.add(peer)
       } catch (e) {
-        peer.fault(new OrreryError('MALFORMED_MESSAGE', `bad sync message: ${describeError(e)}`))
+        peer.fault(new ProtocolError('MALFORMED_MESSAGE', `bad sync message: ${describeError(e)}`))
       }
     }
     const chunk = this.doc.saveIncremental()
@@ -304,7 +316,7 @@ export class DocHandle {
     try {
       const changes: Uint8Array[] = []
       for (const entry of entries) {
-        const chunks = splitChunks(entry)
+        const chunks = splitChunks(entry, false)
         if (!chunks.ok) throw new Error(chunks.error)
         for (const c of chunks.value) {
           if (c[8] === DOCUMENT_CHUNK)
@@ -321,6 +333,7 @@ export class DocHandle {
   }
 
   private notify(patches: Patch[]): void {
+    trace('notify')
     for (const { keys, listeners } of this.subs.affected(patches)) {
       const value = readAt(this.doc, keys)
       for (const l of listeners) SubscriptionTree.call(l, value)

@@ -12,7 +12,7 @@ import { DocStore } from '../storage/doc-store'
 import type { StorageAdapter } from '../storage/types'
 import type { SyncPeer } from '../sync/peer'
 import type { TabBus, TabMessage } from '../tabs/bus'
-import { DocHandle, type DocStatus } from './doc-handle'
+import { DocHandle } from './doc-handle'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 
 const log = createLogger('repo')
@@ -28,7 +28,8 @@ export interface RepoEvents extends Record<string, unknown> {
   'doc-opening': { id: DocId; topic: Uint8Array }
   'doc-opened': DocHandle
   'doc-closed': DocId
-  'doc-status': DocStatus
+  /** something in a document's status changed (read it with `get(id).status()`) */
+  'doc-status': DocId
   'docs-changed': undefined
 }
 
@@ -157,7 +158,7 @@ export class Repo {
     const handle = new DocHandle(id, doc, store, {
       tabId: this.opts.tabId,
       bus: this.opts.bus,
-      onStatus: (h) => this.events.emit('doc-status', h.status()),
+      onStatus: (h) => this.events.emit('doc-status', h.id),
     })
     this.handles.set(id, handle)
     this.byTopic.set(bytesToHex(handle.topic), id)

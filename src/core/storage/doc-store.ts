@@ -74,6 +74,9 @@ export class DocStore {
 
   /** Whether enough incremental data has piled up that a snapshot is worth it. */
   wantsCompaction(): boolean {
+    // a queued snapshot already replaces everything known: asking for another one on every flush
+    // while it waits (a slow or full disk) would queue a full copy of the document each time
+    if (this.queue.some((q) => q.key[1] === 's')) return false
     let chunks = 0
     let incBytes = 0
     let snapBytes = 0

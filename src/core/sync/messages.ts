@@ -33,6 +33,24 @@ export type SyncFrame =
   | { type: 'sync'; docId: DocId; message: Uint8Array; sigs: ChangeSignature[] }
   | { type: 'goodbye'; reason: string }
 
+/** the decoder's limit on a GOODBYE reason, in UTF-8 bytes */
+const MAX_REASON_BYTES = 200
+
+/** The longest prefix of `s` whose UTF-8 encoding fits in `max` bytes (whole code points only). */
+function truncateUtf8(s: string, max: number): string {
+  let bytes = 0
+  let end = 0
+  for (const ch of s) {
+    const cp = ch.codePointAt(0) as number
+    // a lone surrogate is encoded as U+FFFD: 3 bytes, like any other BMP character above U+07FF
+    const n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4
+    if (bytes + n > max) break
+    bytes += n
+    end += ch.length
+  }
+  return s.slice(0, end)
+}
+
 const T_HELLO = 1
 const T_INTEREST = 2
 const T_SYNC = 3
@@ -58,7 +76,7 @@ export function encodeSyncFrame(f: SyncFrame): Uint8Array {
       for (const s of f.sigs) w.raw(s.hash).raw(s.author).raw(s.signature)
       break
     case 'goodbye':
-      w.u8(T_GOODBYE).string(f.reason.slice(0, 200))
+      w.u8(T_GOODBYE).string(truncateUtf8(f.reason, MAX_REASON_BYTES))
       break
   }
   return w.finish()
@@ -107,7 +125,7 @@ export function decodeSyncFrame(buf: Uint8Array): Result<SyncFrame, ProtocolErro
       break
     }
     case T_GOODBYE:
-      frame = { type: 'goodbye', reason: r.string(200) }
+      frame = { type: 'goodbye', reason: r.string(MAX_REASON_BYTES) }
       break
     default:
       return err(new ProtocolError('MALFORMED_MESSAGE', `unknown sync message type ${type}`))

@@ -10,7 +10,7 @@ import { chunkProblem } from '../chunks'
 import { describeError, OrreryError, ProtocolError } from '../errors'
 import type { DocId } from '../ids'
 import type { Logger } from '../log'
-import { mark } from '../timings'
+import { mark, trace } from '../timings'
 import type { Repo } from '../repo/repo'
 import { verifyTabCert, type TabCert } from '../tab-cert'
 import type { FramedStream } from '../wire/framed-stream'
@@ -38,7 +38,7 @@ export class SyncSession implements SyncPeer {
   readonly stats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0 }
   private cert: TabCert | undefined
   private readonly dirty = new Set<DocId>()
-  private pumpScheduled = false
+  private helloSent = false
   private pumping = false
   private ended = false
   readonly framed: FramedStream
@@ -58,6 +58,8 @@ export class SyncSession implements SyncPeer {
     this.repo.addPeer(this)
     this.cert = await this.opts.cert
     this.send({ type: 'hello', version: SYNC_VERSION, cert: this.cert })
+    this.helloSent = true
+    void this.pump() // anything woken while the certificate loaded
     this.sendInterest(this.repo.openTopics())
     const error = await this.framed.read((m) => this.onMessage(m))
     if (error !== undefined) this.log.warn(`sync with ${this.short} ended: ${error.code}`)
@@ -78,15 +80,15 @@ export class SyncSession implements SyncPeer {
     }
   }
 
+  /**
+   * Marks a document as having news for this peer and, when the stream can take it, sends at
+   * once: a change goes out in the same task that committed it, before the page spends time on
+   * rendering or storage callbacks.
+   */
   wake(docId: DocId): void {
     if (this.ended) return
     this.dirty.add(docId)
-    if (this.pumpScheduled || this.pumping) return
-    this.pumpScheduled = true
-    queueMicrotask(() => {
-      this.pumpScheduled = false
-      void this.pump()
-    })
+    if (!this.pumping) void this.pump()
   }
 
   async close(reason: string): Promise<void> {
@@ -101,7 +103,7 @@ export class SyncSession implements SyncPeer {
   }
 
   private async pump(): Promise<void> {
-    if (this.pumping) return
+    if (this.pumping || !this.helloSent) return
     this.pumping = true
     try {
       while (this.dirty.size > 0 && !this.ended) {
@@ -112,6 +114,7 @@ export class SyncSession implements SyncPeer {
         if (message !== null) {
           this.stats.sent++
           this.stats.bytesSent += message.length
+          trace('send')
           this.send({ type: 'sync', docId, message, sigs: [] })
         }
       }
@@ -123,6 +126,7 @@ export class SyncSession implements SyncPeer {
   }
 
   private onMessage(bytes: Uint8Array): void {
+    trace('receive')
     const decoded = decodeSyncFrame(bytes)
     if (!decoded.ok) return this.fault(decoded.error)
     const f = decoded.value
@@ -150,7 +154,7 @@ export class SyncSession implements SyncPeer {
           )
         }
         for (const c of msg.changes) {
-          const problem = chunkProblem(c)
+          const problem = chunkProblem(c, false) // framing here; Automerge checks the checksums
           if (problem !== undefined) {
             return this.fault(
               new ProtocolError('MALFORMED_MESSAGE', `bad change in sync message: ${problem}`),

@@ -32,6 +32,8 @@ export function encodeMessage(message: Uint8Array, maxFrame = MAX_FRAME): Uint8A
   }
   const frames: Uint8Array[] = []
   const partSize = maxFrame - headroom - 10
+  // a part must carry at least one byte, or the loop below would never end
+  if (!(partSize >= 1)) throw new RangeError(`maxFrame ${maxFrame} is too small to split messages`)
   for (let at = 0; at < message.length; at += partSize) {
     const chunk = message.subarray(at, Math.min(at + partSize, message.length))
     const body =

@@ -1,0 +1,126 @@
+/**
+ * The benchmark's lab: one relay (fresh data directory) and headless peers, each its own Chromium
+ * process with one fresh context. Everything started here is stopped by `close()`, and every lab
+ * still open is closed when the process is interrupted.
+ */
+import fs from 'node:fs'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { contextOptions, launchOptions } from '../e2e/chromium'
+import { RelayProcess } from '../e2e/fixtures'
+
+export interface BenchPeer {
+  name: string
+  browser: Browser
+  page: Page
+  closing?: boolean
+}
+
+/** Rejects when `p` has not settled after `ms`. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
+  })
+  try {
+    return await Promise.race([p, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+// tsx (esbuild keepNames) wraps named inner functions in `__name(...)`; functions handed to
+// page.evaluate carry those calls into the page, so give the page a no-op `__name`.
+const NAME_SHIM = 'globalThis.__name = globalThis.__name || ((f) => f)'
+
+const open = new Set<Lab>()
+let stopping = false
+
+/** Whether SIGINT/SIGTERM arrived: results are then incomplete and not written. */
+export const interrupted = (): boolean => stopping
+
+export class Lab {
+  readonly peers: BenchPeer[] = []
+  /** page errors, console errors and warnings, relay stderr: printed when a workload fails */
+  readonly log: string[] = []
+
+  private constructor(readonly relay: RelayProcess) {
+    relay.proc.stderr?.on('data', (d: Buffer) => this.note(`[relay] ${d.toString().trimEnd()}`))
+  }
+
+  static async start(): Promise<Lab> {
+    const lab = new Lab(await RelayProcess.start())
+    open.add(lab)
+    return lab
+  }
+
+  /** `path` (with its `#/...` fragment) on the relay's origin. */
+  url(path = '/'): string {
+    return new URL(path, this.relay.url).toString()
+  }
+
+  note(line: string): void {
+    this.log.push(line)
+  }
+
+  /** Launches a peer's Chromium; navigates and waits for `window.orrery.ready` when `at` given. */
+  async peer(name: string, at?: string): Promise<BenchPeer> {
+    const browser = await chromium.launch(launchOptions)
+    const peer: BenchPeer = { name, browser, page: undefined as unknown as Page }
+    this.peers.push(peer)
+    const context = await browser.newContext(contextOptions)
+    await context.addInitScript({ content: NAME_SHIM })
+    const page = await context.newPage()
+    peer.page = page
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning')
+        this.note(`[${name} console.${m.type()}] ${m.text()}`)
+    })
+    page.on('pageerror', (e) => this.note(`[${name} pageerror] ${e.stack ?? e.message}`))
+    page.on('crash', () => this.note(`[${name}] page crashed`))
+    browser.on('disconnected', () => {
+      if (peer.closing !== true) this.note(`[${name}] browser disconnected`)
+    })
+    if (at !== undefined) await this.goto(peer, at)
+    return peer
+  }
+
+  async goto(peer: BenchPeer, at: string): Promise<void> {
+    await within(peer.page.goto(this.url(at)), 30_000, `${peer.name} loads ${at}`)
+    await within(
+      peer.page.evaluate(() => window.orrery.ready),
+      30_000,
+      `${peer.name}: window.orrery.ready`,
+    )
+  }
+
+  async closePeer(peer: BenchPeer): Promise<void> {
+    peer.closing = true
+    await within(peer.browser.close(), 10_000, `closing ${peer.name}`).catch((e: unknown) =>
+      this.note(`[${peer.name}] close: ${String(e)}`),
+    )
+  }
+
+  async close(): Promise<void> {
+    open.delete(this)
+    await Promise.all(this.peers.map((p) => this.closePeer(p)))
+    const exited = await within(this.relay.kill('SIGTERM'), 5_000, 'relay exit').then(
+      () => true,
+      () => false,
+    )
+    if (!exited) await this.relay.kill('SIGKILL')
+    fs.rmSync(this.relay.dataDir, { recursive: true, force: true })
+  }
+}
+
+/** Closes every lab still open (on SIGINT/SIGTERM), then exits. */
+export function closeLabsOnSignals(): void {
+  const stop = (signal: NodeJS.Signals): void => {
+    stopping = true
+    console.error(`\n${signal}: stopping browsers and relay…`)
+    void Promise.all([...open].map((l) => l.close().catch(() => undefined))).then(() =>
+      process.exit(130),
+    )
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}

@@ -1,0 +1,178 @@
+/** The benchmark's outputs: the table printed at the end and bench/results.json. */
+import fs from 'node:fs'
+import os from 'node:os'
+import type { LoadResult, W1Result, W2Result } from './workloads'
+
+export const WORKLOADS = ['W1', 'W2', 'W3', 'W4'] as const
+export type Workload = (typeof WORKLOADS)[number]
+
+/** One run of one workload: its result, or what went wrong. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string }
+
+export interface Results {
+  W1: Outcome<W1Result>[]
+  W2: Outcome<W2Result>[]
+  W3: Outcome<LoadResult>[]
+  W4: Outcome<LoadResult>[]
+}
+
+export function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  if (s.length === 0) return NaN
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+interface Row {
+  workload: Workload
+  metric: string
+  pick: (r: Results) => (number | undefined)[]
+  /** true when the median meets the target */
+  meets: (median: number) => boolean
+  target: string
+  alternative: string
+}
+
+const values = <T>(outcomes: Outcome<T>[], f: (v: T) => number): (number | undefined)[] =>
+  outcomes.map((o) => (o.ok ? f(o.value) : undefined))
+
+const ROWS: Row[] = [
+  {
+    workload: 'W1',
+    metric: 'round trip p50 (ms)',
+    pick: (r) => values(r.W1, (v) => v.p50),
+    meets: (m) => m <= 4.5,
+    target: '<= 4.5',
+    alternative: 'y-webrtc 4.7',
+  },
+  {
+    workload: 'W1',
+    metric: 'round trip p95 (ms)',
+    pick: (r) => values(r.W1, (v) => v.p95),
+    meets: (m) => m <= 10,
+    target: '<= 10',
+    alternative: 'y-webrtc 11.0',
+  },
+  {
+    workload: 'W1',
+    metric: 'round trip max (ms)',
+    pick: (r) => values(r.W1, (v) => v.max),
+    meets: () => true,
+    target: '',
+    alternative: '',
+  },
+  {
+    workload: 'W2',
+    metric: '5,000 changes seen by B (ms)',
+    pick: (r) => values(r.W2, (v) => v.totalMs),
+    meets: (m) => m <= 2200,
+    target: '<= 2200',
+    alternative: 'y-webrtc 4400',
+  },
+  {
+    workload: 'W2',
+    metric: 'changes/s',
+    pick: (r) => values(r.W2, (v) => v.perSecond),
+    meets: (m) => m >= 2300,
+    target: '>= 2300',
+    alternative: 'y-webrtc 1136',
+  },
+  {
+    workload: 'W3',
+    metric: 'cold join, 10,000 keys (ms)',
+    pick: (r) => values(r.W3, (v) => v.ms),
+    meets: (m) => m <= 1200,
+    target: '<= 1200',
+    alternative: 'automerge-repo 1430',
+  },
+  {
+    workload: 'W4',
+    metric: 'reload, 10,000 keys (ms)',
+    pick: (r) => values(r.W4, (v) => v.ms),
+    meets: (m) => m <= 240,
+    target: '<= 240',
+    alternative: 'y-webrtc 250',
+  },
+]
+
+const fmt = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? 'failed' : x < 100 ? x.toFixed(2) : x.toFixed(0)
+
+export function table(results: Results, only: Set<Workload>): string {
+  const head = ['workload', 'metric', 'median', 'runs', 'target', 'best alternative']
+  const body = ROWS.filter((r) => only.has(r.workload)).map((row) => {
+    const runs = row.pick(results)
+    const m = median(runs.filter((x): x is number => x !== undefined))
+    const verdict =
+      row.target === '' ? '' : Number.isNaN(m) ? ' (no data)' : row.meets(m) ? ' ok' : ' MISSED'
+    return [
+      row.workload,
+      row.metric,
+      fmt(m),
+      runs.map(fmt).join(' / '),
+      row.target + verdict,
+      row.alternative,
+    ]
+  })
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)))
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join(' | ')
+      .trimEnd()
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line)].join('\n')
+}
+
+const okValues = <T>(outcomes: Outcome<T>[]): T[] =>
+  outcomes.flatMap((o) => (o.ok ? [o.value] : []))
+
+const pick = <T>(keys: Workload[], all: Record<Workload, T>): Partial<Record<Workload, T>> =>
+  Object.fromEntries(keys.map((k) => [k, all[k]]))
+
+export function writeResults(
+  file: string,
+  results: Results,
+  meta: { chromium: string; runs: number; only: Workload[] },
+): void {
+  const w1 = okValues(results.W1)
+  const w2 = okValues(results.W2)
+  const load = (outcomes: Outcome<LoadResult>[]): Record<string, unknown> => ({
+    runs: outcomes,
+    median: { ms: median(okValues(outcomes).map((v) => v.ms)) },
+    timings: okValues(outcomes).map((v) => v.timings),
+  })
+  const json = {
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      platform: `${os.platform()} ${os.release()}`,
+      node: process.version,
+      chromium: meta.chromium,
+      date: new Date().toISOString(),
+    },
+    options: { runs: meta.runs, only: meta.only },
+    workloads: pick(meta.only, {
+      W1: {
+        runs: results.W1,
+        median: {
+          p50: median(w1.map((v) => v.p50)),
+          p95: median(w1.map((v) => v.p95)),
+          max: median(w1.map((v) => v.max)),
+        },
+      },
+      W2: {
+        runs: results.W2,
+        median: {
+          totalMs: median(w2.map((v) => v.totalMs)),
+          perSecond: median(w2.map((v) => v.perSecond)),
+          localMs: median(w2.map((v) => v.localMs)),
+        },
+      },
+      W3: load(results.W3),
+      W4: load(results.W4),
+    }),
+  }
+  const round = (_: string, v: unknown): unknown =>
+    typeof v === 'number' ? Math.round(v * 100) / 100 : v
+  fs.writeFileSync(file, JSON.stringify(json, round, 2) + '\n')
+}

@@ -1,0 +1,188 @@
+/** The four workloads, driven through window.orrery only. Times are in ms. */
+import type { ConnectionInfo } from '../src/core/connections'
+import { within, type BenchPeer, type Lab } from './lab'
+import { arm, armed, loadProbe, probed } from './page'
+
+export const ROUNDS = 200
+export const BURST = 5_000
+export const COLD_KEYS = 10_000
+export const VALUE_BYTES = 100
+
+export interface W1Result {
+  p50: number
+  p95: number
+  max: number
+  rtts: number[]
+  transport: string
+}
+export interface W2Result {
+  totalMs: number
+  perSecond: number
+  /** A's own 5,000 awaited sets, before B has them all */
+  localMs: number
+}
+export interface LoadResult {
+  ms: number
+  readyMs: number
+  /** window.orrery.timings() at the moment the document was complete */
+  timings: Record<string, number>
+  transport: string
+}
+
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((x, y) => x - y)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN
+}
+
+const describeLinks = (cs: ConnectionInfo[]): string =>
+  cs
+    .filter((c) => c.syncing)
+    .map((c) => c.transport)
+    .join('+') || 'none syncing'
+
+async function links(peer: BenchPeer): Promise<string> {
+  return describeLinks(await peer.page.evaluate(() => window.orrery.connections()))
+}
+
+/** A new document A created and B opened, once each has seen the other's warm-up key. */
+export async function syncedDoc(lab: Lab, a: BenchPeer, b: BenchPeer): Promise<string> {
+  const doc = await a.page.evaluate(() => window.orrery.docs.create())
+  if (b.page.url() === 'about:blank') await lab.goto(b, `/#/doc/${doc}`)
+  else await b.page.evaluate((d) => window.orrery.docs.open(d), doc)
+  const warm = `/${doc}/warm`
+  await Promise.all([arm(a.page, 'warm', warm, 2), arm(b.page, 'warm', warm, 2)])
+  await a.page.evaluate((p) => window.orrery.state.set(`${p}/a`, 1), warm)
+  await b.page.evaluate((p) => window.orrery.state.set(`${p}/b`, 1), warm)
+  await Promise.all([armed(a.page, 'warm', warm, 30_000), armed(b.page, 'warm', warm, 30_000)])
+  return doc
+}
+
+/** W1: A sets ping = i, B answers pong = i, A waits for pong i before the next round. */
+export async function roundTrip(lab: Lab, a: BenchPeer, b: BenchPeer): Promise<W1Result> {
+  const doc = await syncedDoc(lab, a, b)
+  await b.page.evaluate((doc) => {
+    let last = -1
+    const off = window.orrery.state.subscribe(`/${doc}/ping`, (v) => {
+      if (typeof v !== 'number' || v === last) return
+      last = v
+      window.orrery.state.set(`/${doc}/pong`, v).catch((e: unknown) => console.error('pong', e))
+    })
+    window.__bench?.offs.push(off)
+  }, doc)
+  const rtts = await within(
+    a.page.evaluate(
+      async ({ doc, rounds }) => {
+        const seen = new Map<number, number>()
+        let waiting: { i: number; resolve: (t: number) => void } | undefined
+        const off = window.orrery.state.subscribe(`/${doc}/pong`, (v) => {
+          if (typeof v !== 'number' || seen.has(v)) return
+          const t = performance.now()
+          seen.set(v, t)
+          if (waiting?.i === v) waiting.resolve(t)
+        })
+        const out: number[] = []
+        try {
+          for (let i = 0; i < rounds; i++) {
+            let timer: ReturnType<typeof setTimeout> | undefined
+            const pong = new Promise<number>((resolve, reject) => {
+              waiting = { i, resolve }
+              timer = setTimeout(() => reject(new Error(`round ${i}: no pong in 10 s`)), 10_000)
+            })
+            const t0 = performance.now()
+            await window.orrery.state.set(`/${doc}/ping`, i)
+            const t1 = await pong
+            clearTimeout(timer)
+            out.push(t1 - t0)
+          }
+        } finally {
+          off()
+        }
+        return out
+      },
+      { doc, rounds: ROUNDS },
+    ),
+    120_000,
+    'W1 rounds',
+  )
+  return {
+    p50: percentile(rtts, 50),
+    p95: percentile(rtts, 95),
+    max: Math.max(...rtts),
+    rtts: rtts.map((x) => Math.round(x * 100) / 100),
+    transport: await links(a),
+  }
+}
+
+/** W2: 5,000 sequential awaited sets on A, until B has observed all of them. */
+export async function burst(lab: Lab, a: BenchPeer, b: BenchPeer): Promise<W2Result> {
+  const doc = await syncedDoc(lab, a, b)
+  const path = `/${doc}/w2`
+  await arm(b.page, 'w2', path, BURST)
+  const sent = await within(
+    a.page.evaluate(
+      async ({ path, n }) => {
+        const start = performance.timeOrigin + performance.now()
+        for (let i = 0; i < n; i++) await window.orrery.state.set(`${path}/k${i}`, i)
+        return { start, end: performance.timeOrigin + performance.now() }
+      },
+      { path, n: BURST },
+    ),
+    120_000,
+    'W2 sets on A',
+  )
+  const seen = await armed(b.page, 'w2', path, 120_000)
+  const totalMs = seen - sent.start
+  return { totalMs, perSecond: BURST / (totalMs / 1000), localMs: sent.end - sent.start }
+}
+
+/** W3 set-up: a document of 10,000 keys of ~100 poorly compressible bytes each, on disk at A. */
+export async function bigDoc(a: BenchPeer): Promise<string> {
+  const doc = await a.page.evaluate(() => window.orrery.docs.create())
+  await within(
+    a.page.evaluate(
+      async ({ doc, n, bytes }) => {
+        let seed = 0x2f6b1d3a // mulberry32
+        const rnd = (): number => {
+          seed = (seed + 0x6d2b79f5) | 0
+          let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+          t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+          return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+        }
+        const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+        for (let i = 0; i < n; i++) {
+          let s = ''
+          for (let j = 0; j < bytes; j++) s += abc.charAt(Math.floor(rnd() * 64))
+          await window.orrery.state.set(`/${doc}/k${i}`, s)
+        }
+        await window.orrery.state.flush()
+      },
+      { doc, n: COLD_KEYS, bytes: VALUE_BYTES },
+    ),
+    180_000,
+    'W3 building the document on A',
+  )
+  return doc
+}
+
+/** W3: a fresh peer opens `/#/doc/<id>`; navigation start until all 10,000 keys are there. */
+export async function coldJoin(lab: Lab, c: BenchPeer, doc: string): Promise<LoadResult> {
+  await c.page.addInitScript(loadProbe, { docId: doc, count: COLD_KEYS })
+  await within(c.page.goto(lab.url(`/#/doc/${doc}`)), 30_000, 'C loads the document page')
+  return loaded(c, doc)
+}
+
+/** W4: C reloads; navigation start until all 10,000 keys are there again. */
+export async function reload(c: BenchPeer, doc: string): Promise<LoadResult> {
+  await within(
+    c.page.evaluate(() => window.orrery.state.flush()),
+    30_000,
+    'C flushes before reload',
+  )
+  await within(c.page.reload(), 30_000, 'C reloads')
+  return loaded(c, doc)
+}
+
+async function loaded(c: BenchPeer, doc: string): Promise<LoadResult> {
+  const probe = await probed(c.page, doc, 60_000)
+  return { ms: probe.done, readyMs: probe.ready, timings: probe.timings, transport: await links(c) }
+}
