@@ -24,6 +24,24 @@ describe('sync between in-process peers', () => {
     await waitFor(async () => (await a.state.get(`/${id}/reply/from`)) === 'b', 5000, 'a sees b')
   })
 
+  it('starts syncing a document opened while already connected, whichever side opens it', async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect(a, b)
+    for (const [first, second] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const id = (await first.repo.create()).id
+      await first.state.set(`/${id}/x`, 'made before the other opened it')
+      await second.repo.open(id)
+      await waitFor(
+        async () => (await second.state.get(`/${id}/x`)) !== undefined,
+        5000,
+        'late open syncs',
+      )
+    }
+  })
+
   it('knows the remote person from the tab certificate', async () => {
     const [a, b] = [await peer(), await peer()]
     await connect(a, b)

@@ -21,6 +21,8 @@ import {
   DISCOVERY_PROTOCOL,
   encodeDiscovery,
   MAX_ADDRS,
+  MAX_ADDR_LENGTH,
+  MAX_TOPICS_PER_JOIN,
   type DiscoveryMessage,
   type PeerEntry,
 } from './messages'
@@ -97,7 +99,7 @@ export class DiscoveryClient implements Startable {
 
   /** Our addresses changed (a relay reservation arrived): tell the relays. */
   announce(): void {
-    this.broadcast({ type: 'join', topics: this.repo.openTopics(), addrs: this.ownAddrs() })
+    this.broadcast({ type: 'join', topics: this.topics(), addrs: this.ownAddrs() })
   }
 
   /** Peers the relays told us about, per document topic (hex). */
@@ -117,11 +119,17 @@ export class DiscoveryClient implements Startable {
     this.broadcast({ type: 'leave', topics: gone.map(hexToBytes) })
   }
 
+  /** The relay takes at most MAX_TOPICS_PER_JOIN topics per peer: the most recently opened. */
+  private topics(): Uint8Array[] {
+    return this.repo.openTopics().slice(-MAX_TOPICS_PER_JOIN)
+  }
+
   private ownAddrs(): string[] {
     return this.components.addressManager
       .getAddresses()
       .map((a) => a.toString())
       .filter((a) => !a.includes('/p2p-circuit') || a.includes('/p2p-circuit/webrtc'))
+      .filter((a) => a.length <= MAX_ADDR_LENGTH)
       .slice(0, MAX_ADDRS)
   }
 
@@ -148,7 +156,7 @@ export class DiscoveryClient implements Startable {
     )
     const link: RelayLink = { connection, framed }
     this.links.add(link)
-    const topics = this.repo.openTopics()
+    const topics = this.topics()
     if (topics.length > 0)
       framed.send(encodeDiscovery({ type: 'join', topics, addrs: this.ownAddrs() }))
     const error = await framed.read((bytes) => this.onMessage(link, bytes))

@@ -24,6 +24,7 @@ function recordingPeer(name: string): SyncPeer & { wakes: number; faults: string
     key: name,
     remotePeer: name,
     identity: undefined,
+    initiator: true,
     wakes: 0,
     faults: [] as string[],
     wake() {

@@ -141,11 +141,12 @@ export class DocHandle {
     this.schedule()
   }
 
-  attachPeer(peer: SyncPeer): void {
+  /** Starts syncing with a peer; `start` sends our first message (not when answering theirs). */
+  attachPeer(peer: SyncPeer, start = true): void {
     if (this.closed || this.peers.has(peer)) return
     this.peers.set(peer, am().initSyncState())
     this.ctx.onStatus(this)
-    peer.wake(this.id)
+    if (start) peer.wake(this.id)
   }
 
   detachPeer(peer: SyncPeer): void {
@@ -164,7 +165,9 @@ export class DocHandle {
   /** A decoded sync message from a peer; applied with everything else in the next flush. */
   receiveSync(peer: SyncPeer, msg: DecodedSyncMessage): void {
     if (this.closed) return
-    if (!this.peers.has(peer)) this.attachPeer(peer)
+    // answering: the flush replies to their message, an opening message of ours would only make
+    // them answer twice (a whole document twice, for a peer that has nothing)
+    if (!this.peers.has(peer)) this.attachPeer(peer, false)
     const q = this.inbox.get(peer)
     if (q === undefined) this.inbox.set(peer, [msg])
     else q.push(msg)
@@ -247,6 +250,7 @@ export class DocHandle {
     this.flushedHeads = heads
     for (const peer of changed ? this.peers.keys() : replyTo) peer.wake(this.id)
     if (changed) this.ctx.onStatus(this)
+    trace('flushed')
     if (this.store.wantsCompaction()) this.store.saveSnapshot(this.doc.save())
   }
 
@@ -279,7 +283,10 @@ export class DocHandle {
     this.inbox.clear()
     const changes: Uint8Array[] = []
     for (const [, msgs] of batches) for (const m of msgs) changes.push(...m.changes)
-    if (changes.length > 0 && !this.loadChanges(changes)) {
+    trace(`apply ${changes.length}`)
+    if (changes.length > 0 && this.loadIntoEmpty(changes)) {
+      trace('loaded into empty')
+    } else if (changes.length > 0 && !this.loadChanges(changes)) {
       // One of the peers sent changes Automerge refuses: apply peer by peer to find it.
       const bad = new Set<SyncPeer>()
       for (const [peer, msgs] of batches) {
@@ -302,9 +309,45 @@ export class DocHandle {
         peer.fault(new ProtocolError('MALFORMED_MESSAGE', `bad sync message: ${describeError(e)}`))
       }
     }
+    trace('applied')
     const chunk = this.doc.saveIncremental()
+    trace(`saved ${chunk.length}`)
     if (chunk.length > 0) this.store.saveIncremental(chunk)
     return changes.length > 0
+  }
+
+  /**
+   * A first sync into an empty document usually brings the whole document as one chunk: loading
+   * it as a new document and keeping that chunk as the stored snapshot avoids re-encoding a
+   * megabyte (`saveIncremental`) and storing it uncompressed. Returns false when this does not
+   * apply (then the normal path runs).
+   */
+  private loadIntoEmpty(entries: Uint8Array[]): boolean {
+    if (this.flushedHeads.length > 0 || this.doc.pendingOps() > 0 || this.doc.getHeads().length > 0)
+      return false
+    const docs: Uint8Array[] = []
+    const changes: Uint8Array[] = []
+    for (const entry of entries) {
+      const chunks = splitChunks(entry, false)
+      if (!chunks.ok) return false
+      for (const c of chunks.value) (c[8] === DOCUMENT_CHUNK ? docs : changes).push(c)
+    }
+    if (docs.length !== 1) return false
+    const snapshot = (docs[0] as Uint8Array).slice()
+    let fresh
+    try {
+      fresh = am().load(snapshot)
+      if (changes.length > 0) fresh.applyChanges(changes)
+    } catch (e) {
+      log.warn(`a whole document from a peer did not load: ${describeError(e)}`)
+      return false
+    }
+    this.doc.free()
+    this.doc = fresh
+    this.doc.updateDiffCursor()
+    fresh.saveIncremental() // moves the save cursor; the snapshot below already holds all of it
+    this.store.saveSnapshot(snapshot)
+    return true
   }
 
   /**

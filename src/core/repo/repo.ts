@@ -50,6 +50,8 @@ export class Repo {
   private readonly byTopic = new Map<string, DocId>()
   private readonly meta = new Map<DocId, DocMeta>()
   private readonly peers = new Set<SyncPeer>()
+  /** topics (hex) each peer told us it has open: a document we open later starts syncing with them */
+  private readonly remoteTopics = new Map<SyncPeer, Set<string>>()
   private readonly served = new Set<DocId>()
   private readonly unsubscribeBus: (() => void) | undefined
   private loadedMeta: Promise<void>
@@ -161,7 +163,11 @@ export class Repo {
       onStatus: (h) => this.events.emit('doc-status', h.id),
     })
     this.handles.set(id, handle)
-    this.byTopic.set(bytesToHex(handle.topic), id)
+    const topic = bytesToHex(handle.topic)
+    this.byTopic.set(topic, id)
+    // peers that announced this document earlier: the initiating side starts now
+    for (const [peer, topics] of this.remoteTopics)
+      if (topics.has(topic) && peer.initiator) handle.attachPeer(peer)
     await this.touchMeta(id)
     this.events.emit('doc-opened', handle)
     return handle
@@ -225,6 +231,7 @@ export class Repo {
 
   removePeer(peer: SyncPeer): void {
     this.peers.delete(peer)
+    this.remoteTopics.delete(peer)
     for (const h of this.handles.values()) h.detachPeer(peer)
   }
 
@@ -237,9 +244,16 @@ export class Repo {
   /** A peer asked about these topics: start syncing the ones we have (open or stored). */
   async peerInterested(peer: SyncPeer, topics: readonly Uint8Array[]): Promise<void> {
     await this.loadedMeta
+    let known = this.remoteTopics.get(peer)
+    if (known === undefined && this.peers.has(peer))
+      this.remoteTopics.set(peer, (known = new Set()))
     for (const t of topics) {
-      const id = this.byTopic.get(bytesToHex(t))
+      const hex = bytesToHex(t)
+      if (known !== undefined && known.size < 4096) known.add(hex)
+      const id = this.byTopic.get(hex)
       if (id === undefined) continue
+      const announced = this.handles.has(id) || this.opening.has(id)
+      if (announced && !peer.initiator) continue // the other side starts; we answer its first message
       const h = this.handles.get(id) ?? (await this.serve(id))
       if (h !== undefined && this.peers.has(peer)) h.attachPeer(peer)
     }

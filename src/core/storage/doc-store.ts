@@ -8,7 +8,7 @@
  * bytes and is retried, so nothing is lost while the tab lives.
  */
 import { concatBytes, sha256Hex } from '../bytes'
-import { describeError, StorageError } from '../errors'
+import { describeError, OrreryError, StorageError } from '../errors'
 import { createLogger } from '../log'
 import type { StorageAdapter, StorageKey } from './types'
 
@@ -109,6 +109,13 @@ export class DocStore {
   close(): void {
     this.closed = true
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
+    if (this.queue.length > 0) {
+      const e = new OrreryError(
+        'DOC_CLOSED',
+        `document ${this.docId} closed with ${this.queue.length} chunk(s) unsaved`,
+      )
+      for (const w of this.idleWaiters.splice(0)) w.reject(e)
+    }
   }
 
   private remember(key: StorageKey, size: number): void {

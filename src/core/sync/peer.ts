@@ -9,6 +9,12 @@ export interface SyncPeer {
   readonly remotePeer: string
   /** the remote person's identity (did:key), once their tab certificate verified */
   readonly identity: string | undefined
+  /**
+   * For a document both sides announced, only one side starts Automerge's sync (two starts make
+   * a peer that has everything send a whole document twice to a peer that has nothing): this one
+   * when true. Decided by comparing peer ids.
+   */
+  readonly initiator: boolean
   /** asks the session to pull a sync message for this document when it can send */
   wake(docId: DocId): void
   /** the peer sent something invalid: close the session (logged), keep everything else */

@@ -144,6 +144,7 @@ export class SyncService implements Startable {
       repo: this.init.repo,
       cert: this.cert,
       log: this.log,
+      localPeerId: this.components.peerId.toString(),
       onClose: (s) => this.sessions.delete(s),
     })
     this.sessions.add(session)

@@ -26,12 +26,14 @@ export interface SessionOptions {
   cert: Promise<TabCert>
   log: Logger
   onClose: (s: SyncSession) => void
+  localPeerId: string
 }
 
 export class SyncSession implements SyncPeer {
   readonly key = `s${++nextKey}`
   readonly remotePeer: string
   readonly connectionId: string
+  readonly initiator: boolean
   identity: string | undefined
   private helloReceived = false
   /** sync messages sent and received, bytes included (status and tests) */
@@ -51,6 +53,7 @@ export class SyncSession implements SyncPeer {
     this.log = opts.log
     this.remotePeer = opts.connection.remotePeer.toString()
     this.connectionId = opts.connection.id
+    this.initiator = opts.localPeerId < this.remotePeer
   }
 
   /** Sends our HELLO and INTEREST, then reads until the stream ends. */
@@ -110,11 +113,12 @@ export class SyncSession implements SyncPeer {
         if (this.framed.needsDrain) await this.framed.drained()
         const docId = this.dirty.values().next().value as DocId
         this.dirty.delete(docId)
+        trace('generate')
         const message = this.repo.generateSyncMessage(this, docId)
         if (message !== null) {
           this.stats.sent++
           this.stats.bytesSent += message.length
-          trace('send')
+          trace(`send ${message.length}`)
           this.send({ type: 'sync', docId, message, sigs: [] })
         }
       }

@@ -5,6 +5,7 @@
 import type { Stream } from '@libp2p/interface'
 import { describeError, ProtocolError } from '../errors'
 import type { Logger } from '../log'
+import { trace } from '../timings'
 import { encodeMessage, MessageDecoder, type FramingLimits } from './framing'
 
 export class FramedStream {
@@ -44,6 +45,7 @@ export class FramedStream {
   async read(onMessage: (m: Uint8Array) => void): Promise<ProtocolError | undefined> {
     try {
       for await (const chunk of this.stream) {
+        trace(`chunk ${chunk.byteLength}`)
         const got = this.decoder.push(chunk)
         if (!got.ok) return this.abort(got.error)
         for (const m of got.value) {
