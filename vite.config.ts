@@ -1,5 +1,6 @@
 import { defineConfig } from 'vite'
 import path from 'node:path'
+import { precacheManifest } from './scripts/vite-precache.ts'
 
 export default defineConfig({
   resolve: {
@@ -15,6 +16,14 @@ export default defineConfig({
     sourcemap: true,
     chunkSizeWarningLimit: 2000,
     assetsInlineLimit: 0,
+    rolldownOptions: {
+      input: { main: path.resolve('index.html'), sw: path.resolve('src/sw/sw.ts') },
+      output: {
+        // the service worker must live at the root to control the whole origin
+        entryFileNames: (chunk) => (chunk.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js'),
+      },
+    },
   },
+  plugins: [precacheManifest({ swFile: 'sw.js', publicDir: 'public', skip: /^seed\// })],
   server: { port: 5173, strictPort: false },
 })

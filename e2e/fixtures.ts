@@ -26,6 +26,7 @@ export class RelayProcess {
   static async start(
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-relay-')),
     args: string[] = [],
+    env: Record<string, string> = {},
   ): Promise<RelayProcess> {
     const proc = spawn(
       process.execPath,
@@ -37,6 +38,7 @@ export class RelayProcess {
           HOST: '127.0.0.1',
           ORRERY_DATA_DIR: dataDir,
           ORRERY_LOG: 'warn',
+          ...env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
@@ -60,6 +62,10 @@ export class RelayProcess {
       void exited.then(() => reject(new Error(`relay exited:\n${out}`)))
     })
     return new RelayProcess(url, proc, dataDir, exited)
+  }
+
+  get port(): string {
+    return new URL(this.url).port
   }
 
   async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

@@ -11,6 +11,10 @@ export interface RelayConfig {
   /** ICE servers handed to browsers (JSON in ORRERY_ICE_SERVERS); none on loopback */
   iceServers: { urls: string | string[]; username?: string; credential?: string }[]
   maxReservations: number
+  /** serve app blocks to peers (ORRERY_SEED=0 turns the relay's seeding off) */
+  seed: boolean
+  /** where app blocks live: published apps first (writable), then the build's built-in apps */
+  seedDirs: string[]
   maxConnections: number
 }
 
@@ -37,6 +41,11 @@ export function readConfig(argv = process.argv.slice(2), env = process.env): Rel
     distDir: path.resolve(env.ORRERY_DIST ?? 'dist'),
     iceServers,
     maxReservations: Number(env.ORRERY_MAX_RESERVATIONS ?? 1024),
+    seed: env.ORRERY_SEED !== '0',
+    seedDirs: [
+      path.resolve(env.ORRERY_DATA_DIR ?? '.data/relay', 'seed'),
+      path.resolve(env.ORRERY_DIST ?? 'dist', 'seed'),
+    ],
     maxConnections: Number(env.ORRERY_MAX_CONNECTIONS ?? 2048),
   }
 }

@@ -12,15 +12,22 @@ import { yamux } from '@libp2p/yamux'
 import type { PrivateKey } from '@libp2p/interface'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/server'
+import { orreryBlocks, type BlockService } from '../src/core/blocks/service'
+import type { BlockStore } from '../src/core/blocks/types'
+import { relayMetrics, type RelayMetrics } from './metrics'
 
 export interface RelayNodeOptions {
   privateKey: PrivateKey
   maxReservations: number
   maxConnections: number
+  blocks: BlockStore
+  seed: boolean
+  metrics: RelayMetrics
 }
 
 export type RelayNode = Libp2p<{
   discovery: DiscoveryServer
+  blocks: BlockService
   relay: { reservations: { size: number } }
 }>
 
@@ -29,6 +36,7 @@ export async function createRelayNode(opts: RelayNodeOptions): Promise<RelayNode
     privateKey: opts.privateKey,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
     transports: [webSockets()],
+    metrics: relayMetrics(opts.metrics),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
@@ -43,6 +51,7 @@ export async function createRelayNode(opts: RelayNodeOptions): Promise<RelayNode
       ping: ping(),
       relay: circuitRelayServer({ reservations: { maxReservations: opts.maxReservations } }),
       discovery: discoveryServer(),
+      blocks: orreryBlocks({ store: opts.blocks, serve: opts.seed }),
     },
   })
   return node as unknown as RelayNode

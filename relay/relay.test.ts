@@ -62,6 +62,8 @@ function config(overrides: Partial<RelayConfig> = {}): RelayConfig {
     iceServers: [],
     maxReservations: 64,
     maxConnections: 256,
+    seed: true,
+    seedDirs: [tmp('seed')],
     ...overrides,
   }
 }

@@ -11,6 +11,8 @@ import type { RelayConfig } from './config'
 import { loadOrCreateKey } from './key'
 import { createRelayNode, wsPort, type RelayNode } from './node'
 import { staticFiles } from './static'
+import { FileBlockStore } from './file-blocks'
+import { prometheus, RelayMetrics } from './metrics'
 
 const log = createLogger('relay')
 
@@ -25,7 +27,13 @@ type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) 
 
 export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   const privateKey = await loadOrCreateKey(config.dataDir)
+  const blocks = new FileBlockStore(config.seedDirs)
+  const metrics = new RelayMetrics()
+  const proxied = { in: 0, out: 0, upgrades: 0 }
   const node = await createRelayNode({
+    blocks,
+    seed: config.seed,
+    metrics,
     privateKey,
     maxReservations: config.maxReservations,
     maxConnections: config.maxConnections,
@@ -53,6 +61,90 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       discovery: node.services.discovery.stats(),
     })
 
+  const metricsText = (): string => {
+    const conns = node.getConnections()
+    const byKind = new Map<string, number>()
+    for (const c of conns) {
+      const kind =
+        c.limits !== undefined
+          ? 'relayed'
+          : c.remoteAddr.toString().includes('/ws')
+            ? 'websockets'
+            : 'other'
+      byKind.set(kind, (byKind.get(kind) ?? 0) + 1)
+    }
+    const d = node.services.discovery.stats()
+    const b = node.services.blocks.stats()
+    return prometheus([
+      {
+        name: 'orrery_relay_connections',
+        help: 'Open libp2p connections',
+        type: 'gauge',
+        values: [...byKind].map(([k, v]) => ({ labels: { kind: k }, value: v })),
+      },
+      {
+        name: 'orrery_relay_connections_opened_total',
+        help: 'Connections opened since start',
+        type: 'counter',
+        values: [{ value: metrics.connectionsOpened }],
+      },
+      {
+        name: 'orrery_relay_reservations',
+        help: 'Circuit relay reservations held',
+        type: 'gauge',
+        values: [{ value: node.services.relay.reservations.size }],
+      },
+      {
+        name: 'orrery_relay_relayed_bytes_total',
+        help: 'Bytes carried over relayed (circuit) connections',
+        type: 'counter',
+        values: [{ value: metrics.relayedBytes }],
+      },
+      {
+        name: 'orrery_relay_relayed_streams_total',
+        help: 'Circuit relay streams',
+        type: 'counter',
+        values: [{ value: metrics.relayedStreams }],
+      },
+      {
+        name: 'orrery_relay_websocket_bytes_total',
+        help: 'Bytes through the WebSocket forward',
+        type: 'counter',
+        values: [
+          { labels: { direction: 'in' }, value: proxied.in },
+          { labels: { direction: 'out' }, value: proxied.out },
+        ],
+      },
+      {
+        name: 'orrery_relay_discovery_peers',
+        help: 'Peers with a discovery stream',
+        type: 'gauge',
+        values: [{ value: d.peers }],
+      },
+      {
+        name: 'orrery_relay_discovery_topics',
+        help: 'Topics with members',
+        type: 'gauge',
+        values: [{ value: d.topics }],
+      },
+      {
+        name: 'orrery_relay_protocol_errors_total',
+        help: 'Streams closed for bad input',
+        type: 'counter',
+        values: [
+          { labels: { protocol: 'discovery' }, value: d.protocolErrors },
+          { labels: { protocol: 'blocks' }, value: b.protocolErrors ?? 0 },
+        ],
+      },
+      {
+        name: 'orrery_relay_blocks_served_total',
+        help: 'App blocks served to peers',
+        type: 'counter',
+        values: [{ value: b.servedBlocks ?? 0 }],
+      },
+    ])
+  }
+
   let vite: { middlewares: Middleware; close(): Promise<void> } | undefined
   const injectRelay = (html: string): string =>
     html.replace(
@@ -67,6 +159,25 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       res
         .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' })
         .end(describe())
+      return
+    }
+    if (url === '/orrery/apps.json') {
+      blocks.apps().then(
+        (apps) =>
+          res
+            .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' })
+            .end(JSON.stringify({ seeding: config.seed, apps })),
+        () => res.writeHead(500).end('{}'),
+      )
+      return
+    }
+    if (url === '/metrics') {
+      res
+        .writeHead(200, {
+          'content-type': 'text/plain; version=0.0.4',
+          'cache-control': 'no-store',
+        })
+        .end(metricsText())
       return
     }
     if (url === '/health') {
@@ -97,7 +208,8 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (String(req.headers['sec-websocket-protocol'] ?? '').includes('vite-hmr')) return // Vite's
-    forwardUpgrade(req, socket, head, internalPort, sockets)
+    proxied.upgrades++
+    forwardUpgrade(req, socket, head, internalPort, sockets, proxied)
   })
 
   if (config.dev) {
@@ -140,6 +252,7 @@ function forwardUpgrade(
   head: Buffer,
   port: number,
   sockets: Set<net.Socket | Duplex>,
+  counted: { in: number; out: number },
 ): void {
   const upstream = net.connect(port, '127.0.0.1')
   sockets.add(upstream)
@@ -150,6 +263,8 @@ function forwardUpgrade(
       raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`
     upstream.write(raw + '\r\n')
     if (head.length > 0) upstream.write(head)
+    socket.on('data', (d: Buffer) => (counted.in += d.length))
+    upstream.on('data', (d: Buffer) => (counted.out += d.length))
     socket.pipe(upstream).pipe(socket)
   })
   upstream.on('error', () => socket.destroy())

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 node scripts/ensure-deps.mjs
-npx vite build --logLevel warn
+npm run build
 
 if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
   exec unshare -n sh -c 'ip link set lo up && exec "$@"' sh npx tsx bench/run.ts "$@"

@@ -30,7 +30,7 @@ npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 
 step "build"
-npx vite build --logLevel warn
+npm run build
 
 # Keep every test byte on loopback: a fresh network namespace with only `lo`.
 isolated() {

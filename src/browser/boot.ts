@@ -20,6 +20,10 @@ import { OrreryDb } from './db'
 import { DexieStorageAdapter } from './dexie-storage'
 import { loadOrCreateProfile } from './identity-store'
 import { createBrowserPeer, readRelayInfo, relayAddress, RelayLink } from './network'
+import { DexieBlockStore } from './dexie-blocks'
+import { AppInstaller } from './apps/installer'
+import { AppDocs } from './apps/app-docs'
+import { ServiceWorkerLink } from './service-worker'
 
 const log = createLogger('boot')
 
@@ -31,6 +35,10 @@ export interface LocalPeer {
 
 export interface Booted extends LocalPeer {
   peer: OrreryPeer
+  blocks: DexieBlockStore
+  installer: AppInstaller
+  appDocs: AppDocs
+  sw: ServiceWorkerLink
   relay: RelayLink
   pulse: Pulse
   profileId: string
@@ -63,6 +71,8 @@ export function boot(report: BootReporter): BootStages {
   const wasm = finished('wasm', loadAutomergeWeb())
   const local = wasm.then(() => ({ repo, db, bus }))
   const profile = finished('profile', loadOrCreateProfile(db))
+  const sw = new ServiceWorkerLink(() => repo.flushAll())
+  const blocks = new DexieBlockStore(db)
 
   const full = (async (): Promise<Booted> => {
     const relayInfo = await finished('relay-info', readRelayInfo())
@@ -73,6 +83,7 @@ export function boot(report: BootReporter): BootStages {
       storage,
       bus,
       relay: relayInfo,
+      blocks,
     })
     mark('libp2p-started')
     report('connecting', ++done, total)
@@ -80,9 +91,25 @@ export function boot(report: BootReporter): BootStages {
     relay.start()
     const pulse = new Pulse(peer.node as never)
     pulse.start()
+    const installer = new AppInstaller(peer, blocks, () =>
+      relay.state === 'connected' ? relayInfo.peerId : undefined,
+    )
+    installer.announceInstalled().catch(() => undefined)
     const [p] = await Promise.all([profile, wasm])
     log.info(`tab ${peer.id} of ${p.identity.id}`)
-    return { peer, db, bus, repo, relay, pulse, profileId: p.profileId }
+    return {
+      peer,
+      db,
+      bus,
+      repo,
+      relay,
+      pulse,
+      profileId: p.profileId,
+      blocks,
+      installer,
+      appDocs: new AppDocs(db),
+      sw,
+    }
   })()
   return { local, full }
 }

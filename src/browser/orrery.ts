@@ -13,6 +13,9 @@ import { timings } from '../core/timings'
 import type { DocStatus } from '../core/repo/doc-handle'
 import type { Unsubscribe } from '../core/state'
 import { StateApi } from '../core/state'
+import type { AppManifest, FetchProgress, StoreUsage } from '../core/blocks/types'
+import { scopedApi } from './apps/scoped-api'
+import type { AppElement } from '../core/apps/api'
 import type { Booted, BootStages, LocalPeer } from './boot'
 import type { RelayState } from './network'
 import { replaceIdentity } from './identity-store'
@@ -182,6 +185,82 @@ export class OrreryApi {
       }
     },
     flush: async (): Promise<void> => (await this.local()).state.flush(),
+  }
+
+  // ---- apps ----------------------------------------------------------------------------------
+
+  readonly apps = {
+    /** Fetches (from peers and the seeding relay), verifies and pins an app; returns its manifest. */
+    install: async (
+      cid: string,
+      onProgress?: (p: FetchProgress & { phase: string }) => void,
+    ): Promise<AppManifest> =>
+      (await this.up()).installer.install(cid, onProgress ? { onProgress } : {}),
+    /** Imports an installed app (served by the service worker) and returns its root element. */
+    mount: async (cid: string, manifest: AppManifest, startDoc?: string): Promise<HTMLElement> => {
+      const b = await this.up()
+      await Promise.race([
+        b.sw.controlled,
+        new Promise((_, reject) =>
+          setTimeout(
+            () => reject(new OrreryError('NOT_READY', 'the service worker is not active')),
+            15_000,
+          ),
+        ),
+      ])
+      await import(/* @vite-ignore */ `/app/${cid}/${manifest.entry}`)
+      await Promise.race([
+        customElements.whenDefined(manifest.element),
+        new Promise((_, reject) =>
+          setTimeout(
+            () =>
+              reject(
+                new OrreryError(
+                  'BAD_MANIFEST',
+                  `${manifest.entry} did not define <${manifest.element}>`,
+                ),
+              ),
+            10_000,
+          ),
+        ),
+      ])
+      const el = document.createElement(manifest.element) as AppElement
+      el.orrery = await scopedApi({
+        cid,
+        manifest,
+        orrery: this,
+        appDocs: b.appDocs,
+        identityId: b.peer.identity.id,
+        startDoc,
+      })
+      return el
+    },
+    /** Installed apps (pinned here) and the apps the relay offers. */
+    list: async (): Promise<{
+      installed: { name: string; cid: string; pinnedAt: number }[]
+      offered: { name: string; version: string; cid: string }[]
+    }> => {
+      const b = await this.up()
+      const installed = (await b.blocks.pins()).map((p) => ({
+        name: p.name,
+        cid: p.root,
+        pinnedAt: p.pinnedAt,
+      }))
+      let offered: { name: string; version: string; cid: string }[] = []
+      try {
+        const res = await fetch('/orrery/apps.json', { cache: 'no-cache' })
+        if (res.ok) offered = ((await res.json()) as { apps?: typeof offered }).apps ?? []
+      } catch {
+        // offline: only what is installed
+      }
+      return { installed, offered }
+    },
+    uninstall: async (cid: string): Promise<{ removed: number; freedBytes: number }> => {
+      const b = await this.up()
+      await b.blocks.unpin(cid)
+      return b.blocks.gc()
+    },
+    usage: async (): Promise<StoreUsage> => (await this.up()).blocks.usage(),
   }
 
   // ---- network -------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ export type ErrorCode =
   | 'RELAY_UNREACHABLE'
   | 'NOT_READY'
   | 'ABORTED'
+  | 'FORBIDDEN'
+  | 'INVALID_CID'
+  | 'BAD_BLOCK'
+  | 'BAD_MANIFEST'
+  | 'BLOCKS_UNAVAILABLE'
 
 export class OrreryError extends Error {
   readonly code: ErrorCode

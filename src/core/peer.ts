@@ -15,6 +15,9 @@ import { OrreryError } from './errors'
 import { Repo } from './repo/repo'
 import { StateApi } from './state'
 import type { StorageAdapter } from './storage/types'
+import { MemoryBlockStore } from './blocks/memory-store'
+import { orreryBlocks, type BlockService } from './blocks/service'
+import type { BlockStore } from './blocks/types'
 import { orrerySync, type SyncService } from './sync/service'
 import { issueTabCert } from './tab-cert'
 import type { TabBus } from './tabs/bus'
@@ -36,11 +39,14 @@ export interface PeerOptions {
   discovery?: DiscoveryClientInit
   /** an existing repo (the browser creates it before the network, for early local reads) */
   repo?: Repo
+  /** where app blocks are kept (and served from); memory when not given */
+  blocks?: BlockStore
 }
 
 export interface OrreryServices extends Record<string, unknown> {
   sync: SyncService
   discovery: DiscoveryClient
+  blocks: BlockService
   ping: { ping(peer: unknown, options?: unknown): Promise<number> }
 }
 
@@ -103,6 +109,7 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
         issueCert: async (peerId) => issueTabCert(await identity, peerId, await profileId),
       }),
       discovery: discoveryClient(repo, opts.discovery ?? {}),
+      blocks: orreryBlocks({ store: opts.blocks ?? new MemoryBlockStore() }),
     },
   })
   return new OrreryPeer(node as unknown as Libp2p<OrreryServices>, repo, opts.identity)

@@ -1,7 +1,8 @@
 /**
  * The network's pulse: every `intervalMs` this peer pings each peer it is connected to and keeps
  * the round-trip time and when it last answered. A peer that misses `lateAfter` pings in a row
- * is marked late.
+ * is marked late; one that has not answered for `dropAfterMs` is hung up on (its tabs reconnect
+ * through discovery if they are still there).
  */
 import type { Connection } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
@@ -14,6 +15,8 @@ export interface PeerPulse {
   peer: string
   rttMs: number | undefined
   lastSeen: number | undefined
+  /** when pinging this peer started */
+  since: number
   misses: number
   state: 'ok' | 'late'
 }
@@ -22,6 +25,7 @@ export interface PulseOptions {
   intervalMs?: number
   timeoutMs?: number
   lateAfter?: number
+  dropAfterMs?: number
 }
 
 type PingService = {
@@ -34,6 +38,9 @@ export class Pulse {
   private readonly interval: number
   private readonly timeout: number
   private readonly lateAfter: number
+  private readonly dropAfter: number
+  /** pings answered and missed since start (the mesh's pulse in the UI) */
+  readonly totals = { answered: 0, missed: 0, dropped: 0 }
 
   constructor(
     private readonly node: Libp2p<{ ping: PingService }>,
@@ -42,6 +49,7 @@ export class Pulse {
     this.interval = opts.intervalMs ?? 5000
     this.timeout = opts.timeoutMs ?? 3000
     this.lateAfter = opts.lateAfter ?? 2
+    this.dropAfter = opts.dropAfterMs ?? 30_000
   }
 
   start(): void {
@@ -81,6 +89,7 @@ export class Pulse {
       peer,
       rttMs: undefined,
       lastSeen: undefined,
+      since: Date.now(),
       misses: 0,
       state: 'ok' as const,
     }
@@ -93,9 +102,19 @@ export class Pulse {
       entry.lastSeen = Date.now()
       entry.misses = 0
       entry.state = 'ok'
+      this.totals.answered++
     } catch (e) {
       entry.misses++
+      this.totals.missed++
       if (entry.misses >= this.lateAfter) entry.state = 'late'
+      const silentFor = Date.now() - (entry.lastSeen ?? entry.since)
+      if (entry.misses >= this.lateAfter && silentFor > this.dropAfter) {
+        log.info(`dropping ${peer.slice(-8)}: no answer for ${Math.round(silentFor / 1000)} s`)
+        this.totals.dropped++
+        this.peers.delete(peer)
+        await this.node.hangUp(c.remotePeer).catch(() => undefined)
+        return
+      }
       log.debug(`ping ${peer.slice(-8)} failed: ${describeError(e)}`)
     }
   }

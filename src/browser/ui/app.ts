@@ -6,6 +6,8 @@ import './connections'
 import './docs-list'
 import './doc-editor'
 import './identity-panel'
+import './apps-list'
+import './app-host'
 
 /** The shell: status on top, documents and identity on the left, the open document, connections. */
 export class OrreryAppShell extends LitElement {
@@ -46,6 +48,9 @@ export class OrreryAppShell extends LitElement {
         gap: 12px;
         padding: 12px 16px;
       }
+      main.app-main {
+        display: block;
+      }
       @media (max-width: 800px) {
         main {
           grid-template-columns: 1fr;
@@ -56,9 +61,17 @@ export class OrreryAppShell extends LitElement {
 
   override render(): unknown {
     const docId = /^#\/doc\/([^/?#]+)/.exec(this.route)?.[1]
+    const app = /^#\/app\/([a-z0-9]+)(?:\/doc\/([^/?#]+))?/.exec(this.route)
+    if (app !== null) {
+      return html`<header><orrery-status-bar></orrery-status-bar></header>
+        <main class="app-main">
+          <orrery-app-host cid=${app[1] ?? ''} doc=${app[2] ?? ''}></orrery-app-host>
+        </main>`
+    }
     return html`<header><orrery-status-bar></orrery-status-bar></header>
       <main>
         <div>
+          <orrery-apps-list></orrery-apps-list>
           <orrery-docs-list></orrery-docs-list>
           <orrery-identity-panel></orrery-identity-panel>
         </div>

@@ -58,6 +58,8 @@ export class DiscoveryClient implements Startable {
   private readonly dialing = new Set<string>()
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private readonly off: (() => void)[] = []
+  /** topics besides open documents' (installed apps, whose holders serve their blocks) */
+  private readonly extra = new Map<string, Uint8Array>()
   private topologyId: string | undefined
   private started = false
 
@@ -102,9 +104,26 @@ export class DiscoveryClient implements Startable {
     this.broadcast({ type: 'join', topics: this.topics(), addrs: this.ownAddrs() })
   }
 
-  /** Peers the relays told us about, per document topic (hex). */
+  /** Peers the relays told us about, per topic (hex). */
   peersByTopic(): Map<string, string[]> {
     return new Map([...this.known].map(([t, s]) => [t, [...s]]))
+  }
+
+  /** Peers the relays told us are in one topic. */
+  peersIn(topic: Uint8Array): string[] {
+    return [...(this.known.get(bytesToHex(topic)) ?? [])]
+  }
+
+  /** Joins a topic that is not a document's (an app this peer holds and serves). */
+  addTopic(topic: Uint8Array): void {
+    const hex = bytesToHex(topic)
+    if (this.extra.has(hex)) return
+    this.extra.set(hex, topic)
+    this.broadcast({ type: 'join', topics: [topic], addrs: this.ownAddrs() })
+  }
+
+  removeTopic(topic: Uint8Array): void {
+    if (this.extra.delete(bytesToHex(topic))) this.rejoin()
   }
 
   get relayCount(): number {
@@ -112,16 +131,17 @@ export class DiscoveryClient implements Startable {
   }
 
   private rejoin(): void {
-    const open = new Set(this.repo.openTopics().map(bytesToHex))
+    const open = new Set(this.topics().map(bytesToHex))
     const gone = [...this.known.keys()].filter((t) => !open.has(t))
     if (gone.length === 0) return
     for (const t of gone) this.known.delete(t)
     this.broadcast({ type: 'leave', topics: gone.map(hexToBytes) })
   }
 
-  /** The relay takes at most MAX_TOPICS_PER_JOIN topics per peer: the most recently opened. */
+  /** The relay takes at most MAX_TOPICS_PER_JOIN topics per peer: apps, then the newest documents. */
   private topics(): Uint8Array[] {
-    return this.repo.openTopics().slice(-MAX_TOPICS_PER_JOIN)
+    const apps = [...this.extra.values()].slice(0, MAX_TOPICS_PER_JOIN / 2)
+    return [...apps, ...this.repo.openTopics().slice(-(MAX_TOPICS_PER_JOIN - apps.length))]
   }
 
   private ownAddrs(): string[] {

@@ -1,0 +1,113 @@
+/**
+ * Apps by content address: the microblog is fetched from the seeding relay by A; with seeding
+ * switched off, B (a fresh profile) gets every block from A over WebRTC, posts, and A sees it; B
+ * reloads with the network cut and the app still runs from its own store; a manifest whose
+ * signature does not verify is refused with a clear message.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { jsonCid } from '../src/core/blocks/cid'
+import { canonicalJson } from '../src/core/blocks/manifest'
+import { expect, openPeer, RelayProcess, test } from './fixtures'
+
+const seed = JSON.parse(fs.readFileSync('dist/seed/apps.json', 'utf8')) as {
+  name: string
+  cid: string
+}[]
+const microblog = seed.find((a) => a.name === 'microblog')!.cid
+
+test('the microblog travels from peer to peer by content address, and keeps running offline', async ({
+  browser,
+}) => {
+  let relay = await RelayProcess.start()
+  try {
+    // A installs it from the seeding relay and starts a community
+    const a = await openPeer(browser, `${relay.url}/#/app/${microblog}`)
+    await a.page.getByTestId('new-community').click()
+    await a.page.getByTestId('display-name').fill('Ada')
+    await a.page.getByTestId('save-profile').click()
+    await a.page.getByTestId('compose').fill('hello from Ada')
+    await a.page.getByTestId('post-button').click()
+    await expect(a.page.getByTestId('post-text').first()).toHaveText('hello from Ada')
+    const link = await a.page.getByTestId('share-link').inputValue()
+    expect(link).toContain(`#/app/${microblog}/doc/`)
+    const installed = await a.page.evaluate(() => window.orrery.apps.list())
+    expect(installed.installed.map((x) => x.cid)).toContain(microblog)
+
+    // the relay comes back on the same port with seeding switched off: blocks only from peers
+    const { port, dataDir } = { port: relay.port, dataDir: relay.dataDir }
+    await relay.kill()
+    relay = await RelayProcess.start(dataDir, [], { PORT: port, ORRERY_SEED: '0' })
+    const apps = (await (await fetch(`${relay.url}/orrery/apps.json`)).json()) as {
+      seeding: boolean
+    }
+    expect(apps.seeding).toBe(false)
+    await expect
+      .poll(() => a.page.evaluate(() => window.orrery.status().relay), { timeout: 30_000 })
+      .toBe('connected')
+
+    const b = await openPeer(browser, link.replace(/^http:\/\/[^/]+/, relay.url))
+    await b.page.getByTestId('tab-everyone').click()
+    await expect(b.page.getByTestId('post-text').first()).toHaveText('hello from Ada', {
+      timeout: 30_000,
+    })
+    // every block came over a direct WebRTC connection from A (the relay served none)
+    const stats = await b.page.evaluate(() =>
+      window.orrery.internals!.peer.node.services.blocks.stats(),
+    )
+    expect(stats.fetchedBlocks).toBeGreaterThan(0)
+    const health = (await (await fetch(`${relay.url}/metrics`)).text()).match(
+      /orrery_relay_blocks_served_total (\d+)/,
+    )
+    expect(Number(health?.[1])).toBe(0)
+    const conns = await b.page.evaluate(() => window.orrery.connections())
+    expect(conns).toContainEqual(
+      expect.objectContaining({ peer: a.id, transport: 'webrtc', direct: true }),
+    )
+
+    await b.page.getByTestId('display-name').fill('Bob')
+    await b.page.getByTestId('save-profile').click()
+    await b.page.getByTestId('compose').fill('hi Ada, Bob here')
+    await b.page.getByTestId('post-button').click()
+    await a.page.getByTestId('tab-everyone').click()
+    await expect(
+      a.page.getByTestId('post-text').filter({ hasText: 'hi Ada, Bob here' }),
+    ).toBeVisible({ timeout: 20_000 })
+
+    // B, cut off from everything, reloads: shell, app and community come from its own store
+    await b.page.evaluate(() => window.orrery.state.flush())
+    await relay.kill()
+    await b.context.setOffline(true)
+    await b.page.reload()
+    await b.page.getByTestId('tab-everyone').click()
+    await expect(
+      b.page.getByTestId('post-text').filter({ hasText: 'hi Ada, Bob here' }),
+    ).toBeVisible({ timeout: 20_000 })
+    await b.page.getByTestId('compose').fill('written offline')
+    await b.page.getByTestId('post-button').click()
+    await expect(
+      b.page.getByTestId('post-text').filter({ hasText: 'written offline' }),
+    ).toBeVisible()
+  } finally {
+    await relay.kill()
+  }
+})
+
+test('a manifest whose signature does not verify is refused with a clear message', async ({
+  browser,
+  relay,
+}) => {
+  // a copy of the real manifest with one field changed after signing: a different, valid CID
+  const real = JSON.parse(
+    fs.readFileSync(path.join('dist/seed/blocks', microblog), 'utf8'),
+  ) as Record<string, unknown>
+  const forged = new TextEncoder().encode(canonicalJson({ ...real, appVersion: '6.6.6' }))
+  const forgedCid = jsonCid(forged)
+  const dir = path.join(relay.dataDir, 'seed', 'blocks')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, forgedCid), forged)
+
+  const a = await openPeer(browser, `${relay.url}/#/app/${forgedCid}`)
+  await expect(a.page.getByTestId('app-error')).toContainText('signature does not verify')
+  expect((await a.page.evaluate(() => window.orrery.apps.list())).installed).toEqual([])
+})

@@ -1,0 +1,51 @@
+/**
+ * Registers the service worker with workbox-window. `controlled` resolves once a service worker
+ * controls this page (apps are served by it). A new version never takes over on its own: the
+ * shell shows "update available" and `applyUpdate()` switches when the user says so, after the
+ * page has saved everything (the page reloads when the new worker takes control).
+ */
+import { Workbox } from 'workbox-window'
+import { Emitter } from '../core/emitter'
+import { createLogger } from '../core/log'
+
+const log = createLogger('service-worker')
+
+export class ServiceWorkerLink {
+  readonly events = new Emitter<{ update: boolean }>()
+  readonly controlled: Promise<void>
+  updateWaiting = false
+  private wb: Workbox | undefined
+
+  constructor(private readonly beforeReload: () => Promise<void>) {
+    const sw = typeof navigator === 'undefined' ? undefined : navigator.serviceWorker
+    if (sw === undefined || import.meta.env.DEV) {
+      // no service worker in dev mode (Vite serves the sources); apps need the built app
+      this.controlled = Promise.reject(
+        new Error('no service worker (development mode or unsupported browser)'),
+      )
+      this.controlled.catch(() => undefined)
+      return
+    }
+    this.controlled =
+      sw.controller !== null
+        ? Promise.resolve()
+        : new Promise((resolve) =>
+            sw.addEventListener('controllerchange', () => resolve(), { once: true }),
+          )
+    const wb = new Workbox('/sw.js', { type: 'module' })
+    this.wb = wb
+    wb.addEventListener('waiting', () => {
+      this.updateWaiting = true
+      this.events.emit('update', true)
+    })
+    wb.register().catch((e: unknown) => log.error('service worker registration failed', e))
+  }
+
+  /** Switches to the waiting version: saves, then reloads when it has taken control. */
+  async applyUpdate(): Promise<void> {
+    if (this.wb === undefined || !this.updateWaiting) return
+    await this.beforeReload()
+    this.wb.addEventListener('controlling', () => location.reload())
+    this.wb.messageSkipWaiting()
+  }
+}
