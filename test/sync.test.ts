@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { connect, makePeer, makeRelay, waitFor, type TestRelay } from './peers'
+import { connect, makePeer, makeRelay, sleep, waitFor, type TestRelay } from './peers'
+import { MemoryStorageAdapter } from '../src/core/storage/memory'
+import { generateIdentity } from '../src/core/identity'
 import type { OrreryPeer } from '../src/core/peer'
 
 const running: (OrreryPeer | TestRelay)[] = []
@@ -133,5 +135,36 @@ describe('concurrent writes under a path nobody created yet', () => {
         5000,
         'merged',
       )
+  })
+})
+
+describe('what is waiting for a peer', () => {
+  it('counts local changes no peer has confirmed, across a restart, until a peer has them', async () => {
+    const storage = new MemoryStorageAdapter()
+    const identity = generateIdentity()
+    const a1 = await makePeer({ storage, identity })
+    const id = (await a1.repo.create()).id
+    await a1.state.set(`/${id}/one`, 1)
+    await sleep(20)
+    await a1.state.set(`/${id}/two`, 2)
+    await waitFor(() => a1.repo.get(id)?.status().unsynced === 2, 2000, 'two waiting')
+    await a1.state.flush()
+    await sleep(1200) // the record is written a second after the last change of a burst
+    await a1.stop()
+
+    const a2 = await makePeer({ storage, identity })
+    running.push(a2)
+    await a2.repo.open(id)
+    expect(a2.repo.get(id)?.status().unsynced).toBe(2) // still waiting after the "reload"
+    expect((await a2.repo.list()).find((m) => m.id === id)?.lastSyncAt).toBeUndefined()
+    const b = await peer()
+    await b.repo.open(id)
+    await connect(a2, b)
+    await waitFor(() => a2.repo.get(id)?.status().unsynced === 0, 5000, 'all synced')
+    await waitFor(
+      async () => (await a2.repo.list()).find((m) => m.id === id)?.lastSyncWith === b.identity.id,
+      3000,
+      'last sync recorded',
+    )
   })
 })

@@ -34,6 +34,10 @@ export interface PeerStatus {
   peers: number
   /** changes made here that are not on disk yet */
   unsaved: number
+  /** changes made here that no peer has confirmed yet ("N changes waiting") */
+  unsynced: number
+  /** bytes this origin uses and may use (navigator.storage.estimate), when known */
+  storage?: { usage: number; quota: number; persisted: boolean }
   saveError: string | undefined
 }
 
@@ -42,6 +46,8 @@ export interface OrreryEvents extends Record<string, unknown> {
   status: PeerStatus
   docs: undefined
   doc: DocStatus
+  /** install prompt or update availability changed */
+  pwa: undefined
 }
 
 export class OrreryApi {
@@ -55,6 +61,15 @@ export class OrreryApi {
   private l: { repo: LocalPeer['repo']; state: StateApi } | undefined
 
   constructor(start: (api: OrreryApi) => BootStages) {
+    globalThis.addEventListener?.('beforeinstallprompt', (e) => {
+      e.preventDefault() // the shell offers its own Install button
+      this.installEvent = e as OrreryApi['installEvent']
+      this.events.emit('pwa', undefined)
+    })
+    globalThis.addEventListener?.('appinstalled', () => {
+      this.installEvent = undefined
+      this.events.emit('pwa', undefined)
+    })
     const stages = start(this)
     this.localReady = stages.local.then(
       (l) => (this.l = { repo: l.repo, state: new StateApi(l.repo) }),
@@ -91,6 +106,9 @@ export class OrreryApi {
   }
 
   private statusQueued = false
+  private installEvent:
+    (Event & { prompt(): Promise<void>; userChoice: Promise<{ outcome: string }> }) | undefined
+  private storage: PeerStatus['storage']
 
   private wire(b: Booted): void {
     // Status changes come in bursts (every flush saves); the UI needs a few per second, and
@@ -119,6 +137,9 @@ export class OrreryApi {
     b.peer.node.addEventListener('connection:close', emitStatus)
     globalThis.addEventListener?.('online', emitStatus)
     globalThis.addEventListener?.('offline', emitStatus)
+    void this.askPersistence().then(emitStatus)
+    b.sw.events.on('update', () => this.events.emit('pwa', undefined))
+    setInterval(() => void this.refreshStorage().then(emitStatus), 30_000)
     b.bus.subscribe((m) => {
       if (m.t === 'identity-changed') location.reload()
     })
@@ -263,6 +284,26 @@ export class OrreryApi {
     usage: async (): Promise<StoreUsage> => (await this.up()).blocks.usage(),
   }
 
+  // ---- installing and updating the app itself -------------------------------------------------
+
+  readonly pwa = {
+    /** the browser allows installing Orrery now (it fired beforeinstallprompt) */
+    canInstall: (): boolean => this.installEvent !== undefined,
+    install: async (): Promise<string> => {
+      const e = this.installEvent
+      if (e === undefined) return 'unavailable'
+      this.installEvent = undefined
+      await e.prompt()
+      const choice = await e.userChoice
+      this.events.emit('pwa', undefined)
+      return choice.outcome
+    },
+    /** a new version is downloaded and waits for the user to switch */
+    updateAvailable: (): boolean => this.b?.sw.updateWaiting ?? false,
+    /** saves everything, switches to the new version and reloads */
+    applyUpdate: async (): Promise<void> => (await this.up()).sw.applyUpdate(),
+  }
+
   // ---- network -------------------------------------------------------------------------------
 
   async connections(): Promise<ConnectionInfo[]> {
@@ -274,7 +315,14 @@ export class OrreryApi {
     const b = this.b
     const online = typeof navigator === 'undefined' ? true : navigator.onLine
     if (b === undefined)
-      return { relay: 'connecting', online, peers: 0, unsaved: 0, saveError: undefined }
+      return {
+        relay: 'connecting',
+        online,
+        peers: 0,
+        unsaved: 0,
+        unsynced: 0,
+        saveError: undefined,
+      }
     const docs = b.peer.repo.openDocs().map((h) => h.status())
     const peers = b.peer.node.services.sync.list().filter((s) => s.isOpen).length
     return {
@@ -283,7 +331,35 @@ export class OrreryApi {
       online: online || b.relay.state === 'connected' || peers > 0,
       peers,
       unsaved: docs.reduce((n, d) => n + d.unsaved, 0),
+      unsynced: docs.reduce((n, d) => n + d.unsynced, 0),
+      ...(this.storage ? { storage: this.storage } : {}),
       saveError: docs.find((d) => d.saveError !== undefined)?.saveError,
+    }
+  }
+
+  /**
+   * Asks the browser to keep this origin's data when space runs low (granted to installed apps and
+   * engaged sites) and reads how much space is used.
+   */
+  private async askPersistence(): Promise<void> {
+    const s = typeof navigator === 'undefined' ? undefined : navigator.storage
+    if (s === undefined) return
+    try {
+      if (!(await s.persisted())) await s.persist()
+    } catch {
+      // not granted: the data stays, but the browser may evict it under pressure
+    }
+    await this.refreshStorage()
+  }
+
+  private async refreshStorage(): Promise<void> {
+    const s = typeof navigator === 'undefined' ? undefined : navigator.storage
+    if (s === undefined) return
+    try {
+      const [estimate, persisted] = await Promise.all([s.estimate(), s.persisted()])
+      this.storage = { usage: estimate.usage ?? 0, quota: estimate.quota ?? 0, persisted }
+    } catch {
+      // estimate unavailable
     }
   }
 

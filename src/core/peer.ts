@@ -19,9 +19,15 @@ import { MemoryBlockStore } from './blocks/memory-store'
 import { orreryBlocks, type BlockService } from './blocks/service'
 import type { BlockStore } from './blocks/types'
 import { orrerySync, type SyncService } from './sync/service'
-import { issueTabCert } from './tab-cert'
+import { issueTabCert, type TabCert } from './tab-cert'
 import type { TabBus } from './tabs/bus'
-import { discoveryClient, type DiscoveryClient, type DiscoveryClientInit } from './discovery/client'
+import {
+  discoveryClient,
+  type DiscoveryClient,
+  type DiscoveryClientComponents,
+  type DiscoveryClientInit,
+} from './discovery/client'
+import { orreryOutbox, type OutboxService } from './outbox/service'
 
 type TransportFactory = (components: never) => Transport
 
@@ -47,6 +53,7 @@ export interface OrreryServices extends Record<string, unknown> {
   sync: SyncService
   discovery: DiscoveryClient
   blocks: BlockService
+  outbox: OutboxService
   ping: { ping(peer: unknown, options?: unknown): Promise<number> }
 }
 
@@ -92,6 +99,12 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
   const identity = Promise.resolve(opts.identity)
   const repo =
     opts.repo ?? new Repo({ storage: opts.storage, tabId, ...(opts.bus ? { bus: opts.bus } : {}) })
+  // libp2p builds the services in this order before starting any: the outbox reads the discovery
+  // client this factory kept (through a getter) when it starts and whenever it joins a topic.
+  const makeDiscovery = discoveryClient(repo, opts.discovery ?? {})
+  let discovery: DiscoveryClient | undefined
+  const issueCert = async (peerId: string): Promise<TabCert> =>
+    issueTabCert(await identity, peerId, await profileId)
   const node = await createLibp2p({
     ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: opts.listen ?? [] },
@@ -104,12 +117,15 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
     services: {
       identify: identify(),
       ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
-      sync: orrerySync({
-        repo,
-        issueCert: async (peerId) => issueTabCert(await identity, peerId, await profileId),
-      }),
-      discovery: discoveryClient(repo, opts.discovery ?? {}),
+      sync: orrerySync({ repo, issueCert }),
+      discovery: (components: DiscoveryClientComponents) => (discovery = makeDiscovery(components)),
       blocks: orreryBlocks({ store: opts.blocks ?? new MemoryBlockStore() }),
+      outbox: orreryOutbox({
+        storage: opts.storage,
+        identity,
+        discovery: () => discovery,
+        issueCert,
+      }),
     },
   })
   return new OrreryPeer(node as unknown as Libp2p<OrreryServices>, repo, opts.identity)

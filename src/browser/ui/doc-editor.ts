@@ -152,8 +152,9 @@ export class OrreryDocEditor extends LitElement {
         ${
           s === undefined
             ? 'opening…'
-            : html`${s.unsaved > 0 ? `${s.unsaved} change(s) being saved` : 'saved'} · syncing with
-              ${s.peers.length} peer(s)
+            : html`${s.unsaved > 0 ? `${s.unsaved} change(s) being saved` : 'saved'} ·
+              ${s.unsynced > 0 ? `${s.unsynced} change(s) waiting for a peer` : 'all synced'} ·
+              syncing with ${s.peers.length} peer(s)
               ${Object.entries(s.lastSync).map(([p, t]) => html` · ${short(p)} at ${new Date(t).toLocaleTimeString()}`)}
               ${s.saveError === undefined ? '' : html`<span class="error"> · ${s.saveError}</span>`}`
         }

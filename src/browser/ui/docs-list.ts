@@ -2,7 +2,7 @@ import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
 import type { DocMeta } from '../../core/repo/repo'
 import { parseDocId } from '../../core/ids'
-import { api, shared } from './shared'
+import { api, shared, short } from './shared'
 
 /** The documents this profile knows, a button for a new one and a box to open one by id or link. */
 export class OrreryDocsList extends LitElement {
@@ -87,7 +87,13 @@ export class OrreryDocsList extends LitElement {
           (d) =>
             html`<li>
               <a href="#/doc/${d.id}"><code>${d.id}</code></a>
-              <span class="muted">opened ${new Date(d.openedAt).toLocaleString()}</span>
+              <span class="muted" data-testid="doc-sync"
+                >${d.unsynced ? `${d.unsynced} waiting · ` : ''}${
+                  d.lastSyncAt === undefined
+                    ? 'never synced'
+                    : `synced ${new Date(d.lastSyncAt).toLocaleString()} with ${short(d.lastSyncWith)}`
+                }</span
+              >
             </li>`,
         )}
       </ul>

@@ -3,6 +3,9 @@ import { LitElement, html, css } from 'lit'
 import type { BootProgress, PeerStatus } from '../orrery'
 import { api, shared, short } from './shared'
 
+const mb = (n: number): string =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${(n / 1e6).toFixed(1)} MB`
+
 /** Boot progress, then: who and where this tab is, relay and peers, and what is not saved yet. */
 export class OrreryStatusBar extends LitElement {
   static override properties = {
@@ -27,6 +30,7 @@ export class OrreryStatusBar extends LitElement {
     this.offs.push(
       api().events.on('boot', (b) => (this.boot = b)),
       api().events.on('status', (s) => (this.status = s)),
+      api().events.on('pwa', () => this.requestUpdate()),
     )
     api().ready.then(
       async () => {
@@ -69,6 +73,10 @@ export class OrreryStatusBar extends LitElement {
       progress {
         width: 220px;
       }
+      a.home {
+        color: inherit;
+        text-decoration: none;
+      }
     `,
   ]
 
@@ -95,8 +103,24 @@ export class OrreryStatusBar extends LitElement {
         : s.unsaved > 0
           ? html`<span class="chip warn">saving ${s.unsaved}…</span>`
           : html`<span class="chip ok" data-testid="saved">all saved</span>`
+    const synced =
+      s.unsynced > 0
+        ? html`<span class="chip warn" data-testid="sync-state"
+            >${s.unsynced} ${s.unsynced === 1 ? 'change' : 'changes'} waiting</span
+          >`
+        : html`<span class="chip ok" data-testid="sync-state">all synced</span>`
+    const storage =
+      s.storage === undefined
+        ? ''
+        : html`<span
+            class="muted"
+            data-testid="storage"
+            title=${s.storage.persisted ? 'kept by the browser' : 'may be evicted under storage pressure'}
+            >${mb(s.storage.usage)} of
+            ${mb(s.storage.quota)}${s.storage.persisted ? ' · persistent' : ''}</span
+          >`
     return html`<div class="bar">
-      <strong>Orrery</strong>
+      <a href="#/" class="home"><strong>Orrery</strong></a>
       <span title=${this.identity}>you <code>${short(this.identity, 10)}</code></span>
       <span title=${api().id}>tab <code>${short(api().id)}</code></span>
       <span class="chip ${s.online ? 'ok' : 'bad'}">${s.online ? 'online' : 'offline'}</span>
@@ -104,7 +128,19 @@ export class OrreryStatusBar extends LitElement {
       <span class="chip" data-testid="peer-count"
         >${s.peers} ${s.peers === 1 ? 'peer' : 'peers'}</span
       >
-      ${saving}
+      ${saving} ${synced} ${storage}
+      ${
+        api().pwa.updateAvailable()
+          ? html`<button
+              class="primary"
+              data-testid="apply-update"
+              @click=${() => void api().pwa.applyUpdate()}
+            >
+              Update available: reload
+            </button>`
+          : ''
+      }
+      ${api().pwa.canInstall() ? html`<button data-testid="install" @click=${() => void api().pwa.install()}>Install</button>` : ''}
     </div>`
   }
 }

@@ -35,12 +35,20 @@ export interface DocStatus {
   peers: string[]
   /** per remote peer, when we last heard about this document from it (ms since epoch) */
   lastSync: Record<string, number>
+  /** changes made here that no peer has confirmed having yet ("N changes waiting") */
+  unsynced: number
 }
 
 export interface DocHandleContext {
   tabId: string
   bus: TabBus | undefined
   onStatus: (handle: DocHandle) => void
+  /** local changes not yet confirmed by a peer, as recorded before a reload */
+  unsynced?: number
+  /** the count changed (the repo keeps it across reloads) */
+  onUnsynced?: (handle: DocHandle, count: number) => void
+  /** a peer sent us something about this document */
+  onSynced?: (handle: DocHandle, peer: SyncPeer) => void
 }
 
 export class DocHandle {
@@ -51,6 +59,7 @@ export class DocHandle {
   private tabInbox: Uint8Array[] = []
   private readonly lastSync = new Map<string, number>()
   private scheduled = false
+  private unsynced: number
   /** places where concurrent maps were merged: later changes to the hidden map are merged too */
   private readonly conflicted = new Map<string, (string | number)[]>()
   /** heads at the end of the last flush: what "changed" is measured against */
@@ -66,6 +75,7 @@ export class DocHandle {
     this.topic = docTopic(id)
     this.doc.updateDiffCursor()
     this.flushedHeads = this.doc.getHeads()
+    this.unsynced = ctx.unsynced ?? 0
     store.onSaved = (data) => ctx.bus?.post({ t: 'chunk', doc: id, data, from: ctx.tabId })
     store.onStatus = () => ctx.onStatus(this)
   }
@@ -124,6 +134,7 @@ export class DocHandle {
       saveError: this.store.error === undefined ? undefined : describeError(this.store.error),
       peers: [...this.peers.keys()].map((p) => p.remotePeer),
       lastSync: Object.fromEntries(this.lastSync),
+      unsynced: this.unsynced,
     }
   }
 
@@ -172,6 +183,7 @@ export class DocHandle {
     if (q === undefined) this.inbox.set(peer, [msg])
     else q.push(msg)
     this.lastSync.set(peer.remotePeer, Date.now())
+    this.ctx.onSynced?.(this, peer)
     this.schedule()
   }
 
@@ -186,7 +198,14 @@ export class DocHandle {
   /** Whether this peer still lacks changes of ours (for "N waiting" status). */
   peerHasAll(peer: SyncPeer): boolean {
     const state = this.peers.get(peer)
-    return state === undefined || !this.doc.hasOurChanges(state)
+    return state !== undefined && this.doc.hasOurChanges(state)
+  }
+
+  private setUnsynced(n: number): void {
+    if (n === this.unsynced) return
+    this.unsynced = n
+    this.ctx.onUnsynced?.(this, n)
+    this.ctx.onStatus(this)
   }
 
   close(): void {
@@ -211,7 +230,7 @@ export class DocHandle {
   }
 
   private flushLocal(): boolean {
-    if (this.doc.pendingOps() > 0) this.doc.commit()
+    if (this.doc.pendingOps() > 0 && this.doc.commit() !== null) this.setUnsynced(this.unsynced + 1)
     const chunk = this.doc.saveIncremental()
     if (chunk.length === 0) return false
     this.store.saveIncremental(chunk)
@@ -249,6 +268,9 @@ export class DocHandle {
     const changed = !sameHeads(this.flushedHeads, heads)
     this.flushedHeads = heads
     for (const peer of changed ? this.peers.keys() : replyTo) peer.wake(this.id)
+    // a peer that answered and now has everything of ours: nothing is waiting any more
+    if (this.unsynced > 0)
+      for (const peer of replyTo) if (this.peerHasAll(peer)) this.setUnsynced(0)
     if (changed) this.ctx.onStatus(this)
     trace('flushed')
     if (this.store.wantsCompaction()) this.store.saveSnapshot(this.doc.save())
@@ -298,12 +320,18 @@ export class DocHandle {
       }
       batches = batches.filter(([p]) => !bad.has(p))
     }
+    // The changes are applied above, all peers at once. Each peer's sync state still has to see
+    // its last message; handing that over without changes would make Automerge believe nothing
+    // arrived and skip its acknowledgement (then the sender never learns we have its changes),
+    // so it carries one change we certainly have: a duplicate, skipped at no cost.
+    const known = changes.length > 0 ? this.knownChange() : undefined
     for (const [peer, msgs] of batches) {
       const state = this.peers.get(peer)
       const last = msgs[msgs.length - 1]
       if (state === undefined || last === undefined) continue
+      const carried = known !== undefined && msgs.some((m) => m.changes.length > 0) ? [known] : []
       try {
-        this.doc.receiveSyncMessage(state, am().encodeSyncMessage({ ...last, changes: [] }))
+        this.doc.receiveSyncMessage(state, am().encodeSyncMessage({ ...last, changes: carried }))
         replyTo.add(peer)
       } catch (e) {
         peer.fault(new ProtocolError('MALFORMED_MESSAGE', `bad sync message: ${describeError(e)}`))
@@ -314,6 +342,11 @@ export class DocHandle {
     trace(`saved ${chunk.length}`)
     if (chunk.length > 0) this.store.saveIncremental(chunk)
     return changes.length > 0
+  }
+
+  private knownChange(): Uint8Array | undefined {
+    const head = this.doc.getHeads()[0]
+    return head === undefined ? undefined : (this.doc.getChangeByHash(head) ?? undefined)
   }
 
   /**

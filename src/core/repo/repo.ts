@@ -21,6 +21,11 @@ export interface DocMeta {
   id: DocId
   createdAt: number
   openedAt: number
+  /** local changes not yet confirmed by any peer when this was last written */
+  unsynced?: number
+  /** when this document last heard from a peer, and who (identity when known, else peer id) */
+  lastSyncAt?: number
+  lastSyncWith?: string
 }
 
 export interface RepoEvents extends Record<string, unknown> {
@@ -53,6 +58,7 @@ export class Repo {
   /** topics (hex) each peer told us it has open: a document we open later starts syncing with them */
   private readonly remoteTopics = new Map<SyncPeer, Set<string>>()
   private readonly served = new Set<DocId>()
+  private readonly metaTimers = new Map<DocId, ReturnType<typeof setTimeout>>()
   private readonly unsubscribeBus: (() => void) | undefined
   private loadedMeta: Promise<void>
 
@@ -130,7 +136,7 @@ export class Repo {
 
   private async load(id: DocId): Promise<DocHandle> {
     const store = new DocStore(this.opts.storage, id)
-    const [loaded] = await Promise.all([store.load(), automergeReady()])
+    const [loaded] = await Promise.all([store.load(), automergeReady(), this.loadedMeta])
     let doc = am().create()
     if (loaded !== undefined) {
       try {
@@ -161,6 +167,13 @@ export class Repo {
       tabId: this.opts.tabId,
       bus: this.opts.bus,
       onStatus: (h) => this.events.emit('doc-status', h.id),
+      unsynced: this.meta.get(id)?.unsynced ?? 0,
+      onUnsynced: (h, n) => this.recordMeta(h.id, { unsynced: n }),
+      onSynced: (h, peer) =>
+        this.recordMeta(h.id, {
+          lastSyncAt: Date.now(),
+          lastSyncWith: peer.identity ?? peer.remotePeer,
+        }),
     })
     this.handles.set(id, handle)
     const topic = bytesToHex(handle.topic)
@@ -209,6 +222,24 @@ export class Repo {
       log.warn(`could not record document ${id}: ${describeError(e)}`)
     }
     this.events.emit('docs-changed', undefined)
+  }
+
+  /** Updates a document's record; writes are coalesced (sync events come in bursts). */
+  private recordMeta(id: DocId, patch: Partial<DocMeta>): void {
+    const m = this.meta.get(id)
+    if (m === undefined) return
+    Object.assign(m, patch)
+    if (this.metaTimers.has(id)) return
+    this.metaTimers.set(
+      id,
+      setTimeout(() => {
+        this.metaTimers.delete(id)
+        this.events.emit('docs-changed', undefined)
+        this.opts.storage
+          .save(['meta', id], utf8(JSON.stringify(m)))
+          .catch((e: unknown) => log.warn(`could not record ${id}: ${describeError(e)}`))
+      }, 1000),
+    )
   }
 
   // ---- other tabs ----------------------------------------------------------------------------
