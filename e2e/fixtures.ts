@@ -82,11 +82,13 @@ export interface Peer {
 
 /** Opens a peer in its own browser context and waits until it is up. */
 export async function openPeer(
-  browser: Browser,
+  browser: Browser | null,
   url: string,
   context?: BrowserContext,
 ): Promise<Peer> {
-  const ctx = context ?? (await browser.newContext({ permissions: ['camera', 'microphone'] }))
+  if (context === undefined && browser === null)
+    throw new Error('openPeer needs a browser or a context')
+  const ctx = context ?? (await browser!.newContext({ permissions: ['camera', 'microphone'] }))
   const page = await ctx.newPage()
   page.on('pageerror', (e) => console.log(`[page error] ${e.message}`))
   await page.goto(url)

@@ -66,6 +66,7 @@ export function boot(report: BootReporter): BootStages {
   // BroadcastChannel is scoped to the browser profile already: every tab of it hears this one.
   const bus = new BroadcastTabBus('orrery-tabs')
   const repo = new Repo({ storage, bus, tabId: toBase58(randomBytes(8)) })
+  addEventListener('pagehide', () => repo.flushMeta())
   const linked = /^#\/doc\/([^/?#]+)/.exec(location.hash)?.[1]
   if (linked !== undefined && parseDocId(linked).ok) repo.open(linked).catch(() => undefined)
   const wasm = finished('wasm', loadAutomergeWeb())

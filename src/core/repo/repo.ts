@@ -224,22 +224,38 @@ export class Repo {
     this.events.emit('docs-changed', undefined)
   }
 
-  /** Updates a document's record; writes are coalesced (sync events come in bursts). */
+  /**
+   * Updates a document's record. Writes are coalesced (sync events come in bursts), except when
+   * the "waiting" count goes to or from zero: that must survive a reload that follows at once.
+   */
   private recordMeta(id: DocId, patch: Partial<DocMeta>): void {
     const m = this.meta.get(id)
     if (m === undefined) return
+    const crossesZero =
+      patch.unsynced !== undefined && (patch.unsynced === 0) !== ((m.unsynced ?? 0) === 0)
     Object.assign(m, patch)
+    if (crossesZero) return this.writeMeta(id)
     if (this.metaTimers.has(id)) return
     this.metaTimers.set(
       id,
-      setTimeout(() => {
-        this.metaTimers.delete(id)
-        this.events.emit('docs-changed', undefined)
-        this.opts.storage
-          .save(['meta', id], utf8(JSON.stringify(m)))
-          .catch((e: unknown) => log.warn(`could not record ${id}: ${describeError(e)}`))
-      }, 1000),
+      setTimeout(() => this.writeMeta(id), 1000),
     )
+  }
+
+  private writeMeta(id: DocId): void {
+    clearTimeout(this.metaTimers.get(id))
+    this.metaTimers.delete(id)
+    const m = this.meta.get(id)
+    if (m === undefined) return
+    this.events.emit('docs-changed', undefined)
+    this.opts.storage
+      .save(['meta', id], utf8(JSON.stringify(m)))
+      .catch((e: unknown) => log.warn(`could not record ${id}: ${describeError(e)}`))
+  }
+
+  /** Writes coalesced document records now (the page is going away). */
+  flushMeta(): void {
+    for (const id of [...this.metaTimers.keys()]) this.writeMeta(id)
   }
 
   // ---- other tabs ----------------------------------------------------------------------------
