@@ -306,6 +306,11 @@ export class OrreryApi {
 
   // ---- network -------------------------------------------------------------------------------
 
+  /** The mesh's pulse: pings answered, missed and peers dropped since this tab started. */
+  pulse(): { answered: number; missed: number; dropped: number } {
+    return { ...(this.b?.pulse.totals ?? { answered: 0, missed: 0, dropped: 0 }) }
+  }
+
   async connections(): Promise<ConnectionInfo[]> {
     const b = await this.up()
     return describeConnections(b.peer.node, b.pulse)

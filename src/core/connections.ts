@@ -17,6 +17,10 @@ export interface ConnectionInfo {
   identity?: string
   /** whether a sync session runs over this connection */
   syncing: boolean
+  /** 'late' when the peer stopped answering pings (it is dropped after a while) */
+  pulse?: 'ok' | 'late'
+  /** when the peer last answered a ping (ms since epoch) */
+  lastSeen?: number
 }
 
 /**
@@ -53,6 +57,11 @@ export function describeConnections(
         syncing: session !== undefined,
       }
       if (rtt !== undefined) info.rttMs = rtt
+      const p = pulse?.get(peer)
+      if (p !== undefined) {
+        info.pulse = p.state
+        if (p.lastSeen !== undefined) info.lastSeen = p.lastSeen
+      }
       if (session?.identity !== undefined) info.identity = session.identity
       return info
     })

@@ -5,13 +5,21 @@ import { api, shared, short } from './shared'
 
 /** This tab's live connections: relayed or direct WebRTC, and the round trip of the last ping. */
 export class OrreryConnections extends LitElement {
-  static override properties = { list: { state: true } }
+  static override properties = {
+    list: { state: true },
+    pulse: { state: true },
+    beat: { state: true },
+  }
   declare list: ConnectionInfo[]
+  declare pulse: { answered: number; missed: number; dropped: number }
+  declare beat: boolean
   private timer: ReturnType<typeof setInterval> | undefined
 
   constructor() {
     super()
     this.list = []
+    this.pulse = { answered: 0, missed: 0, dropped: 0 }
+    this.beat = false
   }
 
   override connectedCallback(): void {
@@ -19,7 +27,13 @@ export class OrreryConnections extends LitElement {
     const refresh = (): void => {
       api()
         .connections()
-        .then((l) => (this.list = l))
+        .then((l) => {
+          this.list = l
+          const p = api().pulse()
+          // the dot flashes whenever pings were answered since the last look
+          this.beat = p.answered > this.pulse.answered
+          this.pulse = p
+        })
         .catch(() => undefined)
     }
     refresh()
@@ -38,6 +52,24 @@ export class OrreryConnections extends LitElement {
         border-collapse: collapse;
         width: 100%;
       }
+      .beat {
+        display: inline-block;
+        width: 10px;
+        height: 10px;
+        border-radius: 50%;
+        background: #c8cedb;
+        transition: background 0.3s;
+      }
+      .beat.on {
+        background: #2fb36b;
+      }
+      .small {
+        font-size: 12px;
+        font-weight: normal;
+      }
+      td.late {
+        color: #b3261e;
+      }
       td,
       th {
         text-align: left;
@@ -48,8 +80,19 @@ export class OrreryConnections extends LitElement {
   ]
 
   override render(): unknown {
+    const p = this.pulse
     return html`<section>
-      <h2>Connections</h2>
+      <h2>
+        Connections
+        <span
+          class="beat ${this.beat ? 'on' : ''}"
+          title="the mesh's pulse"
+          data-testid="pulse"
+        ></span>
+        <span class="muted small"
+          >${p.answered} pings answered · ${p.missed} missed · ${p.dropped} dropped</span
+        >
+      </h2>
       ${
         this.list.length === 0
           ? html`<p class="muted">none yet</p>`
@@ -67,7 +110,9 @@ export class OrreryConnections extends LitElement {
                     <td>
                       ${c.direct ? `direct ${c.transport}` : 'relayed'}${c.syncing ? ' · syncing' : ''}
                     </td>
-                    <td>${c.rttMs === undefined ? '…' : `${c.rttMs.toFixed(0)} ms`}</td>
+                    <td class=${c.pulse === 'late' ? 'late' : ''} data-testid="ping">
+                      ${c.pulse === 'late' ? 'not answering' : c.rttMs === undefined ? '…' : `${c.rttMs.toFixed(0)} ms`}
+                    </td>
                     <td>
                       <code title=${c.identity ?? ''}
                         >${c.identity === undefined ? (c.transport === 'websockets' ? 'relay' : '') : short(c.identity)}</code
