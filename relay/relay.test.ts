@@ -150,6 +150,16 @@ describe('relay HTTP', () => {
     expect(asset.headers.get('cache-control')).toContain('immutable')
     expect((await asset.text()).length).toBe('console.log("x")'.length * 200)
     expect((await fetch(`${relay.url}/missing.js`)).status).toBe(404)
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text()
+    for (const name of [
+      'orrery_relay_connections',
+      'orrery_relay_reservations',
+      'orrery_relay_relayed_bytes_total',
+      'orrery_relay_protocol_errors_total',
+      'orrery_relay_blocks_served_total',
+    ]) {
+      expect(metrics).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'))
+    }
     for (const probe of [
       '/../../etc/passwd',
       '/%2e%2e/%2e%2e/etc/passwd',
