@@ -168,7 +168,11 @@ describe('outbox between peers', () => {
     expect(logged.some((l) => l.startsWith('re-joining the topic'))).toBe(true)
     expect(outboxOf(a).outbox.get(entry.id)?.attempts).toBe(1)
     expect(outboxOf(b).stats()).toMatchObject({ received: 2, duplicates: 1, inbox: 1 })
-    expect(outboxOf(b).inbox.list().map((e) => e.id)).toEqual([entry.id])
+    expect(
+      outboxOf(b)
+        .inbox.list()
+        .map((e) => e.id),
+    ).toEqual([entry.id])
     expect(await storedInbox(bobStorage)).toEqual([entry.id])
   })
 
@@ -204,7 +208,12 @@ describe('outbox between peers', () => {
   })
 
   it('refuses forged and misaddressed messages and closes a stream on garbage', async () => {
-    const [alice, bob, carol, mallory] = [1, 2, 3, 4].map(() => generateIdentity()) as Identity[]
+    const [alice, bob, carol, mallory] = [
+      generateIdentity(),
+      generateIdentity(),
+      generateIdentity(),
+      generateIdentity(),
+    ]
     const bobStorage = new MemoryStorageAdapter()
     const [m, b] = [await peer(mallory), await peer(bob, bobStorage)]
     const s = await rawSession(m, b)

@@ -26,6 +26,12 @@ export type ErrorCode =
   | 'BAD_BLOCK'
   | 'BAD_MANIFEST'
   | 'BLOCKS_UNAVAILABLE'
+  | 'BAD_INVITE'
+  | 'INVITE_EXPIRED'
+  | 'INVITE_EXHAUSTED'
+  | 'INVITE_REVOKED'
+  | 'NOT_A_MEMBER'
+  | 'NOT_ALLOWED'
 
 export class OrreryError extends Error {
   readonly code: ErrorCode

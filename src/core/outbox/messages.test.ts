@@ -19,7 +19,7 @@ import {
 } from './messages'
 import { identityTopic } from './topic'
 
-const FC = { seed: 0x0b0c, numRuns: 200 }
+const FC = { seed: 0x0b0c, numRuns: 100 }
 const alice = identityFromSeed(new Uint8Array(32).fill(1))
 const bob = identityFromSeed(new Uint8Array(32).fill(2))
 const mallory = identityFromSeed(new Uint8Array(32).fill(3))

@@ -168,7 +168,7 @@ export class OutboxService implements Startable {
   }
   /** the person behind each probed connection, from its tab certificate */
   private readonly identityOf = new WeakMap<Connection, string>()
-  /** connections that had their first delivery run (later runs send only due retries) */
+  /** connections that had a run with messages for their person (later runs: due retries only) */
   private readonly served = new WeakSet<Connection>()
   /** connections not to probe again before this time (no protocol, no hello) */
   private readonly quietUntil = new WeakMap<Connection, number>()
@@ -184,6 +184,8 @@ export class OutboxService implements Startable {
   private readonly lastRejoin = new Map<string, number>()
   private cert: { value: Promise<TabCert>; at: number } | undefined
   private timer: ReturnType<typeof setInterval> | undefined
+  /** aborted by stop(): streams still being opened give up at once */
+  private lifetime = new AbortController()
   private passScheduled = false
   private lastRefresh = 0
   private topologyId: string | undefined
@@ -228,6 +230,7 @@ export class OutboxService implements Startable {
       this.schedule()
     })
     this.started = true
+    this.lifetime = new AbortController()
     this.timer = setInterval(() => this.tick(), this.limits.tickMs)
     this.identity.then(
       (me) => {
@@ -251,6 +254,7 @@ export class OutboxService implements Startable {
 
   async stop(): Promise<void> {
     this.started = false
+    this.lifetime.abort()
     clearInterval(this.timer)
     this.offChanged?.()
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
@@ -408,7 +412,10 @@ export class OutboxService implements Startable {
     try {
       stream = await c.newStream(OUTBOX_PROTOCOL, {
         runOnLimitedConnection: false,
-        signal: AbortSignal.timeout(this.limits.helloTimeoutMs),
+        signal: AbortSignal.any([
+          this.lifetime.signal,
+          AbortSignal.timeout(this.limits.helloTimeoutMs),
+        ]),
       })
     } catch (e) {
       const unsupported = e instanceof Error && e.name === 'UnsupportedProtocolError'
@@ -439,7 +446,7 @@ export class OutboxService implements Startable {
       const who = checked.value
       this.identityOf.set(c, who)
       const first = !this.served.has(c)
-      this.served.add(c)
+      if (this.outbox.pending(who).length > 0) this.served.add(c)
       await this.deliver(link, who, first)
     } finally {
       await framed.close()
@@ -515,7 +522,12 @@ export class OutboxService implements Startable {
     )
     this.receivers.add(framed)
     this.serve(framed)
-      .catch((e: unknown) => this.log.debug(`outbox stream: ${describeError(e)}`))
+      .catch((e: unknown) => {
+        this.log.warn(
+          `outbox stream from ${short(connection.remotePeer.toString())}: ${describeError(e)}`,
+        )
+        framed.stream.abort(e instanceof Error ? e : new Error(String(e)))
+      })
       .finally(() => this.receivers.delete(framed))
   }
 

@@ -22,6 +22,10 @@ import { SubscriptionTree, type Listener } from '../subscriptions'
 import type { SyncPeer } from '../sync/peer'
 import type { TabBus } from '../tabs/bus'
 import type { DecodedSyncMessage } from 'automerge-wasm'
+import type { ChangeSignature } from '../sync/messages'
+import { checkSignatures, signaturesFor, signChange, type Governance } from './governance'
+import type { SigStore } from './sigs'
+import { bytesToHex } from '../bytes'
 
 const log = createLogger('doc')
 
@@ -49,13 +53,23 @@ export interface DocHandleContext {
   onUnsynced?: (handle: DocHandle, count: number) => void
   /** a peer sent us something about this document */
   onSynced?: (handle: DocHandle, peer: SyncPeer) => void
+  /** the rules of the space this document belongs to (signed writes); none for a free document */
+  governance?: Governance
+  sigs?: SigStore
+}
+
+interface Inbound {
+  msgs: DecodedSyncMessage[]
+  sigs: Map<string, ChangeSignature>
 }
 
 export class DocHandle {
   readonly topic: Uint8Array
   private readonly subs = new SubscriptionTree()
   private readonly peers = new Map<SyncPeer, SyncState>()
-  private readonly inbox = new Map<SyncPeer, DecodedSyncMessage[]>()
+  private readonly inbox = new Map<SyncPeer, Inbound>()
+  /** signatures of changes this tab stored since it last told the other tabs */
+  private busSigs: ChangeSignature[] = []
   private tabInbox: Uint8Array[] = []
   private readonly lastSync = new Map<string, number>()
   private scheduled = false
@@ -76,7 +90,17 @@ export class DocHandle {
     this.doc.updateDiffCursor()
     this.flushedHeads = this.doc.getHeads()
     this.unsynced = ctx.unsynced ?? 0
-    store.onSaved = (data) => ctx.bus?.post({ t: 'chunk', doc: id, data, from: ctx.tabId })
+    store.onSaved = (data) => {
+      const sigs = this.busSigs
+      this.busSigs = []
+      ctx.bus?.post({
+        t: 'chunk',
+        doc: id,
+        data,
+        from: ctx.tabId,
+        ...(sigs.length > 0 ? { sigs: packSigs(sigs) } : {}),
+      })
+    }
     store.onStatus = () => ctx.onStatus(this)
   }
 
@@ -89,13 +113,13 @@ export class DocHandle {
 
   write(keys: readonly string[], value: unknown): void {
     trace('write')
-    this.assertOpen()
+    this.assertWritable()
     writeAt(this.doc, keys, value)
     this.schedule()
   }
 
   remove(keys: readonly string[]): void {
-    this.assertOpen()
+    this.assertWritable()
     deleteAt(this.doc, keys)
     this.schedule()
   }
@@ -146,8 +170,10 @@ export class DocHandle {
 
   // ---- input from other tabs and peers -----------------------------------------------------
 
-  receiveTabChunk(data: Uint8Array): void {
+  receiveTabChunk(data: Uint8Array, sigs?: Uint8Array): void {
     if (this.closed) return
+    // another tab of this profile checked these already
+    if (sigs !== undefined) this.ctx.sigs?.add(unpackSigs(sigs))
     this.tabInbox.push(data)
     this.schedule()
   }
@@ -174,14 +200,15 @@ export class DocHandle {
   }
 
   /** A decoded sync message from a peer; applied with everything else in the next flush. */
-  receiveSync(peer: SyncPeer, msg: DecodedSyncMessage): void {
+  receiveSync(peer: SyncPeer, msg: DecodedSyncMessage, sigs: ChangeSignature[] = []): void {
     if (this.closed) return
     // answering: the flush replies to their message, an opening message of ours would only make
     // them answer twice (a whole document twice, for a peer that has nothing)
     if (!this.peers.has(peer)) this.attachPeer(peer, false)
-    const q = this.inbox.get(peer)
-    if (q === undefined) this.inbox.set(peer, [msg])
-    else q.push(msg)
+    let q = this.inbox.get(peer)
+    if (q === undefined) this.inbox.set(peer, (q = { msgs: [], sigs: new Map() }))
+    q.msgs.push(msg)
+    for (const s of sigs) q.sigs.set(bytesToHex(s.hash), s)
     this.lastSync.set(peer.remotePeer, Date.now())
     this.ctx.onSynced?.(this, peer)
     this.schedule()
@@ -193,6 +220,21 @@ export class DocHandle {
     if (state === undefined || this.closed) return null
     if (this.doc.pendingOps() > 0) this.flush()
     return this.doc.generateSyncMessage(state)
+  }
+
+  /** The signatures that must travel with a sync message of this (governed) document. */
+  sigsFor(message: Uint8Array): ChangeSignature[] {
+    const store = this.ctx.sigs
+    if (this.ctx.governance === undefined || store === undefined) return []
+    return signaturesFor(
+      message,
+      (h) => store.get(h),
+      () => store.all(),
+    )
+  }
+
+  get governed(): boolean {
+    return this.ctx.governance !== undefined
   }
 
   /** Whether this peer still lacks changes of ours (for "N waiting" status). */
@@ -230,7 +272,13 @@ export class DocHandle {
   }
 
   private flushLocal(): boolean {
-    if (this.doc.pendingOps() > 0 && this.doc.commit() !== null) this.setUnsynced(this.unsynced + 1)
+    if (this.doc.pendingOps() > 0) {
+      const hash = this.doc.commit()
+      if (hash !== null) {
+        this.setUnsynced(this.unsynced + 1)
+        this.signLocal(hash)
+      }
+    }
     const chunk = this.doc.saveIncremental()
     if (chunk.length === 0) return false
     this.store.saveIncremental(chunk)
@@ -276,6 +324,63 @@ export class DocHandle {
     if (this.store.wantsCompaction()) this.store.saveSnapshot(this.doc.save())
   }
 
+  private signLocal(hash: string): void {
+    const g = this.ctx.governance
+    if (g === undefined) return
+    const identity = g.signer()
+    if (identity === undefined) {
+      log.error(`change ${hash.slice(0, 12)} of ${this.id} could not be signed: no identity`)
+      return
+    }
+    const sig = signChange(identity, hash)
+    this.ctx.sigs?.add([sig])
+    this.busSigs.push(sig)
+  }
+
+  /**
+   * For a governed document: keeps from each peer's batch only what passes (every new change
+   * signed, each signature valid, each author allowed by the space). A peer whose batch fails
+   * is cut off: honest peers never forward such changes, because they check them too.
+   */
+  private admit(batches: [SyncPeer, Inbound][]): [SyncPeer, Inbound][] {
+    const g = this.ctx.governance
+    const store = this.ctx.sigs
+    if (g === undefined || store === undefined) return batches
+    const kept: [SyncPeer, Inbound][] = []
+    for (const [peer, inbound] of batches) {
+      const entries = inbound.msgs.flatMap((m) => m.changes)
+      if (entries.length === 0) {
+        kept.push([peer, inbound])
+        continue
+      }
+      const checked = checkSignatures(
+        entries,
+        (h) => inbound.sigs.get(h) ?? store.get(h),
+        (h) => this.doc.getChangeMetaByHash(h) !== null,
+      )
+      const verdict = checked.ok ? g.admit(this.doc, checked.value, entries) : checked
+      if (!verdict.ok) {
+        log.warn(
+          `refused changes to ${this.id} from ${peer.remotePeer.slice(-8)}: ${verdict.error.message}`,
+        )
+        peer.fault(
+          new ProtocolError('PROTOCOL_VIOLATION', `refused changes: ${verdict.error.message}`),
+        )
+        this.detachPeer(peer)
+        continue
+      }
+      if (checked.ok) {
+        const sigs = checked.value
+          .map((c) => inbound.sigs.get(c.hash) ?? store.get(c.hash))
+          .filter((s) => s !== undefined)
+        store.add(sigs)
+        this.busSigs.push(...sigs)
+      }
+      kept.push([peer, inbound])
+    }
+    return kept
+  }
+
   private repairConflicts(patches: Patch[]): void {
     for (const path of conflictPaths(patches)) this.conflicted.set(JSON.stringify(path), path)
     if (this.conflicted.size === 0) return
@@ -301,17 +406,17 @@ export class DocHandle {
 
   private applyPeerMessages(replyTo: Set<SyncPeer>): boolean {
     if (this.inbox.size === 0) return false
-    let batches = [...this.inbox]
+    let batches = this.admit([...this.inbox])
     this.inbox.clear()
     const changes: Uint8Array[] = []
-    for (const [, msgs] of batches) for (const m of msgs) changes.push(...m.changes)
+    for (const [, { msgs }] of batches) for (const m of msgs) changes.push(...m.changes)
     trace(`apply ${changes.length}`)
     if (changes.length > 0 && this.loadIntoEmpty(changes)) {
       trace('loaded into empty')
     } else if (changes.length > 0 && !this.loadChanges(changes)) {
       // One of the peers sent changes Automerge refuses: apply peer by peer to find it.
       const bad = new Set<SyncPeer>()
-      for (const [peer, msgs] of batches) {
+      for (const [peer, { msgs }] of batches) {
         const own = msgs.flatMap((m) => m.changes)
         if (own.length > 0 && !this.loadChanges(own)) {
           bad.add(peer)
@@ -325,7 +430,7 @@ export class DocHandle {
     // arrived and skip its acknowledgement (then the sender never learns we have its changes),
     // so it carries one change we certainly have: a duplicate, skipped at no cost.
     const known = changes.length > 0 ? this.knownChange() : undefined
-    for (const [peer, msgs] of batches) {
+    for (const [peer, { msgs }] of batches) {
       const state = this.peers.get(peer)
       const last = msgs[msgs.length - 1]
       if (state === undefined || last === undefined) continue
@@ -416,6 +521,12 @@ export class DocHandle {
     }
   }
 
+  private assertWritable(): void {
+    this.assertOpen()
+    const may = this.ctx.governance?.mayWriteLocally()
+    if (may !== undefined && !may.ok) throw may.error
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new OrreryError('DOC_CLOSED', `document ${this.id} is closed`)
   }
@@ -425,4 +536,26 @@ function sameHeads(a: string[], b: string[]): boolean {
   if (a.length !== b.length) return false
   const s = new Set(a)
   return b.every((h) => s.has(h))
+}
+
+function packSigs(sigs: ChangeSignature[]): Uint8Array {
+  const out = new Uint8Array(sigs.length * 128)
+  sigs.forEach((s, i) => {
+    out.set(s.hash, i * 128)
+    out.set(s.author, i * 128 + 32)
+    out.set(s.signature, i * 128 + 64)
+  })
+  return out
+}
+
+function unpackSigs(b: Uint8Array): ChangeSignature[] {
+  const out: ChangeSignature[] = []
+  for (let at = 0; at + 128 <= b.length; at += 128) {
+    out.push({
+      hash: b.slice(at, at + 32),
+      author: b.slice(at + 32, at + 64),
+      signature: b.slice(at + 64, at + 128),
+    })
+  }
+  return out
 }

@@ -13,7 +13,10 @@ import type { StorageAdapter } from '../storage/types'
 import type { SyncPeer } from '../sync/peer'
 import type { TabBus, TabMessage } from '../tabs/bus'
 import { DocHandle } from './doc-handle'
+import type { Governance } from './governance'
+import { SigStore } from './sigs'
 import type { DecodedSyncMessage } from 'automerge-wasm'
+import type { ChangeSignature } from '../sync/messages'
 
 const log = createLogger('repo')
 
@@ -46,6 +49,8 @@ export interface RepoOptions {
   tabId: string
   /** how many documents remote peers may make us load that we did not open ourselves */
   maxServedDocs?: number
+  /** the rules for a document that belongs to a space (signed writes), if it does */
+  governance?: (id: DocId) => Governance | undefined | Promise<Governance | undefined>
 }
 
 export class Repo {
@@ -136,7 +141,14 @@ export class Repo {
 
   private async load(id: DocId): Promise<DocHandle> {
     const store = new DocStore(this.opts.storage, id)
-    const [loaded] = await Promise.all([store.load(), automergeReady(), this.loadedMeta])
+    const governance = await this.opts.governance?.(id)
+    const sigs = governance === undefined ? undefined : new SigStore(this.opts.storage, id)
+    const [loaded] = await Promise.all([
+      store.load(),
+      automergeReady(),
+      this.loadedMeta,
+      sigs?.load(),
+    ])
     let doc = am().create()
     if (loaded !== undefined) {
       try {
@@ -169,6 +181,7 @@ export class Repo {
       onStatus: (h) => this.events.emit('doc-status', h.id),
       unsynced: this.meta.get(id)?.unsynced ?? 0,
       onUnsynced: (h, n) => this.recordMeta(h.id, { unsynced: n }),
+      ...(governance !== undefined && sigs !== undefined ? { governance, sigs } : {}),
       onSynced: (h, peer) =>
         this.recordMeta(h.id, {
           lastSyncAt: Date.now(),
@@ -262,7 +275,7 @@ export class Repo {
 
   private onTabMessage(m: TabMessage): void {
     if (m.from === this.opts.tabId) return
-    if (m.t === 'chunk') this.handles.get(m.doc)?.receiveTabChunk(m.data)
+    if (m.t === 'chunk') this.handles.get(m.doc)?.receiveTabChunk(m.data, m.sigs)
     else if (m.t === 'doc-created') {
       this.loadedMeta = this.loadedMeta
         .then(() => this.loadMeta())
@@ -307,18 +320,29 @@ export class Repo {
   }
 
   /** A sync message for a document; unknown documents are ignored (we never asked for them). */
-  async receiveSync(peer: SyncPeer, id: DocId, msg: DecodedSyncMessage): Promise<void> {
+  async receiveSync(
+    peer: SyncPeer,
+    id: DocId,
+    msg: DecodedSyncMessage,
+    sigs: ChangeSignature[] = [],
+  ): Promise<void> {
     let h = this.handles.get(id) ?? (await this.opening.get(id))
     if (h === undefined && this.meta.has(id)) h = await this.serve(id)
     if (h === undefined) {
       log.debug(`ignoring sync for a document we do not have (${id.slice(0, 6)}…)`)
       return
     }
-    if (this.peers.has(peer)) h.receiveSync(peer, msg)
+    if (this.peers.has(peer)) h.receiveSync(peer, msg, sigs)
   }
 
-  generateSyncMessage(peer: SyncPeer, id: DocId): Uint8Array | null {
-    return this.handles.get(id)?.generateSyncMessage(peer) ?? null
+  generateSyncMessage(
+    peer: SyncPeer,
+    id: DocId,
+  ): { message: Uint8Array; sigs: ChangeSignature[] } | null {
+    const h = this.handles.get(id)
+    const message = h?.generateSyncMessage(peer) ?? null
+    if (h === undefined || message === null) return null
+    return { message, sigs: h.governed ? h.sigsFor(message) : [] }
   }
 
   private async serve(id: DocId): Promise<DocHandle | undefined> {

@@ -114,12 +114,12 @@ export class SyncSession implements SyncPeer {
         const docId = this.dirty.values().next().value as DocId
         this.dirty.delete(docId)
         trace('generate')
-        const message = this.repo.generateSyncMessage(this, docId)
-        if (message !== null) {
+        const out = this.repo.generateSyncMessage(this, docId)
+        if (out !== null) {
           this.stats.sent++
-          this.stats.bytesSent += message.length
-          trace(`send ${message.length}`)
-          this.send({ type: 'sync', docId, message, sigs: [] })
+          this.stats.bytesSent += out.message.length
+          trace(`send ${out.message.length}`)
+          this.send({ type: 'sync', docId, message: out.message, sigs: out.sigs })
         }
       }
     } catch (e) {
@@ -169,7 +169,7 @@ export class SyncSession implements SyncPeer {
         this.stats.received++
         this.stats.bytesReceived += f.message.length
         this.repo
-          .receiveSync(this, f.docId, msg)
+          .receiveSync(this, f.docId, msg, f.sigs)
           .catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
         return
       }

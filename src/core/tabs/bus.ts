@@ -9,7 +9,7 @@ import { createLogger } from '../log'
 const log = createLogger('tab-bus')
 
 export type TabMessage =
-  | { t: 'chunk'; doc: DocId; data: Uint8Array; from: string }
+  | { t: 'chunk'; doc: DocId; data: Uint8Array; from: string; sigs?: Uint8Array }
   | { t: 'identity-changed'; from: string }
   | { t: 'doc-created'; doc: DocId; from: string }
 
@@ -23,7 +23,13 @@ function isTabMessage(m: unknown): m is TabMessage {
   if (m === null || typeof m !== 'object') return false
   const o = m as Record<string, unknown>
   if (typeof o.from !== 'string') return false
-  if (o.t === 'chunk') return typeof o.doc === 'string' && o.data instanceof Uint8Array
+  if (o.t === 'chunk') {
+    return (
+      typeof o.doc === 'string' &&
+      o.data instanceof Uint8Array &&
+      (o.sigs === undefined || o.sigs instanceof Uint8Array)
+    )
+  }
   if (o.t === 'doc-created') return typeof o.doc === 'string'
   return o.t === 'identity-changed'
 }

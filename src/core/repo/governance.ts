@@ -1,0 +1,128 @@
+/**
+ * Signed writes. A governed document (one that belongs to a space) carries a signature for every
+ * change: the author's Ed25519 key over the change hash. Before anything from a peer is applied,
+ * stored or forwarded, every new change in it is matched with a signature, the signature is
+ * checked, and the document's governance (the space's rules) decides whether that author may
+ * make that change. A change that fails is never applied, so it is never stored or forwarded.
+ */
+import { am, type AutomergeDoc } from '../automerge'
+import { bytesToHex, hexToBytes, sha256 } from '../bytes'
+import { DOCUMENT_CHUNK, splitChunks } from '../chunks'
+import { IdentityError, OrreryError, type Result, err, ok } from '../errors'
+import { didKeyFromPublicKey, sign, verify, type Identity } from '../identity'
+import type { ChangeSignature } from '../sync/messages'
+
+export interface IncomingChange {
+  hash: string
+  actor: string
+  seq: number
+  /** the author's did:key, from a verified signature */
+  author: string
+  /** the change's bytes when it came as a change chunk (absent inside a whole-document chunk) */
+  bytes?: Uint8Array
+}
+
+export interface Governance {
+  /** whether this tab's user may change the document now (checked before a local write) */
+  mayWriteLocally(): Result<void>
+  /** decides about new, signature-checked changes before they are applied */
+  admit(doc: AutomergeDoc, changes: IncomingChange[], entries: Uint8Array[]): Result<void>
+  /** the identity that signs this tab's changes */
+  signer(): Identity | undefined
+}
+
+export function signChange(identity: Identity, hashHex: string): ChangeSignature {
+  const hash = hexToBytes(hashHex)
+  return { hash, author: identity.publicKey, signature: sign(identity, hash) }
+}
+
+/**
+ * Lists the changes in sync-message entries that `known` does not already have, each with its
+ * checked author. Fails on the first unsigned change or signature that does not verify.
+ */
+export function checkSignatures(
+  entries: Uint8Array[],
+  sigs: (hashHex: string) => ChangeSignature | undefined,
+  known: (hashHex: string) => boolean,
+): Result<IncomingChange[]> {
+  const out: IncomingChange[] = []
+  const seen = new Set<string>()
+  const consider = (
+    hash: string,
+    actor: string,
+    seq: number,
+    bytes?: Uint8Array,
+  ): OrreryError | undefined => {
+    if (seen.has(hash) || known(hash)) return undefined
+    seen.add(hash)
+    const sig = sigs(hash)
+    if (sig === undefined)
+      return new IdentityError('BAD_SIGNATURE', `change ${hash.slice(0, 12)} is not signed`)
+    if (bytesToHex(sig.hash) !== hash || !verify(sig.author, sig.hash, sig.signature)) {
+      return new IdentityError(
+        'BAD_SIGNATURE',
+        `the signature of change ${hash.slice(0, 12)} does not verify`,
+      )
+    }
+    out.push({
+      hash,
+      actor,
+      seq,
+      author: didKeyFromPublicKey(sig.author),
+      ...(bytes ? { bytes } : {}),
+    })
+    return undefined
+  }
+  for (const entry of entries) {
+    const chunks = splitChunks(entry, false)
+    if (!chunks.ok) return err(new OrreryError('MALFORMED_MESSAGE', chunks.error))
+    for (const c of chunks.value) {
+      try {
+        if (c[8] === DOCUMENT_CHUNK) {
+          const tmp = am().load(c)
+          try {
+            for (const m of tmp.getChangesMeta([])) {
+              const e = consider(m.hash, m.actor, m.seq)
+              if (e) return err(e)
+            }
+          } finally {
+            tmp.free()
+          }
+        } else {
+          const d = am().decodeChange(c)
+          const e = consider(bytesToHex(sha256(c.subarray(8))), d.actor, d.seq, c)
+          if (e) return err(e)
+        }
+      } catch (e) {
+        return err(new OrreryError('MALFORMED_MESSAGE', `a change did not decode: ${String(e)}`))
+      }
+    }
+  }
+  return ok(out)
+}
+
+/** The signatures to send along a sync message: those of its changes (all of them for a whole document). */
+export function signaturesFor(
+  message: Uint8Array,
+  sigs: (hashHex: string) => ChangeSignature | undefined,
+  all: () => ChangeSignature[],
+): ChangeSignature[] {
+  const out = new Map<string, ChangeSignature>()
+  let decoded
+  try {
+    decoded = am().decodeSyncMessage(message)
+  } catch {
+    return []
+  }
+  for (const entry of decoded.changes) {
+    const chunks = splitChunks(entry, false)
+    if (!chunks.ok) continue
+    for (const c of chunks.value) {
+      if (c[8] === DOCUMENT_CHUNK) return all()
+      const hash = bytesToHex(sha256(c.subarray(8)))
+      const s = sigs(hash)
+      if (s !== undefined) out.set(hash, s)
+    }
+  }
+  return [...out.values()]
+}
