@@ -67,12 +67,23 @@ test('the microblog travels from peer to peer by content address, and keeps runn
 
     await b.page.getByTestId('display-name').fill('Bob')
     await b.page.getByTestId('save-profile').click()
+    // a reply: Ada is told through the outbox
+    await b.page.getByTestId('reply-button').first().click()
     await b.page.getByTestId('compose').fill('hi Ada, Bob here')
     await b.page.getByTestId('post-button').click()
     await a.page.getByTestId('tab-everyone').click()
     await expect(
       a.page.getByTestId('post-text').filter({ hasText: 'hi Ada, Bob here' }),
     ).toBeVisible({ timeout: 20_000 })
+    await expect
+      .poll(
+        async () =>
+          (await a.page.evaluate(() => window.orrery.outbox.inbox()))
+            .map((m) => JSON.stringify(m.payload))
+            .join(),
+        { timeout: 20_000 },
+      )
+      .toContain('Bob replied: hi Ada, Bob here')
 
     // B, cut off from everything, reloads: shell, app and community come from its own store
     await b.page.evaluate(() => window.orrery.state.flush())

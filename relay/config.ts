@@ -1,4 +1,26 @@
-/** Relay settings from the environment and flags, with the defaults a newcomer wants. */
+/**
+ * Relay settings from the environment and flags, with the defaults a newcomer wants.
+ *
+ * Limits (all per relay process; a bad value stops the relay at start with a message):
+ *
+ * | variable                      | default | what                                                  |
+ * | ----------------------------- | ------- | ----------------------------------------------------- |
+ * | ORRERY_MAX_CONNECTIONS        | 2048    | libp2p connections in total                           |
+ * | ORRERY_MAX_CONNECTIONS_PER_IP | 32      | open WebSocket connections from one IP (429 beyond)   |
+ * | ORRERY_TRUST_PROXY            | 0       | 1: the client IP is the last X-Forwarded-For entry    |
+ * | ORRERY_HTTP_RATE              | 50      | HTTP requests per second per IP, sustained (429 …)    |
+ * | ORRERY_HTTP_BURST             | 200     | HTTP requests one IP may make at once                 |
+ * | ORRERY_MAX_RESERVATIONS       | 1024    | circuit relay reservations held at once               |
+ * | ORRERY_RELAY_DATA_LIMIT       | 1048576 | bytes per relayed connection (signalling only)        |
+ * | ORRERY_RELAY_DURATION_LIMIT   | 120     | seconds a relayed connection may stay open            |
+ * | ORRERY_RESERVATION_TTL        | 7200    | seconds a reservation lasts unless refreshed          |
+ *
+ * Browsers only use relayed connections to set up WebRTC (a few KiB of signalling) and then
+ * close them: documents never travel through the relay, hence the small data limit. Every
+ * HTTP request counts against the rate, WebSocket upgrades included (in --dev, requests Vite
+ * answers do not: it serves the app as hundreds of modules). Behind a reverse proxy every client
+ * has the proxy's IP: set ORRERY_TRUST_PROXY=1 (only then, or clients could pick their own IP).
+ */
 import path from 'node:path'
 
 export interface RelayConfig {
@@ -16,6 +38,19 @@ export interface RelayConfig {
   /** where app blocks live: published apps first (writable), then the build's built-in apps */
   seedDirs: string[]
   maxConnections: number
+  /** open WebSocket connections (forwarded to libp2p) per client IP */
+  maxConnectionsPerIp: number
+  /** read the client IP from X-Forwarded-For (only behind a proxy that sets it) */
+  trustProxy: boolean
+  /** HTTP requests per second per client IP (sustained), and the burst allowed */
+  httpRate: number
+  httpBurst: number
+  /** bytes a relayed (circuit) connection may carry */
+  relayDataLimit: number
+  /** seconds a relayed connection may stay open */
+  relayDurationLimit: number
+  /** seconds a reservation lasts unless the client refreshes it */
+  reservationTtl: number
 }
 
 export function readConfig(argv = process.argv.slice(2), env = process.env): RelayConfig {
@@ -40,12 +75,29 @@ export function readConfig(argv = process.argv.slice(2), env = process.env): Rel
     dev: argv.includes('--dev') || env.ORRERY_DEV === '1',
     distDir: path.resolve(env.ORRERY_DIST ?? 'dist'),
     iceServers,
-    maxReservations: Number(env.ORRERY_MAX_RESERVATIONS ?? 1024),
+    maxReservations: positive(env, 'ORRERY_MAX_RESERVATIONS', 1024),
     seed: env.ORRERY_SEED !== '0',
     seedDirs: [
       path.resolve(env.ORRERY_DATA_DIR ?? '.data/relay', 'seed'),
       path.resolve(env.ORRERY_DIST ?? 'dist', 'seed'),
     ],
-    maxConnections: Number(env.ORRERY_MAX_CONNECTIONS ?? 2048),
+    maxConnections: positive(env, 'ORRERY_MAX_CONNECTIONS', 2048),
+    maxConnectionsPerIp: positive(env, 'ORRERY_MAX_CONNECTIONS_PER_IP', 32),
+    trustProxy: env.ORRERY_TRUST_PROXY === '1',
+    httpRate: positive(env, 'ORRERY_HTTP_RATE', 50, false),
+    httpBurst: positive(env, 'ORRERY_HTTP_BURST', 200),
+    relayDataLimit: positive(env, 'ORRERY_RELAY_DATA_LIMIT', 1024 * 1024),
+    relayDurationLimit: positive(env, 'ORRERY_RELAY_DURATION_LIMIT', 120),
+    reservationTtl: positive(env, 'ORRERY_RESERVATION_TTL', 2 * 60 * 60),
   }
+}
+
+/** A positive number (an integer unless `integer` is false) from the environment, or a default. */
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, integer = true): number {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return fallback
+  const n = Number(raw)
+  if (!(n > 0) || !Number.isFinite(n) || (integer && !Number.isSafeInteger(n)))
+    throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${raw}`)
+  return n
 }

@@ -20,6 +20,11 @@ export interface RelayNodeOptions {
   privateKey: PrivateKey
   maxReservations: number
   maxConnections: number
+  /** per relayed connection: bytes, and seconds open */
+  relayDataLimit: number
+  relayDurationLimit: number
+  /** seconds a reservation lasts unless refreshed */
+  reservationTtl: number
   blocks: BlockStore
   seed: boolean
   metrics: RelayMetrics
@@ -49,7 +54,18 @@ export async function createRelayNode(opts: RelayNodeOptions): Promise<RelayNode
     services: {
       identify: identify(),
       ping: ping(),
-      relay: circuitRelayServer({ reservations: { maxReservations: opts.maxReservations } }),
+      relay: circuitRelayServer({
+        reservations: {
+          maxReservations: opts.maxReservations,
+          // Limits for every relayed connection made through a reservation (libp2p applies
+          // them itself: the connection is closed when either runs out). In milliseconds here,
+          // although the protocol tells clients seconds: libp2p's server times it in ms.
+          applyDefaultLimit: true,
+          defaultDataLimit: BigInt(opts.relayDataLimit),
+          defaultDurationLimit: opts.relayDurationLimit * 1000,
+          reservationTtl: opts.reservationTtl * 1000,
+        },
+      }),
       discovery: discoveryServer(),
       blocks: orreryBlocks({ store: opts.blocks, serve: opts.seed }),
     },

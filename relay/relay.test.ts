@@ -1,7 +1,8 @@
 /**
  * The relay process's parts on loopback: HTTP (app, relay description, health), WebSocket
  * upgrades forwarded to libp2p, discovery between real libp2p clients, bad input on the
- * discovery stream, a persistent key, and a clean exit on SIGTERM.
+ * discovery stream, limits (per-IP connections, HTTP rate, circuit relay data and duration), a
+ * persistent key, and a clean exit on SIGTERM.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fs from 'node:fs'
@@ -14,10 +15,12 @@ import { webSockets } from '@libp2p/websockets'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import WebSocket from 'ws'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import { startRelay, type RunningRelay } from './server'
-import type { RelayConfig } from './config'
+import { readConfig, type RelayConfig } from './config'
 import {
   decodeDiscovery,
   DISCOVERY_PROTOCOL,
@@ -62,6 +65,13 @@ function config(overrides: Partial<RelayConfig> = {}): RelayConfig {
     iceServers: [],
     maxReservations: 64,
     maxConnections: 256,
+    maxConnectionsPerIp: 64,
+    trustProxy: false,
+    httpRate: 50,
+    httpBurst: 200,
+    relayDataLimit: 1024 * 1024,
+    relayDurationLimit: 120,
+    reservationTtl: 7200,
     seed: true,
     seedDirs: [tmp('seed')],
     ...overrides,
@@ -242,6 +252,229 @@ describe('discovery through the relay', () => {
       expect(await honest.next()).toMatchObject({ type: 'peers', kind: 'answer' })
     })
   }
+})
+
+/** Opens a WebSocket to the relay: 'open' (forwarded to libp2p) or the refusal's HTTP status. */
+function upgrade(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: 'open'; ws: WebSocket } | { status: number; retryAfter?: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers })
+    ws.once('open', () => resolve({ status: 'open', ws }))
+    ws.once('unexpected-response', (_req, res) => {
+      const retryAfter = res.headers['retry-after']
+      resolve({ status: res.statusCode ?? 0, ...(retryAfter === undefined ? {} : { retryAfter }) })
+      res.resume()
+      ws.terminate()
+    })
+    ws.once('error', reject)
+  })
+}
+
+const metric = (text: string, line: string): number | undefined => {
+  const m = new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)
+  return m === null ? undefined : Number(m[1])
+}
+
+describe('relay limits', () => {
+  it('reads its limits from the environment, with defaults, and refuses nonsense', () => {
+    expect(readConfig([], {})).toMatchObject({
+      maxConnections: 2048,
+      maxConnectionsPerIp: 32,
+      trustProxy: false,
+      httpRate: 50,
+      httpBurst: 200,
+      maxReservations: 1024,
+      relayDataLimit: 1024 * 1024,
+      relayDurationLimit: 120,
+      reservationTtl: 7200,
+    })
+    expect(
+      readConfig([], {
+        ORRERY_MAX_CONNECTIONS_PER_IP: '4',
+        ORRERY_TRUST_PROXY: '1',
+        ORRERY_HTTP_RATE: '2.5',
+        ORRERY_HTTP_BURST: '10',
+        ORRERY_RELAY_DATA_LIMIT: '65536',
+        ORRERY_RELAY_DURATION_LIMIT: '30',
+        ORRERY_RESERVATION_TTL: '600',
+      }),
+    ).toMatchObject({
+      maxConnectionsPerIp: 4,
+      trustProxy: true,
+      httpRate: 2.5,
+      httpBurst: 10,
+      relayDataLimit: 65536,
+      relayDurationLimit: 30,
+      reservationTtl: 600,
+    })
+    for (const [name, value] of [
+      ['ORRERY_MAX_CONNECTIONS_PER_IP', '0'],
+      ['ORRERY_HTTP_RATE', 'lots'],
+      ['ORRERY_HTTP_BURST', '1.5'],
+      ['ORRERY_RELAY_DATA_LIMIT', '-1'],
+      ['ORRERY_MAX_CONNECTIONS', 'Infinity'],
+    ] as const) {
+      expect(() => readConfig([], { [name]: value })).toThrow(name)
+    }
+  })
+
+  it('refuses WebSocket upgrades beyond the per-IP cap with 429, and requests keep working', async () => {
+    const r = await startRelay(config({ maxConnectionsPerIp: 3 }))
+    const open: WebSocket[] = []
+    try {
+      for (let i = 0; i < 3; i++) {
+        const got = await upgrade(r.url)
+        expect(got.status).toBe('open')
+        if (got.status === 'open') open.push(got.ws)
+      }
+      expect(await upgrade(r.url)).toEqual({ status: 429, retryAfter: '1' })
+      expect(await upgrade(r.url)).toMatchObject({ status: 429 })
+      // not a proxy: a forwarded-for header changes nothing
+      expect(await upgrade(r.url, { 'x-forwarded-for': '10.1.2.3' })).toMatchObject({
+        status: 429,
+      })
+      // plain HTTP from the same address is not affected
+      expect((await fetch(`${r.url}/health`)).status).toBe(200)
+      expect((await fetch(`${r.url}/orrery/relay.json`)).status).toBe(200)
+      const metrics = await (await fetch(`${r.url}/metrics`)).text()
+      expect(metric(metrics, 'orrery_relay_refused_total{reason="connections_per_ip"}')).toBe(3)
+      expect(metric(metrics, 'orrery_relay_refused_total{reason="http_rate"}')).toBe(0)
+      expect(metric(metrics, 'orrery_relay_websocket_connections')).toBe(3)
+      expect(metric(metrics, 'orrery_relay_limit{limit="max_connections_per_ip"}')).toBe(3)
+      expect(metrics).toMatch(/^# TYPE orrery_relay_refused_total counter$/m)
+      // a closed connection frees its place
+      open.shift()!.close()
+      await expect
+        .poll(async () =>
+          metric(
+            await (await fetch(`${r.url}/metrics`)).text(),
+            'orrery_relay_websocket_connections',
+          ),
+        )
+        .toBe(2)
+      const again = await upgrade(r.url)
+      expect(again.status).toBe('open')
+      if (again.status === 'open') open.push(again.ws)
+    } finally {
+      for (const ws of open) ws.terminate()
+      await r.stop()
+    }
+  })
+
+  it('counts clients by X-Forwarded-For (its last entry) only behind a trusted proxy', async () => {
+    const r = await startRelay(config({ maxConnectionsPerIp: 1, trustProxy: true }))
+    const open: WebSocket[] = []
+    try {
+      for (const ip of ['10.0.0.1', '10.0.0.2', '2001:db8::1']) {
+        const got = await upgrade(r.url, { 'x-forwarded-for': ip })
+        expect(got.status).toBe('open')
+        if (got.status === 'open') open.push(got.ws)
+      }
+      // the proxy appends the address it saw: what the client claimed before it is ignored
+      expect(await upgrade(r.url, { 'x-forwarded-for': '10.9.9.9, 10.0.0.1' })).toMatchObject({
+        status: 429,
+      })
+      // another address of the same IPv6 /64
+      expect(await upgrade(r.url, { 'x-forwarded-for': '2001:db8:0:0:ffff::2' })).toMatchObject({
+        status: 429,
+      })
+      const ok = await upgrade(r.url, { 'x-forwarded-for': '10.9.9.9' })
+      expect(ok.status).toBe('open')
+      if (ok.status === 'open') open.push(ok.ws)
+    } finally {
+      for (const ws of open) ws.terminate()
+      await r.stop()
+    }
+  })
+
+  it('answers 429 beyond the HTTP burst and recovers at the configured rate', async () => {
+    const r = await startRelay(config({ httpRate: 2, httpBurst: 5 }))
+    try {
+      const statuses: number[] = []
+      for (let i = 0; i < 7; i++) statuses.push((await fetch(`${r.url}/health`)).status)
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429])
+      const refused = await fetch(`${r.url}/doc/anything`) // the app's pages count too
+      expect(refused.status).toBe(429)
+      expect(refused.headers.get('retry-after')).toBe('1')
+      expect(await upgrade(r.url)).toMatchObject({ status: 429 }) // and upgrades
+      await new Promise((resolve) => setTimeout(resolve, 600)) // 2 per second: one back
+      expect((await fetch(`${r.url}/health`)).status).toBe(200)
+      expect((await fetch(`${r.url}/health`)).status).toBe(429)
+      await new Promise((resolve) => setTimeout(resolve, 600))
+      const metrics = await (await fetch(`${r.url}/metrics`)).text()
+      expect(metric(metrics, 'orrery_relay_refused_total{reason="http_rate"}')).toBe(5)
+      expect(metric(metrics, 'orrery_relay_refused_total{reason="connections_per_ip"}')).toBe(0)
+      expect(metric(metrics, 'orrery_relay_limit{limit="http_rate"}')).toBe(2)
+      expect(metric(metrics, 'orrery_relay_limit{limit="http_burst"}')).toBe(5)
+    } finally {
+      await r.stop()
+    }
+  })
+
+  it('limits relayed connections in bytes and in time', async () => {
+    const r = await startRelay(
+      config({ relayDataLimit: 64 * 1024, relayDurationLimit: 2, reservationTtl: 60 }),
+    )
+    const addr = `/ip4/127.0.0.1/tcp/${new URL(r.url).port}/ws/p2p/${r.peerId}`
+    const relayClient = async (listen: string[]): Promise<Libp2p> => {
+      const c = await createLibp2p({
+        addresses: { listen },
+        transports: [webSockets(), circuitRelayTransport()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+        services: { identify: identify() },
+      })
+      clients.push(c)
+      return c
+    }
+    try {
+      const metrics = await (await fetch(`${r.url}/metrics`)).text()
+      expect(metric(metrics, 'orrery_relay_limit{limit="relay_data_limit_bytes"}')).toBe(65536)
+      expect(metric(metrics, 'orrery_relay_limit{limit="relay_duration_limit_seconds"}')).toBe(2)
+      const listener = await relayClient([`${addr}/p2p-circuit`])
+      await expect.poll(() => r.node.services.relay.reservations.size, { timeout: 10_000 }).toBe(1)
+      let received = 0
+      const sink = new Promise<void>((resolve) => {
+        void listener.handle(
+          '/test/sink/1.0.0',
+          async (stream) => {
+            try {
+              for await (const chunk of stream) received += chunk.byteLength
+            } catch {
+              // cut by the relay
+            }
+            resolve()
+          },
+          { runOnLimitedConnection: true },
+        )
+      })
+      const dialer = await relayClient([])
+      const circuit = multiaddr(`${addr}/p2p-circuit/p2p/${listener.peerId.toString()}`)
+      const stream = await dialer.dialProtocol(circuit, '/test/sink/1.0.0', {
+        runOnLimitedConnection: true,
+      })
+      const chunk = new Uint8Array(16 * 1024)
+      try {
+        for (let i = 0; i < 32 && stream.status === 'open'; i++) {
+          if (!stream.send(chunk)) await stream.onDrain()
+        }
+      } catch {
+        // the relay closed the circuit
+      }
+      await sink
+      expect(received).toBeGreaterThan(0)
+      expect(received).toBeLessThanOrEqual(64 * 1024)
+      // an idle relayed connection lasts the duration limit
+      const conn = await dialer.dial(circuit)
+      const t0 = Date.now()
+      await expect.poll(() => conn.status, { timeout: 10_000, interval: 100 }).not.toBe('open')
+      expect(Date.now() - t0).toBeGreaterThan(1500)
+    } finally {
+      await r.stop()
+    }
+  }, 30_000)
 })
 
 describe('relay process', () => {

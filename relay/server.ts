@@ -2,6 +2,11 @@
  * The relay process: one HTTP port serving the app (built, or through Vite in dev), the relay's
  * description for pages (/orrery/relay.json), /health, and WebSocket upgrades forwarded to the
  * libp2p listener. Vite's own hot-reload socket is left to Vite.
+ *
+ * Limits per client IP (see config.ts): an HTTP request rate (token bucket; WebSocket upgrades
+ * count as requests) and a cap on open WebSocket connections. Both answer 429 and are counted in
+ * /metrics (orrery_relay_refused_total). libp2p cannot do this itself: it sees every browser
+ * through the loopback forward, from one address.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net from 'node:net'
@@ -13,6 +18,7 @@ import { createRelayNode, wsPort, type RelayNode } from './node'
 import { staticFiles } from './static'
 import { FileBlockStore } from './file-blocks'
 import { prometheus, RelayMetrics } from './metrics'
+import { TokenBucket } from '../src/core/firewall/bucket'
 
 const log = createLogger('relay')
 
@@ -37,7 +43,11 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     privateKey,
     maxReservations: config.maxReservations,
     maxConnections: config.maxConnections,
+    relayDataLimit: config.relayDataLimit,
+    relayDurationLimit: config.relayDurationLimit,
+    reservationTtl: config.reservationTtl,
   })
+  const limits = new ClientLimits(config)
   const internalPort = wsPort(node)
   const peerId = node.peerId.toString()
   const started = Date.now()
@@ -142,6 +152,36 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
         type: 'counter',
         values: [{ value: b.servedBlocks ?? 0 }],
       },
+      {
+        name: 'orrery_relay_websocket_connections',
+        help: 'Open WebSocket connections forwarded to libp2p',
+        type: 'gauge',
+        values: [{ value: limits.openSockets }],
+      },
+      {
+        name: 'orrery_relay_refused_total',
+        help: 'HTTP requests and WebSocket upgrades refused (429) by the per-IP limits',
+        type: 'counter',
+        values: Object.entries(limits.refused).map(([reason, value]) => ({
+          labels: { reason },
+          value,
+        })),
+      },
+      {
+        name: 'orrery_relay_limit',
+        help: 'Configured limits',
+        type: 'gauge',
+        values: Object.entries({
+          max_connections: config.maxConnections,
+          max_connections_per_ip: config.maxConnectionsPerIp,
+          http_rate: config.httpRate,
+          http_burst: config.httpBurst,
+          max_reservations: config.maxReservations,
+          relay_data_limit_bytes: config.relayDataLimit,
+          relay_duration_limit_seconds: config.relayDurationLimit,
+          reservation_ttl_seconds: config.reservationTtl,
+        }).map(([limit, value]) => ({ labels: { limit }, value })),
+      },
     ])
   }
 
@@ -155,6 +195,17 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
 
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/'
+    // in --dev, Vite serves the app as hundreds of modules: only the relay's own endpoints count
+    if ((vite === undefined || OWN_ENDPOINTS.has(url)) && !limits.request(req)) {
+      res
+        .writeHead(429, {
+          'content-type': 'text/plain',
+          'retry-after': String(limits.retryAfterSeconds),
+          'cache-control': 'no-store',
+        })
+        .end('too many requests')
+      return
+    }
     if (url === '/orrery/relay.json') {
       res
         .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' })
@@ -208,6 +259,15 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (String(req.headers['sec-websocket-protocol'] ?? '').includes('vite-hmr')) return // Vite's
+    socket.on('error', () => socket.destroy())
+    const refused = limits.upgrade(req, socket)
+    if (refused !== undefined) {
+      socket.end(
+        'HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-type: text/plain\r\n' +
+          `retry-after: ${limits.retryAfterSeconds}\r\ncontent-length: ${refused.length}\r\n\r\n${refused}`,
+      )
+      return
+    }
     proxied.upgrades++
     forwardUpgrade(req, socket, head, internalPort, sockets, proxied)
   })
@@ -242,6 +302,127 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   return { url, peerId, node, stop }
 }
 
+/** The relay's own HTTP endpoints (rate-limited in --dev too). */
+const OWN_ENDPOINTS = new Set(['/orrery/relay.json', '/orrery/apps.json', '/metrics', '/health'])
+
+/**
+ * Per-client-IP limits: a request rate (token bucket per IP, idle buckets dropped) and a cap on
+ * open WebSocket connections. IPv6 clients are counted per /64 (one host usually has a whole
+ * /64 to pick addresses from).
+ */
+class ClientLimits {
+  readonly refused = { connections_per_ip: 0, http_rate: 0 }
+  openSockets = 0
+  private readonly buckets = new Map<string, TokenBucket>()
+  private readonly open = new Map<string, number>()
+  private lastSweep = Date.now()
+
+  constructor(
+    private readonly config: Pick<
+      RelayConfig,
+      'httpRate' | 'httpBurst' | 'maxConnectionsPerIp' | 'trustProxy'
+    >,
+  ) {}
+
+  /** Whole seconds until one more request is allowed from a drained bucket (Retry-After). */
+  get retryAfterSeconds(): number {
+    return Math.max(1, Math.ceil(1 / this.config.httpRate))
+  }
+
+  /** Counts a request against its IP's rate: false when it must be refused. */
+  request(req: IncomingMessage): boolean {
+    if (this.take(clientKey(req, this.config.trustProxy))) return true
+    this.refused.http_rate++
+    return false
+  }
+
+  /**
+   * Admits a WebSocket upgrade (counted as a request, then against the open connections of its
+   * IP until the socket closes), or returns the reason it is refused.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex): string | undefined {
+    const key = clientKey(req, this.config.trustProxy)
+    if (!this.take(key)) {
+      this.refused.http_rate++
+      return 'too many requests'
+    }
+    const n = this.open.get(key) ?? 0
+    if (n >= this.config.maxConnectionsPerIp) {
+      this.refused.connections_per_ip++
+      return 'too many connections from this address'
+    }
+    this.open.set(key, n + 1)
+    this.openSockets++
+    let released = false
+    socket.once('close', () => {
+      if (released) return
+      released = true
+      this.openSockets--
+      const left = (this.open.get(key) ?? 1) - 1
+      if (left <= 0) this.open.delete(key)
+      else this.open.set(key, left)
+    })
+    return undefined
+  }
+
+  private take(key: string): boolean {
+    const now = Date.now()
+    if (now - this.lastSweep > 10_000) {
+      this.lastSweep = now
+      for (const [k, b] of this.buckets) if (b.isFull(now)) this.buckets.delete(k)
+    }
+    let bucket = this.buckets.get(key)
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.config.httpRate, 1000, this.config.httpBurst, now)
+      this.buckets.set(key, bucket)
+    }
+    return bucket.tryTake(1, now)
+  }
+}
+
+/**
+ * The client's address: the TCP peer, or behind a trusted proxy the last X-Forwarded-For entry
+ * (the one the proxy added; entries before it are whatever the client claimed).
+ */
+function clientKey(req: IncomingMessage, trustProxy: boolean): string {
+  let ip = req.socket.remoteAddress ?? 'unknown'
+  if (trustProxy) {
+    const header = req.headers['x-forwarded-for']
+    const last = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '')
+      .pop()
+    if (last !== undefined && net.isIP(last) !== 0) ip = last
+  }
+  return ipKey(ip)
+}
+
+/** IPv4 as it is (IPv4-mapped IPv6 included), IPv6 reduced to its /64. */
+function ipKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (mapped !== null) return mapped[1]!
+  if (net.isIPv6(ip.split('%')[0]!)) {
+    const bare = ip.split('%')[0]!.toLowerCase()
+    const [head = '', tail] = bare.split('::')
+    const groups = (s: string | undefined): string[] =>
+      s === undefined || s === ''
+        ? []
+        : s.split(':').flatMap((g) => (g.includes('.') ? ['x', 'x'] : [g]))
+    const h = groups(head)
+    const t = groups(tail)
+    const all =
+      tail === undefined
+        ? h
+        : [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t]
+    return `${all
+      .slice(0, 4)
+      .map((g) => g.replace(/^0+(?=.)/, ''))
+      .join(':')}::/64`
+  }
+  return ip
+}
+
 const escapeAttr = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')
 
@@ -269,4 +450,8 @@ function forwardUpgrade(
   })
   upstream.on('error', () => socket.destroy())
   socket.on('error', () => upstream.destroy())
+  // A client that keeps its half of a finished connection open still counts against its IP's
+  // cap: give it a moment to close, then close it.
+  upstream.on('close', () => setTimeout(() => socket.destroy(), 5000).unref())
+  socket.on('close', () => upstream.destroy())
 }

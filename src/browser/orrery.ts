@@ -13,6 +13,8 @@ import { timings } from '../core/timings'
 import type { DocStatus } from '../core/repo/doc-handle'
 import type { Unsubscribe } from '../core/state'
 import { StateApi } from '../core/state'
+import type { InboxEntry, OutboxEntry } from '../core/outbox/store'
+import type { JsonValue } from '../core/values'
 import type { AppManifest, FetchProgress, StoreUsage } from '../core/blocks/types'
 import { scopedApi } from './apps/scoped-api'
 import type { AppElement } from '../core/apps/api'
@@ -48,6 +50,8 @@ export interface OrreryEvents extends Record<string, unknown> {
   doc: DocStatus
   /** install prompt or update availability changed */
   pwa: undefined
+  /** the outbox or the inbox changed */
+  messages: undefined
 }
 
 export class OrreryApi {
@@ -139,6 +143,9 @@ export class OrreryApi {
     globalThis.addEventListener?.('offline', emitStatus)
     void this.askPersistence().then(emitStatus)
     b.sw.events.on('update', () => this.events.emit('pwa', undefined))
+    const outbox = b.peer.node.services.outbox
+    outbox.outbox.events.on('changed', () => this.events.emit('messages', undefined))
+    outbox.inbox.events.on('message', () => this.events.emit('messages', undefined))
     setInterval(() => void this.refreshStorage().then(emitStatus), 30_000)
     b.bus.subscribe((m) => {
       if (m.t === 'identity-changed') location.reload()
@@ -282,6 +289,23 @@ export class OrreryApi {
       return b.blocks.gc()
     },
     usage: async (): Promise<StoreUsage> => (await this.up()).blocks.usage(),
+  }
+
+  // ---- messages to people (the persistent outbox) ----------------------------------------------
+
+  readonly outbox = {
+    /** queues a message for a person (did:key); delivered when one of their tabs is reachable */
+    send: async (to: string, kind: string, payload: JsonValue): Promise<OutboxEntry> =>
+      (await this.up()).peer.node.services.outbox.send(to, kind, payload),
+    /** what was sent, queued or delivered */
+    list: async (): Promise<OutboxEntry[]> =>
+      (await this.up()).peer.node.services.outbox.outbox.list(),
+    /** what others sent us, oldest first */
+    inbox: async (): Promise<InboxEntry[]> => {
+      const inbox = (await this.up()).peer.node.services.outbox.inbox
+      await inbox.refresh() // another tab of this profile may have received something
+      return inbox.list()
+    },
   }
 
   // ---- installing and updating the app itself -------------------------------------------------

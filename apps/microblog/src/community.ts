@@ -116,6 +116,21 @@ export class MicroblogCommunity extends LitElement {
     }
   }
 
+  /** A reply tells the parent's author, through the shell's outbox (delivered when they are online). */
+  private posted({ id, text }: { id: string; text: string }, parent: Post | undefined): void {
+    this.replyTo = undefined
+    const api = this.api
+    if (api === undefined || parent === undefined || parent.author === api.identity.id) return
+    const me = profileName(this.value, api.identity.id)
+    api
+      .notify(parent.author, {
+        text: `${me} replied: ${text.slice(0, 140)}`,
+        doc: this.docId,
+        post: id,
+      })
+      .catch((e: unknown) => console.warn('microblog: could not queue the notification', e))
+  }
+
   private get writer(): Writer | undefined {
     const api = this.api
     return api === undefined
@@ -224,7 +239,7 @@ export class MicroblogCommunity extends LitElement {
                 .writer=${this.writer}
                 .parent=${parent}
                 .parentName=${parent === undefined ? '' : profileName(this.value, parent.author)}
-                @posted=${() => (this.replyTo = undefined)}
+                @posted=${(e: CustomEvent<{ id: string; text: string }>) => this.posted(e.detail, parent)}
                 @cancel-reply=${() => (this.replyTo = undefined)}
               ></microblog-compose>
               <nav role="tablist">

@@ -5,7 +5,7 @@ import { message, shared } from './styles'
 
 /**
  * The compose box: a new post, or a reply when `parent` is set (the parent is shown above the
- * text). Fires `posted` (detail: the new post's id) and `cancel-reply`.
+ * text). Fires `posted` (detail: the new post's id and text) and `cancel-reply`.
  */
 export class MicroblogCompose extends LitElement {
   static override properties = {
@@ -71,8 +71,9 @@ export class MicroblogCompose extends LitElement {
         this.parent === undefined
           ? await createPost(this.writer, this.text)
           : await reply(this.writer, this.parent.id, this.text)
+      const text = this.text.trim()
       this.text = ''
-      this.dispatchEvent(new CustomEvent('posted', { detail: id }))
+      this.dispatchEvent(new CustomEvent('posted', { detail: { id, text } }))
     } catch (e) {
       this.error = message(e)
     } finally {

@@ -69,6 +69,15 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
       },
     },
     link,
+    notify: async (to, payload) => {
+      if (payload.doc !== undefined && !owned.has(payload.doc)) {
+        throw new OrreryError(
+          'FORBIDDEN',
+          `${o.manifest.name} may not point to document ${payload.doc}`,
+        )
+      }
+      await o.orrery.outbox.send(to, `app/${o.manifest.name}`, { ...payload, app: o.cid } as never)
+    },
     navigate: (docId) => {
       if (!owned.has(docId))
         throw new OrreryError('FORBIDDEN', `${o.manifest.name} may not open document ${docId}`)

@@ -8,6 +8,7 @@ import './doc-editor'
 import './identity-panel'
 import './apps-list'
 import './app-host'
+import './messages'
 
 /** The shell: status on top, documents and identity on the left, the open document, connections. */
 export class OrreryAppShell extends LitElement {
@@ -71,6 +72,7 @@ export class OrreryAppShell extends LitElement {
     return html`<header><orrery-status-bar></orrery-status-bar></header>
       <main>
         <div>
+          <orrery-messages></orrery-messages>
           <orrery-apps-list></orrery-apps-list>
           <orrery-docs-list></orrery-docs-list>
           <orrery-identity-panel></orrery-identity-panel>

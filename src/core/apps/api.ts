@@ -30,6 +30,12 @@ export interface AppApi {
   link(docId: string): string
   /** ask the shell to show this document in the address bar (so reloads and links keep it) */
   navigate(docId: string): void
+  /**
+   * Sends a notification to a person (by identity). It waits in the persistent outbox while
+   * they are unreachable and is delivered once they are online; the shell shows it to them with a
+   * link back to this app on `payload.doc` when given.
+   */
+  notify(to: string, payload: { text: string; doc?: string; [key: string]: unknown }): Promise<void>
 }
 
 /** The element class an app's entry module defines must accept the API this way. */

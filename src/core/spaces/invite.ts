@@ -342,7 +342,10 @@ export function joinValues(
     role: token.role,
     addedBy: token.by,
     addedAt: now,
-    invite: { token: encodeToken(token), proof: joinProof(secret, token.space, token.id, newcomerDid) },
+    invite: {
+      token: encodeToken(token),
+      proof: joinProof(secret, token.space, token.id, newcomerDid),
+    },
   }
   if (name !== undefined) member.name = name
   return { member, redeemed: { at: now } }

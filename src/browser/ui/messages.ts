@@ -1,0 +1,91 @@
+import { LitElement, html } from 'lit'
+import type { InboxEntry, OutboxEntry } from '../../core/outbox/store'
+import { defineElement } from './define'
+import { api, shared, short } from './shared'
+
+interface Shown {
+  text: string
+  doc?: string
+  app?: string
+}
+
+function shown(payload: unknown): Shown {
+  try {
+    const p = (typeof payload === 'string' ? JSON.parse(payload) : payload) as Partial<
+      Record<string, unknown>
+    >
+    return {
+      text: typeof p.text === 'string' ? p.text : JSON.stringify(payload).slice(0, 200),
+      ...(typeof p.doc === 'string' ? { doc: p.doc } : {}),
+      ...(typeof p.app === 'string' ? { app: p.app } : {}),
+    }
+  } catch {
+    return { text: String(payload).slice(0, 200) }
+  }
+}
+
+/** Notifications received, and messages sent: queued until the person is reachable, then delivered. */
+export class OrreryMessages extends LitElement {
+  static override properties = { outbox: { state: true }, inbox: { state: true } }
+  declare outbox: OutboxEntry[]
+  declare inbox: InboxEntry[]
+  private off: (() => void) | undefined
+
+  constructor() {
+    super()
+    this.outbox = []
+    this.inbox = []
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback()
+    const refresh = (): void => {
+      Promise.all([api().outbox.list(), api().outbox.inbox()]).then(
+        ([o, i]) => {
+          this.outbox = o.slice(-20).reverse()
+          this.inbox = i.slice(-20).reverse()
+        },
+        () => undefined,
+      )
+    }
+    this.off = api().events.on('messages', refresh)
+    void api().ready.then(refresh, () => undefined)
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback()
+    this.off?.()
+  }
+
+  static override styles = [shared]
+
+  override render(): unknown {
+    if (this.inbox.length === 0 && this.outbox.length === 0) return html``
+    const link = (s: Shown): unknown =>
+      s.doc === undefined
+        ? ''
+        : html` <a href=${s.app ? `#/app/${s.app}/doc/${s.doc}` : `#/doc/${s.doc}`}>open</a>`
+    return html`<section>
+      <h2>Messages</h2>
+      <ul data-testid="inbox">
+        ${this.inbox.map((m) => {
+          const s = shown(m.payload)
+          return html`<li>${s.text}${link(s)} <span class="muted">from ${short(m.from)}</span></li>`
+        })}
+      </ul>
+      <ul data-testid="outbox">
+        ${this.outbox.map((m) => {
+          const s = shown(m.payload)
+          return html`<li>
+            to <code>${short(m.to)}</code>: ${s.text.slice(0, 60)}
+            <span class="muted" data-testid="outbox-status"
+              >${m.status === 'delivered' ? 'delivered' : `queued (${m.attempts} tries)`}</span
+            >
+          </li>`
+        })}
+      </ul>
+    </section>`
+  }
+}
+defineElement('orrery-messages', OrreryMessages)
+import.meta.hot?.accept()
