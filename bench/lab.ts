@@ -43,14 +43,39 @@ export class Lab {
   /** page errors, console errors and warnings, relay stderr: printed when a workload fails */
   readonly log: string[] = []
 
-  private constructor(readonly relay: RelayProcess) {
+  private constructor(private current: RelayProcess) {
+    this.watch(current)
+  }
+
+  /** Starts a relay on a fresh data directory, or on `dataDir` when given (removed by `close`). */
+  static async start(dataDir?: string): Promise<Lab> {
+    const lab = new Lab(await RelayProcess.start(dataDir))
+    open.add(lab)
+    return lab
+  }
+
+  get relay(): RelayProcess {
+    return this.current
+  }
+
+  private watch(relay: RelayProcess): void {
     relay.proc.stderr?.on('data', (d: Buffer) => this.note(`[relay] ${d.toString().trimEnd()}`))
   }
 
-  static async start(): Promise<Lab> {
-    const lab = new Lab(await RelayProcess.start())
-    open.add(lab)
-    return lab
+  /** Stops the relay and starts it again on the same port and data directory, `env` added. */
+  async restartRelay(env: Record<string, string>): Promise<void> {
+    const { port, dataDir } = this.current
+    await this.stopRelay()
+    this.current = await RelayProcess.start(dataDir, [], { PORT: port, ...env })
+    this.watch(this.current)
+  }
+
+  private async stopRelay(): Promise<void> {
+    const exited = await within(this.current.kill('SIGTERM'), 5_000, 'relay exit').then(
+      () => true,
+      () => false,
+    )
+    if (!exited) await this.current.kill('SIGKILL')
   }
 
   /** `path` (with its `#/...` fragment) on the relay's origin. */
@@ -103,11 +128,7 @@ export class Lab {
   async close(): Promise<void> {
     open.delete(this)
     await Promise.all(this.peers.map((p) => this.closePeer(p)))
-    const exited = await within(this.relay.kill('SIGTERM'), 5_000, 'relay exit').then(
-      () => true,
-      () => false,
-    )
-    if (!exited) await this.relay.kill('SIGKILL')
+    await this.stopRelay()
     fs.rmSync(this.relay.dataDir, { recursive: true, force: true })
   }
 }

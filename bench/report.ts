@@ -1,10 +1,14 @@
 /** The benchmark's outputs: the table printed at the end and bench/results.json. */
 import fs from 'node:fs'
 import os from 'node:os'
+import type { AppLoadResult, FetchResult } from './apps'
+import { APP_ROWS, appResultsJson } from './apps-report'
+import type { RawResult } from './rtc'
 import type { LoadResult, W1Result, W2Result } from './workloads'
 
-export const WORKLOADS = ['W1', 'W2', 'W3', 'W4'] as const
+export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'A1', 'A3', 'ARAW', 'AAPP'] as const
 export type Workload = (typeof WORKLOADS)[number]
+export const APP_WORKLOADS: readonly Workload[] = ['A1', 'A3', 'ARAW', 'AAPP']
 
 /** One run of one workload: its result, or what went wrong. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string }
@@ -14,7 +18,22 @@ export interface Results {
   W2: Outcome<W2Result>[]
   W3: Outcome<LoadResult>[]
   W4: Outcome<LoadResult>[]
+  A1: Outcome<FetchResult>[]
+  A3: Outcome<FetchResult>[]
+  ARAW: Outcome<RawResult>[]
+  AAPP: Outcome<AppLoadResult>[]
 }
+
+export const emptyResults = (): Results => ({
+  W1: [],
+  W2: [],
+  W3: [],
+  W4: [],
+  A1: [],
+  A3: [],
+  ARAW: [],
+  AAPP: [],
+})
 
 export function median(xs: number[]): number {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
@@ -23,7 +42,7 @@ export function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
-interface Row {
+export interface Row {
   workload: Workload
   metric: string
   pick: (r: Results) => (number | undefined)[]
@@ -93,6 +112,7 @@ const ROWS: Row[] = [
     target: '<= 240',
     alternative: 'y-webrtc 250',
   },
+  ...APP_ROWS,
 ]
 
 const fmt = (x: number | undefined): string =>
@@ -126,8 +146,39 @@ export function table(results: Results, only: Set<Workload>): string {
 const okValues = <T>(outcomes: Outcome<T>[]): T[] =>
   outcomes.flatMap((o) => (o.ok ? [o.value] : []))
 
-const pick = <T>(keys: Workload[], all: Record<Workload, T>): Partial<Record<Workload, T>> =>
-  Object.fromEntries(keys.map((k) => [k, all[k]]))
+/** The entries of `keys` that `all` has, in the order of `keys`. */
+const pick = <T>(
+  keys: readonly Workload[],
+  all: Partial<Record<Workload, T>>,
+): Partial<Record<Workload, T>> =>
+  Object.fromEntries(keys.filter((k) => all[k] !== undefined).map((k) => [k, all[k]]))
+
+/**
+ * The previous file's entries for workloads not run this time: kept, each with the date and
+ * Chromium of the run that measured it (`carriedOver`).
+ */
+function previous(
+  file: string,
+  only: Workload[],
+): { workloads: Record<string, unknown>; carriedOver?: Record<string, unknown> } {
+  let old: {
+    machine?: { date?: string; chromium?: string }
+    carriedOver?: Record<string, unknown>
+    workloads?: Record<string, unknown>
+  }
+  try {
+    old = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof old
+  } catch {
+    return { workloads: {} }
+  }
+  const kept = WORKLOADS.filter((w) => !only.includes(w) && old.workloads?.[w] !== undefined)
+  if (kept.length === 0) return { workloads: {} }
+  const from = { date: old.machine?.date, chromium: old.machine?.chromium }
+  return {
+    workloads: Object.fromEntries(kept.map((w) => [w, old.workloads![w]])),
+    carriedOver: Object.fromEntries(kept.map((w) => [w, old.carriedOver?.[w] ?? from])),
+  }
+}
 
 export function writeResults(
   file: string,
@@ -141,6 +192,7 @@ export function writeResults(
     median: { ms: median(okValues(outcomes).map((v) => v.ms)) },
     timings: okValues(outcomes).map((v) => v.timings),
   })
+  const prev = previous(file, meta.only)
   const json = {
     machine: {
       cpus: os.cpus().length,
@@ -151,25 +203,30 @@ export function writeResults(
       date: new Date().toISOString(),
     },
     options: { runs: meta.runs, only: meta.only },
-    workloads: pick(meta.only, {
-      W1: {
-        runs: results.W1,
-        median: {
-          p50: median(w1.map((v) => v.p50)),
-          p95: median(w1.map((v) => v.p95)),
-          max: median(w1.map((v) => v.max)),
+    ...(prev.carriedOver ? { carriedOver: prev.carriedOver } : {}),
+    workloads: pick(WORKLOADS, {
+      ...prev.workloads,
+      ...pick(meta.only, {
+        W1: {
+          runs: results.W1,
+          median: {
+            p50: median(w1.map((v) => v.p50)),
+            p95: median(w1.map((v) => v.p95)),
+            max: median(w1.map((v) => v.max)),
+          },
         },
-      },
-      W2: {
-        runs: results.W2,
-        median: {
-          totalMs: median(w2.map((v) => v.totalMs)),
-          perSecond: median(w2.map((v) => v.perSecond)),
-          localMs: median(w2.map((v) => v.localMs)),
+        W2: {
+          runs: results.W2,
+          median: {
+            totalMs: median(w2.map((v) => v.totalMs)),
+            perSecond: median(w2.map((v) => v.perSecond)),
+            localMs: median(w2.map((v) => v.localMs)),
+          },
         },
-      },
-      W3: load(results.W3),
-      W4: load(results.W4),
+        W3: load(results.W3),
+        W4: load(results.W4),
+        ...appResultsJson(results, median),
+      }),
     }),
   }
   const round = (_: string, v: unknown): unknown =>

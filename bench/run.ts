@@ -9,12 +9,34 @@
  *                  all keys present)
  *   W4 reload      C reloads (navigation start -> all keys present again, from IndexedDB)
  *
+ * and the apps workloads (bench/apps.ts; their own lab, whose relay seeds a synthetic 1 MiB app,
+ * three providers P1..P3 and a fetcher C, each its own Chromium process):
+ *
+ *   A1   C fetches every block of the app from P1 (ms, MB/s, / raw)
+ *   A3   C fetches every block from P1, P2 and P3 at once (ms, MB/s, / raw; target >= 0.70)
+ *   ARAW a plain RTCDataChannel between C and P1: 4 MiB in 16 KiB messages (MB/s)
+ *   AAPP relay seeding off; a fresh peer opens /#/app/<cid> (navigation start -> the app's
+ *        element mounted) with 3 providers online, then with 1
+ *
  * Prints a table of medians and writes bench/results.json. See scripts/bench.sh.
  */
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { makeBenchApp, seedApp, type BenchApp } from './app-bundle'
+import { appsRun } from './apps-run'
 import { closeLabsOnSignals, interrupted, Lab, type BenchPeer } from './lab'
-import { table, WORKLOADS, writeResults, type Outcome, type Results, type Workload } from './report'
+import { measurer, type Measure } from './measure'
+import {
+  APP_WORKLOADS,
+  emptyResults,
+  table,
+  WORKLOADS,
+  writeResults,
+  type Results,
+  type Workload,
+} from './report'
 import { bigDoc, burst, coldJoin, reload, roundTrip, type LoadResult } from './workloads'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -38,52 +60,12 @@ function parseArgs(argv: string[]): { runs: number; only: Workload[] } {
 }
 
 function usage(problem: string): never {
-  console.error(`${problem}\nusage: npm run bench -- [--runs N] [--only W1,W2,W3,W4]`)
+  console.error(`${problem}\nusage: npm run bench -- [--runs N] [--only ${WORKLOADS.join(',')}]`)
   process.exit(2)
 }
 
-const ms = (x: number): string => `${x.toFixed(x < 100 ? 2 : 0)} ms`
-const MILESTONES = ['relay-connected', 'discovery-answer', 'peer-dialled', 'sync-first-message']
-const milestones = (t: Record<string, number>): string =>
-  MILESTONES.map((k) => `${k} ${t[k]?.toFixed(0) ?? '-'}`).join(', ')
-
-const summary: { [W in Workload]: (v: NonNullable<Ok<Results[W]>>) => string } = {
-  W1: (v) => `p50 ${ms(v.p50)}, p95 ${ms(v.p95)}, max ${ms(v.max)} over ${v.transport}`,
-  W2: (v) =>
-    `${ms(v.totalMs)}, ${v.perSecond.toFixed(0)} changes/s (A's own sets took ${ms(v.localMs)})`,
-  W3: (v) =>
-    `${ms(v.ms)} (ready at ${ms(v.readyMs)}, over ${v.transport}; ${milestones(v.timings)})`,
-  W4: (v) => `${ms(v.ms)} (ready at ${ms(v.readyMs)})`,
-}
-type Ok<T> = T extends Outcome<infer V>[] ? V : never
-
-/** One run: a fresh relay and browsers; the selected workloads in order. */
-async function oneRun(lab: Lab, only: Set<Workload>, results: Results): Promise<string> {
-  let logFrom = 0
-  const measure = async <W extends Workload>(
-    w: W,
-    work: () => Promise<Ok<Results[W]>>,
-    record = true,
-  ): Promise<Ok<Results[W]> | undefined> => {
-    logFrom = lab.log.length
-    try {
-      const value = await work()
-      if (record) {
-        ;(results[w] as Outcome<Ok<Results[W]>>[]).push({ ok: true, value })
-        console.log(`  ${w}: ${summary[w](value)}`)
-      }
-      return value
-    } catch (e) {
-      if (interrupted()) return undefined
-      const error = e instanceof Error ? e.message : String(e)
-      if (record) (results[w] as Outcome<unknown>[]).push({ ok: false, error })
-      console.log(`  ${w} FAILED: ${error}`)
-      const seen = lab.log.slice(logFrom)
-      console.log(seen.length > 0 ? seen.map((l) => `    ${l}`).join('\n') : '    (no page errors)')
-      return undefined
-    }
-  }
-
+/** The document workloads of one run (W1-W4): fresh browsers, in order. */
+async function docsRun(lab: Lab, only: Set<Workload>, measure: Measure, results: Results) {
   const needB = only.has('W1') || only.has('W2')
   const needC = only.has('W3') || only.has('W4')
   const [a, b] = await Promise.all([
@@ -115,34 +97,78 @@ async function oneRun(lab: Lab, only: Set<Workload>, results: Results): Promise<
   return chromium
 }
 
+interface Group {
+  workloads: Workload[]
+  start: () => Promise<Lab>
+  run: (lab: Lab, measure: Measure) => Promise<string>
+}
+
+/** Runs one group of workloads on its own lab; any failure fails the group's unrecorded runs. */
+async function runGroup(group: Group, run: number, results: Results): Promise<string | undefined> {
+  let lab: Lab | undefined
+  try {
+    lab = await group.start()
+    return await group.run(lab, measurer(lab, results))
+  } catch (e) {
+    console.log(`  run ${run} FAILED: ${e instanceof Error ? e.message : String(e)}`)
+    for (const w of group.workloads)
+      if (results[w].length < run) results[w].push({ ok: false, error: 'run failed' })
+    return undefined
+  } finally {
+    const problems = interrupted() ? [] : [...new Set(lab?.log ?? [])]
+    if (problems.length > 0) {
+      console.log(`  page/relay errors and warnings this run (${problems.length} distinct):`)
+      for (const p of problems.slice(0, 20)) console.log(`    ${p.slice(0, 400)}`)
+    }
+    await lab?.close()
+  }
+}
+
+/** A lab whose relay seeds `app` (its blocks in the data directory before the relay starts). */
+async function seededLab(app: BenchApp): Promise<Lab> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-relay-'))
+  seedApp(app, dir)
+  return Lab.start(dir).catch((e: unknown) => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    throw e
+  })
+}
+
 async function main(): Promise<void> {
   const { runs, only } = parseArgs(process.argv.slice(2))
   process.chdir(root)
   closeLabsOnSignals()
-  const results: Results = { W1: [], W2: [], W3: [], W4: [] }
+  const selected = new Set(only)
+  const results = emptyResults()
+  const groups: Group[] = []
+  const docs = only.filter((w) => !APP_WORKLOADS.includes(w))
+  if (docs.length > 0)
+    groups.push({
+      workloads: docs,
+      start: () => Lab.start(),
+      run: (lab, measure) => docsRun(lab, selected, measure, results),
+    })
+  const apps = only.filter((w) => APP_WORKLOADS.includes(w))
+  if (apps.length > 0) {
+    const app = makeBenchApp()
+    console.log(`bench app ${app.cid}: ${app.cids.length} blocks, ${app.bytes} bytes`)
+    groups.push({
+      workloads: apps,
+      start: () => seededLab(app),
+      run: (lab, measure) => appsRun(lab, selected, measure, app),
+    })
+  }
   let chromium = 'unknown'
   const started = Date.now()
   for (let run = 1; run <= runs && !interrupted(); run++) {
     console.log(`run ${run}/${runs}`)
-    let lab: Lab | undefined
-    try {
-      lab = await Lab.start()
-      chromium = await oneRun(lab, new Set(only), results)
-    } catch (e) {
-      console.log(`  run ${run} FAILED: ${e instanceof Error ? e.message : String(e)}`)
-      for (const w of only)
-        if (results[w].length < run) results[w].push({ ok: false, error: 'run failed' })
-    } finally {
-      const problems = interrupted() ? [] : [...new Set(lab?.log ?? [])]
-      if (problems.length > 0) {
-        console.log(`  page/relay errors and warnings this run (${problems.length} distinct):`)
-        for (const p of problems.slice(0, 20)) console.log(`    ${p.slice(0, 400)}`)
-      }
-      await lab?.close()
+    for (const group of groups) {
+      if (interrupted()) break
+      chromium = (await runGroup(group, run, results)) ?? chromium
     }
   }
   if (interrupted()) return new Promise(() => undefined) // the signal handler exits
-  console.log(`\n${table(results, new Set(only))}\n`)
+  console.log(`\n${table(results, selected)}\n`)
   const file = path.join(root, 'bench', 'results.json')
   writeResults(file, results, { chromium, runs, only })
   console.log(

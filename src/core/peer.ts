@@ -13,6 +13,8 @@ import { randomBytes, toBase58 } from './bytes'
 import { type Identity } from './identity'
 import { OrreryError } from './errors'
 import { Repo } from './repo/repo'
+import { Spaces } from './spaces/manager'
+import { Firewall, type FirewallConfig } from './firewall/firewall'
 import { StateApi } from './state'
 import type { StorageAdapter } from './storage/types'
 import { MemoryBlockStore } from './blocks/memory-store'
@@ -43,8 +45,12 @@ export interface PeerOptions {
   listen?: string[]
   connectionGater?: ConnectionGater
   discovery?: DiscoveryClientInit
+  /** limits on what each remote peer may send (defaults: see Firewall) */
+  firewall?: Partial<FirewallConfig>
   /** an existing repo (the browser creates it before the network, for early local reads) */
   repo?: Repo
+  /** the spaces of that repo (give both or neither) */
+  spaces?: Spaces
   /** where app blocks are kept (and served from); memory when not given */
   blocks?: BlockStore
 }
@@ -65,6 +71,10 @@ export class OrreryPeer {
     readonly node: Libp2p<OrreryServices>,
     readonly repo: Repo,
     identity: Identity | Promise<Identity>,
+    /** this peer's protection against floods and bad peers */
+    readonly firewall: Firewall = new Firewall(),
+    /** the spaces this peer belongs to (membership, invites, signed writes) */
+    readonly spaces?: Spaces,
   ) {
     this.state = new StateApi(repo)
     this.identityReady = Promise.resolve(identity)
@@ -97,14 +107,28 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
   const tabId = toBase58(randomBytes(8))
   const profileId = Promise.resolve(opts.profileId ?? toBase58(randomBytes(8)))
   const identity = Promise.resolve(opts.identity)
+  let loaded: Identity | undefined
+  identity.then(
+    (i) => (loaded = i),
+    () => undefined,
+  )
+  let spaces = opts.spaces
   const repo =
-    opts.repo ?? new Repo({ storage: opts.storage, tabId, ...(opts.bus ? { bus: opts.bus } : {}) })
+    opts.repo ??
+    new Repo({
+      storage: opts.storage,
+      tabId,
+      ...(opts.bus ? { bus: opts.bus } : {}),
+      governance: (id) => spaces?.governanceFor(id),
+    })
+  spaces ??= new Spaces({ repo, storage: opts.storage, identity: () => loaded })
   // libp2p builds the services in this order before starting any: the outbox reads the discovery
   // client this factory kept (through a getter) when it starts and whenever it joins a topic.
   const makeDiscovery = discoveryClient(repo, opts.discovery ?? {})
   let discovery: DiscoveryClient | undefined
   const issueCert = async (peerId: string): Promise<TabCert> =>
     issueTabCert(await identity, peerId, await profileId)
+  const firewall = new Firewall(opts.firewall)
   const node = await createLibp2p({
     ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: opts.listen ?? [] },
@@ -117,7 +141,7 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
     services: {
       identify: identify(),
       ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
-      sync: orrerySync({ repo, issueCert }),
+      sync: orrerySync({ repo, issueCert, firewall }),
       discovery: (components: DiscoveryClientComponents) => (discovery = makeDiscovery(components)),
       blocks: orreryBlocks({ store: opts.blocks ?? new MemoryBlockStore() }),
       outbox: orreryOutbox({
@@ -128,5 +152,11 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
       }),
     },
   })
-  return new OrreryPeer(node as unknown as Libp2p<OrreryServices>, repo, opts.identity)
+  return new OrreryPeer(
+    node as unknown as Libp2p<OrreryServices>,
+    repo,
+    opts.identity,
+    firewall,
+    spaces,
+  )
 }

@@ -23,9 +23,17 @@ import type { SyncPeer } from '../sync/peer'
 import type { TabBus } from '../tabs/bus'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 import type { ChangeSignature } from '../sync/messages'
-import { checkSignatures, signaturesFor, signChange, type Governance } from './governance'
+import {
+  checkSignatures,
+  PARK_MS,
+  PARKABLE,
+  signaturesFor,
+  signChange,
+  type Governance,
+} from './governance'
 import type { SigStore } from './sigs'
 import { bytesToHex } from '../bytes'
+import { didKeyFromPublicKey } from '../identity'
 
 const log = createLogger('doc')
 
@@ -70,6 +78,9 @@ export class DocHandle {
   private readonly inbox = new Map<SyncPeer, Inbound>()
   /** signatures of changes this tab stored since it last told the other tabs */
   private busSigs: ChangeSignature[] = []
+  /** batches the space refused for now (an unknown member), with when they first were */
+  private parked: { peer: SyncPeer; inbound: Inbound; since: number }[] = []
+  private readonly offGovernance: (() => void) | undefined
   private tabInbox: Uint8Array[] = []
   private readonly lastSync = new Map<string, number>()
   private scheduled = false
@@ -102,6 +113,9 @@ export class DocHandle {
       })
     }
     store.onStatus = () => ctx.onStatus(this)
+    this.offGovernance = ctx.governance?.onChange?.(() => {
+      if (this.parked.length > 0) this.schedule()
+    })
   }
 
   // ---- local reads and writes --------------------------------------------------------------
@@ -233,6 +247,20 @@ export class DocHandle {
     )
   }
 
+  /** For removing a member: the highest sequence number of each actor whose changes they signed. */
+  actorsOf(did: string): Record<string, number> {
+    const store = this.ctx.sigs
+    const out: Record<string, number> = {}
+    if (store === undefined) return out
+    this.flushLocal()
+    for (const m of this.doc.getChangesMeta([])) {
+      const sig = store.get(m.hash)
+      if (sig !== undefined && didKeyFromPublicKey(sig.author) === did)
+        out[m.actor] = Math.max(out[m.actor] ?? 0, m.seq)
+    }
+    return out
+  }
+
   get governed(): boolean {
     return this.ctx.governance !== undefined
   }
@@ -254,6 +282,7 @@ export class DocHandle {
     if (this.closed) return
     this.flush()
     this.closed = true
+    this.offGovernance?.()
     for (const peer of [...this.peers.keys()]) this.detachPeer(peer)
     this.store.close()
     this.doc.free()
@@ -347,7 +376,18 @@ export class DocHandle {
     const store = this.ctx.sigs
     if (g === undefined || store === undefined) return batches
     const kept: [SyncPeer, Inbound][] = []
-    for (const [peer, inbound] of batches) {
+    const parked = this.parked
+    this.parked = []
+    const now = Date.now()
+    const since = new Map<Inbound, number>()
+    for (const p of parked) since.set(p.inbound, p.since)
+    const all: [SyncPeer, Inbound][] = [
+      ...parked
+        .filter((p) => this.peers.has(p.peer))
+        .map((p) => [p.peer, p.inbound] as [SyncPeer, Inbound]),
+      ...batches,
+    ]
+    for (const [peer, inbound] of all) {
       const entries = inbound.msgs.flatMap((m) => m.changes)
       if (entries.length === 0) {
         kept.push([peer, inbound])
@@ -359,6 +399,15 @@ export class DocHandle {
         (h) => this.doc.getChangeMetaByHash(h) !== null,
       )
       const verdict = checked.ok ? g.admit(this.doc, checked.value, entries) : checked
+      const first = since.get(inbound) ?? now
+      if (!verdict.ok && checked.ok && PARKABLE.has(verdict.error.code) && now - first < PARK_MS) {
+        log.info(
+          `holding changes to ${this.id} from ${peer.remotePeer.slice(-8)}: ${verdict.error.message}`,
+        )
+        if (this.parked.length === 0) setTimeout(() => this.schedule(), PARK_MS + 100)
+        this.parked.push({ peer, inbound, since: first })
+        continue
+      }
       if (!verdict.ok) {
         log.warn(
           `refused changes to ${this.id} from ${peer.remotePeer.slice(-8)}: ${verdict.error.message}`,
@@ -405,7 +454,7 @@ export class DocHandle {
   }
 
   private applyPeerMessages(replyTo: Set<SyncPeer>): boolean {
-    if (this.inbox.size === 0) return false
+    if (this.inbox.size === 0 && this.parked.length === 0) return false
     let batches = this.admit([...this.inbox])
     this.inbox.clear()
     const changes: Uint8Array[] = []

@@ -29,7 +29,17 @@ export interface Governance {
   admit(doc: AutomergeDoc, changes: IncomingChange[], entries: Uint8Array[]): Result<void>
   /** the identity that signs this tab's changes */
   signer(): Identity | undefined
+  /** the rules changed (a member joined): changes refused for lack of membership are tried again */
+  onChange?(cb: () => void): () => void
 }
+
+/**
+ * Refusals that may be temporary: a new member's first changes can arrive before the change to
+ * the space that admits them. Those are held and tried again when the space changes; only if
+ * they are still refused after PARK_MS is the peer that sent them cut off.
+ */
+export const PARKABLE = new Set(['NOT_A_MEMBER', 'NOT_ALLOWED'])
+export const PARK_MS = 30_000
 
 export function signChange(identity: Identity, hashHex: string): ChangeSignature {
   const hash = hexToBytes(hashHex)

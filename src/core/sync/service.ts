@@ -22,12 +22,14 @@ import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
 import { MAX_SYNC_MESSAGE, SYNC_PROTOCOL } from './messages'
 import { SyncSession } from './session'
+import type { Firewall } from '../firewall/firewall'
 
 export interface SyncServiceInit {
   repo: Repo
   /** issues this tab's certificate for its libp2p peer id (may wait for the identity to load) */
   issueCert: (peerId: string) => TabCert | Promise<TabCert>
   maxMessage?: number
+  firewall?: Firewall
 }
 
 export interface SyncServiceComponents {
@@ -145,6 +147,7 @@ export class SyncService implements Startable {
       cert: this.cert,
       log: this.log,
       localPeerId: this.components.peerId.toString(),
+      ...(this.init.firewall ? { firewall: this.init.firewall } : {}),
       onClose: (s) => this.sessions.delete(s),
     })
     this.sessions.add(session)

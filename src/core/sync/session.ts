@@ -11,6 +11,7 @@ import { describeError, OrreryError, ProtocolError } from '../errors'
 import type { DocId } from '../ids'
 import type { Logger } from '../log'
 import { mark, trace } from '../timings'
+import type { Firewall } from '../firewall/firewall'
 import type { Repo } from '../repo/repo'
 import { verifyTabCert, type TabCert } from '../tab-cert'
 import type { FramedStream } from '../wire/framed-stream'
@@ -27,6 +28,8 @@ export interface SessionOptions {
   log: Logger
   onClose: (s: SyncSession) => void
   localPeerId: string
+  /** limits on what this peer may send us; protocol faults count as strikes */
+  firewall?: Firewall
 }
 
 export class SyncSession implements SyncPeer {
@@ -58,6 +61,13 @@ export class SyncSession implements SyncPeer {
 
   /** Sends our HELLO and INTEREST, then reads until the stream ends. */
   async run(): Promise<void> {
+    const allowed = this.opts.firewall?.permits(this.remotePeer)
+    if (allowed !== undefined && !allowed.ok) {
+      this.log.info(`refusing ${this.short}: ${allowed.error.message}`)
+      this.framed.abort(new ProtocolError('PROTOCOL_VIOLATION', allowed.error.message))
+      this.end()
+      return
+    }
     this.repo.addPeer(this)
     this.cert = await this.opts.cert
     this.send({ type: 'hello', version: SYNC_VERSION, cert: this.cert })
@@ -129,7 +139,7 @@ export class SyncSession implements SyncPeer {
     }
   }
 
-  private onMessage(bytes: Uint8Array): void {
+  private onMessage(bytes: Uint8Array): void | Promise<void> {
     trace('receive')
     const decoded = decodeSyncFrame(bytes)
     if (!decoded.ok) return this.fault(decoded.error)
@@ -171,7 +181,11 @@ export class SyncSession implements SyncPeer {
         this.repo
           .receiveSync(this, f.docId, msg, f.sigs)
           .catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
-        return
+        // the firewall's rate limits: over them, the next message waits (back-pressure)
+        return this.opts.firewall?.admit(this.remotePeer, {
+          writes: msg.changes.length,
+          bytes: bytes.length,
+        })
       }
       case 'goodbye':
         this.log.info(`${this.short} said goodbye: ${f.reason}`)
@@ -195,6 +209,12 @@ export class SyncSession implements SyncPeer {
     const checked = verifyTabCert(cert, this.remotePeer)
     if (!checked.ok)
       return this.fault(new ProtocolError('PROTOCOL_VIOLATION', checked.error.message))
+    const allowed = this.opts.firewall?.permits(this.remotePeer, checked.value)
+    if (allowed !== undefined && !allowed.ok) {
+      this.log.info(`refusing ${this.short} (${checked.value.slice(-8)}): ${allowed.error.message}`)
+      void this.close('not allowed')
+      return
+    }
     this.helloReceived = true
     mark('sync-hello')
     this.identity = checked.value
@@ -211,6 +231,7 @@ export class SyncSession implements SyncPeer {
         ? error
         : new ProtocolError('PROTOCOL_VIOLATION', error.message)
     this.framed.abort(pe)
+    this.opts.firewall?.strike(this.remotePeer, `${pe.code}: ${pe.message}`)
     this.end()
   }
 

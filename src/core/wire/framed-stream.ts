@@ -42,14 +42,21 @@ export class FramedStream {
   }
 
   /** Reads messages until the stream ends; a protocol error aborts the stream and is returned. */
-  async read(onMessage: (m: Uint8Array) => void): Promise<ProtocolError | undefined> {
+  /**
+   * A handler that returns a promise is awaited before the next message is read: the firewall
+   * throttles a peer this way, and the pause back-pressures the sender through the stream.
+   */
+  async read(
+    onMessage: (m: Uint8Array) => void | Promise<void>,
+  ): Promise<ProtocolError | undefined> {
     try {
       for await (const chunk of this.stream) {
         trace(`chunk ${chunk.byteLength}`)
         const got = this.decoder.push(chunk)
         if (!got.ok) return this.abort(got.error)
         for (const m of got.value) {
-          onMessage(m)
+          const pending = onMessage(m)
+          if (pending !== undefined) await pending
           if (this.closed) return undefined
         }
       }

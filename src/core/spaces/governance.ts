@@ -1,0 +1,133 @@
+/**
+ * The rules a space applies to its documents, as the repo's Governance: who may sign which
+ * changes. For the space document itself every change is replayed on a copy, one at a time, and
+ * judged on the patches it produces (mayChangeSpace); for the space's other documents the author
+ * must be a writer or admin (mayWriteDoc).
+ */
+import { am, type AutomergeDoc } from '../automerge'
+import { bytesToHex, sha256 } from '../bytes'
+import { DOCUMENT_CHUNK, splitChunks } from '../chunks'
+import { OrreryError, type Result, err, ok } from '../errors'
+import type { Identity } from '../identity'
+import type { Governance, IncomingChange } from '../repo/governance'
+import { normalizeMaterialized } from '../values'
+import { readSpace, roleOf, roleAtLeast, type SpaceState } from './model'
+import { mayChangeSpace, mayWriteDoc } from './policy'
+
+export interface SpaceContext {
+  spaceId: string
+  /** the space's current state (from its document) */
+  state(): SpaceState
+  identity(): Identity | undefined
+}
+
+/** Rules for a document of the space (not the space document). */
+export function docGovernance(docId: string, ctx: SpaceContext): Governance {
+  return {
+    signer: () => ctx.identity(),
+    mayWriteLocally: () => {
+      const me = ctx.identity()
+      if (me === undefined)
+        return err(new OrreryError('NOT_READY', 'the identity is still loading'))
+      const role = roleOf(ctx.state(), me.id)
+      if (role === undefined)
+        return err(new OrreryError('NOT_A_MEMBER', `you are not a member of space ${ctx.spaceId}`))
+      if (!roleAtLeast(role, 'writer'))
+        return err(new OrreryError('NOT_ALLOWED', `readers cannot change documents of this space`))
+      return ok(undefined)
+    },
+    admit: (_doc, changes) => {
+      const space = ctx.state()
+      for (const c of changes) {
+        const r = mayWriteDoc(space, c.author, docId, { actor: c.actor, seq: c.seq })
+        if (!r.ok) return r
+      }
+      return ok(undefined)
+    },
+  }
+}
+
+/**
+ * Rules for the space document. Local writes are refused unless this user is an admin or the
+ * space manager announced a write of its own (a join, a rename) with `expectOwnWrite`.
+ */
+export function spaceGovernance(ctx: SpaceContext, ownWrite: () => boolean): Governance {
+  return {
+    signer: () => ctx.identity(),
+    mayWriteLocally: () => {
+      const me = ctx.identity()
+      if (me === undefined)
+        return err(new OrreryError('NOT_READY', 'the identity is still loading'))
+      if (ownWrite() || roleOf(ctx.state(), me.id) === 'admin') return ok(undefined)
+      return err(new OrreryError('NOT_ALLOWED', 'only admins change a space directly'))
+    },
+    admit: (doc, changes, entries) => replaySpaceChanges(doc, changes, entries, ctx.spaceId),
+  }
+}
+
+/** Applies each new change to a copy of the space document in order and judges its patches. */
+export function replaySpaceChanges(
+  doc: AutomergeDoc,
+  changes: IncomingChange[],
+  entries: Uint8Array[],
+  spaceId: string,
+  now = Date.now(),
+): Result<void> {
+  if (changes.length === 0) return ok(undefined)
+  const byHash = new Map(changes.map((c) => [c.hash, c]))
+  const ordered = changeBytesInOrder(entries, byHash)
+  if (!ordered.ok) return ordered
+  const copy = doc.clone()
+  try {
+    for (const { change, bytes } of ordered.value) {
+      const beforeHeads = copy.getHeads()
+      const before = readSpace(normalizeMaterialized(copy.materialize('/')), spaceId)
+      copy.applyChanges([bytes])
+      const afterHeads = copy.getHeads()
+      const patches = copy.diff(beforeHeads, afterHeads)
+      const after = readSpace(normalizeMaterialized(copy.materialize('/')), spaceId)
+      const verdict = mayChangeSpace(before, after, patches, change.author, now, {
+        actor: change.actor,
+        seq: change.seq,
+      })
+      if (!verdict.ok) return verdict
+    }
+    return ok(undefined)
+  } catch (e) {
+    return err(
+      new OrreryError('MALFORMED_MESSAGE', `a change to the space did not apply: ${String(e)}`),
+    )
+  } finally {
+    copy.free()
+  }
+}
+
+/** The bytes of the listed changes, in an order where each comes after its dependencies. */
+function changeBytesInOrder(
+  entries: Uint8Array[],
+  wanted: Map<string, IncomingChange>,
+): Result<{ change: IncomingChange; bytes: Uint8Array }[]> {
+  const out: { change: IncomingChange; bytes: Uint8Array }[] = []
+  for (const entry of entries) {
+    const chunks = splitChunks(entry, false)
+    if (!chunks.ok) return err(new OrreryError('MALFORMED_MESSAGE', chunks.error))
+    for (const c of chunks.value) {
+      const list =
+        c[8] === DOCUMENT_CHUNK
+          ? (() => {
+              const tmp = am().load(c)
+              try {
+                return tmp.getChanges([]) // topological order
+              } finally {
+                tmp.free()
+              }
+            })()
+          : [c]
+      for (const bytes of list) {
+        const change = wanted.get(bytesToHex(sha256(bytes.subarray(8))))
+        if (change !== undefined) out.push({ change, bytes })
+      }
+    }
+  }
+  return ok(out)
+}

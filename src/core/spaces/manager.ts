@@ -1,0 +1,269 @@
+/**
+ * The spaces this peer belongs to, and the rules they put on documents. The repo asks
+ * `governanceFor(docId)` when it opens a document: a space document governs itself, a document
+ * listed in a space is governed by that space, anything else is a free document.
+ */
+import { fromUtf8, utf8 } from '../bytes'
+import { Emitter } from '../emitter'
+import { OrreryError } from '../errors'
+import { newDocId, parseDocId, type DocId } from '../ids'
+import type { Identity } from '../identity'
+import { createLogger } from '../log'
+import type { Governance } from '../repo/governance'
+import type { Repo } from '../repo/repo'
+import type { StorageAdapter } from '../storage/types'
+import {
+  createInvite,
+  decodeInvite,
+  encodeInvite,
+  checkInvite,
+  joinValues,
+  inviteRecord,
+} from './invite'
+import { readSpace, roleOf, newSpaceValue, emptySpace, type Role, type SpaceState } from './model'
+import { removeMember } from './policy'
+import { docGovernance, spaceGovernance, type SpaceContext } from './governance'
+
+const log = createLogger('spaces')
+
+export interface SpacesOptions {
+  repo: Repo
+  storage: StorageAdapter
+  identity: () => Identity | undefined
+  /** where newcomers can reach this tab (put into invites) */
+  peerId?: () => string | undefined
+  relays?: () => string[]
+}
+
+export class Spaces {
+  readonly events = new Emitter<{ changed: string }>()
+  readonly ready: Promise<void>
+  private readonly known = new Set<string>()
+  private readonly spaceOf = new Map<DocId, string>()
+  private readonly states = new Map<string, SpaceState>()
+  private readonly watching = new Map<string, Promise<void>>()
+  private readonly changeListeners = new Map<string, Set<() => void>>()
+  private ownWrites = 0
+
+  constructor(private readonly opts: SpacesOptions) {
+    this.ready = this.load()
+  }
+
+  private async load(): Promise<void> {
+    for (const c of await this.opts.storage.loadRange(['spaces'])) {
+      const id = c.key[1]
+      if (id !== undefined && parseDocId(id).ok) this.known.add(id)
+    }
+    for (const c of await this.opts.storage.loadRange(['space-of'])) {
+      const doc = c.key[1]
+      const space = fromUtf8(c.data)
+      if (doc !== undefined && parseDocId(doc).ok && parseDocId(space).ok)
+        this.spaceOf.set(doc, space)
+    }
+  }
+
+  /** The repo's hook: which rules govern a document (awaited before the document loads). */
+  async governanceFor(docId: DocId): Promise<Governance | undefined> {
+    await this.ready
+    if (this.known.has(docId)) return this.governanceOfSpace(docId)
+    const spaceId = this.spaceOf.get(docId)
+    if (spaceId === undefined) return undefined
+    void this.watch(spaceId) // the space document opens alongside; its state arrives with it
+    return {
+      ...docGovernance(docId, this.context(spaceId)),
+      onChange: (cb) => this.onSpaceChange(spaceId, cb),
+    }
+  }
+
+  private governanceOfSpace(spaceId: string): Governance {
+    void this.watch(spaceId)
+    return {
+      ...spaceGovernance(this.context(spaceId), () => this.ownWrites > 0),
+      onChange: (cb) => this.onSpaceChange(spaceId, cb),
+    }
+  }
+
+  private context(spaceId: string): SpaceContext {
+    return { spaceId, state: () => this.state(spaceId), identity: () => this.opts.identity() }
+  }
+
+  private onSpaceChange(spaceId: string, cb: () => void): () => void {
+    let set = this.changeListeners.get(spaceId)
+    if (set === undefined) this.changeListeners.set(spaceId, (set = new Set()))
+    set.add(cb)
+    return () => set.delete(cb)
+  }
+
+  /** The current state of a space (empty until its document has arrived). */
+  state(spaceId: string): SpaceState {
+    return this.states.get(spaceId) ?? emptySpace(spaceId)
+  }
+
+  list(): SpaceState[] {
+    return [...this.known].map((id) => this.state(id))
+  }
+
+  /** Opens a space document and keeps its state (and the list of its documents) current. */
+  private watch(spaceId: string): Promise<void> {
+    let p = this.watching.get(spaceId)
+    if (p === undefined) {
+      p = (async () => {
+        const handle = await this.opts.repo.open(spaceId)
+        handle.subscribe([], (value) => {
+          const state = readSpace(value, spaceId)
+          this.states.set(spaceId, state)
+          for (const docId of state.docs.keys())
+            if (!this.spaceOf.has(docId)) void this.registerDoc(docId, spaceId)
+          for (const cb of this.changeListeners.get(spaceId) ?? []) cb()
+          this.events.emit('changed', spaceId)
+        })
+      })()
+      this.watching.set(spaceId, p)
+    }
+    return p
+  }
+
+  private async registerSpace(spaceId: string): Promise<void> {
+    if (this.known.has(spaceId)) return
+    this.known.add(spaceId)
+    await this.opts.storage.save(['spaces', spaceId], utf8(JSON.stringify({ at: Date.now() })))
+  }
+
+  private async registerDoc(docId: DocId, spaceId: string): Promise<void> {
+    this.spaceOf.set(docId, spaceId)
+    await this.opts.storage.save(['space-of', docId], utf8(spaceId))
+  }
+
+  /** Writes the space document itself on behalf of this user (joins, document listings). */
+  private async ownWrite(spaceId: string, writes: [string[], unknown][]): Promise<void> {
+    const handle = await this.opts.repo.open(spaceId)
+    this.ownWrites++
+    try {
+      for (const [keys, value] of writes) handle.write(keys, value)
+      handle.flush() // committed and signed while the own-write permission holds
+    } finally {
+      this.ownWrites--
+    }
+    await handle.whenSaved()
+  }
+
+  private me(): Identity {
+    const me = this.opts.identity()
+    if (me === undefined) throw new OrreryError('NOT_READY', 'the identity is still loading')
+    return me
+  }
+
+  // ---- what a user does ------------------------------------------------------------------------
+
+  async create(name: string): Promise<string> {
+    await this.ready
+    const me = this.me()
+    const id = newDocId()
+    await this.registerSpace(id)
+    await this.watch(id)
+    await this.ownWrite(
+      id,
+      Object.entries(newSpaceValue(name, me)).map(([k, v]) => [[k], v]),
+    )
+    return id
+  }
+
+  /** A new document in the space (writers and admins). */
+  async createDoc(spaceId: string): Promise<DocId> {
+    await this.watch(spaceId)
+    const me = this.me()
+    const role = roleOf(this.state(spaceId), me.id)
+    if (role !== 'admin' && role !== 'writer') {
+      throw new OrreryError('NOT_ALLOWED', 'only writers and admins add documents to a space')
+    }
+    const docId = newDocId()
+    await this.registerDoc(docId, spaceId)
+    await this.ownWrite(spaceId, [[['docs', docId], { addedBy: me.id, addedAt: Date.now() }]])
+    await this.opts.repo.open(docId)
+    return docId
+  }
+
+  /** An invite (the string to put in a link's fragment). Admins invite anyone, writers writers and readers. */
+  async invite(
+    spaceId: string,
+    o: { role: Role; expiresInMs?: number; maxUses?: number },
+  ): Promise<string> {
+    await this.watch(spaceId)
+    const me = this.me()
+    const { token, secret } = createInvite({
+      spaceId,
+      role: o.role,
+      expiresAt: Date.now() + (o.expiresInMs ?? 7 * 24 * 3600 * 1000),
+      maxUses: o.maxUses ?? 10,
+      inviter: me,
+      ...(this.opts.peerId?.() ? { inviterPeer: this.opts.peerId() } : {}),
+      ...(this.opts.relays ? { relays: this.opts.relays().slice(0, 4) } : {}),
+    })
+    const check = checkInvite(token, this.state(spaceId), Date.now())
+    if (!check.ok) throw check.error
+    if (roleOf(this.state(spaceId), me.id) === 'admin') {
+      await this.ownWrite(spaceId, [[['invites', token.id], inviteRecord(token)]])
+    }
+    return encodeInvite(token, secret)
+  }
+
+  /**
+   * Joins a space with an invite: the space document comes from whichever member (or peer that
+   * holds it) is reachable, the invite is checked against it, and this user writes their own
+   * member record, which every member can verify without the inviter.
+   */
+  async join(invite: string, name?: string, timeoutMs = 30_000): Promise<string> {
+    await this.ready
+    const decoded = decodeInvite(invite)
+    if (!decoded.ok) throw decoded.error
+    const { token } = decoded.value
+    const me = this.me()
+    const spaceId = token.space
+    await this.registerSpace(spaceId)
+    await this.watch(spaceId)
+    const until = Date.now() + timeoutMs
+    while (this.state(spaceId).members.size === 0) {
+      if (Date.now() > until) {
+        throw new OrreryError(
+          'BLOCKS_UNAVAILABLE',
+          'no member of this space could be reached to check the invite',
+        )
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    if (roleOf(this.state(spaceId), me.id) !== undefined) return spaceId // already in
+    const check = checkInvite(token, this.state(spaceId), Date.now(), me.id)
+    if (!check.ok) throw check.error
+    const { member, redeemed } = joinValues(decoded.value, me.id, Date.now(), name)
+    await this.ownWrite(spaceId, [
+      [['members', me.id], member],
+      [['redeemed', token.id, me.id], redeemed],
+    ])
+    log.info(`joined space ${spaceId} as ${token.role}`)
+    return spaceId
+  }
+
+  /** Removes a member (admins): their later writes are refused by every peer. */
+  async remove(spaceId: string, did: string): Promise<void> {
+    await this.watch(spaceId)
+    const me = this.me()
+    const space = this.state(spaceId)
+    const heads: { docId: string; actors: Record<string, number> }[] = []
+    for (const docId of [spaceId, ...space.docs.keys()]) {
+      const h = await this.opts.repo.open(docId)
+      heads.push({ docId, actors: h.actorsOf(did) })
+    }
+    const record = removeMember(space, did, me.id, heads)
+    if (!record.ok) throw record.error
+    await this.ownWrite(spaceId, [[['removed', did], record.value]])
+  }
+
+  async revoke(spaceId: string, inviteId: string): Promise<void> {
+    await this.ownWrite(spaceId, [[['revoked', inviteId], { by: this.me().id, at: Date.now() }]])
+  }
+
+  /** The space a document belongs to, if any. */
+  spaceOfDoc(docId: DocId): string | undefined {
+    return this.known.has(docId) ? docId : this.spaceOf.get(docId)
+  }
+}

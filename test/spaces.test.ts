@@ -1,0 +1,131 @@
+/**
+ * Spaces over real streams: joining by invite, signed writes checked at every hop, outsiders and
+ * readers refused, removal, and an invite redeemed while its inviter is away.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import type { OrreryPeer } from '../src/core/peer'
+import type { Spaces } from '../src/core/spaces/manager'
+import { connect, makePeer, sleep, waitFor } from './peers'
+
+const running: OrreryPeer[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map(async (p) => p.stop()))
+})
+async function peer(): Promise<OrreryPeer> {
+  const p = await makePeer()
+  running.push(p)
+  await p.identityReady
+  await sleep(0)
+  return p
+}
+const spaces = (p: OrreryPeer): Spaces => p.spaces!
+
+describe('spaces', () => {
+  it('a newcomer joins by invite, writes, and the change is verified on the way', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const space = await spaces(a).create('club')
+    const doc = await spaces(a).createDoc(space)
+    await a.state.set(`/${doc}/by`, 'admin')
+    const invite = await spaces(a).invite(space, { role: 'writer' })
+    await connect(a, b)
+    await spaces(b).join(invite, 'bob')
+    await waitFor(
+      () => spaces(a).state(space).members.has(b.identity.id),
+      5000,
+      'a sees b as member',
+    )
+    await b.repo.open(doc)
+    await waitFor(async () => (await b.state.get(`/${doc}/by`)) === 'admin', 5000, 'b reads')
+    await b.state.set(`/${doc}/from-b`, 'hello')
+    await waitFor(
+      async () => (await a.state.get(`/${doc}/from-b`)) === 'hello',
+      5000,
+      'a accepts b',
+    )
+  })
+
+  it('signed changes cross several hops, each peer checking them (a - b - c)', async () => {
+    const [a, b, c] = [await peer(), await peer(), await peer()]
+    const space = await spaces(a).create('line')
+    const doc = await spaces(a).createDoc(space)
+    const inviteB = await spaces(a).invite(space, { role: 'writer' })
+    const inviteC = await spaces(a).invite(space, { role: 'writer' })
+    await connect(a, b)
+    await spaces(b).join(inviteB)
+    await connect(b, c) // c never talks to a
+    await spaces(c).join(inviteC)
+    await c.repo.open(doc)
+    await b.repo.open(doc)
+    await c.state.set(`/${doc}/from-c`, 'through b')
+    await waitFor(
+      async () => (await a.state.get(`/${doc}/from-c`)) === 'through b',
+      8000,
+      'a gets c via b',
+    )
+    expect(a.node.getConnections(c.node.peerId)).toHaveLength(0)
+  })
+
+  it('an outsider who knows the document id cannot change it (refused by every member)', async () => {
+    const [a, b, outsider] = [await peer(), await peer(), await peer()]
+    const space = await spaces(a).create('closed')
+    const doc = await spaces(a).createDoc(space)
+    await a.state.set(`/${doc}/x`, 1)
+    const invite = await spaces(a).invite(space, { role: 'reader' })
+    await connect(a, b)
+    await spaces(b).join(invite)
+    await b.repo.open(doc)
+    await waitFor(async () => (await b.state.get(`/${doc}/x`)) === 1, 5000, 'b reads')
+    // the outsider opens the document by id (no space): it can read it and write to its copy…
+    await outsider.repo.open(doc)
+    await connect(outsider, a)
+    await connect(outsider, b)
+    await waitFor(async () => (await outsider.state.get(`/${doc}/x`)) === 1, 5000, 'outsider reads')
+    await outsider.state.set(`/${doc}/vandal`, 'was here')
+    await waitFor(
+      () => a.firewall.stats()[outsider.id]?.strikes === 1,
+      5000,
+      'a cuts the outsider off',
+    )
+    await sleep(500)
+    // …but nobody in the space takes its change, and it is not forwarded
+    expect(await a.state.get(`/${doc}/vandal`)).toBeUndefined()
+    expect(await b.state.get(`/${doc}/vandal`)).toBeUndefined()
+    // a reader may not write at all
+    await expect(b.state.set(`/${doc}/y`, 2)).rejects.toMatchObject({ code: 'NOT_ALLOWED' })
+  })
+
+  it('an invite works while the inviter is away, through any member', async () => {
+    const [a, b, c] = [await peer(), await peer(), await peer()]
+    const space = await spaces(a).create('async')
+    const invite = await spaces(a).invite(space, { role: 'writer' })
+    const inviteB = await spaces(a).invite(space, { role: 'writer' })
+    await connect(a, b)
+    await spaces(b).join(inviteB)
+    await waitFor(() => spaces(b).state(space).members.size === 2, 5000)
+    await a.stop() // the inviter leaves
+    running.splice(running.indexOf(a), 1)
+    await connect(c, b)
+    await spaces(c).join(invite, 'carol')
+    await waitFor(() => spaces(b).state(space).members.has(c.identity.id), 5000, 'b accepts c')
+  })
+
+  it('a removed member keeps old writes but new ones are refused', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const space = await spaces(a).create('rm')
+    const doc = await spaces(a).createDoc(space)
+    const invite = await spaces(a).invite(space, { role: 'writer' })
+    await connect(a, b)
+    await spaces(b).join(invite)
+    await b.repo.open(doc)
+    await waitFor(() => spaces(b).state(space).docs.has(doc), 5000)
+    await b.state.set(`/${doc}/old`, 'kept')
+    await waitFor(async () => (await a.state.get(`/${doc}/old`)) === 'kept', 5000)
+    await spaces(a).remove(space, b.identity.id)
+    await waitFor(() => spaces(b).state(space).removed.has(b.identity.id), 5000, 'b learns')
+    // b's tab refuses locally now; a write made on b's replica anyway would be refused by a
+    await expect(b.state.set(`/${doc}/new`, 'refused')).rejects.toMatchObject({
+      code: 'NOT_A_MEMBER',
+    })
+    expect(await a.state.get(`/${doc}/old`)).toBe('kept')
+  })
+})
