@@ -12,12 +12,31 @@ export interface AppStateApi {
   subscribe(path: string, cb: (value: unknown) => void): () => void
 }
 
+export type SpaceRole = 'admin' | 'writer' | 'reader'
+
+/** What a guarded action's code gets: the checked user and the document it acts on. */
+export interface ActionContext {
+  /** the user's identity (did:key), a member of the document's space with at least the action's role */
+  me: string
+  doc: string
+  state: AppStateApi
+}
+
+export interface ActionSpec {
+  /** the least role the user needs in the document's space */
+  role: SpaceRole
+  run: (ctx: ActionContext, args: unknown) => Promise<unknown>
+}
+
 export interface AppApi {
   app: { name: string; cid: string }
   /** the person using the app: public parts only */
   identity: { id: string }
   docs: {
-    /** a new document owned by this app */
+    /**
+     * A new document owned by this app, in a new space of which the user is the admin: every
+     * change to it is signed and checked by every peer against the space's members.
+     */
     create(): Promise<string>
     /** documents of this app known in this browser, newest first */
     list(): Promise<string[]>
@@ -26,8 +45,25 @@ export interface AppApi {
   state: AppStateApi
   /** the document named in the link the app was opened with, if any (it belongs to the app) */
   startDoc: string | undefined
-  /** a share link that opens this app on `docId` */
+  /** a share link that opens this app on `docId` (readable by whoever has it; writing needs an invite) */
   link(docId: string): string
+  /**
+   * An invite link: opens this app on `docId` for a newcomer, who signs up (display name,
+   * identity) and joins the document's space with `role`. Admins invite any role, writers
+   * writers and readers. The secret is in the link's fragment and never reaches a server.
+   */
+  invite(docId: string, role: 'writer' | 'reader', opts?: { expiresInMs?: number; maxUses?: number }): Promise<string>
+  /** the user's role in the document's space (undefined: not a member, or not yet known) */
+  role(docId: string): SpaceRole | undefined
+  /**
+   * Named actions (e.g. "posts/create"): `run` checks the guard (the identity is loaded, the
+   * document is the app's, the user is a member of its space with at least `role`) before the
+   * action's code makes any change, and refuses with NOT_A_MEMBER or NOT_ALLOWED otherwise.
+   */
+  actions: {
+    define(name: string, spec: ActionSpec): void
+    run(name: string, docId: string, args?: unknown): Promise<unknown>
+  }
   /** ask the shell to show this document in the address bar (so reloads and links keep it) */
   navigate(docId: string): void
   /**
