@@ -16,23 +16,32 @@ const seed = JSON.parse(fs.readFileSync('dist/seed/apps.json', 'utf8')) as {
 }[]
 const microblog = seed.find((a) => a.name === 'microblog')!.cid
 
-test('the microblog travels from peer to peer by content address, and keeps running offline', async ({
+test('the microblog travels from peer to peer by content address; newcomers sign up by invite; it runs offline', async ({
   browser,
 }) => {
   let relay = await RelayProcess.start()
+  const local = (link: string): string => link.replace(/^http:\/\/[^/]+/, relay.url)
   try {
-    // A installs it from the seeding relay and starts a community
+    // A installs it from the seeding relay and starts a community (a space A administers)
     const a = await openPeer(browser, `${relay.url}/#/app/${microblog}`)
     await a.page.getByTestId('new-community').click()
+    await expect(a.page.getByTestId('my-role')).toHaveText('admin', { timeout: 20_000 })
     await a.page.getByTestId('display-name').fill('Ada')
     await a.page.getByTestId('save-profile').click()
     await a.page.getByTestId('compose').fill('hello from Ada')
     await a.page.getByTestId('post-button').click()
     await expect(a.page.getByTestId('post-text').first()).toHaveText('hello from Ada')
-    const link = await a.page.getByTestId('share-link').inputValue()
-    expect(link).toContain(`#/app/${microblog}/doc/`)
     const installed = await a.page.evaluate(() => window.orrery.apps.list())
     expect(installed.installed.map((x) => x.cid)).toContain(microblog)
+    const invite = async (): Promise<string> => {
+      await a.page.getByTestId('make-invite').click()
+      await expect(a.page.getByTestId('invite-link')).toHaveValue(/#\/join\//)
+      const link = await a.page.getByTestId('invite-link').inputValue()
+      expect(link).toContain(`/app/${microblog}/doc/`)
+      return link
+    }
+    const forBob = await invite()
+    const forCy = await invite()
 
     // the relay comes back on the same port with seeding switched off: blocks only from peers
     const { port, dataDir } = { port: relay.port, dataDir: relay.dataDir }
@@ -46,7 +55,11 @@ test('the microblog travels from peer to peer by content address, and keeps runn
       .poll(() => a.page.evaluate(() => window.orrery.status().relay), { timeout: 30_000 })
       .toBe('connected')
 
-    const b = await openPeer(browser, link.replace(/^http:\/\/[^/]+/, relay.url))
+    // B signs up from the invite link in a fresh browser and lands in the app
+    const b = await openPeer(browser, local(forBob))
+    await b.page.getByTestId('join-name').fill('Bob')
+    await b.page.getByTestId('join-button').click()
+    await expect(b.page.getByTestId('my-role')).toHaveText('writer', { timeout: 40_000 })
     await b.page.getByTestId('tab-everyone').click()
     await expect(b.page.getByTestId('post-text').first()).toHaveText('hello from Ada', {
       timeout: 30_000,
@@ -56,10 +69,10 @@ test('the microblog travels from peer to peer by content address, and keeps runn
       window.orrery.internals!.peer.node.services.blocks.stats(),
     )
     expect(stats.fetchedBlocks).toBeGreaterThan(0)
-    const health = (await (await fetch(`${relay.url}/metrics`)).text()).match(
+    const served = (await (await fetch(`${relay.url}/metrics`)).text()).match(
       /orrery_relay_blocks_served_total (\d+)/,
     )
-    expect(Number(health?.[1])).toBe(0)
+    expect(Number(served?.[1])).toBe(0)
     const conns = await b.page.evaluate(() => window.orrery.connections())
     expect(conns).toContainEqual(
       expect.objectContaining({ peer: a.id, transport: 'webrtc', direct: true }),
@@ -81,9 +94,27 @@ test('the microblog travels from peer to peer by content address, and keeps runn
           (await a.page.evaluate(() => window.orrery.outbox.inbox()))
             .map((m) => JSON.stringify(m.payload))
             .join(),
-        { timeout: 20_000 },
+        {
+          timeout: 20_000,
+        },
       )
       .toContain('Bob replied: hi Ada, Bob here')
+
+    // Ada closes her browser; Cy signs up with Ada's invite anyway: Bob checks it, Bob serves the app
+    await a.context.close()
+    const c = await openPeer(browser, local(forCy))
+    await c.page.getByTestId('join-name').fill('Cy')
+    await c.page.getByTestId('join-button').click()
+    await expect(c.page.getByTestId('my-role')).toHaveText('writer', { timeout: 40_000 })
+    await c.page.getByTestId('display-name').fill('Cy')
+    await c.page.getByTestId('save-profile').click()
+    await c.page.getByTestId('compose').fill('Cy joined while Ada was away')
+    await c.page.getByTestId('post-button').click()
+    await expect(
+      b.page.getByTestId('post-text').filter({ hasText: 'Cy joined while Ada was away' }),
+    ).toBeVisible({
+      timeout: 20_000,
+    })
 
     // B, cut off from everything, reloads: shell, app and community come from its own store
     await b.page.evaluate(() => window.orrery.state.flush())

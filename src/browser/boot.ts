@@ -13,6 +13,8 @@ import { createLogger } from '../core/log'
 import type { OrreryPeer } from '../core/peer'
 import { Pulse } from '../core/pulse'
 import { Repo } from '../core/repo/repo'
+import { Spaces } from '../core/spaces/manager'
+import type { Identity } from '../core/identity'
 import { BroadcastTabBus, type TabBus } from '../core/tabs/bus'
 import { mark } from '../core/timings'
 import { loadAutomergeWeb } from './automerge-web'
@@ -29,6 +31,7 @@ const log = createLogger('boot')
 
 export interface LocalPeer {
   repo: Repo
+  spaces: Spaces
   db: OrreryDb
   bus: TabBus
 }
@@ -65,13 +68,26 @@ export function boot(report: BootReporter): BootStages {
   const storage = new DexieStorageAdapter(db)
   // BroadcastChannel is scoped to the browser profile already: every tab of it hears this one.
   const bus = new BroadcastTabBus('orrery-tabs')
-  const repo = new Repo({ storage, bus, tabId: toBase58(randomBytes(8)) })
+  let identity: Identity | undefined
+  let spaces: Spaces | undefined
+  const repo = new Repo({
+    storage,
+    bus,
+    tabId: toBase58(randomBytes(8)),
+    governance: (id) => spaces?.governanceFor(id),
+  })
+  let peerId: string | undefined
+  spaces = new Spaces({ repo, storage, identity: () => identity, peerId: () => peerId })
   addEventListener('pagehide', () => repo.flushMeta())
   const linked = /^#\/doc\/([^/?#]+)/.exec(location.hash)?.[1]
   if (linked !== undefined && parseDocId(linked).ok) repo.open(linked).catch(() => undefined)
   const wasm = finished('wasm', loadAutomergeWeb())
-  const local = wasm.then(() => ({ repo, db, bus }))
+  const local = wasm.then(() => ({ repo, db, bus, spaces }))
   const profile = finished('profile', loadOrCreateProfile(db))
+  profile.then(
+    (p) => (identity = p.identity),
+    () => undefined,
+  )
   const sw = new ServiceWorkerLink(() => repo.flushAll())
   const blocks = new DexieBlockStore(db)
 
@@ -85,7 +101,9 @@ export function boot(report: BootReporter): BootStages {
       bus,
       relay: relayInfo,
       blocks,
+      spaces,
     })
+    peerId = peer.id
     mark('libp2p-started')
     report('connecting', ++done, total)
     const relay = new RelayLink(peer, relayAddress(relayInfo), relayInfo.peerId)
@@ -103,6 +121,7 @@ export function boot(report: BootReporter): BootStages {
       db,
       bus,
       repo,
+      spaces,
       relay,
       pulse,
       profileId: p.profileId,

@@ -15,6 +15,7 @@ import { createLogger } from '../core/log'
 import { mark } from '../core/timings'
 import { createPeer, type OrreryPeer } from '../core/peer'
 import type { Repo } from '../core/repo/repo'
+import type { Spaces } from '../core/spaces/manager'
 import type { BlockStore } from '../core/blocks/types'
 import type { StorageAdapter } from '../core/storage/types'
 import type { TabBus } from '../core/tabs/bus'
@@ -149,6 +150,7 @@ export class RelayLink {
 
 export interface BrowserPeerOptions {
   repo: Repo
+  spaces: Spaces
   blocks: BlockStore
   identity: Promise<Identity>
   profileId: Promise<string>
@@ -177,6 +179,7 @@ export async function createBrowserPeer(opts: BrowserPeerOptions): Promise<Orrer
     profileId: opts.profileId,
     storage: opts.storage,
     repo: opts.repo,
+    spaces: opts.spaces,
     blocks: opts.blocks,
     bus: opts.bus,
     privateKey,

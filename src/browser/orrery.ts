@@ -13,6 +13,8 @@ import { timings } from '../core/timings'
 import type { DocStatus } from '../core/repo/doc-handle'
 import type { Unsubscribe } from '../core/state'
 import { StateApi } from '../core/state'
+import type { FirewallConfig, FirewallPeerStats } from '../core/firewall/firewall'
+import { roleOf, type Role, type SpaceState } from '../core/spaces/model'
 import type { InboxEntry, OutboxEntry } from '../core/outbox/store'
 import type { JsonValue } from '../core/values'
 import type { AppManifest, FetchProgress, StoreUsage } from '../core/blocks/types'
@@ -54,6 +56,28 @@ export interface OrreryEvents extends Record<string, unknown> {
   messages: undefined
 }
 
+export interface SpaceSummary {
+  id: string
+  name: string
+  members: { id: string; role: Role; name?: string }[]
+  removed: string[]
+  docs: string[]
+}
+
+function summarize(s: SpaceState): SpaceSummary {
+  return {
+    id: s.id,
+    name: s.name,
+    members: [...s.members]
+      .filter(([id]) => !s.removed.has(id))
+      .map(([id, m]) => ({ id, role: m.role, ...(m.name !== undefined ? { name: m.name } : {}) })),
+    removed: [...s.removed.keys()],
+    docs: [...s.docs.keys()],
+  }
+}
+
+type Local = { repo: LocalPeer['repo']; state: StateApi; spaces: LocalPeer['spaces'] }
+
 export class OrreryApi {
   readonly events = new Emitter<OrreryEvents>()
   boot: BootProgress = { step: 'loading', done: 0, total: 1 }
@@ -61,8 +85,8 @@ export class OrreryApi {
   id = ''
   readonly ready: Promise<void>
   private b: Booted | undefined
-  private readonly localReady: Promise<{ repo: LocalPeer['repo']; state: StateApi }>
-  private l: { repo: LocalPeer['repo']; state: StateApi } | undefined
+  private readonly localReady: Promise<Local>
+  private l: Local | undefined
 
   constructor(start: (api: OrreryApi) => BootStages) {
     globalThis.addEventListener?.('beforeinstallprompt', (e) => {
@@ -76,7 +100,7 @@ export class OrreryApi {
     })
     const stages = start(this)
     this.localReady = stages.local.then(
-      (l) => (this.l = { repo: l.repo, state: new StateApi(l.repo) }),
+      (l) => (this.l = { repo: l.repo, state: new StateApi(l.repo), spaces: l.spaces }),
     )
     this.localReady.catch(() => undefined)
     this.ready = stages.full.then(
@@ -99,7 +123,7 @@ export class OrreryApi {
     this.events.emit('boot', this.boot)
   }
 
-  private async local(): Promise<{ repo: LocalPeer['repo']; state: StateApi }> {
+  private async local(): Promise<Local> {
     return this.l ?? (await this.localReady)
   }
 
@@ -289,6 +313,68 @@ export class OrreryApi {
       return b.blocks.gc()
     },
     usage: async (): Promise<StoreUsage> => (await this.up()).blocks.usage(),
+  }
+
+  // ---- spaces: members, invites, signed writes ------------------------------------------------
+
+  readonly spaces = {
+    /** a new space with this user as its admin */
+    create: async (name: string): Promise<string> => (await this.local()).spaces.create(name),
+    /** a new document in a space (writers and admins); its changes are signed and checked */
+    createDoc: async (spaceId: string): Promise<string> =>
+      (await this.local()).spaces.createDoc(spaceId),
+    list: async (): Promise<SpaceSummary[]> => (await this.local()).spaces.list().map(summarize),
+    get: async (spaceId: string): Promise<SpaceSummary> =>
+      summarize((await this.local()).spaces.state(spaceId)),
+    /** the space a document belongs to, if any */
+    of: async (docId: string): Promise<string | undefined> => {
+      const s = (await this.local()).spaces
+      await s.ready
+      return s.spaceOfDoc(docId)
+    },
+    /** this user's role in the document's space (a space id works too) */
+    role: (docId: string): Role | undefined => {
+      const s = this.l?.spaces
+      const me = this.b?.peer.identity.id
+      const space = s?.spaceOfDoc(docId)
+      if (s === undefined || me === undefined || space === undefined) return undefined
+      return roleOf(s.state(space), me)
+    },
+    /**
+     * An invite link: a newcomer who opens it signs up and joins with `role`, then lands on
+     * `open` (an app and/or document) if given. The secret stays in the link's fragment.
+     */
+    invite: async (
+      spaceId: string,
+      role: Role,
+      opts: { expiresInMs?: number; maxUses?: number; open?: { app?: string; doc?: string } } = {},
+    ): Promise<string> => {
+      const invite = await (await this.up()).spaces.invite(spaceId, { role, ...opts })
+      const app = opts.open?.app === undefined ? '' : `/app/${opts.open.app}`
+      const doc = opts.open?.doc === undefined ? '' : `/doc/${opts.open.doc}`
+      return `${location.origin}/#/join/${invite}${app}${doc}`
+    },
+    /** Joins with an invite (the link, or the invite string in it) as `name`; resolves to the space id. */
+    join: async (inviteOrLink: string, name?: string): Promise<string> => {
+      const invite = /#\/join\/([^/]+)/.exec(inviteOrLink)?.[1] ?? inviteOrLink
+      return (await this.up()).spaces.join(invite, name)
+    },
+    remove: async (spaceId: string, did: string): Promise<void> =>
+      (await this.up()).spaces.remove(spaceId, did),
+    revoke: async (spaceId: string, inviteId: string): Promise<void> =>
+      (await this.up()).spaces.revoke(spaceId, inviteId),
+  }
+
+  // ---- the firewall: what each remote peer may send --------------------------------------------
+
+  readonly firewall = {
+    /** per remote peer: admitted writes and bytes, time throttled, strikes, bans */
+    stats: async (): Promise<Record<string, FirewallPeerStats>> =>
+      (await this.up()).peer.firewall.stats(),
+    config: async (): Promise<FirewallConfig> => (await this.up()).peer.firewall.config,
+    /** changes the limits (writes per second, bytes per minute, deny and allow lists …) */
+    configure: async (changes: Partial<FirewallConfig>): Promise<void> =>
+      (await this.up()).peer.firewall.configure(changes),
   }
 
   // ---- messages to people (the persistent outbox) ----------------------------------------------

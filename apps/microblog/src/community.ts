@@ -1,16 +1,8 @@
 import { defineElement } from '../../../src/browser/ui/define'
 import { LitElement, css, html } from 'lit'
-import type { AppApi } from '../../../src/core/apps/api'
-import {
-  allPosts,
-  getPost,
-  pathOf,
-  profileName,
-  thread,
-  timeline,
-  type Post,
-  type Writer,
-} from './model'
+import type { AppApi, SpaceRole } from '../../../src/core/apps/api'
+import { READ_ONLY_NOTE, canInvite, canWrite, errorText } from './actions'
+import { allPosts, getPost, pathOf, profileName, thread, timeline, type Post } from './model'
 import { message, shared } from './styles'
 import './compose'
 import './post'
@@ -19,7 +11,16 @@ import type { MicroblogCompose } from './compose'
 
 type Tab = 'timeline' | 'everyone'
 
-/** One community: share link, profile, compose box, and the Timeline / Everyone / thread feeds. */
+type InviteRole = 'writer' | 'reader'
+
+/** How often the user's role is read again (it changes when a space update or invite arrives). */
+const ROLE_POLL_MS = 1500
+
+/**
+ * One community: the user's role, invite links (members who may write) and the read link, profile,
+ * compose box, and the Timeline / Everyone / thread feeds. Non-members and readers see it
+ * read-only.
+ */
 export class MicroblogCommunity extends LitElement {
   static override properties = {
     api: { attribute: false },
@@ -28,7 +29,12 @@ export class MicroblogCommunity extends LitElement {
     tab: { state: true },
     replyTo: { state: true },
     threadOf: { state: true },
+    myRole: { state: true },
     copied: { state: true },
+    inviteRole: { state: true },
+    invite: { state: true },
+    inviteBusy: { state: true },
+    inviteError: { state: true },
     error: { state: true },
   }
   declare api: AppApi | undefined
@@ -40,9 +46,18 @@ export class MicroblogCommunity extends LitElement {
   declare replyTo: string | undefined
   /** the post whose thread is shown instead of the feed */
   declare threadOf: string | undefined
-  declare copied: string
+  /** the user's role in the community's space (undefined: not a member, or not known yet) */
+  declare myRole: SpaceRole | undefined
+  /** "Copied!" next to the link it is about */
+  declare copied: { what: 'share' | 'invite'; text: string } | undefined
+  declare inviteRole: InviteRole
+  /** the last invite link made here */
+  declare invite: string
+  declare inviteBusy: boolean
+  declare inviteError: string
   declare error: string
   private off: (() => void) | undefined
+  private rolePoll: ReturnType<typeof setInterval> | undefined
 
   constructor() {
     super()
@@ -52,7 +67,12 @@ export class MicroblogCommunity extends LitElement {
     this.tab = 'timeline'
     this.replyTo = undefined
     this.threadOf = undefined
-    this.copied = ''
+    this.myRole = undefined
+    this.copied = undefined
+    this.inviteRole = 'writer'
+    this.invite = ''
+    this.inviteBusy = false
+    this.inviteError = ''
     this.error = ''
   }
 
@@ -62,6 +82,23 @@ export class MicroblogCommunity extends LitElement {
       .share input {
         flex: 1;
         min-width: 12em;
+      }
+      .share .row + .row {
+        margin-top: 8px;
+      }
+      .role {
+        font-weight: 600;
+      }
+      select {
+        font: inherit;
+        padding: 4px 6px;
+        border: 1px solid #9aa3b5;
+        border-radius: 6px;
+        background: #fff;
+      }
+      .note {
+        background: #f3f5fe;
+        border-color: #c6cde0;
       }
       nav {
         display: flex;
@@ -100,6 +137,19 @@ export class MicroblogCommunity extends LitElement {
   private unwatch(): void {
     this.off?.()
     this.off = undefined
+    if (this.rolePoll !== undefined) clearInterval(this.rolePoll)
+    this.rolePoll = undefined
+  }
+
+  /** Reads the user's role again; a change re-renders (e.g. an invite accepted, a role changed). */
+  private refreshRole(): void {
+    let role: SpaceRole | undefined
+    try {
+      role = this.api?.role(this.docId)
+    } catch {
+      role = undefined
+    }
+    if (role !== this.myRole) this.myRole = role
   }
 
   private watch(): void {
@@ -108,9 +158,17 @@ export class MicroblogCommunity extends LitElement {
     this.replyTo = undefined
     this.threadOf = undefined
     this.error = ''
+    this.invite = ''
+    this.inviteError = ''
+    this.myRole = undefined
     if (this.api === undefined || this.docId === '') return
+    this.refreshRole()
+    this.rolePoll = setInterval(() => this.refreshRole(), ROLE_POLL_MS)
     try {
-      this.off = this.api.state.subscribe(pathOf(this.docId), (v) => (this.value = v))
+      this.off = this.api.state.subscribe(pathOf(this.docId), (v) => {
+        this.value = v
+        this.refreshRole()
+      })
     } catch (e) {
       this.error = `This community cannot be opened: ${message(e)}`
     }
@@ -131,23 +189,37 @@ export class MicroblogCommunity extends LitElement {
       .catch((e: unknown) => console.warn('microblog: could not queue the notification', e))
   }
 
-  private get writer(): Writer | undefined {
-    const api = this.api
-    return api === undefined
-      ? undefined
-      : { state: api.state, doc: this.docId, me: api.identity.id }
-  }
-
-  private async copy(link: string): Promise<void> {
+  private async copy(what: 'share' | 'invite', link: string): Promise<void> {
     try {
       await navigator.clipboard.writeText(link)
-      this.copied = 'Copied!'
+      this.copied = { what, text: 'Copied!' }
     } catch {
-      const input = this.renderRoot.querySelector<HTMLInputElement>('[data-testid="share-link"]')
-      input?.select()
-      this.copied = 'Press Ctrl+C (⌘C) to copy'
+      const testid = what === 'share' ? 'share-link' : 'invite-link'
+      this.renderRoot.querySelector<HTMLInputElement>(`[data-testid="${testid}"]`)?.select()
+      this.copied = { what, text: 'Press Ctrl+C (⌘C) to copy' }
     }
-    setTimeout(() => (this.copied = ''), 2500)
+    const shown = this.copied
+    setTimeout(() => {
+      if (this.copied === shown) this.copied = undefined
+    }, 2500)
+  }
+
+  /** A new invite link for the chosen role (the shell keeps its secret in the link's fragment). */
+  private async makeInvite(): Promise<void> {
+    const api = this.api
+    if (api === undefined || this.inviteBusy) return
+    this.inviteBusy = true
+    this.inviteError = ''
+    this.invite = ''
+    try {
+      const docId = this.docId
+      const link = await api.invite(docId, this.inviteRole)
+      if (docId === this.docId) this.invite = link // still on the community it was made for
+    } catch (e) {
+      this.inviteError = `Could not make an invite link: ${errorText(e)}`
+    } finally {
+      this.inviteBusy = false
+    }
   }
 
   private startReply(id: string): void {
@@ -176,7 +248,9 @@ export class MicroblogCommunity extends LitElement {
         html`<microblog-post
           data-testid="post"
           data-post-id=${p.id}
-          .writer=${this.writer}
+          .api=${this.api}
+          .docId=${this.docId}
+          .canWrite=${canWrite(this.myRole)}
           .value=${this.value}
           .post=${p}
           .replies=${replies.get(p.id) ?? 0}
@@ -208,12 +282,112 @@ export class MicroblogCommunity extends LitElement {
       : this.feed(allPosts(this.value), 'No posts yet. Be the first!')
   }
 
+  private copiedNote(what: 'share' | 'invite'): unknown {
+    return html`<span class="muted" role="status"
+      >${this.copied?.what === what ? this.copied.text : ''}</span
+    >`
+  }
+
+  /** The user's role, invite links for writers and admins, and the plain read link. */
+  private share(api: AppApi): unknown {
+    const role = this.myRole
+    const link = api.link(this.docId)
+    const roleLabel = role ?? 'not a member'
+    const roleHelp =
+      role === 'admin'
+        ? 'you started or run this community: you can post and invite writers and readers'
+        : role === 'writer'
+          ? 'you can post, and invite writers and readers'
+          : role === 'reader'
+            ? 'you can read'
+            : 'you can read with the link'
+    return html`<section class="share">
+      <div class="row">
+        <span class="grow"
+          >Your role:
+          <span class="role" data-testid="my-role" data-role=${role ?? 'none'}>${roleLabel}</span>
+          <span class="muted">— ${roleHelp}</span></span
+        >
+      </div>
+      ${
+        canInvite(role)
+          ? html`<div class="row">
+                <label for="invite-role">Invite people:</label>
+                <select
+                  id="invite-role"
+                  data-testid="invite-role"
+                  aria-label="Role of the people you invite"
+                  @change=${(e: Event) => {
+                    this.inviteRole = (e.target as HTMLSelectElement).value as InviteRole
+                    this.invite = ''
+                  }}
+                >
+                  <option value="writer" ?selected=${this.inviteRole === 'writer'}>
+                    who can post (writer)
+                  </option>
+                  <option value="reader" ?selected=${this.inviteRole === 'reader'}>
+                    who can only read (reader)
+                  </option>
+                </select>
+                <button
+                  class="primary"
+                  data-testid="make-invite"
+                  ?disabled=${this.inviteBusy}
+                  @click=${() => void this.makeInvite()}
+                >
+                  ${this.inviteBusy ? 'Making an invite link…' : 'Make an invite link'}
+                </button>
+              </div>
+              ${
+                this.invite === ''
+                  ? ''
+                  : html`<div class="row">
+                        <input
+                          readonly
+                          data-testid="invite-link"
+                          aria-label="Invite link"
+                          .value=${this.invite}
+                        />
+                        <button
+                          data-testid="copy-invite"
+                          @click=${() => void this.copy('invite', this.invite)}
+                        >
+                          Copy invite
+                        </button>
+                        ${this.copiedNote('invite')}
+                      </div>
+                      <p class="muted" style="margin:4px 0 8px">
+                        Whoever opens this link joins as a ${this.inviteRole}: send it only to the
+                        people you mean.
+                      </p>`
+              }
+              ${
+                this.inviteError === ''
+                  ? ''
+                  : html`<p class="error" data-testid="invite-error" role="alert">
+                      ${this.inviteError}
+                    </p>`
+              }`
+          : ''
+      }
+      <div class="row">
+        <span class="muted">Read-only link:</span>
+        <input readonly data-testid="share-link" aria-label="Share link" .value=${link} />
+        <button data-testid="copy-link" @click=${() => void this.copy('share', link)}>
+          Copy link
+        </button>
+        ${this.copiedNote('share')}
+      </div>
+    </section>`
+  }
+
   override render(): unknown {
     const api = this.api
     if (api === undefined) return ''
     if (this.error !== '') return html`<section class="error" role="alert">${this.error}</section>`
-    const link = api.link(this.docId)
-    const parent = this.replyTo === undefined ? undefined : getPost(this.value, this.replyTo)
+    const writable = canWrite(this.myRole)
+    const parent =
+      this.replyTo === undefined || !writable ? undefined : getPost(this.value, this.replyTo)
     const tab = (t: Tab, label: string): unknown =>
       html`<button
         role="tab"
@@ -223,30 +397,33 @@ export class MicroblogCommunity extends LitElement {
       >
         ${label}
       </button>`
-    return html`<section>
-        <div class="row share">
-          <span class="muted">Invite people with this link:</span>
-          <input readonly data-testid="share-link" aria-label="Share link" .value=${link} />
-          <button data-testid="copy-link" @click=${() => void this.copy(link)}>Copy link</button>
-          <span class="muted" role="status">${this.copied}</span>
-        </div>
-      </section>
-      ${
-        this.value === undefined
-          ? html`<section class="muted">Opening the community…</section>`
-          : html`<microblog-profile .writer=${this.writer} .value=${this.value}></microblog-profile>
-              <microblog-compose
-                .writer=${this.writer}
-                .parent=${parent}
-                .parentName=${parent === undefined ? '' : profileName(this.value, parent.author)}
-                @posted=${(e: CustomEvent<{ id: string; text: string }>) => this.posted(e.detail, parent)}
-                @cancel-reply=${() => (this.replyTo = undefined)}
-              ></microblog-compose>
-              <nav role="tablist">
-                ${tab('timeline', 'Timeline')} ${tab('everyone', 'Everyone')}
-              </nav>
-              ${this.body(api.identity.id)}`
-      }`
+    return html`${this.share(api)}
+    ${
+      this.value === undefined
+        ? html`<section class="muted">Opening the community…</section>`
+        : html`<microblog-profile
+              .api=${api}
+              .docId=${this.docId}
+              .canWrite=${writable}
+              .value=${this.value}
+            ></microblog-profile>
+            ${
+              writable
+                ? html`<microblog-compose
+                    .api=${api}
+                    .docId=${this.docId}
+                    .parent=${parent}
+                    .parentName=${parent === undefined ? '' : profileName(this.value, parent.author)}
+                    @posted=${(e: CustomEvent<{ id: string; text: string }>) => this.posted(e.detail, parent)}
+                    @cancel-reply=${() => (this.replyTo = undefined)}
+                  ></microblog-compose>`
+                : html`<section class="note" data-testid="read-only-note" role="note">
+                    ${READ_ONLY_NOTE}
+                  </section>`
+            }
+            <nav role="tablist">${tab('timeline', 'Timeline')} ${tab('everyone', 'Everyone')}</nav>
+            ${this.body(api.identity.id)}`
+    }`
   }
 }
 defineElement('microblog-community', MicroblogCommunity)

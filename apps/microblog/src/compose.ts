@@ -1,22 +1,29 @@
 import { defineElement } from '../../../src/browser/ui/define'
 import { LitElement, css, html } from 'lit'
-import { MAX_POST_LENGTH, createPost, reply, type Post, type Writer } from './model'
-import { message, shared } from './styles'
+import type { AppApi } from '../../../src/core/apps/api'
+import { errorText, runAction } from './actions'
+import { MAX_POST_LENGTH, type Post } from './model'
+import { shared } from './styles'
 
 /**
  * The compose box: a new post, or a reply when `parent` is set (the parent is shown above the
- * text). Fires `posted` (detail: the new post's id and text) and `cancel-reply`.
+ * text). Posts through the guarded actions "posts/create" and "posts/reply"; a refusal or invalid
+ * text is shown under the box. Fires `posted` (detail: the new post's id and text) and
+ * `cancel-reply`.
  */
 export class MicroblogCompose extends LitElement {
   static override properties = {
-    writer: { attribute: false },
+    api: { attribute: false },
+    docId: { attribute: false },
     parent: { attribute: false },
     parentName: { attribute: false },
     text: { state: true },
     error: { state: true },
     busy: { state: true },
   }
-  declare writer: Writer | undefined
+  declare api: AppApi | undefined
+  /** the community */
+  declare docId: string
   declare parent: Post | undefined
   declare parentName: string
   declare text: string
@@ -25,7 +32,8 @@ export class MicroblogCompose extends LitElement {
 
   constructor() {
     super()
-    this.writer = undefined
+    this.api = undefined
+    this.docId = ''
     this.parent = undefined
     this.parentName = ''
     this.text = ''
@@ -63,19 +71,23 @@ export class MicroblogCompose extends LitElement {
   }
 
   private async submit(): Promise<void> {
-    if (this.writer === undefined || this.busy) return
+    const api = this.api
+    if (api === undefined || this.docId === '' || this.busy) return
     this.error = ''
     this.busy = true
     try {
       const id =
         this.parent === undefined
-          ? await createPost(this.writer, this.text)
-          : await reply(this.writer, this.parent.id, this.text)
+          ? await runAction(api, this.docId, 'posts/create', { text: this.text })
+          : await runAction(api, this.docId, 'posts/reply', {
+              parent: this.parent.id,
+              text: this.text,
+            })
       const text = this.text.trim()
       this.text = ''
       this.dispatchEvent(new CustomEvent('posted', { detail: { id, text } }))
     } catch (e) {
-      this.error = message(e)
+      this.error = errorText(e)
     } finally {
       this.busy = false
     }
@@ -127,7 +139,7 @@ export class MicroblogCompose extends LitElement {
         <button
           class="primary"
           data-testid="post-button"
-          ?disabled=${this.busy || this.writer === undefined}
+          ?disabled=${this.busy || this.api === undefined}
           @click=${() => void this.submit()}
         >
           ${p === undefined ? 'Post' : 'Reply'}

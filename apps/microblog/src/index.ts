@@ -7,7 +7,7 @@
 import { defineElement } from '../../../src/browser/ui/define'
 import { LitElement, css, html } from 'lit'
 import type { AppApi } from '../../../src/core/apps/api'
-import { initCommunity } from './model'
+import { defineActions, runAction } from './actions'
 import { message, shared } from './styles'
 import './community'
 
@@ -67,6 +67,12 @@ export class OrreryMicroblog extends LitElement {
 
   override willUpdate(changed: Map<string, unknown>): void {
     if (changed.has('orrery')) {
+      // the guarded actions every write goes through, defined once per API (before any child renders)
+      try {
+        if (this.orrery !== undefined) defineActions(this.orrery.actions)
+      } catch (e) {
+        this.error = `Could not set up the app's actions: ${message(e)}`
+      }
       this.docId = this.orrery?.startDoc
       if (this.docId === undefined) void this.loadCommunities()
     }
@@ -95,7 +101,7 @@ export class OrreryMicroblog extends LitElement {
     this.error = ''
     try {
       const docId = await api.docs.create()
-      await initCommunity(api.state, docId)
+      await runAction(api, docId, 'community/init') // the user is the new space's admin
       this.open(docId)
     } catch (e) {
       this.error = `Could not start a community: ${message(e)}`
@@ -114,8 +120,9 @@ export class OrreryMicroblog extends LitElement {
     return html`<section>
       <h2>Start a community</h2>
       <p class="muted">
-        A community is a shared space for posts. Start one, then send its link to the people you
-        want in it: everyone with the link can read and post, and every browser keeps a copy.
+        A community is a shared space for posts. Start one, then invite the people you want in it:
+        members with an invite can post, anyone with the plain link can read, and every browser
+        keeps a copy.
       </p>
       <button
         class="primary"

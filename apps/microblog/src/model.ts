@@ -30,6 +30,7 @@ export type MicroblogErrorCode =
   | 'FOLLOW_SELF'
   | 'NO_SUCH_POST'
   | 'INVALID_ID'
+  | 'INVALID_ARGS'
 
 /** Invalid input from the user; `message` is meant to be shown to them. */
 export class MicroblogError extends Error {

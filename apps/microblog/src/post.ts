@@ -1,27 +1,21 @@
 import { defineElement } from '../../../src/browser/ui/define'
 import { LitElement, css, html } from 'lit'
-import {
-  follow,
-  getPost,
-  isFollowing,
-  like,
-  likedBy,
-  likesOf,
-  profileName,
-  unfollow,
-  unlike,
-  type Post,
-  type Writer,
-} from './model'
-import { ago, message, plural, shared } from './styles'
+import type { AppApi } from '../../../src/core/apps/api'
+import { errorText, runAction } from './actions'
+import { getPost, isFollowing, likedBy, likesOf, profileName, type Post } from './model'
+import { ago, plural, shared } from './styles'
 
 /**
  * One post: author (with follow / unfollow), text, the parent of a reply, likes and a Reply
- * button. Fires `reply` and `open-thread` (detail: a post id); the host page handles both.
+ * button. Likes and follows go through the guarded actions; without `canWrite` (not a member, or
+ * a reader) those buttons and Reply are disabled. Fires `reply` and `open-thread` (detail: a post
+ * id); the host page handles both.
  */
 export class MicroblogPost extends LitElement {
   static override properties = {
-    writer: { attribute: false },
+    api: { attribute: false },
+    docId: { attribute: false },
+    canWrite: { attribute: false },
     value: { attribute: false },
     post: { attribute: false },
     replies: { type: Number },
@@ -29,7 +23,11 @@ export class MicroblogPost extends LitElement {
     error: { state: true },
     busy: { state: true },
   }
-  declare writer: Writer | undefined
+  declare api: AppApi | undefined
+  /** the community */
+  declare docId: string
+  /** the user may like, follow and reply (a writer or admin of the community) */
+  declare canWrite: boolean
   /** the community document's current value */
   declare value: unknown
   declare post: Post | undefined
@@ -42,7 +40,9 @@ export class MicroblogPost extends LitElement {
 
   constructor() {
     super()
-    this.writer = undefined
+    this.api = undefined
+    this.docId = ''
+    this.canWrite = false
     this.value = undefined
     this.post = undefined
     this.replies = 0
@@ -99,15 +99,16 @@ export class MicroblogPost extends LitElement {
     `,
   ]
 
-  /** Runs a write; a failure is shown on the post. */
-  private async act(write: (w: Writer) => Promise<void>): Promise<void> {
-    if (this.writer === undefined || this.busy) return
+  /** Runs a like / follow action; a failure (or the guard's refusal) is shown on the post. */
+  private async act(write: (api: AppApi, docId: string) => Promise<void>): Promise<void> {
+    const api = this.api
+    if (api === undefined || this.docId === '' || this.busy) return
     this.busy = true
     this.error = ''
     try {
-      await write(this.writer)
+      await write(api, this.docId)
     } catch (e) {
-      this.error = message(e)
+      this.error = errorText(e)
     } finally {
       this.busy = false
     }
@@ -140,12 +141,14 @@ export class MicroblogPost extends LitElement {
 
   override render(): unknown {
     const p = this.post
-    const w = this.writer
-    if (p === undefined || w === undefined) return ''
-    const mine = p.author === w.me
+    const api = this.api
+    if (p === undefined || api === undefined) return ''
+    const me = api.identity.id
+    const mine = p.author === me
     const likes = likesOf(this.value, p.id).length
-    const liked = likedBy(this.value, p.id, w.me)
-    const following = isFollowing(this.value, w.me, p.author)
+    const liked = likedBy(this.value, p.id, me)
+    const following = isFollowing(this.value, me, p.author)
+    const readOnly = this.canWrite ? '' : 'Ask a member for an invite to do this'
     return html`<article class=${this.focused ? 'focused' : ''}>
       <div class="row">
         <span class="grow">
@@ -164,9 +167,14 @@ export class MicroblogPost extends LitElement {
                 class="small"
                 data-testid="follow-button"
                 aria-pressed=${following ? 'true' : 'false'}
-                ?disabled=${this.busy}
+                title=${readOnly}
+                ?disabled=${this.busy || !this.canWrite}
                 @click=${() =>
-                  void this.act((x) => (following ? unfollow(x, p.author) : follow(x, p.author)))}
+                  void this.act((api, doc) =>
+                    runAction(api, doc, following ? 'follows/unset' : 'follows/set', {
+                      identity: p.author,
+                    }),
+                  )}
               >
                 ${following ? 'Unfollow' : 'Follow'}
               </button>`
@@ -180,12 +188,22 @@ export class MicroblogPost extends LitElement {
           data-testid="like-button"
           aria-pressed=${liked ? 'true' : 'false'}
           aria-label=${liked ? 'Unlike' : 'Like'}
-          ?disabled=${this.busy}
-          @click=${() => void this.act((x) => (liked ? unlike(x, p.id) : like(x, p.id)))}
+          title=${readOnly}
+          ?disabled=${this.busy || !this.canWrite}
+          @click=${() =>
+            void this.act((api, doc) =>
+              runAction(api, doc, liked ? 'likes/unset' : 'likes/set', { post: p.id }),
+            )}
         >
           ${liked ? '♥' : '♡'} <span data-testid="like-count">${likes}</span>
         </button>
-        <button class="small" data-testid="reply-button" @click=${() => this.fire('reply', p.id)}>
+        <button
+          class="small"
+          data-testid="reply-button"
+          title=${readOnly}
+          ?disabled=${!this.canWrite}
+          @click=${() => this.fire('reply', p.id)}
+        >
           Reply
         </button>
         ${
@@ -200,7 +218,7 @@ export class MicroblogPost extends LitElement {
               </button>`
         }
       </div>
-      ${this.error === '' ? '' : html`<p class="error" role="alert">${this.error}</p>`}
+      ${this.error === '' ? '' : html`<p class="error" data-testid="post-error" role="alert">${this.error}</p>`}
     </article>`
   }
 }

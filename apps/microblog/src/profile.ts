@@ -1,12 +1,20 @@
 import { defineElement } from '../../../src/browser/ui/define'
 import { LitElement, css, html } from 'lit'
-import { followersOf, followingOf, profileOf, setProfile, shortId, type Writer } from './model'
-import { message, plural, shared } from './styles'
+import type { AppApi } from '../../../src/core/apps/api'
+import { errorText, runAction } from './actions'
+import { followersOf, followingOf, profileOf, shortId } from './model'
+import { plural, shared } from './styles'
 
-/** The user's profile in this community: display name and bio; asks for a name on first use. */
+/**
+ * The user's profile in this community: display name and bio; asks a writer for a name on first
+ * use. Saved through the guarded action "profiles/set". Without `canWrite` (not a member, or a
+ * reader) there is no form: the profile, if any, is shown read-only.
+ */
 export class MicroblogProfile extends LitElement {
   static override properties = {
-    writer: { attribute: false },
+    api: { attribute: false },
+    docId: { attribute: false },
+    canWrite: { attribute: false },
     value: { attribute: false },
     name: { state: true },
     bio: { state: true },
@@ -14,7 +22,11 @@ export class MicroblogProfile extends LitElement {
     error: { state: true },
     busy: { state: true },
   }
-  declare writer: Writer | undefined
+  declare api: AppApi | undefined
+  /** the community */
+  declare docId: string
+  /** the user may edit their profile (a writer or admin of the community) */
+  declare canWrite: boolean
   /** the community document's current value */
   declare value: unknown
   declare name: string
@@ -26,7 +38,9 @@ export class MicroblogProfile extends LitElement {
 
   constructor() {
     super()
-    this.writer = undefined
+    this.api = undefined
+    this.docId = ''
+    this.canWrite = false
     this.value = undefined
     this.name = ''
     this.bio = ''
@@ -49,22 +63,23 @@ export class MicroblogProfile extends LitElement {
   ]
 
   override willUpdate(): void {
-    if (this.dirty || this.writer === undefined) return
-    const p = profileOf(this.value, this.writer.me)
+    if (this.dirty || this.api === undefined) return
+    const p = profileOf(this.value, this.api.identity.id)
     this.name = p?.name ?? ''
     this.bio = p?.bio ?? ''
   }
 
   private async save(e: Event): Promise<void> {
     e.preventDefault()
-    if (this.writer === undefined) return
+    const api = this.api
+    if (api === undefined || this.docId === '' || this.busy) return
     this.error = ''
     this.busy = true
     try {
-      await setProfile(this.writer, { name: this.name, bio: this.bio })
+      await runAction(api, this.docId, 'profiles/set', { name: this.name, bio: this.bio })
       this.dirty = false
     } catch (err) {
-      this.error = message(err)
+      this.error = errorText(err)
     } finally {
       this.busy = false
     }
@@ -82,8 +97,16 @@ export class MicroblogProfile extends LitElement {
   }
 
   override render(): unknown {
-    const me = this.writer?.me ?? ''
+    const me = this.api?.identity.id ?? ''
     const first = profileOf(this.value, me) === undefined
+    const header = html`<div class="row">
+      <h2 class="grow">Your profile <span class="mono muted" title=${me}>${shortId(me)}</span></h2>
+      <span class="muted" data-testid="follow-counts">
+        ${followingOf(this.value, me).length} following ·
+        ${plural(followersOf(this.value, me).length, 'follower')}
+      </span>
+    </div>`
+    if (!this.canWrite) return first ? '' : html`<section>${header}</section>`
     return html`<section class=${first ? 'first' : ''}>
       ${
         first
@@ -91,15 +114,7 @@ export class MicroblogProfile extends LitElement {
               <p class="muted">
                 It is shown on your posts in this community. You can change it at any time.
               </p>`
-          : html`<div class="row">
-              <h2 class="grow">
-                Your profile <span class="mono muted" title=${me}>${shortId(me)}</span>
-              </h2>
-              <span class="muted" data-testid="follow-counts">
-                ${followingOf(this.value, me).length} following ·
-                ${plural(followersOf(this.value, me).length, 'follower')}
-              </span>
-            </div>`
+          : header
       }
       <form class="row" @submit=${(e: Event) => void this.save(e)}>
         <input

@@ -1,13 +1,15 @@
 /**
- * The API a mounted app gets: the shell's state API restricted to the app's own documents, and
- * the public part of the user's identity. A document belongs to an app when the app created it or
- * was opened on it by a share link.
+ * The API a mounted app gets: the shell's state API restricted to the app's own documents, its
+ * spaces (invites, roles) and guarded actions, and the public part of the user's identity. A
+ * document belongs to an app when the app created it or was opened on it by a (share or invite)
+ * link.
  */
-import type { AppApi } from '../../core/apps/api'
+import type { ActionSpec, AppApi, SpaceRole } from '../../core/apps/api'
 import { appKey } from '../../core/apps/topic'
 import type { AppManifest } from '../../core/blocks/types'
 import { OrreryError } from '../../core/errors'
 import { parsePath } from '../../core/paths'
+import { roleAtLeast } from '../../core/spaces/model'
 import type { OrreryApi } from '../orrery'
 import type { AppDocs } from './app-docs'
 
@@ -24,11 +26,10 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
   const key = appKey(o.manifest)
   const owned = new Set(await o.appDocs.list(key))
   if (o.startDoc !== undefined && !owned.has(o.startDoc)) {
-    await o.appDocs.add(key, o.startDoc) // the share link grants the app this document
+    await o.appDocs.add(key, o.startDoc) // the link grants the app this document
     owned.add(o.startDoc)
   }
-  const check = (path: string): void => {
-    const { docId } = parsePath(path)
+  const own = (docId: string): void => {
     if (!owned.has(docId)) {
       throw new OrreryError(
         'FORBIDDEN',
@@ -36,51 +37,87 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
       )
     }
   }
-  const link = (docId: string): string => `${location.origin}/#/app/${o.cid}/doc/${docId}`
+  const check = (path: string): void => own(parsePath(path).docId)
+  const actions = new Map<string, ActionSpec>()
+  const role = (docId: string): SpaceRole | undefined => o.orrery.spaces.role(docId)
+
+  const state: AppApi['state'] = {
+    get: async (path) => {
+      check(path)
+      return o.orrery.state.get(path)
+    },
+    set: async (path, value) => {
+      check(path)
+      return o.orrery.state.set(path, value)
+    },
+    delete: async (path) => {
+      check(path)
+      return o.orrery.state.delete(path)
+    },
+    subscribe: (path, cb) => {
+      check(path)
+      return o.orrery.state.subscribe(path, cb)
+    },
+  }
+
   return {
     app: { name: o.manifest.name, cid: o.cid },
     identity: { id: o.identityId },
     startDoc: o.startDoc,
     docs: {
       create: async () => {
-        const id = await o.orrery.docs.create()
+        const space = await o.orrery.spaces.create(o.manifest.name)
+        const id = await o.orrery.spaces.createDoc(space)
         await o.appDocs.add(key, id)
         owned.add(id)
         return id
       },
       list: async () => o.appDocs.list(key),
     },
-    state: {
-      get: async (path) => {
-        check(path)
-        return o.orrery.state.get(path)
+    state,
+    link: (docId) => `${location.origin}/#/app/${o.cid}/doc/${docId}`,
+    invite: async (docId, inviteRole, opts) => {
+      own(docId)
+      const space = await o.orrery.spaces.of(docId)
+      if (space === undefined)
+        throw new OrreryError('NOT_A_MEMBER', 'this document is not in a space')
+      return o.orrery.spaces.invite(space, inviteRole, {
+        ...opts,
+        open: { app: o.cid, doc: docId },
+      })
+    },
+    role,
+    actions: {
+      define: (name, spec) => {
+        if (actions.has(name))
+          throw new OrreryError('INVALID_VALUE', `action ${name} is already defined`)
+        actions.set(name, spec)
       },
-      set: async (path, value) => {
-        check(path)
-        return o.orrery.state.set(path, value)
-      },
-      delete: async (path) => {
-        check(path)
-        return o.orrery.state.delete(path)
-      },
-      subscribe: (path, cb) => {
-        check(path)
-        return o.orrery.state.subscribe(path, cb)
+      run: async (name, docId, args) => {
+        const spec = actions.get(name)
+        if (spec === undefined) throw new OrreryError('INVALID_VALUE', `no action ${name}`)
+        own(docId)
+        // the guard: identity, membership and role, before the action's code changes anything
+        const space = await o.orrery.spaces.of(docId)
+        if (space !== undefined) {
+          const r = role(docId)
+          if (r === undefined)
+            throw new OrreryError('NOT_A_MEMBER', `${name}: you are not a member of this space`)
+          if (!roleAtLeast(r, spec.role))
+            throw new OrreryError(
+              'NOT_ALLOWED',
+              `${name} needs the ${spec.role} role; you are a ${r}`,
+            )
+        }
+        return spec.run({ me: o.identityId, doc: docId, state }, args)
       },
     },
-    link,
     notify: async (to, payload) => {
-      if (payload.doc !== undefined && !owned.has(payload.doc)) {
-        throw new OrreryError(
-          'FORBIDDEN',
-          `${o.manifest.name} may not point to document ${payload.doc}`,
-        )
-      }
+      if (payload.doc !== undefined) own(payload.doc)
       await o.orrery.outbox.send(to, `app/${o.manifest.name}`, { ...payload, app: o.cid } as never)
     },
     navigate: (docId) => {
-      if (!owned.has(docId))
-        throw new OrreryError('FORBIDDEN', `${o.manifest.name} may not open document ${docId}`)
+      own(docId)
       history.replaceState(null, '', `#/app/${o.cid}/doc/${docId}`)
     },
   }

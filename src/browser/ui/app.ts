@@ -9,6 +9,8 @@ import './identity-panel'
 import './apps-list'
 import './app-host'
 import './messages'
+import './join'
+import './spaces-panel'
 
 /** The shell: status on top, documents and identity on the left, the open document, connections. */
 export class OrreryAppShell extends LitElement {
@@ -62,6 +64,16 @@ export class OrreryAppShell extends LitElement {
 
   override render(): unknown {
     const docId = /^#\/doc\/([^/?#]+)/.exec(this.route)?.[1]
+    const join = /^#\/join\/([^/]+)(\/.*)?$/.exec(this.route)
+    if (join !== null) {
+      return html`<header><orrery-status-bar></orrery-status-bar></header>
+        <main class="app-main">
+          <orrery-join
+            invite=${join[1] ?? ''}
+            then=${join[2] === undefined ? '' : `#${join[2]}`}
+          ></orrery-join>
+        </main>`
+    }
     const app = /^#\/app\/([a-z0-9]+)(?:\/doc\/([^/?#]+))?/.exec(this.route)
     if (app !== null) {
       return html`<header><orrery-status-bar></orrery-status-bar></header>
@@ -73,6 +85,7 @@ export class OrreryAppShell extends LitElement {
       <main>
         <div>
           <orrery-messages></orrery-messages>
+          <orrery-spaces-panel></orrery-spaces-panel>
           <orrery-apps-list></orrery-apps-list>
           <orrery-docs-list></orrery-docs-list>
           <orrery-identity-panel></orrery-identity-panel>

@@ -52,7 +52,11 @@ export interface AppApi {
    * identity) and joins the document's space with `role`. Admins invite any role, writers
    * writers and readers. The secret is in the link's fragment and never reaches a server.
    */
-  invite(docId: string, role: 'writer' | 'reader', opts?: { expiresInMs?: number; maxUses?: number }): Promise<string>
+  invite(
+    docId: string,
+    role: 'writer' | 'reader',
+    opts?: { expiresInMs?: number; maxUses?: number },
+  ): Promise<string>
   /** the user's role in the document's space (undefined: not a member, or not yet known) */
   role(docId: string): SpaceRole | undefined
   /**

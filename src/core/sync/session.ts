@@ -6,7 +6,7 @@
  */
 import type { Connection } from '@libp2p/interface'
 import { am } from '../automerge'
-import { chunkProblem } from '../chunks'
+import { splitChunks } from '../chunks'
 import { describeError, OrreryError, ProtocolError } from '../errors'
 import type { DocId } from '../ids'
 import type { Logger } from '../log'
@@ -167,13 +167,15 @@ export class SyncSession implements SyncPeer {
             ),
           )
         }
+        let writes = 0
         for (const c of msg.changes) {
-          const problem = chunkProblem(c, false) // framing here; Automerge checks the checksums
-          if (problem !== undefined) {
+          const chunks = splitChunks(c, false) // framing here; Automerge checks the checksums
+          if (!chunks.ok) {
             return this.fault(
-              new ProtocolError('MALFORMED_MESSAGE', `bad change in sync message: ${problem}`),
+              new ProtocolError('MALFORMED_MESSAGE', `bad change in sync message: ${chunks.error}`),
             )
           }
+          writes += chunks.value.length
         }
         mark('sync-first-message')
         this.stats.received++
@@ -183,7 +185,7 @@ export class SyncSession implements SyncPeer {
           .catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
         // the firewall's rate limits: over them, the next message waits (back-pressure)
         return this.opts.firewall?.admit(this.remotePeer, {
-          writes: msg.changes.length,
+          writes: Math.max(1, writes), // every message costs at least one write
           bytes: bytes.length,
         })
       }

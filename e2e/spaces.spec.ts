@@ -1,0 +1,212 @@
+/**
+ * Spaces in real browsers: signing up from an invite link (also with the inviter gone), signed
+ * writes refused from outsiders and removed members, and a flooding peer throttled while honest
+ * peers keep their latency.
+ */
+import type { Page } from '@playwright/test'
+import { expect, expectState, openPeer, stateOf, test } from './fixtures'
+
+async function signUp(page: Page, name: string): Promise<void> {
+  await page.getByTestId('join-name').fill(name)
+  await page.getByTestId('join-button').click()
+}
+
+test('a newcomer signs up from an invite link, also while the inviter is away', async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, relay.url)
+  const { space, doc } = await a.page.evaluate(async () => {
+    const space = await window.orrery.spaces.create('book club')
+    const doc = await window.orrery.spaces.createDoc(space)
+    await window.orrery.state.set(`/${doc}/welcome`, 'hello members')
+    return { space, doc }
+  })
+  const invite = await a.page.evaluate(
+    ({ space, doc }) => window.orrery.spaces.invite(space, 'writer', { open: { doc } }),
+    { space, doc },
+  )
+  expect(invite).toContain('#/join/')
+
+  const b = await openPeer(browser, invite.replace(/^http:\/\/[^/]+/, relay.url))
+  await signUp(b.page, 'Bea')
+  await expect(b.page).toHaveURL(new RegExp(`#/doc/${doc}$`), { timeout: 30_000 })
+  await expectState(b.page, `/${doc}/welcome`, 'hello members')
+  await b.page.evaluate((d) => window.orrery.state.set(`/${d}/from-bea`, 'hi'), doc)
+  await expectState(a.page, `/${doc}/from-bea`, 'hi')
+  await expect
+    .poll(async () =>
+      (await a.page.evaluate((s) => window.orrery.spaces.get(s), space)).members.map((m) => m.name),
+    )
+    .toContain('Bea')
+
+  // the inviter leaves; the next newcomer is admitted through Bea
+  const second = await a.page.evaluate((s) => window.orrery.spaces.invite(s, 'writer'), space)
+  await a.page.close()
+  const c = await openPeer(browser, second.replace(/^http:\/\/[^/]+/, relay.url))
+  await signUp(c.page, 'Cy')
+  await expect(c.page).toHaveURL(/#\/$/, { timeout: 30_000 })
+  await c.page.evaluate(
+    (d) => window.orrery.state.set(`/${d}/from-cy`, 'joined while the admin was away'),
+    doc,
+  )
+  await expectState(b.page, `/${doc}/from-cy`, 'joined while the admin was away')
+})
+
+test('an expired invite is refused with a clear message', async ({ browser, relay }) => {
+  const a = await openPeer(browser, relay.url)
+  const link = await a.page.evaluate(async () => {
+    const space = await window.orrery.spaces.create('short-lived')
+    return window.orrery.spaces.invite(space, 'writer', { expiresInMs: 1500 })
+  })
+  await a.page.waitForTimeout(2000)
+  const b = await openPeer(browser, link.replace(/^http:\/\/[^/]+/, relay.url))
+  await expect(b.page.getByText('This invite expired')).toBeVisible()
+  await expect(b.page.getByTestId('join-button')).toBeDisabled()
+  const error = await b.page.evaluate(
+    (l) =>
+      window.orrery.spaces.join(l, 'late').then(
+        () => 'joined',
+        (e: { code?: string }) => e.code,
+      ),
+    link,
+  )
+  expect(error).toBe('INVITE_EXPIRED')
+})
+
+test('outsiders and removed members cannot change a space’s document', async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, relay.url)
+  const { space, doc } = await a.page.evaluate(async () => {
+    const space = await window.orrery.spaces.create('guarded')
+    const doc = await window.orrery.spaces.createDoc(space)
+    await window.orrery.state.set(`/${doc}/x`, 1)
+    return { space, doc }
+  })
+  const link = await a.page.evaluate((s) => window.orrery.spaces.invite(s, 'writer'), space)
+  const b = await openPeer(browser, link.replace(/^http:\/\/[^/]+/, relay.url))
+  await signUp(b.page, 'Bo')
+  await expect(b.page).toHaveURL(/#\/$/, { timeout: 30_000 })
+  await b.page.evaluate((d) => window.orrery.docs.open(d), doc)
+  await b.page.evaluate((d) => window.orrery.state.set(`/${d}/old`, 'written as a member'), doc)
+  await expectState(a.page, `/${doc}/old`, 'written as a member')
+
+  // an outsider knows the id: it reads, its change goes nowhere
+  const outsider = await openPeer(browser, `${relay.url}/#/doc/${doc}`)
+  await expectState(outsider.page, `/${doc}/x`, 1)
+  await outsider.page.evaluate((d) => window.orrery.state.set(`/${d}/vandal`, 'was here'), doc)
+  await outsider.page.waitForTimeout(2000)
+  expect(await stateOf(a.page, `/${doc}/vandal`)).toBeUndefined()
+  expect(await stateOf(b.page, `/${doc}/vandal`)).toBeUndefined()
+
+  // Bo is removed: the old write stays, new ones are refused
+  const bId = await b.page.evaluate(() => window.orrery.identity.id())
+  await a.page.evaluate(({ s, id }) => window.orrery.spaces.remove(s, id), { s: space, id: bId })
+  await expect
+    .poll(() => b.page.evaluate((s) => window.orrery.spaces.role(s), space))
+    .toBeUndefined()
+  const refused = await b.page.evaluate(
+    (d) =>
+      window.orrery.state.set(`/${d}/new`, 'after removal').then(
+        () => 'written',
+        (e: { code?: string }) => e.code,
+      ),
+    doc,
+  )
+  expect(refused).toBe('NOT_A_MEMBER')
+  expect(await stateOf(a.page, `/${doc}/old`)).toBe('written as a member')
+  expect(await stateOf(a.page, `/${doc}/new`)).toBeUndefined()
+})
+
+test('a flooding peer is throttled while two honest peers keep syncing with normal latency', async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, relay.url)
+  const { space, quiet, busy } = await a.page.evaluate(async () => {
+    const space = await window.orrery.spaces.create('busy')
+    const quiet = await window.orrery.spaces.createDoc(space)
+    const busy = await window.orrery.spaces.createDoc(space)
+    return { space, quiet, busy }
+  })
+  const join = async (name: string): Promise<Awaited<ReturnType<typeof openPeer>>> => {
+    const link = await a.page.evaluate((s) => window.orrery.spaces.invite(s, 'writer'), space)
+    const p = await openPeer(browser, link.replace(/^http:\/\/[^/]+/, relay.url))
+    await signUp(p.page, name)
+    await expect(p.page).toHaveURL(/#\/$/, { timeout: 30_000 })
+    return p
+  }
+  const b = await join('honest')
+  const f = await join('flood')
+  await b.page.evaluate((d) => window.orrery.docs.open(d), quiet)
+  await f.page.evaluate((d) => window.orrery.docs.open(d), busy)
+  await b.page.evaluate((d) => window.orrery.state.set(`/${d}/warm`, 1), quiet)
+  await expectState(a.page, `/${quiet}/warm`, 1)
+
+  await b.page.evaluate((d) => {
+    window.orrery.state.subscribe(`/${d}/ping`, (v) => {
+      if (typeof v === 'number') void window.orrery.state.set(`/${d}/pong`, v)
+    })
+  }, quiet)
+  const pingPong = (from: number): Promise<number[]> =>
+    a.page.evaluate(
+      async ({ d, from }) => {
+        const out: number[] = []
+        for (let i = from; i < from + 20; i++) {
+          const t = performance.now()
+          const seen = new Promise<void>((resolve) => {
+            const off = window.orrery.state.subscribe(`/${d}/pong`, (v) => {
+              if (v === i) {
+                setTimeout(off, 0)
+                resolve()
+              }
+            })
+          })
+          await window.orrery.state.set(`/${d}/ping`, i)
+          await seen
+          out.push(performance.now() - t)
+        }
+        return out.sort((x, y) => x - y)
+      },
+      { d: quiet, from },
+    )
+  const before = await pingPong(0)
+
+  // A lets each peer send 50 changes a second and 8 MB a minute; F writes 64 KiB changes, one per
+  // task, as fast as it can (several MB a second)
+  await a.page.evaluate(() =>
+    window.orrery.firewall.configure({
+      writesPerSecond: 50,
+      burstWrites: 50,
+      bytesPerMinute: 8_000_000,
+    }),
+  )
+  const flooding = f.page.evaluate(async (d) => {
+    const until = Date.now() + 8000
+    const { port1, port2 } = new MessageChannel()
+    const nextTask = (): Promise<void> =>
+      new Promise((r) => ((port1.onmessage = () => r()), port2.postMessage(0)))
+    const filler = 'x'.repeat(64 * 1024)
+    let i = 0
+    while (Date.now() < until) {
+      await window.orrery.state.set(`/${d}/n`, `${i++}${filler}`)
+      await nextTask()
+    }
+    return i
+  }, busy)
+  await a.page.waitForTimeout(1500)
+  const rtts = await pingPong(100)
+  const sent = await flooding
+  const fId = f.id
+  const throttled = (await a.page.evaluate(() => window.orrery.firewall.stats()))[fId]
+  console.log(
+    `flood: ${sent} changes in 8 s; A throttled it for ${throttled?.throttledMs} ms; honest p50 ${before[10]?.toFixed(1)} ms before, ${rtts[10]?.toFixed(1)} ms during`,
+  )
+  expect(sent * 64 * 1024).toBeGreaterThan(8_000_000) // more than A lets through in a minute
+  expect(throttled?.throttledMs ?? 0).toBeGreaterThan(0)
+  // the honest pair keeps a normal round trip (all of these browsers share two CPU cores, and
+  // the flood's own writing uses them: a margin over the quiet baseline, not equality)
+  expect(rtts[10]!).toBeLessThan(2 * before[10]! + 150)
+})
