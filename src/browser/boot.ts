@@ -69,15 +69,17 @@ export function boot(report: BootReporter): BootStages {
   // BroadcastChannel is scoped to the browser profile already: every tab of it hears this one.
   const bus = new BroadcastTabBus('orrery-tabs')
   let identity: Identity | undefined
-  let spaces: Spaces | undefined
+  // The repo asks for a document's governance lazily; spaces needs the repo, hence the late binding.
+  const late: { spaces?: Spaces } = {}
   const repo = new Repo({
     storage,
     bus,
     tabId: toBase58(randomBytes(8)),
-    governance: (id) => spaces?.governanceFor(id),
+    governance: (id) => late.spaces?.governanceFor(id),
   })
   let peerId: string | undefined
-  spaces = new Spaces({ repo, storage, identity: () => identity, peerId: () => peerId })
+  const spaces = new Spaces({ repo, storage, identity: () => identity, peerId: () => peerId })
+  late.spaces = spaces
   addEventListener('pagehide', () => repo.flushMeta())
   const linked = /^#\/doc\/([^/?#]+)/.exec(location.hash)?.[1]
   if (linked !== undefined && parseDocId(linked).ok) repo.open(linked).catch(() => undefined)
