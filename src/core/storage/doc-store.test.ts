@@ -121,6 +121,27 @@ describe('DocStore writes', () => {
     expect(materialize(loaded?.bytes ?? new Uint8Array(0))).toEqual({ a: '1', b: '2' })
   })
 
+  it('loads and compacts only its own chunks: records that share the prefix stay (signatures)', async () => {
+    // regression: signatures stored under [docId, 'g', …] were loaded as Automerge chunks (so every
+    // signed document took the slow chunk-by-chunk path) and deleted by the first compaction
+    const storage = new TestStorage()
+    const id = newDocId()
+    const sigKey: StorageKey = [id, 'g', 'abc']
+    await storage.save(sigKey, utf8('not an automerge chunk'))
+    const { doc, edit } = editor()
+    const first = new DocStore(storage, id)
+    first.saveIncremental(edit('a', '1'))
+    await first.whenSaved()
+    const store = new DocStore(storage, id)
+    const loaded = await store.load()
+    expect(loaded?.chunks).toHaveLength(1)
+    expect(materialize(loaded!.bytes)).toEqual({ a: '1' })
+    store.saveSnapshot(doc.save())
+    await store.whenSaved()
+    expect(await storage.load(sigKey)).toEqual(utf8('not an automerge chunk'))
+    expect(storage.removes.some((k) => k.includes('/g/'))).toBe(false)
+  })
+
   it('keeps going when onSaved throws', async () => {
     const storage = new TestStorage()
     const store = new DocStore(storage, newDocId())

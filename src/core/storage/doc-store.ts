@@ -52,7 +52,10 @@ export class DocStore {
   }
 
   async load(): Promise<LoadedDoc | undefined> {
-    const chunks = await this.storage.loadRange([this.docId])
+    // only the document's own chunks: other records share its prefix (its signatures, under 'g')
+    const chunks = (await this.storage.loadRange([this.docId])).filter(
+      (c) => c.key.length === 3 && (c.key[1] === 'c' || c.key[1] === 's'),
+    )
     if (chunks.length === 0) return undefined
     // snapshots first, then incrementals: Automerge accepts any order, but this loads fastest
     chunks.sort((a, b) => (a.key[1] === b.key[1] ? 0 : a.key[1] === 's' ? -1 : 1))
