@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'INVITE_REVOKED'
   | 'NOT_A_MEMBER'
   | 'NOT_ALLOWED'
+  | 'MISSING_DEPS'
 
 export class OrreryError extends Error {
   readonly code: ErrorCode

@@ -35,10 +35,10 @@ export interface Governance {
 
 /**
  * Refusals that may be temporary: a new member's first changes can arrive before the change to
- * the space that admits them. Those are held and tried again when the space changes; only if
+ * the space that admits them, a change to the space before a change it depends on. Those are held and tried again when the space changes; only if
  * they are still refused after PARK_MS is the peer that sent them cut off.
  */
-export const PARKABLE = new Set(['NOT_A_MEMBER', 'NOT_ALLOWED'])
+export const PARKABLE = new Set(['NOT_A_MEMBER', 'NOT_ALLOWED', 'MISSING_DEPS'])
 export const PARK_MS = 30_000
 
 export function signChange(identity: Identity, hashHex: string): ChangeSignature {

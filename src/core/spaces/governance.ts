@@ -65,7 +65,13 @@ export function spaceGovernance(ctx: SpaceContext, ownWrite: () => boolean): Gov
   }
 }
 
-/** Applies each new change to a copy of the space document in order and judges its patches. */
+/**
+ * Applies each new change to a copy of the space document, dependencies first, and judges the
+ * patches it alone produces. A change whose dependencies are missing is refused (MISSING_DEPS,
+ * held and tried again when the space changes): Automerge would queue it and apply it later
+ * together with its dependency, and it would then be judged as that change's author's. For the
+ * same reason, a step that applies anything besides the change being judged is refused.
+ */
 export function replaySpaceChanges(
   doc: AutomergeDoc,
   changes: IncomingChange[],
@@ -79,10 +85,31 @@ export function replaySpaceChanges(
   if (!ordered.ok) return ordered
   const copy = doc.clone()
   try {
-    for (const { change, bytes } of ordered.value) {
+    let pending = ordered.value.map((o) => ({ ...o, deps: am().decodeChange(o.bytes).deps }))
+    while (pending.length > 0) {
+      const ready = pending.find((p) => p.deps.every((d) => copy.getChangeByHash(d) !== null))
+      if (ready === undefined) {
+        return err(
+          new OrreryError(
+            'MISSING_DEPS',
+            `${pending.length} change(s) to the space came without the changes they depend on`,
+          ),
+        )
+      }
+      pending = pending.filter((p) => p !== ready)
+      const { change, bytes } = ready
       const beforeHeads = copy.getHeads()
       const before = readSpace(normalizeMaterialized(copy.materialize('/')), spaceId)
       copy.applyChanges([bytes])
+      const applied = copy.getChanges(beforeHeads)
+      if (applied.length !== 1) {
+        return err(
+          new OrreryError(
+            'NOT_ALLOWED',
+            `a change by ${change.author} to the space ${applied.length === 0 ? 'did not apply' : 'applied other changes with it'}`,
+          ),
+        )
+      }
       const afterHeads = copy.getHeads()
       const patches = copy.diff(beforeHeads, afterHeads)
       const after = readSpace(normalizeMaterialized(copy.materialize('/')), spaceId)

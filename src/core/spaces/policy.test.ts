@@ -258,7 +258,12 @@ describe('mayChangeSpace: joining with an invite', () => {
   it('refuses expired, exhausted, revoked and foreign invites', () => {
     const doc = spaceDoc()
     const inv = invite('reader', ada, { maxUses: 1 })
-    expectErr(judge(doc, nia, joinEdit(inv, nia.id), T0 + 25 * HOUR).result, 'INVITE_EXPIRED')
+    // a join that records a time after the invite's expiry
+    expectErr(
+      judge(doc, nia, joinEdit(inv, nia.id, (m) => (m.addedAt = T0 + 25 * HOUR)), T0 + 25 * HOUR)
+        .result,
+      'INVITE_EXPIRED',
+    )
     const first = judge(doc, nia, joinEdit(inv, nia.id))
     expect(first.result).toEqual(OK)
     first.accept()
@@ -277,6 +282,20 @@ describe('mayChangeSpace: joining with an invite', () => {
       revoked: { [revoked.token.id]: { by: ada.id, at: T0 } },
     })
     expectErr(judge(doc2, ned, joinEdit(revoked, ned.id)).result, 'INVITE_REVOKED')
+  })
+
+  it('judges expiry at the join, so the space still loads after its invites expired', () => {
+    // regression: expiry was checked on the verifier's clock, so once an invite expired every
+    // peer loading the space's history refused the join in it, and with it the whole space
+    const doc = spaceDoc()
+    const inv = invite('writer') // expires at T0 + 24 h; the join records NOW
+    expect(judge(doc, nia, joinEdit(inv, nia.id), T0 + 30 * 24 * HOUR).result).toEqual(OK)
+    // but a join claiming a time far ahead of this clock is not believed yet
+    expectErr(
+      judge(doc, nia, joinEdit(inv, nia.id, (m) => (m.addedAt = NOW + HOUR)), NOW).result,
+      'NOT_ALLOWED',
+      /future/,
+    )
   })
 
   it('refuses joins that are not exactly a self-join', () => {

@@ -105,6 +105,9 @@ interface Judgement {
   join: InviteToken | undefined
 }
 
+/** How far ahead of a verifier's clock a join's recorded time may be. */
+export const MAX_CLOCK_SKEW_MS = 10 * 60_000
+
 function isGenesis(s: SpaceState): boolean {
   return s.members.size === 0 && s.removed.size === 0 && s.creator === undefined
 }
@@ -146,7 +149,17 @@ function checkJoin(
   const token = decodeToken(m.invite.token)
   if (!token.ok) return token
   const t = token.value
-  const good = checkInvite(t, before, now, author)
+  // Expiry is judged at the time the join records (signed with the change), not on the
+  // verifier's clock: otherwise every join would turn invalid the day its invite expires, and a
+  // newcomer loading the space's history then would refuse the whole space. A join more than
+  // MAX_CLOCK_SKEW_MS ahead of this clock is not believed yet.
+  if (m.addedAt > now + MAX_CLOCK_SKEW_MS) {
+    return fail(
+      'NOT_ALLOWED',
+      `${author} joins at ${new Date(m.addedAt).toISOString()}, in the future of this peer's clock`,
+    )
+  }
+  const good = checkInvite(t, before, m.addedAt, author)
   if (!good.ok) return good
   if (!verifyJoinProof(t, m.invite.proof, author)) {
     return fail(
