@@ -1,6 +1,7 @@
 import { defineConfig } from 'vite'
 import path from 'node:path'
 import { precacheManifest } from './scripts/vite-precache.ts'
+import { litHmr } from './scripts/vite-lit-hmr.ts'
 
 export default defineConfig({
   resolve: {
@@ -24,6 +25,8 @@ export default defineConfig({
       },
     },
   },
-  plugins: [precacheManifest({ swFile: 'sw.js', publicDir: 'public', skip: /^seed\// })],
+  plugins: [litHmr(), precacheManifest({ swFile: 'sw.js', publicDir: 'public', skip: /^seed\// })],
   server: { port: 5173, strictPort: false },
+  // the dev service worker's dependencies, optimised up front (a late discovery reloads the page)
+  optimizeDeps: { include: ['workbox-precaching', 'workbox-routing', 'dexie'] },
 })

@@ -20,6 +20,10 @@
  * HTTP request counts against the rate, WebSocket upgrades included (in --dev, requests Vite
  * answers do not: it serves the app as hundreds of modules). Behind a reverse proxy every client
  * has the proxy's IP: set ORRERY_TRUST_PROXY=1 (only then, or clients could pick their own IP).
+ *
+ * Development: `--dev` (or ORRERY_DEV=1) serves the sources through Vite with hot reload;
+ * `--publish apps/<name>` (repeatable, or ORRERY_PUBLISH=a,b) rebuilds that app on every save and
+ * announces it, signed by ORRERY_PUBLISHER (default .data/publisher.json, made when absent).
  */
 import path from 'node:path'
 
@@ -29,6 +33,10 @@ export interface RelayConfig {
   dataDir: string
   /** serve the app through Vite with hot reload instead of the built dist/ */
   dev: boolean
+  /** app folders rebuilt and announced on every save (`--publish apps/<name>`, dev mode) */
+  publish: string[]
+  /** the identity that signs live-published versions */
+  publisherFile: string
   distDir: string
   /** ICE servers handed to browsers (JSON in ORRERY_ICE_SERVERS); none on loopback */
   iceServers: { urls: string | string[]; username?: string; credential?: string }[]
@@ -73,6 +81,11 @@ export function readConfig(argv = process.argv.slice(2), env = process.env): Rel
     port,
     dataDir: path.resolve(env.ORRERY_DATA_DIR ?? '.data/relay'),
     dev: argv.includes('--dev') || env.ORRERY_DEV === '1',
+    publish: [
+      ...argv.flatMap((a, i) => (a === '--publish' && argv[i + 1] ? [argv[i + 1] as string] : [])),
+      ...(env.ORRERY_PUBLISH ?? '').split(',').filter((d) => d.trim() !== ''),
+    ].map((d) => path.resolve(d)),
+    publisherFile: path.resolve(env.ORRERY_PUBLISHER ?? '.data/publisher.json'),
     distDir: path.resolve(env.ORRERY_DIST ?? 'dist'),
     iceServers,
     maxReservations: positive(env, 'ORRERY_MAX_RESERVATIONS', 1024),

@@ -130,22 +130,28 @@ export class FileBlockStore implements BlockStore {
     return { removed, freedBytes }
   }
 
-  /** The apps published into these directories (`apps.json` in each), the newest of each name. */
-  async apps(): Promise<AppListing[]> {
-    const out = new Map<string, AppListing>()
+  /** Every app version published into these directories (`apps.json` in each). */
+  async listings(): Promise<AppListing[]> {
+    const out: AppListing[] = []
     for (const dir of this.dirs) {
       try {
         const list = JSON.parse(
           await fs.readFile(path.join(dir, 'apps.json'), 'utf8'),
         ) as AppListing[]
-        for (const a of list) {
-          const known = out.get(a.name)
-          if (CID.test(a.cid) && (known === undefined || known.publishedAt < a.publishedAt))
-            out.set(a.name, a)
-        }
+        if (Array.isArray(list)) out.push(...list.filter((a) => CID.test(a.cid)))
       } catch {
         // no listing here
       }
+    }
+    return out
+  }
+
+  /** The apps published into these directories, the newest of each name. */
+  async apps(): Promise<AppListing[]> {
+    const out = new Map<string, AppListing>()
+    for (const a of await this.listings()) {
+      const known = out.get(a.name)
+      if (known === undefined || known.publishedAt < a.publishedAt) out.set(a.name, a)
     }
     return [...out.values()].sort((a, b) => b.publishedAt - a.publishedAt)
   }

@@ -1,7 +1,7 @@
 /**
  * The relay's libp2p node: a WebSockets listener (on an internal loopback port; the public HTTP
  * server forwards WebSocket upgrades to it), circuit-relay-v2 so browsers can reserve an address
- * and meet over WebRTC, identify, ping and Orrery's discovery service.
+ * and meet over WebRTC, identify, ping, Orrery's discovery service, block seeding and releases.
  */
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
@@ -13,6 +13,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/server'
 import { orreryBlocks, type BlockService } from '../src/core/blocks/service'
+import { orreryReleases, type ReleaseService } from '../src/core/releases/service'
 import type { BlockStore } from '../src/core/blocks/types'
 import { relayMetrics, type RelayMetrics } from './metrics'
 
@@ -33,6 +34,7 @@ export interface RelayNodeOptions {
 export type RelayNode = Libp2p<{
   discovery: DiscoveryServer
   blocks: BlockService
+  releases: ReleaseService
   relay: { reservations: { size: number } }
 }>
 
@@ -68,6 +70,8 @@ export async function createRelayNode(opts: RelayNodeOptions): Promise<RelayNode
       }),
       discovery: discoveryServer(),
       blocks: orreryBlocks({ store: opts.blocks, serve: opts.seed }),
+      // announces the apps it seeds and live-published versions to the peers that follow them
+      releases: orreryReleases({}),
     },
   })
   return node as unknown as RelayNode

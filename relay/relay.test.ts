@@ -61,6 +61,8 @@ function config(overrides: Partial<RelayConfig> = {}): RelayConfig {
     port: 0,
     dataDir: tmp('relay'),
     dev: false,
+    publish: [],
+    publisherFile: path.join(tmp('publisher'), 'publisher.json'),
     distDir: dist,
     iceServers: [],
     maxReservations: 64,

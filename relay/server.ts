@@ -19,6 +19,8 @@ import { staticFiles } from './static'
 import { FileBlockStore } from './file-blocks'
 import { prometheus, RelayMetrics } from './metrics'
 import { TokenBucket } from '../src/core/firewall/bucket'
+import { LivePublisher, SeedAnnouncer } from './live-publish'
+import { devApps } from './dev-apps'
 
 const log = createLogger('relay')
 
@@ -47,6 +49,8 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     relayDurationLimit: config.relayDurationLimit,
     reservationTtl: config.reservationTtl,
   })
+  const announcer = new SeedAnnouncer(blocks, node.services.releases, config.seedDirs[0] as string)
+  await announcer.start()
   const limits = new ClientLimits(config)
   const internalPort = wsPort(node)
   const peerId = node.peerId.toString()
@@ -186,6 +190,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   }
 
   let vite: { middlewares: Middleware; close(): Promise<void> } | undefined
+  let live: LivePublisher | undefined
   const injectRelay = (html: string): string =>
     html.replace(
       '</head>',
@@ -238,6 +243,14 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       return
     }
     if (vite !== undefined) {
+      if (url === '/orrery/dev.json') {
+        res
+          .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+          .end(JSON.stringify({ apps: devApps(), publishing: live?.describe() }))
+        return
+      }
+      // the development service worker is a module under /src/sw/ that serves the whole origin
+      if (url.startsWith('/src/sw/')) res.setHeader('service-worker-allowed', '/')
       vite.middlewares(req, res, () => res.writeHead(404).end('not found'))
       return
     }
@@ -274,11 +287,27 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
 
   if (config.dev) {
     const { createServer } = await import('vite')
-    vite = await createServer({
+    const dev = await createServer({
       server: { middlewareMode: true, ws: { server } },
       appType: 'spa',
       plugins: [{ name: 'orrery-relay-meta', transformIndexHtml: injectRelay }],
     })
+    vite = dev
+    if (config.publish.length > 0) {
+      const { loadPublisher } = await import('../scripts/app-build')
+      const publisher = new LivePublisher({
+        dirs: config.publish,
+        seedDir: config.seedDirs[0] as string,
+        identity: loadPublisher(config.publisherFile),
+        releases: node.services.releases,
+        // the editing tab hears of each version too (it shows the address it can share)
+        onPublished: (v) => dev.ws.send({ type: 'custom', event: 'orrery:published', data: v }),
+      })
+      live = publisher
+      dev.watcher.on('change', (f) => publisher.changed(f))
+      dev.watcher.on('add', (f) => publisher.changed(f))
+      await Promise.all(config.publish.map((d) => publisher.publish(d)))
+    }
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -294,6 +323,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     stopping ??= (async () => {
       server.close()
       for (const s of sockets) s.destroy()
+      announcer.stop()
       await vite?.close()
       await node.stop()
     })()
@@ -303,7 +333,13 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
 }
 
 /** The relay's own HTTP endpoints (rate-limited in --dev too). */
-const OWN_ENDPOINTS = new Set(['/orrery/relay.json', '/orrery/apps.json', '/metrics', '/health'])
+const OWN_ENDPOINTS = new Set([
+  '/orrery/relay.json',
+  '/orrery/apps.json',
+  '/orrery/dev.json',
+  '/metrics',
+  '/health',
+])
 
 /**
  * Per-client-IP limits: a request rate (token bucket per IP, idle buckets dropped) and a cap on

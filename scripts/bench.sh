@@ -7,11 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 node scripts/ensure-deps.mjs
-npm run build
+script=bench/run.ts
+if [ "${1:-}" = "--dev" ]; then
+  # `npm run bench:dev`: the development loop (bench/dev-run.ts) against the dev server
+  shift
+  script=bench/dev-run.ts
+else
+  npm run build
+fi
 
 if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
-  exec unshare -n sh -c 'ip link set lo up && exec "$@"' sh npx tsx bench/run.ts "$@"
+  exec unshare -n sh -c 'ip link set lo up && exec "$@"' sh npx tsx "$script" "$@"
 else
   echo "note: cannot make a network namespace (not root); the benchmark still uses loopback only" >&2
-  exec npx tsx bench/run.ts "$@"
+  exec npx tsx "$script" "$@"
 fi

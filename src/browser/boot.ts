@@ -26,6 +26,7 @@ import { DexieBlockStore } from './dexie-blocks'
 import { AppInstaller } from './apps/installer'
 import { AppDocs } from './apps/app-docs'
 import { ServiceWorkerLink } from './service-worker'
+import { AppFollows } from './apps/follows'
 
 const log = createLogger('boot')
 
@@ -40,6 +41,7 @@ export interface Booted extends LocalPeer {
   peer: OrreryPeer
   blocks: DexieBlockStore
   installer: AppInstaller
+  follows: AppFollows
   appDocs: AppDocs
   sw: ServiceWorkerLink
   relay: RelayLink
@@ -116,6 +118,8 @@ export function boot(report: BootReporter): BootStages {
       relay.state === 'connected' ? relayInfo.peerId : undefined,
     )
     installer.announceInstalled().catch(() => undefined)
+    const follows = new AppFollows(db, peer, installer)
+    await follows.start()
     const [p] = await Promise.all([profile, wasm])
     log.info(`tab ${peer.id} of ${p.identity.id}`)
     return {
@@ -129,6 +133,7 @@ export function boot(report: BootReporter): BootStages {
       profileId: p.profileId,
       blocks,
       installer,
+      follows,
       appDocs: new AppDocs(db),
       sw,
     }

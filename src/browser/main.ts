@@ -4,6 +4,7 @@
  */
 import { boot } from './boot'
 import { OrreryApi } from './orrery'
+import './dev'
 import './ui/app'
 
 declare global {

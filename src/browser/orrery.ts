@@ -19,7 +19,10 @@ import type { InboxEntry, OutboxEntry } from '../core/outbox/store'
 import type { JsonValue } from '../core/values'
 import type { AppManifest, FetchProgress, StoreUsage } from '../core/blocks/types'
 import { scopedApi } from './apps/scoped-api'
-import type { AppElement } from '../core/apps/api'
+import type { Follow, Refusal, Release } from './apps/follows'
+import { takeReloadReasons } from './ui/define'
+import { reloadBecause } from './dev'
+import type { AppApi, AppElement } from '../core/apps/api'
 import type { Booted, BootStages, LocalPeer } from './boot'
 import type { RelayState } from './network'
 import { replaceIdentity } from './identity-store'
@@ -54,6 +57,12 @@ export interface OrreryEvents extends Record<string, unknown> {
   pwa: undefined
   /** the outbox or the inbox changed */
   messages: undefined
+  /** a followed app has a new version installed (the app host swaps it in unless pinned) */
+  release: Release
+  /** a version of a followed app was refused (not signed by the followed key, or damaged) */
+  refused: Refusal
+  /** the list of followed apps changed */
+  follows: undefined
 }
 
 export interface SpaceSummary {
@@ -167,6 +176,9 @@ export class OrreryApi {
     globalThis.addEventListener?.('offline', emitStatus)
     void this.askPersistence().then(emitStatus)
     b.sw.events.on('update', () => this.events.emit('pwa', undefined))
+    b.follows.events.on('release', (r) => this.events.emit('release', r))
+    b.follows.events.on('refused', (r) => this.events.emit('refused', r))
+    b.follows.events.on('changed', () => this.events.emit('follows', undefined))
     const outbox = b.peer.node.services.outbox
     outbox.outbox.events.on('changed', () => this.events.emit('messages', undefined))
     outbox.inbox.events.on('message', () => this.events.emit('messages', undefined))
@@ -261,6 +273,9 @@ export class OrreryApi {
         ),
       ])
       await import(/* @vite-ignore */ `/app/${cid}/${manifest.entry}`)
+      // another version of this app ran in this page and cannot be patched to this one in place
+      const reasons = takeReloadReasons()
+      if (reasons.length > 0) reloadBecause(`${manifest.name}: ${reasons.join('; ')}`)
       await Promise.race([
         customElements.whenDefined(manifest.element),
         new Promise((_, reject) =>
@@ -277,15 +292,20 @@ export class OrreryApi {
         ),
       ])
       const el = document.createElement(manifest.element) as AppElement
-      el.orrery = await scopedApi({
+      el.orrery = await this.apps.scope(cid, manifest, startDoc)
+      return el
+    },
+    /** The API an app gets (its own documents, spaces, actions; see scoped-api.ts). */
+    scope: async (cid: string, manifest: AppManifest, startDoc?: string): Promise<AppApi> => {
+      const b = await this.up()
+      return scopedApi({
         cid,
-        manifest,
+        app: manifest,
         orrery: this,
         appDocs: b.appDocs,
         identityId: b.peer.identity.id,
         startDoc,
       })
-      return el
     },
     /** Installed apps (pinned here) and the apps the relay offers. */
     list: async (): Promise<{
@@ -313,6 +333,49 @@ export class OrreryApi {
       return b.blocks.gc()
     },
     usage: async (): Promise<StoreUsage> => (await this.up()).blocks.usage(),
+    /**
+     * Follows an app by its publisher's key and name: each new version signed by that key is
+     * installed as it is announced and swapped into the open app (unless a version is pinned).
+     */
+    follow: async (publisher: string, name: string): Promise<void> =>
+      (await this.up()).follows.follow(publisher, name),
+    unfollow: async (publisher: string, name: string): Promise<void> =>
+      (await this.up()).follows.unfollow(publisher, name),
+    /** Keeps `cid` mounted for this followed app; `undefined` follows the newest again. */
+    pin: async (publisher: string, name: string, cid: string | undefined): Promise<void> =>
+      (await this.up()).follows.pin(publisher, name, cid),
+    follows: async (): Promise<Follow[]> => (await this.up()).follows.list(),
+    /** Versions refused lately (wrong key, bad signature), newest last. */
+    refused: async (): Promise<Refusal[]> => [...(await this.up()).follows.refusals],
+    /**
+     * Development only: mounts an app from its sources under apps/ (served by Vite, so edits
+     * replace its elements in place). Its documents are those of the published app with the same
+     * name and the developer's publisher key.
+     */
+    mountSource: async (name: string, startDoc?: string): Promise<HTMLElement> => {
+      const b = await this.up()
+      const res = await fetch('/orrery/dev.json', { cache: 'no-store' })
+      if (!res.ok) throw new OrreryError('NOT_READY', 'apps from source need `npm run dev`')
+      const dev = (await res.json()) as {
+        apps: { name: string; element: string; entry: string }[]
+        publishing?: { publisher: string; versions: { name: string; cid: string }[] }
+      }
+      const app = dev.apps.find((a) => a.name === name)
+      if (app === undefined) throw new OrreryError('INVALID_VALUE', `no app ${name} under apps/`)
+      await import(/* @vite-ignore */ app.entry)
+      await customElements.whenDefined(app.element)
+      const latest = dev.publishing?.versions.filter((v) => v.name === name).at(-1)
+      const el = document.createElement(app.element) as AppElement
+      el.orrery = await scopedApi({
+        cid: latest?.cid ?? `dev-${name}`,
+        app: { name, publisher: dev.publishing?.publisher ?? 'development' },
+        orrery: this,
+        appDocs: b.appDocs,
+        identityId: b.peer.identity.id,
+        startDoc,
+      })
+      return el
+    },
   }
 
   // ---- spaces: members, invites, signed writes ------------------------------------------------

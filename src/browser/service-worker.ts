@@ -18,11 +18,8 @@ export class ServiceWorkerLink {
 
   constructor(private readonly beforeReload: () => Promise<void>) {
     const sw = typeof navigator === 'undefined' ? undefined : navigator.serviceWorker
-    if (sw === undefined || import.meta.env.DEV) {
-      // no service worker in dev mode (Vite serves the sources); apps need the built app
-      this.controlled = Promise.reject(
-        new Error('no service worker (development mode or unsupported browser)'),
-      )
+    if (sw === undefined) {
+      this.controlled = Promise.reject(new Error('this browser has no service workers'))
       this.controlled.catch(() => undefined)
       return
     }
@@ -32,7 +29,11 @@ export class ServiceWorkerLink {
         : new Promise((resolve) =>
             sw.addEventListener('controllerchange', () => resolve(), { once: true }),
           )
-    const wb = new Workbox('/sw.js', { type: 'module' })
+    // In development Vite serves the worker's source as a module (the relay allows it the whole
+    // origin as its scope): it serves apps from IndexedDB as in production, and caches no shell.
+    const wb = import.meta.env.DEV
+      ? new Workbox('/src/sw/sw.ts', { type: 'module', scope: '/' })
+      : new Workbox('/sw.js', { type: 'module' })
     this.wb = wb
     wb.addEventListener('waiting', () => {
       this.updateWaiting = true

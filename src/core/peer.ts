@@ -30,6 +30,7 @@ import {
   type DiscoveryClientInit,
 } from './discovery/client'
 import { orreryOutbox, type OutboxService } from './outbox/service'
+import { orreryReleases, type ReleaseService } from './releases/service'
 
 type TransportFactory = (components: never) => Transport
 
@@ -60,6 +61,7 @@ export interface OrreryServices extends Record<string, unknown> {
   discovery: DiscoveryClient
   blocks: BlockService
   outbox: OutboxService
+  releases: ReleaseService
   ping: { ping(peer: unknown, options?: unknown): Promise<number> }
 }
 
@@ -150,6 +152,7 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
         discovery: () => discovery,
         issueCert,
       }),
+      releases: orreryReleases({}),
     },
   })
   return new OrreryPeer(

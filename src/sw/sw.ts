@@ -17,23 +17,28 @@ declare const self: ServiceWorkerGlobalScope & {
   __WB_MANIFEST: { url: string; revision: string | null }[]
 }
 
-precacheAndRoute(self.__WB_MANIFEST)
-cleanupOutdatedCaches()
-
-// App routes (/#/doc/…, /#/app/…) are fragments: every navigation gets the shell.
-registerRoute(
-  new NavigationRoute(createHandlerBoundToURL('/index.html'), {
-    denylist: [
-      /^\/app\//,
-      /^\/orrery\//,
-      /^\/health/,
-      /^\/metrics/,
-      /^\/e2e\//,
-      /^\/@/,
-      /^\/src\//,
-    ],
-  }),
-)
+// The build replaces self.__WB_MANIFEST with the precache list. In development (Vite serving the
+// sources, see ServiceWorkerLink) there is none: this worker then only serves apps, and the shell
+// comes from Vite with hot reload.
+const precache = self.__WB_MANIFEST as typeof self.__WB_MANIFEST | undefined
+if (precache !== undefined) {
+  precacheAndRoute(precache)
+  cleanupOutdatedCaches()
+  // App routes (/#/doc/…, /#/app/…) are fragments: every navigation gets the shell.
+  registerRoute(
+    new NavigationRoute(createHandlerBoundToURL('/index.html'), {
+      denylist: [
+        /^\/app\//,
+        /^\/orrery\//,
+        /^\/health/,
+        /^\/metrics/,
+        /^\/e2e\//,
+        /^\/@/,
+        /^\/src\//,
+      ],
+    }),
+  )
+}
 
 registerRoute(
   ({ url, request }) =>

@@ -427,4 +427,3 @@ export class MicroblogCommunity extends LitElement {
   }
 }
 defineElement('microblog-community', MicroblogCommunity)
-import.meta.hot?.accept()

@@ -150,4 +150,3 @@ export class MicroblogCompose extends LitElement {
   }
 }
 defineElement('microblog-compose', MicroblogCompose)
-import.meta.hot?.accept()

@@ -189,4 +189,3 @@ export class OrreryMicroblog extends LitElement {
   }
 }
 defineElement('microblog-app', OrreryMicroblog)
-import.meta.hot?.accept()

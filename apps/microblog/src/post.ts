@@ -223,4 +223,3 @@ export class MicroblogPost extends LitElement {
   }
 }
 defineElement('microblog-post', MicroblogPost)
-import.meta.hot?.accept()

@@ -144,4 +144,3 @@ export class MicroblogProfile extends LitElement {
   }
 }
 defineElement('microblog-profile', MicroblogProfile)
-import.meta.hot?.accept()

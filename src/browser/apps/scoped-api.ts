@@ -15,7 +15,8 @@ import type { AppDocs } from './app-docs'
 
 export interface ScopeOptions {
   cid: string
-  manifest: AppManifest
+  /** which app: its documents are keyed by publisher and name, the same across versions */
+  app: Pick<AppManifest, 'name' | 'publisher'>
   orrery: OrreryApi
   appDocs: AppDocs
   identityId: string
@@ -23,7 +24,7 @@ export interface ScopeOptions {
 }
 
 export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
-  const key = appKey(o.manifest)
+  const key = appKey(o.app)
   const owned = new Set(await o.appDocs.list(key))
   if (o.startDoc !== undefined && !owned.has(o.startDoc)) {
     await o.appDocs.add(key, o.startDoc) // the link grants the app this document
@@ -33,7 +34,7 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
     if (!owned.has(docId)) {
       throw new OrreryError(
         'FORBIDDEN',
-        `${o.manifest.name} may not use document ${docId} (it belongs to another app or none)`,
+        `${o.app.name} may not use document ${docId} (it belongs to another app or none)`,
       )
     }
   }
@@ -61,12 +62,12 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
   }
 
   return {
-    app: { name: o.manifest.name, cid: o.cid },
+    app: { name: o.app.name, cid: o.cid },
     identity: { id: o.identityId },
     startDoc: o.startDoc,
     docs: {
       create: async () => {
-        const space = await o.orrery.spaces.create(o.manifest.name)
+        const space = await o.orrery.spaces.create(o.app.name)
         const id = await o.orrery.spaces.createDoc(space)
         await o.appDocs.add(key, id)
         owned.add(id)
@@ -114,7 +115,7 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
     },
     notify: async (to, payload) => {
       if (payload.doc !== undefined) own(payload.doc)
-      await o.orrery.outbox.send(to, `app/${o.manifest.name}`, { ...payload, app: o.cid } as never)
+      await o.orrery.outbox.send(to, `app/${o.app.name}`, { ...payload, app: o.cid } as never)
     },
     navigate: (docId) => {
       own(docId)

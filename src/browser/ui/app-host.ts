@@ -2,36 +2,57 @@ import { LitElement, html, css } from 'lit'
 import type { AppElement } from '../../core/apps/api'
 import type { AppManifest, FetchProgress } from '../../core/blocks/types'
 import { describeError } from '../../core/errors'
-import { defineElement } from './define'
+import type { Follow, Release } from '../apps/follows'
+import { devEvents, reloadBecause, type PublishedVersion } from '../dev'
+import { defineElement, takeReloadReasons } from './define'
 import { api, shared } from './shared'
 
 type Phase = FetchProgress & { phase: string }
 
+declare global {
+  interface Window {
+    /** the last version swapped into the open app (tests and the bench read it) */
+    orreryLastSwap?: { cid: string; at: number }
+  }
+}
+
 /**
  * Loads an app by its address (with a progress bar: blocks and bytes), then mounts its root
  * element with the app's scoped API. A manifest that does not verify is refused with the reason.
+ * A followed app's new versions are swapped in place (the elements get the new code and keep
+ * their state, the documents stay) unless a version is pinned; `source` mounts an app from its
+ * sources instead (development).
  */
 export class OrreryAppHost extends LitElement {
   static override properties = {
     cid: { type: String },
     doc: { type: String },
+    source: { type: String },
     progress: { state: true },
     error: { state: true },
     manifest: { state: true },
+    follow: { state: true },
+    notice: { state: true },
   }
   declare cid: string
   declare doc: string
+  declare source: string
   declare progress: Phase | undefined
   declare error: string
   declare manifest: AppManifest | undefined
-  private mounted: HTMLElement | undefined
+  declare follow: Follow | undefined
+  declare notice: string
+  private mounted: AppElement | undefined
   private loading: string | undefined
+  private offs: (() => void)[] = []
 
   constructor() {
     super()
     this.cid = ''
     this.doc = ''
+    this.source = ''
     this.error = ''
+    this.notice = ''
   }
 
   static override styles = [
@@ -43,16 +64,48 @@ export class OrreryAppHost extends LitElement {
       .app {
         display: block;
       }
+      .bar {
+        display: flex;
+        flex-wrap: wrap;
+        gap: 12px;
+        align-items: center;
+        font-size: 13px;
+        margin-bottom: 8px;
+      }
+      .bar .notice {
+        color: #2f5d9e;
+      }
     `,
   ]
 
+  override connectedCallback(): void {
+    super.connectedCallback()
+    const events = window.orrery.events
+    this.offs.push(
+      events.on('release', (r) => void this.released(r)),
+      events.on('follows', () => void this.refreshFollow()),
+      events.on('refused', (r) => {
+        if (r.name === this.manifest?.name) this.notice = `Refused a version: ${r.reason}`
+      }),
+      devEvents.on('published', (v: PublishedVersion) => {
+        if (this.source === v.name) this.notice = `published ${v.cid} (${Math.round(v.ms)} ms)`
+      }),
+    )
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback()
+    for (const off of this.offs.splice(0)) off()
+  }
+
   override updated(changed: Map<string, unknown>): void {
+    const want = this.source !== '' ? `source:${this.source}` : `${this.cid}/${this.doc}`
     if (
-      (changed.has('cid') || changed.has('doc')) &&
-      this.cid !== '' &&
-      this.loading !== `${this.cid}/${this.doc}`
+      (changed.has('cid') || changed.has('doc') || changed.has('source')) &&
+      (this.cid !== '' || this.source !== '') &&
+      this.loading !== want
     ) {
-      this.loading = `${this.cid}/${this.doc}`
+      this.loading = want
       void this.load()
     }
   }
@@ -63,9 +116,16 @@ export class OrreryAppHost extends LitElement {
     this.mounted?.remove()
     this.mounted = undefined
     try {
-      const manifest = await api().apps.install(this.cid, (p) => (this.progress = p))
-      this.manifest = manifest
-      const el = await api().apps.mount(this.cid, manifest, this.doc === '' ? undefined : this.doc)
+      let el: AppElement
+      if (this.source !== '') {
+        el = (await api().apps.mountSource(this.source, this.doc || undefined)) as AppElement
+        this.notice = `${this.source} from source: edits show here in place`
+      } else {
+        const manifest = await api().apps.install(this.cid, (p) => (this.progress = p))
+        this.manifest = manifest
+        el = (await api().apps.mount(this.cid, manifest, this.doc || undefined)) as AppElement
+        await this.refreshFollow()
+      }
       this.mounted = el
       el.classList.add('app')
       this.renderRoot.querySelector('#mount')?.replaceChildren(el)
@@ -78,9 +138,124 @@ export class OrreryAppHost extends LitElement {
     }
   }
 
+  private async refreshFollow(): Promise<void> {
+    const m = this.manifest
+    if (m === undefined) return
+    this.follow = (await api().apps.follows()).find(
+      (f) => f.publisher === m.publisher && f.name === m.name,
+    )
+  }
+
+  private async toggleFollow(on: boolean): Promise<void> {
+    const m = this.manifest
+    if (m === undefined) return
+    if (on) await api().apps.follow(m.publisher, m.name)
+    else await api().apps.unfollow(m.publisher, m.name)
+  }
+
+  private async togglePin(on: boolean): Promise<void> {
+    const m = this.manifest
+    if (m === undefined) return
+    await api().apps.pin(m.publisher, m.name, on ? this.cid : undefined)
+    // unpinned: catch up with the newest version at once
+    const latest = this.follow?.latest
+    if (!on && latest !== undefined && latest !== this.cid) await this.swap(latest)
+  }
+
+  private async released(r: Release): Promise<void> {
+    const m = this.manifest
+    if (m === undefined || r.cid === this.cid) return
+    if (r.manifest.publisher !== m.publisher || r.manifest.name !== m.name) return
+    if (r.manifest.createdAt <= m.createdAt) return
+    await this.refreshFollow()
+    if (this.follow?.pinned !== undefined) {
+      this.notice = `Version ${r.manifest.appVersion} is available (this one is pinned).`
+      return
+    }
+    await this.swap(r.cid)
+  }
+
+  /**
+   * Swaps a newer version into the open app: its modules run, `defineElement` moves the new code
+   * onto the registered elements and re-renders them (state kept), and the root gets an API for
+   * the new address. What cannot change in place reloads the page into the new version.
+   */
+  private async swap(cid: string): Promise<void> {
+    const old = this.manifest
+    const el = this.mounted
+    if (old === undefined || el === undefined) return
+    try {
+      const manifest = await api().apps.install(cid)
+      const doc = /^#\/app\/[a-z0-9]+\/doc\/([^/?#]+)/.exec(location.hash)?.[1] ?? this.doc
+      const target = `#/app/${cid}${doc === '' ? '' : `/doc/${doc}`}`
+      if (manifest.element !== old.element) {
+        history.replaceState(null, '', target)
+        reloadBecause(`${manifest.name} ${manifest.appVersion} mounts another element`)
+        return
+      }
+      await import(/* @vite-ignore */ `/app/${cid}/${manifest.entry}`)
+      const reasons = takeReloadReasons()
+      if (reasons.length > 0) {
+        history.replaceState(null, '', target)
+        reloadBecause(`${manifest.name} ${manifest.appVersion}: ${reasons.join('; ')}`)
+        return
+      }
+      this.loading = `${cid}/${this.doc}`
+      this.cid = cid
+      this.manifest = manifest
+      history.replaceState(null, '', target)
+      el.orrery = await api().apps.scope(cid, manifest, doc === '' ? undefined : doc)
+      this.notice = `Updated to ${manifest.appVersion}`
+      window.orreryLastSwap = { cid, at: performance.now() }
+    } catch (e) {
+      this.notice = `Version ${cid.slice(0, 16)}… could not be swapped in: ${describeError(e)}`
+    }
+  }
+
+  private bar(): unknown {
+    const m = this.manifest
+    if (m === undefined) {
+      return this.notice === ''
+        ? ''
+        : html`<div class="bar">
+            <span class="notice" data-testid="app-notice">${this.notice}</span>
+          </div>`
+    }
+    const f = this.follow
+    return html`<div class="bar">
+      <span class="muted"
+        >${m.name} ${m.appVersion} · by
+        <code title=${m.publisher}>${m.publisher.slice(-8)}</code></span
+      >
+      <label
+        ><input
+          type="checkbox"
+          data-testid="app-follow"
+          .checked=${f !== undefined}
+          @change=${(e: Event) => void this.toggleFollow((e.target as HTMLInputElement).checked)}
+        />
+        follow updates</label
+      >
+      ${
+        f === undefined
+          ? ''
+          : html`<label
+              ><input
+                type="checkbox"
+                data-testid="app-pin"
+                .checked=${f.pinned === this.cid}
+                @change=${(e: Event) => void this.togglePin((e.target as HTMLInputElement).checked)}
+              />
+              pin this version</label
+            >`
+      }
+      <span class="notice" data-testid="app-notice">${this.notice}</span>
+    </div>`
+  }
+
   override render(): unknown {
     const p = this.progress
-    const loading = this.manifest === undefined && this.error === ''
+    const loading = this.manifest === undefined && this.error === '' && this.source === ''
     return html`<section>
       ${
         this.error !== ''
@@ -99,13 +274,12 @@ export class OrreryAppHost extends LitElement {
                       : `${p.phase}: ${p.blocks}/${p.totalBlocks} blocks, ${(p.bytes / 1024).toFixed(0)} of ${(p.totalBytes / 1024).toFixed(0)} KiB`
                   }
                 </p>`
-            : ''
+            : this.bar()
       }
       <div id="mount" data-testid="app-mount"></div>
     </section>`
   }
 }
 defineElement('orrery-app-host', OrreryAppHost)
-import.meta.hot?.accept()
 
 export type { AppElement }

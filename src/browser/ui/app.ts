@@ -1,6 +1,7 @@
 import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
 import { shared } from './shared'
+import { takeReloadNotice } from '../dev'
 import './status-bar'
 import './connections'
 import './docs-list'
@@ -14,8 +15,10 @@ import './spaces-panel'
 
 /** The shell: status on top, documents and identity on the left, the open document, connections. */
 export class OrreryAppShell extends LitElement {
-  static override properties = { route: { state: true } }
+  static override properties = { route: { state: true }, reloadNotice: { state: true } }
   declare route: string
+  /** why the page was reloaded instead of updated in place (hot reload or a swapped version) */
+  declare reloadNotice: string | undefined
   private readonly onHash = (): void => {
     this.route = location.hash
   }
@@ -23,6 +26,7 @@ export class OrreryAppShell extends LitElement {
   constructor() {
     super()
     this.route = location.hash
+    this.reloadNotice = takeReloadNotice()
   }
 
   override connectedCallback(): void {
@@ -54,6 +58,14 @@ export class OrreryAppShell extends LitElement {
       main.app-main {
         display: block;
       }
+      .reloaded {
+        margin: 8px 16px 0;
+        padding: 6px 10px;
+        background: #fff7e0;
+        border: 1px solid #f0d890;
+        border-radius: 6px;
+        font-size: 13px;
+      }
       @media (max-width: 800px) {
         main {
           grid-template-columns: 1fr;
@@ -62,11 +74,23 @@ export class OrreryAppShell extends LitElement {
     `,
   ]
 
+  private header(): unknown {
+    return html`<header><orrery-status-bar></orrery-status-bar></header>
+      ${
+        this.reloadNotice === undefined
+          ? ''
+          : html`<div class="reloaded" data-testid="reload-notice">
+              Reloaded: ${this.reloadNotice}
+              <button @click=${() => (this.reloadNotice = undefined)}>dismiss</button>
+            </div>`
+      }`
+  }
+
   override render(): unknown {
     const docId = /^#\/doc\/([^/?#]+)/.exec(this.route)?.[1]
     const join = /^#\/join\/([^/]+)(\/.*)?$/.exec(this.route)
     if (join !== null) {
-      return html`<header><orrery-status-bar></orrery-status-bar></header>
+      return html`${this.header()}
         <main class="app-main">
           <orrery-join
             invite=${join[1] ?? ''}
@@ -74,14 +98,21 @@ export class OrreryAppShell extends LitElement {
           ></orrery-join>
         </main>`
     }
+    const source = /^#\/dev\/([a-z0-9-]+)(?:\/doc\/([^/?#]+))?/.exec(this.route)
+    if (source !== null) {
+      return html`${this.header()}
+        <main class="app-main">
+          <orrery-app-host source=${source[1] ?? ''} doc=${source[2] ?? ''}></orrery-app-host>
+        </main>`
+    }
     const app = /^#\/app\/([a-z0-9]+)(?:\/doc\/([^/?#]+))?/.exec(this.route)
     if (app !== null) {
-      return html`<header><orrery-status-bar></orrery-status-bar></header>
+      return html`${this.header()}
         <main class="app-main">
           <orrery-app-host cid=${app[1] ?? ''} doc=${app[2] ?? ''}></orrery-app-host>
         </main>`
     }
-    return html`<header><orrery-status-bar></orrery-status-bar></header>
+    return html`${this.header()}
       <main>
         <div>
           <orrery-messages></orrery-messages>
@@ -108,4 +139,3 @@ export class OrreryAppShell extends LitElement {
   }
 }
 defineElement('orrery-app', OrreryAppShell)
-import.meta.hot?.accept()

@@ -61,4 +61,3 @@ export class OrreryAppsList extends LitElement {
   }
 }
 defineElement('orrery-apps-list', OrreryAppsList)
-import.meta.hot?.accept()

@@ -126,4 +126,3 @@ export class OrreryConnections extends LitElement {
   }
 }
 defineElement('orrery-connections', OrreryConnections)
-import.meta.hot?.accept()

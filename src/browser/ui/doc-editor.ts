@@ -176,4 +176,3 @@ export class OrreryDocEditor extends LitElement {
   }
 }
 defineElement('orrery-doc-editor', OrreryDocEditor)
-import.meta.hot?.accept()

@@ -106,4 +106,3 @@ export class OrreryDocsList extends LitElement {
   }
 }
 defineElement('orrery-docs-list', OrreryDocsList)
-import.meta.hot?.accept()

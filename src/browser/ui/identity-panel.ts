@@ -97,4 +97,3 @@ export class OrreryIdentityPanel extends LitElement {
   }
 }
 defineElement('orrery-identity-panel', OrreryIdentityPanel)
-import.meta.hot?.accept()

@@ -84,4 +84,3 @@ export class OrreryJoin extends LitElement {
   }
 }
 defineElement('orrery-join', OrreryJoin)
-import.meta.hot?.accept()

@@ -88,4 +88,3 @@ export class OrreryMessages extends LitElement {
   }
 }
 defineElement('orrery-messages', OrreryMessages)
-import.meta.hot?.accept()

@@ -150,4 +150,3 @@ export class OrrerySpacesPanel extends LitElement {
   }
 }
 defineElement('orrery-spaces-panel', OrrerySpacesPanel)
-import.meta.hot?.accept()

@@ -145,4 +145,3 @@ export class OrreryStatusBar extends LitElement {
   }
 }
 defineElement('orrery-status-bar', OrreryStatusBar)
-import.meta.hot?.accept()

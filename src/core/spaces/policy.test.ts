@@ -260,8 +260,12 @@ describe('mayChangeSpace: joining with an invite', () => {
     const inv = invite('reader', ada, { maxUses: 1 })
     // a join that records a time after the invite's expiry
     expectErr(
-      judge(doc, nia, joinEdit(inv, nia.id, (m) => (m.addedAt = T0 + 25 * HOUR)), T0 + 25 * HOUR)
-        .result,
+      judge(
+        doc,
+        nia,
+        joinEdit(inv, nia.id, (m) => (m.addedAt = T0 + 25 * HOUR)),
+        T0 + 25 * HOUR,
+      ).result,
       'INVITE_EXPIRED',
     )
     const first = judge(doc, nia, joinEdit(inv, nia.id))
@@ -292,7 +296,12 @@ describe('mayChangeSpace: joining with an invite', () => {
     expect(judge(doc, nia, joinEdit(inv, nia.id), T0 + 30 * 24 * HOUR).result).toEqual(OK)
     // but a join claiming a time far ahead of this clock is not believed yet
     expectErr(
-      judge(doc, nia, joinEdit(inv, nia.id, (m) => (m.addedAt = NOW + HOUR)), NOW).result,
+      judge(
+        doc,
+        nia,
+        joinEdit(inv, nia.id, (m) => (m.addedAt = NOW + HOUR)),
+        NOW,
+      ).result,
       'NOT_ALLOWED',
       /future/,
     )
