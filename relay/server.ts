@@ -62,7 +62,8 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       peerId,
       path: '/',
       iceServers: config.iceServers,
-      protocols: ['/orrery/sync/1.0.0', '/orrery/discovery/1.0.0'],
+      // what this relay speaks besides circuit relay, identify and ping (informational)
+      protocols: ['/orrery/discovery/1.0.0', '/orrery/blocks/1.0.0', '/orrery/releases/1.0.0'],
     })
 
   const health = (): string =>

@@ -90,8 +90,12 @@ describe('spaces', () => {
     // …but nobody in the space takes its change, and it is not forwarded
     expect(await a.state.get(`/${doc}/vandal`)).toBeUndefined()
     expect(await b.state.get(`/${doc}/vandal`)).toBeUndefined()
-    // a reader may not write at all
+    // a reader may not write at all, nor revoke invites (refused before anything is stored)
     await expect(b.state.set(`/${doc}/y`, 2)).rejects.toMatchObject({ code: 'NOT_ALLOWED' })
+    await expect(spaces(b).revoke(space, 'some-invite')).rejects.toMatchObject({
+      code: 'NOT_ALLOWED',
+    })
+    expect(spaces(b).state(space).revoked.size).toBe(0)
   })
 
   it('an invite works while the inviter is away, through any member', async () => {

@@ -258,8 +258,15 @@ export class Spaces {
     await this.ownWrite(spaceId, [[['removed', did], record.value]])
   }
 
+  /** Revokes an invite (admins): joins with it are refused from then on. */
   async revoke(spaceId: string, inviteId: string): Promise<void> {
-    await this.ownWrite(spaceId, [[['revoked', inviteId], { by: this.me().id, at: Date.now() }]])
+    await this.watch(spaceId)
+    const me = this.me()
+    // checked here because the write goes through ownWrite, which skips the local write check;
+    // a refused change stored here would be offered to every peer and get this peer cut off
+    if (roleOf(this.state(spaceId), me.id) !== 'admin')
+      throw new OrreryError('NOT_ALLOWED', 'only admins revoke invites')
+    await this.ownWrite(spaceId, [[['revoked', inviteId], { by: me.id, at: Date.now() }]])
   }
 
   /** The space a document belongs to, if any. */
