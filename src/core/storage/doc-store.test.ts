@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { am, type AutomergeDoc } from '../automerge'
-import { sha256Hex, utf8 } from '../bytes'
+import { concatBytes, sha256Hex, utf8 } from '../bytes'
 import { StorageError } from '../errors'
 import { newDocId } from '../ids'
 import { setLogLevel, type LogLevel } from '../log'
@@ -73,7 +73,7 @@ afterEach(() => {
 })
 
 describe('DocStore writes', () => {
-  it('writes incremental chunks one at a time, in order, and reports each', async () => {
+  it('writes one chunk at a time, in order, merging the chunks that queued meanwhile', async () => {
     const storage = new TestStorage()
     const id = newDocId()
     const store = new DocStore(storage, id)
@@ -92,10 +92,12 @@ describe('DocStore writes', () => {
     await done
     expect(store.pending).toBe(0)
     expect(storage.maxInFlight).toBe(1)
-    expect(storage.saves).toEqual(datas.map((d) => chunkKey(id, 'c', d)))
-    expect(saved).toEqual(datas.map((d) => sha256Hex(d)))
-    expect(statusCalls).toBeGreaterThanOrEqual(10) // 5 queued + 5 written
-    for (const d of datas) expect(await storage.load([id, 'c', sha256Hex(d)])).toEqual(d)
+    // the first went alone; the four that queued behind it went as one write
+    const rest = concatBytes(datas.slice(1))
+    expect(storage.saves).toEqual([chunkKey(id, 'c', datas[0]!), chunkKey(id, 'c', rest)])
+    expect(saved).toEqual([sha256Hex(datas[0]!), sha256Hex(rest)])
+    expect(statusCalls).toBeGreaterThanOrEqual(7) // 5 queued + 2 written
+    expect(await storage.load([id, 'c', sha256Hex(rest)])).toEqual(rest)
     store.close()
   })
 
@@ -140,6 +142,20 @@ describe('DocStore writes', () => {
     await store.whenSaved()
     expect(await storage.load(sigKey)).toEqual(utf8('not an automerge chunk'))
     expect(storage.removes.some((k) => k.includes('/g/'))).toBe(false)
+  })
+
+  it('stores a burst of changes in a few writes that load back whole', async () => {
+    const storage = new TestStorage()
+    const id = newDocId()
+    const store = new DocStore(storage, id)
+    const { edit } = editor()
+    for (let i = 0; i < 100; i++) store.saveIncremental(edit(`k${i}`, `v${i}`))
+    await store.whenSaved()
+    expect(storage.saves.length).toBeLessThanOrEqual(2)
+    const loaded = await new DocStore(storage, id).load()
+    const value = materialize(loaded!.bytes) as Record<string, string>
+    expect(Object.keys(value)).toHaveLength(100)
+    expect(value.k99).toBe('v99')
   })
 
   it('keeps going when onSaved throws', async () => {
@@ -198,12 +214,9 @@ describe('DocStore when storage fails', () => {
     await store.whenSaved()
     expect(store.pending).toBe(0)
     expect(store.error).toBeUndefined()
-    expect(storage.saves).toEqual([
-      chunkKey(id, 'c', a),
-      chunkKey(id, 'c', b),
-      chunkKey(id, 'c', c),
-    ])
-    expect(storage.attempts.map((x) => x.at - t0)).toEqual([0, 250, 1250, 5250, 5250, 5250])
+    // the retries took what had queued meanwhile along: one write of a, b and c
+    expect(storage.saves).toEqual([chunkKey(id, 'c', concatBytes([a, b, c]))])
+    expect(storage.attempts.map((x) => x.at - t0)).toEqual([0, 250, 1250, 5250])
     store.close()
   })
 
@@ -438,7 +451,10 @@ describe('DocStore load and compaction hints', () => {
   it('wants compaction after 64 incremental chunks', async () => {
     const storage = new TestStorage()
     const store = new DocStore(storage, newDocId())
-    for (let i = 0; i < 63; i++) store.saveIncremental(utf8(`c${i}`))
+    for (let i = 0; i < 63; i++) {
+      store.saveIncremental(utf8(`c${i}`))
+      await store.whenSaved() // one write each (nothing queued to merge with)
+    }
     expect(store.wantsCompaction()).toBe(false)
     store.saveIncremental(utf8('c63'))
     expect(store.wantsCompaction()).toBe(true) // queued chunks count
@@ -468,8 +484,10 @@ describe('DocStore load and compaction hints', () => {
     vi.useFakeTimers()
     const storage = new TestStorage()
     const store = new DocStore(storage, newDocId())
-    for (let i = 0; i < 64; i++) store.saveIncremental(utf8(`c${i}`))
-    await store.whenSaved()
+    for (let i = 0; i < 64; i++) {
+      store.saveIncremental(utf8(`c${i}`))
+      await store.whenSaved()
+    }
     expect(store.wantsCompaction()).toBe(true)
     storage.failSaves = 2 // the disk is full when the snapshot comes
     store.saveSnapshot(utf8('snapshot'))

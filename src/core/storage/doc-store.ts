@@ -17,6 +17,8 @@ const log = createLogger('doc-store')
 const COMPACT_AFTER_CHUNKS = 64
 const COMPACT_EXTRA_BYTES = 256 * 1024
 const RETRY_MS = [250, 1000, 4000, 15000]
+/** the most incremental bytes merged into one write */
+const MERGE_BYTES = 4 * 1024 * 1024
 
 export interface LoadedDoc {
   /** all chunks concatenated, ready for Automerge's load */
@@ -131,9 +133,31 @@ export class DocStore {
     this.pump()
   }
 
+  /**
+   * The next write: the first queued chunk, or, when several incremental chunks wait (a burst, a
+   * flood of peers' changes, a slow disk), all of them as one chunk of at most MERGE_BYTES. A
+   * concatenation of change chunks is itself a valid incremental chunk, so this is one disk write
+   * instead of many, and no fewer bytes.
+   */
+  private nextWrite(): { key: StorageKey; data: Uint8Array; count: number } | undefined {
+    const first = this.queue[0]
+    if (first === undefined) return undefined
+    if (first.key[1] !== 'c') return { ...first, count: 1 }
+    let count = 1
+    let bytes = first.data.length
+    for (const q of this.queue.slice(1)) {
+      if (q.key[1] !== 'c' || bytes + q.data.length > MERGE_BYTES) break
+      count++
+      bytes += q.data.length
+    }
+    if (count === 1) return { ...first, count }
+    const data = concatBytes(this.queue.slice(0, count).map((q) => q.data))
+    return { key: [this.docId, 'c', sha256Hex(data)], data, count }
+  }
+
   private pump(): void {
     if (this.writing || this.closed || this.retryTimer !== undefined) return
-    const next = this.queue[0]
+    const next = this.nextWrite()
     if (next === undefined) return
     this.writing = true
     this.write(next.key, next.data).then(
@@ -141,7 +165,7 @@ export class DocStore {
         this.writing = false
         this.failures = 0
         this.lastError = undefined
-        this.queue.shift()
+        this.queue.splice(0, next.count)
         this.onStatus()
         try {
           this.onSaved(next.data)
