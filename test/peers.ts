@@ -10,6 +10,7 @@ import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import type { StorageAdapter } from '../src/core/storage/types'
 import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/server'
 import type { ConnectionGater } from '@libp2p/interface'
+import type { FirewallConfig } from '../src/core/firewall/firewall'
 
 let counter = 0
 const uniq = (): string => `${process.pid}-${Date.now()}-${++counter}`
@@ -18,6 +19,7 @@ export interface TestPeerOptions {
   storage?: StorageAdapter
   identity?: Identity
   connectionGater?: ConnectionGater
+  firewall?: Partial<FirewallConfig>
 }
 
 export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> {
@@ -28,6 +30,7 @@ export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> 
     listen: [`/memory/peer-${uniq()}`],
     discovery: { dialGraceMs: 300 },
     ...(opts.connectionGater ? { connectionGater: opts.connectionGater } : {}),
+    ...(opts.firewall ? { firewall: opts.firewall } : {}),
   })
 }
 

@@ -8,8 +8,8 @@ const running: (OrreryPeer | TestRelay)[] = []
 afterEach(async () => {
   await Promise.all(running.splice(0).map(async (p) => p.stop()))
 })
-async function peer(): Promise<OrreryPeer> {
-  const p = await makePeer()
+async function peer(opts: Parameters<typeof makePeer>[0] = {}): Promise<OrreryPeer> {
+  const p = await makePeer(opts)
   running.push(p)
   return p
 }
@@ -24,6 +24,25 @@ describe('sync between in-process peers', () => {
     await waitFor(async () => (await b.state.get(`/${id}/hello`)) === 'from a', 5000, 'b sees a')
     await b.state.set(`/${id}/reply`, { from: 'b' })
     await waitFor(async () => (await a.state.get(`/${id}/reply/from`)) === 'b', 5000, 'a sees b')
+  })
+
+  it('never applies a sync message over the firewall size limit (and strikes its sender)', async () => {
+    // (the session now checks the size before handing the message to the repo at all)
+    const a = await peer({ firewall: { maxMessageBytes: 4096 } })
+    const b = await peer()
+    const id = (await b.repo.create()).id
+    await b.state.set(`/${id}/small`, 'ok')
+    await a.repo.open(id)
+    await connect(a, b)
+    await waitFor(async () => (await a.state.get(`/${id}/small`)) === 'ok', 5000, 'a syncs')
+    // random text: Automerge compresses changes, so a repeated character would stay small
+    const big = Array.from({ length: 20_000 }, () =>
+      String.fromCharCode(33 + Math.floor(Math.random() * 90)),
+    ).join('')
+    await b.state.set(`/${id}/big`, big)
+    await waitFor(() => (a.firewall.stats()[b.id]?.strikes ?? 0) >= 1, 5000, 'a strikes b')
+    await sleep(300)
+    expect(await a.state.get(`/${id}/big`)).toBeUndefined()
   })
 
   it('starts syncing a document opened while already connected, whichever side opens it', async () => {

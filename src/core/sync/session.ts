@@ -180,14 +180,19 @@ export class SyncSession implements SyncPeer {
         mark('sync-first-message')
         this.stats.received++
         this.stats.bytesReceived += f.message.length
-        this.repo
-          .receiveSync(this, f.docId, msg, f.sigs)
-          .catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
-        // the firewall's rate limits: over them, the next message waits (back-pressure)
-        return this.opts.firewall?.admit(this.remotePeer, {
+        // the firewall's rate limits: over them, the next message waits (back-pressure); a
+        // message over its size limit is refused (a strike) and never reaches the repo
+        const firewall = this.opts.firewall
+        const admitted = firewall?.admit(this.remotePeer, {
           writes: Math.max(1, writes), // every message costs at least one write
           bytes: bytes.length,
         })
+        if (firewall !== undefined && bytes.length > firewall.config.maxMessageBytes)
+          return admitted
+        this.repo
+          .receiveSync(this, f.docId, msg, f.sigs)
+          .catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
+        return admitted
       }
       case 'goodbye':
         this.log.info(`${this.short} said goodbye: ${f.reason}`)
