@@ -2,11 +2,14 @@ import { describe, expect, it } from 'vitest'
 import { am } from '../automerge'
 import { sha256 } from '../bytes'
 import { chunkProblem } from '../chunks'
+import { ok } from '../errors'
+import { generateIdentity } from '../identity'
 import { newDocId } from '../ids'
 import { DocStore } from '../storage/doc-store'
 import { MemoryStorageAdapter } from '../storage/memory'
 import type { SyncPeer } from '../sync/peer'
 import { DocHandle } from './doc-handle'
+import { SigStore } from './sigs'
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5))
 
@@ -17,6 +20,32 @@ function handle(storage = new MemoryStorageAdapter()): DocHandle {
     bus: undefined,
     onStatus: () => {},
   })
+}
+
+/** A document of a space that admits everything: only whether changes are signed is tested. */
+function governedHandle(): { h: DocHandle; sigs: SigStore; unsigned: () => number } {
+  const storage = new MemoryStorageAdapter()
+  const id = newDocId()
+  const me = generateIdentity()
+  const sigs = new SigStore(storage, id)
+  const h = new DocHandle(id, am().create(), new DocStore(storage, id), {
+    tabId: 't',
+    bus: undefined,
+    onStatus: () => {},
+    governance: {
+      mayWriteLocally: () => ok(undefined),
+      admit: () => ok(undefined),
+      signer: () => me,
+    },
+    sigs,
+  })
+  const unsigned = (): number => {
+    const copy = am().load(h.save())
+    const n = copy.getChangesMeta([]).filter((m) => !sigs.has(m.hash)).length
+    copy.free()
+    return n
+  }
+  return { h, sigs, unsigned }
 }
 
 function recordingPeer(name: string): SyncPeer & { wakes: number; faults: string[] } {
@@ -96,5 +125,44 @@ describe('DocHandle', () => {
     expect(bad.faults).toHaveLength(1)
     expect(good.faults).toHaveLength(0)
     expect(h.read(['from-good'])).toBe(true)
+  })
+
+  // Reading an object materializes it, and Automerge's materialize commits the open transaction:
+  // the edit must be committed (and signed) by the handle first, or it goes out unsigned and
+  // every peer of the space refuses it (and closes the sync session).
+  it('signs a write that an object read right after it commits', async () => {
+    const { h, unsigned } = governedHandle()
+    h.write(['m', 'x'], 1)
+    expect(h.read(['m'])).toEqual({ x: 1 })
+    await tick()
+    expect(unsigned()).toBe(0)
+  })
+
+  it('signs a write made before a subscription to an object delivers its first value', async () => {
+    const { h, unsigned } = governedHandle()
+    const seen: unknown[] = []
+    h.subscribe(['m'], (v) => seen.push(v))
+    h.write(['m', 'x'], 1) // same task: the subscription's first read comes after this write
+    await tick()
+    expect(seen[0]).toEqual({ x: 1 })
+    expect(unsigned()).toBe(0)
+  })
+
+  it('signs what a subscriber writes when a later subscriber reads an object, and notifies it', async () => {
+    const { h, unsigned } = governedHandle()
+    const pongs: unknown[] = []
+    h.subscribe([], (v) => {
+      const ping = (v as { obj?: { ping?: number } } | undefined)?.obj?.ping
+      if (ping !== undefined && (v as { pong?: number }).pong !== ping) h.write(['pong'], ping)
+    })
+    h.subscribe(['obj'], () => {}) // called after the root's listener, reads a map
+    h.subscribe(['pong'], (v) => pongs.push(v))
+    await tick()
+    h.write(['obj', 'ping'], 7)
+    await tick()
+    await tick()
+    expect(h.read(['pong'])).toBe(7)
+    expect(pongs).toContain(7)
+    expect(unsigned()).toBe(0)
   })
 })

@@ -89,6 +89,8 @@ export class DocHandle {
   private readonly conflicted = new Map<string, (string | number)[]>()
   /** heads at the end of the last flush: what "changed" is measured against */
   private flushedHeads: string[]
+  /** patches taken out of Automerge before a read moved its diff cursor: the next flush's */
+  private stashed: Patch[] = []
   private closed = false
 
   constructor(
@@ -122,6 +124,7 @@ export class DocHandle {
 
   read(keys: readonly string[]): unknown {
     this.assertOpen()
+    this.beforeRead()
     return readAt(this.doc, keys)
   }
 
@@ -161,6 +164,7 @@ export class DocHandle {
   }
 
   get heads(): string[] {
+    this.commitLocal()
     return this.doc.getHeads()
   }
 
@@ -300,14 +304,36 @@ export class DocHandle {
     scheduleTask(() => this.flush())
   }
 
+  /**
+   * Commits this tab's pending edits as one change, signed in a governed document. Automerge
+   * also commits its open transaction on its own in `materialize` (reading an object),
+   * `getHeads`, `save…` and `diffIncremental`; a change committed that way is never signed, and
+   * every peer of the space refuses it and cuts the sync session. So this runs before those
+   * whenever local edits may be pending.
+   */
+  private commitLocal(): void {
+    if (this.doc.pendingOps() === 0) return
+    const hash = this.doc.commit()
+    if (hash === null) return
+    this.setUnsynced(this.unsynced + 1)
+    this.signLocal(hash)
+  }
+
+  /**
+   * Before reading (readAt may materialize an object): Automerge's `materialize` also moves the
+   * diff cursor, so the changes since the last flush would never reach the subscribers. Commits
+   * (signed) and keeps their patches for the next flush.
+   */
+  private beforeRead(): void {
+    this.commitLocal()
+    const patches = this.doc.diffIncremental()
+    if (patches.length === 0) return
+    this.stashed.push(...patches)
+    this.schedule()
+  }
+
   private flushLocal(): boolean {
-    if (this.doc.pendingOps() > 0) {
-      const hash = this.doc.commit()
-      if (hash !== null) {
-        this.setUnsynced(this.unsynced + 1)
-        this.signLocal(hash)
-      }
-    }
+    this.commitLocal()
     const chunk = this.doc.saveIncremental()
     if (chunk.length === 0) return false
     this.store.saveIncremental(chunk)
@@ -332,13 +358,15 @@ export class DocHandle {
         // A whole document arrived into an empty one (a first sync): everything changed, and
         // diffing 10,000 keys only to learn that costs tens of milliseconds.
         this.doc.updateDiffCursor()
+        this.stashed = []
         patches = [{ action: 'put', path: [], value: {} } as unknown as Patch]
       } else {
-        patches = this.doc.diffIncremental()
+        patches = [...this.stashed.splice(0), ...this.doc.diffIncremental()]
       }
       if (fromTabs || fromPeers) this.repairConflicts(patches)
       if (patches.length > 0) this.notify(patches)
-      if (this.doc.pendingOps() === 0) break // subscribers may have written; go round again
+      // subscribers may have written (pending, or stashed by a later subscriber's read)
+      if (this.doc.pendingOps() === 0 && this.stashed.length === 0) break
     }
     this.flushLocal()
     const heads = this.doc.getHeads()
@@ -565,6 +593,7 @@ export class DocHandle {
   private notify(patches: Patch[]): void {
     trace('notify')
     for (const { keys, listeners } of this.subs.affected(patches)) {
+      this.beforeRead() // an earlier listener may have written
       const value = readAt(this.doc, keys)
       for (const l of listeners) SubscriptionTree.call(l, value)
     }
