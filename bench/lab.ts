@@ -4,7 +4,7 @@
  * still open is closed when the process is interrupted.
  */
 import fs from 'node:fs'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { contextOptions, launchOptions } from '../e2e/chromium'
 import { RelayProcess } from '../e2e/fixtures'
 
@@ -13,6 +13,8 @@ export interface BenchPeer {
   browser: Browser
   page: Page
   closing?: boolean
+  /** a peer on a persistent profile (Lab.returningPeer) is closed through its context */
+  persistent?: BrowserContext
 }
 
 /** Rejects when `p` has not settled after `ms`. */
@@ -64,13 +66,18 @@ export class Lab {
 
   /** Stops the relay and starts it again on the same port and data directory, `env` added. */
   async restartRelay(env: Record<string, string>): Promise<void> {
-    const { port, dataDir } = this.current
     await this.stopRelay()
+    await this.startRelay(env)
+  }
+
+  /** Starts the relay again on the same port and data directory (after `stopRelay`). */
+  async startRelay(env: Record<string, string> = {}): Promise<void> {
+    const { port, dataDir } = this.current
     this.current = await RelayProcess.start(dataDir, [], { PORT: port, ...env })
     this.watch(this.current)
   }
 
-  private async stopRelay(): Promise<void> {
+  async stopRelay(): Promise<void> {
     const exited = await within(this.current.kill('SIGTERM'), 5_000, 'relay exit').then(
       () => true,
       () => false,
@@ -92,9 +99,35 @@ export class Lab {
     const browser = await chromium.launch(launchOptions)
     const peer: BenchPeer = { name, browser, page: undefined as unknown as Page }
     this.peers.push(peer)
-    const context = await browser.newContext(contextOptions)
+    await this.wire(peer, await browser.newContext(contextOptions))
+    if (at !== undefined) await this.goto(peer, at)
+    return peer
+  }
+
+  /**
+   * A peer on the persistent profile in `profileDir` (its IndexedDB, caches and service worker
+   * survive `closePeer`): a fresh Chromium process each time, as when a user starts the browser
+   * again. `offline` starts it with the network emulated away. Not navigated.
+   */
+  async returningPeer(name: string, profileDir: string, offline = false): Promise<BenchPeer> {
+    const context = await chromium.launchPersistentContext(profileDir, {
+      ...launchOptions,
+      ...contextOptions,
+      offline,
+    })
+    const browser = context.browser()
+    if (browser === null) throw new Error('a persistent context without a browser')
+    const peer: BenchPeer = { name, browser, page: undefined as unknown as Page }
+    peer.persistent = context
+    this.peers.push(peer)
+    await this.wire(peer, context)
+    return peer
+  }
+
+  private async wire(peer: BenchPeer, context: BrowserContext): Promise<void> {
+    const name = peer.name
     await context.addInitScript({ content: NAME_SHIM })
-    const page = await context.newPage()
+    const page = context.pages()[0] ?? (await context.newPage())
     peer.page = page
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning')
@@ -102,11 +135,9 @@ export class Lab {
     })
     page.on('pageerror', (e) => this.note(`[${name} pageerror] ${e.stack ?? e.message}`))
     page.on('crash', () => this.note(`[${name}] page crashed`))
-    browser.on('disconnected', () => {
+    peer.browser.on('disconnected', () => {
       if (peer.closing !== true) this.note(`[${name}] browser disconnected`)
     })
-    if (at !== undefined) await this.goto(peer, at)
-    return peer
   }
 
   async goto(peer: BenchPeer, at: string): Promise<void> {
@@ -120,14 +151,17 @@ export class Lab {
 
   async closePeer(peer: BenchPeer): Promise<void> {
     peer.closing = true
-    await within(peer.browser.close(), 10_000, `closing ${peer.name}`).catch((e: unknown) =>
+    const i = this.peers.indexOf(peer)
+    if (i >= 0) this.peers.splice(i, 1)
+    const closed = peer.persistent !== undefined ? peer.persistent.close() : peer.browser.close()
+    await within(closed, 10_000, `closing ${peer.name}`).catch((e: unknown) =>
       this.note(`[${peer.name}] close: ${String(e)}`),
     )
   }
 
   async close(): Promise<void> {
     open.delete(this)
-    await Promise.all(this.peers.map((p) => this.closePeer(p)))
+    await Promise.all([...this.peers].map((p) => this.closePeer(p)))
     await this.stopRelay()
     fs.rmSync(this.relay.dataDir, { recursive: true, force: true })
   }

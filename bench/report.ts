@@ -3,10 +3,29 @@ import fs from 'node:fs'
 import os from 'node:os'
 import type { AppLoadResult, FetchResult } from './apps'
 import { APP_ROWS, appResultsJson } from './apps-report'
+import { ISSUE_ROWS, issueResultsJson } from './issue-report'
+import type { N1Result } from './newcomer'
+import type { ColdStart, P3Result } from './pwa'
 import type { RawResult } from './rtc'
+import type { S1Result, S2Result } from './signed'
 import type { LoadResult, W1Result, W2Result } from './workloads'
 
-export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'A1', 'A3', 'ARAW', 'AAPP'] as const
+export const WORKLOADS = [
+  'W1',
+  'W2',
+  'S1',
+  'S2',
+  'W3',
+  'W4',
+  'A1',
+  'A3',
+  'ARAW',
+  'AAPP',
+  'N1',
+  'P1',
+  'P2',
+  'P3',
+] as const
 export type Workload = (typeof WORKLOADS)[number]
 export const APP_WORKLOADS: readonly Workload[] = ['A1', 'A3', 'ARAW', 'AAPP']
 
@@ -22,6 +41,12 @@ export interface Results {
   A3: Outcome<FetchResult>[]
   ARAW: Outcome<RawResult>[]
   AAPP: Outcome<AppLoadResult>[]
+  S1: Outcome<S1Result>[]
+  S2: Outcome<S2Result>[]
+  N1: Outcome<N1Result>[]
+  P1: Outcome<ColdStart>[]
+  P2: Outcome<ColdStart>[]
+  P3: Outcome<P3Result>[]
 }
 
 export const emptyResults = (): Results => ({
@@ -33,6 +58,12 @@ export const emptyResults = (): Results => ({
   A3: [],
   ARAW: [],
   AAPP: [],
+  S1: [],
+  S2: [],
+  N1: [],
+  P1: [],
+  P2: [],
+  P3: [],
 })
 
 export function median(xs: number[]): number {
@@ -55,7 +86,7 @@ export interface Row {
 const values = <T>(outcomes: Outcome<T>[], f: (v: T) => number): (number | undefined)[] =>
   outcomes.map((o) => (o.ok ? f(o.value) : undefined))
 
-const ROWS: Row[] = [
+const LISTED: Row[] = [
   {
     workload: 'W1',
     metric: 'round trip p50 (ms)',
@@ -113,7 +144,13 @@ const ROWS: Row[] = [
     alternative: 'y-webrtc 250',
   },
   ...APP_ROWS,
+  ...ISSUE_ROWS,
 ]
+
+/** Each workload's rows together, in the order of WORKLOADS (S1/S2 next to W1/W2). */
+const ROWS = [...LISTED].sort(
+  (x, y) => WORKLOADS.indexOf(x.workload) - WORKLOADS.indexOf(y.workload),
+) // stable
 
 const fmt = (x: number | undefined): string =>
   x === undefined || !Number.isFinite(x) ? 'failed' : x < 100 ? x.toFixed(2) : x.toFixed(0)
@@ -226,6 +263,7 @@ export function writeResults(
         W3: load(results.W3),
         W4: load(results.W4),
         ...appResultsJson(results, median),
+        ...issueResultsJson(results, median),
       }),
     }),
   }

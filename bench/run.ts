@@ -18,6 +18,23 @@
  *   AAPP relay seeding off; a fresh peer opens /#/app/<cid> (navigation start -> the app's
  *        element mounted) with 3 providers online, then with 1
  *
+ * and the signed-writes and PWA workloads (issues 4 and 5; bench/signed.ts, newcomer.ts, pwa.ts):
+ *
+ *   S1   W1 on a space's document (every change signed and verified), on W1's browsers, after it
+ *   S2   W2 on a space's document; its ratio to W2 of the same run (target <= 1.15)
+ *   N1   a fresh peer opens a microblog invite link: navigation start -> sign-up (automated at
+ *        once) -> app ready (<microblog-app> mounted, the community shown, role writer)
+ *   P1   a returning user's browser starts on its profile, online: navigation start -> the
+ *        shell's document list complete (then the same after a reload)
+ *   P2   the same offline (relay stopped, context offline)
+ *   P3   A makes 1,000 edits offline; reconnection -> B has them all, -> A reports all synced
+ *
+ * All of them are part of the default run: the new ones add under a minute per run (a whole
+ * default run took ~75 s here, so --runs 3 stays around 4 minutes). Since W1 and W2 share their
+ * browsers with S1 and S2, each of the four starts with the others' documents closed. The PWA
+ * group gives the lo-only namespace a veth pair while it runs (netns.ts: without one Chromium
+ * sees no network at all, and P3 needs the 'online' event).
+ *
  * Prints a table of medians and writes bench/results.json. See scripts/bench.sh.
  */
 import fs from 'node:fs'
@@ -28,6 +45,9 @@ import { makeBenchApp, seedApp, type BenchApp } from './app-bundle'
 import { appsRun } from './apps-run'
 import { closeLabsOnSignals, interrupted, Lab, type BenchPeer } from './lab'
 import { measurer, type Measure } from './measure'
+import { addOnlineInterface } from './netns'
+import { community, microblogCid, newcomer } from './newcomer'
+import { coldStart, offlineEdits, returningUser } from './pwa'
 import {
   APP_WORKLOADS,
   emptyResults,
@@ -37,7 +57,8 @@ import {
   type Results,
   type Workload,
 } from './report'
-import { bigDoc, burst, coldJoin, reload, roundTrip, type LoadResult } from './workloads'
+import { closeDocs, remembered, signedBurst, signedRoundTrip, type Opened } from './signed'
+import { bigDoc, burst, coldJoin, reload, roundTrip, syncedDoc, type LoadResult } from './workloads'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -64,9 +85,35 @@ function usage(problem: string): never {
   process.exit(2)
 }
 
-/** The document workloads of one run (W1-W4): fresh browsers, in order. */
+const PWA_WORKLOADS: readonly Workload[] = ['P1', 'P2', 'P3']
+const OWN_GROUP: readonly Workload[] = [...APP_WORKLOADS, 'N1', ...PWA_WORKLOADS]
+
+/** W1, S1, W2, S2 on one pair of browsers; each starts with the earlier ones' documents closed. */
+async function pairRun(
+  lab: Lab,
+  a: BenchPeer,
+  b: BenchPeer,
+  only: Set<Workload>,
+  measure: Measure,
+) {
+  const opened: Opened = { docs: [] }
+  const plain = remembered(opened, syncedDoc)
+  const w1 = only.has('W1') ? await measure('W1', () => roundTrip(lab, a, b, plain)) : undefined
+  if (only.has('S1')) {
+    await closeDocs([a, b], opened)
+    await measure('S1', () => signedRoundTrip(lab, a, b, opened, w1?.p50))
+  }
+  await closeDocs([a, b], opened)
+  const w2 = only.has('W2') ? await measure('W2', () => burst(lab, a, b, plain)) : undefined
+  if (only.has('S2')) {
+    await closeDocs([a, b], opened)
+    await measure('S2', () => signedBurst(lab, a, b, opened, w2?.totalMs))
+  }
+}
+
+/** The document workloads of one run (W1-W4, S1, S2): fresh browsers, in order. */
 async function docsRun(lab: Lab, only: Set<Workload>, measure: Measure, results: Results) {
-  const needB = only.has('W1') || only.has('W2')
+  const needB = (['W1', 'W2', 'S1', 'S2'] as const).some((w) => only.has(w))
   const needC = only.has('W3') || only.has('W4')
   const [a, b] = await Promise.all([
     lab.peer('A', '/'),
@@ -74,8 +121,7 @@ async function docsRun(lab: Lab, only: Set<Workload>, measure: Measure, results:
   ])
   const chromium = a.browser.version()
   if (b !== undefined) {
-    if (only.has('W1')) await measure('W1', () => roundTrip(lab, a, b))
-    if (only.has('W2')) await measure('W2', () => burst(lab, a, b))
+    await pairRun(lab, a, b, only, measure)
     await lab.closePeer(b) // not part of W3/W4
   }
   if (needC) {
@@ -97,10 +143,34 @@ async function docsRun(lab: Lab, only: Set<Workload>, measure: Measure, results:
   return chromium
 }
 
+/** N1: A starts a community in the microblog and invites; a fresh peer N opens the link. */
+async function newcomerRun(lab: Lab, measure: Measure): Promise<string> {
+  const a = await lab.peer('A')
+  const link = await community(lab, a, microblogCid(root))
+  const n = await lab.peer('N')
+  await measure('N1', () => newcomer(lab, n, link))
+  return a.browser.version()
+}
+
+/** P1, P2, P3 on one returning user's profile (made first, removed after). */
+async function pwaRun(lab: Lab, only: Set<Workload>, measure: Measure): Promise<string> {
+  const user = await returningUser(lab)
+  try {
+    if (only.has('P1')) await measure('P1', () => coldStart(lab, user, false))
+    if (only.has('P2') && !interrupted()) await measure('P2', () => coldStart(lab, user, true))
+    if (only.has('P3') && !interrupted()) await measure('P3', () => offlineEdits(lab, user))
+  } finally {
+    fs.rmSync(user.profile, { recursive: true, force: true })
+  }
+  return user.chromium
+}
+
 interface Group {
   workloads: Workload[]
   start: () => Promise<Lab>
   run: (lab: Lab, measure: Measure) => Promise<string>
+  /** undoes what `start` did besides the lab (after the lab is closed) */
+  stop?: () => void
 }
 
 /** Runs one group of workloads on its own lab; any failure fails the group's unrecorded runs. */
@@ -121,6 +191,7 @@ async function runGroup(group: Group, run: number, results: Results): Promise<st
       for (const p of problems.slice(0, 20)) console.log(`    ${p.slice(0, 400)}`)
     }
     await lab?.close()
+    group.stop?.()
   }
 }
 
@@ -141,7 +212,7 @@ async function main(): Promise<void> {
   const selected = new Set(only)
   const results = emptyResults()
   const groups: Group[] = []
-  const docs = only.filter((w) => !APP_WORKLOADS.includes(w))
+  const docs = only.filter((w) => !OWN_GROUP.includes(w))
   if (docs.length > 0)
     groups.push({
       workloads: docs,
@@ -156,6 +227,25 @@ async function main(): Promise<void> {
       workloads: apps,
       start: () => seededLab(app),
       run: (lab, measure) => appsRun(lab, selected, measure, app),
+    })
+  }
+  if (selected.has('N1'))
+    groups.push({
+      workloads: ['N1'],
+      start: () => Lab.start(),
+      run: (lab, measure) => newcomerRun(lab, measure),
+    })
+  const pwa = only.filter((w) => PWA_WORKLOADS.includes(w))
+  if (pwa.length > 0) {
+    let removeInterface = (): void => undefined
+    groups.push({
+      workloads: pwa,
+      start: () => {
+        removeInterface = addOnlineInterface((line) => console.log(`  ${line}`))
+        return Lab.start()
+      },
+      run: (lab, measure) => pwaRun(lab, selected, measure),
+      stop: () => removeInterface(),
     })
   }
   let chromium = 'unknown'

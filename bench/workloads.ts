@@ -44,9 +44,15 @@ async function links(peer: BenchPeer): Promise<string> {
   return describeLinks(await peer.page.evaluate(() => window.orrery.connections()))
 }
 
+/** Makes the document a workload runs on, shared by A and B and synced both ways. */
+export type DocMaker = (lab: Lab, a: BenchPeer, b: BenchPeer) => Promise<string>
+
 /** A new document A created and B opened, once each has seen the other's warm-up key. */
-export async function syncedDoc(lab: Lab, a: BenchPeer, b: BenchPeer): Promise<string> {
-  const doc = await a.page.evaluate(() => window.orrery.docs.create())
+export const syncedDoc: DocMaker = async (lab, a, b) =>
+  warmUp(lab, a, b, await a.page.evaluate(() => window.orrery.docs.create()))
+
+/** B opens A's `doc`; resolves once each has seen the other's warm-up key. */
+export async function warmUp(lab: Lab, a: BenchPeer, b: BenchPeer, doc: string): Promise<string> {
   if (b.page.url() === 'about:blank') await lab.goto(b, `/#/doc/${doc}`)
   else await b.page.evaluate((d) => window.orrery.docs.open(d), doc)
   const warm = `/${doc}/warm`
@@ -58,8 +64,13 @@ export async function syncedDoc(lab: Lab, a: BenchPeer, b: BenchPeer): Promise<s
 }
 
 /** W1: A sets ping = i, B answers pong = i, A waits for pong i before the next round. */
-export async function roundTrip(lab: Lab, a: BenchPeer, b: BenchPeer): Promise<W1Result> {
-  const doc = await syncedDoc(lab, a, b)
+export async function roundTrip(
+  lab: Lab,
+  a: BenchPeer,
+  b: BenchPeer,
+  makeDoc: DocMaker = syncedDoc,
+): Promise<W1Result> {
+  const doc = await makeDoc(lab, a, b)
   await b.page.evaluate((doc) => {
     let last = -1
     const off = window.orrery.state.subscribe(`/${doc}/ping`, (v) => {
@@ -114,8 +125,13 @@ export async function roundTrip(lab: Lab, a: BenchPeer, b: BenchPeer): Promise<W
 }
 
 /** W2: 5,000 sequential awaited sets on A, until B has observed all of them. */
-export async function burst(lab: Lab, a: BenchPeer, b: BenchPeer): Promise<W2Result> {
-  const doc = await syncedDoc(lab, a, b)
+export async function burst(
+  lab: Lab,
+  a: BenchPeer,
+  b: BenchPeer,
+  makeDoc: DocMaker = syncedDoc,
+): Promise<W2Result> {
+  const doc = await makeDoc(lab, a, b)
   const path = `/${doc}/w2`
   await arm(b.page, 'w2', path, BURST)
   const sent = await within(
