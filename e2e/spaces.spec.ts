@@ -144,6 +144,16 @@ test('a flooding peer is throttled while two honest peers keep syncing with norm
   await f.page.evaluate((d) => window.orrery.docs.open(d), busy)
   await b.page.evaluate((d) => window.orrery.state.set(`/${d}/warm`, 1), quiet)
   await expectState(a.page, `/${quiet}/warm`, 1)
+  // F syncs its document with A directly before it floods (not only through B, or not yet)
+  await f.page.evaluate((d) => window.orrery.state.set(`/${d}/warm`, 1), busy)
+  await expectState(a.page, `/${busy}/warm`, 1)
+  await expect
+    .poll(async () =>
+      (await a.page.evaluate(() => window.orrery.connections())).some(
+        (c) => c.peer === f.id && c.direct,
+      ),
+    )
+    .toBe(true)
 
   await b.page.evaluate((d) => {
     window.orrery.state.subscribe(`/${d}/ping`, (v) => {

@@ -75,6 +75,8 @@ export interface LivePublisherOptions {
   releases: ReleaseSink
   /** called after each publish (the dev page shows it) */
   onPublished?: (v: PublishedVersion) => void
+  /** called when a build or publish fails (the dev page shows why; followers keep their version) */
+  onFailed?: (f: { name: string; error: string }) => void
 }
 
 /** Rebuilds and announces an app folder on every change, one build at a time per folder. */
@@ -148,7 +150,9 @@ export class LivePublisher {
       )
       this.o.onPublished?.(v)
     } catch (e) {
-      log.error(`live publish of ${dir} failed: ${e instanceof Error ? e.message : String(e)}`)
+      const error = e instanceof Error ? e.message : String(e)
+      log.error(`live publish of ${dir} failed: ${error}`)
+      this.o.onFailed?.({ name: path.basename(dir), error })
     }
   }
 }

@@ -303,6 +303,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
         releases: node.services.releases,
         // the editing tab hears of each version too (it shows the address it can share)
         onPublished: (v) => dev.ws.send({ type: 'custom', event: 'orrery:published', data: v }),
+        onFailed: (f) => dev.ws.send({ type: 'custom', event: 'orrery:publish-failed', data: f }),
       })
       live = publisher
       dev.watcher.on('change', (f) => publisher.changed(f))

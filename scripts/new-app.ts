@@ -87,13 +87,21 @@ export class ${cls} extends LitElement {
   }
 
   private async add(): Promise<void> {
-    if (this.orrery === undefined || this.docId === undefined) return
-    await this.orrery.state.set(\`/\${this.docId}/count\`, this.count + 1)
+    const api = this.orrery
+    if (api === undefined || this.docId === undefined) return
+    // read the document, not this.count: two quick clicks come before the subscription updates it
+    const path = \`/\${this.docId}/count\`
+    const now = await api.state.get(path)
+    await api.state.set(path, (typeof now === 'number' ? now : 0) + 1)
   }
 
   override render(): unknown {
     return html\`<h2 data-testid="${name}-title">Hello from ${name}</h2>
-      <button data-testid="${name}-add" @click=\${() => void this.add()}>
+      <button
+        data-testid="${name}-add"
+        ?disabled=\${this.docId === undefined}
+        @click=\${() => void this.add()}
+      >
         clicked \${this.count} times
       </button>\`
   }

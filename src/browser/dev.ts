@@ -13,7 +13,10 @@ export interface PublishedVersion {
   at: number
 }
 
-export const devEvents = new Emitter<{ published: PublishedVersion }>()
+export const devEvents = new Emitter<{
+  published: PublishedVersion
+  'publish-failed': { name: string; error: string }
+}>()
 export const published: PublishedVersion[] = []
 
 /** The reason the page was reloaded instead of updated in place, once (then forgotten). */
@@ -42,4 +45,7 @@ if (import.meta.hot) {
     published.push(v)
     devEvents.emit('published', v)
   })
+  import.meta.hot.on('orrery:publish-failed', (f: { name: string; error: string }) =>
+    devEvents.emit('publish-failed', f),
+  )
 }

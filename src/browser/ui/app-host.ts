@@ -90,6 +90,10 @@ export class OrreryAppHost extends LitElement {
       devEvents.on('published', (v: PublishedVersion) => {
         if (this.source === v.name) this.notice = `published ${v.cid} (${Math.round(v.ms)} ms)`
       }),
+      devEvents.on('publish-failed', (f) => {
+        if (this.source !== '')
+          this.notice = `not published (followers keep their version): ${f.error}`
+      }),
     )
   }
 
