@@ -3,7 +3,8 @@
  * versions signed by that key arrive through the releases service (from the relay that publishes
  * them or from any other follower, over the mesh) and are installed at once; the shell swaps them
  * into the open app. A version may be pinned: it stays mounted and newer ones are only offered.
- * Follows live in the profile's settings (every tab of the profile follows the same apps), and
+ * Follows live in the profile's settings (every tab of the profile follows the same apps, told of
+ * changes over a BroadcastChannel), and
  * their peers meet in a rendezvous topic so releases also travel follower to follower.
  */
 import { concatBytes, sha256, utf8 } from '../../core/bytes'
@@ -55,6 +56,7 @@ export class AppFollows {
   readonly events = new Emitter<{ release: Release; refused: Refusal; changed: undefined }>()
   readonly refusals: Refusal[] = []
   private follows = new Map<string, Follow>()
+  private channel: BroadcastChannel | undefined
 
   constructor(
     private readonly db: OrreryDb,
@@ -63,11 +65,13 @@ export class AppFollows {
   ) {}
 
   async start(): Promise<void> {
-    const row = await this.db.settings.get(SETTING)
-    for (const f of (row?.value as Follow[] | undefined) ?? []) {
-      this.follows.set(followKey(f.publisher, f.name), f)
-      this.subscribe(f)
-    }
+    await this.reload()
+    // the profile's other tabs follow what this one follows (and the other way round)
+    this.channel =
+      typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastChannel(SETTING)
+    if (this.channel !== undefined)
+      this.channel.onmessage = () =>
+        void this.reload().catch((e: unknown) => log.warn('follows did not reload', e))
     const releases = this.peer.node.services.releases
     releases.events.on('release', (r) => void this.arrived(r.key, r.cid, r.manifest))
     releases.events.on('refused', (r) => {
@@ -77,6 +81,19 @@ export class AppFollows {
       log.warn(`refused a version of ${r.name}: ${r.reason}`)
       this.events.emit('refused', refusal)
     })
+  }
+
+  /** Reads the follows from the profile's settings and (un)subscribes what changed. */
+  private async reload(): Promise<void> {
+    const row = await this.db.settings.get(SETTING)
+    const stored = new Map(
+      ((row?.value as Follow[] | undefined) ?? []).map((f) => [followKey(f.publisher, f.name), f]),
+    )
+    for (const [key, f] of this.follows) if (!stored.has(key)) this.unsubscribe(f)
+    for (const [key, f] of stored) if (!this.follows.has(key)) this.subscribe(f)
+    const changed = this.follows.size > 0 || stored.size > 0
+    this.follows = stored
+    if (changed) this.events.emit('changed', undefined)
   }
 
   list(): Follow[] {
@@ -99,9 +116,10 @@ export class AppFollows {
   }
 
   async unfollow(publisher: string, name: string): Promise<void> {
-    if (!this.follows.delete(followKey(publisher, name))) return
-    this.peer.node.services.releases.unfollow(publisher, name)
-    this.peer.node.services.discovery.removeTopic(followTopic(publisher, name))
+    const f = this.follows.get(followKey(publisher, name))
+    if (f === undefined) return
+    this.follows.delete(followKey(publisher, name))
+    this.unsubscribe(f)
     await this.save()
   }
 
@@ -117,6 +135,11 @@ export class AppFollows {
   private subscribe(f: Follow): void {
     this.peer.node.services.releases.follow(f.publisher, f.name)
     this.peer.node.services.discovery.addTopic(followTopic(f.publisher, f.name))
+  }
+
+  private unsubscribe(f: Follow): void {
+    this.peer.node.services.releases.unfollow(f.publisher, f.name)
+    this.peer.node.services.discovery.removeTopic(followTopic(f.publisher, f.name))
   }
 
   private async arrived(key: string, cid: string, manifest: AppManifest): Promise<void> {
@@ -139,6 +162,7 @@ export class AppFollows {
 
   private async save(): Promise<void> {
     await this.db.settings.put({ key: SETTING, value: this.list() })
+    this.channel?.postMessage('changed')
     this.events.emit('changed', undefined)
   }
 }
