@@ -244,10 +244,15 @@ export class Repo {
   private recordMeta(id: DocId, patch: Partial<DocMeta>): void {
     const m = this.meta.get(id)
     if (m === undefined) return
+    // "changes waiting" appears or clears: record it now (a reload soon after must show the
+    // truth), though after the current task (a flush that is about to send the change to peers)
     const crossesZero =
       patch.unsynced !== undefined && (patch.unsynced === 0) !== ((m.unsynced ?? 0) === 0)
     Object.assign(m, patch)
-    if (crossesZero) return this.writeMeta(id)
+    if (crossesZero) {
+      queueMicrotask(() => this.writeMeta(id))
+      return
+    }
     if (this.metaTimers.has(id)) return
     this.metaTimers.set(
       id,

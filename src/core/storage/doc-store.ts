@@ -130,7 +130,10 @@ export class DocStore {
   private enqueue(key: StorageKey, data: Uint8Array): void {
     this.queue.push({ key, data })
     this.onStatus()
-    this.pump()
+    // Start the write once the current task is done: a flush queues its chunk before it sends
+    // the change to peers, and starting an IndexedDB write costs a millisecond or two of main
+    // thread that the round trip to a peer should not wait for. `pending` counts it at once.
+    queueMicrotask(() => this.pump())
   }
 
   /**
