@@ -104,6 +104,18 @@ async function main(): Promise<void> {
     const editor = await launch(`${relay.url}/#/dev/${name}`)
     const follower = await launch(`${relay.url}/#/app/${first}`)
     browsers.push(editor.browser, follower.browser)
+    const notes: string[] = []
+    for (const [who, p] of [
+      ['editor', editor.page],
+      ['follower', follower.page],
+    ] as const) {
+      p.on('console', (m) => {
+        if (m.type() === 'warning' || m.type() === 'error') notes.push(`[${who}] ${m.text()}`)
+      })
+      p.on('pageerror', (e) => notes.push(`[${who} pageerror] ${e.message}`))
+    }
+    relay.proc.stderr?.on('data', (d: Buffer) => notes.push(`[relay] ${d.toString().trimEnd()}`))
+    relay.proc.stdout?.on('data', (d: Buffer) => notes.push(`[relay] ${d.toString().trimEnd()}`))
     await within(watchFor(editor.page, element, 'Hello'), 60_000, 'editor shows the app')
     await within(watchFor(follower.page, element, 'Hello'), 60_000, 'follower shows the app')
     await follower.page.getByTestId('app-follow').check()
@@ -122,7 +134,13 @@ async function main(): Promise<void> {
       const [e, f] = await Promise.all([
         within(seenEditor, 20_000, `editor shows save ${i}`),
         within(seenFollower, 20_000, `follower shows save ${i}`),
-      ])
+      ]).catch(async (err: unknown) => {
+        const notice = await follower.page
+          .evaluate(() => ({ swap: window.orreryLastSwap, hash: location.hash }))
+          .catch(() => undefined)
+        console.log(`  follower: ${JSON.stringify(notice)}\n  ${notes.join('\n  ')}`)
+        throw err
+      })
       d1.push(e - savedAt)
       d2.push(f - savedAt)
       console.log(`  save ${i}: editing tab ${e - savedAt} ms, follower ${f - savedAt} ms`)

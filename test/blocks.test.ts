@@ -184,6 +184,24 @@ describe('fetching blocks', () => {
     await fetcher.services.blocks.fetch(cids, [])
   })
 
+  it('fetches from one provider many more times than the stream limit (every stream closes)', async () => {
+    // (the releases service once left every push stream half open, and pushes stopped once
+    // maxInboundStreams of them had piled up: this guards the blocks service against the same)
+    const provider = await node()
+    const fetcher = await node()
+    const small = chunkFile(fileOf(1000, 3))
+    await putAll(provider, small)
+    await link(fetcher, provider)
+    for (let i = 0; i < 24; i++) {
+      await fetcher.services.blocks.store.delete(small[0]!.cid)
+      await fetcher.services.blocks.fetch([small[0]!.cid], ids(provider))
+    }
+    const open = (n: Libp2p): number =>
+      n.getConnections().flatMap((c) => c.streams.filter((s) => s.protocol === BLOCKS_PROTOCOL))
+        .length
+    await waitFor(() => open(fetcher) === 0 && open(provider) === 0, 5000, 'streams closed')
+  })
+
   it('rejects a provider that serves tampered blocks, penalises it and gets them elsewhere', async () => {
     const bad = await node({ store: new TamperingStore() })
     const honest = await node()

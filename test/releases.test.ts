@@ -178,6 +178,27 @@ describe('live releases', () => {
     expect(seen.refused).toEqual([])
   })
 
+  it('keeps pushing past the per-connection stream limit (each push stream is closed)', async () => {
+    // regression: the receiving side stopped reading after DONE, so each push stream stayed
+    // half open and, after maxInboundStreams (8) of them, pushes were refused and dropped
+    const publisher = await node()
+    const { seen, follower } = await followerOf(publisher)
+    for (let i = 1; i <= 20; i++) {
+      rel(publisher).publish(version(`1.${i}.0`, 1000 * i).manifestBytes)
+      await waitFor(() => seen.releases.length === i, 5000, `release ${i}`)
+    }
+    expect(seen.releases.at(-1)?.manifest.appVersion).toBe('1.20.0')
+    // and no releases stream is left open on either side
+    await waitFor(
+      () =>
+        [publisher, follower].every((n) =>
+          n.getConnections().every((c) => c.streams.every((s) => s.protocol !== RELEASES_PROTOCOL)),
+        ),
+      5000,
+      'the releases streams closed',
+    )
+  })
+
   it('crosses three hops: publisher, R, A, B (B connected to A only)', async () => {
     const publisher = await node()
     const [r, a, b] = [await node(), await node(), await node()]

@@ -11,6 +11,7 @@ import { encodeMessage, MessageDecoder, type FramingLimits } from './framing'
 export class FramedStream {
   private readonly decoder: MessageDecoder
   private closed = false
+  private aborted = false
 
   constructor(
     readonly stream: Stream,
@@ -51,26 +52,34 @@ export class FramedStream {
   ): Promise<ProtocolError | undefined> {
     try {
       for await (const chunk of this.stream) {
+        if (this.aborted) return undefined
+        // after our own close() the rest is drained unread: a stream whose remote end is never
+        // consumed stays open, and libp2p counts it against the connection's stream limits
+        if (this.closed) continue
         trace(`chunk ${chunk.byteLength}`)
         const got = this.decoder.push(chunk)
         if (!got.ok) return this.abort(got.error)
         for (const m of got.value) {
           const pending = onMessage(m)
           if (pending !== undefined) await pending
-          if (this.closed) return undefined
+          if (this.aborted) return undefined
+          if (this.closed) break
         }
       }
-      const end = this.decoder.end()
+      const end = this.closed ? { ok: true as const } : this.decoder.end()
       if (!end.ok) return this.abort(end.error)
     } catch (e) {
       if (!this.closed) this.log.debug(`stream ended: ${describeError(e)}`)
     }
-    this.closed = true
+    // The remote ended its side. Ours stays open until close(): marking it closed here made the
+    // close() that follows a read a no-op, so the stream was never closed and piled up against
+    // the connection's stream limits.
     return undefined
   }
 
   abort(error: ProtocolError): ProtocolError {
-    if (!this.closed) {
+    if (!this.aborted) {
+      this.aborted = true
       this.closed = true
       this.log.warn(`closing ${this.stream.protocol} stream: ${error.code}: ${error.message}`)
       this.stream.abort(error)
