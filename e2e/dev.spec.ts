@@ -47,9 +47,15 @@ test('an element edited on disk updates in place in the running shell; what cann
   const dir = newApp(name)
   const relay = await RelayProcess.start(undefined, ['--dev'])
   try {
-    const { page, id } = await openPeer(browser, `${relay.url}/#/dev/${name}`)
+    const { page } = await openPeer(browser, `${relay.url}/#/dev/${name}`)
     const title = page.getByTestId(`${name}-title`)
     const add = page.getByTestId(`${name}-add`)
+    await expect(title).toHaveText(`Hello from ${name}`, { timeout: 40_000 })
+    // a fresh dev server may still re-optimise dependencies and reload the page once: let it
+    await page.waitForTimeout(1500)
+    await page.reload()
+    await page.evaluate(() => window.orrery.ready)
+    const id = await page.evaluate(() => window.orrery.id)
     await expect(title).toHaveText(`Hello from ${name}`, { timeout: 40_000 })
     await add.click()
     await add.click()

@@ -13,8 +13,14 @@ import type { Stream } from '@libp2p/interface'
 import { addLogSink } from '../src/core/log'
 import { generateIdentity } from '../src/core/identity'
 import { issueTabCert } from '../src/core/tab-cert'
-import { encodeSyncFrame, SYNC_PROTOCOL, SYNC_VERSION } from '../src/core/sync/messages'
-import { encodeMessage, MAX_FRAME } from '../src/core/wire/framing'
+import {
+  decodeSyncFrame,
+  encodeSyncFrame,
+  SYNC_PROTOCOL,
+  SYNC_VERSION,
+} from '../src/core/sync/messages'
+import { encodeMessage, MAX_FRAME, MessageDecoder } from '../src/core/wire/framing'
+import { docTopic, interestTag } from '../src/core/ids'
 import { Writer } from '../src/core/wire/codec'
 import { am } from '../src/core/automerge'
 import type { OrreryPeer } from '../src/core/peer'
@@ -95,6 +101,44 @@ const cases: [string, () => Uint8Array[]][] = [
     () => [helloFor('12D3KooWNotTheRealPeerIdAtAllxxxxxxxxxxxxxxxxxxxxxxx')],
   ],
 ]
+
+describe('interest in a document', () => {
+  it('takes knowing the id: its topic (what the relay sees) gets nothing', async () => {
+    const id = (await victim.repo.create()).id
+    await victim.state.set(`/${id}/secret`, 'only for those with the id')
+    await victim.repo.close(id) // stored, not open: served to whoever shows interest in it
+    const stream = await openSync()
+    const docsSent = new Set<string>()
+    const decoder = new MessageDecoder({ maxFrame: MAX_FRAME, maxMessage: 64 * 1024 * 1024 })
+    const reading = (async () => {
+      try {
+        for await (const chunk of stream) {
+          const got = decoder.push(chunk)
+          if (!got.ok) return
+          for (const m of got.value) {
+            const f = decodeSyncFrame(m)
+            if (f.ok && f.value.type === 'sync') docsSent.add(f.value.docId)
+          }
+        }
+      } catch {
+        // closed
+      }
+    })()
+    const me = attacker.peerId.toString()
+    const them = victim.node.peerId.toString()
+    stream.send(helloFor(me))
+    // the topic, and a tag made for another pair of peers: nothing
+    stream.send(frame(encodeSyncFrame({ type: 'interest', topics: [docTopic(id)] })))
+    stream.send(frame(encodeSyncFrame({ type: 'interest', topics: [interestTag(id, them, me)] })))
+    await new Promise((r) => setTimeout(r, 800))
+    expect(docsSent.has(id)).toBe(false)
+    // the tag made with the id, for this pair: the victim starts syncing (the harness works)
+    stream.send(frame(encodeSyncFrame({ type: 'interest', topics: [interestTag(id, me, them)] })))
+    await waitFor(() => docsSent.has(id), 5000, 'a sync message for the document')
+    stream.abort(new Error('done'))
+    await reading
+  })
+})
 
 describe('bad input on the sync stream', () => {
   for (const [name, bytes] of cases) {

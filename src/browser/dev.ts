@@ -35,6 +35,7 @@ export function reloadBecause(reason: string): void {
 
 if (import.meta.hot) {
   import.meta.hot.on('vite:beforeFullReload', (p: { path?: string }) => {
+    if (sessionStorage.getItem(RELOAD_REASON) !== null) return // a more precise reason is set
     const what = p.path === undefined || p.path === '*' ? 'a changed file' : p.path
     sessionStorage.setItem(
       RELOAD_REASON,

@@ -44,3 +44,12 @@ export function docIdFromBytes(b: Uint8Array): Result<DocId> {
 export function docTopic(id: DocId): Uint8Array {
   return sha256(concatBytes([utf8('orrery/doc-topic/v1:'), docIdToBytes(id)]))
 }
+
+/**
+ * What a tab sends a peer to say it has a document open: a hash of the id bound to both peer ids.
+ * Only someone who knows the id can make it (the topic, which the relay sees, is not enough),
+ * and a tag seen in one session is worthless in any other.
+ */
+export function interestTag(id: DocId, fromPeer: string, toPeer: string): Uint8Array {
+  return sha256(concatBytes([utf8(`orrery/interest/v1:${fromPeer}:${toPeer}:`), docIdToBytes(id)]))
+}

@@ -52,6 +52,7 @@ function recordingPeer(name: string): SyncPeer & { wakes: number; faults: string
   const p = {
     key: name,
     remotePeer: name,
+    localPeer: 'me',
     identity: undefined,
     initiator: true,
     wakes: 0,

@@ -6,7 +6,7 @@ import { am, automergeReady } from '../automerge'
 import { bytesToHex, fromUtf8, utf8 } from '../bytes'
 import { Emitter } from '../emitter'
 import { describeError } from '../errors'
-import { docTopic, newDocId, parseDocId, type DocId } from '../ids'
+import { docTopic, interestTag, newDocId, parseDocId, type DocId } from '../ids'
 import { createLogger } from '../log'
 import { DocStore } from '../storage/doc-store'
 import type { StorageAdapter } from '../storage/types'
@@ -61,7 +61,9 @@ export class Repo {
   private readonly meta = new Map<DocId, DocMeta>()
   private readonly peers = new Set<SyncPeer>()
   /** topics (hex) each peer told us it has open: a document we open later starts syncing with them */
+  /** the interest tags each peer sent (hex) */
   private readonly remoteTopics = new Map<SyncPeer, Set<string>>()
+  private readonly tagIndex = new Map<SyncPeer, Map<string, DocId>>()
   private readonly served = new Set<DocId>()
   private readonly metaTimers = new Map<DocId, ReturnType<typeof setTimeout>>()
   private readonly unsubscribeBus: (() => void) | undefined
@@ -189,11 +191,12 @@ export class Repo {
         }),
     })
     this.handles.set(id, handle)
-    const topic = bytesToHex(handle.topic)
-    this.byTopic.set(topic, id)
+    this.byTopic.set(bytesToHex(handle.topic), id)
     // peers that announced this document earlier: the initiating side starts now
-    for (const [peer, topics] of this.remoteTopics)
-      if (topics.has(topic) && peer.initiator) handle.attachPeer(peer)
+    for (const [peer, tags] of this.remoteTopics) {
+      const tag = bytesToHex(interestTag(id, peer.remotePeer, peer.localPeer))
+      if (tags.has(tag) && peer.initiator) handle.attachPeer(peer)
+    }
     await this.touchMeta(id)
     this.events.emit('doc-opened', handle)
     return handle
@@ -297,25 +300,46 @@ export class Repo {
   removePeer(peer: SyncPeer): void {
     this.peers.delete(peer)
     this.remoteTopics.delete(peer)
+    this.tagIndex.delete(peer)
     for (const h of this.handles.values()) h.detachPeer(peer)
   }
 
-  /** Topics of the documents open (or opening) in this tab: what we ask peers about. */
-  openTopics(): Uint8Array[] {
-    const ids = new Set([...this.handles.keys(), ...this.opening.keys()])
-    return [...ids].map((id) => this.handles.get(id)?.topic ?? docTopic(id))
+  /** The documents open (or opening) in this tab. */
+  openDocIds(): DocId[] {
+    return [...new Set([...this.handles.keys(), ...this.opening.keys()])]
   }
 
-  /** A peer asked about these topics: start syncing the ones we have (open or stored). */
-  async peerInterested(peer: SyncPeer, topics: readonly Uint8Array[]): Promise<void> {
+  /** Topics of the documents open (or opening) in this tab: what discovery asks the relay. */
+  openTopics(): Uint8Array[] {
+    return this.openDocIds().map((id) => this.handles.get(id)?.topic ?? docTopic(id))
+  }
+
+  /**
+   * Which of our documents a peer's interest tags name (see `interestTag`): computed for every
+   * document we know, once per peer and again when we know more documents.
+   */
+  private tagsOf(peer: SyncPeer): Map<string, DocId> {
+    const ids = new Set([...this.meta.keys(), ...this.handles.keys(), ...this.opening.keys()])
+    let cached = this.tagIndex.get(peer)
+    if (cached === undefined || cached.size !== ids.size) {
+      cached = new Map()
+      for (const id of ids)
+        cached.set(bytesToHex(interestTag(id, peer.remotePeer, peer.localPeer)), id)
+      this.tagIndex.set(peer, cached)
+    }
+    return cached
+  }
+
+  /** A peer has these documents open: start syncing the ones we have (open or stored). */
+  async peerInterested(peer: SyncPeer, tags: readonly Uint8Array[]): Promise<void> {
     await this.loadedMeta
     let known = this.remoteTopics.get(peer)
     if (known === undefined && this.peers.has(peer))
       this.remoteTopics.set(peer, (known = new Set()))
-    for (const t of topics) {
+    for (const t of tags) {
       const hex = bytesToHex(t)
       if (known !== undefined && known.size < 4096) known.add(hex)
-      const id = this.byTopic.get(hex)
+      const id = this.tagsOf(peer).get(hex)
       if (id === undefined) continue
       const announced = this.handles.has(id) || this.opening.has(id)
       if (announced && !peer.initiator) continue // the other side starts; we answer its first message

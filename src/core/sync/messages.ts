@@ -13,7 +13,7 @@ import type { TabCert } from '../tab-cert'
 import { Reader, Writer } from '../wire/codec'
 
 export const SYNC_PROTOCOL = '/orrery/sync/1.0.0'
-export const SYNC_VERSION = 1
+export const SYNC_VERSION = 2
 export const MAX_TOPICS_PER_MESSAGE = 1024
 /** largest reassembled message: a whole document in one Automerge sync message */
 export const MAX_SYNC_MESSAGE = 64 * 1024 * 1024

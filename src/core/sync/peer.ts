@@ -7,6 +7,8 @@ export interface SyncPeer {
   readonly key: string
   /** the remote tab's libp2p peer id */
   readonly remotePeer: string
+  /** this tab's libp2p peer id */
+  readonly localPeer: string
   /** the remote person's identity (did:key), once their tab certificate verified */
   readonly identity: string | undefined
   /**

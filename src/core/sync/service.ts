@@ -82,8 +82,8 @@ export class SyncService implements Startable {
       notifyOnLimitedConnection: false,
       onConnect: (_peer, connection) => this.dial(connection),
     })
-    this.offDocOpened = this.init.repo.events.on('doc-opening', ({ topic }) => {
-      for (const s of this.sessions) s.sendInterest([topic])
+    this.offDocOpened = this.init.repo.events.on('doc-opening', ({ id }) => {
+      for (const s of this.sessions) s.sendInterest([id])
     })
     this.components.events.addEventListener('connection:open', this.onConnectionOpen)
     this.started = true

@@ -8,7 +8,7 @@ import type { Connection } from '@libp2p/interface'
 import { am } from '../automerge'
 import { splitChunks } from '../chunks'
 import { describeError, OrreryError, ProtocolError } from '../errors'
-import type { DocId } from '../ids'
+import { interestTag, type DocId } from '../ids'
 import type { Logger } from '../log'
 import { mark, trace } from '../timings'
 import type { Firewall } from '../firewall/firewall'
@@ -35,6 +35,7 @@ export interface SessionOptions {
 export class SyncSession implements SyncPeer {
   readonly key = `s${++nextKey}`
   readonly remotePeer: string
+  readonly localPeer: string
   readonly connectionId: string
   readonly initiator: boolean
   identity: string | undefined
@@ -55,6 +56,7 @@ export class SyncSession implements SyncPeer {
     this.repo = opts.repo
     this.log = opts.log
     this.remotePeer = opts.connection.remotePeer.toString()
+    this.localPeer = opts.localPeerId
     this.connectionId = opts.connection.id
     this.initiator = opts.localPeerId < this.remotePeer
   }
@@ -73,7 +75,7 @@ export class SyncSession implements SyncPeer {
     this.send({ type: 'hello', version: SYNC_VERSION, cert: this.cert })
     this.helloSent = true
     void this.pump() // anything woken while the certificate loaded
-    this.sendInterest(this.repo.openTopics())
+    this.sendInterest(this.repo.openDocIds())
     const error = await this.framed.read((m) => this.onMessage(m))
     if (error !== undefined) this.log.warn(`sync with ${this.short} ended: ${error.code}`)
     this.end()
@@ -87,7 +89,9 @@ export class SyncSession implements SyncPeer {
     return !this.ended
   }
 
-  sendInterest(topics: Uint8Array[]): void {
+  /** Tells the peer which documents are open here, as tags only someone with the id can make. */
+  sendInterest(ids: DocId[]): void {
+    const topics = ids.map((id) => interestTag(id, this.localPeer, this.remotePeer))
     for (let i = 0; i < topics.length; i += 1024) {
       this.send({ type: 'interest', topics: topics.slice(i, i + 1024) })
     }
