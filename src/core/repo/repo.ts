@@ -318,10 +318,10 @@ export class Repo {
    * Which of our documents a peer's interest tags name (see `interestTag`): computed for every
    * document we know, once per peer and again when we know more documents.
    */
-  private tagsOf(peer: SyncPeer): Map<string, DocId> {
+  private tagsOf(peer: SyncPeer, rebuild = false): Map<string, DocId> {
     const ids = new Set([...this.meta.keys(), ...this.handles.keys(), ...this.opening.keys()])
     let cached = this.tagIndex.get(peer)
-    if (cached === undefined || cached.size !== ids.size) {
+    if (rebuild || cached === undefined || cached.size !== ids.size) {
       cached = new Map()
       for (const id of ids)
         cached.set(bytesToHex(interestTag(id, peer.remotePeer, peer.localPeer)), id)
@@ -336,10 +336,18 @@ export class Repo {
     let known = this.remoteTopics.get(peer)
     if (known === undefined && this.peers.has(peer))
       this.remoteTopics.set(peer, (known = new Set()))
+    let index = this.tagsOf(peer)
+    let rebuilt = false
     for (const t of tags) {
       const hex = bytesToHex(t)
       if (known !== undefined && known.size < 4096) known.add(hex)
-      const id = this.tagsOf(peer).get(hex)
+      let id = index.get(hex)
+      if (id === undefined && !rebuilt) {
+        // the cache is keyed by how many documents we know: a swap of one for another needs this
+        index = this.tagsOf(peer, true)
+        rebuilt = true
+        id = index.get(hex)
+      }
       if (id === undefined) continue
       const announced = this.handles.has(id) || this.opening.has(id)
       if (announced && !peer.initiator) continue // the other side starts; we answer its first message
