@@ -57,11 +57,9 @@ export class Repo {
   readonly events = new Emitter<RepoEvents>()
   private readonly handles = new Map<DocId, DocHandle>()
   private readonly opening = new Map<DocId, Promise<DocHandle>>()
-  private readonly byTopic = new Map<string, DocId>()
   private readonly meta = new Map<DocId, DocMeta>()
   private readonly peers = new Set<SyncPeer>()
-  /** topics (hex) each peer told us it has open: a document we open later starts syncing with them */
-  /** the interest tags each peer sent (hex) */
+  /** the interest tags (hex) each peer sent: a document we open later starts syncing with them */
   private readonly remoteTopics = new Map<SyncPeer, Set<string>>()
   private readonly tagIndex = new Map<SyncPeer, Map<string, DocId>>()
   private readonly served = new Set<DocId>()
@@ -100,9 +98,7 @@ export class Repo {
     if (p === undefined) {
       p = this.load(id).finally(() => this.opening.delete(id))
       this.opening.set(id, p)
-      const topic = docTopic(id)
-      this.byTopic.set(bytesToHex(topic), id)
-      this.events.emit('doc-opening', { id, topic })
+      this.events.emit('doc-opening', { id, topic: docTopic(id) })
     }
     return p
   }
@@ -191,7 +187,6 @@ export class Repo {
         }),
     })
     this.handles.set(id, handle)
-    this.byTopic.set(bytesToHex(handle.topic), id)
     // peers that announced this document earlier: the initiating side starts now
     for (const [peer, tags] of this.remoteTopics) {
       const tag = bytesToHex(interestTag(id, peer.remotePeer, peer.localPeer))
@@ -215,7 +210,6 @@ export class Repo {
             typeof m.openedAt === 'number'
           ) {
             this.meta.set(m.id, m)
-            this.byTopic.set(bytesToHex(docTopic(m.id)), m.id)
           }
         } catch {
           log.warn(`ignoring unreadable document record ${c.key.join('/')}`)
