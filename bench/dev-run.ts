@@ -13,13 +13,9 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { contextOptions, launchOptions } from '../e2e/chromium'
-import { RelayProcess } from '../e2e/fixtures'
+import type { Page } from 'playwright-core'
 import { newApp } from '../scripts/new-app'
-import { within } from './lab'
-
-const NAME_SHIM = 'globalThis.__name = globalThis.__name || ((f) => f)'
+import { Lab, within } from './lab'
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(name)
@@ -67,20 +63,6 @@ function watchFor(page: Page, element: string, text: string): Promise<number> {
   )
 }
 
-async function launch(url: string): Promise<{ browser: Browser; page: Page }> {
-  const browser = await chromium.launch(launchOptions)
-  const context = await browser.newContext(contextOptions)
-  await context.addInitScript({ content: NAME_SHIM })
-  const page = await context.newPage()
-  await within(page.goto(url), 60_000, `load ${url}`)
-  await within(
-    page.evaluate(() => window.orrery.ready),
-    60_000,
-    'orrery ready',
-  )
-  return { browser, page }
-}
-
 async function main(): Promise<void> {
   const saves = arg('--saves', 15)
   const name = `probe${Math.random().toString(36).slice(2, 8)}`
@@ -88,10 +70,10 @@ async function main(): Promise<void> {
   const element = `${name}-app`
   const file = path.join(dir, 'src', 'index.ts')
   const keys = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-bench-keys-'))
-  const relay = await RelayProcess.start(undefined, ['--dev', '--publish', dir], {
+  const lab = await Lab.start(undefined, ['--dev', '--publish', dir], {
     ORRERY_PUBLISHER: path.join(keys, 'developer.json'),
   })
-  const browsers: Browser[] = []
+  const relay = lab.relay
   try {
     const dev = async (): Promise<{ publishing?: { versions: { cid: string }[] } }> =>
       (await (await fetch(`${relay.url}/orrery/dev.json`)).json()) as never
@@ -101,21 +83,8 @@ async function main(): Promise<void> {
       if (first === undefined) await new Promise((r) => setTimeout(r, 100))
     }
     if (first === undefined) throw new Error('the first version was not published')
-    const editor = await launch(`${relay.url}/#/dev/${name}`)
-    const follower = await launch(`${relay.url}/#/app/${first}`)
-    browsers.push(editor.browser, follower.browser)
-    const notes: string[] = []
-    for (const [who, p] of [
-      ['editor', editor.page],
-      ['follower', follower.page],
-    ] as const) {
-      p.on('console', (m) => {
-        if (m.type() === 'warning' || m.type() === 'error') notes.push(`[${who}] ${m.text()}`)
-      })
-      p.on('pageerror', (e) => notes.push(`[${who} pageerror] ${e.message}`))
-    }
-    relay.proc.stderr?.on('data', (d: Buffer) => notes.push(`[relay] ${d.toString().trimEnd()}`))
-    relay.proc.stdout?.on('data', (d: Buffer) => notes.push(`[relay] ${d.toString().trimEnd()}`))
+    const editor = await lab.peer('editor', `/#/dev/${name}`)
+    const follower = await lab.peer('follower', `/#/app/${first}`)
     await within(watchFor(editor.page, element, 'Hello'), 60_000, 'editor shows the app')
     await within(watchFor(follower.page, element, 'Hello'), 60_000, 'follower shows the app')
     await follower.page.getByTestId('app-follow').check()
@@ -138,7 +107,7 @@ async function main(): Promise<void> {
         const notice = await follower.page
           .evaluate(() => ({ swap: window.orreryLastSwap, hash: location.hash }))
           .catch(() => undefined)
-        console.log(`  follower: ${JSON.stringify(notice)}\n  ${notes.join('\n  ')}`)
+        console.log(`  follower: ${JSON.stringify(notice)}\n  ${lab.log.join('\n  ')}`)
         throw err
       })
       d1.push(e - savedAt)
@@ -169,8 +138,7 @@ async function main(): Promise<void> {
       `${JSON.stringify(results, null, 2)}\n`,
     )
   } finally {
-    for (const b of browsers) await b.close().catch(() => undefined)
-    await relay.kill()
+    await lab.close()
     fs.rmSync(dir, { recursive: true, force: true })
     fs.rmSync(keys, { recursive: true, force: true })
   }

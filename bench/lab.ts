@@ -45,13 +45,24 @@ export class Lab {
   /** page errors, console errors and warnings, relay stderr: printed when a workload fails */
   readonly log: string[] = []
 
-  private constructor(private current: RelayProcess) {
+  private constructor(
+    private current: RelayProcess,
+    private readonly relayArgs: string[],
+    private readonly relayEnv: Record<string, string>,
+  ) {
     this.watch(current)
   }
 
-  /** Starts a relay on a fresh data directory, or on `dataDir` when given (removed by `close`). */
-  static async start(dataDir?: string): Promise<Lab> {
-    const lab = new Lab(await RelayProcess.start(dataDir))
+  /**
+   * Starts a relay on a fresh data directory, or on `dataDir` when given (removed by `close`),
+   * with `args` and `env` (kept for restarts).
+   */
+  static async start(
+    dataDir?: string,
+    args: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<Lab> {
+    const lab = new Lab(await RelayProcess.start(dataDir, args, env), args, env)
     open.add(lab)
     return lab
   }
@@ -73,7 +84,11 @@ export class Lab {
   /** Starts the relay again on the same port and data directory (after `stopRelay`). */
   async startRelay(env: Record<string, string> = {}): Promise<void> {
     const { port, dataDir } = this.current
-    this.current = await RelayProcess.start(dataDir, [], { PORT: port, ...env })
+    this.current = await RelayProcess.start(dataDir, this.relayArgs, {
+      ...this.relayEnv,
+      PORT: port,
+      ...env,
+    })
     this.watch(this.current)
   }
 

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { readAppConfig } from '../scripts/app-config'
 
 export interface DevApp {
   name: string
@@ -21,18 +22,9 @@ export function devApps(root = 'apps'): DevApp[] {
     return []
   }
   return dirs.flatMap((d) => {
+    const dir = path.posix.join(root, d)
     try {
-      const c = JSON.parse(fs.readFileSync(path.join(root, d, 'orrery.json'), 'utf8')) as Record<
-        string,
-        unknown
-      >
-      if (
-        typeof c.name !== 'string' ||
-        typeof c.element !== 'string' ||
-        typeof c.entry !== 'string'
-      )
-        return []
-      const dir = path.posix.join(root, d)
+      const c = readAppConfig(dir)
       return [{ name: c.name, dir, element: c.element, entry: `/${path.posix.join(dir, c.entry)}` }]
     } catch {
       return [] // not an app folder

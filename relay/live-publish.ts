@@ -9,13 +9,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { Identity } from '../src/core/identity'
 import { createLogger } from '../src/core/log'
+import type { ReleaseService } from '../src/core/releases/service'
+import { readAppConfig } from '../scripts/app-config'
 import type { FileBlockStore } from './file-blocks'
 
 const log = createLogger('live-publish')
 
-export interface ReleaseSink {
-  publish(bytes: Uint8Array): { ok: true; value: { cid: string } } | { ok: false; error: Error }
-}
+export type ReleaseSink = Pick<ReleaseService, 'publish'>
 
 export interface PublishedVersion {
   name: string
@@ -24,8 +24,11 @@ export interface PublishedVersion {
   at: number
 }
 
-/** Offers every app listed in the seed directories (and later additions) to the releases service. */
-export class SeedAnnouncer {
+/**
+ * Offers every app listed in the seed directories (and later additions) to the releases service.
+ * Live publishing announces through it too, so the listing it writes is not offered twice.
+ */
+export class SeedAnnouncer implements ReleaseSink {
   private readonly offered = new Set<string>()
   private watcher: fs.FSWatcher | undefined
 
@@ -54,13 +57,19 @@ export class SeedAnnouncer {
     this.watcher?.close()
   }
 
+  publish(bytes: Uint8Array): ReturnType<ReleaseSink['publish']> {
+    const r = this.releases.publish(bytes)
+    if (r.ok) this.offered.add(r.value.cid)
+    return r
+  }
+
   async scan(): Promise<void> {
     for (const app of await this.blocks.listings()) {
       if (this.offered.has(app.cid)) continue
       this.offered.add(app.cid)
       const bytes = await this.blocks.get(app.cid)
       if (bytes === undefined) continue
-      const r = this.releases.publish(bytes)
+      const r = this.publish(bytes)
       if (!r.ok) log.warn(`seeded app ${app.name} ${app.cid} not announced: ${r.error.message}`)
     }
   }
@@ -133,7 +142,7 @@ export class LivePublisher {
   private async once(dir: string): Promise<void> {
     const started = performance.now()
     try {
-      const { buildAppDir, readAppConfig, writeSeed } = await import('../scripts/app-build')
+      const { buildAppDir, writeSeed } = await import('../scripts/app-build')
       const config = readAppConfig(dir)
       const at = Date.now()
       const { app } = await buildAppDir(dir, this.o.identity, {

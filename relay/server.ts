@@ -300,7 +300,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
         dirs: config.publish,
         seedDir: config.seedDirs[0] as string,
         identity: loadPublisher(config.publisherFile),
-        releases: node.services.releases,
+        releases: announcer,
         // the editing tab hears of each version too (it shows the address it can share)
         onPublished: (v) => dev.ws.send({ type: 'custom', event: 'orrery:published', data: v }),
         onFailed: (f) => dev.ws.send({ type: 'custom', event: 'orrery:publish-failed', data: f }),

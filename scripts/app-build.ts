@@ -10,13 +10,7 @@ import path from 'node:path'
 import { build } from 'vite'
 import { buildApp, type BuiltApp } from '../src/core/blocks/manifest'
 import { exportFile, generateIdentity, importFile, type Identity } from '../src/core/identity'
-
-export interface AppConfig {
-  name: string
-  version: string
-  element: string
-  entry: string
-}
+import { readAppConfig, type AppConfig } from './app-config'
 
 const MIME: Record<string, string> = {
   '.js': 'text/javascript',
@@ -31,16 +25,6 @@ const MIME: Record<string, string> = {
   '.html': 'text/html',
   '.txt': 'text/plain',
   '.wasm': 'application/wasm',
-}
-
-export function readAppConfig(appDir: string): AppConfig {
-  const file = path.join(appDir, 'orrery.json')
-  const config = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<AppConfig>
-  for (const k of ['name', 'version', 'element', 'entry'] as const) {
-    if (typeof config[k] !== 'string' || config[k] === '')
-      throw new Error(`${file}: "${k}" must be a non-empty string`)
-  }
-  return config as AppConfig
 }
 
 /** The publisher identity in `file`, made (and saved, readable only by its owner) when absent. */

@@ -10,7 +10,6 @@ import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
-import { addLogSink } from '../src/core/log'
 import { generateIdentity } from '../src/core/identity'
 import { issueTabCert } from '../src/core/tab-cert'
 import {
@@ -24,13 +23,12 @@ import { docTopic, interestTag } from '../src/core/ids'
 import { Writer } from '../src/core/wire/codec'
 import { am } from '../src/core/automerge'
 import type { OrreryPeer } from '../src/core/peer'
-import { connect, makePeer, waitFor } from './peers'
+import { collectWarnings, connect, makePeer, waitFor } from './peers'
 
 let victim: OrreryPeer
 let honest: OrreryPeer
 let attacker: Libp2p
-let logs: string[]
-let offLog: () => void
+const logs = collectWarnings()
 
 beforeEach(async () => {
   victim = await makePeer()
@@ -42,14 +40,9 @@ beforeEach(async () => {
     streamMuxers: [yamux()],
     services: { identify: identify() },
   })
-  logs = []
-  offLog = addLogSink((level, component, msg) => {
-    if (level === 'warn' || level === 'error') logs.push(`${component}: ${msg}`)
-  })
 })
 
 afterEach(async () => {
-  offLog()
   await Promise.all([victim.stop(), honest.stop(), attacker.stop()])
 })
 

@@ -3,7 +3,7 @@
  * service: parallel fetches from several providers, tampering and silent providers, blocks nobody
  * has, bad input on the blocks stream, and seeding switched off.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
@@ -11,7 +11,6 @@ import { identify } from '@libp2p/identify'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { concatBytes, equalBytes } from '../src/core/bytes'
-import { addLogSink } from '../src/core/log'
 import type { OrreryError } from '../src/core/errors'
 import { blockCid, chunkFile, verifyBlock } from '../src/core/blocks/cid'
 import { MemoryBlockStore } from '../src/core/blocks/memory-store'
@@ -31,7 +30,7 @@ import {
 import { BLOCK_SIZE, type Block, type FetchProgress } from '../src/core/blocks/types'
 import { encodeMessage, MAX_FRAME, MessageDecoder } from '../src/core/wire/framing'
 import { Writer } from '../src/core/wire/codec'
-import { connect, makePeer, waitFor } from './peers'
+import { collectWarnings, connect, makePeer, waitFor } from './peers'
 import type { OrreryPeer } from '../src/core/peer'
 
 type BlockNode = Libp2p<{ blocks: BlockService }>
@@ -39,18 +38,9 @@ type Plain = Libp2p
 
 let counter = 0
 const running: { stop(): void | Promise<void> }[] = []
-let logs: string[]
-let offLog: () => void
-
-beforeEach(() => {
-  logs = []
-  offLog = addLogSink((level, component, msg) => {
-    if (level === 'warn' || level === 'error') logs.push(`${component}: ${msg}`)
-  })
-})
+const logs = collectWarnings()
 
 afterEach(async () => {
-  offLog()
   await Promise.all(running.splice(0).map(async (n) => n.stop()))
 })
 

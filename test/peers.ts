@@ -1,4 +1,6 @@
 /** In-process peers over libp2p's memory transport, with real Automerge and real streams. */
+import { afterEach, beforeEach } from 'vitest'
+import { addLogSink } from '../src/core/log'
 import { memory } from '@libp2p/memory'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { identify } from '@libp2p/identify'
@@ -65,3 +67,17 @@ export async function waitFor(
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** The warnings and errors logged during each test of the file (`component: message`). */
+export function collectWarnings(): string[] {
+  const lines: string[] = []
+  let off: (() => void) | undefined
+  beforeEach(() => {
+    lines.length = 0
+    off = addLogSink((level, component, msg) => {
+      if (level === 'warn' || level === 'error') lines.push(`${component}: ${msg}`)
+    })
+  })
+  afterEach(() => off?.())
+  return lines
+}

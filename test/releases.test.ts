@@ -4,7 +4,7 @@
  * up on connect, impostor and tampered manifests, rollbacks and replays, bad bytes on the stream,
  * rate limits, three strikes, and unfollowing.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
@@ -12,7 +12,6 @@ import { identify } from '@libp2p/identify'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { utf8 } from '../src/core/bytes'
-import { addLogSink } from '../src/core/log'
 import { generateIdentity, type Identity } from '../src/core/identity'
 import { buildApp, type BuiltApp } from '../src/core/blocks/manifest'
 import {
@@ -30,24 +29,15 @@ import {
 import { encodeMessage, MAX_FRAME } from '../src/core/wire/framing'
 import { Writer } from '../src/core/wire/codec'
 import type { OrreryPeer } from '../src/core/peer'
-import { connect, makePeer, sleep, waitFor } from './peers'
+import { collectWarnings, connect, makePeer, sleep, waitFor } from './peers'
 
 type ReleaseNode = Libp2p<{ releases: ReleaseService }>
 
 let counter = 0
 const running: { stop(): void | Promise<void> }[] = []
-let logs: string[]
-let offLog: () => void
-
-beforeEach(() => {
-  logs = []
-  offLog = addLogSink((level, component, msg) => {
-    if (level === 'warn' || level === 'error') logs.push(`${component}: ${msg}`)
-  })
-})
+const logs = collectWarnings()
 
 afterEach(async () => {
-  offLog()
   await Promise.all(running.splice(0).map(async (n) => n.stop()))
 })
 

@@ -296,11 +296,15 @@ export class OrreryApi {
       return el
     },
     /** The API an app gets (its own documents, spaces, actions; see scoped-api.ts). */
-    scope: async (cid: string, manifest: AppManifest, startDoc?: string): Promise<AppApi> => {
+    scope: async (
+      cid: string,
+      app: Pick<AppManifest, 'name' | 'publisher'>,
+      startDoc?: string,
+    ): Promise<AppApi> => {
       const b = await this.up()
       return scopedApi({
         cid,
-        app: manifest,
+        app,
         orrery: this,
         appDocs: b.appDocs,
         identityId: b.peer.identity.id,
@@ -353,7 +357,6 @@ export class OrreryApi {
      * name and the developer's publisher key.
      */
     mountSource: async (name: string, startDoc?: string): Promise<HTMLElement> => {
-      const b = await this.up()
       const res = await fetch('/orrery/dev.json', { cache: 'no-store' })
       if (!res.ok) throw new OrreryError('NOT_READY', 'apps from source need `npm run dev`')
       const dev = (await res.json()) as {
@@ -366,14 +369,11 @@ export class OrreryApi {
       await customElements.whenDefined(app.element)
       const latest = dev.publishing?.versions.filter((v) => v.name === name).at(-1)
       const el = document.createElement(app.element) as AppElement
-      el.orrery = await scopedApi({
-        cid: latest?.cid ?? `dev-${name}`,
-        app: { name, publisher: dev.publishing?.publisher ?? 'development' },
-        orrery: this,
-        appDocs: b.appDocs,
-        identityId: b.peer.identity.id,
+      el.orrery = await this.apps.scope(
+        latest?.cid ?? `dev-${name}`,
+        { name, publisher: dev.publishing?.publisher ?? 'development' },
         startDoc,
-      })
+      )
       return el
     },
   }

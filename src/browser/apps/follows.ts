@@ -7,7 +7,7 @@
  * changes over a BroadcastChannel), and
  * their peers meet in a rendezvous topic so releases also travel follower to follower.
  */
-import { concatBytes, sha256, utf8 } from '../../core/bytes'
+import { followTopic } from '../../core/apps/topic'
 import { Emitter } from '../../core/emitter'
 import type { AppManifest } from '../../core/blocks/types'
 import { OrreryError } from '../../core/errors'
@@ -46,10 +46,6 @@ export interface Refusal {
 
 export function followKey(publisher: string, name: string): string {
   return `${publisher}/${name}`
-}
-
-function followTopic(publisher: string, name: string): Uint8Array {
-  return sha256(concatBytes([utf8('orrery/follow-topic/v1:'), utf8(followKey(publisher, name))]))
 }
 
 export class AppFollows {
@@ -105,14 +101,12 @@ export class AppFollows {
   }
 
   async follow(publisher: string, name: string): Promise<void> {
-    if (!/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/.test(publisher))
-      throw new OrreryError('INVALID_VALUE', `not a publisher key: ${publisher.slice(0, 80)}`)
     const key = followKey(publisher, name)
     if (this.follows.has(key)) return
     const f: Follow = { publisher, name }
+    this.subscribe(f) // the releases service refuses a key or name that cannot be (INVALID_VALUE)
     this.follows.set(key, f)
     await this.save()
-    this.subscribe(f)
   }
 
   async unfollow(publisher: string, name: string): Promise<void> {
