@@ -14,6 +14,8 @@ import type { OrreryPeer } from '../core/peer'
 import { Pulse } from '../core/pulse'
 import { Repo } from '../core/repo/repo'
 import { Spaces } from '../core/spaces/manager'
+import { CoalescingStorage } from '../core/storage/coalescing'
+import { ViewCache } from '../core/storage/view-cache'
 import type { Identity } from '../core/identity'
 import { BroadcastTabBus, type TabBus } from '../core/tabs/bus'
 import { mark } from '../core/timings'
@@ -52,6 +54,8 @@ export interface Booted extends LocalPeer {
 export type BootReporter = (step: string, done: number, total: number) => void
 
 export interface BootStages {
+  /** documents' cached views: shown before Automerge has loaded */
+  views?: ViewCache
   local: Promise<LocalPeer>
   full: Promise<Booted>
 }
@@ -67,7 +71,9 @@ export function boot(report: BootReporter): BootStages {
     })
   report('starting', done, total)
   const db = new OrreryDb()
-  const storage = new DexieStorageAdapter(db)
+  // every write of one turn of the event loop in one IndexedDB transaction
+  const storage = new CoalescingStorage(new DexieStorageAdapter(db))
+  const views = new ViewCache(storage)
   // BroadcastChannel is scoped to the browser profile already: every tab of it hears this one.
   const bus = new BroadcastTabBus('orrery-tabs')
   let identity: Identity | undefined
@@ -77,6 +83,7 @@ export function boot(report: BootReporter): BootStages {
     storage,
     bus,
     tabId: toBase58(randomBytes(8)),
+    views,
     governance: (id) => late.spaces?.governanceFor(id),
   })
   let peerId: string | undefined
@@ -138,5 +145,5 @@ export function boot(report: BootReporter): BootStages {
       sw,
     }
   })()
-  return { local, full }
+  return { views, local, full }
 }

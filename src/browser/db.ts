@@ -7,7 +7,9 @@
  *   pins      installed apps: a root (manifest CID) and every block it needs
  *   appDocs   which documents belong to which app (app key = publisher + name)
  * Transactions use 'relaxed' durability: a committed write survives a tab or browser crash (it
- * is with the operating system) but is not fsynced on every change.
+ * is with the operating system) but is not fsynced on every change. Dexie's observability layer
+ * (liveQuery, unused here) is switched off: it posted every committed transaction to a
+ * BroadcastChannel, a message per change that no one read.
  */
 import Dexie, { type Table } from 'dexie'
 
@@ -50,6 +52,7 @@ export class OrreryDb extends Dexie {
 
   constructor(name = 'orrery') {
     super(name, { chromeTransactionDurability: 'relaxed', cache: 'disabled' })
+    this.unuse({ stack: 'dbcore', name: 'Observability' })
     this.version(1).stores({ kv: 'key', settings: 'key' })
     this.version(2).stores({
       blocks: 'cid',

@@ -2,6 +2,7 @@ import 'fake-indexeddb/auto'
 import { describe, expect, it } from 'vitest'
 import { OrreryDb } from './db'
 import { DexieStorageAdapter } from './dexie-storage'
+import { CoalescingStorage } from '../core/storage/coalescing'
 import { loadOrCreateProfile, replaceIdentity } from './identity-store'
 import { generateIdentity } from '../core/identity'
 import { Repo } from '../core/repo/repo'
@@ -26,6 +27,42 @@ describe('Dexie storage adapter (IndexedDB)', () => {
     await s.removeRange(['doc1'])
     expect(await s.loadRange(['doc1'])).toHaveLength(0)
     expect(await s.loadRange(['doc10'])).toHaveLength(1)
+  })
+
+  it('applies a batch in one transaction: all of it, or none of it', async () => {
+    const db = freshDb()
+    const s = new DexieStorageAdapter(db)
+    await s.save(['d', 'c', 'old'], new Uint8Array([1]))
+    await s.batch([
+      { type: 'put', key: ['d', 's', 'snap'], data: new Uint8Array([2]) },
+      { type: 'remove', key: ['d', 'c', 'old'] },
+      { type: 'put', key: ['d', 'c', 'old'], data: new Uint8Array([3]) }, // the last op of a key wins
+      { type: 'remove', key: ['d', 'c', 'old'] },
+    ])
+    expect((await s.loadRange(['d'])).map((c) => c.key.join('/'))).toEqual(['d/s/snap'])
+    const realBulkPut = db.kv.bulkPut.bind(db.kv)
+    db.kv.bulkPut = (() =>
+      Promise.reject(
+        new DOMException('quota', 'QuotaExceededError'),
+      )) as unknown as typeof db.kv.bulkPut
+    await expect(
+      s.batch([
+        { type: 'put', key: ['d', 's', 'next'], data: new Uint8Array([4]) },
+        { type: 'remove', key: ['d', 's', 'snap'] },
+      ]),
+    ).rejects.toMatchObject({ name: 'StorageError', code: 'STORAGE_FULL' })
+    db.kv.bulkPut = realBulkPut
+    expect((await s.loadRange(['d'])).map((c) => c.key.join('/'))).toEqual(['d/s/snap'])
+  })
+
+  it('through the coalescing layer, a read sees a write nobody awaited', async () => {
+    const s = new CoalescingStorage(new DexieStorageAdapter(freshDb()))
+    await s.load(['warm']) // the database is open
+    void s.save(['k'], new Uint8Array([9]))
+    void s.save(['meta', 'k'], new Uint8Array([8]))
+    expect(await s.load(['k'])).toEqual(new Uint8Array([9]))
+    expect(await s.load(['meta', 'k'])).toEqual(new Uint8Array([8]))
+    expect(s.batches).toBe(1)
   })
 
   it('rejects keys that could collide when joined', async () => {

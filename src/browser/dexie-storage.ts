@@ -3,12 +3,14 @@ import { StorageError } from '../core/errors'
 import {
   checkKey,
   joinKey,
+  lastOpPerKey,
   splitKey,
   type StorageAdapter,
   type StorageChunk,
   type StorageKey,
+  type StorageOp,
 } from '../core/storage/types'
-import type { OrreryDb } from './db'
+import type { KvRow, OrreryDb } from './db'
 
 function isQuotaError(e: unknown): boolean {
   const names = [e, (e as { inner?: unknown } | null)?.inner].map(
@@ -48,6 +50,23 @@ export class DexieStorageAdapter implements StorageAdapter {
   async remove(key: StorageKey): Promise<void> {
     checkKey(key)
     return await guard('removing', () => this.db.kv.delete(joinKey(key)))
+  }
+
+  async batch(ops: readonly StorageOp[]): Promise<void> {
+    const last = lastOpPerKey(ops)
+    const puts: KvRow[] = []
+    const removes: string[] = []
+    for (const op of last) {
+      if (op.type === 'put') puts.push({ key: joinKey(op.key), data: op.data })
+      else removes.push(joinKey(op.key))
+    }
+    if (last.length === 0) return
+    return await guard('saving', () =>
+      this.db.transaction('rw', this.db.kv, async () => {
+        // one key at most once (lastOpPerKey): the two requests' order does not matter
+        await Promise.all([this.db.kv.bulkPut(puts), this.db.kv.bulkDelete(removes)])
+      }),
+    )
   }
 
   async loadRange(prefix: StorageKey): Promise<StorageChunk[]> {

@@ -9,9 +9,11 @@ import { Emitter } from '../core/emitter'
 import { describeError, OrreryError } from '../core/errors'
 import { exportFile, exportPhrase, importIdentity } from '../core/identity'
 import type { DocMeta } from '../core/repo/repo'
-import { timings } from '../core/timings'
+import { mark, timings } from '../core/timings'
 import type { DocStatus } from '../core/repo/doc-handle'
 import type { Unsubscribe } from '../core/state'
+import { parsePath } from '../core/paths'
+import { pick, sameHeads, type ViewCache } from '../core/storage/view-cache'
 import { StateApi } from '../core/state'
 import type { FirewallConfig, FirewallPeerStats } from '../core/firewall/firewall'
 import { roleOf, type Role, type SpaceState } from '../core/spaces/model'
@@ -73,6 +75,14 @@ export interface SpaceSummary {
   docs: string[]
 }
 
+function tryParsePath(path: string): { docId: string; keys: readonly string[] } | undefined {
+  try {
+    return parsePath(path)
+  } catch {
+    return undefined
+  }
+}
+
 function summarize(s: SpaceState): SpaceSummary {
   return {
     id: s.id,
@@ -95,6 +105,8 @@ export class OrreryApi {
   readonly ready: Promise<void>
   private b: Booted | undefined
   private readonly localReady: Promise<Local>
+  /** documents' cached views, readable before Automerge has loaded */
+  private readonly views: ViewCache | undefined
   private l: Local | undefined
 
   constructor(start: (api: OrreryApi) => BootStages) {
@@ -108,6 +120,7 @@ export class OrreryApi {
       this.events.emit('pwa', undefined)
     })
     const stages = start(this)
+    this.views = stages.views
     this.localReady = stages.local.then(
       (l) => (this.l = { repo: l.repo, state: new StateApi(l.repo), spaces: l.spaces }),
     )
@@ -169,7 +182,16 @@ export class OrreryApi {
       changedDocs.add(id)
       emitStatus()
     })
-    b.peer.repo.events.on('docs-changed', () => this.events.emit('docs', undefined))
+    // the list's records change with every "waiting" / "synced" flip: a few redraws per second
+    let docsQueued = false
+    b.peer.repo.events.on('docs-changed', () => {
+      if (docsQueued) return
+      docsQueued = true
+      setTimeout(() => {
+        docsQueued = false
+        this.events.emit('docs', undefined)
+      }, 100)
+    })
     b.peer.node.addEventListener('connection:open', emitStatus)
     b.peer.node.addEventListener('connection:close', emitStatus)
     globalThis.addEventListener?.('online', emitStatus)
@@ -235,11 +257,37 @@ export class OrreryApi {
       (this.l ?? (await this.local())).state.delete(path),
     subscribe: (path: string, cb: (value: unknown) => void): Unsubscribe => {
       if (this.l !== undefined) return this.l.state.subscribe(path, cb)
+      // Automerge is still loading: the document's cached view first, if there is one, then the
+      // live value (not again when the document has not changed since the view was cached)
       let off: Unsubscribe | undefined
       let cancelled = false
+      let live = false // the live subscription has delivered its first value
+      let shown: string[] | undefined
+      const parsed = tryParsePath(path)
+      if (parsed !== undefined && this.views !== undefined) {
+        this.views.read(parsed.docId).then(
+          (v) => {
+            if (v === undefined || cancelled || live) return
+            mark('cached-view')
+            shown = v.heads
+            cb(pick(v.value, parsed.keys))
+          },
+          () => undefined,
+        )
+      }
       this.local().then(
         (l) => {
-          if (!cancelled) off = l.state.subscribe(path, cb)
+          if (cancelled) return
+          off = l.state.subscribe(path, (value) => {
+            live = true
+            if (shown !== undefined && parsed !== undefined) {
+              const heads = l.repo.get(parsed.docId)?.heads
+              const unchanged = heads !== undefined && sameHeads(heads, shown)
+              shown = undefined
+              if (unchanged) return
+            }
+            cb(value)
+          })
         },
         () => undefined,
       )

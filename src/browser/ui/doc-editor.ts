@@ -4,6 +4,9 @@ import type { DocStatus } from '../../core/repo/doc-handle'
 import { formatPath } from '../../core/paths'
 import { api, shared, short } from './shared'
 
+/** entries of one object rendered before "show more" */
+const PAGE = 200
+
 /** A document's keys and values, live, with a form to set and buttons to delete. */
 export class OrreryDocEditor extends LitElement {
   static override properties = {
@@ -17,6 +20,8 @@ export class OrreryDocEditor extends LitElement {
   declare status: DocStatus | undefined
   declare error: string
   private offs: (() => void)[] = []
+  /** how many entries each object (by path) shows */
+  private readonly limits = new Map<string, number>()
 
   constructor() {
     super()
@@ -41,6 +46,7 @@ export class OrreryDocEditor extends LitElement {
   private watch(): void {
     this.unwatch()
     this.value = undefined
+    this.limits.clear()
     if (this.docId === '') return
     try {
       this.offs.push(api().state.subscribe(`/${this.docId}`, (v) => (this.value = v)))
@@ -121,8 +127,12 @@ export class OrreryDocEditor extends LitElement {
       ? v.map((x, i) => [i, x])
       : Object.entries(v as object)
     if (entries.length === 0) return html`<code>${Array.isArray(v) ? '[]' : '{}'}</code>`
+    // a big object renders a page of entries at a time: 10,000 rows would freeze the tab
+    const where = formatPath(this.docId, keys)
+    const limit = this.limits.get(where) ?? PAGE
+    const more = entries.length - limit
     return html`<ul class="tree">
-      ${entries.map(
+      ${entries.slice(0, limit).map(
         ([k, x]) =>
           html`<li data-key=${String(k)}>
             <span class="key">${k}</span>
@@ -136,6 +146,21 @@ export class OrreryDocEditor extends LitElement {
             : ${this.tree(x, [...keys, k])}
           </li>`,
       )}
+      ${
+        more > 0
+          ? html`<li>
+              <button
+                data-testid="show-more"
+                @click=${() => {
+                  this.limits.set(where, limit + PAGE * 5)
+                  this.requestUpdate()
+                }}
+              >
+                show ${Math.min(more, PAGE * 5)} more of ${more}
+              </button>
+            </li>`
+          : ''
+      }
     </ul>`
   }
 

@@ -55,6 +55,8 @@ export interface DocHandleContext {
   tabId: string
   bus: TabBus | undefined
   onStatus: (handle: DocHandle) => void
+  /** the document's heads moved (a local or remote change) */
+  onChanged?: (handle: DocHandle) => void
   /** local changes not yet confirmed by a peer, as recorded before a reload */
   unsynced?: number
   /** the count changed (the repo keeps it across reloads) */
@@ -229,7 +231,7 @@ export class DocHandle {
     for (const s of sigs) q.sigs.set(bytesToHex(s.hash), s)
     this.lastSync.set(peer.remotePeer, Date.now())
     this.ctx.onSynced?.(this, peer)
-    this.schedule()
+    this.scheduleSoon()
   }
 
   /** The next sync message for a peer, or null when it has everything we know it needs. */
@@ -292,11 +294,30 @@ export class DocHandle {
     this.doc.free()
   }
 
+  /** bytes of this document in storage (as this tab knows them) */
+  get storedBytes(): number {
+    return this.store.bytes
+  }
+
   get isClosed(): boolean {
     return this.closed
   }
 
   // ---- the flush -----------------------------------------------------------------------------
+
+  /**
+   * For a peer's message: flushed at the end of the current task (the message's own), so the
+   * answer goes out without waiting behind the tasks queued meanwhile. Messages arrive one per
+   * task and each already carries a batch of changes; local edits keep `schedule`, which makes
+   * the edits of one task one change.
+   */
+  private scheduleSoon(): void {
+    if (this.scheduled || this.closed) return
+    this.scheduled = true
+    queueMicrotask(() => {
+      if (this.scheduled) this.flush()
+    })
+  }
 
   private schedule(): void {
     if (this.scheduled || this.closed) return
@@ -376,7 +397,10 @@ export class DocHandle {
     // a peer that answered and now has everything of ours: nothing is waiting any more
     if (this.unsynced > 0)
       for (const peer of replyTo) if (this.peerHasAll(peer)) this.setUnsynced(0)
-    if (changed) this.ctx.onStatus(this)
+    if (changed) {
+      this.ctx.onStatus(this)
+      this.ctx.onChanged?.(this)
+    }
     trace('flushed')
     if (this.store.wantsCompaction()) this.store.saveSnapshot(this.doc.save())
   }

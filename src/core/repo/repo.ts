@@ -10,6 +10,7 @@ import { docTopic, interestTag, newDocId, parseDocId, type DocId } from '../ids'
 import { createLogger } from '../log'
 import { DocStore } from '../storage/doc-store'
 import type { StorageAdapter } from '../storage/types'
+import type { ViewCache } from '../storage/view-cache'
 import type { SyncPeer } from '../sync/peer'
 import type { TabBus, TabMessage } from '../tabs/bus'
 import { DocHandle } from './doc-handle'
@@ -51,6 +52,8 @@ export interface RepoOptions {
   maxServedDocs?: number
   /** the rules for a document that belongs to a space (signed writes), if it does */
   governance?: (id: DocId) => Governance | undefined | Promise<Governance | undefined>
+  /** where each document's last value is cached as JSON, for the next page load */
+  views?: ViewCache
 }
 
 export class Repo {
@@ -128,8 +131,12 @@ export class Repo {
     this.events.emit('doc-closed', id)
   }
 
+  /** Every change on disk, and every document's cached view written. */
   async flushAll(): Promise<void> {
-    await Promise.all([...this.handles.values()].map((h) => h.whenSaved()))
+    await Promise.all([
+      ...[...this.handles.values()].map((h) => h.whenSaved()),
+      this.opts.views?.flush(),
+    ])
   }
 
   async shutdown(): Promise<void> {
@@ -177,6 +184,7 @@ export class Repo {
       tabId: this.opts.tabId,
       bus: this.opts.bus,
       onStatus: (h) => this.events.emit('doc-status', h.id),
+      onChanged: (h) => this.opts.views?.changed(h),
       unsynced: this.meta.get(id)?.unsynced ?? 0,
       onUnsynced: (h, n) => this.recordMeta(h.id, { unsynced: n }),
       ...(governance !== undefined && sigs !== undefined ? { governance, sigs } : {}),
@@ -193,6 +201,9 @@ export class Repo {
       if (tags.has(tag) && peer.initiator) handle.attachPeer(peer)
     }
     await this.touchMeta(id)
+    this.opts.views
+      ?.opened(handle)
+      .catch((e: unknown) => log.warn(`view of ${id}: ${describeError(e)}`))
     this.events.emit('doc-opened', handle)
     return handle
   }
@@ -268,8 +279,9 @@ export class Repo {
       .catch((e: unknown) => log.warn(`could not record ${id}: ${describeError(e)}`))
   }
 
-  /** Writes coalesced document records now (the page is going away). */
+  /** Writes coalesced document records and due views now (the page is going away). */
   flushMeta(): void {
+    void this.opts.views?.flush()
     for (const id of [...this.metaTimers.keys()]) this.writeMeta(id)
   }
 

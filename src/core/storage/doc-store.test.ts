@@ -6,7 +6,7 @@ import { newDocId } from '../ids'
 import { setLogLevel, type LogLevel } from '../log'
 import { DocStore } from './doc-store'
 import { MemoryStorageAdapter } from './memory'
-import type { StorageKey } from './types'
+import type { StorageKey, StorageOp } from './types'
 
 /** Memory storage that records calls and can be made to fail or to hold writes. */
 class TestStorage extends MemoryStorageAdapter {
@@ -41,6 +41,20 @@ class TestStorage extends MemoryStorageAdapter {
     if (this.failRemoves) throw new StorageError('STORAGE_FAILED', 'cannot remove')
     this.removes.push(key.join('/'))
     await super.remove(key)
+  }
+
+  /** All or nothing, as IndexedDB: any failing op fails the batch and applies none. */
+  override async batch(ops: readonly StorageOp[]): Promise<void> {
+    for (const op of ops) this.attempts.push({ key: op.key.join('/'), at: Date.now() })
+    if (this.gate !== undefined) await this.gate
+    if (ops.some((o) => o.type === 'put') && this.failSaves > 0) {
+      this.failSaves--
+      throw this.failWith
+    }
+    if (ops.some((o) => o.type === 'remove') && this.failRemoves)
+      throw new StorageError('STORAGE_FAILED', 'cannot remove')
+    await super.batch(ops)
+    for (const op of ops) (op.type === 'put' ? this.saves : this.removes).push(op.key.join('/'))
   }
 }
 
@@ -384,7 +398,8 @@ describe('DocStore snapshots', () => {
     expect(storage.removes).toEqual([])
   })
 
-  it('keeps a replaced chunk it could not remove, and removes it with the next snapshot', async () => {
+  it('a snapshot whose removals fail is not stored either, and is retried: nothing is lost', async () => {
+    vi.useFakeTimers()
     const storage = new TestStorage()
     const id = newDocId()
     const tab = editor()
@@ -395,19 +410,15 @@ describe('DocStore snapshots', () => {
     storage.failRemoves = true
     const s1 = tab.doc.save()
     store.saveSnapshot(s1)
-    await store.whenSaved() // the snapshot itself is safe: no error
-    expect(store.error).toBeUndefined()
-    expect(storage.keys.sort()).toEqual([chunkKey(id, 'c', c1), chunkKey(id, 's', s1)].sort())
+    await expect(store.whenSaved()).rejects.toBeInstanceOf(StorageError)
+    expect(storage.keys).toEqual([chunkKey(id, 'c', c1)]) // atomic: no snapshot without removal
+    expect(store.pending).toBe(1)
     storage.failRemoves = false
-    tab.edit('b', '2')
-    const s2 = tab.doc.save()
-    store.saveSnapshot(s2)
+    await vi.advanceTimersByTimeAsync(250)
     await store.whenSaved()
-    expect(storage.keys).toEqual([chunkKey(id, 's', s2)])
-    expect(materialize((await store.load())?.bytes ?? new Uint8Array(0))).toEqual({
-      a: '1',
-      b: '2',
-    })
+    expect(storage.keys).toEqual([chunkKey(id, 's', s1)])
+    expect(materialize((await store.load())?.bytes ?? new Uint8Array(0))).toEqual({ a: '1' })
+    store.close()
   })
 
   it('a snapshot that fails to save removes nothing, and is retried', async () => {

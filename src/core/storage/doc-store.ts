@@ -49,15 +49,25 @@ export class DocStore {
     return this.queue.length
   }
 
+  /** bytes of the chunks known to be stored */
+  get bytes(): number {
+    let n = 0
+    for (const k of this.known.values()) n += k.size
+    return n
+  }
+
   get error(): unknown {
     return this.lastError
   }
 
   async load(): Promise<LoadedDoc | undefined> {
-    // only the document's own chunks: other records share its prefix (its signatures, under 'g')
-    const chunks = (await this.storage.loadRange([this.docId])).filter(
-      (c) => c.key.length === 3 && (c.key[1] === 'c' || c.key[1] === 's'),
-    )
+    // only the document's own chunks: other records share its prefix (its signatures under 'g',
+    // its cached view under 'v', which can be as big as the document)
+    const ranges = await Promise.all([
+      this.storage.loadRange([this.docId, 's']),
+      this.storage.loadRange([this.docId, 'c']),
+    ])
+    const chunks = ranges.flat().filter((c) => c.key.length === 3)
     if (chunks.length === 0) return undefined
     // snapshots first, then incrementals: Automerge accepts any order, but this loads fastest
     chunks.sort((a, b) => (a.key[1] === b.key[1] ? 0 : a.key[1] === 's' ? -1 : 1))
@@ -194,23 +204,21 @@ export class DocStore {
     )
   }
 
+  /** A chunk; a snapshot together with the removal of every chunk it replaces (atomically). */
   private async write(key: StorageKey, data: Uint8Array): Promise<void> {
-    const replaced = key[1] === 's' ? [...this.known.values()] : []
+    const name = key.join('/')
+    const replaced = key[1] === 's' ? [...this.known.entries()].filter(([k]) => k !== name) : []
     try {
-      await this.storage.save(key, data)
+      if (replaced.length === 0) await this.storage.save(key, data)
+      else
+        await this.storage.batch([
+          { type: 'put', key, data },
+          ...replaced.map(([, old]) => ({ type: 'remove' as const, key: old.key })),
+        ])
     } catch (e) {
       throw e instanceof StorageError ? e : new StorageError('STORAGE_FAILED', describeError(e), e)
     }
     this.remember(key, data.length)
-    for (const old of replaced) {
-      const k = old.key.join('/')
-      if (k === key.join('/')) continue
-      try {
-        await this.storage.remove(old.key)
-        this.known.delete(k)
-      } catch (e) {
-        log.warn(`could not remove replaced chunk ${k}: ${describeError(e)}`)
-      }
-    }
+    for (const [k] of replaced) this.known.delete(k)
   }
 }

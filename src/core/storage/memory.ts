@@ -1,10 +1,12 @@
 import {
   checkKey,
   joinKey,
+  lastOpPerKey,
   splitKey,
   type StorageAdapter,
   type StorageChunk,
   type StorageKey,
+  type StorageOp,
 } from './types'
 
 /** In-memory storage: Node tests, in-process peers and the relay. */
@@ -24,6 +26,14 @@ export class MemoryStorageAdapter implements StorageAdapter {
   async remove(key: StorageKey): Promise<void> {
     checkKey(key)
     this.data.delete(joinKey(key))
+  }
+
+  /** All or nothing: every key is checked before anything is applied. */
+  async batch(ops: readonly StorageOp[]): Promise<void> {
+    for (const op of lastOpPerKey(ops)) {
+      if (op.type === 'put') this.data.set(joinKey(op.key), op.data.slice())
+      else this.data.delete(joinKey(op.key))
+    }
   }
 
   async loadRange(prefix: StorageKey): Promise<StorageChunk[]> {

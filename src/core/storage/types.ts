@@ -13,10 +13,19 @@ export interface StorageChunk {
   data: Uint8Array
 }
 
+/** One write of a batch: a key stored, or a key removed. */
+export type StorageOp =
+  { type: 'put'; key: StorageKey; data: Uint8Array } | { type: 'remove'; key: StorageKey }
+
 export interface StorageAdapter {
   load(key: StorageKey): Promise<Uint8Array | undefined>
   save(key: StorageKey, data: Uint8Array): Promise<void>
   remove(key: StorageKey): Promise<void>
+  /**
+   * Applies every op, in order, all or nothing (one IndexedDB transaction): a snapshot and the
+   * removal of the chunks it replaces, or the writes a flush made together.
+   */
+  batch(ops: readonly StorageOp[]): Promise<void>
   loadRange(prefix: StorageKey): Promise<StorageChunk[]>
   removeRange(prefix: StorageKey): Promise<void>
 }
@@ -33,3 +42,15 @@ export function checkKey(key: StorageKey): void {
 
 export const joinKey = (key: StorageKey): string => key.join('/')
 export const splitKey = (s: string): string[] => s.split('/')
+
+/** The ops of a batch with only the last op of each key left (their order no longer matters). */
+export function lastOpPerKey(ops: readonly StorageOp[]): StorageOp[] {
+  const byKey = new Map<string, StorageOp>()
+  for (const op of ops) {
+    checkKey(op.key)
+    const k = joinKey(op.key)
+    byKey.delete(k) // re-inserted last: keeps the survivors in the order they were last written
+    byKey.set(k, op)
+  }
+  return [...byKey.values()]
+}

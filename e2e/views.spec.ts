@@ -1,0 +1,134 @@
+/**
+ * Cached views: a page shows a document from the JSON view stored beside it before Automerge's
+ * wasm has loaded, then the live document; a stale view is replaced by the live value, and a
+ * damaged one is ignored. The service worker is blocked here so the test can hold the wasm back.
+ */
+import type { Page } from '@playwright/test'
+import { contextOptions } from './chromium'
+import { expect, test } from './fixtures'
+
+declare global {
+  interface Window {
+    __seen?: unknown[]
+  }
+}
+
+/** Reads or writes one record of the profile's IndexedDB key space, bypassing Orrery. */
+async function rawKv(page: Page, key: string, data?: number[]): Promise<number[] | undefined> {
+  return page.evaluate(
+    async ({ key, data }) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open('orrery')
+        r.onsuccess = () => resolve(r.result)
+        r.onerror = () => reject(new Error(String(r.error)))
+      })
+      try {
+        const tx = db.transaction('kv', data === undefined ? 'readonly' : 'readwrite')
+        const store = tx.objectStore('kv')
+        const req =
+          data === undefined ? store.get(key) : store.put({ key, data: new Uint8Array(data) })
+        const row = await new Promise<unknown>((resolve, reject) => {
+          req.onsuccess = () => resolve(req.result)
+          req.onerror = () => reject(new Error(String(req.error)))
+        })
+        await new Promise((resolve) => (tx.oncomplete = resolve))
+        const bytes = (row as { data?: Uint8Array } | undefined)?.data
+        return data === undefined && bytes !== undefined ? [...bytes] : undefined
+      } finally {
+        db.close()
+      }
+    },
+    { key, data },
+  )
+}
+
+/**
+ * Closes `old` and opens the page again in its context (the same profile) with Automerge's wasm
+ * held back, recording every value a subscriber of `path` gets.
+ */
+async function reopenRecording(old: Page, path: string): Promise<Page> {
+  const url = old.url()
+  await old.close()
+  const page = await old.context().newPage()
+  await page.route('**/*.wasm', async (route) => {
+    await new Promise((r) => setTimeout(r, 1500))
+    await route.continue()
+  })
+  await page.addInitScript((p) => {
+    window.__seen = []
+    const start = (): void => {
+      if (!('orrery' in window)) {
+        setTimeout(start, 1)
+        return
+      }
+      window.orrery.state.subscribe(p, (v) =>
+        window.__seen?.push(v === undefined ? '(absent)' : JSON.parse(JSON.stringify(v))),
+      )
+    }
+    start()
+  }, path)
+  await page.goto(url)
+  await page.evaluate(() => window.orrery.ready)
+  return page
+}
+
+test('a reload shows the cached view before Automerge loads; a stale view gives way to the live value', async ({
+  browser,
+  relay,
+}) => {
+  const context = await browser.newContext({ ...contextOptions, serviceWorkers: 'block' })
+  let page = await context.newPage()
+  await page.goto(relay.url)
+  await page.evaluate(() => window.orrery.ready)
+  const doc = await page.evaluate(() => window.orrery.docs.create())
+  await page.evaluate(async (d) => {
+    await window.orrery.state.set(`/${d}/a`, 'first')
+    await window.orrery.state.flush()
+  }, doc)
+  const older = await rawKv(page, `${doc}/v`)
+  const olderHeads = await rawKv(page, `${doc}/vh`)
+  expect(older).toBeDefined()
+
+  // the document moves on, but the view on disk is the older one (as after a crash)
+  await page.evaluate(async (d) => {
+    await window.orrery.state.set(`/${d}/a`, 'second')
+    await window.orrery.state.set(`/${d}/b`, 'new')
+    await window.orrery.state.flush()
+  }, doc)
+  await rawKv(page, `${doc}/v`, older)
+  await rawKv(page, `${doc}/vh`, olderHeads)
+
+  page = await reopenRecording(page, `/${doc}`)
+  await expect
+    .poll(() => page.evaluate(() => window.__seen), { timeout: 20_000 })
+    .toEqual([{ a: 'first' }, { a: 'second', b: 'new' }])
+  const t = await page.evaluate(() => window.orrery.timings())
+  expect(t['cached-view']).toBeLessThan(t['wasm'] ?? Infinity)
+
+  // the stale view was written again once the document had loaded: one value, no repeat
+  await page.evaluate(() => window.orrery.state.flush())
+  page = await reopenRecording(page, `/${doc}/b`)
+  await expect.poll(() => page.evaluate(() => window.__seen)).toEqual(['new'])
+  await page.waitForTimeout(300)
+  expect(await page.evaluate(() => window.__seen)).toEqual(['new'])
+  await context.close()
+})
+
+test('a damaged cached view is ignored: the document loads as usual', async ({
+  browser,
+  relay,
+}) => {
+  const context = await browser.newContext({ ...contextOptions, serviceWorkers: 'block' })
+  let page = await context.newPage()
+  await page.goto(relay.url)
+  await page.evaluate(() => window.orrery.ready)
+  const doc = await page.evaluate(() => window.orrery.docs.create())
+  await page.evaluate(async (d) => {
+    await window.orrery.state.set(`/${d}/k`, 42)
+    await window.orrery.state.flush()
+  }, doc)
+  await rawKv(page, `${doc}/v`, [...new TextEncoder().encode('{"heads": [oops')])
+  page = await reopenRecording(page, `/${doc}/k`)
+  await expect.poll(() => page.evaluate(() => window.__seen), { timeout: 20_000 }).toEqual([42])
+  await context.close()
+})
