@@ -2,7 +2,7 @@
  * The BlockStore over IndexedDB. Only verified bytes go in (`put` checks them against the CID);
  * the service worker reads from here and checks again before serving.
  */
-import { verifyBlock } from '../core/blocks/cid'
+import { verifyBlockAsync } from '../core/blocks/cid'
 import type { BlockStore, CidString, StoreUsage } from '../core/blocks/types'
 import { OrreryError, StorageError } from '../core/errors'
 import type { OrreryDb } from './db'
@@ -32,7 +32,7 @@ export class DexieBlockStore implements BlockStore {
   }
 
   async put(cid: CidString, bytes: Uint8Array): Promise<void> {
-    if (!verifyBlock(cid, bytes)) throw new OrreryError('BAD_BLOCK', `bytes do not match ${cid}`)
+    if (!(await verifyBlockAsync(cid, bytes))) throw new OrreryError('BAD_BLOCK', `bytes do not match ${cid}`)
     try {
       await this.db.blocks.put({
         cid,

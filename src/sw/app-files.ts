@@ -3,7 +3,7 @@
  * checked, every block of the file is checked against its CID, and only then are the bytes
  * served. Anything missing or wrong is an error response with a clear text, never bad bytes.
  */
-import { verifyBlock } from '../core/blocks/cid'
+import { verifyBlockAsync } from '../core/blocks/cid'
 import { decodeManifest } from '../core/blocks/manifest'
 import type { AppManifest } from '../core/blocks/types'
 import { concatBytes } from '../core/bytes'
@@ -48,7 +48,7 @@ export async function serveAppFile(url: URL): Promise<Response> {
     const blockCid = file.blocks[i] as string
     if (row === undefined)
       return fail(404, `${path} of ${manifest.name} is incomplete in this browser`)
-    if (!verifyBlock(blockCid, row.bytes))
+    if (!(await verifyBlockAsync(blockCid, row.bytes)))
       return fail(502, `a stored block of ${path} does not match its address`)
     parts.push(row.bytes)
   }

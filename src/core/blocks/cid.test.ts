@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
 import { base58btc } from 'multiformats/bases/base58'
@@ -16,6 +16,7 @@ import {
   jsonCid,
   parseCid,
   verifyBlock,
+  verifyBlockAsync,
 } from './cid'
 import { BLOCK_SIZE } from './types'
 
@@ -100,6 +101,28 @@ describe('chunkFile', () => {
 describe('verifyBlock', () => {
   const block = bytesOf(1000, 3)
   const cid = blockCid(block)
+
+  it('verifyBlockAsync (native SHA-256) agrees with verifyBlock, with and without WebCrypto', async () => {
+    const bad = block.slice()
+    bad[500]! ^= 1
+    const cases: [string, Uint8Array][] = [
+      [cid, block],
+      [cid, bad],
+      [cid, block.subarray(1)],
+      [jsonCid(block), block],
+      ['not a cid', block],
+      [CID.createV0(await sha256.digest(block)).toString(), block],
+    ]
+    const sync = cases.map(([c, b]) => verifyBlock(c, b))
+    expect(sync).toEqual([true, false, false, true, false, false])
+    expect(await Promise.all(cases.map(([c, b]) => verifyBlockAsync(c, b)))).toEqual(sync)
+    vi.stubGlobal('crypto', undefined) // a platform without WebCrypto: the JS hash
+    try {
+      expect(await Promise.all(cases.map(([c, b]) => verifyBlockAsync(c, b)))).toEqual(sync)
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
 
   it('accepts the right bytes, as a string or a parsed CID', () => {
     expect(verifyBlock(cid, block)).toBe(true)

@@ -95,17 +95,37 @@ export function isRawCid(s: string): boolean {
  * hash function, or an unparsable CID, is false.
  */
 export function verifyBlock(cid: CidString | CID, bytes: Uint8Array): boolean {
+  const parsed = addressOf(cid)
+  return parsed !== undefined && equalBytes(sha256(bytes), parsed.multihash.digest)
+}
+
+/**
+ * `verifyBlock` with the platform's native SHA-256 (WebCrypto) where there is one: several
+ * times faster than hashing in JavaScript, and off the page's main thread in browsers, which is
+ * where a fetch from three peers at once spends its time otherwise.
+ */
+export async function verifyBlockAsync(cid: CidString | CID, bytes: Uint8Array): Promise<boolean> {
+  const parsed = addressOf(cid)
+  if (parsed === undefined) return false
+  const subtle = globalThis.crypto?.subtle
+  if (subtle === undefined) return equalBytes(sha256(bytes), parsed.multihash.digest)
+  const digest = new Uint8Array(await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>))
+  return equalBytes(digest, parsed.multihash.digest)
+}
+
+/** The CID if it can address a block here: v1, sha2-256, raw or json. */
+function addressOf(cid: CidString | CID): CID | undefined {
   let parsed: CID
   if (typeof cid === 'string') {
     const r = parseCid(cid)
-    if (!r.ok) return false
+    if (!r.ok) return undefined
     parsed = r.value
   } else {
     parsed = cid
   }
-  if (parsed.version !== 1 || !isSha256(parsed)) return false
-  if (parsed.code !== RAW_CODEC && parsed.code !== JSON_CODEC) return false
-  return equalBytes(sha256(bytes), parsed.multihash.digest)
+  if (parsed.version !== 1 || !isSha256(parsed)) return undefined
+  if (parsed.code !== RAW_CODEC && parsed.code !== JSON_CODEC) return undefined
+  return parsed
 }
 
 /**

@@ -3,7 +3,7 @@
  * (a mismatch throws BAD_BLOCK and stores nothing); `get` returns a copy, so callers cannot change
  * what is stored.
  */
-import { BlockError, verifyBlock } from './cid'
+import { BlockError, verifyBlockAsync } from './cid'
 import { BLOCK_SIZE, type BlockStore, type CidString, type StoreUsage } from './types'
 
 interface Pin {
@@ -30,7 +30,7 @@ export class MemoryBlockStore implements BlockStore {
     if (bytes.length > BLOCK_SIZE) {
       throw new BlockError('BAD_BLOCK', `block of ${bytes.length} bytes exceeds ${BLOCK_SIZE}`)
     }
-    if (!verifyBlock(cid, bytes)) {
+    if (!(await verifyBlockAsync(cid, bytes))) {
       throw new BlockError('BAD_BLOCK', `bytes do not match ${String(cid).slice(0, 80)}`)
     }
     if (this.blocks.has(cid)) return

@@ -15,7 +15,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { createLogger, type Logger } from '../log'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
-import { BlockError, parseCid, verifyBlock } from './cid'
+import { BlockError, parseCid, verifyBlockAsync } from './cid'
 import {
   BLOCKS_PROTOCOL,
   decodeBlocksMessage,
@@ -311,7 +311,18 @@ class BlockFetch {
     if (!link.asked.has(cid)) {
       return this.violation(link, new ProtocolError('PROTOCOL_VIOLATION', 'an unrequested block'))
     }
-    if (!verifyBlock(cid, msg.bytes)) return this.rejectBlock(link, cid)
+    verifyBlockAsync(cid, msg.bytes).then(
+      (ok) => {
+        if (this.finished) return
+        if (ok) this.accept(link, cid, msg.bytes)
+        else this.rejectBlock(link, cid)
+      },
+      (e: unknown) => this.finish(e instanceof Error ? e : new Error(String(e))),
+    )
+  }
+
+  /** A block whose bytes match its CID: its owner is released and it goes to the store. */
+  private accept(link: Link, cid: CidString, bytes: Uint8Array): void {
     const owner = this.owner.get(cid)
     if (owner !== undefined) {
       this.owner.delete(cid)
@@ -322,8 +333,8 @@ class BlockFetch {
     }
     this.host.adjustScore(link.peer, SCORE.goodBlock)
     this.storing.add(cid)
-    this.host.store.put(cid, msg.bytes).then(
-      () => this.stored(cid, msg.bytes.length),
+    this.host.store.put(cid, bytes).then(
+      () => this.stored(cid, bytes.length),
       (e: unknown) => this.finish(e instanceof Error ? e : new Error(String(e))),
     )
     this.schedule()
