@@ -32,7 +32,8 @@ export class DexieBlockStore implements BlockStore {
   }
 
   async put(cid: CidString, bytes: Uint8Array): Promise<void> {
-    if (!(await verifyBlockAsync(cid, bytes))) throw new OrreryError('BAD_BLOCK', `bytes do not match ${cid}`)
+    if (!(await verifyBlockAsync(cid, bytes)))
+      throw new OrreryError('BAD_BLOCK', `bytes do not match ${cid}`)
     try {
       await this.db.blocks.put({
         cid,
