@@ -116,6 +116,21 @@ describe('ViewCache', () => {
     expect(await cache.read(big.id)).toBeUndefined()
   })
 
+  it('subscribers asking at the same time share one read', async () => {
+    const storage = new MemoryStorageAdapter()
+    const cache = new ViewCache(storage)
+    const doc = source({ a: 1 })
+    cache.changed(doc)
+    await cache.flush()
+    const load = vi.spyOn(storage, 'load')
+    const [x, y] = await Promise.all([cache.read(doc.id), cache.read(doc.id)])
+    expect(x).toEqual({ heads: ['h1'], value: { a: 1 } })
+    expect(y).toBe(x)
+    expect(load).toHaveBeenCalledTimes(1)
+    await cache.read(doc.id) // a later read reads again (the view may have changed)
+    expect(load).toHaveBeenCalledTimes(2)
+  })
+
   it('ignores a damaged stored view (no error reaches the page)', async () => {
     const storage = new MemoryStorageAdapter()
     const cache = new ViewCache(storage)

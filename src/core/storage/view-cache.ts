@@ -91,6 +91,7 @@ export class ViewCache {
     DocId,
     { source: ViewSource; timer: ReturnType<typeof setTimeout>; since: number }
   >()
+  private readonly reading = new Map<DocId, Promise<CachedView | undefined>>()
   /** the heads of each document's stored view, as far as this tab knows */
   private readonly stored = new Map<DocId, string[]>()
   private readonly quietMs: number
@@ -106,8 +107,21 @@ export class ViewCache {
     this.maxStoredBytes = opts.maxStoredBytes ?? 8 * 1024 * 1024
   }
 
-  /** The stored view of a document, or undefined (none, or unreadable: then it is ignored). */
-  async read(id: DocId): Promise<CachedView | undefined> {
+  /**
+   * The stored view of a document, or undefined (none, or unreadable: then it is ignored).
+   * Subscribers asking at the same time (a page's editor, an app, a probe) share one read and
+   * one parse; like the live document's notifications, they share the value.
+   */
+  read(id: DocId): Promise<CachedView | undefined> {
+    let p = this.reading.get(id)
+    if (p === undefined) {
+      p = this.readStored(id).finally(() => this.reading.delete(id))
+      this.reading.set(id, p)
+    }
+    return p
+  }
+
+  private async readStored(id: DocId): Promise<CachedView | undefined> {
     try {
       const bytes = await this.storage.load(viewKey(id))
       if (bytes === undefined) return undefined
