@@ -84,6 +84,22 @@ describe('ViewCache', () => {
     expect((view?.value as { n: number }).n).toBeGreaterThanOrEqual(9)
   })
 
+  it('writes a big document that never goes quiet less often', async () => {
+    vi.useFakeTimers()
+    const storage = new MemoryStorageAdapter()
+    const cache = new ViewCache(storage, { quietMs: 300, maxWaitMs: 1000 })
+    const doc = source({ n: 0 })
+    doc.storedBytes = 3 * 1024 * 1024 // waits up to 3 s
+    for (let i = 1; i <= 35; i++) {
+      doc.value = { n: i }
+      doc.h = [`h${i}`]
+      cache.changed(doc)
+      await vi.advanceTimersByTimeAsync(100)
+      if (i === 25) expect(await cache.read(doc.id)).toBeUndefined()
+    }
+    expect(await cache.read(doc.id)).toBeDefined()
+  })
+
   it('skips a write when the heads are the ones stored, and flushes due views on demand', async () => {
     const storage = new MemoryStorageAdapter()
     const save = vi.spyOn(storage, 'batch')

@@ -5,8 +5,8 @@
  * has loaded, unless its heads are the cached ones (nothing changed since).
  *
  * It is a cache, never the truth: written from the live document a moment after it changes
- * (once things are quiet, at most every few seconds under constant change, and at once when the
- * page goes away), skipped for documents holding values JSON cannot carry (bytes, dates) or too
+ * (once things are quiet, at least every few seconds under constant change, and at once when
+ * the page goes away), skipped for documents holding values JSON cannot carry (bytes, dates) or too
  * big to serialize cheaply, and ignored when unreadable.
  */
 import { fromUtf8, utf8 } from '../bytes'
@@ -37,7 +37,7 @@ export interface ViewSource {
 export interface ViewCacheOptions {
   /** write once the document has not changed for this long */
   quietMs?: number
-  /** but at least this often while it keeps changing */
+  /** but at least this often while it keeps changing (per MiB of document, for a big one) */
   maxWaitMs?: number
   /** documents bigger than this in storage are not cached */
   maxStoredBytes?: number
@@ -170,7 +170,10 @@ export class ViewCache {
     const since = this.due.get(source.id)?.since ?? now
     const entry = this.due.get(source.id)
     if (entry !== undefined) clearTimeout(entry.timer)
-    const wait = Math.max(0, Math.min(this.quietMs, since + this.maxWaitMs - now))
+    // serializing costs main-thread time in proportion to the document: a big one that never
+    // goes quiet is written less often (a 4 MB document at most every 20 s)
+    const maxWait = this.maxWaitMs * Math.max(1, source.storedBytes / (1024 * 1024))
+    const wait = Math.max(0, Math.min(this.quietMs, since + maxWait - now))
     this.due.set(source.id, {
       source,
       since,
