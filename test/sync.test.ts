@@ -45,6 +45,23 @@ describe('sync between in-process peers', () => {
     expect(await a.state.get(`/${id}/big`)).toBeUndefined()
   })
 
+  it('forgets what its firewall kept about a peer a while after it left, not while connected', async () => {
+    const a = await peer({ firewall: { forgetAfterMs: 300 } })
+    const b = await peer()
+    const id = (await b.repo.create()).id
+    await b.state.set(`/${id}/k`, 1)
+    await a.repo.open(id)
+    await connect(a, b)
+    await waitFor(async () => (await a.state.get(`/${id}/k`)) === 1, 5000, 'a syncs')
+    expect(a.firewall.stats()[b.id]?.writes).toBeGreaterThan(0)
+    await sleep(500) // connected: kept
+    expect(a.firewall.stats()[b.id]).toBeDefined()
+    await a.node.hangUp(b.node.peerId)
+    await sleep(100) // gone, but not for long enough
+    expect(a.firewall.stats()[b.id]).toBeDefined()
+    await waitFor(() => a.firewall.stats()[b.id] === undefined, 5000, 'a forgets b')
+  })
+
   it('starts syncing a document opened while already connected, whichever side opens it', async () => {
     const [a, b] = [await peer(), await peer()]
     await connect(a, b)

@@ -79,6 +79,7 @@ export class OrreryPeer {
     readonly spaces?: Spaces,
   ) {
     this.state = new StateApi(repo)
+    this.forgetGonePeers()
     this.identityReady = Promise.resolve(identity)
     if (!(identity instanceof Promise)) this.loadedIdentity = identity
     this.identityReady.then(
@@ -98,7 +99,29 @@ export class OrreryPeer {
     return this.node.peerId.toString()
   }
 
+  private readonly forgetTimers = new Map<string, ReturnType<typeof setTimeout>>()
+
+  /** The firewall forgets a peer `forgetAfterMs` after its last connection closed. */
+  private forgetGonePeers(): void {
+    const cancel = (peer: string): void => {
+      clearTimeout(this.forgetTimers.get(peer))
+      this.forgetTimers.delete(peer)
+    }
+    this.node.addEventListener('peer:connect', (e) => cancel(e.detail.toString()))
+    this.node.addEventListener('peer:disconnect', (e) => {
+      const peer = e.detail.toString()
+      cancel(peer)
+      const timer = setTimeout(() => {
+        this.forgetTimers.delete(peer)
+        if (this.node.getConnections(e.detail).length === 0) this.firewall.forget(peer)
+      }, this.firewall.config.forgetAfterMs)
+      this.forgetTimers.set(peer, timer)
+    })
+  }
+
   async stop(): Promise<void> {
+    for (const t of this.forgetTimers.values()) clearTimeout(t)
+    this.forgetTimers.clear()
     await this.repo.flushAll().catch(() => undefined)
     await this.node.stop()
     await this.repo.shutdown()

@@ -64,6 +64,7 @@ describe('Firewall rates', () => {
       deny: [],
       strikesBeforeBan: 5,
       banMs: 600_000,
+      forgetAfterMs: 60_000,
     })
     expect(DEFAULT_FIREWALL.maxMessageBytes).toBe(64 * MiB)
   })

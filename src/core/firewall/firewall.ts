@@ -41,6 +41,12 @@ export interface FirewallConfig {
   strikesBeforeBan: number
   /** how long a ban lasts */
   banMs: number
+  /**
+   * what is kept about a peer (buckets, counters, strikes) is dropped this long after its last
+   * connection closed: a long-lived tab does not keep every peer it ever met, and a peer that
+   * reconnects at once finds its allowance as it left it
+   */
+  forgetAfterMs: number
 }
 
 export const DEFAULT_FIREWALL: Readonly<FirewallConfig> = Object.freeze({
@@ -51,6 +57,7 @@ export const DEFAULT_FIREWALL: Readonly<FirewallConfig> = Object.freeze({
   deny: [],
   strikesBeforeBan: 5,
   banMs: 10 * 60 * 1000,
+  forgetAfterMs: 60 * 1000,
 })
 
 /** Time for the firewall: milliseconds, and a way to wait. Tests pass a fake one. */
@@ -321,6 +328,7 @@ function resolve(base: FirewallConfig, changes: Partial<FirewallConfig>): Firewa
   positive('maxMessageBytes', false)
   positive('strikesBeforeBan', true)
   positive('banMs', false)
+  positive('forgetAfterMs', false)
   if (!Array.isArray(c.deny)) throw new RangeError('firewall: deny must be an array')
   if (c.allow !== undefined && !Array.isArray(c.allow))
     throw new RangeError('firewall: allow must be an array or undefined')
