@@ -45,6 +45,22 @@ describe('sync between in-process peers', () => {
     expect(await a.state.get(`/${id}/big`)).toBeUndefined()
   })
 
+  it('ends a running session when the user blocks its person, and syncs nothing more from them', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const id = (await b.repo.create()).id
+    await b.state.set(`/${id}/k`, 'before')
+    await a.repo.open(id)
+    await connect(a, b)
+    await waitFor(async () => (await a.state.get(`/${id}/k`)) === 'before', 5000, 'a syncs')
+    expect(a.node.services.sync.list()).toHaveLength(1)
+    a.firewall.configure({ deny: [b.identity.id] })
+    await waitFor(() => a.node.services.sync.list().length === 0, 5000, 'the session ends')
+    await b.state.set(`/${id}/k`, 'after')
+    await sleep(500)
+    expect(await a.state.get(`/${id}/k`)).toBe('before')
+    expect(a.node.services.sync.list()).toHaveLength(0) // and no new one opens
+  })
+
   it('forgets what its firewall kept about a peer a while after it left, not while connected', async () => {
     const a = await peer({ firewall: { forgetAfterMs: 300 } })
     const b = await peer()

@@ -136,6 +136,14 @@ export class Firewall {
     this.allowed = this.cfg.allow === undefined ? undefined : new Set(this.cfg.allow)
   }
 
+  private readonly listeners = new Set<() => void>()
+
+  /** Calls `listener` after every `configure` (open sessions check `permits` again). */
+  onConfigure(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
   /** The limits in force (a copy). */
   get config(): FirewallConfig {
     return {
@@ -147,11 +155,14 @@ export class Firewall {
 
   /**
    * Changes limits or lists while running (e.g. the user blocks someone). Buckets keep what they
-   * hold; `allow: undefined` leaves allow-list mode. Existing streams are not closed: callers
-   * check `permits` again for their open sessions.
+   * hold; `allow: undefined` leaves allow-list mode. `onConfigure` listeners hear of it: the sync
+   * service closes the sessions the new lists no longer permit.
    */
   configure(changes: Partial<FirewallConfig>): void {
     this.cfg = resolve(this.cfg, changes)
+    queueMicrotask(() => {
+      for (const l of [...this.listeners]) l()
+    })
     this.denied = new Set(this.cfg.deny)
     this.allowed = this.cfg.allow === undefined ? undefined : new Set(this.cfg.allow)
     const now = this.clock.now()

@@ -44,6 +44,7 @@ export class SyncService implements Startable {
   private readonly log = createLogger('sync')
   private topologyId: string | undefined
   private offDocOpened: (() => void) | undefined
+  private offFirewall: (() => void) | undefined
   private started = false
   private readonly cert: Promise<TabCert>
   /** connections that already have (or are opening) a session */
@@ -86,12 +87,26 @@ export class SyncService implements Startable {
       for (const s of this.sessions) s.sendInterest([id])
     })
     this.components.events.addEventListener('connection:open', this.onConnectionOpen)
+    this.offFirewall = this.init.firewall?.onConfigure(() => this.recheck())
     this.started = true
+  }
+
+  /** The firewall's lists changed: sessions with peers it no longer permits end. */
+  private recheck(): void {
+    const firewall = this.init.firewall
+    if (firewall === undefined) return
+    for (const s of this.sessions) {
+      const allowed = firewall.permits(s.remotePeer, s.identity)
+      if (allowed.ok) continue
+      this.log.info(`closing the session with ${s.short}: ${allowed.error.message}`)
+      void s.close('not allowed')
+    }
   }
 
   async stop(): Promise<void> {
     this.started = false
     this.offDocOpened?.()
+    this.offFirewall?.()
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
     if (this.topologyId !== undefined) this.components.registrar.unregister(this.topologyId)
     await this.components.registrar.unhandle(SYNC_PROTOCOL)
