@@ -79,7 +79,13 @@ export class OrreryMessages extends LitElement {
           return html`<li>
             to <code>${short(m.to)}</code>: ${s.text.slice(0, 60)}
             <span class="muted" data-testid="outbox-status"
-              >${m.status === 'delivered' ? 'delivered' : `queued (${m.attempts} tries)`}</span
+              >${
+                m.status === 'delivered'
+                  ? 'delivered'
+                  : m.status === 'refused'
+                    ? `not delivered: ${m.lastError ?? 'refused'}`
+                    : `queued (${m.attempts} tries)`
+              }</span
             >
           </li>`
         })}

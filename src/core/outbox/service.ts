@@ -496,9 +496,11 @@ export class OutboxService implements Startable {
             this.counters.failed++
             const why = outcome instanceof Error ? outcome.message : `recipient answered ${outcome}`
             this.log.debug(`delivery of ${e.id} to ${short(who)} failed: ${why}`)
-            await this.outbox.markFailed(e.id, why).catch((err: unknown) => {
-              this.log.warn(`storing a failed attempt of ${e.id}: ${describeError(err)}`)
-            })
+            await this.outbox
+              .markFailed(e.id, why, outcome === 'rejected')
+              .catch((err: unknown) => {
+                this.log.warn(`storing a failed attempt of ${e.id}: ${describeError(err)}`)
+              })
           }
         }
         if (outcomes.some((o) => o instanceof Error)) return // timed out or broken: stop here

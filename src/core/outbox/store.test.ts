@@ -9,6 +9,7 @@ import {
   Inbox,
   MAX_CLOCK_SKEW_MS,
   MAX_MESSAGE_AGE_MS,
+  MAX_REFUSALS,
   Outbox,
   REMEMBER_MS,
   type OutboxEntry,
@@ -63,6 +64,7 @@ describe('Outbox', () => {
       payload: { post: 'p1' },
       createdAt: T0,
       attempts: 0,
+      refusals: 0,
       nextAttemptAt: T0,
       status: 'queued',
     })
@@ -122,6 +124,39 @@ describe('Outbox', () => {
     expect(reloaded.get(e.id)).toMatchObject({ status: 'delivered', attempts: 11 })
     expect(reloaded.get(e.id)?.lastError).toBeUndefined()
     expect(reloaded.due(Infinity)).toEqual([])
+  })
+
+  it('gives a message up after the recipient refused it MAX_REFUSALS times, or once too old', async () => {
+    const storage = new MemoryStorageAdapter()
+    const c = clock()
+    const outbox = new Outbox({ storage, identity: alice, now: c.now, random: () => 0 })
+    const e = await outbox.enqueue(bob.id, 'k', 1)
+    for (let i = 0; i < 20; i++) await outbox.markFailed(e.id, 'no answer') // not a refusal
+    await outbox.markFailed(e.id, 'recipient answered not-me') // another tab: not a refusal
+    expect(outbox.get(e.id)).toMatchObject({ status: 'queued', refusals: 0 })
+    for (let i = 1; i < MAX_REFUSALS; i++) await outbox.markFailed(e.id, 'refused', true)
+    expect(outbox.get(e.id)).toMatchObject({ status: 'queued', refusals: MAX_REFUSALS - 1 })
+    await outbox.markFailed(e.id, 'recipient answered rejected', true)
+    expect(outbox.get(e.id)).toMatchObject({
+      status: 'refused',
+      refusals: MAX_REFUSALS,
+      lastError: 'recipient answered rejected',
+    })
+    expect(outbox.due(Infinity)).toEqual([])
+    expect(outbox.pending()).toEqual([])
+    await outbox.markFailed(e.id, 'later', true) // settled: ignored
+    expect(outbox.get(e.id)?.attempts).toBe(21 + MAX_REFUSALS)
+    const reloaded = new Outbox({ storage, identity: alice, now: c.now })
+    await reloaded.ready
+    expect(reloaded.get(e.id)).toMatchObject({ status: 'refused', refusals: MAX_REFUSALS })
+    expect(reloaded.due(Infinity)).toEqual([])
+
+    // a message no recipient can take any more (older than MAX_MESSAGE_AGE_MS) is given up too
+    const old = await outbox.enqueue(bob.id, 'k', 2)
+    c.advance(MAX_MESSAGE_AGE_MS + 1)
+    await outbox.markFailed(old.id, 'no answer')
+    expect(outbox.get(old.id)).toMatchObject({ status: 'refused' })
+    expect(outbox.get(old.id)?.lastError).toMatch(/too old/)
   })
 
   it('merges what another tab wrote to shared storage, never undoing a delivery', async () => {

@@ -92,7 +92,11 @@ function readMessage(v: unknown): OutboxMessage | undefined {
 
 // ---- outbox --------------------------------------------------------------------------------------
 
-export type OutboxStatus = 'queued' | 'delivered'
+/** queued: waiting or retrying; delivered: acknowledged; refused: given up (see markFailed) */
+export type OutboxStatus = 'queued' | 'delivered' | 'refused'
+
+/** a message the recipient refused this many times is given up */
+export const MAX_REFUSALS = 8
 
 export interface OutboxEntry {
   id: string
@@ -102,6 +106,8 @@ export interface OutboxEntry {
   createdAt: number
   /** failed delivery attempts so far */
   attempts: number
+  /** of those, the recipient's own answers refusing the message */
+  refusals: number
   /** not retried before this time (ms); a new connection to the recipient is tried at once */
   nextAttemptAt: number
   status: OutboxStatus
@@ -111,6 +117,7 @@ export interface OutboxEntry {
 
 interface OutboxRecord extends StoredMessage {
   attempts: number
+  refusals?: number
   nextAttemptAt: number
   status: OutboxStatus
   deliveredAt?: number
@@ -172,6 +179,7 @@ export class Outbox {
       payload: JSON.parse(message.payload) as JsonValue,
       createdAt: message.createdAt,
       attempts: 0,
+      refusals: 0,
       nextAttemptAt: message.createdAt,
       status: 'queued',
     }
@@ -218,17 +226,28 @@ export class Outbox {
     await this.persist(item)
   }
 
-  /** Records a failed attempt and schedules the next one with backoff. */
-  async markFailed(id: string, error: string): Promise<void> {
+  /**
+   * Records a failed attempt and schedules the next one with backoff. `refused`: the recipient's
+   * tab itself refused the message. It may be passing (a full disk there), so it is retried, but
+   * after MAX_REFUSALS of them (minutes of backoff), or once the message is too old for any
+   * recipient to take, the message is given up: status 'refused', never retried.
+   */
+  async markFailed(id: string, error: string, refused = false): Promise<void> {
     const item = this.items.get(id)
-    if (item === undefined || item.entry.status === 'delivered') return
+    if (item === undefined || item.entry.status !== 'queued') return
     const attempts = item.entry.attempts + 1
+    const refusals = item.entry.refusals + (refused ? 1 : 0)
+    const tooOld = this.now() - item.entry.createdAt > MAX_MESSAGE_AGE_MS
+    const giveUp = refusals >= MAX_REFUSALS || tooOld
     item.entry = {
       ...item.entry,
       attempts,
+      refusals,
       nextAttemptAt: this.now() + backoffDelay(attempts, this.random),
-      lastError: error.slice(0, 200),
+      lastError: (tooOld ? `too old to deliver (${error})` : error).slice(0, 200),
+      ...(giveUp ? { status: 'refused' as const } : {}),
     }
+    if (giveUp) log.warn(`gave up message ${id} to ${item.entry.to}: ${item.entry.lastError}`)
     this.changed(item)
     await this.persist(item)
   }
@@ -265,7 +284,7 @@ export class Outbox {
       if (known === undefined) {
         this.items.set(item.entry.id, item)
         if (this.loaded) this.changed(item)
-      } else if (known.entry.status === 'queued' && item.entry.status === 'delivered') {
+      } else if (known.entry.status === 'queued' && item.entry.status !== 'queued') {
         known.entry = item.entry
         this.changed(known)
       }
@@ -287,6 +306,7 @@ export class Outbox {
     const record: OutboxRecord = {
       ...storedMessage(item.message),
       attempts: e.attempts,
+      refusals: e.refusals,
       nextAttemptAt: e.nextAttemptAt,
       status: e.status,
       ...(e.deliveredAt !== undefined ? { deliveredAt: e.deliveredAt } : {}),
@@ -308,7 +328,7 @@ function readOutboxRecord(v: unknown): OutboxItem | undefined {
   const message = readMessage(v)
   if (message === undefined) return undefined
   const r = v as Partial<OutboxRecord>
-  if (r.status !== 'queued' && r.status !== 'delivered') return undefined
+  if (r.status !== 'queued' && r.status !== 'delivered' && r.status !== 'refused') return undefined
   if (typeof r.attempts !== 'number' || typeof r.nextAttemptAt !== 'number') return undefined
   const entry: OutboxEntry = {
     id: message.id,
@@ -317,6 +337,7 @@ function readOutboxRecord(v: unknown): OutboxItem | undefined {
     payload: JSON.parse(message.payload) as JsonValue,
     createdAt: message.createdAt,
     attempts: r.attempts,
+    refusals: typeof r.refusals === 'number' ? r.refusals : 0,
     nextAttemptAt: r.nextAttemptAt,
     status: r.status,
   }
