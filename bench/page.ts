@@ -98,8 +98,12 @@ export async function probed(page: Page, docId: string, ms: number): Promise<Req
   const handle = await page
     .waitForFunction(
       () => {
+        // done, and ready too (a document shown from its cached view is complete before then)
         const l = window.__bench?.load
-        return l !== undefined && (l.done !== undefined || l.error !== undefined) ? l : undefined
+        return l !== undefined &&
+          ((l.done !== undefined && l.ready !== undefined) || l.error !== undefined)
+          ? l
+          : undefined
       },
       undefined,
       { timeout: ms, polling: 20 },
