@@ -101,6 +101,24 @@ test('outsiders and removed members cannot change a space’s document', async (
   expect(await stateOf(a.page, `/${doc}/vandal`)).toBeUndefined()
   expect(await stateOf(b.page, `/${doc}/vandal`)).toBeUndefined()
 
+  // the shell's share link of the document names its space: a reader who opens it checks the
+  // document's changes against the space from the start, and may not write to it
+  await a.page.goto(`${relay.url}/#/doc/${doc}`)
+  const shared = await a.page.getByLabel('share link').inputValue()
+  expect(shared).toContain(`#/doc/${doc}?space=${space}`)
+  const reader = await openPeer(browser, shared.replace(/^http:\/\/[^/]+/, relay.url))
+  await expectState(reader.page, `/${doc}/x`, 1)
+  expect(await reader.page.evaluate((d) => window.orrery.spaces.of(d), doc)).toBe(space)
+  const readerWrite = await reader.page.evaluate(
+    (d) =>
+      window.orrery.state.set(`/${d}/vandal`, 'was here').then(
+        () => 'written',
+        (e: { code?: string }) => e.code,
+      ),
+    doc,
+  )
+  expect(readerWrite).toBe('NOT_A_MEMBER')
+
   // Bo is removed: the old write stays, new ones are refused
   const bId = await b.page.evaluate(() => window.orrery.identity.id())
   await a.page.evaluate(({ s, id }) => window.orrery.spaces.remove(s, id), { s: space, id: bId })

@@ -98,6 +98,46 @@ describe('spaces', () => {
     expect(spaces(b).state(space).revoked.size).toBe(0)
   })
 
+  it('a reader whose link names the space refuses an outsider’s forged change; one without does not', async () => {
+    const [a, outsider, follower, plain] = [await peer(), await peer(), await peer(), await peer()]
+    const space = await spaces(a).create('news')
+    const doc = await spaces(a).createDoc(space)
+    await a.state.set(`/${doc}/headline`, 'true story')
+    // the outsider has the document (by id, no space) and changes its own copy
+    await outsider.repo.open(doc)
+    await connect(outsider, a)
+    await waitFor(async () => (await outsider.state.get(`/${doc}/headline`)) === 'true story')
+    await outsider.state.set(`/${doc}/headline`, 'forged')
+    // two readers get the document from the outsider only; one knows the space from its link
+    await spaces(follower).follow(space, doc)
+    await expect(spaces(follower).follow(space, doc)).resolves.toBeUndefined() // idempotent
+    for (const reader of [follower, plain]) {
+      await reader.repo.open(doc)
+      await connect(reader, outsider)
+    }
+    await waitFor(async () => (await plain.state.get(`/${doc}/headline`)) === 'forged')
+    await waitFor(
+      () => (follower.firewall.stats()[outsider.id]?.strikes ?? 0) >= 1,
+      5000,
+      'the follower refuses the forged change',
+    )
+    expect(await follower.state.get(`/${doc}/headline`)).toBeUndefined()
+    // from a member it gets the real document, and it may not write (not a member)
+    await connect(follower, a)
+    await waitFor(async () => (await follower.state.get(`/${doc}/headline`)) === 'true story')
+    await expect(follower.state.set(`/${doc}/headline`, 'mine')).rejects.toMatchObject({
+      code: 'NOT_A_MEMBER',
+    })
+    expect(spaces(follower).spaceOfDoc(doc)).toBe(space)
+    // a document already open without its space, or listed in another space, is not re-homed
+    await expect(spaces(plain).follow(space, doc)).rejects.toMatchObject({ code: 'NOT_READY' })
+    const other = await spaces(a).create('other')
+    await expect(spaces(a).follow(other, doc)).rejects.toMatchObject({ code: 'SPACE_MISMATCH' })
+    await expect(spaces(a).follow('nonsense', doc)).rejects.toMatchObject({
+      code: 'INVALID_DOC_ID',
+    })
+  })
+
   it('an invite works while the inviter is away, through any member', async () => {
     const [a, b, c] = [await peer(), await peer(), await peer()]
     const space = await spaces(a).create('async')

@@ -8,7 +8,7 @@
  * topic reaches the relay as soon as the link is up. The shell painted before any of this.
  */
 import { randomBytes, toBase58 } from '../core/bytes'
-import { parseDocId } from '../core/ids'
+import { describeError } from '../core/errors'
 import { createLogger } from '../core/log'
 import type { OrreryPeer } from '../core/peer'
 import { Pulse } from '../core/pulse'
@@ -20,6 +20,7 @@ import type { Identity } from '../core/identity'
 import { BroadcastTabBus, type TabBus } from '../core/tabs/bus'
 import { mark } from '../core/timings'
 import { loadAutomergeWeb } from './automerge-web'
+import { parseDocLink } from './links'
 import { OrreryDb } from './db'
 import { DexieStorageAdapter } from './dexie-storage'
 import { loadOrCreateProfile } from './identity-store'
@@ -90,8 +91,16 @@ export function boot(report: BootReporter): BootStages {
   const spaces = new Spaces({ repo, storage, identity: () => identity, peerId: () => peerId })
   late.spaces = spaces
   addEventListener('pagehide', () => repo.flushMeta())
-  const linked = /^#\/doc\/([^/?#]+)/.exec(location.hash)?.[1]
-  if (linked !== undefined && parseDocId(linked).ok) repo.open(linked).catch(() => undefined)
+  const linked = parseDocLink(location.hash)
+  if (linked !== undefined) {
+    // a link that names the document's space: its rules apply before the document loads
+    const followed =
+      linked.space === undefined ? Promise.resolve() : spaces.follow(linked.space, linked.docId)
+    followed
+      .catch((e: unknown) => log.warn(`the link's space: ${describeError(e)}`))
+      .then(() => repo.open(linked.docId))
+      .catch(() => undefined)
+  }
   const wasm = finished('wasm', loadAutomergeWeb())
   const local = wasm.then(() => ({ repo, db, bus, spaces }))
   const profile = finished('profile', loadOrCreateProfile(db))

@@ -237,8 +237,14 @@ export class OrreryApi {
 
   readonly docs = {
     create: async (): Promise<string> => (await (await this.local()).repo.create()).id,
-    open: async (id: string): Promise<void> => {
-      await (await this.local()).repo.open(id)
+    /**
+     * Opens a document. `space`: the space it belongs to (a share link names it), whose rules
+     * then apply before it loads, as for a member (see Spaces.follow).
+     */
+    open: async (id: string, opts: { space?: string } = {}): Promise<void> => {
+      const l = await this.local()
+      if (opts.space !== undefined) await l.spaces.follow(opts.space, id)
+      await l.repo.open(id)
     },
     close: async (id: string): Promise<void> => (await this.local()).repo.close(id),
     list: async (): Promise<DocMeta[]> => (await this.local()).repo.list(),
@@ -443,6 +449,8 @@ export class OrreryApi {
       await s.ready
       return s.spaceOfDoc(docId)
     },
+    /** the space a document belongs to, as far as this tab knows now (no waiting) */
+    ofLoaded: (docId: string): string | undefined => this.l?.spaces.spaceOfDoc(docId),
     /** this user's role in the document's space (a space id works too) */
     role: (docId: string): Role | undefined => {
       const s = this.l?.spaces

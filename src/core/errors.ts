@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'INVITE_EXHAUSTED'
   | 'INVITE_REVOKED'
   | 'NOT_A_MEMBER'
+  | 'SPACE_MISMATCH'
   | 'NOT_ALLOWED'
   | 'MISSING_DEPS'
 

@@ -2,6 +2,7 @@ import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
 import { shared } from './shared'
 import { takeReloadNotice } from '../dev'
+import { parseDocLink } from '../links'
 import './status-bar'
 import './connections'
 import './docs-list'
@@ -87,7 +88,8 @@ export class OrreryAppShell extends LitElement {
   }
 
   override render(): unknown {
-    const docId = /^#\/doc\/([^/?#]+)/.exec(this.route)?.[1]
+    const docLink = parseDocLink(this.route)
+    const docId = docLink?.docId
     const join = /^#\/join\/([^/]+)(\/.*)?$/.exec(this.route)
     if (join !== null) {
       return html`${this.header()}
@@ -131,7 +133,10 @@ export class OrreryAppShell extends LitElement {
                     and synced directly with the peers who have the same document open.
                   </p>
                 </section>`
-              : html`<orrery-doc-editor doc-id=${docId}></orrery-doc-editor>`
+              : html`<orrery-doc-editor
+                  doc-id=${docId}
+                  space=${docLink?.space ?? ''}
+                ></orrery-doc-editor>`
           }
           <orrery-connections></orrery-connections>
         </div>

@@ -3,6 +3,7 @@ import { LitElement, html, css, type TemplateResult } from 'lit'
 import type { DocStatus } from '../../core/repo/doc-handle'
 import { formatPath } from '../../core/paths'
 import { api, shared, short } from './shared'
+import { docLinkHash } from '../links'
 
 /** entries of one object rendered before "show more" */
 const PAGE = 200
@@ -11,11 +12,14 @@ const PAGE = 200
 export class OrreryDocEditor extends LitElement {
   static override properties = {
     docId: { type: String, attribute: 'doc-id' },
+    space: { type: String },
     value: { state: true },
     status: { state: true },
     error: { state: true },
   }
   declare docId: string
+  /** the document's space, from the link: its rules apply before the document opens */
+  declare space: string
   declare value: unknown
   declare status: DocStatus | undefined
   declare error: string
@@ -26,12 +30,13 @@ export class OrreryDocEditor extends LitElement {
   constructor() {
     super()
     this.docId = ''
+    this.space = ''
     this.value = undefined
     this.error = ''
   }
 
   override updated(changed: Map<string, unknown>): void {
-    if (changed.has('docId')) this.watch()
+    if (changed.has('docId') || changed.has('space')) void this.watch()
   }
 
   override disconnectedCallback(): void {
@@ -43,11 +48,22 @@ export class OrreryDocEditor extends LitElement {
     for (const off of this.offs.splice(0)) off()
   }
 
-  private watch(): void {
+  private async watch(): Promise<void> {
     this.unwatch()
     this.value = undefined
     this.limits.clear()
+    this.error = ''
     if (this.docId === '') return
+    const docId = this.docId
+    if (this.space !== '') {
+      try {
+        await api().docs.open(docId, { space: this.space })
+      } catch (e) {
+        // shown, and the document is read anyway (a reload applies the space if it was open)
+        this.error = e instanceof Error ? e.message : String(e)
+      }
+      if (docId !== this.docId) return // navigated away meanwhile
+    }
     try {
       this.offs.push(api().state.subscribe(`/${this.docId}`, (v) => (this.value = v)))
     } catch (e) {
@@ -166,7 +182,8 @@ export class OrreryDocEditor extends LitElement {
 
   override render(): unknown {
     const s = this.status
-    const link = `${location.origin}${location.pathname}#/doc/${this.docId}`
+    const space = this.docId === '' ? undefined : api().spaces.ofLoaded(this.docId)
+    const link = `${location.origin}${location.pathname}${docLinkHash(this.docId, space)}`
     return html`<section>
       <h2>Document <code>${this.docId}</code></h2>
       <p>

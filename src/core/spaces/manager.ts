@@ -39,6 +39,8 @@ export class Spaces {
   readonly events = new Emitter<{ changed: string }>()
   readonly ready: Promise<void>
   private readonly known = new Set<string>()
+  /** spaces whose rules this tab applies without being a member (from share links) */
+  private readonly followed = new Set<string>()
   private readonly spaceOf = new Map<DocId, string>()
   private readonly states = new Map<string, SpaceState>()
   private readonly watching = new Map<string, Promise<void>>()
@@ -54,6 +56,10 @@ export class Spaces {
       const id = c.key[1]
       if (id !== undefined && parseDocId(id).ok) this.known.add(id)
     }
+    for (const c of await this.opts.storage.loadRange(['followed'])) {
+      const id = c.key[1]
+      if (id !== undefined && parseDocId(id).ok) this.followed.add(id)
+    }
     for (const c of await this.opts.storage.loadRange(['space-of'])) {
       const doc = c.key[1]
       const space = fromUtf8(c.data)
@@ -65,7 +71,7 @@ export class Spaces {
   /** The repo's hook: which rules govern a document (awaited before the document loads). */
   async governanceFor(docId: DocId): Promise<Governance | undefined> {
     await this.ready
-    if (this.known.has(docId)) return this.governanceOfSpace(docId)
+    if (this.known.has(docId) || this.followed.has(docId)) return this.governanceOfSpace(docId)
     const spaceId = this.spaceOf.get(docId)
     if (spaceId === undefined) return undefined
     void this.watch(spaceId) // the space document opens alongside; its state arrives with it
@@ -271,6 +277,37 @@ export class Spaces {
 
   /** The space a document belongs to, if any. */
   spaceOfDoc(docId: DocId): string | undefined {
-    return this.known.has(docId) ? docId : this.spaceOf.get(docId)
+    return this.known.has(docId) || this.followed.has(docId) ? docId : this.spaceOf.get(docId)
+  }
+
+  /**
+   * Applies a space's rules to one of its documents without being a member: what a share link
+   * that names the document's space does for a reader. Their tab then checks every change of
+   * the document (and of the space's own document) like a member's tab, refuses forged ones
+   * from any peer, and refuses its own writes unless the space lets this identity write. It must
+   * come before the document is opened (rules are decided when it loads): a document already
+   * open without its space is refused (NOT_READY), and a document already known to belong to
+   * another space stays there (SPACE_MISMATCH).
+   */
+  async follow(spaceId: string, docId: DocId): Promise<void> {
+    for (const id of [spaceId, docId]) {
+      const ok = parseDocId(id)
+      if (!ok.ok) throw ok.error
+    }
+    await this.ready
+    const current = this.spaceOfDoc(docId)
+    if (current === spaceId) return
+    if (current !== undefined)
+      throw new OrreryError('SPACE_MISMATCH', `document ${docId} belongs to space ${current}`)
+    if (this.opts.repo.get(docId) !== undefined)
+      throw new OrreryError(
+        'NOT_READY',
+        `document ${docId} is open without its space; reload to open it with the space's rules`,
+      )
+    if (!this.known.has(spaceId) && !this.followed.has(spaceId)) {
+      this.followed.add(spaceId)
+      await this.opts.storage.save(['followed', spaceId], utf8(JSON.stringify({ at: Date.now() })))
+    }
+    if (docId !== spaceId) await this.registerDoc(docId, spaceId)
   }
 }
