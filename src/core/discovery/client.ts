@@ -48,10 +48,12 @@ interface RelayLink {
 }
 
 /**
- * A WebRTC dial through the relay takes 0.3–0.7 s here, but now and then one stalls after the
- * ICE candidates were exchanged and only libp2p's per-address timeout (6 s) ends it, while a
- * second attempt over the same relay connection succeeds in ~150 ms. So the first attempt gets
- * FIRST_DIAL_MS and the retry comes at once; later ones get the whole DIAL_MS (slow networks).
+ * A dial to a discovered peer normally takes 0.3–0.7 s here, so the first attempt gets
+ * FIRST_DIAL_MS and, when it stalls, the retry comes at once; later attempts get the whole
+ * DIAL_MS (slow networks). This helps wherever the stalled attempt honours the abort. A WebRTC
+ * dial in Chromium that stalls after the ICE exchange (now and then on this machine) does not:
+ * libp2p's dial queue still holds it when the retry comes, the retry joins it, and it ends only at
+ * libp2p's per-address timeout (6 s), after which the next address connects in ~150 ms.
  */
 const FIRST_DIAL_MS = 3_000
 const DIAL_MS = 20_000
