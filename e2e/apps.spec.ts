@@ -43,6 +43,23 @@ test('the microblog travels from peer to peer by content address; newcomers sign
     const forBob = await invite()
     const forCy = await invite()
 
+    // the read-only link names the community's space: a reader who opens it checks the
+    // community's changes against its members from the start (and may not post)
+    const readLink = await a.page.getByTestId('share-link').inputValue()
+    const [, communityDoc, communitySpace] = /\/doc\/([^/?#]+)\?space=([^&#]+)/.exec(readLink) ?? []
+    expect(communitySpace).toBe(
+      await a.page.evaluate((d) => window.orrery.spaces.of(d), communityDoc ?? ''),
+    )
+    const reader = await openPeer(browser, local(readLink))
+    await reader.page.getByRole('tab', { name: 'Everyone' }).click({ timeout: 30_000 })
+    await expect(reader.page.getByTestId('post-text').first()).toHaveText('hello from Ada', {
+      timeout: 30_000,
+    })
+    expect(await reader.page.evaluate((d) => window.orrery.spaces.of(d), communityDoc ?? '')).toBe(
+      communitySpace,
+    )
+    await reader.context.close()
+
     // the relay comes back on the same port with seeding switched off: blocks only from peers
     const { port, dataDir } = { port: relay.port, dataDir: relay.dataDir }
     await relay.kill()

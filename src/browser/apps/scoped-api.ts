@@ -10,6 +10,7 @@ import type { AppManifest } from '../../core/blocks/types'
 import { OrreryError } from '../../core/errors'
 import { parsePath } from '../../core/paths'
 import { roleAtLeast } from '../../core/spaces/model'
+import { appLinkHash } from '../links'
 import type { OrreryApi } from '../orrery'
 import type { AppDocs } from './app-docs'
 
@@ -76,7 +77,9 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
       list: async () => o.appDocs.list(key),
     },
     state,
-    link: (docId) => `${location.origin}/#/app/${o.cid}/doc/${docId}`,
+    // the space goes into the link: whoever opens it checks the document against its members
+    link: (docId) =>
+      `${location.origin}/${appLinkHash(o.cid, docId, o.orrery.spaces.ofLoaded(docId))}`,
     invite: async (docId, inviteRole, opts) => {
       own(docId)
       const space = await o.orrery.spaces.of(docId)
@@ -115,11 +118,17 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
     },
     notify: async (to, payload) => {
       if (payload.doc !== undefined) own(payload.doc)
-      await o.orrery.outbox.send(to, `app/${o.app.name}`, { ...payload, app: o.cid } as never)
+      // the space rides along, so the recipient's "open" link checks the document against it
+      const space = payload.doc === undefined ? undefined : o.orrery.spaces.ofLoaded(payload.doc)
+      await o.orrery.outbox.send(to, `app/${o.app.name}`, {
+        ...payload,
+        app: o.cid,
+        ...(space === undefined ? {} : { space }),
+      } as never)
     },
     navigate: (docId) => {
       own(docId)
-      history.replaceState(null, '', `#/app/${o.cid}/doc/${docId}`)
+      history.replaceState(null, '', appLinkHash(o.cid, docId, o.orrery.spaces.ofLoaded(docId)))
     },
   }
 }

@@ -3,6 +3,7 @@ import type { AppElement } from '../../core/apps/api'
 import type { AppManifest, FetchProgress } from '../../core/blocks/types'
 import { describeError } from '../../core/errors'
 import type { Follow, Release } from '../apps/follows'
+import { appLinkHash, parseAppLink } from '../links'
 import { devEvents, reloadBecause, type PublishedVersion } from '../dev'
 import { defineElement, takeReloadReasons } from './define'
 import { api, shared } from './shared'
@@ -27,6 +28,7 @@ export class OrreryAppHost extends LitElement {
   static override properties = {
     cid: { type: String },
     doc: { type: String },
+    space: { type: String },
     source: { type: String },
     progress: { state: true },
     error: { state: true },
@@ -36,6 +38,8 @@ export class OrreryAppHost extends LitElement {
   }
   declare cid: string
   declare doc: string
+  /** the document's space, from the link: its rules apply before the app opens the document */
+  declare space: string
   declare source: string
   declare progress: Phase | undefined
   declare error: string
@@ -50,6 +54,7 @@ export class OrreryAppHost extends LitElement {
     super()
     this.cid = ''
     this.doc = ''
+    this.space = ''
     this.source = ''
     this.error = ''
     this.notice = ''
@@ -125,6 +130,13 @@ export class OrreryAppHost extends LitElement {
         el = (await api().apps.mountSource(this.source, this.doc || undefined)) as AppElement
         this.notice = `${this.source} from source: edits show here in place`
       } else {
+        if (this.doc !== '' && this.space !== '') {
+          // before the app opens the document: its changes are checked against the space's
+          // members from the first (a failure is shown; the app still opens the document)
+          await api()
+            .docs.open(this.doc, { space: this.space })
+            .catch((e: unknown) => (this.notice = describeError(e)))
+        }
         const manifest = await api().apps.install(this.cid, (p) => (this.progress = p))
         this.manifest = manifest
         el = (await api().apps.mount(this.cid, manifest, this.doc || undefined)) as AppElement
@@ -190,8 +202,9 @@ export class OrreryAppHost extends LitElement {
     if (old === undefined || el === undefined) return
     try {
       const manifest = await api().apps.install(cid)
-      const doc = /^#\/app\/[a-z0-9]+\/doc\/([^/?#]+)/.exec(location.hash)?.[1] ?? this.doc
-      const target = `#/app/${cid}${doc === '' ? '' : `/doc/${doc}`}`
+      const link = parseAppLink(location.hash)
+      const doc = link?.docId ?? this.doc
+      const target = appLinkHash(cid, doc, link?.space ?? (this.space || undefined))
       if (manifest.element !== old.element) {
         history.replaceState(null, '', target)
         reloadBecause(`${manifest.name} ${manifest.appVersion} mounts another element`)

@@ -2,7 +2,7 @@ import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
 import { shared } from './shared'
 import { takeReloadNotice } from '../dev'
-import { parseDocLink } from '../links'
+import { parseAppLink, parseDocLink } from '../links'
 import './status-bar'
 import './connections'
 import './docs-list'
@@ -107,11 +107,15 @@ export class OrreryAppShell extends LitElement {
           <orrery-app-host source=${source[1] ?? ''} doc=${source[2] ?? ''}></orrery-app-host>
         </main>`
     }
-    const app = /^#\/app\/([a-z0-9]+)(?:\/doc\/([^/?#]+))?/.exec(this.route)
-    if (app !== null) {
+    const app = parseAppLink(this.route)
+    if (app !== undefined) {
       return html`${this.header()}
         <main class="app-main">
-          <orrery-app-host cid=${app[1] ?? ''} doc=${app[2] ?? ''}></orrery-app-host>
+          <orrery-app-host
+            cid=${app.cid}
+            doc=${app.docId ?? ''}
+            space=${app.space ?? ''}
+          ></orrery-app-host>
         </main>`
     }
     return html`${this.header()}

@@ -1,12 +1,14 @@
 import { LitElement, html } from 'lit'
 import type { InboxEntry, OutboxEntry } from '../../core/outbox/store'
 import { defineElement } from './define'
+import { appLinkHash, docLinkHash } from '../links'
 import { api, shared, short } from './shared'
 
 interface Shown {
   text: string
   doc?: string
   app?: string
+  space?: string
 }
 
 function shown(payload: unknown): Shown {
@@ -18,6 +20,7 @@ function shown(payload: unknown): Shown {
       text: typeof p.text === 'string' ? p.text : JSON.stringify(payload).slice(0, 200),
       ...(typeof p.doc === 'string' ? { doc: p.doc } : {}),
       ...(typeof p.app === 'string' ? { app: p.app } : {}),
+      ...(typeof p.space === 'string' ? { space: p.space } : {}),
     }
   } catch {
     return { text: String(payload).slice(0, 200) }
@@ -64,7 +67,9 @@ export class OrreryMessages extends LitElement {
     const link = (s: Shown): unknown =>
       s.doc === undefined
         ? ''
-        : html` <a href=${s.app ? `#/app/${s.app}/doc/${s.doc}` : `#/doc/${s.doc}`}>open</a>`
+        : html` <a href=${s.app ? appLinkHash(s.app, s.doc, s.space) : docLinkHash(s.doc, s.space)}
+            >open</a
+          >`
     return html`<section>
       <h2>Messages</h2>
       <ul data-testid="inbox">

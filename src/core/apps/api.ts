@@ -45,7 +45,10 @@ export interface AppApi {
   state: AppStateApi
   /** the document named in the link the app was opened with, if any (it belongs to the app) */
   startDoc: string | undefined
-  /** a share link that opens this app on `docId` (readable by whoever has it; writing needs an invite) */
+  /**
+   * a share link that opens this app on `docId` (readable by whoever has it; writing needs an
+   * invite); it names the document's space, so the reader checks its changes against the members
+   */
   link(docId: string): string
   /**
    * An invite link: opens this app on `docId` for a newcomer, who signs up (display name,
