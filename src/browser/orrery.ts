@@ -15,6 +15,7 @@ import type { Unsubscribe } from '../core/state'
 import { parsePath } from '../core/paths'
 import { pick, sameHeads, type ViewCache } from '../core/storage/view-cache'
 import { StateApi } from '../core/state'
+import { SubscriptionTree } from '../core/subscriptions'
 import type { FirewallConfig, FirewallPeerStats } from '../core/firewall/firewall'
 import { roleOf, type Role, type SpaceState } from '../core/spaces/model'
 import type { InboxEntry, OutboxEntry } from '../core/outbox/store'
@@ -276,7 +277,7 @@ export class OrreryApi {
             if (v === undefined || cancelled || live) return
             mark('cached-view')
             shown = v.heads
-            cb(pick(v.value, parsed.keys))
+            SubscriptionTree.call(cb, pick(v.value, parsed.keys)) // a throwing subscriber is logged
           },
           () => undefined,
         )
