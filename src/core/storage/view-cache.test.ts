@@ -147,6 +147,18 @@ describe('ViewCache', () => {
     expect(load).toHaveBeenCalledTimes(2)
   })
 
+  it('a document that fails to read gets no view, and flush still resolves', async () => {
+    const storage = new MemoryStorageAdapter()
+    const cache = new ViewCache(storage)
+    const doc = source({ a: 1 })
+    doc.read = () => {
+      throw new Error('closed under us')
+    }
+    cache.changed(doc)
+    await expect(cache.flush()).resolves.toBeUndefined()
+    expect(await cache.read(doc.id)).toBeUndefined()
+  })
+
   it('ignores a damaged stored view (no error reaches the page)', async () => {
     const storage = new MemoryStorageAdapter()
     const cache = new ViewCache(storage)

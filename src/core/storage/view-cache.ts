@@ -201,10 +201,18 @@ export class ViewCache {
     this.due.delete(id)
     const source = entry.source
     if (source.isClosed || source.storedBytes > this.maxStoredBytes) return
-    const heads = source.heads
-    const last = this.stored.get(id)
-    if (last !== undefined && sameHeads(last, heads)) return
-    const json = encodeView({ heads, value: source.read([]) })
+    let heads: string[]
+    let json: string | undefined
+    try {
+      heads = source.heads
+      const last = this.stored.get(id)
+      if (last !== undefined && sameHeads(last, heads)) return
+      json = encodeView({ heads, value: source.read([]) })
+    } catch (e) {
+      // the document closed or failed under us: no view this time, nothing else affected
+      log.warn(`could not read ${id} for its view: ${describeError(e)}`)
+      return
+    }
     if (json === undefined) {
       // bytes or dates inside: a stale view must not stay behind either
       this.stored.delete(id)
