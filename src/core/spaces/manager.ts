@@ -299,11 +299,14 @@ export class Spaces {
     if (current === spaceId) return
     if (current !== undefined)
       throw new OrreryError('SPACE_MISMATCH', `document ${docId} belongs to space ${current}`)
-    if (this.opts.repo.get(docId) !== undefined)
-      throw new OrreryError(
-        'NOT_READY',
-        `document ${docId} is open without its space; reload to open it with the space's rules`,
-      )
+    for (const id of [docId, spaceId]) {
+      const open = this.opts.repo.get(id)
+      if (open !== undefined && !open.governed)
+        throw new OrreryError(
+          'NOT_READY',
+          `document ${id} is open without its space's rules; reload to open it with them`,
+        )
+    }
     if (!this.known.has(spaceId) && !this.followed.has(spaceId)) {
       this.followed.add(spaceId)
       await this.opts.storage.save(['followed', spaceId], utf8(JSON.stringify({ at: Date.now() })))
