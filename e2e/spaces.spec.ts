@@ -6,6 +6,18 @@
 import type { Page } from '@playwright/test'
 import { expect, expectState, openPeer, stateOf, test } from './fixtures'
 
+/** 'written', or the error code the write was refused with. */
+async function writeOutcome(page: Page, path: string, value: unknown): Promise<string | undefined> {
+  return page.evaluate(
+    ({ path, value }) =>
+      window.orrery.state.set(path, value).then(
+        () => 'written',
+        (e: { code?: string }) => e.code,
+      ),
+    { path, value },
+  )
+}
+
 async function signUp(page: Page, name: string): Promise<void> {
   await page.getByTestId('join-name').fill(name)
   await page.getByTestId('join-button').click()
@@ -109,15 +121,15 @@ test('outsiders and removed members cannot change a space’s document', async (
   const reader = await openPeer(browser, shared.replace(/^http:\/\/[^/]+/, relay.url))
   await expectState(reader.page, `/${doc}/x`, 1)
   expect(await reader.page.evaluate((d) => window.orrery.spaces.of(d), doc)).toBe(space)
-  const readerWrite = await reader.page.evaluate(
-    (d) =>
-      window.orrery.state.set(`/${d}/vandal`, 'was here').then(
-        () => 'written',
-        (e: { code?: string }) => e.code,
-      ),
-    doc,
-  )
-  expect(readerWrite).toBe('NOT_A_MEMBER')
+  expect(await writeOutcome(reader.page, `/${doc}/vandal`, 'was here')).toBe('NOT_A_MEMBER')
+  // the same link pasted into the shell's "open" form keeps its space
+  const paster = await openPeer(browser, relay.url)
+  await paster.page.getByLabel('document id or link').fill(shared)
+  await paster.page.getByLabel('document id or link').press('Enter')
+  await expect(paster.page).toHaveURL(new RegExp(`#/doc/${doc}\\?space=${space}$`))
+  await expectState(paster.page, `/${doc}/x`, 1)
+  expect(await paster.page.evaluate((d) => window.orrery.spaces.of(d), doc)).toBe(space)
+  expect(await writeOutcome(paster.page, `/${doc}/vandal`, 'was here')).toBe('NOT_A_MEMBER')
 
   // Bo is removed: the old write stays, new ones are refused
   const bId = await b.page.evaluate(() => window.orrery.identity.id())
@@ -125,15 +137,7 @@ test('outsiders and removed members cannot change a space’s document', async (
   await expect
     .poll(() => b.page.evaluate((s) => window.orrery.spaces.role(s), space))
     .toBeUndefined()
-  const refused = await b.page.evaluate(
-    (d) =>
-      window.orrery.state.set(`/${d}/new`, 'after removal').then(
-        () => 'written',
-        (e: { code?: string }) => e.code,
-      ),
-    doc,
-  )
-  expect(refused).toBe('NOT_A_MEMBER')
+  expect(await writeOutcome(b.page, `/${doc}/new`, 'after removal')).toBe('NOT_A_MEMBER')
   expect(await stateOf(a.page, `/${doc}/old`)).toBe('written as a member')
   expect(await stateOf(a.page, `/${doc}/new`)).toBeUndefined()
 })

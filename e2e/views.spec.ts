@@ -3,7 +3,7 @@
  * wasm has loaded, then the live document; a stale view is replaced by the live value, and a
  * damaged one is ignored. The service worker is blocked here so the test can hold the wasm back.
  */
-import type { Page } from '@playwright/test'
+import type { Browser, Page } from '@playwright/test'
 import { contextOptions } from './chromium'
 import { expect, test } from './fixtures'
 
@@ -72,19 +72,38 @@ async function reopenRecording(old: Page, path: string): Promise<Page> {
   return page
 }
 
+/**
+ * A fresh profile (service worker blocked, so the wasm can be held back) with a new document
+ * holding `key: value`, on disk and its view cached.
+ */
+async function docOnDisk(
+  browser: Browser,
+  url: string,
+  key: string,
+  value: unknown,
+): Promise<{ page: Page; doc: string }> {
+  const context = await browser.newContext({ ...contextOptions, serviceWorkers: 'block' })
+  const page = await context.newPage()
+  await page.goto(url)
+  await page.evaluate(() => window.orrery.ready)
+  const doc = await page.evaluate(() => window.orrery.docs.create())
+  await page.evaluate(
+    async ({ doc, key, value }) => {
+      await window.orrery.state.set(`/${doc}/${key}`, value)
+      await window.orrery.state.flush()
+    },
+    { doc, key, value },
+  )
+  return { page, doc }
+}
+
 test('a reload shows the cached view before Automerge loads; a stale view gives way to the live value', async ({
   browser,
   relay,
 }) => {
-  const context = await browser.newContext({ ...contextOptions, serviceWorkers: 'block' })
-  let page = await context.newPage()
-  await page.goto(relay.url)
-  await page.evaluate(() => window.orrery.ready)
-  const doc = await page.evaluate(() => window.orrery.docs.create())
-  await page.evaluate(async (d) => {
-    await window.orrery.state.set(`/${d}/a`, 'first')
-    await window.orrery.state.flush()
-  }, doc)
+  const opened = await docOnDisk(browser, relay.url, 'a', 'first')
+  const doc = opened.doc
+  let page = opened.page
   const older = await rawKv(page, `${doc}/v`)
   const olderHeads = await rawKv(page, `${doc}/vh`)
   expect(older).toBeDefined()
@@ -111,24 +130,18 @@ test('a reload shows the cached view before Automerge loads; a stale view gives 
   await expect.poll(() => page.evaluate(() => window.__seen)).toEqual(['new'])
   await page.waitForTimeout(300)
   expect(await page.evaluate(() => window.__seen)).toEqual(['new'])
-  await context.close()
+  await page.context().close()
 })
 
 test('a damaged cached view is ignored: the document loads as usual', async ({
   browser,
   relay,
 }) => {
-  const context = await browser.newContext({ ...contextOptions, serviceWorkers: 'block' })
-  let page = await context.newPage()
-  await page.goto(relay.url)
-  await page.evaluate(() => window.orrery.ready)
-  const doc = await page.evaluate(() => window.orrery.docs.create())
-  await page.evaluate(async (d) => {
-    await window.orrery.state.set(`/${d}/k`, 42)
-    await window.orrery.state.flush()
-  }, doc)
+  const opened = await docOnDisk(browser, relay.url, 'k', 42)
+  const doc = opened.doc
+  let page = opened.page
   await rawKv(page, `${doc}/v`, [...new TextEncoder().encode('{"heads": [oops')])
   page = await reopenRecording(page, `/${doc}/k`)
   await expect.poll(() => page.evaluate(() => window.__seen), { timeout: 20_000 }).toEqual([42])
-  await context.close()
+  await page.context().close()
 })

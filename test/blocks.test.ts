@@ -4,11 +4,8 @@
  * has, bad input on the blocks stream, and seeding switched off.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { concatBytes, equalBytes } from '../src/core/bytes'
 import type { OrreryError } from '../src/core/errors'
@@ -30,13 +27,12 @@ import {
 import { BLOCK_SIZE, type Block, type FetchProgress } from '../src/core/blocks/types'
 import { encodeMessage, MAX_FRAME, MessageDecoder } from '../src/core/wire/framing'
 import { Writer } from '../src/core/wire/codec'
-import { collectWarnings, connect, makePeer, waitFor } from './peers'
+import { collectWarnings, connect, makePeer, memoryNode, waitFor } from './peers'
 import type { OrreryPeer } from '../src/core/peer'
 
 type BlockNode = Libp2p<{ blocks: BlockService }>
 type Plain = Libp2p
 
-let counter = 0
 const running: { stop(): void | Promise<void> }[] = []
 const logs = collectWarnings()
 
@@ -45,15 +41,9 @@ afterEach(async () => {
 })
 
 async function node(init: Partial<BlockServiceInit> = {}): Promise<BlockNode> {
-  const n = await createLibp2p({
-    addresses: { listen: [`/memory/blocks-${process.pid}-${++counter}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      blocks: orreryBlocks({ store: new MemoryBlockStore(), ...init }),
-    },
+  const n = await memoryNode('blocks', {
+    identify: identify(),
+    blocks: orreryBlocks({ store: new MemoryBlockStore(), ...init }),
   })
   running.push(n)
   return n as unknown as BlockNode
@@ -61,12 +51,7 @@ async function node(init: Partial<BlockServiceInit> = {}): Promise<BlockNode> {
 
 /** a libp2p node without the blocks service, speaking the protocol by hand */
 async function plain(): Promise<Plain> {
-  const n = await createLibp2p({
-    addresses: { listen: [`/memory/plain-${process.pid}-${++counter}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-  })
+  const n = await memoryNode('plain')
   running.push(n)
   return n
 }

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach } from 'vitest'
 import { addLogSink } from '../src/core/log'
 import { memory } from '@libp2p/memory'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { createLibp2p, type Libp2p, type ServiceFactoryMap } from 'libp2p'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
@@ -11,7 +11,7 @@ import { generateIdentity, type Identity } from '../src/core/identity'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import type { StorageAdapter } from '../src/core/storage/types'
 import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/server'
-import type { ConnectionGater } from '@libp2p/interface'
+import type { ConnectionGater, ServiceMap } from '@libp2p/interface'
 import type { FirewallConfig } from '../src/core/firewall/firewall'
 
 let counter = 0
@@ -38,14 +38,22 @@ export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> 
 
 export type TestRelay = Libp2p<{ discovery: DiscoveryServer }>
 
-export async function makeRelay(): Promise<TestRelay> {
-  return createLibp2p({
-    addresses: { listen: [`/memory/relay-${uniq()}`] },
+/** A libp2p node on the memory transport (noise, yamux) with these services, or none. */
+export async function memoryNode<S extends ServiceMap = ServiceMap>(
+  label: string,
+  services?: ServiceFactoryMap<S>,
+): Promise<Libp2p<S>> {
+  return createLibp2p<S>({
+    addresses: { listen: [`/memory/${label}-${uniq()}`] },
     transports: [memory()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { identify: identify(), discovery: discoveryServer() },
+    ...(services === undefined ? {} : { services }),
   })
+}
+
+export async function makeRelay(): Promise<TestRelay> {
+  return memoryNode('relay', { identify: identify(), discovery: discoveryServer() })
 }
 
 export async function connect(a: OrreryPeer, b: OrreryPeer | TestRelay): Promise<void> {

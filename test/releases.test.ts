@@ -5,11 +5,8 @@
  * rate limits, three strikes, and unfollowing.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { utf8 } from '../src/core/bytes'
 import { generateIdentity, type Identity } from '../src/core/identity'
@@ -29,11 +26,10 @@ import {
 import { encodeMessage, MAX_FRAME } from '../src/core/wire/framing'
 import { Writer } from '../src/core/wire/codec'
 import type { OrreryPeer } from '../src/core/peer'
-import { collectWarnings, connect, makePeer, sleep, waitFor } from './peers'
+import { collectWarnings, connect, makePeer, memoryNode, sleep, waitFor } from './peers'
 
 type ReleaseNode = Libp2p<{ releases: ReleaseService }>
 
-let counter = 0
 const running: { stop(): void | Promise<void> }[] = []
 const logs = collectWarnings()
 
@@ -42,25 +38,14 @@ afterEach(async () => {
 })
 
 async function node(init: ReleaseServiceInit = {}): Promise<ReleaseNode> {
-  const n = await createLibp2p({
-    addresses: { listen: [`/memory/releases-${process.pid}-${++counter}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), releases: orreryReleases(init) },
-  })
+  const n = await memoryNode('releases', { identify: identify(), releases: orreryReleases(init) })
   running.push(n)
   return n as unknown as ReleaseNode
 }
 
 /** a libp2p node without the releases service, speaking the protocol by hand */
 async function plain(): Promise<Libp2p> {
-  const n = await createLibp2p({
-    addresses: { listen: [`/memory/plain-${process.pid}-${++counter}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-  })
+  const n = await memoryNode('plain')
   running.push(n)
   return n
 }

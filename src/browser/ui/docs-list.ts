@@ -2,6 +2,7 @@ import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
 import type { DocMeta } from '../../core/repo/repo'
 import { parseDocId } from '../../core/ids'
+import { docLinkHash, parseDocLink } from '../links'
 import { api, shared, short } from './shared'
 
 /** The documents this profile knows, a button for a new one and a box to open one by id or link. */
@@ -57,23 +58,24 @@ export class OrreryDocsList extends LitElement {
   ]
 
   private async create(): Promise<void> {
-    const id = await api().docs.create()
-    location.hash = `#/doc/${id}`
+    location.hash = docLinkHash(await api().docs.create())
   }
 
   private open(e: Event): void {
     e.preventDefault()
     const input = (e.target as HTMLFormElement).querySelector('input') as HTMLInputElement
     const raw = input.value.trim()
-    const id = /#\/doc\/([^/?#]+)/.exec(raw)?.[1] ?? raw
-    const parsed = parseDocId(id)
+    // a pasted share link keeps its space (its rules apply before the document opens)
+    const hash = raw.slice(raw.indexOf('#'))
+    const link = raw.includes('#') ? parseDocLink(hash) : undefined
+    const parsed = parseDocId(link?.docId ?? raw)
     if (!parsed.ok) {
       this.error = parsed.error.message
       return
     }
     this.error = ''
     input.value = ''
-    location.hash = `#/doc/${parsed.value}`
+    location.hash = docLinkHash(parsed.value, link?.space)
   }
 
   override render(): unknown {

@@ -159,6 +159,22 @@ describe('ViewCache', () => {
     expect(await cache.read(doc.id)).toBeUndefined()
   })
 
+  it('a document opening after its view was shown reads nothing more, and is not rewritten', async () => {
+    const storage = new MemoryStorageAdapter()
+    const doc = source({ a: 1 })
+    const first = new ViewCache(storage)
+    first.changed(doc)
+    await first.flush()
+    const cache = new ViewCache(storage, { quietMs: 0 })
+    await cache.read(doc.id) // shown before Automerge loaded
+    const load = vi.spyOn(storage, 'load')
+    const batch = vi.spyOn(storage, 'batch')
+    await cache.opened(doc)
+    await cache.flush()
+    expect(load).not.toHaveBeenCalled()
+    expect(batch).not.toHaveBeenCalled() // same heads
+  })
+
   it('ignores a damaged stored view (no error reaches the page)', async () => {
     const storage = new MemoryStorageAdapter()
     const cache = new ViewCache(storage)

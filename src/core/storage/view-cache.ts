@@ -151,25 +151,31 @@ export class ViewCache {
    * a tab that saw less) is written again.
    */
   async opened(source: ViewSource): Promise<void> {
-    let heads: string[] | undefined
-    try {
-      const bytes = await this.storage.load(headsKey(source.id))
-      const parsed: unknown = bytes === undefined ? undefined : JSON.parse(fromUtf8(bytes))
-      if (Array.isArray(parsed) && parsed.every((h) => typeof h === 'string')) heads = parsed
-    } catch (e) {
-      log.warn(`unreadable view heads of ${source.id}: ${describeError(e)}`)
-    }
+    // known already when the page showed the view before Automerge loaded: no second read
+    let heads = this.stored.get(source.id)
+    if (heads === undefined) heads = await this.storedHeads(source.id)
     if (source.isClosed) return
     if (heads !== undefined) this.stored.set(source.id, heads)
     if (heads === undefined || !sameHeads(heads, source.heads)) this.changed(source)
   }
 
+  private async storedHeads(id: DocId): Promise<string[] | undefined> {
+    try {
+      const bytes = await this.storage.load(headsKey(id))
+      const parsed: unknown = bytes === undefined ? undefined : JSON.parse(fromUtf8(bytes))
+      if (Array.isArray(parsed) && parsed.every((h) => typeof h === 'string')) return parsed
+    } catch (e) {
+      log.warn(`unreadable view heads of ${id}: ${describeError(e)}`)
+    }
+    return undefined
+  }
+
   /** The document changed: its view is written once it is quiet (or has waited long enough). */
   changed(source: ViewSource): void {
     const now = Date.now()
-    const since = this.due.get(source.id)?.since ?? now
     const entry = this.due.get(source.id)
     if (entry !== undefined) clearTimeout(entry.timer)
+    const since = entry?.since ?? now
     // serializing costs main-thread time in proportion to the document: a big one that never
     // goes quiet is written less often (a 4 MB document at most every 20 s)
     const maxWait = this.maxWaitMs * Math.max(1, source.storedBytes / (1024 * 1024))
