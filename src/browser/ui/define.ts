@@ -13,6 +13,7 @@
  * app bundle carry their own copy of this module.
  */
 import type { LitElement, ReactiveController } from 'lit'
+import { reloadBecause } from '../dev'
 
 type ElementClass = typeof LitElement & CustomElementConstructor
 
@@ -84,12 +85,8 @@ function whyNotInPlace(existing: ElementClass, cls: ElementClass): string | unde
 
 function requestReload(reason: string): void {
   registry.reloadReasons.push(reason)
-  if (import.meta.hot) {
-    // development: reload now and tell the developer why (the shell shows it after the reload)
-    console.info(`[orrery] full reload: ${reason}`)
-    sessionStorage.setItem('orrery:reload-reason', reason)
-    location.reload()
-  }
+  // development: reload now and tell the developer why (the shell shows it after the reload)
+  if (import.meta.hot) reloadBecause(reason)
   // otherwise (a followed app's new version) the shell decides: see takeReloadReasons
 }
 
