@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import type { PublishedVersion } from '../src/browser/dev'
 import type { Identity } from '../src/core/identity'
 import { createLogger } from '../src/core/log'
 import type { ReleaseService } from '../src/core/releases/service'
@@ -16,13 +17,6 @@ import type { FileBlockStore } from './file-blocks'
 const log = createLogger('live-publish')
 
 export type ReleaseSink = Pick<ReleaseService, 'publish'>
-
-export interface PublishedVersion {
-  name: string
-  cid: string
-  ms: number
-  at: number
-}
 
 /**
  * Offers every app listed in the seed directories (and later additions) to the releases service.

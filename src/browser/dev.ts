@@ -6,6 +6,7 @@ import { Emitter } from '../core/emitter'
 
 export const RELOAD_REASON = 'orrery:reload-reason'
 
+/** A version live publishing announced (the relay sends it with Vite's `orrery:published`). */
 export interface PublishedVersion {
   name: string
   cid: string
