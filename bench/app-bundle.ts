@@ -4,11 +4,11 @@
  * built with `buildApp` and signed by a fresh identity. `seedApp` writes its blocks where a relay
  * seeds them (`<data dir>/seed/blocks/<cid>`), before that relay starts.
  */
-import fs from 'node:fs'
 import path from 'node:path'
 import { buildApp, type AppFileInput } from '../src/core/blocks/manifest'
 import type { Block } from '../src/core/blocks/types'
 import { generateIdentity } from '../src/core/identity'
+import { FileBlockStore } from '../relay/file-blocks'
 
 export const APP_ELEMENT = 'bench-app'
 /** three assets, 1 MiB together; not multiples of the 256 KiB block size, so 6 asset blocks */
@@ -77,8 +77,7 @@ export function makeBenchApp(): BenchApp {
 }
 
 /** Writes the app's blocks to `<dataDir>/seed/blocks/`, where the relay seeds them from. */
-export function seedApp(app: BenchApp, dataDir: string): void {
-  const dir = path.join(dataDir, 'seed', 'blocks')
-  fs.mkdirSync(dir, { recursive: true })
-  for (const b of app.blocks) fs.writeFileSync(path.join(dir, b.cid), b.bytes)
+export async function seedApp(app: BenchApp, dataDir: string): Promise<void> {
+  const store = new FileBlockStore([path.join(dataDir, 'seed')])
+  for (const b of app.blocks) await store.put(b.cid, b.bytes)
 }

@@ -198,7 +198,7 @@ async function runGroup(group: Group, run: number, results: Results): Promise<st
 /** A lab whose relay seeds `app` (its blocks in the data directory before the relay starts). */
 async function seededLab(app: BenchApp): Promise<Lab> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-relay-'))
-  seedApp(app, dir)
+  await seedApp(app, dir)
   return Lab.start(dir).catch((e: unknown) => {
     fs.rmSync(dir, { recursive: true, force: true })
     throw e

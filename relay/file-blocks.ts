@@ -146,6 +146,30 @@ export class FileBlockStore implements BlockStore {
     return out
   }
 
+  /**
+   * Lists an app version in the first directory's `apps.json` (replacing an entry of the same
+   * CID). The file is replaced whole, so a reader never sees half of it; another process
+   * publishing at the same moment may lose its entry (the last writer wins).
+   */
+  async addListing(entry: AppListing): Promise<void> {
+    const dir = this.dirs[0] as string
+    const file = path.join(dir, 'apps.json')
+    let list: AppListing[] = []
+    try {
+      const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as unknown
+      if (Array.isArray(parsed)) list = parsed as AppListing[]
+    } catch {
+      // none yet
+    }
+    await fs.mkdir(dir, { recursive: true })
+    const tmp = `${file}.${process.pid}.tmp`
+    await fs.writeFile(
+      tmp,
+      JSON.stringify([...list.filter((a) => a.cid !== entry.cid), entry], null, 2),
+    )
+    await fs.rename(tmp, file)
+  }
+
   /** The apps published into these directories, the newest of each name. */
   async apps(): Promise<AppListing[]> {
     const out = new Map<string, AppListing>()

@@ -143,7 +143,7 @@ export class LivePublisher {
         appVersion: `${config.version}+dev.${at}`,
         minify: false,
       })
-      writeSeed(this.o.seedDir, config, app)
+      await writeSeed(this.o.seedDir, config, app)
       const r = this.o.releases.publish(app.manifestBytes)
       if (!r.ok) throw r.error
       const v = { name: config.name, cid: app.manifestCid, ms: performance.now() - started, at }

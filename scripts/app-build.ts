@@ -10,6 +10,7 @@ import path from 'node:path'
 import { build } from 'vite'
 import { buildApp, type BuiltApp } from '../src/core/blocks/manifest'
 import { exportFile, generateIdentity, importFile, type Identity } from '../src/core/identity'
+import { FileBlockStore } from '../relay/file-blocks'
 import { readAppConfig, type AppConfig } from './app-config'
 
 const MIME: Record<string, string> = {
@@ -116,30 +117,13 @@ export async function buildAppDir(
 }
 
 /** Puts the app's blocks under `<outDir>/blocks/` and lists it in `<outDir>/apps.json`. */
-export function writeSeed(outDir: string, config: AppConfig, app: BuiltApp): void {
-  fs.mkdirSync(path.join(outDir, 'blocks'), { recursive: true })
-  for (const b of app.blocks) {
-    const file = path.join(outDir, 'blocks', b.cid)
-    if (!fs.existsSync(file)) {
-      fs.writeFileSync(`${file}.${process.pid}.tmp`, b.bytes)
-      fs.renameSync(`${file}.${process.pid}.tmp`, file)
-    }
-  }
-  const listFile = path.join(outDir, 'apps.json')
-  const list = fs.existsSync(listFile)
-    ? (JSON.parse(fs.readFileSync(listFile, 'utf8')) as { name: string; cid: string }[])
-    : []
-  const entry = {
+export async function writeSeed(outDir: string, config: AppConfig, app: BuiltApp): Promise<void> {
+  const store = new FileBlockStore([outDir])
+  for (const b of app.blocks) await store.put(b.cid, b.bytes)
+  await store.addListing({
     name: config.name,
     version: app.manifest.appVersion,
     cid: app.manifestCid,
     publishedAt: Date.now(),
-  }
-  // another process (the relay's live publishing, a publish-app run) may write it too
-  const tmp = `${listFile}.${process.pid}.tmp`
-  fs.writeFileSync(
-    tmp,
-    JSON.stringify([...list.filter((a) => a.cid !== app.manifestCid), entry], null, 2),
-  )
-  fs.renameSync(tmp, listFile)
+  })
 }

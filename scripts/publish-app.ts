@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const base = arg('--url') ?? `http://localhost:${process.env.PORT ?? 8080}`
   for (const dir of dirs) {
     const { config, app, bytes, files } = await buildAppDir(dir, identity)
-    writeSeed(outDir, config, app)
+    await writeSeed(outDir, config, app)
     console.log(
       `${config.name} ${config.version}: ${files} files, ${bytes} bytes, ${app.blocks.length} blocks`,
     )
