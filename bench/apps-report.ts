@@ -2,11 +2,7 @@
 import type { AppLoad, AppLoadResult, FetchResult } from './apps'
 import type { Outcome, Results, Row } from './report'
 import type { RawResult } from './rtc'
-
-const values = <T>(outcomes: Outcome<T>[], f: (v: T) => number): (number | undefined)[] =>
-  outcomes.map((o) => (o.ok ? f(o.value) : undefined))
-
-const none = { meets: () => true, target: '', alternative: '' }
+import { none, values } from './rows'
 
 export const APP_ROWS: Row[] = [
   {

@@ -6,11 +6,7 @@ import type { N1Result } from './newcomer'
 import type { ColdStart, P3Result } from './pwa'
 import type { Outcome, Results, Row } from './report'
 import type { S1Result, S2Result } from './signed'
-
-const values = <T>(outcomes: Outcome<T>[], f: (v: T) => number | undefined) =>
-  outcomes.map((o) => (o.ok ? f(o.value) : undefined))
-
-const none = { meets: () => true, target: '', alternative: '' }
+import { none, values } from './rows'
 
 export const ISSUE_ROWS: Row[] = [
   {
