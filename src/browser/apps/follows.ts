@@ -7,7 +7,7 @@
  * changes over a BroadcastChannel), and
  * their peers meet in a rendezvous topic so releases also travel follower to follower.
  */
-import { followTopic } from '../../core/apps/topic'
+import { appKey, followTopic } from '../../core/apps/topic'
 import { Emitter } from '../../core/emitter'
 import type { AppManifest } from '../../core/blocks/types'
 import { OrreryError } from '../../core/errors'
@@ -44,10 +44,6 @@ export interface Refusal {
   at: number
 }
 
-export function followKey(publisher: string, name: string): string {
-  return `${publisher}/${name}`
-}
-
 export class AppFollows {
   readonly events = new Emitter<{ release: Release; refused: Refusal; changed: undefined }>()
   readonly refusals: Refusal[] = []
@@ -82,9 +78,7 @@ export class AppFollows {
   /** Reads the follows from the profile's settings and (un)subscribes what changed. */
   private async reload(): Promise<void> {
     const row = await this.db.settings.get(SETTING)
-    const stored = new Map(
-      ((row?.value as Follow[] | undefined) ?? []).map((f) => [followKey(f.publisher, f.name), f]),
-    )
+    const stored = new Map(((row?.value as Follow[] | undefined) ?? []).map((f) => [appKey(f), f]))
     for (const [key, f] of this.follows) if (!stored.has(key)) this.unsubscribe(f)
     for (const [key, f] of stored) if (!this.follows.has(key)) this.subscribe(f)
     const changed = this.follows.size > 0 || stored.size > 0
@@ -97,11 +91,11 @@ export class AppFollows {
   }
 
   get(publisher: string, name: string): Follow | undefined {
-    return this.follows.get(followKey(publisher, name))
+    return this.follows.get(appKey({ publisher, name }))
   }
 
   async follow(publisher: string, name: string): Promise<void> {
-    const key = followKey(publisher, name)
+    const key = appKey({ publisher, name })
     if (this.follows.has(key)) return
     const f: Follow = { publisher, name }
     this.subscribe(f) // the releases service refuses a key or name that cannot be (INVALID_VALUE)
@@ -110,16 +104,17 @@ export class AppFollows {
   }
 
   async unfollow(publisher: string, name: string): Promise<void> {
-    const f = this.follows.get(followKey(publisher, name))
+    const key = appKey({ publisher, name })
+    const f = this.follows.get(key)
     if (f === undefined) return
-    this.follows.delete(followKey(publisher, name))
+    this.follows.delete(key)
     this.unsubscribe(f)
     await this.save()
   }
 
   /** Keeps `cid` mounted (undefined: follow the newest again). */
   async pin(publisher: string, name: string, cid: string | undefined): Promise<void> {
-    const f = this.follows.get(followKey(publisher, name))
+    const f = this.follows.get(appKey({ publisher, name }))
     if (f === undefined) throw new OrreryError('INVALID_VALUE', `${name} is not followed`)
     if (cid === undefined) delete f.pinned
     else f.pinned = cid
