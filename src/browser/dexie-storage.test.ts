@@ -1,5 +1,5 @@
 import 'fake-indexeddb/auto'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { OrreryDb } from './db'
 import { DexieStorageAdapter } from './dexie-storage'
 import { CoalescingStorage } from '../core/storage/coalescing'
@@ -40,18 +40,20 @@ describe('Dexie storage adapter (IndexedDB)', () => {
       { type: 'remove', key: ['d', 'c', 'old'] },
     ])
     expect((await s.loadRange(['d'])).map((c) => c.key.join('/'))).toEqual(['d/s/snap'])
-    const realBulkPut = db.kv.bulkPut.bind(db.kv)
-    db.kv.bulkPut = (() =>
-      Promise.reject(
-        new DOMException('quota', 'QuotaExceededError'),
-      )) as unknown as typeof db.kv.bulkPut
-    await expect(
-      s.batch([
-        { type: 'put', key: ['d', 's', 'next'], data: new Uint8Array([4]) },
-        { type: 'remove', key: ['d', 's', 'snap'] },
-      ]),
-    ).rejects.toMatchObject({ name: 'StorageError', code: 'STORAGE_FULL' })
-    db.kv.bulkPut = realBulkPut
+    // a full disk: the put fails, and the batch's removal is not applied either
+    const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
+      throw new DOMException('quota', 'QuotaExceededError')
+    })
+    try {
+      await expect(
+        s.batch([
+          { type: 'remove', key: ['d', 's', 'snap'] },
+          { type: 'put', key: ['d', 's', 'next'], data: new Uint8Array([4]) },
+        ]),
+      ).rejects.toMatchObject({ name: 'StorageError', code: 'STORAGE_FULL' })
+    } finally {
+      put.mockRestore()
+    }
     expect((await s.loadRange(['d'])).map((c) => c.key.join('/'))).toEqual(['d/s/snap'])
   })
 
