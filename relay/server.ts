@@ -12,9 +12,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { createLogger } from '../src/core/log'
-import { BLOCKS_PROTOCOL } from '../src/core/blocks/messages'
-import { DISCOVERY_PROTOCOL } from '../src/core/discovery/messages'
-import { RELEASES_PROTOCOL } from '../src/core/releases/messages'
+import { spokenIds } from '../src/core/wire/versions'
 import type { RelayConfig } from './config'
 import { loadOrCreateKey } from './key'
 import { createRelayNode, wsPort, type RelayNode } from './node'
@@ -66,7 +64,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       path: '/',
       iceServers: config.iceServers,
       // what this relay speaks besides circuit relay, identify and ping (informational)
-      protocols: [DISCOVERY_PROTOCOL, BLOCKS_PROTOCOL, RELEASES_PROTOCOL],
+      protocols: [...spokenIds('discovery'), ...spokenIds('blocks'), ...spokenIds('releases')],
     })
 
   const health = (): string =>
