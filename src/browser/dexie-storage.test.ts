@@ -1,5 +1,5 @@
 import 'fake-indexeddb/auto'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { OrreryDb } from './db'
 import { DexieStorageAdapter } from './dexie-storage'
 import { CoalescingStorage } from '../core/storage/coalescing'
@@ -88,7 +88,7 @@ describe('Dexie storage adapter (IndexedDB)', () => {
     expect(repo.get(id)?.status().unsaved).toBeGreaterThan(0)
     expect(await state.get(`/${id}/kept`)).toBe('yes') // still there in memory
     full = false
-    await new Promise((r) => setTimeout(r, 400)) // the retry
+    await vi.waitFor(() => expect(repo.get(id)?.status().unsaved).toBe(0), { timeout: 5000 }) // the retry
     await state.flush()
     expect(repo.get(id)?.status().unsaved).toBe(0)
     const again = new StateApi(new Repo({ storage: new DexieStorageAdapter(db), tabId: 't2' }))
