@@ -90,7 +90,7 @@ describe('Dexie storage adapter (IndexedDB)', () => {
     expect(repo.get(id)?.status().unsaved).toBeGreaterThan(0)
     expect(await state.get(`/${id}/kept`)).toBe('yes') // still there in memory
     full = false
-    await new Promise((r) => setTimeout(r, 400)) // the retry
+    await vi.waitFor(() => expect(repo.get(id)?.status().unsaved).toBe(0), { timeout: 5000 }) // the retry
     await state.flush()
     expect(repo.get(id)?.status().unsaved).toBe(0)
     const again = new StateApi(new Repo({ storage: new DexieStorageAdapter(db), tabId: 't2' }))

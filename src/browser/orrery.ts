@@ -42,6 +42,8 @@ export interface PeerStatus {
   online: boolean
   /** remote tabs we sync with over direct connections */
   peers: number
+  /** connected peers that run another version of Orrery (`connections()` names them) */
+  otherVersions: number
   /** changes made here that are not on disk yet */
   unsaved: number
   /** changes made here that no peer has confirmed yet ("N changes waiting") */
@@ -195,6 +197,7 @@ export class OrreryApi {
     })
     b.peer.node.addEventListener('connection:open', emitStatus)
     b.peer.node.addEventListener('connection:close', emitStatus)
+    b.peer.versions.events.on('changed', emitStatus)
     globalThis.addEventListener?.('online', emitStatus)
     globalThis.addEventListener?.('offline', emitStatus)
     void this.askPersistence().then(emitStatus)
@@ -543,7 +546,7 @@ export class OrreryApi {
 
   async connections(): Promise<ConnectionInfo[]> {
     const b = await this.up()
-    return describeConnections(b.peer.node, b.pulse)
+    return describeConnections(b.peer.node, b.pulse, b.peer.versions)
   }
 
   status(): PeerStatus {
@@ -554,6 +557,7 @@ export class OrreryApi {
         relay: 'connecting',
         online,
         peers: 0,
+        otherVersions: 0,
         unsaved: 0,
         unsynced: 0,
         saveError: undefined,
@@ -565,6 +569,7 @@ export class OrreryApi {
       // the browser's flag says "no network interface"; a reachable relay or peer says otherwise
       online: online || b.relay.state === 'connected' || peers > 0,
       peers,
+      otherVersions: b.peer.versions.peers().length,
       unsaved: docs.reduce((n, d) => n + d.unsaved, 0),
       unsynced: docs.reduce((n, d) => n + d.unsynced, 0),
       ...(this.storage ? { storage: this.storage } : {}),

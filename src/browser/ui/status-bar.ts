@@ -128,6 +128,16 @@ export class OrreryStatusBar extends LitElement {
       <span class="chip" data-testid="peer-count"
         >${s.peers} ${s.peers === 1 ? 'peer' : 'peers'}</span
       >
+      ${
+        s.otherVersions > 0
+          ? html`<span
+              class="chip warn"
+              data-testid="other-versions"
+              title="they run another version of Orrery: no syncing with them until one side updates"
+              >${s.otherVersions} on another version</span
+            >`
+          : ''
+      }
       ${saving} ${synced} ${storage}
       ${
         api().pwa.updateAvailable()

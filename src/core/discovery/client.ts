@@ -16,9 +16,9 @@ import { mark } from '../timings'
 import type { Repo } from '../repo/repo'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
+import { VersionedProtocol, type Spoken } from '../wire/versions'
 import {
   decodeDiscovery,
-  DISCOVERY_PROTOCOL,
   encodeDiscovery,
   MAX_ADDRS,
   MAX_ADDR_LENGTH,
@@ -32,6 +32,8 @@ export interface DiscoveryClientInit {
   dialGraceMs?: number
   /** most peers per topic we connect to */
   maxPeersPerTopic?: number
+  /** the discovery majors spoken (default: VERSIONS.discovery; tests play other versions) */
+  spoken?: Spoken
 }
 
 export interface DiscoveryClientComponents {
@@ -70,14 +72,16 @@ export class DiscoveryClient implements Startable {
   private readonly off: (() => void)[] = []
   /** topics besides open documents' (installed apps, whose holders serve their blocks) */
   private readonly extra = new Map<string, Uint8Array>()
-  private topologyId: string | undefined
+  private readonly protocol: VersionedProtocol
   private started = false
 
   constructor(
     private readonly components: DiscoveryClientComponents,
     private readonly repo: Repo,
     private readonly init: DiscoveryClientInit,
-  ) {}
+  ) {
+    this.protocol = new VersionedProtocol('discovery', init.spoken)
+  }
 
   readonly [Symbol.toStringTag] = '@orrery/discovery'
 
@@ -86,7 +90,7 @@ export class DiscoveryClient implements Startable {
   }
 
   async start(): Promise<void> {
-    this.topologyId = await this.components.registrar.register(DISCOVERY_PROTOCOL, {
+    await this.protocol.register(this.components.registrar, {
       notifyOnLimitedConnection: false,
       onConnect: (_peer, connection) => this.link(connection),
     })
@@ -104,7 +108,7 @@ export class DiscoveryClient implements Startable {
     for (const f of this.off.splice(0)) f()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
-    if (this.topologyId !== undefined) this.components.registrar.unregister(this.topologyId)
+    this.protocol.unregister(this.components.registrar)
     await Promise.all([...this.links].map((l) => l.framed.close()))
     this.links.clear()
   }
@@ -172,7 +176,7 @@ export class DiscoveryClient implements Startable {
     this.linkedConnections.add(connection)
     let stream: Stream
     try {
-      stream = await connection.newStream(DISCOVERY_PROTOCOL, { negotiateFully: false })
+      ;({ stream } = await this.protocol.open(connection))
     } catch (e) {
       this.log.debug(
         `no discovery stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`,

@@ -310,7 +310,7 @@ describe('DocStore when storage fails', () => {
     storage.failSaves = 1
     store.saveIncremental(utf8('x'))
     await expect(store.whenSaved()).rejects.toBeInstanceOf(StorageError)
-    await new Promise((r) => setTimeout(r, 400))
+    await vi.waitFor(() => expect(store.pending).toBe(0), { timeout: 5000 }) // the retry
     await store.whenSaved()
     expect(storage.saves).toHaveLength(1)
     store.close()
