@@ -32,6 +32,8 @@ import {
   type Governance,
 } from './governance'
 import type { SigStore } from './sigs'
+import type { Confirmation, PeerSyncFacts } from './doc-state'
+import { SyncLedger } from './sync-ledger'
 import { bytesToHex } from '../bytes'
 import { didKeyFromPublicKey } from '../identity'
 
@@ -63,6 +65,10 @@ export interface DocHandleContext {
   onUnsynced?: (handle: DocHandle, count: number) => void
   /** a peer sent us something about this document */
   onSynced?: (handle: DocHandle, peer: SyncPeer) => void
+  /** the last confirmation of our heads by a peer, as recorded before a reload */
+  confirmation?: Confirmation
+  /** a peer confirmed having every change of ours (the repo keeps it across reloads) */
+  onConfirmed?: (handle: DocHandle, confirmation: Confirmation) => void
   /** the rules of the space this document belongs to (signed writes); none for a free document */
   governance?: Governance
   sigs?: SigStore
@@ -85,6 +91,8 @@ export class DocHandle {
   private readonly offGovernance: (() => void) | undefined
   private tabInbox: Uint8Array[] = []
   private readonly lastSync = new Map<string, number>()
+  /** what each peer told us, and who last confirmed our heads (the sync state's facts) */
+  private readonly ledger: SyncLedger
   private scheduled = false
   private unsynced: number
   /** places where concurrent maps were merged: later changes to the hidden map are merged too */
@@ -105,6 +113,7 @@ export class DocHandle {
     this.doc.updateDiffCursor()
     this.flushedHeads = this.doc.getHeads()
     this.unsynced = ctx.unsynced ?? 0
+    this.ledger = new SyncLedger(ctx.confirmation)
     store.onSaved = (data) => {
       const sigs = this.busSigs
       this.busSigs = []
@@ -182,6 +191,19 @@ export class DocHandle {
     }
   }
 
+  /** What the peers told this document, for its sync state (see doc-state.ts). */
+  syncFacts(): {
+    heads: string[]
+    peers: PeerSyncFacts[]
+    confirmation: Confirmation | undefined
+  } {
+    return {
+      heads: this.closed ? [] : [...this.flushedHeads],
+      peers: this.ledger.facts(),
+      confirmation: this.ledger.confirmation,
+    }
+  }
+
   /** The whole document as bytes (for tests and export). */
   save(): Uint8Array {
     this.flushLocal()
@@ -202,6 +224,7 @@ export class DocHandle {
   attachPeer(peer: SyncPeer, start = true): void {
     if (this.closed || this.peers.has(peer)) return
     this.peers.set(peer, am().initSyncState())
+    this.ledger.attach(peer)
     this.ctx.onStatus(this)
     if (start) peer.wake(this.id)
   }
@@ -211,6 +234,7 @@ export class DocHandle {
     if (state === undefined) return
     this.peers.delete(peer)
     this.inbox.delete(peer)
+    this.ledger.detach(peer)
     state.free()
     this.ctx.onStatus(this)
   }
@@ -231,6 +255,7 @@ export class DocHandle {
     for (const s of sigs) q.sigs.set(bytesToHex(s.hash), s)
     this.lastSync.set(peer.remotePeer, Date.now())
     this.ctx.onSynced?.(this, peer)
+    if (this.ledger.heard(peer, msg.heads, msg.changes)) this.ctx.onStatus(this)
     this.scheduleSoon()
   }
 
@@ -397,6 +422,15 @@ export class DocHandle {
     // a peer that answered and now has everything of ours: nothing is waiting any more
     if (this.unsynced > 0)
       for (const peer of replyTo) if (this.peerHasAll(peer)) this.setUnsynced(0)
+    const seen = this.ledger.flushed(
+      heads,
+      replyTo,
+      (h) => this.doc.getChangeMetaByHash(h) !== null,
+      (p) => this.peerHasAll(p),
+      Date.now(),
+    )
+    if (seen.confirmed !== undefined) this.ctx.onConfirmed?.(this, seen.confirmed)
+    if (seen.changed && !changed) this.ctx.onStatus(this)
     if (changed) {
       this.ctx.onStatus(this)
       this.ctx.onChanged?.(this)

@@ -185,7 +185,7 @@ export class Spaces {
     const docId = newDocId()
     await this.registerDoc(docId, spaceId)
     await this.ownWrite(spaceId, [[['docs', docId], { addedBy: me.id, addedAt: Date.now() }]])
-    await this.opts.repo.open(docId)
+    await this.opts.repo.create(docId)
     return docId
   }
 
