@@ -13,6 +13,7 @@ import type { StorageAdapter } from '../src/core/storage/types'
 import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/server'
 import type { ConnectionGater, ServiceMap } from '@libp2p/interface'
 import type { FirewallConfig } from '../src/core/firewall/firewall'
+import type { BlockStore } from '../src/core/blocks/types'
 
 let counter = 0
 const uniq = (): string => `${process.pid}-${Date.now()}-${++counter}`
@@ -22,6 +23,7 @@ export interface TestPeerOptions {
   identity?: Identity
   connectionGater?: ConnectionGater
   firewall?: Partial<FirewallConfig>
+  blocks?: BlockStore
 }
 
 export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> {
@@ -33,6 +35,7 @@ export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> 
     discovery: { dialGraceMs: 300 },
     ...(opts.connectionGater ? { connectionGater: opts.connectionGater } : {}),
     ...(opts.firewall ? { firewall: opts.firewall } : {}),
+    ...(opts.blocks ? { blocks: opts.blocks } : {}),
   })
 }
 
