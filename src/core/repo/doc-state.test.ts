@@ -167,7 +167,7 @@ describe('SyncLedger', () => {
     let out = ledger.flushed(
       [],
       [a],
-      () => false,
+      (hs) => hs,
       () => true,
       10,
     )
@@ -178,7 +178,7 @@ describe('SyncLedger', () => {
     out = ledger.flushed(
       ['h1'],
       [a],
-      (h) => h === 'h1',
+      () => [],
       () => true,
       20,
     )
@@ -190,7 +190,7 @@ describe('SyncLedger', () => {
     out = ledger.flushed(
       ['h1'],
       [a, b],
-      () => true,
+      () => [],
       () => true,
       30,
     )
@@ -208,7 +208,7 @@ describe('SyncLedger', () => {
       ledger.flushed(
         ['h2'],
         [a],
-        () => true,
+        () => [],
         () => false,
         5,
       ).confirmed,
@@ -217,7 +217,7 @@ describe('SyncLedger', () => {
       ledger.flushed(
         ['h2'],
         [],
-        () => true,
+        () => [],
         () => true,
         6,
       ).confirmed,
@@ -226,7 +226,7 @@ describe('SyncLedger', () => {
       ledger.flushed(
         ['h2'],
         [b],
-        () => true,
+        () => [],
         () => true,
         7,
       ).confirmed?.with,

@@ -47,11 +47,15 @@ export class SyncLedger {
     this.peers.delete(peer)
   }
 
-  /** A sync message arrived (not applied yet). Returns true when the facts changed. */
+  /**
+   * A sync message arrived (not applied yet). Returns true when that changes the state by itself
+   * (its first message, or it turns out to hold something or nothing); the flush that applies it
+   * follows within the task and reports the rest.
+   */
   heard(peer: SyncPeer, heads: string[], changes: Uint8Array[]): boolean {
     const r = this.peers.get(peer)
     if (r === undefined) return false
-    const changed = !r.heard || !sameHeads(r.heads, heads) || (changes.length > 0 && !r.pending)
+    const changed = !r.heard || r.heads.length > 0 !== heads.length > 0
     r.heard = true
     r.heads = heads
     r.pending = true
@@ -61,24 +65,25 @@ export class SyncLedger {
   }
 
   /**
-   * After a flush: which peers we are still behind (`has` says whether a change is in our
-   * document), and a confirmation from a peer that answered and holds all of our (non-empty)
-   * heads. Returns the new confirmation when there is one, and whether anything changed.
+   * After a flush: which peers we are still behind (`missing` lists the given heads our document
+   * lacks; asked only when a peer's heads are not among ours), and a confirmation from a peer that
+   * answered and holds all of our (non-empty) heads. Returns the new confirmation when there is
+   * one, and whether the peers' facts changed.
    */
   flushed(
     heads: string[],
     answered: Iterable<SyncPeer>,
-    has: (hash: string) => boolean,
+    missing: (hashes: string[]) => string[],
     holdsAll: (peer: SyncPeer) => boolean,
     now: number,
   ): { changed: boolean; confirmed: Confirmation | undefined } {
     let changed = false
+    const ours = new Set(heads)
     for (const [peer, r] of this.peers) {
-      const ahead = r.heads.some((h) => !has(h))
-      const pending = r.pending && !isIn(peer, answered)
-      if (ahead !== r.ahead || pending !== r.pending) changed = true
+      const ahead = r.heads.every((h) => ours.has(h)) ? false : missing(r.heads).length > 0
+      if (ahead !== r.ahead) changed = true
       r.ahead = ahead
-      r.pending = pending
+      if (r.pending && isIn(peer, answered)) r.pending = false
     }
     let confirmed: Confirmation | undefined
     // the first peer to confirm these heads says with whom and when; later ones repeat it
