@@ -203,13 +203,15 @@ export class OrreryApi {
     }
     b.relay.events.on('state', emitStatus)
     // sync states read the relay link, the discovery topics and the sync sessions from now on
-    const docStates = this.l?.docStates
-    if (docStates !== undefined) {
-      docStates.useNetwork(peerNetwork(b.peer, () => b.relay.state))
-      watchNetwork(b.peer, docStates)
-      b.relay.events.on('state', () => docStates.networkChanged())
-      docStates.events.on('summary', emitStatus)
-    }
+    void this.localReady.then(
+      ({ docStates }) => {
+        docStates.useNetwork(peerNetwork(b.peer, () => b.relay.state))
+        watchNetwork(b.peer, docStates)
+        b.relay.events.on('state', () => docStates.networkChanged())
+        docStates.events.on('summary', emitStatus)
+      },
+      () => undefined,
+    )
     b.peer.repo.events.on('doc-status', (id) => {
       changedDocs.add(id)
       emitStatus()
