@@ -14,6 +14,7 @@ import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/ser
 import type { ConnectionGater, ServiceMap } from '@libp2p/interface'
 import type { FirewallConfig } from '../src/core/firewall/firewall'
 import type { VersionTable } from '../src/core/wire/versions'
+import type { BlockStore } from '../src/core/blocks/types'
 
 let counter = 0
 const uniq = (): string => `${process.pid}-${Date.now()}-${++counter}`
@@ -25,6 +26,7 @@ export interface TestPeerOptions {
   firewall?: Partial<FirewallConfig>
   /** protocol majors other than this build's: a peer of another version */
   versions?: Partial<VersionTable>
+  blocks?: BlockStore
 }
 
 export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> {
@@ -37,6 +39,7 @@ export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> 
     ...(opts.connectionGater ? { connectionGater: opts.connectionGater } : {}),
     ...(opts.firewall ? { firewall: opts.firewall } : {}),
     ...(opts.versions ? { versions: opts.versions } : {}),
+    ...(opts.blocks ? { blocks: opts.blocks } : {}),
   })
 }
 

@@ -10,6 +10,7 @@ import type { ComponentLogger, Connection, PeerId, Startable, Stream } from '@li
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { bytesToHex, hexToBytes } from '../bytes'
+import { Emitter } from '../emitter'
 import { describeError } from '../errors'
 import { createLogger } from '../log'
 import { mark } from '../timings'
@@ -62,6 +63,8 @@ const DIAL_MS = 20_000
 const RETRY_MS = [100, 1000, 3000, 9000]
 
 export class DiscoveryClient implements Startable {
+  /** what the relays told us changed (a topic's members, a relay link): sync states read it */
+  readonly events = new Emitter<{ changed: undefined }>()
   private readonly log = createLogger('discovery')
   private readonly links = new Set<RelayLink>()
   private readonly linkedConnections = new WeakSet<Connection>()
@@ -123,6 +126,11 @@ export class DiscoveryClient implements Startable {
     return new Map([...this.known].map(([t, s]) => [t, [...s]]))
   }
 
+  /** A relay answered our JOIN of this topic (its members are then known, maybe none). */
+  answered(topic: Uint8Array): boolean {
+    return this.known.has(bytesToHex(topic))
+  }
+
   /** Peers the relays told us are in one topic. */
   peersIn(topic: Uint8Array): string[] {
     return [...(this.known.get(bytesToHex(topic)) ?? [])]
@@ -150,6 +158,7 @@ export class DiscoveryClient implements Startable {
     if (gone.length === 0) return
     for (const t of gone) this.known.delete(t)
     this.broadcast({ type: 'leave', topics: gone.map(hexToBytes) })
+    this.events.emit('changed', undefined)
   }
 
   /** The relay takes at most MAX_TOPICS_PER_JOIN topics per peer: apps, then the newest documents. */
@@ -190,6 +199,7 @@ export class DiscoveryClient implements Startable {
     )
     const link: RelayLink = { connection, framed }
     this.links.add(link)
+    this.events.emit('changed', undefined)
     const topics = this.topics()
     if (topics.length > 0)
       framed.send(encodeDiscovery({ type: 'join', topics, addrs: this.ownAddrs() }))
@@ -197,6 +207,7 @@ export class DiscoveryClient implements Startable {
     if (error !== undefined)
       this.log.warn(`relay ${connection.remotePeer.toString().slice(-8)} sent bad discovery data`)
     this.links.delete(link)
+    this.events.emit('changed', undefined)
   }
 
   private broadcast(msg: DiscoveryMessage): void {
@@ -227,8 +238,10 @@ export class DiscoveryClient implements Startable {
         if (m.kind === 'answer') void this.connect(p, link, 0)
         else this.later(this.init.dialGraceMs ?? 3000, () => void this.connect(p, link, 0))
       }
+      this.events.emit('changed', undefined)
     } else if (m.type === 'left') {
       this.known.get(bytesToHex(m.topic))?.delete(m.peer)
+      this.events.emit('changed', undefined)
     } else {
       link.framed.abort(new Error(`relay sent a ${m.type}`) as never)
     }

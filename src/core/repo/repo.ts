@@ -30,6 +30,12 @@ export interface DocMeta {
   /** when this document last heard from a peer, and who (identity when known, else peer id) */
   lastSyncAt?: number
   lastSyncWith?: string
+  /** made in this browser (`create`): empty is then its true content, not "not arrived yet" */
+  created?: boolean
+  /** when a peer last confirmed having all of our heads, who, and those heads (doc-state.ts) */
+  confirmedAt?: number
+  confirmedWith?: string
+  confirmedHeads?: string[]
 }
 
 export interface RepoEvents extends Record<string, unknown> {
@@ -85,9 +91,14 @@ export class Repo {
 
   // ---- documents -----------------------------------------------------------------------------
 
-  async create(): Promise<DocHandle> {
-    const id = newDocId()
+  /** A new document (`id`: one made with newDocId, e.g. to register it in a space first). */
+  async create(id: DocId = newDocId()): Promise<DocHandle> {
     const handle = await this.open(id)
+    const m = this.meta.get(id)
+    if (m !== undefined && m.created !== true) {
+      m.created = true
+      await this.writeMeta(id) // an empty new document must not look "not arrived" after a reload
+    }
     this.opts.bus?.post({ t: 'doc-created', doc: id, from: this.opts.tabId })
     return handle
   }
@@ -120,7 +131,17 @@ export class Repo {
 
   async list(): Promise<DocMeta[]> {
     await this.loadedMeta
+    return this.knownDocs()
+  }
+
+  /** The records of the documents this tab knows, as loaded so far (newest first). */
+  knownDocs(): DocMeta[] {
     return [...this.meta.values()].sort((a, b) => b.openedAt - a.openedAt)
+  }
+
+  /** One document's record, as loaded so far. */
+  record(id: DocId): DocMeta | undefined {
+    return this.meta.get(id)
   }
 
   async close(id: DocId): Promise<void> {
@@ -232,12 +253,22 @@ export class Repo {
       doc.free()
       return existing
     }
+    const m = this.meta.get(id)
     const handle = new DocHandle(id, doc, store, {
       tabId: this.opts.tabId,
       bus: this.opts.bus,
       onStatus: (h) => this.events.emit('doc-status', h.id),
       onChanged: (h) => this.opts.views?.changed(h),
-      unsynced: this.meta.get(id)?.unsynced ?? 0,
+      unsynced: m?.unsynced ?? 0,
+      ...(m?.confirmedAt !== undefined && m.confirmedWith !== undefined && m.confirmedHeads
+        ? { confirmation: { at: m.confirmedAt, with: m.confirmedWith, heads: m.confirmedHeads } }
+        : {}),
+      onConfirmed: (h, c) =>
+        this.recordMeta(h.id, {
+          confirmedAt: c.at,
+          confirmedWith: c.with,
+          confirmedHeads: c.heads,
+        }),
       onUnsynced: (h, n) => this.recordMeta(h.id, { unsynced: n }),
       ...(governance !== undefined && sigs !== undefined ? { governance, sigs } : {}),
       onSynced: (h, peer) =>
