@@ -75,13 +75,16 @@ describe('Dexie storage adapter (IndexedDB)', () => {
   it('maps a full disk to STORAGE_FULL and the repo keeps the change to retry', async () => {
     const db = freshDb()
     const s = new DexieStorageAdapter(db)
-    const realPut = db.kv.put.bind(db.kv)
     let full = true
-    db.kv.put = ((row: never) => {
-      if (full)
-        return Promise.reject(Object.assign(new Error('quota'), { name: 'QuotaExceededError' }))
-      return realPut(row)
-    }) as typeof db.kv.put
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called with its own `this` below
+    const realPut = IDBObjectStore.prototype.put
+    const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(function (
+      this: IDBObjectStore,
+      ...args: Parameters<IDBObjectStore['put']>
+    ) {
+      if (full) throw new DOMException('quota', 'QuotaExceededError')
+      return realPut.apply(this, args)
+    })
     const repo = new Repo({ storage: s, tabId: 't1' })
     const state = new StateApi(repo)
     const id = newDocId()
@@ -95,6 +98,7 @@ describe('Dexie storage adapter (IndexedDB)', () => {
     expect(repo.get(id)?.status().unsaved).toBe(0)
     const again = new StateApi(new Repo({ storage: new DexieStorageAdapter(db), tabId: 't2' }))
     expect(await again.get(`/${id}/kept`)).toBe('yes')
+    put.mockRestore()
   })
 
   it('creates one identity per profile even when two tabs start at once', async () => {

@@ -5,7 +5,8 @@
  * explicitly (`commit()`) as soon as its requests are issued. A transaction left to commit itself
  * waits for the page to handle its requests' results, and a page that goes away first (a reload,
  * a closed tab) leaves it uncommitted: the write is lost. Committed at once it completes without
- * the page, which is what lets `batchNow` save the last edits from a `pagehide` handler.
+ * the page, which is what lets `batchNow` save the last edits from a `pagehide` handler. Reads
+ * are committed at once too, so none holds up a write queued behind it.
  */
 import { StorageError } from '../core/errors'
 import {
@@ -19,6 +20,12 @@ import {
   type StorageOp,
 } from '../core/storage/types'
 import type { KvRow, OrreryDb } from './db'
+
+/** Every key under `prefix` (parts are joined with "/"): from "p/" up to, not including, "p0". */
+function prefixRange(prefix: StorageKey): IDBKeyRange {
+  const p = joinKey(prefix)
+  return IDBKeyRange.bound(p + '/', p + '0', false, true)
+}
 
 function isQuotaError(e: unknown): boolean {
   const names = [e, (e as { inner?: unknown } | null)?.inner].map(
@@ -47,19 +54,16 @@ export class DexieStorageAdapter implements StorageAdapter {
 
   async load(key: StorageKey): Promise<Uint8Array | undefined> {
     checkKey(key)
-    return await guard('reading', async () => (await this.db.kv.get(joinKey(key)))?.data)
+    const row = await this.read((kv) => kv.get(joinKey(key)))
+    return (row as KvRow | undefined)?.data
   }
 
-  async save(key: StorageKey, data: Uint8Array): Promise<void> {
-    checkKey(key)
-    return await guard('saving', async () => {
-      await this.db.kv.put({ key: joinKey(key), data })
-    })
+  save(key: StorageKey, data: Uint8Array): Promise<void> {
+    return this.batch([{ type: 'put', key, data }])
   }
 
-  async remove(key: StorageKey): Promise<void> {
-    checkKey(key)
-    return await guard('removing', () => this.db.kv.delete(joinKey(key)))
+  remove(key: StorageKey): Promise<void> {
+    return this.batch([{ type: 'remove', key }])
   }
 
   async batch(ops: readonly StorageOp[]): Promise<void> {
@@ -122,31 +126,50 @@ export class DexieStorageAdapter implements StorageAdapter {
   }
 
   async loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
-    return await guard('reading', async () => {
-      const rows = await this.db.kv
-        .where('key')
-        .startsWith(joinKey(prefix) + '/')
-        .toArray()
-      return rows.map((r) => ({ key: splitKey(r.key), data: r.data }))
-    })
+    const rows = (await this.read((kv) => kv.getAll(prefixRange(prefix)))) as KvRow[]
+    return rows.map((r) => ({ key: splitKey(r.key), data: r.data }))
   }
 
   async listKeys(prefix: StorageKey): Promise<StorageKey[]> {
-    return await guard('reading', async () => {
-      const keys = await this.db.kv
-        .where('key')
-        .startsWith(joinKey(prefix) + '/')
-        .primaryKeys()
-      return keys.map(splitKey)
+    const keys = (await this.read((kv) => kv.getAllKeys(prefixRange(prefix)))) as string[]
+    return keys.map(splitKey)
+  }
+
+  /**
+   * One read in its own transaction, committed as soon as it is issued: a transaction left open
+   * until the page handles its result holds up the write transactions queued behind it, and a
+   * page that goes away meanwhile takes them down with it (the last write of `batchNow` too).
+   */
+  private async read(request: (kv: IDBObjectStore) => IDBRequest): Promise<unknown> {
+    if (!this.db.isOpen()) await guard('opening the database', () => this.db.open())
+    return await new Promise((resolve, reject) => {
+      let req: IDBRequest
+      try {
+        const tx = this.db.backendDB().transaction(['kv'], 'readonly')
+        req = request(tx.objectStore('kv'))
+        tx.commit()
+      } catch (e) {
+        reject(storageError('reading', e))
+        return
+      }
+      req.onsuccess = () => resolve(req.result)
+      req.onerror = () => reject(storageError('reading', req.error))
     })
   }
 
   async removeRange(prefix: StorageKey): Promise<void> {
-    return await guard('removing', async () => {
-      await this.db.kv
-        .where('key')
-        .startsWith(joinKey(prefix) + '/')
-        .delete()
+    if (!this.db.isOpen()) await guard('opening the database', () => this.db.open())
+    let tx: IDBTransaction
+    try {
+      tx = this.db.backendDB().transaction(['kv'], 'readwrite', { durability: 'relaxed' })
+      tx.objectStore('kv').delete(prefixRange(prefix))
+      tx.commit()
+    } catch (e) {
+      throw storageError('removing', e)
+    }
+    await new Promise<void>((resolve, reject) => {
+      tx.oncomplete = () => resolve()
+      tx.onabort = () => reject(storageError('removing', tx.error))
     })
   }
 }
