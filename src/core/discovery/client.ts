@@ -12,7 +12,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { bytesToHex, hexToBytes } from '../bytes'
 import { describeError } from '../errors'
 import { createLogger } from '../log'
-import { mark } from '../timings'
+import { mark, trace } from '../timings'
 import type { Repo } from '../repo/repo'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
@@ -281,15 +281,22 @@ export class DiscoveryClient implements Startable {
     if (!this.started || this.hasDirect(p.id) || this.dialing.has(p.id)) return
     if (![...this.known.values()].some((s) => s.has(p.id))) return // it left meanwhile
     this.dialing.add(p.id)
+    const who = p.id.slice(-8)
     try {
       mark('peer-dial')
+      trace(`dial start ${who} ${attempt}`)
       await this.components.connectionManager.openConnection(this.dialAddrs(p, link), {
         signal: AbortSignal.timeout(attempt === 0 ? FIRST_DIAL_MS : DIAL_MS),
-        onProgress: (e: { type: string }) => mark(`dial:${e.type}`),
+        onProgress: (e: { type: string }) => {
+          mark(`dial:${e.type}`)
+          trace(`dial ${who} ${e.type}`)
+        },
       })
       mark('peer-dialled')
+      trace(`dial ok ${who} ${attempt}`)
       this.later(2000, () => this.dropRelayed(p.id))
     } catch (e) {
+      trace(`dial fail ${who} ${attempt} ${describeError(e)}`)
       const wait = RETRY_MS[attempt]
       this.log.info(
         `dialling ${p.id.slice(-8)} failed (${describeError(e)})${wait ? `; retry in ${wait} ms` : ''}`,
