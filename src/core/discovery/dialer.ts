@@ -6,11 +6,12 @@
  * job; the job ends only when every caller has given up, and it tries a peer's addresses one
  * after the other, each for up to 6 s. A WebRTC attempt that stalled (see
  * src/browser/webrtc/init-channel.ts for the one we found) therefore held every retry until that
- * per-address timeout. Here each attempt is independent: when the first has not connected
- * after `hedgeMs`, a second one starts next to it (on the peer's next address when it has
- * several), the first to connect wins and the other is aborted; an attempt that has not connected
- * after `attemptMs` is aborted and the next one starts. A direct connection the peer opens to us
- * meanwhile ends the dial as well.
+ * per-address timeout. Here each attempt is independent: when the latest attempt has made no
+ * progress (libp2p's dial progress events: relay hop, noise, signalling, SDP, candidates) for
+ * `hedgeMs`, a second one starts next to it (on the peer's next address when it has several);
+ * the first to connect wins and the other is aborted, and an attempt that has not connected after
+ * `attemptMs` is aborted and the next one starts. A slow attempt that keeps progressing is left
+ * alone. A direct connection the peer opens to us meanwhile ends the dial as well.
  */
 import type { Connection, ConnectionGater, Libp2pEvents, PeerId } from '@libp2p/interface'
 import type { TransportManager } from '@libp2p/interface-internal'
@@ -27,7 +28,7 @@ export interface DialerComponents {
 }
 
 export interface DialerInit {
-  /** a second attempt starts when the first has not connected after this long (ms) */
+  /** a second attempt starts when the latest has made no progress for this long (ms) */
   hedgeMs?: number
   /** an attempt that has not connected after this long is aborted (ms) */
   attemptMs?: number
@@ -37,7 +38,8 @@ export interface DialerInit {
   maxAttempts?: number
 }
 
-export const HEDGE_MS = 1_000
+/** a relayed WebRTC dial here moves on every 10-400 ms until it connects (loopback, loaded) */
+export const HEDGE_MS = 600
 const ATTEMPT_MS = 5_000
 const MAX_PARALLEL = 2
 const MAX_ATTEMPTS = 3
@@ -152,8 +154,7 @@ class DialRun {
     const addr = this.addrs[n % this.addrs.length]!
     const controller = new AbortController()
     this.attempts.add(controller)
-    clearTimeout(this.hedge)
-    this.hedge = setTimeout(() => this.next(), this.init.hedgeMs ?? HEDGE_MS)
+    this.armHedge()
     trace(`dial attempt ${this.who} ${n}`)
     this.components.transportManager
       .dial(addr, {
@@ -162,7 +163,10 @@ class DialRun {
           controller.signal,
           AbortSignal.timeout(this.init.attemptMs ?? ATTEMPT_MS),
         ]),
-        onProgress: (e: { type: string }) => trace(`dial ${this.who} ${n} ${e.type}`),
+        onProgress: (e: { type: string }) => {
+          trace(`dial ${this.who} ${n} ${e.type}`)
+          if (n === this.started - 1) this.armHedge() // the latest attempt moved on
+        },
       })
       .then(
         (c) => {
@@ -191,6 +195,12 @@ class DialRun {
             )
         },
       )
+  }
+
+  private armHedge(): void {
+    clearTimeout(this.hedge)
+    if (!this.done && this.started < this.maxAttempts)
+      this.hedge = setTimeout(() => this.next(), this.init.hedgeMs ?? HEDGE_MS)
   }
 
   private finish(outcome: Connection | DialError): void {
