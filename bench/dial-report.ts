@@ -78,7 +78,7 @@ const at = (t: Record<string, number>): string =>
 
 export const DIAL_SUMMARY = {
   DIAL: (v: DialResult): string =>
-    `${v.pairs} pairs (${v.failed} failed): dial p50 ${ms(v.dial.p50)}, p95 ${ms(v.dial.p95)}, max ${ms(v.dial.max)}, ${v.dial.over2s} over 2 s; link -> direct p50 ${ms(v.link.p50)}, p95 ${ms(v.link.p95)}, max ${ms(v.link.max)} (newcomer medians: ${at(v.milestones)})`,
+    `${v.pairs} pairs (${v.failed} failed): dial p50 ${ms(v.dial.p50)}, p95 ${ms(v.dial.p95)}, max ${ms(v.dial.max)}, ${v.dial.over2s} over 2 s; link -> direct p50 ${ms(v.link.p50)}, p95 ${ms(v.link.p95)}, max ${ms(v.link.max)}; ${v.hedged} hedged; load ${v.load.join(' -> ')} (newcomer medians: ${at(v.milestones)})`,
 }
 
 export function dialResultsJson(

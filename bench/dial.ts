@@ -13,6 +13,7 @@
  * Both pages run with the RTCPeerConnection trace (rtc-trace.ts); the pairs whose dial took over
  * SLOW_MS keep both sides' traces, printed after the run and saved in results.json.
  */
+import os from 'node:os'
 import type { Page } from 'playwright-core'
 import { within, type BenchPeer, type Lab } from './lab'
 import { rtcTraceProbe, type RtcTrace } from './rtc-trace'
@@ -20,8 +21,8 @@ import { percentile } from './workloads'
 
 export const DIAL_PAIRS = 100
 const PAIRS_PER_RELAY = 25
-/** a dial slower than this keeps its traces */
-const SLOW_MS = 1_000
+/** a dial slower than this keeps its traces (DIAL_SLOW_MS=0 keeps every pair's, up to MAX_SLOW) */
+const SLOW_MS = Number(process.env.DIAL_SLOW_MS ?? 1_000)
 const OVER_MS = 2_000
 /** at most this many slow pairs' traces are kept per run */
 const MAX_SLOW = 12
@@ -58,6 +59,10 @@ export interface DialResult {
   samples: [number, number][]
   /** the newcomer's boot milestones, median over the pairs (ms since navigation start) */
   milestones: Record<string, number>
+  /** pairs whose dial started a second attempt (dialer.ts: no progress for hedgeMs) */
+  hedged: number
+  /** the machine's 1-minute load average before and after (2 cores: above 2 is queueing) */
+  load: [number, number]
   slow: SlowPair[]
 }
 
@@ -72,8 +77,8 @@ async function side(page: Page): Promise<SideData> {
   return page.evaluate(() => ({
     origin: performance.timeOrigin,
     timings: window.orrery.timings(),
-    trace: (window.__orreryTrace ?? []).filter(
-      ([l]) => l.startsWith('dial') || l.startsWith('conn'),
+    trace: (window.__orreryTrace ?? []).filter(([l]) =>
+      /^(dial|conn|relay|discovery|mark)/.test(l),
     ),
     rtc: window.__rtcTraces ?? [],
   }))
@@ -88,15 +93,26 @@ function sideTrace(d: SideData, from: number): SideTrace {
   }
 }
 
-/** The member is reachable: its relayed WebRTC address is reserved and announced. */
+/**
+ * The member is reachable and has been for a while: its relayed WebRTC address is reserved, and
+ * the announce libp2p's address update triggers (debounced ~1 s) is behind it. (A member that
+ * JOINs again is answered with every member, the newcomer too: its announce must not fall in
+ * the middle of the newcomer's dial.)
+ */
 async function announced(page: Page): Promise<void> {
   await within(
     page.evaluate(async () => {
       const node = window.orrery.internals?.peer.node
       if (node === undefined) throw new Error('no internals after ready')
+      const updated = new Promise<void>((resolve) => {
+        node.addEventListener('self:peer:update', () => resolve(), { once: true })
+        setTimeout(resolve, 2_500)
+      })
       while (!node.getMultiaddrs().some((a) => a.toString().includes('/p2p-circuit/webrtc')))
         await new Promise((r) => setTimeout(r, 20))
+      await updated
       node.services.discovery.announce()
+      await new Promise((r) => setTimeout(r, 50))
     }),
     20_000,
     'the member reserves a relayed address',
@@ -106,6 +122,8 @@ async function announced(page: Page): Promise<void> {
 interface PairOutcome {
   dialMs: number
   linkMs: number
+  /** a second attempt was started next to the first */
+  hedged: boolean
   milestones: Record<string, number>
   slow?: SlowPair
 }
@@ -146,7 +164,12 @@ async function pair(lab: Lab, m: BenchPeer, n: BenchPeer, i: number): Promise<Pa
     if (!Number.isFinite(dialStart)) throw new Error(`pair ${i}: connected without a dial`)
     const dialMs = open - dialStart
     const linkMs = nd.timings['webrtc-open']!
-    const out: PairOutcome = { dialMs, linkMs, milestones: nd.timings }
+    // when the relayed connection the dial signals over was up (ms since navigation start)
+    const circuit = nd.trace.find(([l]) => /^conn open \S+ outbound circuit/.test(l))?.[1]
+    const milestones: Record<string, number> = { ...nd.timings }
+    if (circuit !== undefined) milestones['circuit-open'] = circuit - nd.origin
+    const hedged = [...nd.trace, ...md.trace].some(([l]) => /^dial attempt \S+ 1$/.test(l))
+    const out: PairOutcome = { dialMs, linkMs, milestones, hedged }
     if (dialMs > SLOW_MS)
       out.slow = {
         pair: i,
@@ -173,6 +196,7 @@ const MILESTONES = [
   'relay-connected',
   'discovery-answer',
   'peer-dial',
+  'circuit-open',
   'webrtc-open',
 ]
 
@@ -183,12 +207,15 @@ export async function dialPairs(lab: Lab, pairs = DIAL_PAIRS): Promise<DialResul
   const slow: SlowPair[] = []
   const boots: Record<string, number>[] = []
   let failed = 0
+  let hedged = 0
+  const loadBefore = os.loadavg()[0]!
   for (let i = 0; i < pairs; i++) {
     if (i > 0 && i % PAIRS_PER_RELAY === 0) await lab.restartRelay({})
     try {
       const p = await pair(lab, m, n, i)
       samples.push([round(p.dialMs), round(p.linkMs)])
       boots.push(p.milestones)
+      if (p.hedged) hedged++
       if (p.slow !== undefined && slow.length < MAX_SLOW) slow.push(p.slow)
     } catch (e) {
       failed++
@@ -217,6 +244,8 @@ export async function dialPairs(lab: Lab, pairs = DIAL_PAIRS): Promise<DialResul
     link: spread(samples.map(([, l]) => l)),
     samples,
     milestones,
+    hedged,
+    load: [round(loadBefore), round(os.loadavg()[0]!)],
     slow,
   }
 }

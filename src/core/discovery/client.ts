@@ -189,6 +189,7 @@ export class DiscoveryClient implements Startable {
     const link: RelayLink = { connection, framed }
     this.links.add(link)
     const topics = this.topics()
+    trace(`discovery linked, ${topics.length} topics`)
     if (topics.length > 0)
       framed.send(encodeDiscovery({ type: 'join', topics, addrs: this.ownAddrs() }))
     const error = await framed.read((bytes) => this.onMessage(link, bytes))
@@ -199,6 +200,7 @@ export class DiscoveryClient implements Startable {
 
   private broadcast(msg: DiscoveryMessage): void {
     if (msg.type === 'join' && msg.topics.length === 0) return
+    trace(`discovery ${msg.type} to ${this.links.size} relays`)
     const bytes = encodeDiscovery(msg)
     for (const l of this.links) l.framed.send(bytes)
   }
@@ -212,6 +214,7 @@ export class DiscoveryClient implements Startable {
     const m = decoded.value
     if (m.type === 'peers') {
       mark(`discovery-${m.kind}`)
+      trace(`discovery ${m.kind}, ${m.peers.length} peers`)
       const topic = bytesToHex(m.topic)
       let set = this.known.get(topic)
       if (set === undefined) {
