@@ -119,7 +119,23 @@ async function announced(page: Page): Promise<void> {
   )
 }
 
-interface PairOutcome {
+/**
+ * The member's service worker is installed (its precache done), as for a member that has been
+ * online a while: a first visit's precache is seconds of CPU that must not fall in the
+ * newcomer's measured dial. (The page registers its worker after its first direct connection or
+ * a few seconds: service-worker.ts.)
+ */
+async function memberWorker(page: Page): Promise<void> {
+  await within(
+    page.evaluate(async () => {
+      await navigator.serviceWorker.ready
+    }),
+    30_000,
+    "the member's service worker is installed",
+  )
+}
+
+export interface PairOutcome {
   dialMs: number
   linkMs: number
   /** a second attempt was started next to the first */
@@ -128,7 +144,7 @@ interface PairOutcome {
   slow?: SlowPair
 }
 
-async function pair(lab: Lab, m: BenchPeer, n: BenchPeer, i: number): Promise<PairOutcome> {
+export async function pair(lab: Lab, m: BenchPeer, n: BenchPeer, i: number): Promise<PairOutcome> {
   const [member, newcomer] = await Promise.all([
     lab.freshContext(m, `M${i}`),
     lab.freshContext(n, `N${i}`),
@@ -146,6 +162,7 @@ async function pair(lab: Lab, m: BenchPeer, n: BenchPeer, i: number): Promise<Pa
     )
     const doc = await member.page.evaluate(() => window.orrery.docs.create())
     await announced(member.page)
+    await memberWorker(member.page)
     await within(newcomer.page.goto(lab.url(`/#/doc/${doc}`)), 30_000, 'the newcomer loads')
     await newcomer.page
       .waitForFunction(() => window.orrery.timings()['webrtc-open'], undefined, {
