@@ -1,5 +1,8 @@
 import { expect, expectState, openPeer, stateOf, test } from './fixtures'
 
+/** a gate a page's loop waits at until the test opens it */
+type Gate = Window & { gate?: Promise<void>; openGate?: () => void }
+
 test('two peers sync both ways over a direct WebRTC connection', async ({ browser, relay }) => {
   const a = await openPeer(browser, relay.url)
   const doc = await a.page.evaluate(() => window.orrery.docs.create())
@@ -83,15 +86,24 @@ test('a tab closing in the middle of a sync loses nothing', async ({ browser, re
   const b = await openPeer(browser, `${relay.url}#/doc/${doc}`)
   await b.page.evaluate((d) => window.orrery.state.set(`/${d}/warmup`, true), doc)
   await expectState(a1.page, `/${doc}/warmup`, true)
-  // B writes in many separate changes while tab a1 goes away in the middle
+  // B writes 300 changes; tab a1 goes away once some have reached it and before B writes the
+  // rest (B waits at a gate halfway), however fast the machine is
+  await b.page.evaluate(() => {
+    const w = window as Gate
+    w.gate = new Promise((resolve) => (w.openGate = resolve))
+  })
   const writing = b.page.evaluate(async (d) => {
     for (let i = 0; i < 300; i++) {
       await window.orrery.state.set(`/${d}/n/k${i}`, i)
-      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 5))
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 0)) // separate changes
+      if (i === 149) await (window as Gate).gate
     }
   }, doc)
-  await new Promise((r) => setTimeout(r, 150))
+  await expect
+    .poll(async () => Object.keys(((await stateOf(a1.page, `/${doc}/n`)) as object) ?? {}).length)
+    .toBeGreaterThan(0)
   await a1.page.close()
+  await b.page.evaluate(() => (window as Gate).openGate?.())
   await writing
   await expect
     .poll(

@@ -42,16 +42,29 @@ async function rawKv(page: Page, key: string, data?: number[]): Promise<number[]
   )
 }
 
+interface Reopened {
+  page: Page
+  /** what the page logged (console), in order */
+  logs: string[]
+  /** lets Automerge's wasm through and waits until the page is up */
+  release: () => Promise<void>
+}
+
 /**
- * Closes `old` and opens the page again in its context (the same profile) with Automerge's wasm
- * held back, recording every value a subscriber of `path` gets.
+ * Closes `old` and opens the page again in its context (the same profile), recording every value
+ * a subscriber of `path` gets. Automerge's wasm is held back until `release()`: whatever the page
+ * shows before that came from the cached view, however fast or slow the machine is.
  */
-async function reopenRecording(old: Page, path: string): Promise<Page> {
+async function reopenRecording(old: Page, path: string): Promise<Reopened> {
   const url = old.url()
   await old.close()
   const page = await old.context().newPage()
+  const logs: string[] = []
+  page.on('console', (m) => logs.push(m.text()))
+  let letThrough = (): void => undefined
+  const held = new Promise<void>((resolve) => (letThrough = resolve))
   await page.route('**/*.wasm', async (route) => {
-    await new Promise((r) => setTimeout(r, 1500))
+    await held
     await route.continue()
   })
   await page.addInitScript((p) => {
@@ -68,8 +81,11 @@ async function reopenRecording(old: Page, path: string): Promise<Page> {
     start()
   }, path)
   await page.goto(url)
-  await page.evaluate(() => window.orrery.ready)
-  return page
+  const release = async (): Promise<void> => {
+    letThrough()
+    await page.evaluate(() => window.orrery.ready)
+  }
+  return { page, logs, release }
 }
 
 /**
@@ -117,18 +133,28 @@ test('a reload shows the cached view before Automerge loads; a stale view gives 
   await rawKv(page, `${doc}/v`, older)
   await rawKv(page, `${doc}/vh`, olderHeads)
 
-  page = await reopenRecording(page, `/${doc}`)
+  const stale = await reopenRecording(page, `/${doc}`)
+  page = stale.page
+  // Automerge is held back: the page shows the (stale) cached view
   await expect
     .poll(() => page.evaluate(() => window.__seen), { timeout: 20_000 })
+    .toEqual([{ a: 'first' }])
+  await stale.release()
+  await expect
+    .poll(() => page.evaluate(() => window.__seen))
     .toEqual([{ a: 'first' }, { a: 'second', b: 'new' }])
   const t = await page.evaluate(() => window.orrery.timings())
   expect(t['cached-view']).toBeLessThan(t['wasm'] ?? Infinity)
 
   // the stale view was written again once the document had loaded: one value, no repeat
   await page.evaluate(() => window.orrery.state.flush())
-  page = await reopenRecording(page, `/${doc}/b`)
+  const fresh = await reopenRecording(page, `/${doc}/b`)
+  page = fresh.page
   await expect.poll(() => page.evaluate(() => window.__seen)).toEqual(['new'])
-  await page.waitForTimeout(300)
+  await fresh.release()
+  // the live document is in (get reads it, never the view) and had nothing new to say
+  expect(await page.evaluate((d) => window.orrery.state.get(`/${d}/b`), doc)).toBe('new')
+  await page.evaluate(() => window.orrery.state.flush())
   expect(await page.evaluate(() => window.__seen)).toEqual(['new'])
   await page.context().close()
 })
@@ -141,7 +167,14 @@ test('a damaged cached view is ignored: the document loads as usual', async ({
   const doc = opened.doc
   let page = opened.page
   await rawKv(page, `${doc}/v`, [...new TextEncoder().encode('{"heads": [oops')])
-  page = await reopenRecording(page, `/${doc}/k`)
-  await expect.poll(() => page.evaluate(() => window.__seen), { timeout: 20_000 }).toEqual([42])
+  const damaged = await reopenRecording(page, `/${doc}/k`)
+  page = damaged.page
+  // the view was read and refused while Automerge was held back; then the live value comes
+  await expect
+    .poll(() => damaged.logs.some((l) => l.includes(`ignoring the cached view of ${doc}`)))
+    .toBe(true)
+  expect(await page.evaluate(() => window.__seen)).toEqual([])
+  await damaged.release()
+  await expect.poll(() => page.evaluate(() => window.__seen)).toEqual([42])
   await page.context().close()
 })

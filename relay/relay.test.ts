@@ -392,7 +392,10 @@ describe('relay limits', () => {
   })
 
   it('answers 429 beyond the HTTP burst and recovers at the configured rate', async () => {
-    const r = await startRelay(config({ httpRate: 2, httpBurst: 5 }))
+    // the limits' own clock: what is served depends on the time that passed, not on how fast
+    // this machine made the requests
+    let now = 1_000_000
+    const r = await startRelay(config({ httpRate: 2, httpBurst: 5 }), { now: () => now })
     try {
       const statuses: number[] = []
       for (let i = 0; i < 7; i++) statuses.push((await fetch(`${r.url}/health`)).status)
@@ -401,10 +404,10 @@ describe('relay limits', () => {
       expect(refused.status).toBe(429)
       expect(refused.headers.get('retry-after')).toBe('1')
       expect(await upgrade(r.url)).toMatchObject({ status: 429 }) // and upgrades
-      await new Promise((resolve) => setTimeout(resolve, 600)) // 2 per second: one back
+      now += 600 // 2 per second: one back
       expect((await fetch(`${r.url}/health`)).status).toBe(200)
       expect((await fetch(`${r.url}/health`)).status).toBe(429)
-      await new Promise((resolve) => setTimeout(resolve, 600))
+      now += 600
       const metrics = await (await fetch(`${r.url}/metrics`)).text()
       expect(metric(metrics, 'orrery_relay_refused_total{reason="http_rate"}')).toBe(5)
       expect(metric(metrics, 'orrery_relay_refused_total{reason="connections_per_ip"}')).toBe(0)

@@ -12,9 +12,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { createLogger } from '../src/core/log'
-import { BLOCKS_PROTOCOL } from '../src/core/blocks/messages'
-import { DISCOVERY_PROTOCOL } from '../src/core/discovery/messages'
-import { RELEASES_PROTOCOL } from '../src/core/releases/messages'
+import { spokenIds } from '../src/core/wire/versions'
 import type { RelayConfig } from './config'
 import { loadOrCreateKey } from './key'
 import { createRelayNode, wsPort, type RelayNode } from './node'
@@ -36,7 +34,15 @@ export interface RunningRelay {
 
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => void
 
-export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
+export interface RelayOptions {
+  /** the clock of the per-IP HTTP limits, in ms (tests pass their own) */
+  now?: () => number
+}
+
+export async function startRelay(
+  config: RelayConfig,
+  options: RelayOptions = {},
+): Promise<RunningRelay> {
   const privateKey = await loadOrCreateKey(config.dataDir)
   const blocks = new FileBlockStore(config.seedDirs)
   const metrics = new RelayMetrics()
@@ -54,7 +60,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   })
   const announcer = new SeedAnnouncer(blocks, node.services.releases, config.seedDirs[0] as string)
   await announcer.start()
-  const limits = new ClientLimits(config)
+  const limits = new ClientLimits(config, options.now ?? Date.now)
   const internalPort = wsPort(node)
   const peerId = node.peerId.toString()
   const started = Date.now()
@@ -66,7 +72,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       path: '/',
       iceServers: config.iceServers,
       // what this relay speaks besides circuit relay, identify and ping (informational)
-      protocols: [DISCOVERY_PROTOCOL, BLOCKS_PROTOCOL, RELEASES_PROTOCOL],
+      protocols: [...spokenIds('discovery'), ...spokenIds('blocks'), ...spokenIds('releases')],
     })
 
   const health = (): string =>
@@ -356,14 +362,17 @@ class ClientLimits {
   openSockets = 0
   private readonly buckets = new Map<string, TokenBucket>()
   private readonly open = new Map<string, number>()
-  private lastSweep = Date.now()
+  private lastSweep: number
 
   constructor(
     private readonly config: Pick<
       RelayConfig,
       'httpRate' | 'httpBurst' | 'maxConnectionsPerIp' | 'trustProxy'
     >,
-  ) {}
+    private readonly now: () => number,
+  ) {
+    this.lastSweep = now()
+  }
 
   /** Whole seconds until one more request is allowed from a drained bucket (Retry-After). */
   get retryAfterSeconds(): number {
@@ -407,7 +416,7 @@ class ClientLimits {
   }
 
   private take(key: string): boolean {
-    const now = Date.now()
+    const now = this.now()
     if (now - this.lastSweep > 10_000) {
       this.lastSweep = now
       for (const [k, b] of this.buckets) if (b.isFull(now)) this.buckets.delete(k)

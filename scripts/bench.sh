@@ -12,6 +12,11 @@ if [ "${1:-}" = "--dev" ]; then
   # `npm run bench:dev`: the development loop (bench/dev-run.ts) against the dev server
   shift
   script=bench/dev-run.ts
+elif [ "${1:-}" = "--durability" ]; then
+  # `npm run bench:durability`: edits lost when a page goes away at once (bench/durability.ts)
+  shift
+  script=bench/durability.ts
+  npm run build
 else
   npm run build
 fi

@@ -12,12 +12,8 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { generateIdentity } from '../src/core/identity'
 import { issueTabCert } from '../src/core/tab-cert'
-import {
-  decodeSyncFrame,
-  encodeSyncFrame,
-  SYNC_PROTOCOL,
-  SYNC_VERSION,
-} from '../src/core/sync/messages'
+import { decodeSyncFrame, encodeSyncFrame, SYNC_PROTOCOL } from '../src/core/sync/messages'
+import { helloVersion, VERSIONS } from '../src/core/wire/versions'
 import { encodeMessage, MAX_FRAME, MessageDecoder } from '../src/core/wire/framing'
 import { docTopic, interestTag } from '../src/core/ids'
 import { Writer } from '../src/core/wire/codec'
@@ -64,7 +60,7 @@ const helloFor = (peerId: string): Uint8Array =>
   frame(
     encodeSyncFrame({
       type: 'hello',
-      version: SYNC_VERSION,
+      version: helloVersion('sync', VERSIONS.sync.current),
       cert: issueTabCert(generateIdentity(), peerId, 'attacker'),
     }),
   )

@@ -222,16 +222,15 @@ describe('fetching blocks', () => {
     expect(await allVerified(fetcher, cids)).toBe(true)
   })
 
-  it('rejects quickly when no provider has a block (DONT_HAVE from all), storing the rest', async () => {
+  it('rejects on DONT_HAVE from every provider, not on a timeout, storing the rest', async () => {
     const a = await node()
     const b = await node()
     await putAll(a, blocks.slice(0, 5))
     await putAll(b, blocks.slice(3, -1))
-    const fetcher = await node()
+    // a timeout far beyond the test's own: only the DONT_HAVE answers can end this fetch
+    const fetcher = await node({ limits: { blockTimeoutMs: 3_600_000 } })
     await link(fetcher, a, b)
-    const started = Date.now()
     const e = await rejection(fetcher.services.blocks.fetch(cids, ids(a, b)))
-    expect(Date.now() - started).toBeLessThan(fetcher.services.blocks.limits.blockTimeoutMs / 3)
     expect(e.code).toBe('BLOCKS_UNAVAILABLE')
     expect(e.message).toMatch(/^1 block is not available/)
     expect((e as BlocksUnavailableError).missing).toEqual([cids.at(-1)])
@@ -256,9 +255,7 @@ describe('fetching blocks', () => {
     await putAll(honest, blocks)
     const fetcher = await node({ limits: { blockTimeoutMs: 300 } })
     await link(fetcher, silent, honest)
-    const started = Date.now()
     await fetcher.services.blocks.fetch(cids, ids(silent, honest))
-    expect(Date.now() - started).toBeLessThan(5000)
     expect(await allVerified(fetcher, cids)).toBe(true)
     expect(fetcher.services.blocks.score(silent.peerId.toString())).toBeLessThan(0)
   })

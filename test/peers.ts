@@ -14,6 +14,8 @@ import type { DiscoveryClientInit } from '../src/core/discovery/client'
 import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/server'
 import type { ConnectionGater, ServiceMap } from '@libp2p/interface'
 import type { FirewallConfig } from '../src/core/firewall/firewall'
+import type { VersionTable } from '../src/core/wire/versions'
+import type { BlockStore } from '../src/core/blocks/types'
 
 let counter = 0
 const uniq = (): string => `${process.pid}-${Date.now()}-${++counter}`
@@ -26,6 +28,9 @@ export interface TestPeerOptions {
   discovery?: DiscoveryClientInit
   /** wraps the memory transport (a test that makes some dials misbehave) */
   transport?: (memory: TransportFactory) => TransportFactory
+  /** protocol majors other than this build's: a peer of another version */
+  versions?: Partial<VersionTable>
+  blocks?: BlockStore
 }
 
 type TransportFactory = ReturnType<typeof memory>
@@ -39,6 +44,8 @@ export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> 
     discovery: { dialGraceMs: 300, ...opts.discovery },
     ...(opts.connectionGater ? { connectionGater: opts.connectionGater } : {}),
     ...(opts.firewall ? { firewall: opts.firewall } : {}),
+    ...(opts.versions ? { versions: opts.versions } : {}),
+    ...(opts.blocks ? { blocks: opts.blocks } : {}),
   })
 }
 

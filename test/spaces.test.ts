@@ -172,4 +172,32 @@ describe('spaces', () => {
     })
     expect(await a.state.get(`/${doc}/old`)).toBe('kept')
   })
+
+  it('a join with no member reachable waits, and completes by itself when one comes online', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const space = await spaces(a).create('patient')
+    const invite = await spaces(a).invite(space, { role: 'writer' })
+    let waitingFor: string | undefined
+    let joined = false
+    const joining = spaces(b)
+      .join(invite, 'bob', { onWaiting: (id) => (waitingFor = id) })
+      .then((id) => {
+        joined = true
+        return id
+      })
+    await waitFor(() => waitingFor === space, 5000, 'b waits for a member')
+    await sleep(500)
+    expect(joined).toBe(false) // no failure after a while: still waiting
+    await connect(a, b) // a member comes online
+    expect(await joining).toBe(space)
+    await waitFor(() => spaces(a).state(space).members.has(b.identity.id), 5000, 'a sees b')
+  })
+
+  it('an expired invite fails at once, with nobody reachable to check it', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const space = await spaces(a).create('short')
+    const invite = await spaces(a).invite(space, { role: 'writer', expiresInMs: 200 })
+    await sleep(300)
+    await expect(spaces(b).join(invite, 'late')).rejects.toMatchObject({ code: 'INVITE_EXPIRED' })
+  })
 })

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { connect, makePeer, makeRelay, sleep, waitFor, type TestRelay } from './peers'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { generateIdentity } from '../src/core/identity'
+import { fromUtf8 } from '../src/core/bytes'
 import type { OrreryPeer } from '../src/core/peer'
 
 const running: (OrreryPeer | TestRelay)[] = []
@@ -70,11 +71,16 @@ describe('sync between in-process peers', () => {
     await connect(a, b)
     await waitFor(async () => (await a.state.get(`/${id}/k`)) === 1, 5000, 'a syncs')
     expect(a.firewall.stats()[b.id]?.writes).toBeGreaterThan(0)
-    await sleep(500) // connected: kept
+    await sleep(500) // connected, for longer than forgetAfterMs: kept
     expect(a.firewall.stats()[b.id]).toBeDefined()
+    // just gone (the moment a hears of it, after its own listener started the countdown): kept
+    let keptAtDisconnect: boolean | undefined
+    a.node.addEventListener('peer:disconnect', () => {
+      keptAtDisconnect = a.firewall.stats()[b.id] !== undefined
+    })
     await a.node.hangUp(b.node.peerId)
-    await sleep(100) // gone, but not for long enough
-    expect(a.firewall.stats()[b.id]).toBeDefined()
+    await waitFor(() => keptAtDisconnect !== undefined, 5000, 'the disconnect')
+    expect(keptAtDisconnect).toBe(true)
     await waitFor(() => a.firewall.stats()[b.id] === undefined, 5000, 'a forgets b')
   })
 
@@ -201,7 +207,17 @@ describe('what is waiting for a peer', () => {
     await a1.state.set(`/${id}/two`, 2)
     await waitFor(() => a1.repo.get(id)?.status().unsynced === 2, 2000, 'two waiting')
     await a1.state.flush()
-    await sleep(1200) // the record is written a second after the last change of a burst
+    // the record is written a second after the last change of a burst
+    await waitFor(
+      async () => {
+        const meta = await storage.load(['meta', id])
+        return (
+          meta !== undefined && (JSON.parse(fromUtf8(meta)) as { unsynced?: number }).unsynced === 2
+        )
+      },
+      5000,
+      'the record of two waiting',
+    )
     await a1.stop()
 
     const a2 = await makePeer({ storage, identity })

@@ -22,6 +22,8 @@ import { BroadcastTabBus, type TabBus } from '../core/tabs/bus'
 import { mark } from '../core/timings'
 import { loadAutomergeWeb } from './automerge-web'
 import { parseDocLink } from './links'
+import { keepWritesAtPageEnd } from './page-end'
+import { watchSiblingTabs } from './tab-lifetimes'
 import { OrreryDb } from './db'
 import { DexieStorageAdapter } from './dexie-storage'
 import { loadOrCreateProfile } from './identity-store'
@@ -94,7 +96,8 @@ export function boot(report: BootReporter): BootStages {
   let peerId: string | undefined
   const spaces = new Spaces({ repo, storage, identity: () => identity, peerId: () => peerId })
   late.spaces = spaces
-  addEventListener('pagehide', () => repo.flushMeta())
+  keepWritesAtPageEnd(repo)
+  watchSiblingTabs(repo, bus)
   const linked = parseDocLink(location.hash)
   if (linked !== undefined) {
     // a link that names the document's space: its rules apply before the document loads

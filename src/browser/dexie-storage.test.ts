@@ -1,5 +1,5 @@
 import 'fake-indexeddb/auto'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { OrreryDb } from './db'
 import { DexieStorageAdapter } from './dexie-storage'
 import { CoalescingStorage } from '../core/storage/coalescing'
@@ -40,18 +40,20 @@ describe('Dexie storage adapter (IndexedDB)', () => {
       { type: 'remove', key: ['d', 'c', 'old'] },
     ])
     expect((await s.loadRange(['d'])).map((c) => c.key.join('/'))).toEqual(['d/s/snap'])
-    const realBulkPut = db.kv.bulkPut.bind(db.kv)
-    db.kv.bulkPut = (() =>
-      Promise.reject(
-        new DOMException('quota', 'QuotaExceededError'),
-      )) as unknown as typeof db.kv.bulkPut
-    await expect(
-      s.batch([
-        { type: 'put', key: ['d', 's', 'next'], data: new Uint8Array([4]) },
-        { type: 'remove', key: ['d', 's', 'snap'] },
-      ]),
-    ).rejects.toMatchObject({ name: 'StorageError', code: 'STORAGE_FULL' })
-    db.kv.bulkPut = realBulkPut
+    // a full disk: the put fails, and the batch's removal is not applied either
+    const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
+      throw new DOMException('quota', 'QuotaExceededError')
+    })
+    try {
+      await expect(
+        s.batch([
+          { type: 'remove', key: ['d', 's', 'snap'] },
+          { type: 'put', key: ['d', 's', 'next'], data: new Uint8Array([4]) },
+        ]),
+      ).rejects.toMatchObject({ name: 'StorageError', code: 'STORAGE_FULL' })
+    } finally {
+      put.mockRestore()
+    }
     expect((await s.loadRange(['d'])).map((c) => c.key.join('/'))).toEqual(['d/s/snap'])
   })
 
@@ -73,13 +75,16 @@ describe('Dexie storage adapter (IndexedDB)', () => {
   it('maps a full disk to STORAGE_FULL and the repo keeps the change to retry', async () => {
     const db = freshDb()
     const s = new DexieStorageAdapter(db)
-    const realPut = db.kv.put.bind(db.kv)
     let full = true
-    db.kv.put = ((row: never) => {
-      if (full)
-        return Promise.reject(Object.assign(new Error('quota'), { name: 'QuotaExceededError' }))
-      return realPut(row)
-    }) as typeof db.kv.put
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called with its own `this` below
+    const realPut = IDBObjectStore.prototype.put
+    const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(function (
+      this: IDBObjectStore,
+      ...args: Parameters<IDBObjectStore['put']>
+    ) {
+      if (full) throw new DOMException('quota', 'QuotaExceededError')
+      return realPut.apply(this, args)
+    })
     const repo = new Repo({ storage: s, tabId: 't1' })
     const state = new StateApi(repo)
     const id = newDocId()
@@ -88,11 +93,12 @@ describe('Dexie storage adapter (IndexedDB)', () => {
     expect(repo.get(id)?.status().unsaved).toBeGreaterThan(0)
     expect(await state.get(`/${id}/kept`)).toBe('yes') // still there in memory
     full = false
-    await new Promise((r) => setTimeout(r, 400)) // the retry
+    await vi.waitFor(() => expect(repo.get(id)?.status().unsaved).toBe(0), { timeout: 5000 }) // the retry
     await state.flush()
     expect(repo.get(id)?.status().unsaved).toBe(0)
     const again = new StateApi(new Repo({ storage: new DexieStorageAdapter(db), tabId: 't2' }))
     expect(await again.get(`/${id}/kept`)).toBe('yes')
+    put.mockRestore()
   })
 
   it('creates one identity per profile even when two tabs start at once', async () => {

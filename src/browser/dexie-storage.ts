@@ -1,4 +1,13 @@
-/** The StorageAdapter over IndexedDB (Dexie). Quota errors become StorageError STORAGE_FULL. */
+/**
+ * The StorageAdapter over IndexedDB (Dexie). Quota errors become StorageError STORAGE_FULL.
+ *
+ * Batches bypass Dexie: they go to IndexedDB directly in one transaction that is committed
+ * explicitly (`commit()`) as soon as its requests are issued. A transaction left to commit itself
+ * waits for the page to handle its requests' results, and a page that goes away first (a reload,
+ * a closed tab) leaves it uncommitted: the write is lost. Committed at once it completes without
+ * the page, which is what lets `batchNow` save the last edits from a `pagehide` handler. Reads
+ * are committed at once too, so none holds up a write queued behind it.
+ */
 import { StorageError } from '../core/errors'
 import {
   checkKey,
@@ -12,6 +21,12 @@ import {
 } from '../core/storage/types'
 import type { KvRow, OrreryDb } from './db'
 
+/** Every key under `prefix` (parts are joined with "/"): from "p/" up to, not including, "p0". */
+function prefixRange(prefix: StorageKey): IDBKeyRange {
+  const p = joinKey(prefix)
+  return IDBKeyRange.bound(p + '/', p + '0', false, true)
+}
+
 function isQuotaError(e: unknown): boolean {
   const names = [e, (e as { inner?: unknown } | null)?.inner].map(
     (x) => (x as { name?: string } | null)?.name,
@@ -19,16 +34,18 @@ function isQuotaError(e: unknown): boolean {
   return names.includes('QuotaExceededError')
 }
 
+function storageError(what: string, e: unknown): StorageError {
+  if (e instanceof StorageError) return e
+  if (isQuotaError(e)) return new StorageError('STORAGE_FULL', `storage is full (${what})`, e)
+  const message = e instanceof Error || e instanceof DOMException ? e.message : String(e)
+  return new StorageError('STORAGE_FAILED', `${what} failed: ${message}`, e)
+}
+
 async function guard<T>(what: string, op: () => Promise<T>): Promise<T> {
   try {
     return await op()
   } catch (e) {
-    if (isQuotaError(e)) throw new StorageError('STORAGE_FULL', `storage is full (${what})`, e)
-    throw new StorageError(
-      'STORAGE_FAILED',
-      `${what} failed: ${e instanceof Error ? e.message : String(e)}`,
-      e,
-    )
+    throw storageError(what, e)
   }
 }
 
@@ -37,54 +54,122 @@ export class DexieStorageAdapter implements StorageAdapter {
 
   async load(key: StorageKey): Promise<Uint8Array | undefined> {
     checkKey(key)
-    return await guard('reading', async () => (await this.db.kv.get(joinKey(key)))?.data)
+    const row = await this.read((kv) => kv.get(joinKey(key)))
+    return (row as KvRow | undefined)?.data
   }
 
-  async save(key: StorageKey, data: Uint8Array): Promise<void> {
-    checkKey(key)
-    return await guard('saving', async () => {
-      await this.db.kv.put({ key: joinKey(key), data })
-    })
+  save(key: StorageKey, data: Uint8Array): Promise<void> {
+    return this.batch([{ type: 'put', key, data }])
   }
 
-  async remove(key: StorageKey): Promise<void> {
-    checkKey(key)
-    return await guard('removing', () => this.db.kv.delete(joinKey(key)))
+  remove(key: StorageKey): Promise<void> {
+    return this.batch([{ type: 'remove', key }])
   }
 
   async batch(ops: readonly StorageOp[]): Promise<void> {
     const last = lastOpPerKey(ops)
-    const puts: KvRow[] = []
-    const removes: string[] = []
-    for (const op of last) {
-      if (op.type === 'put') puts.push({ key: joinKey(op.key), data: op.data })
-      else removes.push(joinKey(op.key))
-    }
     if (last.length === 0) return
-    return await guard('saving', () =>
-      this.db.transaction('rw', this.db.kv, async () => {
-        // one key at most once (lastOpPerKey): the two requests' order does not matter
-        await Promise.all([this.db.kv.bulkPut(puts), this.db.kv.bulkDelete(removes)])
-      }),
-    )
+    if (!this.db.isOpen()) await guard('opening the database', () => this.db.open())
+    try {
+      return await this.issue(last)
+    } catch (e) {
+      // Dexie reopens a connection closed under it (another tab upgraded the schema); so do we
+      if ((e as { name?: string } | null)?.name !== 'InvalidStateError') throw e
+      await guard('reopening the database', () => this.db.open())
+      return await this.issue(last)
+    }
+  }
+
+  batchNow(ops: readonly StorageOp[]): Promise<void> {
+    let last: StorageOp[]
+    try {
+      last = lastOpPerKey(ops)
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)))
+    }
+    if (last.length === 0) return Promise.resolve()
+    // not open yet (the page goes away while booting): nothing better than the usual way
+    return this.db.isOpen() ? this.issue(last) : this.batch(last)
+  }
+
+  /** One readwrite transaction holding every op, its requests issued and committed now. */
+  private issue(ops: readonly StorageOp[]): Promise<void> {
+    let tx: IDBTransaction
+    try {
+      tx = this.db.backendDB().transaction(['kv'], 'readwrite', { durability: 'relaxed' })
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)))
+    }
+    let failure: unknown
+    const done = new Promise<void>((resolve, reject) => {
+      tx.oncomplete = () => resolve()
+      tx.onabort = () => reject(storageError('saving', failure ?? tx.error))
+    })
+    try {
+      const kv = tx.objectStore('kv')
+      for (const op of ops) {
+        // one key at most once (lastOpPerKey): the requests' order does not matter
+        if (op.type === 'put') kv.put({ key: joinKey(op.key), data: op.data } satisfies KvRow)
+        else kv.delete(joinKey(op.key))
+      }
+      tx.commit()
+    } catch (e) {
+      failure = e // a request refused at once (a full disk): nothing of the batch is applied
+      try {
+        tx.abort()
+      } catch {
+        done.catch(() => undefined)
+        return Promise.reject(storageError('saving', e))
+      }
+    }
+    return done
   }
 
   async loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
-    return await guard('reading', async () => {
-      const rows = await this.db.kv
-        .where('key')
-        .startsWith(joinKey(prefix) + '/')
-        .toArray()
-      return rows.map((r) => ({ key: splitKey(r.key), data: r.data }))
+    const rows = (await this.read((kv) => kv.getAll(prefixRange(prefix)))) as KvRow[]
+    return rows.map((r) => ({ key: splitKey(r.key), data: r.data }))
+  }
+
+  async listKeys(prefix: StorageKey): Promise<StorageKey[]> {
+    const keys = (await this.read((kv) => kv.getAllKeys(prefixRange(prefix)))) as string[]
+    return keys.map(splitKey)
+  }
+
+  /**
+   * One read in its own transaction, committed as soon as it is issued: a transaction left open
+   * until the page handles its result holds up the write transactions queued behind it, and a
+   * page that goes away meanwhile takes them down with it (the last write of `batchNow` too).
+   */
+  private async read(request: (kv: IDBObjectStore) => IDBRequest): Promise<unknown> {
+    if (!this.db.isOpen()) await guard('opening the database', () => this.db.open())
+    return await new Promise((resolve, reject) => {
+      let req: IDBRequest
+      try {
+        const tx = this.db.backendDB().transaction(['kv'], 'readonly')
+        req = request(tx.objectStore('kv'))
+        tx.commit()
+      } catch (e) {
+        reject(storageError('reading', e))
+        return
+      }
+      req.onsuccess = () => resolve(req.result)
+      req.onerror = () => reject(storageError('reading', req.error))
     })
   }
 
   async removeRange(prefix: StorageKey): Promise<void> {
-    return await guard('removing', async () => {
-      await this.db.kv
-        .where('key')
-        .startsWith(joinKey(prefix) + '/')
-        .delete()
+    if (!this.db.isOpen()) await guard('opening the database', () => this.db.open())
+    let tx: IDBTransaction
+    try {
+      tx = this.db.backendDB().transaction(['kv'], 'readwrite', { durability: 'relaxed' })
+      tx.objectStore('kv').delete(prefixRange(prefix))
+      tx.commit()
+    } catch (e) {
+      throw storageError('removing', e)
+    }
+    await new Promise<void>((resolve, reject) => {
+      tx.oncomplete = () => resolve()
+      tx.onabort = () => reject(storageError('removing', tx.error))
     })
   }
 }

@@ -11,6 +11,8 @@ import { exportFile, exportPhrase, importIdentity } from '../core/identity'
 import type { DocMeta } from '../core/repo/repo'
 import { mark, timings } from '../core/timings'
 import type { DocStatus } from '../core/repo/doc-handle'
+import type { DocSyncState, SyncSummary } from '../core/repo/doc-state'
+import { DocStates, peerNetwork, watchNetwork } from '../core/doc-states'
 import type { Unsubscribe } from '../core/state'
 import { parsePath } from '../core/paths'
 import { pick, sameHeads, type ViewCache } from '../core/storage/view-cache'
@@ -20,7 +22,8 @@ import type { FirewallConfig, FirewallPeerStats } from '../core/firewall/firewal
 import { roleOf, type Role, type SpaceState } from '../core/spaces/model'
 import type { InboxEntry, OutboxEntry } from '../core/outbox/store'
 import type { JsonValue } from '../core/values'
-import type { AppManifest, FetchProgress, StoreUsage } from '../core/blocks/types'
+import type { AppManifest, StoreUsage } from '../core/blocks/types'
+import type { InstallProgress } from './apps/installer'
 import { scopedApi } from './apps/scoped-api'
 import type { Follow, Refusal, Release } from './apps/follows'
 import { takeReloadReasons } from './ui/define'
@@ -42,10 +45,15 @@ export interface PeerStatus {
   online: boolean
   /** remote tabs we sync with over direct connections */
   peers: number
+  /** connected peers that run another version of Orrery (`connections()` names them) */
+  otherVersions: number
   /** changes made here that are not on disk yet */
   unsaved: number
-  /** changes made here that no peer has confirmed yet ("N changes waiting") */
+  /** changes made here that no peer has confirmed yet ("N changes waiting"), in every document
+   * this tab knows: the sum of the document list's counts */
   unsynced: number
+  /** that count again, and the open documents by sync state (what "all synced" may claim) */
+  sync: SyncSummary
   /** bytes this origin uses and may use (navigator.storage.estimate), when known */
   storage?: { usage: number; quota: number; persisted: boolean }
   saveError: string | undefined
@@ -56,6 +64,8 @@ export interface OrreryEvents extends Record<string, unknown> {
   status: PeerStatus
   docs: undefined
   doc: DocStatus
+  /** one document's sync state changed (see docs.state) */
+  'doc-state': DocSyncState
   /** install prompt or update availability changed */
   pwa: undefined
   /** the outbox or the inbox changed */
@@ -96,7 +106,20 @@ function summarize(s: SpaceState): SpaceSummary {
   }
 }
 
-type Local = { repo: LocalPeer['repo']; state: StateApi; spaces: LocalPeer['spaces'] }
+type Local = {
+  repo: LocalPeer['repo']
+  state: StateApi
+  spaces: LocalPeer['spaces']
+  docStates: DocStates
+}
+
+/** A document this tab knows, with its count of changes waiting and, when open, its state. */
+export interface DocListEntry extends DocMeta {
+  /** local changes no peer has confirmed (the count the top bar sums) */
+  waiting: number
+  /** its sync state, when it is open in this tab */
+  state?: DocSyncState
+}
 
 export class OrreryApi {
   readonly events = new Emitter<OrreryEvents>()
@@ -122,9 +145,11 @@ export class OrreryApi {
     })
     const stages = start(this)
     this.views = stages.views
-    this.localReady = stages.local.then(
-      (l) => (this.l = { repo: l.repo, state: new StateApi(l.repo), spaces: l.spaces }),
-    )
+    this.localReady = stages.local.then((l) => {
+      const docStates = new DocStates(l.repo)
+      docStates.events.on('state', (s) => this.events.emit('doc-state', s))
+      return (this.l = { repo: l.repo, state: new StateApi(l.repo), spaces: l.spaces, docStates })
+    })
     this.localReady.catch(() => undefined)
     this.ready = stages.full.then(
       (b) => {
@@ -179,6 +204,16 @@ export class OrreryApi {
       }, 50)
     }
     b.relay.events.on('state', emitStatus)
+    // sync states read the relay link, the discovery topics and the sync sessions from now on
+    void this.localReady.then(
+      ({ docStates }) => {
+        docStates.useNetwork(peerNetwork(b.peer, () => b.relay.state))
+        watchNetwork(b.peer, docStates)
+        b.relay.events.on('state', () => docStates.networkChanged())
+        docStates.events.on('summary', emitStatus)
+      },
+      () => undefined,
+    )
     b.peer.repo.events.on('doc-status', (id) => {
       changedDocs.add(id)
       emitStatus()
@@ -195,6 +230,7 @@ export class OrreryApi {
     })
     b.peer.node.addEventListener('connection:open', emitStatus)
     b.peer.node.addEventListener('connection:close', emitStatus)
+    b.peer.versions.events.on('changed', emitStatus)
     globalThis.addEventListener?.('online', emitStatus)
     globalThis.addEventListener?.('offline', emitStatus)
     void this.askPersistence().then(emitStatus)
@@ -248,9 +284,45 @@ export class OrreryApi {
       await l.repo.open(id)
     },
     close: async (id: string): Promise<void> => (await this.local()).repo.close(id),
-    list: async (): Promise<DocMeta[]> => (await this.local()).repo.list(),
+    /** the documents this tab knows, newest first, each with its count of changes waiting */
+    list: async (): Promise<DocListEntry[]> => {
+      const l = await this.local()
+      return (await l.repo.list()).map((m) => {
+        const state = l.docStates.get(m.id)
+        return { ...m, waiting: l.docStates.waiting(m.id), ...(state ? { state } : {}) }
+      })
+    },
     status: async (id: string): Promise<DocStatus | undefined> =>
       (await this.local()).repo.get(id)?.status(),
+    /**
+     * A document's sync state (opening it): unknown, loading, offline, waiting, synced or local;
+     * see src/core/repo/doc-state.ts.
+     */
+    state: async (id: string): Promise<DocSyncState> => {
+      const l = await this.local()
+      await l.repo.open(id)
+      const s = l.docStates.get(id)
+      if (s === undefined)
+        throw new OrreryError('DOC_CLOSED', `document ${id} closed while opening`)
+      return s
+    },
+    /** cb(state) now (once the document is open) and whenever it changes; returns off() */
+    onState: (id: string, cb: (state: DocSyncState) => void): Unsubscribe => {
+      let live = true
+      let off: Unsubscribe | undefined
+      this.docs.state(id).then(
+        (s) => {
+          if (!live) return
+          off = this.events.on('doc-state', (x) => x.id === id && cb(x))
+          cb(s)
+        },
+        () => undefined,
+      )
+      return () => {
+        live = false
+        off?.()
+      }
+    },
   }
 
   // ---- state ---------------------------------------------------------------------------------
@@ -309,12 +381,17 @@ export class OrreryApi {
   // ---- apps ----------------------------------------------------------------------------------
 
   readonly apps = {
-    /** Fetches (from peers and the seeding relay), verifies and pins an app; returns its manifest. */
+    /**
+     * Fetches (from peers and the seeding relay), verifies and pins an app; returns its manifest.
+     * While nobody reachable has it, progress says `phase: 'waiting'` and it keeps trying (until
+     * `timeoutMs`, if given, or the signal).
+     */
     install: async (
       cid: string,
-      onProgress?: (p: FetchProgress & { phase: string }) => void,
+      onProgress?: (p: InstallProgress) => void,
+      opts: { signal?: AbortSignal; timeoutMs?: number } = {},
     ): Promise<AppManifest> =>
-      (await this.up()).installer.install(cid, onProgress ? { onProgress } : {}),
+      (await this.up()).installer.install(cid, { ...opts, ...(onProgress ? { onProgress } : {}) }),
     /** Imports an installed app (served by the service worker) and returns its root element. */
     mount: async (cid: string, manifest: AppManifest, startDoc?: string): Promise<HTMLElement> => {
       const b = await this.up()
@@ -475,10 +552,23 @@ export class OrreryApi {
       const doc = opts.open?.doc === undefined ? '' : `/doc/${opts.open.doc}`
       return `${location.origin}/#/join/${invite}${app}${doc}`
     },
-    /** Joins with an invite (the link, or the invite string in it) as `name`; resolves to the space id. */
-    join: async (inviteOrLink: string, name?: string): Promise<string> => {
+    /**
+     * Joins with an invite (the link, or the invite string in it) as `name`; resolves to the
+     * space id. While no member is reachable it waits (`onWaiting(spaceId)` once it starts; the
+     * space document's `docs.state` then says "unknown") and completes when one comes online;
+     * `timeoutMs` or `signal` end the wait. A damaged or expired invite fails at once.
+     */
+    join: async (
+      inviteOrLink: string,
+      name?: string,
+      opts: {
+        timeoutMs?: number
+        signal?: AbortSignal
+        onWaiting?: (spaceId: string) => void
+      } = {},
+    ): Promise<string> => {
       const invite = /#\/join\/([^/]+)/.exec(inviteOrLink)?.[1] ?? inviteOrLink
-      return (await this.up()).spaces.join(invite, name)
+      return (await this.up()).spaces.join(invite, name, opts)
     },
     remove: async (spaceId: string, did: string): Promise<void> =>
       (await this.up()).spaces.remove(spaceId, did),
@@ -544,19 +634,22 @@ export class OrreryApi {
 
   async connections(): Promise<ConnectionInfo[]> {
     const b = await this.up()
-    return describeConnections(b.peer.node, b.pulse)
+    return describeConnections(b.peer.node, b.pulse, b.peer.versions)
   }
 
   status(): PeerStatus {
     const b = this.b
     const online = typeof navigator === 'undefined' ? true : navigator.onLine
+    const sync = this.l?.docStates.summary() ?? { waiting: 0, docs: {} }
     if (b === undefined)
       return {
         relay: 'connecting',
         online,
         peers: 0,
+        otherVersions: 0,
         unsaved: 0,
-        unsynced: 0,
+        unsynced: sync.waiting,
+        sync,
         saveError: undefined,
       }
     const docs = b.peer.repo.openDocs().map((h) => h.status())
@@ -566,8 +659,10 @@ export class OrreryApi {
       // the browser's flag says "no network interface"; a reachable relay or peer says otherwise
       online: online || b.relay.state === 'connected' || peers > 0,
       peers,
+      otherVersions: b.peer.versions.peers().length,
       unsaved: docs.reduce((n, d) => n + d.unsaved, 0),
-      unsynced: docs.reduce((n, d) => n + d.unsynced, 0),
+      unsynced: sync.waiting,
+      sync,
       ...(this.storage ? { storage: this.storage } : {}),
       saveError: docs.find((d) => d.saveError !== undefined)?.saveError,
     }

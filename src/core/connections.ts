@@ -1,6 +1,7 @@
 /** What `orrery.connections()` reports about each live connection. */
 import type { Connection } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
+import type { OtherVersions } from './other-versions'
 import type { Pulse } from './pulse'
 import type { SyncService } from './sync/service'
 
@@ -21,6 +22,10 @@ export interface ConnectionInfo {
   pulse?: 'ok' | 'late'
   /** when the peer last answered a ping (ms since epoch) */
   lastSeen?: number
+  /** 'other' when the peer runs another version of Orrery (it is not synced with, not blamed) */
+  version?: 'other'
+  /** with `version`: the Orrery protocol ids the peer offers (from identify) */
+  offers?: string[]
 }
 
 /**
@@ -40,6 +45,7 @@ export function transportOf(c: Connection): TransportKind {
 export function describeConnections(
   node: Libp2p<{ sync: SyncService }>,
   pulse: Pulse | undefined,
+  versions?: OtherVersions,
 ): ConnectionInfo[] {
   const sessions = node.services.sync.list()
   return node
@@ -63,6 +69,11 @@ export function describeConnections(
         if (p.lastSeen !== undefined) info.lastSeen = p.lastSeen
       }
       if (session?.identity !== undefined) info.identity = session.identity
+      const other = versions?.get(peer)
+      if (other !== undefined) {
+        info.version = 'other'
+        info.offers = other.offers
+      }
       return info
     })
 }

@@ -33,6 +33,8 @@ import {
 } from './discovery/client'
 import { orreryOutbox, type OutboxService } from './outbox/service'
 import { orreryReleases, type ReleaseService } from './releases/service'
+import { OtherVersions } from './other-versions'
+import { VERSIONS, versionTable, type VersionTable } from './wire/versions'
 
 type TransportFactory = (components: never) => Transport
 
@@ -56,6 +58,8 @@ export interface PeerOptions {
   spaces?: Spaces
   /** where app blocks are kept (and served from); memory when not given */
   blocks?: BlockStore
+  /** the protocol majors spoken, when not this build's (tests play peers of other versions) */
+  versions?: Partial<VersionTable>
 }
 
 export interface OrreryServices extends Record<string, unknown> {
@@ -79,10 +83,15 @@ export class OrreryPeer {
     readonly firewall: Firewall = new Firewall(),
     /** the spaces this peer belongs to (membership, invites, signed writes) */
     readonly spaces?: Spaces,
+    /** connected peers that run another version of Orrery (reported, never struck) */
+    readonly versions: OtherVersions = new OtherVersions(VERSIONS),
   ) {
     this.state = new StateApi(repo)
     this.forgetGonePeers()
     this.markConnections()
+    this.node.addEventListener('peer:identify', (e) =>
+      this.versions.identified(e.detail.peerId.toString(), e.detail.protocols),
+    )
     this.identityReady = Promise.resolve(identity)
     if (!(identity instanceof Promise)) this.loadedIdentity = identity
     this.identityReady.then(
@@ -125,6 +134,7 @@ export class OrreryPeer {
     this.node.addEventListener('peer:disconnect', (e) => {
       const peer = e.detail.toString()
       cancel(peer)
+      this.versions.forget(peer)
       const timer = setTimeout(() => {
         this.forgetTimers.delete(peer)
         if (this.node.getConnections(e.detail).length === 0) this.firewall.forget(peer)
@@ -161,13 +171,16 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
       governance: (id) => spaces?.governanceFor(id),
     })
   spaces ??= new Spaces({ repo, storage: opts.storage, identity: () => loaded })
+  const table = versionTable(opts.versions)
   // libp2p builds the services in this order before starting any: the outbox reads the discovery
   // client this factory kept (through a getter) when it starts and whenever it joins a topic.
-  const makeDiscovery = discoveryClient(repo, opts.discovery ?? {})
+  const makeDiscovery = discoveryClient(repo, { spoken: table.discovery, ...opts.discovery })
   let discovery: DiscoveryClient | undefined
   const issueCert = async (peerId: string): Promise<TabCert> =>
     issueTabCert(await identity, peerId, await profileId)
   const firewall = new Firewall(opts.firewall)
+  const versions = new OtherVersions(table)
+  const onOtherVersion = (peer: string, reason: string): void => versions.note(peer, reason)
   const node = await createLibp2p({
     ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: opts.listen ?? [] },
@@ -180,16 +193,18 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
     services: {
       identify: identify(),
       ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
-      sync: orrerySync({ repo, issueCert, firewall }),
+      sync: orrerySync({ repo, issueCert, firewall, spoken: table.sync, onOtherVersion }),
       discovery: (components: DiscoveryClientComponents) => (discovery = makeDiscovery(components)),
-      blocks: orreryBlocks({ store: opts.blocks ?? new MemoryBlockStore() }),
+      blocks: orreryBlocks({ store: opts.blocks ?? new MemoryBlockStore(), spoken: table.blocks }),
       outbox: orreryOutbox({
         storage: opts.storage,
         identity,
         discovery: () => discovery,
         issueCert,
+        spoken: table.outbox,
+        onOtherVersion,
       }),
-      releases: orreryReleases({}),
+      releases: orreryReleases({ spoken: table.releases }),
     },
   })
   return new OrreryPeer(
@@ -198,5 +213,6 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
     opts.identity,
     firewall,
     spaces,
+    versions,
   )
 }

@@ -1,6 +1,6 @@
 import { defineElement } from '../../../src/browser/ui/define'
 import { LitElement, css, html } from 'lit'
-import type { AppApi, SpaceRole } from '../../../src/core/apps/api'
+import type { AppApi, DocSyncState, SpaceRole } from '../../../src/core/apps/api'
 import { READ_ONLY_NOTE, canInvite, canWrite, errorText } from './actions'
 import { allPosts, getPost, pathOf, profileName, thread, timeline, type Post } from './model'
 import { message, shared } from './styles'
@@ -26,6 +26,7 @@ export class MicroblogCommunity extends LitElement {
     api: { attribute: false },
     docId: { attribute: false },
     value: { state: true },
+    sync: { state: true },
     tab: { state: true },
     replyTo: { state: true },
     threadOf: { state: true },
@@ -41,6 +42,8 @@ export class MicroblogCommunity extends LitElement {
   declare docId: string
   /** the community document, live; undefined until it is read */
   declare value: unknown
+  /** the community document's sync state: while nothing of it is here, say so (not "no posts") */
+  declare sync: DocSyncState | undefined
   declare tab: Tab
   /** the post being replied to */
   declare replyTo: string | undefined
@@ -57,6 +60,7 @@ export class MicroblogCommunity extends LitElement {
   declare inviteError: string
   declare error: string
   private off: (() => void) | undefined
+  private offSync: (() => void) | undefined
   private rolePoll: ReturnType<typeof setInterval> | undefined
 
   constructor() {
@@ -64,6 +68,7 @@ export class MicroblogCommunity extends LitElement {
     this.api = undefined
     this.docId = ''
     this.value = undefined
+    this.sync = undefined
     this.tab = 'timeline'
     this.replyTo = undefined
     this.threadOf = undefined
@@ -137,6 +142,8 @@ export class MicroblogCommunity extends LitElement {
   private unwatch(): void {
     this.off?.()
     this.off = undefined
+    this.offSync?.()
+    this.offSync = undefined
     if (this.rolePoll !== undefined) clearInterval(this.rolePoll)
     this.rolePoll = undefined
   }
@@ -155,6 +162,7 @@ export class MicroblogCommunity extends LitElement {
   private watch(): void {
     this.unwatch()
     this.value = undefined
+    this.sync = undefined
     this.replyTo = undefined
     this.threadOf = undefined
     this.error = ''
@@ -169,9 +177,26 @@ export class MicroblogCommunity extends LitElement {
         this.value = v
         this.refreshRole()
       })
+      // a shell older than the sync state gives no watchDocState: the feed shows as before
+      this.offSync = this.api.watchDocState?.(this.docId, (s) => (this.sync = s))
     } catch (e) {
       this.error = `This community cannot be opened: ${message(e)}`
     }
+  }
+
+  /** While nothing of the community is in this browser: why, instead of an empty feed. */
+  private absent(): unknown {
+    const s = this.sync
+    if (s === undefined || s.here || s.state === 'local') return undefined
+    const text =
+      s.state === 'loading'
+        ? `Loading the community from ${s.loading?.from.length ?? 1} ${s.loading?.from.length === 1 ? 'peer' : 'peers'}…`
+        : s.state === 'offline'
+          ? 'You are offline. The community appears here once someone who has it is reachable.'
+          : `Waiting for someone who has this community${s.searching ? ' (looking…)' : ''}. Nobody who has it is online right now; its posts appear here as soon as a member comes online.`
+    return html`<section class="empty muted" data-testid="community-waiting" data-state=${s.state}>
+      ${text}
+    </section>`
   }
 
   /** A reply tells the parent's author, through the shell's outbox (delivered when they are online). */
@@ -279,7 +304,10 @@ export class MicroblogCommunity extends LitElement {
             <button class="link" @click=${() => this.showTab('everyone')}>Everyone</button> to find
             people to follow.`,
         )
-      : this.feed(allPosts(this.value), 'No posts yet. Be the first!')
+      : this.feed(
+          allPosts(this.value),
+          canWrite(this.myRole) ? 'No posts yet. Be the first!' : 'No posts yet.',
+        )
   }
 
   private copiedNote(what: 'share' | 'invite'): unknown {
@@ -397,33 +425,45 @@ export class MicroblogCommunity extends LitElement {
       >
         ${label}
       </button>`
+    const absent = this.absent()
+    // an empty community waits for its sync state (it may be empty only because nothing arrived)
+    const opening =
+      this.value === undefined ||
+      (this.sync === undefined && this.offSync !== undefined && isEmpty(this.value))
     return html`${this.share(api)}
     ${
-      this.value === undefined
+      opening
         ? html`<section class="muted">Opening the community…</section>`
-        : html`<microblog-profile
-              .api=${api}
-              .docId=${this.docId}
-              .canWrite=${writable}
-              .value=${this.value}
-            ></microblog-profile>
-            ${
-              writable
-                ? html`<microblog-compose
-                    .api=${api}
-                    .docId=${this.docId}
-                    .parent=${parent}
-                    .parentName=${parent === undefined ? '' : profileName(this.value, parent.author)}
-                    @posted=${(e: CustomEvent<{ id: string; text: string }>) => this.posted(e.detail, parent)}
-                    @cancel-reply=${() => (this.replyTo = undefined)}
-                  ></microblog-compose>`
-                : html`<section class="note" data-testid="read-only-note" role="note">
-                    ${READ_ONLY_NOTE}
-                  </section>`
-            }
-            <nav role="tablist">${tab('timeline', 'Timeline')} ${tab('everyone', 'Everyone')}</nav>
-            ${this.body(api.identity.id)}`
+        : absent !== undefined
+          ? absent
+          : html`<microblog-profile
+                .api=${api}
+                .docId=${this.docId}
+                .canWrite=${writable}
+                .value=${this.value}
+              ></microblog-profile>
+              ${
+                writable
+                  ? html`<microblog-compose
+                      .api=${api}
+                      .docId=${this.docId}
+                      .parent=${parent}
+                      .parentName=${parent === undefined ? '' : profileName(this.value, parent.author)}
+                      @posted=${(e: CustomEvent<{ id: string; text: string }>) => this.posted(e.detail, parent)}
+                      @cancel-reply=${() => (this.replyTo = undefined)}
+                    ></microblog-compose>`
+                  : html`<section class="note" data-testid="read-only-note" role="note">
+                      ${READ_ONLY_NOTE}
+                    </section>`
+              }
+              <nav role="tablist">
+                ${tab('timeline', 'Timeline')} ${tab('everyone', 'Everyone')}
+              </nav>
+              ${this.body(api.identity.id)}`
     }`
   }
 }
 defineElement('microblog-community', MicroblogCommunity)
+
+const isEmpty = (v: unknown): boolean =>
+  v === null || typeof v !== 'object' || Object.keys(v as object).length === 0

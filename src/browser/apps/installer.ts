@@ -8,18 +8,34 @@
 import { appTopic } from '../../core/apps/topic'
 import { decodeManifest } from '../../core/blocks/manifest'
 import type { AppManifest, BlockStore, FetchProgress } from '../../core/blocks/types'
+import { AskSchedule } from '../../core/blocks/ask-schedule'
 import { OrreryError } from '../../core/errors'
 import { createLogger } from '../../core/log'
 import type { OrreryPeer } from '../../core/peer'
 
 const log = createLogger('apps')
 
+export type InstallPhase = 'finding' | 'waiting' | 'manifest' | 'blocks' | 'done'
+
+export type InstallProgress = FetchProgress & {
+  /**
+   * finding: looking for peers that have the app; waiting: nobody reachable has it (asked and
+   * refused, or nobody to ask), still trying; manifest, blocks: fetching; done
+   */
+  phase: InstallPhase
+  /** providers reachable now (the seeding relay, app topic members connected directly) */
+  providers?: number
+}
+
 export interface InstallOptions {
-  onProgress?: (p: FetchProgress & { phase: 'finding' | 'manifest' | 'blocks' | 'done' }) => void
-  /** how long to look for peers that have the app (ms) */
+  onProgress?: (p: InstallProgress) => void
+  /** give up after this long without the app (ms); by default an install keeps trying */
   timeoutMs?: number
   signal?: AbortSignal
 }
+
+/** how often the reachable providers are looked at while waiting (ms) */
+const LOOK_MS = 300
 
 export class AppInstaller {
   constructor(
@@ -44,7 +60,11 @@ export class AppInstaller {
     return out
   }
 
-  /** Fetches until done; while nobody has the blocks yet, keeps looking until the timeout. */
+  /**
+   * Fetches until done. While nobody reachable has the blocks it says so (phase "waiting") and
+   * keeps asking: a provider that appears is asked at once, the others again after a backoff
+   * (AskSchedule). Only a deadline (`timeoutMs`) or the signal ends it without the blocks.
+   */
   private async fetchAll(
     cid: string,
     cids: string[],
@@ -52,39 +72,62 @@ export class AppInstaller {
     phase: 'manifest' | 'blocks',
     totalBytes: number,
   ): Promise<void> {
-    const until = Date.now() + (opts.timeoutMs ?? 30_000)
+    const started = Date.now()
+    const until = opts.timeoutMs === undefined ? Infinity : started + opts.timeoutMs
+    const schedule = new AskSchedule(started)
     let lastError: unknown
+    let told = ''
+    let got = { blocks: 0, bytes: 0 } // what earlier rounds fetched (kept in the store)
     for (;;) {
       opts.signal?.throwIfAborted()
       const providers = this.providers(cid)
-      if (providers.length > 0) {
+      if (schedule.shouldAsk(providers, Date.now())) {
+        schedule.asking(providers, Date.now())
         try {
           await this.peer.node.services.blocks.fetch(cids, providers, {
             ...(opts.signal ? { signal: opts.signal } : {}),
-            onProgress: (p) =>
-              opts.onProgress?.({ ...p, totalBytes: p.totalBytes || totalBytes, phase }),
+            onProgress: (p) => {
+              got = { blocks: p.blocks, bytes: p.bytes }
+              opts.onProgress?.({
+                ...p,
+                totalBytes: p.totalBytes || totalBytes,
+                phase,
+                providers: providers.length,
+              })
+            },
           })
           return
         } catch (e) {
           lastError = e
           if ((e as { code?: string }).code !== 'BLOCKS_UNAVAILABLE') throw e
+          schedule.unavailable()
+          told = ''
         }
-      } else {
+      }
+      const now = Date.now()
+      const waiting = schedule.phase(now, providers.length)
+      const news = `${waiting}/${providers.length}`
+      if (news !== told) {
+        told = news
+        if (waiting === 'waiting')
+          log.info(
+            `nobody reachable has ${cid.slice(0, 16)}… yet (${providers.length} asked); still looking`,
+          )
         opts.onProgress?.({
-          blocks: 0,
+          ...got,
           totalBlocks: cids.length,
-          bytes: 0,
           totalBytes,
-          phase: 'finding',
+          phase: waiting,
+          providers: providers.length,
         })
       }
-      if (Date.now() > until) {
+      if (now > until) {
         throw new OrreryError(
           'BLOCKS_UNAVAILABLE',
           `no reachable peer has this app (${lastError instanceof Error ? lastError.message : 'no peers found'})`,
         )
       }
-      await new Promise((r) => setTimeout(r, 300))
+      await sleep(LOOK_MS, opts.signal)
     }
   }
 
@@ -129,4 +172,17 @@ export class AppInstaller {
     for (const p of await this.store.pins())
       this.peer.node.services.discovery.addTopic(appTopic(p.root))
   }
+}
+
+/** Resolves after `ms`, or at once when the signal aborts (the loop then throws). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+    function done(): void {
+      clearTimeout(t)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+  })
 }

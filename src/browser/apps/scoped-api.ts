@@ -91,6 +91,14 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
       })
     },
     role,
+    docState: async (docId) => {
+      own(docId)
+      return o.orrery.docs.state(docId)
+    },
+    watchDocState: (docId, cb) => {
+      own(docId)
+      return o.orrery.docs.onState(docId, cb)
+    },
     actions: {
       define: (name, spec) => {
         if (actions.has(name))

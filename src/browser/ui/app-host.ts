@@ -1,6 +1,7 @@
 import { LitElement, html, css } from 'lit'
 import type { AppElement } from '../../core/apps/api'
-import type { AppManifest, FetchProgress } from '../../core/blocks/types'
+import type { AppManifest } from '../../core/blocks/types'
+import type { InstallProgress } from '../apps/installer'
 import { describeError } from '../../core/errors'
 import type { Follow, Release } from '../apps/follows'
 import { appLinkHash, parseAppLink } from '../links'
@@ -8,7 +9,7 @@ import { devEvents, reloadBecause, type PublishedVersion } from '../dev'
 import { defineElement, takeReloadReasons } from './define'
 import { api, shared } from './shared'
 
-type Phase = FetchProgress & { phase: string }
+type Phase = InstallProgress
 
 declare global {
   interface Window {
@@ -48,6 +49,8 @@ export class OrreryAppHost extends LitElement {
   declare notice: string
   private mounted: AppElement | undefined
   private loading: string | undefined
+  /** the install under way: aborted when another app is loaded or the host goes away */
+  private installing: AbortController | undefined
   private offs: (() => void)[] = []
 
   constructor() {
@@ -105,6 +108,8 @@ export class OrreryAppHost extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback()
     for (const off of this.offs.splice(0)) off()
+    this.installing?.abort() // a page that is gone stops looking for the app
+    this.installing = undefined
   }
 
   override updated(changed: Map<string, unknown>): void {
@@ -120,7 +125,10 @@ export class OrreryAppHost extends LitElement {
   }
 
   private async load(): Promise<void> {
+    this.installing?.abort()
+    const installing = (this.installing = new AbortController())
     this.error = ''
+    this.progress = undefined
     this.manifest = undefined
     this.mounted?.remove()
     this.mounted = undefined
@@ -137,7 +145,10 @@ export class OrreryAppHost extends LitElement {
             .docs.open(this.doc, { space: this.space })
             .catch((e: unknown) => (this.notice = describeError(e)))
         }
-        const manifest = await api().apps.install(this.cid, (p) => (this.progress = p))
+        // keeps trying while nobody reachable has it (the progress says so): no time limit
+        const manifest = await api().apps.install(this.cid, (p) => (this.progress = p), {
+          signal: installing.signal,
+        })
         this.manifest = manifest
         el = (await api().apps.mount(this.cid, manifest, this.doc || undefined)) as AppElement
         await this.refreshFollow()
@@ -146,6 +157,7 @@ export class OrreryAppHost extends LitElement {
       el.classList.add('app')
       this.renderRoot.querySelector('#mount')?.replaceChildren(el)
     } catch (e) {
+      if (installing.signal.aborted) return // another app was asked for, or the host went away
       const code = (e as { code?: string }).code
       this.error =
         code === 'BAD_SIGNATURE'
@@ -284,13 +296,21 @@ export class OrreryAppHost extends LitElement {
                   max=${p?.totalBytes || 1}
                   value=${p?.bytes ?? 0}
                 ></progress>
-                <p class="muted">
-                  ${
-                    p === undefined || p.phase === 'finding'
-                      ? 'looking for peers that have this app…'
-                      : `${p.phase}: ${p.blocks}/${p.totalBlocks} blocks, ${(p.bytes / 1024).toFixed(0)} of ${(p.totalBytes / 1024).toFixed(0)} KiB`
-                  }
-                </p>`
+                ${
+                  p?.phase === 'waiting'
+                    ? html`<p class="muted" data-testid="app-waiting">
+                        Waiting for someone who has this app. Nobody reachable has it right now
+                        (${p.providers ?? 0} asked); this page keeps looking and opens it as soon as
+                        someone who has it comes online.
+                      </p>`
+                    : html`<p class="muted">
+                        ${
+                          p === undefined || p.phase === 'finding'
+                            ? 'looking for peers that have this app…'
+                            : `${p.phase}: ${p.blocks}/${p.totalBlocks} blocks, ${(p.bytes / 1024).toFixed(0)} of ${(p.totalBytes / 1024).toFixed(0)} KiB`
+                        }
+                      </p>`
+                }`
             : this.bar()
       }
       <div id="mount" data-testid="app-mount"></div>

@@ -70,6 +70,9 @@ export class OrreryConnections extends LitElement {
       td.late {
         color: #b3261e;
       }
+      td.other {
+        color: #8a5a00;
+      }
       td,
       th {
         text-align: left;
@@ -103,26 +106,39 @@ export class OrreryConnections extends LitElement {
                 <th>ping</th>
                 <th>person</th>
               </tr>
-              ${this.list.map(
-                (c) =>
-                  html`<tr>
-                    <td><code title=${c.peer}>${short(c.peer)}</code></td>
-                    <td>
-                      ${c.direct ? `direct ${c.transport}` : 'relayed'}${c.syncing ? ' · syncing' : ''}
-                    </td>
-                    <td class=${c.pulse === 'late' ? 'late' : ''} data-testid="ping">
-                      ${c.pulse === 'late' ? 'not answering' : c.rttMs === undefined ? '…' : `${c.rttMs.toFixed(0)} ms`}
-                    </td>
-                    <td>
-                      <code title=${c.identity ?? ''}
-                        >${c.identity === undefined ? (c.transport === 'websockets' ? 'relay' : '') : short(c.identity)}</code
-                      >
-                    </td>
-                  </tr>`,
-              )}
+              ${this.list.map((c) => this.row(c))}
             </table>`
       }
     </section>`
+  }
+
+  private row(c: ConnectionInfo): unknown {
+    return html`<tr>
+        <td><code title=${c.peer}>${short(c.peer)}</code></td>
+        <td>${c.direct ? `direct ${c.transport}` : 'relayed'}${c.syncing ? ' · syncing' : ''}</td>
+        <td class=${c.pulse === 'late' ? 'late' : ''} data-testid="ping">
+          ${c.pulse === 'late' ? 'not answering' : c.rttMs === undefined ? '…' : `${c.rttMs.toFixed(0)} ms`}
+        </td>
+        <td>
+          <code title=${c.identity ?? ''}
+            >${c.identity === undefined ? (c.transport === 'websockets' ? 'relay' : '') : short(c.identity)}</code
+          >
+        </td>
+      </tr>
+      ${
+        c.version === 'other'
+          ? html`<tr>
+              <td
+                colspan="4"
+                class="other"
+                data-testid="other-version"
+                title=${(c.offers ?? []).join(' ')}
+              >
+                this peer runs another version of Orrery
+              </td>
+            </tr>`
+          : ''
+      }`
   }
 }
 defineElement('orrery-connections', OrreryConnections)

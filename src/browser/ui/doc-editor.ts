@@ -1,6 +1,7 @@
 import { defineElement } from './define'
 import { LitElement, html, css, type TemplateResult } from 'lit'
 import type { DocStatus } from '../../core/repo/doc-handle'
+import { describeDocState, type DocSyncState } from '../../core/repo/doc-state'
 import { formatPath } from '../../core/paths'
 import { api, shared, short } from './shared'
 import { docLinkHash } from '../links'
@@ -15,6 +16,7 @@ export class OrreryDocEditor extends LitElement {
     space: { type: String },
     value: { state: true },
     status: { state: true },
+    sync: { state: true },
     error: { state: true },
   }
   declare docId: string
@@ -22,6 +24,8 @@ export class OrreryDocEditor extends LitElement {
   declare space: string
   declare value: unknown
   declare status: DocStatus | undefined
+  /** the document's sync state: what the tree shows while nothing of it is here */
+  declare sync: DocSyncState | undefined
   declare error: string
   private offs: (() => void)[] = []
   /** how many entries each object (by path) shows */
@@ -51,6 +55,7 @@ export class OrreryDocEditor extends LitElement {
   private async watch(): Promise<void> {
     this.unwatch()
     this.value = undefined
+    this.sync = undefined
     this.limits.clear()
     this.error = ''
     if (this.docId === '') return
@@ -77,6 +82,7 @@ export class OrreryDocEditor extends LitElement {
         .catch(() => undefined)
     }
     this.offs.push(api().events.on('doc', (s) => s.id === this.docId && (this.status = s)))
+    this.offs.push(api().docs.onState(docId, (s) => (this.sync = s)))
     const t = setInterval(refresh, 2000)
     this.offs.push(() => clearInterval(t))
     refresh()
@@ -180,8 +186,21 @@ export class OrreryDocEditor extends LitElement {
     </ul>`
   }
 
+  /** Instead of an empty tree while nothing of the document is here: why, and what happens. */
+  private absent(sync: DocSyncState): TemplateResult | undefined {
+    if (sync.here || sync.state === 'local') return undefined
+    const text =
+      sync.state === 'loading'
+        ? `${describeDocState(sync)}…`
+        : sync.state === 'offline'
+          ? 'Offline: waiting for someone who has this document. It appears here when a peer who has it is reachable.'
+          : `Waiting for someone who has this document${sync.searching ? ' (looking…)' : ''}. Nobody reachable has it yet; it appears here as soon as someone who has it comes online.`
+    return html`<p class="muted" data-testid="doc-waiting" data-state=${sync.state}>${text}</p>`
+  }
+
   override render(): unknown {
     const s = this.status
+    const sync = this.sync
     const space = this.docId === '' ? undefined : api().spaces.ofLoaded(this.docId)
     const link = `${location.origin}${location.pathname}${docLinkHash(this.docId, space)}`
     return html`<section>
@@ -195,14 +214,21 @@ export class OrreryDocEditor extends LitElement {
           s === undefined
             ? 'opening…'
             : html`${s.unsaved > 0 ? `${s.unsaved} change(s) being saved` : 'saved'} ·
-              ${s.unsynced > 0 ? `${s.unsynced} change(s) waiting for a peer` : 'all synced'} ·
-              syncing with ${s.peers.length} peer(s)
-              ${Object.entries(s.lastSync).map(([p, t]) => html` · ${short(p)} at ${new Date(t).toLocaleTimeString()}`)}
-              ${s.saveError === undefined ? '' : html`<span class="error"> · ${s.saveError}</span>`}`
+                <span data-testid="doc-sync-state" data-state=${sync?.state ?? ''}
+                  >${sync === undefined ? '…' : describeDocState(sync)}</span
+                >
+                · syncing with ${s.peers.length} peer(s)
+                ${Object.entries(s.lastSync).map(([p, t]) => html` · ${short(p)} at ${new Date(t).toLocaleTimeString()}`)}
+                ${s.saveError === undefined ? '' : html`<span class="error"> · ${s.saveError}</span>`}`
         }
       </p>
       <div data-testid="doc-tree">
-        ${this.value === undefined ? html`<p class="muted">loading…</p>` : this.tree(this.value, [])}
+        ${
+          // a cached view may come before the state; an empty one waits for it (never a bare {})
+          this.value === undefined || (sync === undefined && isEmpty(this.value))
+            ? html`<p class="muted">opening…</p>`
+            : ((sync === undefined ? undefined : this.absent(sync)) ?? this.tree(this.value, []))
+        }
       </div>
       <form @submit=${(e: Event) => void this.submit(e)}>
         <input name="key" placeholder="key or path, e.g. todo/1" required aria-label="key" />
@@ -218,3 +244,6 @@ export class OrreryDocEditor extends LitElement {
   }
 }
 defineElement('orrery-doc-editor', OrreryDocEditor)
+
+const isEmpty = (v: unknown): boolean =>
+  v !== null && typeof v === 'object' && Object.keys(v as object).length === 0

@@ -1,6 +1,7 @@
 import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
-import type { DocMeta } from '../../core/repo/repo'
+import type { DocListEntry } from '../orrery'
+import { describeDocState } from '../../core/repo/doc-state'
 import { parseDocId } from '../../core/ids'
 import { docLinkHash, parseDocLink } from '../links'
 import { api, shared, short } from './shared'
@@ -8,9 +9,9 @@ import { api, shared, short } from './shared'
 /** The documents this profile knows, a button for a new one and a box to open one by id or link. */
 export class OrreryDocsList extends LitElement {
   static override properties = { docs: { state: true }, error: { state: true } }
-  declare docs: DocMeta[]
+  declare docs: DocListEntry[]
   declare error: string
-  private off: (() => void) | undefined
+  private offs: (() => void)[] = []
 
   constructor() {
     super()
@@ -26,13 +27,23 @@ export class OrreryDocsList extends LitElement {
         .then((d) => (this.docs = d))
         .catch(() => undefined)
     }
-    this.off = api().events.on('docs', refresh)
+    // the counts change with every document's state: the same source as the top bar's sum
+    let queued = false
+    const soon = (): void => {
+      if (queued) return
+      queued = true
+      setTimeout(() => {
+        queued = false
+        refresh()
+      }, 100)
+    }
+    this.offs.push(api().events.on('docs', refresh), api().events.on('doc-state', soon))
     refresh()
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback()
-    this.off?.()
+    for (const off of this.offs.splice(0)) off()
   }
 
   static override styles = [
@@ -78,6 +89,15 @@ export class OrreryDocsList extends LitElement {
     location.hash = docLinkHash(parsed.value, link?.space)
   }
 
+  /** open: its state; otherwise what the records say (changes waiting, the last confirmation) */
+  private line(d: DocListEntry): string {
+    if (d.state !== undefined) return describeDocState(d.state)
+    const waiting = d.waiting > 0 ? `${d.waiting} waiting · ` : ''
+    return d.confirmedAt === undefined
+      ? `${waiting}not confirmed by a peer yet`
+      : `${waiting}synced with ${short(d.confirmedWith)} ${new Date(d.confirmedAt).toLocaleString()}`
+  }
+
   override render(): unknown {
     return html`<section>
       <h2>Documents</h2>
@@ -89,12 +109,8 @@ export class OrreryDocsList extends LitElement {
           (d) =>
             html`<li>
               <a href="#/doc/${d.id}"><code>${d.id}</code></a>
-              <span class="muted" data-testid="doc-sync"
-                >${d.unsynced ? `${d.unsynced} waiting · ` : ''}${
-                  d.lastSyncAt === undefined
-                    ? 'never synced'
-                    : `synced ${new Date(d.lastSyncAt).toLocaleString()} with ${short(d.lastSyncWith)}`
-                }</span
+              <span class="muted" data-testid="doc-sync" data-waiting=${d.waiting}
+                >${this.line(d)}</span
               >
             </li>`,
         )}

@@ -1,12 +1,15 @@
 import { LitElement, html } from 'lit'
 import { describeError } from '../../core/errors'
+import type { DocSyncState } from '../../core/repo/doc-state'
 import { decodeInvite } from '../../core/spaces/invite'
 import { defineElement } from './define'
 import { api, shared, short } from './shared'
 
 /**
  * Signing up from an invite link: the newcomer picks a display name, their identity (made on
- * first start) joins the space, and they land where the link points (an app, a document).
+ * first start) joins the space, and they land where the link points (an app, a document). The
+ * invite is checked against the space's document, which comes from any member: while none is
+ * reachable the page says so and finishes joining by itself when one comes online.
  */
 export class OrreryJoin extends LitElement {
   static override properties = {
@@ -14,11 +17,16 @@ export class OrreryJoin extends LitElement {
     then: { type: String },
     busy: { state: true },
     error: { state: true },
+    space: { state: true },
   }
   declare invite: string
   declare then: string
   declare busy: boolean
   declare error: string
+  /** the space document's sync state while joining waits for it */
+  declare space: DocSyncState | undefined
+  private joining: AbortController | undefined
+  private offState: (() => void) | undefined
 
   constructor() {
     super()
@@ -26,9 +34,22 @@ export class OrreryJoin extends LitElement {
     this.then = ''
     this.busy = false
     this.error = ''
+    this.space = undefined
   }
 
   static override styles = [shared]
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback()
+    this.stop()
+  }
+
+  private stop(): void {
+    this.joining?.abort()
+    this.joining = undefined
+    this.offState?.()
+    this.offState = undefined
+  }
 
   private async join(e: Event): Promise<void> {
     e.preventDefault()
@@ -37,16 +58,61 @@ export class OrreryJoin extends LitElement {
       this.error = 'Choose a display name first: it is shown to the other members.'
       return
     }
+    this.stop()
+    const joining = (this.joining = new AbortController())
     this.error = ''
     this.busy = true
+    this.space = undefined
     try {
-      await api().spaces.join(this.invite, name)
+      await api().spaces.join(this.invite, name, {
+        signal: joining.signal,
+        // the space is registered and being looked for: show what its document's state says
+        onWaiting: (spaceId) => {
+          if (joining.signal.aborted) return
+          this.offState = api().docs.onState(spaceId, (s) => (this.space = s))
+        },
+      })
       location.hash = this.then === '' ? '#/' : this.then
     } catch (err) {
-      this.error = describeError(err).replace(/^\w+Error: /, '')
+      if (!joining.signal.aborted) this.error = describeError(err).replace(/^\w+Error: /, '')
     } finally {
-      this.busy = false
+      if (this.joining === joining) {
+        this.busy = false
+        this.offState?.()
+        this.offState = undefined
+        this.joining = undefined
+      }
     }
+  }
+
+  private cancel(): void {
+    const j = this.joining
+    this.stop()
+    if (j !== undefined) this.busy = false
+  }
+
+  /** While joining: looking for a member, waiting for one to come online, or checking. */
+  private progress(by: string): unknown {
+    const s = this.space
+    const nobody =
+      s !== undefined &&
+      !s.here &&
+      (s.state === 'offline' || (s.state === 'unknown' && !s.searching))
+    if (nobody) {
+      return html`<p class="muted" data-testid="join-waiting">
+        Waiting for a member of this space (invited by <code title=${by}>${short(by, 10)}</code>) to
+        come online${s.state === 'offline' ? ' (you are offline)' : ''}. Nobody in it is reachable
+        right now; keep this page open and it finishes joining by itself as soon as one is.
+        <button data-testid="join-cancel" @click=${() => this.cancel()}>Stop waiting</button>
+      </p>`
+    }
+    return html`<p class="muted" data-testid="join-finding">
+      ${
+        s?.state === 'loading'
+          ? 'A member is reachable: checking the invite…'
+          : 'Finding a member of the space to check the invite…'
+      }
+    </p>`
   }
 
   override render(): unknown {
@@ -78,7 +144,7 @@ export class OrreryJoin extends LitElement {
           ${this.busy ? 'Joining…' : 'Join'}
         </button>
       </form>
-      ${this.busy ? html`<p class="muted">Finding a member of the space to check the invite…</p>` : ''}
+      ${this.busy ? this.progress(t.by) : ''}
       ${this.error === '' ? '' : html`<p class="error" data-testid="join-error">${this.error}</p>`}
     </section>`
   }

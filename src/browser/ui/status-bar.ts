@@ -1,6 +1,7 @@
 import { defineElement } from './define'
 import { LitElement, html, css } from 'lit'
 import type { BootProgress, PeerStatus } from '../orrery'
+import { describeSummary } from '../../core/repo/doc-state'
 import { api, shared, short } from './shared'
 
 const mb = (n: number): string =>
@@ -103,12 +104,12 @@ export class OrreryStatusBar extends LitElement {
         : s.unsaved > 0
           ? html`<span class="chip warn">saving ${s.unsaved}…</span>`
           : html`<span class="chip ok" data-testid="saved">all saved</span>`
-    const synced =
-      s.unsynced > 0
-        ? html`<span class="chip warn" data-testid="sync-state"
-            >${s.unsynced} ${s.unsynced === 1 ? 'change' : 'changes'} waiting</span
-          >`
-        : html`<span class="chip ok" data-testid="sync-state">all synced</span>`
+    // "all synced" only when no change waits anywhere and every open document is confirmed by a
+    // peer (or new and empty); the count is the sum the document list shows
+    const sync = describeSummary(s.sync)
+    const synced = html`<span class="chip ${sync.ok ? 'ok' : 'warn'}" data-testid="sync-state"
+      >${sync.text}</span
+    >`
     const storage =
       s.storage === undefined
         ? ''
@@ -128,6 +129,16 @@ export class OrreryStatusBar extends LitElement {
       <span class="chip" data-testid="peer-count"
         >${s.peers} ${s.peers === 1 ? 'peer' : 'peers'}</span
       >
+      ${
+        s.otherVersions > 0
+          ? html`<span
+              class="chip warn"
+              data-testid="other-versions"
+              title="they run another version of Orrery: no syncing with them until one side updates"
+              >${s.otherVersions} on another version</span
+            >`
+          : ''
+      }
       ${saving} ${synced} ${storage}
       ${
         api().pwa.updateAvailable()

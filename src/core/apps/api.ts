@@ -4,6 +4,10 @@
  * created, or was opened with through a share link) and only the public parts of the user's
  * identity. See docs/ARCHITECTURE.md for how far this isolation holds in a shared origin.
  */
+import type { DocSyncState } from '../repo/doc-state'
+
+export type { DocSyncKind, DocSyncState } from '../repo/doc-state'
+
 export interface AppStateApi {
   get(path: string): Promise<unknown>
   set(path: string, value: unknown): Promise<void>
@@ -62,6 +66,16 @@ export interface AppApi {
   ): Promise<string>
   /** the user's role in the document's space (undefined: not a member, or not yet known) */
   role(docId: string): SpaceRole | undefined
+  /**
+   * The document's sync state, the shell's own (opening the document): `unknown` (nothing of it
+   * here, nobody reachable has it: show "waiting for someone who has this", not an empty
+   * state), `loading` (from whom, how much), `offline`, `waiting` (`waiting` changes no peer has
+   * confirmed), `synced` (`confirmed`: with whom, when), `local` (here, not confirmed by a peer:
+   * e.g. new). `here` says whether anything of the document is in this browser.
+   */
+  docState(docId: string): Promise<DocSyncState>
+  /** cb(state) once the document is open, then on every change; returns the unsubscribe */
+  watchDocState(docId: string, cb: (state: DocSyncState) => void): () => void
   /**
    * Named actions (e.g. "posts/create"): `run` checks the guard (the identity is loaded, the
    * document is the app's, the user is a member of its space with at least `role`) before the

@@ -9,10 +9,12 @@
  */
 import { ProtocolError, type Result, ok, err } from '../errors'
 import { Reader, Writer } from '../wire/codec'
+import { protocolId, VERSIONS } from '../wire/versions'
 import { cidFromBytes, cidToBytes, MAX_CID_BYTES } from './cid'
 import { BLOCK_SIZE, type CidString } from './types'
 
-export const BLOCKS_PROTOCOL = '/orrery/blocks/1.0.0'
+/** the current blocks protocol id (all spoken ids: `spokenIds('blocks')`) */
+export const BLOCKS_PROTOCOL = protocolId('blocks', VERSIONS.blocks.current)
 /** the framing limit for this protocol: one block and its header */
 export const MAX_BLOCKS_MESSAGE = BLOCK_SIZE + 1024
 export const MAX_CIDS_PER_MESSAGE = 256

@@ -1,6 +1,6 @@
 /**
  * Block exchange as a libp2p service (a factory taking libp2p components, Startable), in the
- * spirit of BitTorrent and Bitswap. Serving: every inbound stream on /orrery/blocks/1.0.0 (never
+ * spirit of BitTorrent and Bitswap. Serving: every inbound stream on /orrery/blocks/* (never
  * over a limited, relayed connection) is answered from the store, a BLOCK or a DONT_HAVE per
  * wanted CID, with at most `maxWantsPerStream` wants outstanding. Fetching: `fetch` asks several
  * providers at once, each with a window of outstanding wants and one stream for the whole fetch;
@@ -15,9 +15,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { createLogger, type Logger } from '../log'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
+import { VersionedProtocol, type Spoken } from '../wire/versions'
 import { BlockError, parseCid, verifyBlockAsync } from './cid'
 import {
-  BLOCKS_PROTOCOL,
   decodeBlocksMessage,
   encodeBlocksMessage,
   MAX_BLOCKS_MESSAGE,
@@ -59,6 +59,8 @@ export interface BlockServiceInit {
   /** false: answer DONT_HAVE to everything (a relay with seeding off); may change at run time */
   serve?: boolean | (() => boolean)
   limits?: Partial<BlockLimits>
+  /** the blocks majors spoken (default: VERSIONS.blocks; tests play other versions) */
+  spoken?: Spoken
 }
 
 export interface BlockServiceComponents {
@@ -444,12 +446,14 @@ export class BlockService implements Startable {
   private readonly serving = new Set<FramedStream>()
   private readonly fetches = new Set<BlockFetch>()
   private started = false
+  private readonly protocol: VersionedProtocol
 
   constructor(
     private readonly components: BlockServiceComponents,
     private readonly init: BlockServiceInit,
   ) {
     this.store = init.store
+    this.protocol = new VersionedProtocol('blocks', init.spoken)
     this.limits = { ...DEFAULT_BLOCK_LIMITS, ...init.limits }
   }
 
@@ -460,7 +464,7 @@ export class BlockService implements Startable {
   }
 
   async start(): Promise<void> {
-    await this.components.registrar.handle(BLOCKS_PROTOCOL, (s, c) => this.accept(s, c), {
+    await this.protocol.handle(this.components.registrar, (s, c) => this.accept(s, c), {
       maxInboundStreams: this.limits.maxInboundStreams,
       maxOutboundStreams: this.limits.maxOutboundStreams,
       runOnLimitedConnection: false,
@@ -470,7 +474,7 @@ export class BlockService implements Startable {
 
   async stop(): Promise<void> {
     this.started = false
-    await this.components.registrar.unhandle(BLOCKS_PROTOCOL)
+    await this.protocol.unhandle(this.components.registrar)
     for (const f of this.fetches) f.abort(new OrreryError('ABORTED', 'the block service stopped'))
     for (const s of this.serving) s.stream.abort(new Error('the block service stopped'))
     this.serving.clear()
@@ -507,11 +511,13 @@ export class BlockService implements Startable {
         store: this.store,
         limits: this.limits,
         log: this.log,
-        open: (peer, signal) =>
-          this.components.connectionManager.openStream(peerIdFromString(peer), BLOCKS_PROTOCOL, {
-            runOnLimitedConnection: false,
-            signal,
-          }),
+        open: async (peer, signal) =>
+          (
+            await this.protocol.openTo(this.components.connectionManager, peerIdFromString(peer), {
+              runOnLimitedConnection: false,
+              signal,
+            })
+          ).stream,
         adjustScore: (peer, delta) => this.adjustScore(peer, delta),
         counters: this.counters,
       },

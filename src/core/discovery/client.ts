@@ -11,6 +11,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { bytesToHex, hexToBytes } from '../bytes'
+import { Emitter } from '../emitter'
 import { describeError } from '../errors'
 import { createLogger } from '../log'
 import { mark, trace } from '../timings'
@@ -18,9 +19,9 @@ import type { Repo } from '../repo/repo'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
 import { Dialer, isDirect, type DialerComponents, type DialerInit } from './dialer'
+import { VersionedProtocol, type Spoken } from '../wire/versions'
 import {
   decodeDiscovery,
-  DISCOVERY_PROTOCOL,
   encodeDiscovery,
   MAX_ADDRS,
   MAX_ADDR_LENGTH,
@@ -36,6 +37,8 @@ export interface DiscoveryClientInit extends DialerInit {
   maxPeersPerTopic?: number
   /** one dial's whole budget, all its attempts (ms); the next dial comes after a backoff */
   dialMs?: number
+  /** the discovery majors spoken (default: VERSIONS.discovery; tests play other versions) */
+  spoken?: Spoken
 }
 
 export interface DiscoveryClientComponents extends DialerComponents {
@@ -59,6 +62,8 @@ const DIAL_MS = 20_000
 const RETRY_MS = [100, 1000, 3000, 9000]
 
 export class DiscoveryClient implements Startable {
+  /** what the relays told us changed (a topic's members, a relay link): sync states read it */
+  readonly events = new Emitter<{ changed: undefined }>()
   private readonly log = createLogger('discovery')
   private readonly links = new Set<RelayLink>()
   private readonly linkedConnections = new WeakSet<Connection>()
@@ -69,7 +74,7 @@ export class DiscoveryClient implements Startable {
   private readonly off: (() => void)[] = []
   /** topics besides open documents' (installed apps, whose holders serve their blocks) */
   private readonly extra = new Map<string, Uint8Array>()
-  private topologyId: string | undefined
+  private readonly protocol: VersionedProtocol
   private started = false
   private readonly dialer: Dialer
 
@@ -79,6 +84,7 @@ export class DiscoveryClient implements Startable {
     private readonly init: DiscoveryClientInit,
   ) {
     this.dialer = new Dialer(components, init, this.log)
+    this.protocol = new VersionedProtocol('discovery', init.spoken)
   }
 
   readonly [Symbol.toStringTag] = '@orrery/discovery'
@@ -88,7 +94,7 @@ export class DiscoveryClient implements Startable {
   }
 
   async start(): Promise<void> {
-    this.topologyId = await this.components.registrar.register(DISCOVERY_PROTOCOL, {
+    await this.protocol.register(this.components.registrar, {
       notifyOnLimitedConnection: false,
       onConnect: (_peer, connection) => this.link(connection),
     })
@@ -106,7 +112,7 @@ export class DiscoveryClient implements Startable {
     for (const f of this.off.splice(0)) f()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
-    if (this.topologyId !== undefined) this.components.registrar.unregister(this.topologyId)
+    this.protocol.unregister(this.components.registrar)
     await Promise.all([...this.links].map((l) => l.framed.close()))
     this.links.clear()
   }
@@ -119,6 +125,11 @@ export class DiscoveryClient implements Startable {
   /** Peers the relays told us about, per topic (hex). */
   peersByTopic(): Map<string, string[]> {
     return new Map([...this.known].map(([t, s]) => [t, [...s]]))
+  }
+
+  /** A relay answered our JOIN of this topic (its members are then known, maybe none). */
+  answered(topic: Uint8Array): boolean {
+    return this.known.has(bytesToHex(topic))
   }
 
   /** Peers the relays told us are in one topic. */
@@ -148,6 +159,7 @@ export class DiscoveryClient implements Startable {
     if (gone.length === 0) return
     for (const t of gone) this.known.delete(t)
     this.broadcast({ type: 'leave', topics: gone.map(hexToBytes) })
+    this.events.emit('changed', undefined)
   }
 
   /** The relay takes at most MAX_TOPICS_PER_JOIN topics per peer: apps, then the newest documents. */
@@ -174,7 +186,7 @@ export class DiscoveryClient implements Startable {
     this.linkedConnections.add(connection)
     let stream: Stream
     try {
-      stream = await connection.newStream(DISCOVERY_PROTOCOL, { negotiateFully: false })
+      ;({ stream } = await this.protocol.open(connection))
     } catch (e) {
       this.log.debug(
         `no discovery stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`,
@@ -188,6 +200,7 @@ export class DiscoveryClient implements Startable {
     )
     const link: RelayLink = { connection, framed }
     this.links.add(link)
+    this.events.emit('changed', undefined)
     const topics = this.topics()
     trace(`discovery linked, ${topics.length} topics`)
     if (topics.length > 0)
@@ -196,6 +209,7 @@ export class DiscoveryClient implements Startable {
     if (error !== undefined)
       this.log.warn(`relay ${connection.remotePeer.toString().slice(-8)} sent bad discovery data`)
     this.links.delete(link)
+    this.events.emit('changed', undefined)
   }
 
   private broadcast(msg: DiscoveryMessage): void {
@@ -228,8 +242,10 @@ export class DiscoveryClient implements Startable {
         if (m.kind === 'answer') void this.connect(p, link, 0)
         else this.later(this.init.dialGraceMs ?? 3000, () => void this.connect(p, link, 0))
       }
+      this.events.emit('changed', undefined)
     } else if (m.type === 'left') {
       this.known.get(bytesToHex(m.topic))?.delete(m.peer)
+      this.events.emit('changed', undefined)
     } else {
       link.framed.abort(new Error(`relay sent a ${m.type}`) as never)
     }

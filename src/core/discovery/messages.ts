@@ -9,8 +9,10 @@
  */
 import { ProtocolError, type Result, ok, err } from '../errors'
 import { Reader, Writer } from '../wire/codec'
+import { protocolId, VERSIONS } from '../wire/versions'
 
-export const DISCOVERY_PROTOCOL = '/orrery/discovery/1.0.0'
+/** the current discovery protocol id (all spoken ids: `spokenIds('discovery')`) */
+export const DISCOVERY_PROTOCOL = protocolId('discovery', VERSIONS.discovery.current)
 export const MAX_DISCOVERY_MESSAGE = 64 * 1024
 export const MAX_TOPICS_PER_JOIN = 256
 export const MAX_ADDRS = 8

@@ -11,9 +11,9 @@ import { describeError, ProtocolError } from '../errors'
 import { createLogger } from '../log'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
+import { VersionedProtocol, type Spoken } from '../wire/versions'
 import {
   decodeDiscovery,
-  DISCOVERY_PROTOCOL,
   encodeDiscovery,
   MAX_DISCOVERY_MESSAGE,
   MAX_PEERS_PER_ANSWER,
@@ -26,6 +26,8 @@ export interface DiscoveryServerInit {
   maxTopicsPerPeer?: number
   /** JOIN/LEAVE messages one peer may send per minute */
   maxMessagesPerMinute?: number
+  /** the discovery majors spoken (default: VERSIONS.discovery; tests play other versions) */
+  spoken?: Spoken
 }
 
 export interface DiscoveryServerComponents {
@@ -38,6 +40,8 @@ interface Member {
   addrs: string[]
   topics: Set<string>
   framed: FramedStream
+  /** the discovery major this member's stream speaks */
+  version: number
   window: { start: number; count: number }
 }
 
@@ -45,6 +49,8 @@ export interface DiscoveryStats {
   peers: number
   topics: number
   protocolErrors: number
+  /** members per discovery major (who still speaks the previous one, during a transition) */
+  versions: Record<number, number>
 }
 
 export class DiscoveryServer implements Startable {
@@ -55,6 +61,7 @@ export class DiscoveryServer implements Startable {
   private started = false
   private readonly maxTopics: number
   private readonly maxRate: number
+  private readonly protocol: VersionedProtocol
 
   constructor(
     private readonly components: DiscoveryServerComponents,
@@ -62,6 +69,7 @@ export class DiscoveryServer implements Startable {
   ) {
     this.maxTopics = init.maxTopicsPerPeer ?? 256
     this.maxRate = init.maxMessagesPerMinute ?? 600
+    this.protocol = new VersionedProtocol('discovery', init.spoken)
   }
 
   readonly [Symbol.toStringTag] = '@orrery/discovery-server'
@@ -71,7 +79,7 @@ export class DiscoveryServer implements Startable {
   }
 
   async start(): Promise<void> {
-    await this.components.registrar.handle(DISCOVERY_PROTOCOL, (s, c) => this.accept(s, c), {
+    await this.protocol.handle(this.components.registrar, (s, c, v) => this.accept(s, c, v), {
       maxInboundStreams: 2,
       runOnLimitedConnection: false,
     })
@@ -80,21 +88,24 @@ export class DiscoveryServer implements Startable {
 
   async stop(): Promise<void> {
     this.started = false
-    await this.components.registrar.unhandle(DISCOVERY_PROTOCOL)
+    await this.protocol.unhandle(this.components.registrar)
     await Promise.all([...this.members.values()].map((m) => m.framed.close()))
     this.members.clear()
     this.topics.clear()
   }
 
   stats(): DiscoveryStats {
+    const versions: Record<number, number> = {}
+    for (const m of this.members.values()) versions[m.version] = (versions[m.version] ?? 0) + 1
     return {
       peers: this.members.size,
       topics: this.topics.size,
       protocolErrors: this.protocolErrors,
+      versions,
     }
   }
 
-  private accept(stream: Stream, connection: Connection): void {
+  private accept(stream: Stream, connection: Connection, version: number): void {
     const peer = connection.remotePeer.toString()
     const framed = new FramedStream(
       stream,
@@ -108,6 +119,7 @@ export class DiscoveryServer implements Startable {
       addrs: [],
       topics: new Set(),
       framed,
+      version,
       window: { start: Date.now(), count: 0 },
     }
     this.members.set(peer, member)

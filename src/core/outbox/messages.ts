@@ -1,8 +1,10 @@
 /**
- * The outbox protocol `/orrery/outbox/1.0.0`, carried in Orrery's framing (wire/framing.ts). The
- * side that opens a stream delivers; the side that accepts it receives:
- *   HELLO    version, the receiver's tab certificate (sent first by the receiving side: the
- *            sender learns which person is behind the tab before it sends anything)
+ * The outbox protocol `/orrery/outbox/<major>.0.0` (majors: wire/versions.ts), carried in Orrery's
+ * framing (wire/framing.ts). The side that opens a stream delivers; the side that accepts it
+ * receives:
+ *   HELLO    version (the negotiated id's major: `helloVersion`), the receiver's tab
+ *            certificate (sent first by the receiving side: the sender learns which person is
+ *            behind the tab before it sends anything)
  *   MESSAGE  id (16 bytes), from, to (did:key), kind, payload (JSON text), createdAt (ms),
  *            signature (Ed25519 by `from` over `signingBytes`)
  *   ACK      id, status: accepted | not-me | rejected
@@ -14,9 +16,10 @@ import { publicKeyFromDidKey, sign, verify, type Identity } from '../identity'
 import type { TabCert } from '../tab-cert'
 import { checkJson, type JsonValue } from '../values'
 import { Reader, Writer } from '../wire/codec'
+import { protocolId, VERSIONS } from '../wire/versions'
 
-export const OUTBOX_PROTOCOL = '/orrery/outbox/1.0.0'
-export const OUTBOX_VERSION = 1
+/** the current outbox protocol id (all spoken ids: `spokenIds('outbox')`) */
+export const OUTBOX_PROTOCOL = protocolId('outbox', VERSIONS.outbox.current)
 /** the JSON text of a payload, in UTF-8 bytes */
 export const MAX_PAYLOAD_BYTES = 16 * 1024
 export const MAX_KIND_BYTES = 64

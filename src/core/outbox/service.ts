@@ -1,6 +1,7 @@
 /**
  * Identity-addressed messages as a libp2p service (a factory taking libp2p components, Startable):
- * the outbox and inbox of store.ts, delivered over `/orrery/outbox/1.0.0` (messages.ts).
+ * the outbox and inbox of store.ts, delivered over `/orrery/outbox/<major>.0.0` (messages.ts;
+ * the majors spoken: wire/versions.ts).
  *
  * Finding the recipient: every tab joins its own identity topic (topic.ts) at the relay; while
  * the outbox holds queued messages for a person, this tab joins that person's topic too, so
@@ -42,11 +43,16 @@ import type { JsonValue } from '../values'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
 import {
+  helloVersion,
+  isUnsupportedProtocol,
+  protocolId,
+  VersionedProtocol,
+  type Spoken,
+} from '../wire/versions'
+import {
   decodeOutboxFrame,
   encodeOutboxFrame,
   MAX_OUTBOX_MESSAGE,
-  OUTBOX_PROTOCOL,
-  OUTBOX_VERSION,
   verifyMessage,
   type AckStatus,
   type OutboxFrame,
@@ -109,6 +115,10 @@ export interface OutboxServiceInit {
   /** issues this tab's certificate (default: one from `identity` with profile id "outbox") */
   issueCert?: (peerId: string) => TabCert | Promise<TabCert>
   limits?: Partial<OutboxLimits>
+  /** the outbox majors spoken (default: VERSIONS.outbox; tests play other versions) */
+  spoken?: Spoken
+  /** a remote tab runs another version of Orrery (its HELLO said so): reported, not a fault */
+  onOtherVersion?: (peer: string, reason: string) => void
 }
 
 export interface OutboxServiceComponents {
@@ -188,7 +198,7 @@ export class OutboxService implements Startable {
   private lifetime = new AbortController()
   private passScheduled = false
   private lastRefresh = 0
-  private topologyId: string | undefined
+  private readonly protocol: VersionedProtocol
   private offChanged: (() => void) | undefined
   private readonly onConnectionOpen = (): void => this.schedule()
 
@@ -197,6 +207,7 @@ export class OutboxService implements Startable {
     private readonly init: OutboxServiceInit,
   ) {
     this.limits = { ...DEFAULT_OUTBOX_LIMITS, ...init.limits }
+    this.protocol = new VersionedProtocol('outbox', init.spoken)
     this.identity = Promise.resolve(init.identity)
     this.identity.then(
       (i) => (this.me = i),
@@ -215,12 +226,12 @@ export class OutboxService implements Startable {
   }
 
   async start(): Promise<void> {
-    await this.components.registrar.handle(OUTBOX_PROTOCOL, (s, c) => this.accept(s, c), {
+    await this.protocol.handle(this.components.registrar, (s, c, v) => this.accept(s, c, v), {
       maxInboundStreams: 4,
       maxOutboundStreams: 4,
       runOnLimitedConnection: false,
     })
-    this.topologyId = await this.components.registrar.register(OUTBOX_PROTOCOL, {
+    await this.protocol.register(this.components.registrar, {
       notifyOnLimitedConnection: false,
       onConnect: () => this.schedule(),
     })
@@ -258,8 +269,8 @@ export class OutboxService implements Startable {
     clearInterval(this.timer)
     this.offChanged?.()
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
-    if (this.topologyId !== undefined) this.components.registrar.unregister(this.topologyId)
-    await this.components.registrar.unhandle(OUTBOX_PROTOCOL)
+    this.protocol.unregister(this.components.registrar)
+    await this.protocol.unhandle(this.components.registrar)
     for (const f of [...this.senders, ...this.receivers])
       f.stream.abort(new Error('the outbox service stopped'))
     this.senders.clear()
@@ -409,16 +420,18 @@ export class OutboxService implements Startable {
   private async run(c: Connection): Promise<void> {
     const peer = c.remotePeer.toString()
     let stream: Stream
+    let major: number
     try {
-      stream = await c.newStream(OUTBOX_PROTOCOL, {
+      ;({ stream, major } = await this.protocol.open(c, {
         runOnLimitedConnection: false,
         signal: AbortSignal.any([
           this.lifetime.signal,
           AbortSignal.timeout(this.limits.helloTimeoutMs),
         ]),
-      })
+      }))
     } catch (e) {
-      const unsupported = e instanceof Error && e.name === 'UnsupportedProtocolError'
+      // no outbox major in common: a relay, or a tab of another version (identify tells which)
+      const unsupported = isUnsupportedProtocol(e)
       this.quietUntil.set(c, unsupported ? Infinity : Date.now() + 5000)
       if (!unsupported) this.log.debug(`no outbox stream to ${short(peer)}: ${describeError(e)}`)
       return
@@ -429,12 +442,14 @@ export class OutboxService implements Startable {
       this.log,
     )
     this.senders.add(framed)
-    const link = new SenderLink(framed, this.counters)
+    const link = new SenderLink(framed, this.counters, major)
     const reading = link.read()
     try {
       const cert = await link.hello(this.limits.helloTimeoutMs)
       if (cert === undefined) {
-        this.quietUntil.set(c, Date.now() + 5000)
+        const other = link.otherVersion
+        if (other !== undefined) this.init.onOtherVersion?.(peer, other)
+        this.quietUntil.set(c, other === undefined ? Date.now() + 5000 : Infinity)
         return
       }
       const checked = verifyTabCert(cert, peer)
@@ -512,7 +527,7 @@ export class OutboxService implements Startable {
 
   // ---- receiving -------------------------------------------------------------------------------
 
-  private accept(stream: Stream, connection: Connection): void {
+  private accept(stream: Stream, connection: Connection, major: number): void {
     if (connection.limits !== undefined) {
       stream.abort(new Error('outbox messages are not taken over limited connections'))
       return
@@ -523,7 +538,7 @@ export class OutboxService implements Startable {
       this.log,
     )
     this.receivers.add(framed)
-    this.serve(framed)
+    this.serve(framed, major)
       .catch((e: unknown) => {
         this.log.warn(
           `outbox stream from ${short(connection.remotePeer.toString())}: ${describeError(e)}`,
@@ -544,10 +559,11 @@ export class OutboxService implements Startable {
     return this.cert.value
   }
 
-  private async serve(framed: FramedStream): Promise<void> {
+  private async serve(framed: FramedStream, major: number): Promise<void> {
     const [me, cert] = await Promise.all([this.identity, this.tabCert(), this.ready])
     if (!framed.isOpen) return
-    framed.send(encodeOutboxFrame({ type: 'hello', version: OUTBOX_VERSION, cert }))
+    const version = helloVersion('outbox', major)
+    framed.send(encodeOutboxFrame({ type: 'hello', version, cert }))
     let chain = Promise.resolve()
     let pending = 0
     const fault = (e: ProtocolError): void => {
@@ -608,10 +624,14 @@ class SenderLink {
   private helloWaiter: ((cert: TabCert | undefined) => void) | undefined
   private readonly acks = new Map<string, (outcome: AckStatus | Error) => void>()
   private ended = false
+  /** why the receiver runs another version, when its HELLO said so */
+  otherVersion: string | undefined
 
   constructor(
     private readonly framed: FramedStream,
     private readonly counters: Counters,
+    /** the outbox major negotiated for this stream */
+    private readonly major: number,
   ) {}
 
   get open(): boolean {
@@ -630,7 +650,8 @@ class SenderLink {
 
   /** The receiver's certificate, or undefined when it sent none in time. */
   hello(timeoutMs: number): Promise<TabCert | undefined> {
-    if (this.cert !== undefined || this.ended) return Promise.resolve(this.cert)
+    if (this.cert !== undefined || this.ended || this.otherVersion !== undefined)
+      return Promise.resolve(this.cert)
     return new Promise((resolve) => {
       const timer = setTimeout(() => done(undefined), timeoutMs)
       const done = (cert: TabCert | undefined): void => {
@@ -680,10 +701,13 @@ class SenderLink {
     const f: OutboxFrame = decoded.value
     if (this.cert === undefined) {
       if (f.type !== 'hello') return this.fault(violation(`${f.type} before hello`))
-      if (f.version !== OUTBOX_VERSION) {
-        return this.fault(
-          new ProtocolError('UNSUPPORTED_VERSION', `outbox v${f.version}, we speak v1`),
-        )
+      const expected = helloVersion('outbox', this.major)
+      if (f.version !== expected) {
+        // another version of Orrery that kept the id: not a fault, nothing more to say to it
+        this.otherVersion = `its HELLO says outbox v${f.version} on ${protocolId('outbox', this.major)} (v${expected} expected)`
+        this.helloWaiter?.(undefined)
+        void this.framed.close()
+        return
       }
       this.cert = f.cert
       this.helloWaiter?.(f.cert)

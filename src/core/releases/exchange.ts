@@ -16,12 +16,12 @@ import { describeError, ProtocolError } from '../errors'
 import type { Logger } from '../log'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
+import type { VersionedProtocol } from '../wire/versions'
 import {
   decodeReleasesMessage,
   encodeReleasesMessage,
   MAX_KEYS_PER_QUERY,
   MAX_RELEASES_MESSAGE,
-  RELEASES_PROTOCOL,
   type ReleaseKey,
 } from './messages'
 import type { PeerBook, Release } from './peer-book'
@@ -42,6 +42,8 @@ export interface ReleaseCounters {
 export interface ExchangeHost {
   log: Logger
   limits: { timeoutMs: number; announceBurst: number; announcesPerSecond: number }
+  /** the releases majors spoken */
+  protocol: VersionedProtocol
   book: PeerBook
   counters: ReleaseCounters
   latest(key: string): Release | undefined
@@ -228,10 +230,11 @@ export class Exchange {
         : this.host.connections().find((c) => c.remotePeer.toString() === peer && usable(c))
     if (c === undefined) return undefined
     try {
-      return await c.newStream(RELEASES_PROTOCOL, {
+      const { stream } = await this.host.protocol.open(c, {
         runOnLimitedConnection: false,
         signal: AbortSignal.any([this.lifetime, AbortSignal.timeout(this.host.limits.timeoutMs)]),
       })
+      return stream
     } catch (e) {
       this.host.log.debug(`no releases stream to ${short(peer)}: ${describeError(e)}`)
       return undefined

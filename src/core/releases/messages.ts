@@ -1,5 +1,5 @@
 /**
- * The live releases protocol `/orrery/releases/1.0.0`, carried in Orrery's framing
+ * The live releases protocol `/orrery/releases/<major>.0.0`, carried in Orrery's framing
  * (wire/framing.ts). One stream per exchange:
  *   QUERY     keys[] (1..64 of publisher did:key + app name): "tell me your latest for these,
  *             and push me newer ones while we are connected"; answered by ANNOUNCE* then DONE
@@ -10,10 +10,12 @@
 import { ProtocolError, type Result, ok, err } from '../errors'
 import { didKeyFromPublicKey, publicKeyFromDidKey } from '../identity'
 import { Reader, Writer } from '../wire/codec'
+import { protocolId, VERSIONS } from '../wire/versions'
 import { MAX_NAME_LENGTH } from '../blocks/manifest'
 import { MAX_MANIFEST_BYTES } from '../blocks/types'
 
-export const RELEASES_PROTOCOL = '/orrery/releases/1.0.0'
+/** the current releases protocol id (all spoken ids: `spokenIds('releases')`) */
+export const RELEASES_PROTOCOL = protocolId('releases', VERSIONS.releases.current)
 export const MAX_KEYS_PER_QUERY = 64
 /** a did:key of an Ed25519 key is 56 characters */
 export const MAX_PUBLISHER_BYTES = 128

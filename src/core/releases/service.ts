@@ -39,7 +39,8 @@ import type { AppManifest, CidString } from '../blocks/types'
 import { Emitter } from '../emitter'
 import { err, InvalidValueError, ok, OrreryError, type Result } from '../errors'
 import { createLogger } from '../log'
-import { keyProblem, RELEASES_PROTOCOL, type ReleaseKey } from './messages'
+import { VersionedProtocol, type Spoken } from '../wire/versions'
+import { keyProblem, type ReleaseKey } from './messages'
 import { isNewer, PeerBook, type BookLimits, type Release } from './peer-book'
 import { Exchange, peek, short, type ExchangeHost, type ReleaseCounters } from './exchange'
 
@@ -68,6 +69,8 @@ export const DEFAULT_RELEASE_LIMITS: ReleaseLimits = {
 
 export interface ReleaseServiceInit {
   limits?: Partial<ReleaseLimits>
+  /** the releases majors spoken (default: VERSIONS.releases; tests play other versions) */
+  spoken?: Spoken
 }
 
 export interface ReleaseServiceComponents {
@@ -108,6 +111,7 @@ export class ReleaseService implements Startable {
     throttled: 0,
   }
   private readonly exchange: Exchange
+  private readonly protocol: VersionedProtocol
   /** followed since the last flush: queried in one QUERY per peer */
   private readonly toQuery = new Map<string, ReleaseKey>()
   private flushScheduled = false
@@ -117,7 +121,7 @@ export class ReleaseService implements Startable {
   private readonly onIdentify = (e: CustomEvent<IdentifyResult>): void => {
     const { connection, protocols, peerId } = e.detail
     if (!this.started || connection.limits !== undefined || this.greeted.has(connection)) return
-    if (!protocols.includes(RELEASES_PROTOCOL)) return
+    if (this.protocol.agreement(protocols) !== 'common') return
     this.greeted.add(connection)
     const peer = peerId.toString()
     this.book.join(peer)
@@ -133,9 +137,11 @@ export class ReleaseService implements Startable {
   ) {
     this.limits = { ...DEFAULT_RELEASE_LIMITS, ...init.limits }
     this.book = new PeerBook(this.limits)
+    this.protocol = new VersionedProtocol('releases', init.spoken)
     const host: ExchangeHost = {
       log: this.log,
       limits: this.limits,
+      protocol: this.protocol,
       book: this.book,
       counters: this.counters,
       latest: (key) => this.latest.get(key),
@@ -153,15 +159,11 @@ export class ReleaseService implements Startable {
   }
 
   async start(): Promise<void> {
-    await this.components.registrar.handle(
-      RELEASES_PROTOCOL,
-      (s, c) => this.exchange.accept(s, c),
-      {
-        maxInboundStreams: this.limits.maxInboundStreams,
-        maxOutboundStreams: this.limits.maxOutboundStreams,
-        runOnLimitedConnection: false,
-      },
-    )
+    await this.protocol.handle(this.components.registrar, (s, c) => this.exchange.accept(s, c), {
+      maxInboundStreams: this.limits.maxInboundStreams,
+      maxOutboundStreams: this.limits.maxOutboundStreams,
+      runOnLimitedConnection: false,
+    })
     this.components.events.addEventListener('peer:identify', this.onIdentify)
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
     this.exchange.restart()
@@ -173,7 +175,7 @@ export class ReleaseService implements Startable {
     this.started = false
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
     this.components.events.removeEventListener('peer:identify', this.onIdentify)
-    await this.components.registrar.unhandle(RELEASES_PROTOCOL)
+    await this.protocol.unhandle(this.components.registrar)
     this.exchange.stop()
     this.book.clear()
     this.toQuery.clear()

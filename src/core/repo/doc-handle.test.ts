@@ -27,7 +27,7 @@ function governedHandle(): { h: DocHandle; sigs: SigStore; unsigned: () => numbe
   const storage = new MemoryStorageAdapter()
   const id = newDocId()
   const me = generateIdentity()
-  const sigs = new SigStore(storage, id)
+  const sigs = new SigStore()
   const h = new DocHandle(id, am().create(), new DocStore(storage, id), {
     tabId: 't',
     bus: undefined,

@@ -15,7 +15,7 @@ import type { SyncPeer } from '../sync/peer'
 import type { TabBus, TabMessage } from '../tabs/bus'
 import { DocHandle } from './doc-handle'
 import type { Governance } from './governance'
-import { SigStore } from './sigs'
+import { decodeSigRecords, SigStore } from './sigs'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 import type { ChangeSignature } from '../sync/messages'
 
@@ -30,6 +30,12 @@ export interface DocMeta {
   /** when this document last heard from a peer, and who (identity when known, else peer id) */
   lastSyncAt?: number
   lastSyncWith?: string
+  /** made in this browser (`create`): empty is then its true content, not "not arrived yet" */
+  created?: boolean
+  /** when a peer last confirmed having all of our heads, who, and those heads (doc-state.ts) */
+  confirmedAt?: number
+  confirmedWith?: string
+  confirmedHeads?: string[]
 }
 
 export interface RepoEvents extends Record<string, unknown> {
@@ -67,6 +73,10 @@ export class Repo {
   private readonly tagIndex = new Map<SyncPeer, Map<string, DocId>>()
   private readonly served = new Set<DocId>()
   private readonly metaTimers = new Map<DocId, ReturnType<typeof setTimeout>>()
+  /** documents whose record changed since it was last written */
+  private readonly metaDirty = new Set<DocId>()
+  /** document record writes under way */
+  private readonly metaWrites = new Set<Promise<void>>()
   private readonly unsubscribeBus: (() => void) | undefined
   private loadedMeta: Promise<void>
 
@@ -81,9 +91,14 @@ export class Repo {
 
   // ---- documents -----------------------------------------------------------------------------
 
-  async create(): Promise<DocHandle> {
-    const id = newDocId()
+  /** A new document (`id`: one made with newDocId, e.g. to register it in a space first). */
+  async create(id: DocId = newDocId()): Promise<DocHandle> {
     const handle = await this.open(id)
+    const m = this.meta.get(id)
+    if (m !== undefined && m.created !== true) {
+      m.created = true
+      await this.writeMeta(id) // an empty new document must not look "not arrived" after a reload
+    }
     this.opts.bus?.post({ t: 'doc-created', doc: id, from: this.opts.tabId })
     return handle
   }
@@ -116,7 +131,17 @@ export class Repo {
 
   async list(): Promise<DocMeta[]> {
     await this.loadedMeta
+    return this.knownDocs()
+  }
+
+  /** The records of the documents this tab knows, as loaded so far (newest first). */
+  knownDocs(): DocMeta[] {
     return [...this.meta.values()].sort((a, b) => b.openedAt - a.openedAt)
+  }
+
+  /** One document's record, as loaded so far. */
+  record(id: DocId): DocMeta | undefined {
+    return this.meta.get(id)
   }
 
   async close(id: DocId): Promise<void> {
@@ -131,29 +156,77 @@ export class Repo {
     this.events.emit('doc-closed', id)
   }
 
-  /** Every change on disk, and every document's cached view written. */
+  /**
+   * Resolves when every change made so far is on disk with its signatures, and so are the
+   * documents' records (the "waiting" counts) and cached views; rejects if a write failed (the
+   * writes are kept and retried).
+   */
   async flushAll(): Promise<void> {
     await Promise.all([
       ...[...this.handles.values()].map((h) => h.whenSaved()),
       this.opts.views?.flush(),
+      this.writeAllMeta(),
     ])
   }
 
+  /** Closes every document (their changes saved) and writes the pending document records. */
   async shutdown(): Promise<void> {
     for (const id of [...this.handles.keys()]) await this.close(id)
+    await this.writeAllMeta()
     this.unsubscribeBus?.()
+  }
+
+  /**
+   * Another tab of this profile went away: what it stored in its last moments may never have
+   * reached this tab over the tab bus. Every open document reads the chunks it does not know.
+   */
+  async catchUp(): Promise<void> {
+    await Promise.all([...this.opening.values()].map((p) => p.catch(() => undefined)))
+    const found = await Promise.all(
+      [...this.handles.values()].map((h) =>
+        h.catchUp().catch((e: unknown) => {
+          log.warn(`catching up on ${h.id} from disk: ${describeError(e)}`)
+          return 0
+        }),
+      ),
+    )
+    const n = found.reduce((a, b) => a + b, 0)
+    if (n > 0) log.info(`${n} chunk(s) another tab stored as it went away`)
+  }
+
+  /**
+   * The page is going away (`pagehide`, hidden, frozen): no later task may run. Commits and
+   * signs pending edits, tells the peers and the other tabs, and hands every write still waiting
+   * (changes, signatures, document records, views) to the disk in one batch that does not wait
+   * for its turn. What a resolved `set` did survives a reload or a closed tab.
+   */
+  flushNow(): void {
+    const byHandle = [...this.handles.values()].map((h) => [h, h.flushNow()] as const)
+    void this.opts.views?.flush()
+    for (const id of [...this.metaDirty]) void this.writeMeta(id)
+    const batchNow = this.opts.storage.batchNow?.bind(this.opts.storage)
+    if (batchNow === undefined) return
+    const ops = byHandle.flatMap(([, o]) => o)
+    batchNow(ops).then(
+      () => {
+        for (const [h, o] of byHandle) h.storedNow(o)
+      },
+      (e: unknown) =>
+        log.error(`the last write before the page went away failed: ${describeError(e)}`),
+    )
   }
 
   private async load(id: DocId): Promise<DocHandle> {
     const store = new DocStore(this.opts.storage, id)
     const governance = await this.opts.governance?.(id)
-    const sigs = governance === undefined ? undefined : new SigStore(this.opts.storage, id)
-    const [loaded] = await Promise.all([
+    const sigs = governance === undefined ? undefined : new SigStore()
+    const [loaded, records] = await Promise.all([
       store.load(),
+      sigs === undefined ? undefined : store.loadSigs(),
       automergeReady(),
       this.loadedMeta,
-      sigs?.load(),
     ])
+    if (records !== undefined) sigs?.add(decodeSigRecords(records))
     let doc = am().create()
     if (loaded !== undefined) {
       try {
@@ -180,12 +253,22 @@ export class Repo {
       doc.free()
       return existing
     }
+    const m = this.meta.get(id)
     const handle = new DocHandle(id, doc, store, {
       tabId: this.opts.tabId,
       bus: this.opts.bus,
       onStatus: (h) => this.events.emit('doc-status', h.id),
       onChanged: (h) => this.opts.views?.changed(h),
-      unsynced: this.meta.get(id)?.unsynced ?? 0,
+      unsynced: m?.unsynced ?? 0,
+      ...(m?.confirmedAt !== undefined && m.confirmedWith !== undefined && m.confirmedHeads
+        ? { confirmation: { at: m.confirmedAt, with: m.confirmedWith, heads: m.confirmedHeads } }
+        : {}),
+      onConfirmed: (h, c) =>
+        this.recordMeta(h.id, {
+          confirmedAt: c.at,
+          confirmedWith: c.with,
+          confirmedHeads: c.heads,
+        }),
       onUnsynced: (h, n) => this.recordMeta(h.id, { unsynced: n }),
       ...(governance !== undefined && sigs !== undefined ? { governance, sigs } : {}),
       onSynced: (h, peer) =>
@@ -257,39 +340,46 @@ export class Repo {
     const crossesZero =
       patch.unsynced !== undefined && (patch.unsynced === 0) !== ((m.unsynced ?? 0) === 0)
     Object.assign(m, patch)
+    this.metaDirty.add(id)
     if (crossesZero) {
-      queueMicrotask(() => this.writeMeta(id))
+      queueMicrotask(() => {
+        if (this.metaDirty.has(id)) void this.writeMeta(id)
+      })
       return
     }
     if (this.metaTimers.has(id)) return
     this.metaTimers.set(
       id,
-      setTimeout(() => this.writeMeta(id), 1000),
+      setTimeout(() => void this.writeMeta(id), 1000),
     )
   }
 
-  private writeMeta(id: DocId): void {
+  private writeMeta(id: DocId): Promise<void> {
     clearTimeout(this.metaTimers.get(id))
     this.metaTimers.delete(id)
+    this.metaDirty.delete(id)
     const m = this.meta.get(id)
-    if (m === undefined) return
+    if (m === undefined) return Promise.resolve()
     this.events.emit('docs-changed', undefined)
-    this.opts.storage
+    const written = this.opts.storage
       .save(['meta', id], utf8(JSON.stringify(m)))
       .catch((e: unknown) => log.warn(`could not record ${id}: ${describeError(e)}`))
+      .finally(() => this.metaWrites.delete(written))
+    this.metaWrites.add(written)
+    return written
   }
 
-  /** Writes coalesced document records and due views now (the page is going away). */
-  flushMeta(): void {
-    void this.opts.views?.flush()
-    for (const id of [...this.metaTimers.keys()]) this.writeMeta(id)
+  /** Writes the coalesced document records now; resolves when every record write has ended. */
+  private async writeAllMeta(): Promise<void> {
+    for (const id of [...this.metaDirty]) void this.writeMeta(id)
+    await Promise.all([...this.metaWrites])
   }
 
   // ---- other tabs ----------------------------------------------------------------------------
 
   private onTabMessage(m: TabMessage): void {
     if (m.from === this.opts.tabId) return
-    if (m.t === 'chunk') this.handles.get(m.doc)?.receiveTabChunk(m.data, m.sigs)
+    if (m.t === 'chunk') this.handles.get(m.doc)?.receiveTabChunk(m.data, m.sigs, m.unstored)
     else if (m.t === 'doc-created') {
       this.loadedMeta = this.loadedMeta
         .then(() => this.loadMeta())

@@ -22,6 +22,7 @@ import {
 } from './invite'
 import { readSpace, roleOf, newSpaceValue, emptySpace, type Role, type SpaceState } from './model'
 import { removeMember } from './policy'
+import { SpaceError } from './errors'
 import { docGovernance, spaceGovernance, type SpaceContext } from './governance'
 
 const log = createLogger('spaces')
@@ -185,7 +186,7 @@ export class Spaces {
     const docId = newDocId()
     await this.registerDoc(docId, spaceId)
     await this.ownWrite(spaceId, [[['docs', docId], { addedBy: me.id, addedAt: Date.now() }]])
-    await this.opts.repo.open(docId)
+    await this.opts.repo.create(docId)
     return docId
   }
 
@@ -216,26 +217,33 @@ export class Spaces {
   /**
    * Joins a space with an invite: the space document comes from whichever member (or peer that
    * holds it) is reachable, the invite is checked against it, and this user writes their own
-   * member record, which every member can verify without the inviter.
+   * member record, which every member can verify without the inviter. While no member is
+   * reachable it waits (the space document's sync state says so; `onWaiting` is called once the
+   * space is registered and being looked for) and completes by itself when one comes online:
+   * only `timeoutMs` or the signal end the wait. A damaged, forged or expired invite fails at
+   * once.
    */
-  async join(invite: string, name?: string, timeoutMs = 30_000): Promise<string> {
+  async join(
+    invite: string,
+    name?: string,
+    opts: { timeoutMs?: number; signal?: AbortSignal; onWaiting?: (spaceId: string) => void } = {},
+  ): Promise<string> {
     await this.ready
     const decoded = decodeInvite(invite)
     if (!decoded.ok) throw decoded.error
     const { token } = decoded.value
+    if (!(Date.now() < token.expiresAt))
+      throw new SpaceError(
+        'INVITE_EXPIRED',
+        `invite ${token.id} expired at ${new Date(token.expiresAt).toISOString()}`,
+      )
     const me = this.me()
     const spaceId = token.space
     await this.registerSpace(spaceId)
     await this.watch(spaceId)
-    const until = Date.now() + timeoutMs
-    while (this.state(spaceId).members.size === 0) {
-      if (Date.now() > until) {
-        throw new OrreryError(
-          'BLOCKS_UNAVAILABLE',
-          'no member of this space could be reached to check the invite',
-        )
-      }
-      await new Promise((r) => setTimeout(r, 100))
+    if (this.state(spaceId).members.size === 0) {
+      opts.onWaiting?.(spaceId)
+      await this.whenMembers(spaceId, opts)
     }
     if (roleOf(this.state(spaceId), me.id) !== undefined) return spaceId // already in
     const check = checkInvite(token, this.state(spaceId), Date.now(), me.id)
@@ -247,6 +255,41 @@ export class Spaces {
     ])
     log.info(`joined space ${spaceId} as ${token.role}`)
     return spaceId
+  }
+
+  /** Resolves once the space's document (its members) has arrived from someone. */
+  private whenMembers(
+    spaceId: string,
+    opts: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer =
+        opts.timeoutMs === undefined
+          ? undefined
+          : setTimeout(
+              () =>
+                finish(
+                  new OrreryError(
+                    'BLOCKS_UNAVAILABLE',
+                    'no member of this space could be reached to check the invite',
+                  ),
+                ),
+              opts.timeoutMs,
+            )
+      const aborted = (): void => finish(new OrreryError('ABORTED', 'joining was cancelled'))
+      const off = this.events.on('changed', (id) => {
+        if (id === spaceId && this.state(spaceId).members.size > 0) finish()
+      })
+      opts.signal?.addEventListener('abort', aborted, { once: true })
+      if (opts.signal?.aborted) aborted()
+      function finish(error?: OrreryError): void {
+        clearTimeout(timer)
+        off()
+        opts.signal?.removeEventListener('abort', aborted)
+        if (error === undefined) resolve()
+        else reject(error)
+      }
+    })
   }
 
   /** Removes a member (admins): their later writes are refused by every peer. */

@@ -103,3 +103,44 @@ describe('CoalescingStorage', () => {
     expect(inner.keys).toEqual(['fine'])
   })
 })
+
+describe('CoalescingStorage.batchNow (the page is going away)', () => {
+  it('hands the gathering batch and its own ops to the adapter at once, ahead of their turn', async () => {
+    const inner = new Recording()
+    let release!: () => void
+    inner.gate = new Promise<void>((r) => (release = r))
+    const s = new CoalescingStorage(inner)
+    const first = s.save(['a'], bytes(1)) // its batch goes to the adapter and hangs there
+    await Promise.resolve()
+    await Promise.resolve()
+    const waiting = s.save(['b'], bytes(2)) // gathering behind it
+    let waitingDone = false
+    void waiting.then(() => (waitingDone = true))
+    const now = s.batchNow([{ type: 'put', key: ['c'], data: bytes(3) }])
+    // handed over before batchNow returned, without waiting for the first batch
+    expect(inner.batches).toEqual([['put a'], ['put b', 'put c']])
+    release()
+    await Promise.all([first, now, waiting])
+    expect(waitingDone).toBe(true)
+    expect(await inner.load(['b'])).toEqual(bytes(2))
+    expect(await inner.load(['c'])).toEqual(bytes(3))
+    // the emptied batch's turn writes nothing
+    await s.load(['a'])
+    expect(inner.batches).toHaveLength(2)
+  })
+
+  it('does not jump ahead of a range removal queued before it', async () => {
+    const inner = new Recording()
+    let release!: () => void
+    inner.gate = new Promise<void>((r) => (release = r))
+    const s = new CoalescingStorage(inner)
+    const first = s.save(['x', 'old'], bytes(1))
+    const removal = s.removeRange(['x'])
+    const now = s.batchNow([{ type: 'put', key: ['x', 'new'], data: bytes(2) }])
+    expect(inner.batches).toEqual([]) // nothing handed over yet: the gate holds the first batch
+    release()
+    await Promise.all([first, removal, now])
+    expect(await inner.load(['x', 'old'])).toBeUndefined()
+    expect(await inner.load(['x', 'new'])).toEqual(bytes(2))
+  })
+})

@@ -13,9 +13,14 @@
  *
  * A batch fails as a whole (a full disk): every write in it rejects with the error, and each
  * caller keeps its bytes and retries as it would after a failed `save`.
+ *
+ * `batchNow` (the page is going away) takes the batch still gathering, adds its ops and hands
+ * them to the adapter at once, ahead of its turn: the batches before it are with the adapter
+ * already (IndexedDB runs write transactions in the order they were created), so order holds.
  */
 import {
   checkKey,
+  listKeys,
   type StorageAdapter,
   type StorageChunk,
   type StorageKey,
@@ -32,6 +37,8 @@ export class CoalescingStorage implements StorageAdapter {
   private tail: Promise<void> = Promise.resolve()
   /** the batch still taking writes: its turn has not come yet */
   private gathering: Gathering | undefined
+  /** range removals queued and not yet run: a write may not jump ahead of one */
+  private removals = 0
   /** batches handed to the adapter below (for tests and the benchmark) */
   batches = 0
 
@@ -59,11 +66,33 @@ export class CoalescingStorage implements StorageAdapter {
     return await this.inner.loadRange(prefix)
   }
 
+  async listKeys(prefix: StorageKey): Promise<StorageKey[]> {
+    await this.tail
+    return await listKeys(this.inner, prefix)
+  }
+
   removeRange(prefix: StorageKey): Promise<void> {
     this.gathering = undefined // later writes go in a batch after the removal
-    const job = this.tail.then(() => this.inner.removeRange(prefix))
+    this.removals++
+    const job = this.tail.then(() => this.inner.removeRange(prefix)).finally(() => this.removals--)
     this.tail = job.catch(() => undefined)
     return job
+  }
+
+  batchNow(ops: readonly StorageOp[]): Promise<void> {
+    const now = this.inner.batchNow?.bind(this.inner)
+    if (now === undefined || this.removals > 0) return this.queue(ops)
+    const g = this.gathering
+    this.gathering = undefined
+    const all = [...(g?.ops ?? []), ...ops]
+    if (g !== undefined) g.ops = [] // its turn finds it empty: its writers wait on this batch
+    const done = now(all)
+    if (g !== undefined)
+      done.then(
+        () => g.waiters.forEach((w) => w.resolve()),
+        (e: unknown) => g.waiters.forEach((w) => w.reject(e)),
+      )
+    return done
   }
 
   private queue(ops: readonly StorageOp[]): Promise<void> {
@@ -85,6 +114,7 @@ export class CoalescingStorage implements StorageAdapter {
   /** The batch's turn: it takes no more writes; never rejects (its writers get the error). */
   private async write(g: Gathering): Promise<void> {
     if (this.gathering === g) this.gathering = undefined
+    if (g.ops.length === 0) return // taken by batchNow
     this.batches++
     try {
       await this.inner.batch(g.ops)

@@ -310,7 +310,7 @@ describe('DocStore when storage fails', () => {
     storage.failSaves = 1
     store.saveIncremental(utf8('x'))
     await expect(store.whenSaved()).rejects.toBeInstanceOf(StorageError)
-    await new Promise((r) => setTimeout(r, 400))
+    await vi.waitFor(() => expect(store.pending).toBe(0), { timeout: 5000 }) // the retry
     await store.whenSaved()
     expect(storage.saves).toHaveLength(1)
     store.close()
@@ -531,5 +531,106 @@ describe('DocStore load and compaction hints', () => {
     expect(storage.keys).toHaveLength(2) // the snapshot and the chunk queued after it
     expect(store.wantsCompaction()).toBe(false)
     store.close()
+  })
+})
+
+describe('DocStore signatures and the last moments of a page', () => {
+  const record = (n: number): Uint8Array => new Uint8Array(128).fill(n)
+
+  it('writes a change and the signature queued before it in one batch', async () => {
+    const storage = new TestStorage()
+    const id = newDocId()
+    const store = new DocStore(storage, id)
+    const { edit } = editor()
+    const batches: string[][] = []
+    const realBatch = storage.batch.bind(storage)
+    storage.batch = async (ops) => {
+      batches.push(ops.map((o) => `${o.type} ${o.key[1]}`))
+      return realBatch(ops)
+    }
+    store.saveSigs(record(1))
+    store.saveIncremental(edit('a', '1'))
+    await store.whenSaved()
+    expect(batches).toEqual([['put c', 'put g']])
+    expect(await store.loadSigs()).toEqual(record(1))
+  })
+
+  it('replaces the signature chunks with one chunk of every record when it writes a snapshot', async () => {
+    const storage = new TestStorage()
+    const id = newDocId()
+    const store = new DocStore(storage, id)
+    const { doc, edit } = editor()
+    for (let i = 0; i < 3; i++) {
+      store.saveSigs(record(i))
+      store.saveIncremental(edit(`k${i}`, 'v'))
+      await store.whenSaved()
+    }
+    expect(storage.keys.filter((k) => k.includes('/g/'))).toHaveLength(3)
+    store.sigRecords = () => concatBytes([record(0), record(1), record(2)])
+    store.saveSnapshot(doc.save())
+    await store.whenSaved()
+    const left = storage.keys.filter((k) => k.startsWith(id)).map((k) => k.split('/')[1])
+    expect(left.sort()).toEqual(['g', 's'])
+    expect(await new DocStore(storage, id).loadSigs()).toEqual(
+      concatBytes([record(0), record(1), record(2)]),
+    )
+  })
+
+  it('lists everything still queued as puts for a write that cannot wait, and knows them after', async () => {
+    const storage = new TestStorage()
+    const id = newDocId()
+    const store = new DocStore(storage, id)
+    let release!: () => void
+    storage.gate = new Promise<void>((r) => (release = r))
+    const { doc, edit } = editor()
+    const c1 = edit('a', '1')
+    store.saveIncremental(c1)
+    store.saveSigs(record(9))
+    const c2 = edit('b', '2')
+    store.saveIncremental(c2)
+    const { ops, chunks, sigs } = store.pendingPuts()
+    expect(ops.map((o) => o.key.join('/'))).toEqual([
+      chunkKey(id, 'c', c1),
+      `${id}/g/${sha256Hex(record(9))}`,
+      chunkKey(id, 'c', c2),
+    ])
+    expect(chunks).toEqual([c1, c2])
+    expect(sigs).toEqual([record(9)])
+    // the page went away: only that last write reached the disk
+    const disk = new MemoryStorageAdapter()
+    await disk.batch(ops)
+    const reloaded = await new DocStore(disk, id).load()
+    const back = am().load(reloaded!.bytes)
+    expect(back.materialize('_root')).toEqual({ a: '1', b: '2' })
+    // the page lived on: they are known, so a snapshot removes them too
+    store.stored(ops)
+    release()
+    await store.whenSaved()
+    store.saveSnapshot(doc.save())
+    await store.whenSaved()
+    expect(storage.keys.filter((k) => k.startsWith(`${id}/c/`))).toEqual([])
+  })
+
+  it('loads only the chunks it has neither loaded, written nor been sent', async () => {
+    const storage = new MemoryStorageAdapter()
+    const id = newDocId()
+    const mine = new DocStore(storage, id)
+    const other = new DocStore(storage, id)
+    const { edit } = editor()
+    const c1 = edit('a', '1')
+    mine.saveIncremental(c1)
+    await mine.whenSaved()
+    const c2 = edit('b', '2')
+    const c3 = edit('c', '3')
+    other.saveIncremental(c2)
+    await other.whenSaved()
+    other.saveIncremental(c3)
+    other.saveSigs(record(4))
+    await other.whenSaved()
+    mine.noteStoredElsewhere('c', c2) // it came over the tab bus
+    const unknown = await mine.loadUnknown()
+    expect(unknown.chunks).toEqual([c3])
+    expect(unknown.sigs).toEqual([record(4)])
+    expect(await mine.loadUnknown()).toEqual({ chunks: [], sigs: [] })
   })
 })

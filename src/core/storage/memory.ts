@@ -36,11 +36,21 @@ export class MemoryStorageAdapter implements StorageAdapter {
     }
   }
 
+  /** Memory applies a batch before it returns anyway. */
+  batchNow(ops: readonly StorageOp[]): Promise<void> {
+    return this.batch(ops)
+  }
+
   async loadRange(prefix: StorageKey): Promise<StorageChunk[]> {
     const p = joinKey(prefix) + '/'
     const out: StorageChunk[] = []
     for (const [k, v] of this.data) if (k.startsWith(p)) out.push({ key: splitKey(k), data: v })
     return out
+  }
+
+  async listKeys(prefix: StorageKey): Promise<StorageKey[]> {
+    const p = joinKey(prefix) + '/'
+    return [...this.data.keys()].filter((k) => k.startsWith(p)).map(splitKey)
   }
 
   async removeRange(prefix: StorageKey): Promise<void> {

@@ -26,7 +26,16 @@ export interface StorageAdapter {
    * removal of the chunks it replaces, or the writes a flush made together.
    */
   batch(ops: readonly StorageOp[]): Promise<void>
+  /**
+   * The same, but handed to the disk before this call returns, ahead of batches still waiting
+   * for their turn: for the last moments of a page (`pagehide`), when no later task may run.
+   * Backends that cannot start a write synchronously leave it out; callers fall back to `batch`.
+   * Resolves when the ops are on disk.
+   */
+  batchNow?(ops: readonly StorageOp[]): Promise<void>
   loadRange(prefix: StorageKey): Promise<StorageChunk[]>
+  /** The keys under a prefix without their values (cheap); `loadRange` serves where absent. */
+  listKeys?(prefix: StorageKey): Promise<StorageKey[]>
   removeRange(prefix: StorageKey): Promise<void>
 }
 
@@ -42,6 +51,12 @@ export function checkKey(key: StorageKey): void {
 
 export const joinKey = (key: StorageKey): string => key.join('/')
 export const splitKey = (s: string): string[] => s.split('/')
+
+/** The keys under `prefix`, from `listKeys` where the adapter has it. */
+export async function listKeys(s: StorageAdapter, prefix: StorageKey): Promise<StorageKey[]> {
+  if (s.listKeys !== undefined) return await s.listKeys(prefix)
+  return (await s.loadRange(prefix)).map((c) => c.key)
+}
 
 /** The ops of a batch with only the last op of each key left (their order no longer matters). */
 export function lastOpPerKey(ops: readonly StorageOp[]): StorageOp[] {

@@ -6,11 +6,11 @@ import { generateIdentity } from '../identity'
 import { docIdFromBytes, isDocId, newDocId } from '../ids'
 import { issueTabCert, verifyTabCert } from '../tab-cert'
 import { Writer } from '../wire/codec'
+import { helloVersion } from '../wire/versions'
 import {
   decodeSyncFrame,
   encodeSyncFrame,
   MAX_TOPICS_PER_MESSAGE,
-  SYNC_VERSION,
   type ChangeSignature,
   type SyncFrame,
 } from './messages'
@@ -121,7 +121,7 @@ describe('sync frames: round trips', () => {
     const peerId = '12D3KooWGzh5JYcKXxnT1d6vj1RiL2xeYxzBZWdCAZmhqRLcN7pu'
     const now = 1_700_000_000_000
     const cert = issueTabCert(identity, peerId, 'profile-1', now)
-    const frame: SyncFrame = { type: 'hello', version: SYNC_VERSION, cert }
+    const frame: SyncFrame = { type: 'hello', version: helloVersion('sync', 1), cert }
     const back = decodeOk(encodeSyncFrame(frame))
     expect(back).toEqual(frame)
     if (back.type !== 'hello') throw new Error('unreachable')

@@ -1,6 +1,7 @@
 /**
  * The sync protocol's messages (inside framing.ts frames):
- *   HELLO     version, the sender's tab certificate
+ *   HELLO     version (derived from the negotiated protocol id: `helloVersion` in
+ *             wire/versions.ts), the sender's tab certificate
  *   INTEREST  document topics the sender has open (hashes: ids are never announced)
  *   SYNC      a document id, an Automerge sync message, and signatures over changes
  *   GOODBYE   a reason, before the sender closes the stream
@@ -11,9 +12,10 @@ import { docIdFromBytes, docIdToBytes, type DocId } from '../ids'
 import { ProtocolError, type Result, ok, err } from '../errors'
 import type { TabCert } from '../tab-cert'
 import { Reader, Writer } from '../wire/codec'
+import { protocolId, VERSIONS } from '../wire/versions'
 
-export const SYNC_PROTOCOL = '/orrery/sync/1.0.0'
-export const SYNC_VERSION = 2
+/** the current sync protocol id (all spoken ids: `spokenIds('sync')`) */
+export const SYNC_PROTOCOL = protocolId('sync', VERSIONS.sync.current)
 export const MAX_TOPICS_PER_MESSAGE = 1024
 /** largest reassembled message: a whole document in one Automerge sync message */
 export const MAX_SYNC_MESSAGE = 64 * 1024 * 1024

@@ -20,7 +20,8 @@ import type { Repo } from '../repo/repo'
 import type { TabCert } from '../tab-cert'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
-import { MAX_SYNC_MESSAGE, SYNC_PROTOCOL } from './messages'
+import { isUnsupportedProtocol, VersionedProtocol, type Spoken } from '../wire/versions'
+import { MAX_SYNC_MESSAGE } from './messages'
 import { SyncSession } from './session'
 import type { Firewall } from '../firewall/firewall'
 
@@ -30,6 +31,10 @@ export interface SyncServiceInit {
   issueCert: (peerId: string) => TabCert | Promise<TabCert>
   maxMessage?: number
   firewall?: Firewall
+  /** the sync majors spoken (default: VERSIONS.sync; tests play other versions) */
+  spoken?: Spoken
+  /** a remote tab runs another version of Orrery (not a fault: it is reported, never struck) */
+  onOtherVersion?: (peer: string, reason: string) => void
 }
 
 export interface SyncServiceComponents {
@@ -42,11 +47,11 @@ export interface SyncServiceComponents {
 export class SyncService implements Startable {
   private readonly sessions = new Set<SyncSession>()
   private readonly log = createLogger('sync')
-  private topologyId: string | undefined
   private offDocOpened: (() => void) | undefined
   private offFirewall: (() => void) | undefined
   private started = false
   private readonly cert: Promise<TabCert>
+  readonly protocol: VersionedProtocol
   /** connections that already have (or are opening) a session */
   private readonly linked = new WeakSet<Connection>()
   private readonly onConnectionOpen = (e: CustomEvent<Connection>): void => {
@@ -59,6 +64,7 @@ export class SyncService implements Startable {
     private readonly components: SyncServiceComponents,
     private readonly init: SyncServiceInit,
   ) {
+    this.protocol = new VersionedProtocol('sync', init.spoken)
     this.cert = Promise.resolve(init.issueCert(components.peerId.toString()))
     this.cert.catch(() => undefined)
   }
@@ -70,16 +76,16 @@ export class SyncService implements Startable {
   }
 
   async start(): Promise<void> {
-    await this.components.registrar.handle(
-      SYNC_PROTOCOL,
-      (stream, connection) => this.accept(stream, connection),
+    await this.protocol.handle(
+      this.components.registrar,
+      (stream, connection, major) => this.accept(stream, connection, major),
       {
         maxInboundStreams: 2,
         maxOutboundStreams: 2,
         runOnLimitedConnection: false,
       },
     )
-    this.topologyId = await this.components.registrar.register(SYNC_PROTOCOL, {
+    await this.protocol.register(this.components.registrar, {
       notifyOnLimitedConnection: false,
       onConnect: (_peer, connection) => this.dial(connection),
     })
@@ -108,8 +114,8 @@ export class SyncService implements Startable {
     this.offDocOpened?.()
     this.offFirewall?.()
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
-    if (this.topologyId !== undefined) this.components.registrar.unregister(this.topologyId)
-    await this.components.registrar.unhandle(SYNC_PROTOCOL)
+    this.protocol.unregister(this.components.registrar)
+    await this.protocol.unhandle(this.components.registrar)
     await Promise.all([...this.sessions].map((s) => s.close('shutting down')))
     this.sessions.clear()
   }
@@ -128,27 +134,34 @@ export class SyncService implements Startable {
       return
     this.linked.add(connection)
     try {
-      const stream = await connection.newStream(SYNC_PROTOCOL, {
+      const { stream, major } = await this.protocol.open(connection, {
         runOnLimitedConnection: false,
-        negotiateFully: false,
       })
-      this.run(stream, connection)
+      this.run(stream, connection, major)
     } catch (e) {
+      // a direct connection is only made to another Orrery tab: one that speaks none of our
+      // majors runs another version (reported, never struck)
+      if (isUnsupportedProtocol(e)) {
+        this.init.onOtherVersion?.(
+          connection.remotePeer.toString(),
+          `no sync version in common (we offered ${this.protocol.ids.join(', ')})`,
+        )
+      }
       this.log.debug(
         `could not open sync stream to ${connection.remotePeer.toString().slice(-8)}: ${describeError(e)}`,
       )
     }
   }
 
-  private accept(stream: Stream, connection: Connection): void {
+  private accept(stream: Stream, connection: Connection, major: number): void {
     if (connection.limits !== undefined) {
       stream.abort(new Error('sync is not allowed over limited connections'))
       return
     }
-    this.run(stream, connection)
+    this.run(stream, connection, major)
   }
 
-  private run(stream: Stream, connection: Connection): void {
+  private run(stream: Stream, connection: Connection, major: number): void {
     this.linked.add(connection)
     const framed = new FramedStream(
       stream,
@@ -158,11 +171,13 @@ export class SyncService implements Startable {
     const session = new SyncSession({
       framed,
       connection,
+      version: major,
       repo: this.init.repo,
       cert: this.cert,
       log: this.log,
       localPeerId: this.components.peerId.toString(),
       ...(this.init.firewall ? { firewall: this.init.firewall } : {}),
+      ...(this.init.onOtherVersion ? { onOtherVersion: this.init.onOtherVersion } : {}),
       onClose: (s) => this.sessions.delete(s),
     })
     this.sessions.add(session)

@@ -15,7 +15,8 @@ import type { Firewall } from '../firewall/firewall'
 import type { Repo } from '../repo/repo'
 import { verifyTabCert, type TabCert } from '../tab-cert'
 import type { FramedStream } from '../wire/framed-stream'
-import { decodeSyncFrame, encodeSyncFrame, SYNC_VERSION, type SyncFrame } from './messages'
+import { helloVersion, protocolId } from '../wire/versions'
+import { decodeSyncFrame, encodeSyncFrame, type SyncFrame } from './messages'
 import type { SyncPeer } from './peer'
 
 let nextKey = 0
@@ -23,6 +24,8 @@ let nextKey = 0
 export interface SessionOptions {
   framed: FramedStream
   connection: Connection
+  /** the sync major negotiated for this stream (its protocol id's) */
+  version: number
   repo: Repo
   cert: Promise<TabCert>
   log: Logger
@@ -30,6 +33,8 @@ export interface SessionOptions {
   localPeerId: string
   /** limits on what this peer may send us; protocol faults count as strikes */
   firewall?: Firewall
+  /** the peer's HELLO named another version: reported, never struck */
+  onOtherVersion?: (peer: string, reason: string) => void
 }
 
 export class SyncSession implements SyncPeer {
@@ -38,6 +43,8 @@ export class SyncSession implements SyncPeer {
   readonly localPeer: string
   readonly connectionId: string
   readonly initiator: boolean
+  /** the sync major this session speaks (negotiated with the stream's protocol id) */
+  readonly version: number
   identity: string | undefined
   private helloReceived = false
   /** sync messages sent and received, bytes included (status and tests) */
@@ -58,6 +65,7 @@ export class SyncSession implements SyncPeer {
     this.remotePeer = opts.connection.remotePeer.toString()
     this.localPeer = opts.localPeerId
     this.connectionId = opts.connection.id
+    this.version = opts.version
     this.initiator = opts.localPeerId < this.remotePeer
   }
 
@@ -72,7 +80,7 @@ export class SyncSession implements SyncPeer {
     }
     this.repo.addPeer(this)
     this.cert = await this.opts.cert
-    this.send({ type: 'hello', version: SYNC_VERSION, cert: this.cert })
+    this.send({ type: 'hello', version: helloVersion('sync', this.version), cert: this.cert })
     this.helloSent = true
     void this.pump() // anything woken while the certificate loaded
     this.sendInterest(this.repo.openDocIds())
@@ -209,13 +217,14 @@ export class SyncSession implements SyncPeer {
   private onHello(version: number, cert: TabCert): void {
     if (this.helloReceived)
       return this.fault(new ProtocolError('PROTOCOL_VIOLATION', 'second hello'))
-    if (version !== SYNC_VERSION) {
-      return this.fault(
-        new ProtocolError(
-          'UNSUPPORTED_VERSION',
-          `peer speaks sync v${version}, we speak v${SYNC_VERSION}`,
-        ),
-      )
+    const expected = helloVersion('sync', this.version)
+    if (version !== expected) {
+      // a build that changed the wire without changing the id: another version, not a fault
+      const reason = `its HELLO says sync v${version} on ${protocolId('sync', this.version)} (v${expected} expected)`
+      this.log.info(`${this.short} runs another version: ${reason}`)
+      this.opts.onOtherVersion?.(this.remotePeer, reason)
+      void this.close('another version')
+      return
     }
     const checked = verifyTabCert(cert, this.remotePeer)
     if (!checked.ok)

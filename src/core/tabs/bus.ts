@@ -1,7 +1,9 @@
 /**
  * Tabs of one browser profile share IndexedDB and tell each other about new chunks over a
- * BroadcastChannel. A chunk is posted only after it reached storage, so a tab that receives one
- * never needs to store it again. Node has BroadcastChannel too, so tests use the real one.
+ * BroadcastChannel. A chunk is posted after it reached storage, so a tab that receives one
+ * never needs to store it again; except as a page goes away (`unstored`): its last chunks are
+ * posted while their write may still fail, and the tabs that receive them store them too.
+ * Node has BroadcastChannel too, so tests use the real one.
  */
 import type { DocId } from '../ids'
 import { createLogger } from '../log'
@@ -9,8 +11,18 @@ import { createLogger } from '../log'
 const log = createLogger('tab-bus')
 
 export type TabMessage =
-  | { t: 'chunk'; doc: DocId; data: Uint8Array; from: string; sigs?: Uint8Array }
+  | {
+      t: 'chunk'
+      doc: DocId
+      data: Uint8Array
+      from: string
+      /** signature records (128 bytes each) stored with the chunk */
+      sigs?: Uint8Array
+      unstored?: boolean
+    }
   | { t: 'identity-changed'; from: string }
+  /** a tab started: the others watch for it to go away */
+  | { t: 'tab-hello'; from: string }
   | { t: 'doc-created'; doc: DocId; from: string }
 
 export interface TabBus {
@@ -27,11 +39,12 @@ function isTabMessage(m: unknown): m is TabMessage {
     return (
       typeof o.doc === 'string' &&
       o.data instanceof Uint8Array &&
-      (o.sigs === undefined || o.sigs instanceof Uint8Array)
+      (o.sigs === undefined || o.sigs instanceof Uint8Array) &&
+      (o.unstored === undefined || typeof o.unstored === 'boolean')
     )
   }
   if (o.t === 'doc-created') return typeof o.doc === 'string'
-  return o.t === 'identity-changed'
+  return o.t === 'identity-changed' || o.t === 'tab-hello'
 }
 
 export class BroadcastTabBus implements TabBus {
