@@ -2,6 +2,7 @@ import { defineConfig } from 'vite'
 import path from 'node:path'
 import { precacheManifest } from './scripts/vite-precache.ts'
 import { litHmr } from './scripts/vite-lit-hmr.ts'
+import { libp2pRtc } from './scripts/vite-libp2p-rtc.ts'
 
 export default defineConfig({
   resolve: {
@@ -25,8 +26,15 @@ export default defineConfig({
       },
     },
   },
-  plugins: [litHmr(), precacheManifest({ swFile: 'sw.js', publicDir: 'public', skip: /^seed\// })],
+  plugins: [
+    libp2pRtc(),
+    litHmr(),
+    precacheManifest({ swFile: 'sw.js', publicDir: 'public', skip: /^seed\// }),
+  ],
   server: { port: 5173, strictPort: false },
   // the dev service worker's dependencies, optimised up front (a late discovery reloads the page)
-  optimizeDeps: { include: ['workbox-precaching', 'workbox-routing', 'dexie'] },
+  optimizeDeps: {
+    include: ['workbox-precaching', 'workbox-routing', 'dexie'],
+    rolldownOptions: { plugins: [libp2pRtc()] },
+  },
 })

@@ -140,19 +140,35 @@ export class Lab {
   }
 
   private async wire(peer: BenchPeer, context: BrowserContext): Promise<void> {
-    const name = peer.name
+    peer.page = await this.watchedPage(peer.name, context)
+    peer.browser.on('disconnected', () => {
+      if (peer.closing !== true) this.note(`[${peer.name}] browser disconnected`)
+    })
+  }
+
+  /**
+   * A fresh context (its own storage and network state) in a peer's running Chromium, with its
+   * page's errors noted like a peer's: a new tab that never met anyone, without a new process.
+   * The caller closes it.
+   */
+  async freshContext(
+    peer: BenchPeer,
+    name: string,
+  ): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await peer.browser.newContext(contextOptions)
+    return { context, page: await this.watchedPage(name, context) }
+  }
+
+  private async watchedPage(name: string, context: BrowserContext): Promise<Page> {
     await context.addInitScript({ content: NAME_SHIM })
     const page = context.pages()[0] ?? (await context.newPage())
-    peer.page = page
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning')
         this.note(`[${name} console.${m.type()}] ${m.text()}`)
     })
     page.on('pageerror', (e) => this.note(`[${name} pageerror] ${e.stack ?? e.message}`))
     page.on('crash', () => this.note(`[${name}] page crashed`))
-    peer.browser.on('disconnected', () => {
-      if (peer.closing !== true) this.note(`[${name}] browser disconnected`)
-    })
+    return page
   }
 
   async goto(peer: BenchPeer, at: string): Promise<void> {

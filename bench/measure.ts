@@ -1,5 +1,6 @@
 /** Runs one workload of one run: records its result (or error), prints a one-line summary. */
 import { APP_SUMMARY } from './apps-report'
+import { DIAL_SUMMARY } from './dial-report'
 import { ISSUE_SUMMARY } from './issue-report'
 import { interrupted, type Lab } from './lab'
 import type { Outcome, Results, Workload } from './report'
@@ -26,6 +27,7 @@ const summary: { [W in Workload]: (v: NonNullable<Ok<Results[W]>>) => string } =
   W4: (v) => `${ms(v.ms)} (ready at ${ms(v.readyMs)})`,
   ...APP_SUMMARY,
   ...ISSUE_SUMMARY,
+  ...DIAL_SUMMARY,
 }
 
 /**

@@ -3,6 +3,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import type { AppLoadResult, FetchResult } from './apps'
 import { APP_ROWS, appResultsJson } from './apps-report'
+import type { DialResult } from './dial'
+import { DIAL_ROWS, dialResultsJson } from './dial-report'
 import { ISSUE_ROWS, issueResultsJson } from './issue-report'
 import type { N1Result } from './newcomer'
 import type { ColdStart, P3Result } from './pwa'
@@ -26,6 +28,7 @@ export const WORKLOADS = [
   'P1',
   'P2',
   'P3',
+  'DIAL',
 ] as const
 export type Workload = (typeof WORKLOADS)[number]
 export const APP_WORKLOADS: readonly Workload[] = ['A1', 'A3', 'ARAW', 'AAPP']
@@ -48,6 +51,7 @@ export interface Results {
   P1: Outcome<ColdStart>[]
   P2: Outcome<ColdStart>[]
   P3: Outcome<P3Result>[]
+  DIAL: Outcome<DialResult>[]
 }
 
 export const emptyResults = (): Results => ({
@@ -65,6 +69,7 @@ export const emptyResults = (): Results => ({
   P1: [],
   P2: [],
   P3: [],
+  DIAL: [],
 })
 
 export function median(xs: number[]): number {
@@ -141,6 +146,7 @@ const LISTED: Row[] = [
   },
   ...APP_ROWS,
   ...ISSUE_ROWS,
+  ...DIAL_ROWS,
 ]
 
 /** Each workload's rows together, in the order of WORKLOADS (S1/S2 next to W1/W2). */
@@ -260,6 +266,7 @@ export function writeResults(
         W4: load(results.W4),
         ...appResultsJson(results, median),
         ...issueResultsJson(results, median),
+        ...dialResultsJson(results, median),
       }),
     }),
   }

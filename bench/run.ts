@@ -29,6 +29,14 @@
  *   P2   the same offline (relay stopped, context offline)
  *   P3   A makes 1,000 edits offline; reconnection -> B has them all, -> A reports all synced
  *
+ * and the dial workload (issue 10; bench/dial.ts, its own lab: two Chromium processes, a fresh
+ * context in each per pair):
+ *
+ *   DIAL 100 fresh pairs (--pairs N): a member creates a document, a newcomer opens its link;
+ *        the dial (first discovery dial -> direct WebRTC connection open) and link -> direct
+ *        connection (the newcomer's navigation start -> the same), p50 / p95 / max, dials over
+ *        2 s; the slow dials' RTCPeerConnection traces are printed
+ *
  * All of them are part of the default run: the new ones add under a minute per run (a whole
  * default run took ~75 s here, so --runs 3 stays around 4 minutes). Since W1 and W2 share their
  * browsers with S1 and S2, each of the four starts with the others' documents closed. The PWA
@@ -43,6 +51,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { makeBenchApp, seedApp, type BenchApp } from './app-bundle'
 import { appsRun } from './apps-run'
+import { describeSlow, DIAL_PAIRS, dialPairs } from './dial'
 import { closeLabsOnSignals, interrupted, Lab, type BenchPeer } from './lab'
 import { measurer, type Measure } from './measure'
 import { addOnlineInterface } from './netns'
@@ -62,13 +71,15 @@ import { bigDoc, burst, coldJoin, reload, roundTrip, syncedDoc, type LoadResult 
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-function parseArgs(argv: string[]): { runs: number; only: Workload[] } {
+function parseArgs(argv: string[]): { runs: number; only: Workload[]; pairs: number } {
   let runs = 3
+  let pairs = DIAL_PAIRS
   let only: Workload[] = [...WORKLOADS]
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2)
     const value = (): string => inline ?? argv[++i] ?? ''
     if (flag === '--runs') runs = Number(value())
+    else if (flag === '--pairs') pairs = Number(value())
     else if (flag === '--only') {
       const names = value().toUpperCase().split(',').filter(Boolean)
       const bad = names.filter((n) => !(WORKLOADS as readonly string[]).includes(n))
@@ -77,16 +88,19 @@ function parseArgs(argv: string[]): { runs: number; only: Workload[] } {
     } else usage(`unknown argument ${argv[i]}`)
   }
   if (!Number.isInteger(runs) || runs < 1) usage('--runs needs a positive integer')
-  return { runs, only }
+  if (!Number.isInteger(pairs) || pairs < 1) usage('--pairs needs a positive integer')
+  return { runs, only, pairs }
 }
 
 function usage(problem: string): never {
-  console.error(`${problem}\nusage: npm run bench -- [--runs N] [--only ${WORKLOADS.join(',')}]`)
+  console.error(
+    `${problem}\nusage: npm run bench -- [--runs N] [--only ${WORKLOADS.join(',')}] [--pairs N]`,
+  )
   process.exit(2)
 }
 
 const PWA_WORKLOADS: readonly Workload[] = ['P1', 'P2', 'P3']
-const OWN_GROUP: readonly Workload[] = [...APP_WORKLOADS, 'N1', ...PWA_WORKLOADS]
+const OWN_GROUP: readonly Workload[] = [...APP_WORKLOADS, 'N1', ...PWA_WORKLOADS, 'DIAL']
 
 /** W1, S1, W2, S2 on one pair of browsers; each starts with the earlier ones' documents closed. */
 async function pairRun(
@@ -165,6 +179,16 @@ async function pwaRun(lab: Lab, only: Set<Workload>, measure: Measure): Promise<
   return user.chromium
 }
 
+/** DIAL: fresh pairs on their own lab; the slow dials' traces are printed. */
+async function dialRun(lab: Lab, measure: Measure, pairs: number): Promise<string> {
+  const result = await measure('DIAL', () => dialPairs(lab, pairs))
+  if (result !== undefined && result.slow.length > 0)
+    console.log(
+      `  DIAL: the dials over 1 s, both sides (ms since the dial start)\n${describeSlow(result.slow)}`,
+    )
+  return lab.peers[0]?.browser.version() ?? 'unknown'
+}
+
 interface Group {
   workloads: Workload[]
   start: () => Promise<Lab>
@@ -206,7 +230,7 @@ async function seededLab(app: BenchApp): Promise<Lab> {
 }
 
 async function main(): Promise<void> {
-  const { runs, only } = parseArgs(process.argv.slice(2))
+  const { runs, only, pairs } = parseArgs(process.argv.slice(2))
   process.chdir(root)
   closeLabsOnSignals()
   const selected = new Set(only)
@@ -248,6 +272,12 @@ async function main(): Promise<void> {
       stop: () => removeInterface(),
     })
   }
+  if (selected.has('DIAL'))
+    groups.push({
+      workloads: ['DIAL'],
+      start: () => Lab.start(),
+      run: (lab, measure) => dialRun(lab, measure, pairs),
+    })
   let chromium = 'unknown'
   const started = Date.now()
   for (let run = 1; run <= runs && !interrupted(); run++) {

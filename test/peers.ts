@@ -10,6 +10,7 @@ import { createPeer, type OrreryPeer } from '../src/core/peer'
 import { generateIdentity, type Identity } from '../src/core/identity'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import type { StorageAdapter } from '../src/core/storage/types'
+import type { DiscoveryClientInit } from '../src/core/discovery/client'
 import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/server'
 import type { ConnectionGater, ServiceMap } from '@libp2p/interface'
 import type { FirewallConfig } from '../src/core/firewall/firewall'
@@ -24,18 +25,23 @@ export interface TestPeerOptions {
   identity?: Identity
   connectionGater?: ConnectionGater
   firewall?: Partial<FirewallConfig>
+  discovery?: DiscoveryClientInit
+  /** wraps the memory transport (a test that makes some dials misbehave) */
+  transport?: (memory: TransportFactory) => TransportFactory
   /** protocol majors other than this build's: a peer of another version */
   versions?: Partial<VersionTable>
   blocks?: BlockStore
 }
 
+type TransportFactory = ReturnType<typeof memory>
+
 export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> {
   return createPeer({
     identity: opts.identity ?? generateIdentity(),
     storage: opts.storage ?? new MemoryStorageAdapter(),
-    transports: [memory()],
+    transports: [opts.transport ? opts.transport(memory()) : memory()],
     listen: [`/memory/peer-${uniq()}`],
-    discovery: { dialGraceMs: 300 },
+    discovery: { dialGraceMs: 300, ...opts.discovery },
     ...(opts.connectionGater ? { connectionGater: opts.connectionGater } : {}),
     ...(opts.firewall ? { firewall: opts.firewall } : {}),
     ...(opts.versions ? { versions: opts.versions } : {}),

@@ -8,6 +8,7 @@
  * topic reaches the relay as soon as the link is up. The shell painted before any of this.
  */
 import { randomBytes, toBase58 } from '../core/bytes'
+import { transportOf } from '../core/connections'
 import { describeError } from '../core/errors'
 import { createLogger } from '../core/log'
 import type { OrreryPeer } from '../core/peer'
@@ -34,6 +35,9 @@ import { ServiceWorkerLink } from './service-worker'
 import { AppFollows } from './apps/follows'
 
 const log = createLogger('boot')
+
+/** the latest the service worker registers (ms after boot began) */
+const SW_AFTER_MS = 4_000
 
 export interface LocalPeer {
   repo: Repo
@@ -111,7 +115,16 @@ export function boot(report: BootReporter): BootStages {
     (p) => (identity = p.identity),
     () => undefined,
   )
-  const sw = new ServiceWorkerLink(() => repo.flushAll())
+  // the worker registers once the page has its first direct connection (or SW_AFTER_MS after
+  // boot began), at once when the page opens an app; service-worker.ts says why
+  let swGate: () => void = () => undefined
+  const swAfter = /^#\/(app|join|dev)\//.test(location.hash)
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => {
+        swGate = resolve
+        setTimeout(resolve, SW_AFTER_MS)
+      })
+  const sw = new ServiceWorkerLink(() => repo.flushAll(), swAfter)
   const blocks = new DexieBlockStore(db)
 
   const full = (async (): Promise<Booted> => {
@@ -129,6 +142,9 @@ export function boot(report: BootReporter): BootStages {
     peerId = peer.id
     mark('libp2p-started')
     report('connecting', ++done, total)
+    peer.node.addEventListener('connection:open', (e) => {
+      if (transportOf(e.detail) === 'webrtc') swGate()
+    })
     const relay = new RelayLink(peer, relayAddress(relayInfo), relayInfo.peerId)
     relay.start()
     const pulse = new Pulse(peer.node as never)

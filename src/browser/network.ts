@@ -12,7 +12,7 @@ import { Emitter } from '../core/emitter'
 import { describeError, OrreryError } from '../core/errors'
 import type { Identity } from '../core/identity'
 import { createLogger } from '../core/log'
-import { mark } from '../core/timings'
+import { mark, trace } from '../core/timings'
 import { createPeer, type OrreryPeer } from '../core/peer'
 import type { Repo } from '../core/repo/repo'
 import type { Spaces } from '../core/spaces/manager'
@@ -125,6 +125,7 @@ export class RelayLink {
     try {
       const connection = await this.peer.node.dial(this.addr, {
         signal: AbortSignal.timeout(10_000),
+        onProgress: (e: { type: string }) => trace(`relay ${e.type}`),
       })
       this.attempt = 0
       mark('relay-connected')

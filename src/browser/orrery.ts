@@ -395,6 +395,7 @@ export class OrreryApi {
     /** Imports an installed app (served by the service worker) and returns its root element. */
     mount: async (cid: string, manifest: AppManifest, startDoc?: string): Promise<HTMLElement> => {
       const b = await this.up()
+      b.sw.registerNow()
       await Promise.race([
         b.sw.controlled,
         new Promise((_, reject) =>

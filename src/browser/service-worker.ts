@@ -3,6 +3,11 @@
  * controls this page (apps are served by it). A new version never takes over on its own: the
  * shell shows "update available" and `applyUpdate()` switches when the user says so, after the
  * page has saved everything (the page reloads when the new worker takes control).
+ *
+ * Registration waits for `registerAfter` (boot: the first direct connection, or a few seconds)
+ * unless `registerNow()` comes first (an app is about to be mounted). A first visit's worker
+ * precaches the whole build and compiles its scripts for the code cache: on a small machine
+ * that is a second or more of CPU, which competed with the page's first connection.
  */
 import { Workbox } from 'workbox-window'
 import { Emitter } from '../core/emitter'
@@ -15,8 +20,12 @@ export class ServiceWorkerLink {
   readonly controlled: Promise<void>
   updateWaiting = false
   private wb: Workbox | undefined
+  private registered = false
 
-  constructor(private readonly beforeReload: () => Promise<void>) {
+  constructor(
+    private readonly beforeReload: () => Promise<void>,
+    registerAfter: Promise<unknown> = Promise.resolve(),
+  ) {
     const sw = typeof navigator === 'undefined' ? undefined : navigator.serviceWorker
     if (sw === undefined) {
       this.controlled = Promise.reject(new Error('this browser has no service workers'))
@@ -39,7 +48,17 @@ export class ServiceWorkerLink {
       this.updateWaiting = true
       this.events.emit('update', true)
     })
-    wb.register().catch((e: unknown) => log.error('service worker registration failed', e))
+    registerAfter.then(
+      () => this.registerNow(),
+      () => this.registerNow(),
+    )
+  }
+
+  /** Registers the worker now if that has not happened yet (idempotent). */
+  registerNow(): void {
+    if (this.wb === undefined || this.registered) return
+    this.registered = true
+    this.wb.register().catch((e: unknown) => log.error('service worker registration failed', e))
   }
 
   /** Switches to the waiting version: saves, then reloads when it has taken control. */

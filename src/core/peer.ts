@@ -7,9 +7,11 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
-import type { ConnectionGater, PrivateKey, Transport } from '@libp2p/interface'
+import type { Connection, ConnectionGater, PrivateKey, Transport } from '@libp2p/interface'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { randomBytes, toBase58 } from './bytes'
+import { transportOf } from './connections'
+import { mark, trace } from './timings'
 import { type Identity } from './identity'
 import { OrreryError } from './errors'
 import { Repo } from './repo/repo'
@@ -86,6 +88,7 @@ export class OrreryPeer {
   ) {
     this.state = new StateApi(repo)
     this.forgetGonePeers()
+    this.markConnections()
     this.node.addEventListener('peer:identify', (e) =>
       this.versions.identified(e.detail.peerId.toString(), e.detail.protocols),
     )
@@ -106,6 +109,17 @@ export class OrreryPeer {
 
   get id(): string {
     return this.node.peerId.toString()
+  }
+
+  /** `webrtc-open` (the first direct browser connection) in timings; every open/close traced. */
+  private markConnections(): void {
+    const note = (what: string, c: Connection): void => {
+      const kind = transportOf(c)
+      trace(`conn ${what} ${c.remotePeer.toString().slice(-8)} ${c.direction} ${kind}`)
+      if (what === 'open' && kind === 'webrtc') mark('webrtc-open')
+    }
+    this.node.addEventListener('connection:open', (e) => note('open', e.detail))
+    this.node.addEventListener('connection:close', (e) => note('close', e.detail))
   }
 
   private readonly forgetTimers = new Map<string, ReturnType<typeof setTimeout>>()

@@ -3,13 +3,24 @@
  * the round-trip time and when it last answered. A peer that misses `lateAfter` pings in a row
  * is marked late; one that has not answered for `dropAfterMs` is hung up on (its tabs reconnect
  * through discovery if they are still there).
+ *
+ * Pings go over a given open, unlimited connection and never dial. (They used to go through
+ * libp2p's `ping(peerId)`, which opens a connection when there is no unlimited one: pinging a
+ * peer known only over its relayed signalling connection joined the WebRTC dial in flight to
+ * that peer and kept a stalled attempt alive after the discovery client had given up on it.)
  */
 import type { Connection } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
-import { describeError } from './errors'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { randomBytes } from './bytes'
+import { describeError, OrreryError } from './errors'
 import { createLogger } from './log'
 
 const log = createLogger('pulse')
+
+/** libp2p's ping protocol: the remote echoes 32 bytes. */
+export const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+const PING_BYTES = 32
 
 export interface PeerPulse {
   peer: string
@@ -28,8 +39,32 @@ export interface PulseOptions {
   dropAfterMs?: number
 }
 
-type PingService = {
-  ping(peer: Connection['remotePeer'], options?: { signal?: AbortSignal }): Promise<number>
+/** A connection the pulse pings: open and not limited (relayed signalling connections are not). */
+const pingable = (c: Connection): boolean => c.status === 'open' && c.limits === undefined
+
+/** One ping over `c` (ms); rejects when `signal` aborts first. Never opens a connection. */
+export async function pingOver(c: Connection, signal: AbortSignal): Promise<number> {
+  const stream = await c.newStream(PING_PROTOCOL, { signal })
+  const sent = randomBytes(PING_BYTES)
+  const got = new Uint8ArrayList()
+  const start = performance.now()
+  const onAbort = (): void => stream.abort(new OrreryError('ABORTED', 'ping timed out'))
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    stream.send(sent)
+    for await (const chunk of stream) {
+      got.append(chunk)
+      if (got.byteLength >= PING_BYTES) break
+    }
+    signal.throwIfAborted()
+    const echo = got.subarray(0, PING_BYTES)
+    if (got.byteLength < PING_BYTES || echo.some((b, i) => b !== sent[i]))
+      throw new OrreryError('PROTOCOL_VIOLATION', 'the ping came back wrong')
+    return performance.now() - start
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+    await stream.close().catch(() => stream.abort(new Error('ping stream close failed')))
+  }
 }
 
 export class Pulse {
@@ -43,7 +78,7 @@ export class Pulse {
   readonly totals = { answered: 0, missed: 0, dropped: 0 }
 
   constructor(
-    private readonly node: Libp2p<{ ping: PingService }>,
+    private readonly node: Libp2p,
     opts: PulseOptions = {},
   ) {
     this.interval = opts.intervalMs ?? 5000
@@ -56,7 +91,9 @@ export class Pulse {
     if (this.timer !== undefined) return
     this.timer = setInterval(() => void this.beat(), this.interval)
     this.node.addEventListener('peer:disconnect', (e) => this.peers.delete(e.detail.toString()))
-    this.node.addEventListener('connection:open', (e) => void this.pingOne(e.detail))
+    this.node.addEventListener('connection:open', (e) => {
+      if (pingable(e.detail)) void this.pingOne(e.detail)
+    })
   }
 
   stop(): void {
@@ -76,7 +113,7 @@ export class Pulse {
     const seen = new Set<string>()
     const conns = this.node.getConnections().filter((c) => {
       const p = c.remotePeer.toString()
-      if (seen.has(p) || c.status !== 'open') return false
+      if (seen.has(p) || !pingable(c)) return false
       seen.add(p)
       return true
     })
@@ -95,9 +132,7 @@ export class Pulse {
     }
     this.peers.set(peer, entry)
     try {
-      const rtt = await this.node.services.ping.ping(c.remotePeer, {
-        signal: AbortSignal.timeout(this.timeout),
-      })
+      const rtt = await pingOver(c, AbortSignal.timeout(this.timeout))
       entry.rttMs = rtt
       entry.lastSeen = Date.now()
       entry.misses = 0

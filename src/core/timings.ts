@@ -5,7 +5,9 @@
 const marks = new Map<string, number>()
 
 export function mark(name: string): void {
-  if (!marks.has(name)) marks.set(name, Math.round(performance.now() * 10) / 10)
+  if (marks.has(name)) return
+  marks.set(name, Math.round(performance.now() * 10) / 10)
+  trace(`mark ${name}`)
 }
 
 export function timings(): Record<string, number> {

@@ -7,16 +7,18 @@
  * service then runs over that direct connection, never over the relayed one.
  */
 import type { ComponentLogger, Connection, PeerId, Startable, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { bytesToHex, hexToBytes } from '../bytes'
 import { Emitter } from '../emitter'
 import { describeError } from '../errors'
 import { createLogger } from '../log'
-import { mark } from '../timings'
+import { mark, trace } from '../timings'
 import type { Repo } from '../repo/repo'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
+import { Dialer, isDirect, type DialerComponents, type DialerInit } from './dialer'
 import { VersionedProtocol, type Spoken } from '../wire/versions'
 import {
   decodeDiscovery,
@@ -28,16 +30,18 @@ import {
   type PeerEntry,
 } from './messages'
 
-export interface DiscoveryClientInit {
+export interface DiscoveryClientInit extends DialerInit {
   /** how long a member waits for a newcomer to dial before dialling it (ms) */
   dialGraceMs?: number
   /** most peers per topic we connect to */
   maxPeersPerTopic?: number
+  /** one dial's whole budget, all its attempts (ms); the next dial comes after a backoff */
+  dialMs?: number
   /** the discovery majors spoken (default: VERSIONS.discovery; tests play other versions) */
   spoken?: Spoken
 }
 
-export interface DiscoveryClientComponents {
+export interface DiscoveryClientComponents extends DialerComponents {
   registrar: Registrar
   connectionManager: ConnectionManager
   addressManager: AddressManager
@@ -51,14 +55,9 @@ interface RelayLink {
 }
 
 /**
- * A dial to a discovered peer normally takes 0.3–0.7 s here, so the first attempt gets
- * FIRST_DIAL_MS and, when it stalls, the retry comes at once; later attempts get the whole
- * DIAL_MS (slow networks). This helps wherever the stalled attempt honours the abort. A WebRTC
- * dial in Chromium that stalls after the ICE exchange (now and then on this machine) does not:
- * libp2p's dial queue still holds it when the retry comes, the retry joins it, and it ends only at
- * libp2p's per-address timeout (6 s), after which the next address connects in ~150 ms.
+ * A dial (its attempts and their hedging: dialer.ts) gets DIAL_MS; when it fails, the next comes
+ * after RETRY_MS[attempt].
  */
-const FIRST_DIAL_MS = 3_000
 const DIAL_MS = 20_000
 const RETRY_MS = [100, 1000, 3000, 9000]
 
@@ -77,12 +76,14 @@ export class DiscoveryClient implements Startable {
   private readonly extra = new Map<string, Uint8Array>()
   private readonly protocol: VersionedProtocol
   private started = false
+  private readonly dialer: Dialer
 
   constructor(
     private readonly components: DiscoveryClientComponents,
     private readonly repo: Repo,
     private readonly init: DiscoveryClientInit,
   ) {
+    this.dialer = new Dialer(components, init, this.log)
     this.protocol = new VersionedProtocol('discovery', init.spoken)
   }
 
@@ -201,6 +202,7 @@ export class DiscoveryClient implements Startable {
     this.links.add(link)
     this.events.emit('changed', undefined)
     const topics = this.topics()
+    trace(`discovery linked, ${topics.length} topics`)
     if (topics.length > 0)
       framed.send(encodeDiscovery({ type: 'join', topics, addrs: this.ownAddrs() }))
     const error = await framed.read((bytes) => this.onMessage(link, bytes))
@@ -212,6 +214,7 @@ export class DiscoveryClient implements Startable {
 
   private broadcast(msg: DiscoveryMessage): void {
     if (msg.type === 'join' && msg.topics.length === 0) return
+    trace(`discovery ${msg.type} to ${this.links.size} relays`)
     const bytes = encodeDiscovery(msg)
     for (const l of this.links) l.framed.send(bytes)
   }
@@ -225,6 +228,7 @@ export class DiscoveryClient implements Startable {
     const m = decoded.value
     if (m.type === 'peers') {
       mark(`discovery-${m.kind}`)
+      trace(`discovery ${m.kind}, ${m.peers.length} peers`)
       const topic = bytesToHex(m.topic)
       let set = this.known.get(topic)
       if (set === undefined) {
@@ -258,8 +262,22 @@ export class DiscoveryClient implements Startable {
   private hasDirect(peer: string): boolean {
     return this.components.connectionManager
       .getConnections()
+      .some((c) => c.remotePeer.toString() === peer && isDirect(c))
+  }
+
+  /**
+   * Whether `peer` is dialling us now: a WebRTC dial starts with a relayed connection from the
+   * dialler, over which it signals. Dialling it back meanwhile would make a second connection.
+   */
+  private isDiallingUs(peer: string): boolean {
+    return this.components.connectionManager
+      .getConnections()
       .some(
-        (c) => c.remotePeer.toString() === peer && c.limits === undefined && c.status === 'open',
+        (c) =>
+          c.remotePeer.toString() === peer &&
+          c.limits !== undefined &&
+          c.direction === 'inbound' &&
+          c.status === 'open',
       )
   }
 
@@ -297,19 +315,29 @@ export class DiscoveryClient implements Startable {
   private async connect(p: PeerEntry, link: RelayLink, attempt: number): Promise<void> {
     if (!this.started || this.hasDirect(p.id) || this.dialing.has(p.id)) return
     if (![...this.known.values()].some((s) => s.has(p.id))) return // it left meanwhile
+    if (attempt === 0 && this.isDiallingUs(p.id)) {
+      // (a member that joins again is answered with every member, newcomers dialling it too)
+      this.later(this.init.dialGraceMs ?? 3000, () => void this.connect(p, link, 1))
+      return
+    }
     this.dialing.add(p.id)
+    const who = p.id.slice(-8)
     try {
       mark('peer-dial')
-      await this.components.connectionManager.openConnection(this.dialAddrs(p, link), {
-        signal: AbortSignal.timeout(attempt === 0 ? FIRST_DIAL_MS : DIAL_MS),
-        onProgress: (e: { type: string }) => mark(`dial:${e.type}`),
-      })
+      trace(`dial start ${who} ${attempt}`)
+      await this.dialer.dial(
+        peerIdFromString(p.id),
+        this.dialAddrs(p, link),
+        AbortSignal.timeout(this.init.dialMs ?? DIAL_MS),
+      )
       mark('peer-dialled')
+      trace(`dial ok ${who} ${attempt}`)
       this.later(2000, () => this.dropRelayed(p.id))
     } catch (e) {
+      trace(`dial fail ${who} ${attempt} ${describeError(e)}`)
       const wait = RETRY_MS[attempt]
       this.log.info(
-        `dialling ${p.id.slice(-8)} failed (${describeError(e)})${wait ? `; retry in ${wait} ms` : ''}`,
+        `dialling ${who} failed (${describeError(e)})${wait ? `; retry in ${wait} ms` : ''}`,
       )
       if (wait !== undefined) this.later(wait, () => void this.connect(p, link, attempt + 1))
     } finally {
