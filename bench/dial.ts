@@ -242,6 +242,12 @@ export async function dialPairs(lab: Lab, pairs = DIAL_PAIRS): Promise<DialResul
       if (failed > Math.max(3, pairs / 10))
         throw new Error(`${failed} pairs failed, the last: ${why}`, { cause: e })
     }
+    if ((i + 1) % 10 === 0 || i + 1 === pairs) {
+      const so = samples.map(([d]) => d)
+      console.log(
+        `  DIAL ${i + 1}/${pairs} pairs: dial p50 ${percentile(so, 50)} ms, p95 ${percentile(so, 95)} ms, ${failed} failed`,
+      )
+    }
   }
   if (samples.length === 0) throw new Error('no pair connected')
   const dials = samples.map(([d]) => d)

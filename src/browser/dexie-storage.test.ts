@@ -29,6 +29,27 @@ describe('Dexie storage adapter (IndexedDB)', () => {
     expect(await s.loadRange(['doc10'])).toHaveLength(1)
   })
 
+  it('reads and writes issued while a fresh database is still being created wait for it', async () => {
+    // the first call opens the database; while its upgrade runs, Dexie already calls it open,
+    // and a transaction started then fails ("a version change transaction is running")
+    const db = freshDb()
+    const s = new DexieStorageAdapter(db)
+    const first = s.loadRange(['outbox'])
+    while (!db.isOpen()) await new Promise((r) => setTimeout(r, 0)) // the upgrade has begun
+    const calls = [
+      first,
+      s.loadRange(['outbox']),
+      s.load(['a', 'b']),
+      s.listKeys(['x']),
+      s.save(['d', 'c', 'k'], new Uint8Array([1])),
+      s.removeRange(['gone']),
+      s.loadRange(['d']),
+    ]
+    const results = await Promise.allSettled(calls)
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([])
+    expect(await s.load(['d', 'c', 'k'])).toEqual(new Uint8Array([1]))
+  })
+
   it('applies a batch in one transaction: all of it, or none of it', async () => {
     const db = freshDb()
     const s = new DexieStorageAdapter(db)

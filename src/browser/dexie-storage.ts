@@ -50,7 +50,25 @@ async function guard<T>(what: string, op: () => Promise<T>): Promise<T> {
 }
 
 export class DexieStorageAdapter implements StorageAdapter {
+  /** our own `db.open()` resolved (see `ready`) */
+  private opened = false
+
   constructor(private readonly db: OrreryDb) {}
+
+  /**
+   * Open and done upgrading. Dexie's `isOpen()` turns true as soon as the upgrade of a fresh
+   * database begins, and a transaction started then fails ("a version change transaction is
+   * running"); `db.open()` resolves only once the database is ready (at once when it is).
+   */
+  private ready(): boolean {
+    return this.opened && this.db.isOpen()
+  }
+
+  private async open(what = 'opening the database', again = false): Promise<void> {
+    if (this.ready() && !again) return
+    await guard(what, () => this.db.open())
+    this.opened = true
+  }
 
   async load(key: StorageKey): Promise<Uint8Array | undefined> {
     checkKey(key)
@@ -69,13 +87,13 @@ export class DexieStorageAdapter implements StorageAdapter {
   async batch(ops: readonly StorageOp[]): Promise<void> {
     const last = lastOpPerKey(ops)
     if (last.length === 0) return
-    if (!this.db.isOpen()) await guard('opening the database', () => this.db.open())
+    await this.open()
     try {
       return await this.issue(last)
     } catch (e) {
       // Dexie reopens a connection closed under it (another tab upgraded the schema); so do we
       if ((e as { name?: string } | null)?.name !== 'InvalidStateError') throw e
-      await guard('reopening the database', () => this.db.open())
+      await this.open('reopening the database', true)
       return await this.issue(last)
     }
   }
@@ -89,7 +107,7 @@ export class DexieStorageAdapter implements StorageAdapter {
     }
     if (last.length === 0) return Promise.resolve()
     // not open yet (the page goes away while booting): nothing better than the usual way
-    return this.db.isOpen() ? this.issue(last) : this.batch(last)
+    return this.ready() ? this.issue(last) : this.batch(last)
   }
 
   /** One readwrite transaction holding every op, its requests issued and committed now. */
@@ -141,7 +159,7 @@ export class DexieStorageAdapter implements StorageAdapter {
    * page that goes away meanwhile takes them down with it (the last write of `batchNow` too).
    */
   private async read(request: (kv: IDBObjectStore) => IDBRequest): Promise<unknown> {
-    if (!this.db.isOpen()) await guard('opening the database', () => this.db.open())
+    await this.open()
     return await new Promise((resolve, reject) => {
       let req: IDBRequest
       try {
@@ -158,7 +176,7 @@ export class DexieStorageAdapter implements StorageAdapter {
   }
 
   async removeRange(prefix: StorageKey): Promise<void> {
-    if (!this.db.isOpen()) await guard('opening the database', () => this.db.open())
+    await this.open()
     let tx: IDBTransaction
     try {
       tx = this.db.backendDB().transaction(['kv'], 'readwrite', { durability: 'relaxed' })
