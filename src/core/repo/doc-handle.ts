@@ -525,8 +525,17 @@ export class DocHandle {
         .map((p) => [p.peer, p.inbound] as [SyncPeer, Inbound]),
       ...batches,
     ]
+    // Peers with changes held in this round. Their messages without changes are held too, not
+    // answered: an answer says we still lack the held changes, the peer sends them again, and
+    // the two tabs ping-pong at full speed (over an in-process transport, without ever yielding
+    // to timers) until the changes are admitted or PARK_MS ends.
+    const holding = new Set<SyncPeer>()
     for (const [peer, inbound] of all) {
       const entries = inbound.msgs.flatMap((m) => m.changes)
+      if (entries.length === 0 && holding.has(peer)) {
+        this.parked.push({ peer, inbound, since: since.get(inbound) ?? now })
+        continue
+      }
       if (entries.length === 0) {
         kept.push([peer, inbound])
         continue
@@ -544,6 +553,7 @@ export class DocHandle {
         )
         if (this.parked.length === 0) setTimeout(() => this.schedule(), PARK_MS + 100)
         this.parked.push({ peer, inbound, since: first })
+        holding.add(peer)
         continue
       }
       if (!verdict.ok) {

@@ -2,11 +2,15 @@
  * The spaces this peer belongs to, and the rules they put on documents. The repo asks
  * `governanceFor(docId)` when it opens a document: a space document governs itself, a document
  * listed in a space is governed by that space, anything else is a free document.
+ *
+ * Which space a document belongs to is decided once and never changed: from its id for the
+ * documents of bound spaces (`docBelongsTo`: no other space can claim them), and for legacy ids
+ * by the first space that lists a document this tab does not already know.
  */
 import { fromUtf8, utf8 } from '../bytes'
 import { Emitter } from '../emitter'
 import { OrreryError } from '../errors'
-import { newDocId, parseDocId, type DocId } from '../ids'
+import { docBelongsTo, idKind, newDocIdIn, newSpaceId, parseDocId, type DocId } from '../ids'
 import type { Identity } from '../identity'
 import { createLogger } from '../log'
 import type { Governance } from '../repo/governance'
@@ -43,6 +47,8 @@ export class Spaces {
   /** spaces whose rules this tab applies without being a member (from share links) */
   private readonly followed = new Set<string>()
   private readonly spaceOf = new Map<DocId, string>()
+  /** legacy documents a space listed that this tab kept where they were (warned once) */
+  private readonly notAdopted = new Set<DocId>()
   private readonly states = new Map<string, SpaceState>()
   private readonly watching = new Map<string, Promise<void>>()
   private readonly changeListeners = new Map<string, Set<() => void>>()
@@ -64,8 +70,10 @@ export class Spaces {
     for (const c of await this.opts.storage.loadRange(['space-of'])) {
       const doc = c.key[1]
       const space = fromUtf8(c.data)
-      if (doc !== undefined && parseDocId(doc).ok && parseDocId(space).ok)
-        this.spaceOf.set(doc, space)
+      if (doc === undefined || !parseDocId(doc).ok || !parseDocId(space).ok) continue
+      // a listing an earlier version took from a space that cannot hold the document
+      if (docBelongsTo(doc, space)) this.spaceOf.set(doc, space)
+      else log.warn(`document ${doc} is not one of space ${space}'s: not governed by it`)
     }
   }
 
@@ -73,13 +81,21 @@ export class Spaces {
   async governanceFor(docId: DocId): Promise<Governance | undefined> {
     await this.ready
     if (this.known.has(docId) || this.followed.has(docId)) return this.governanceOfSpace(docId)
-    const spaceId = this.spaceOf.get(docId)
+    const spaceId = this.spaceOf.get(docId) ?? this.spaceNamedBy(docId)
     if (spaceId === undefined) return undefined
+    if (!this.spaceOf.has(docId)) await this.registerDoc(docId, spaceId)
     void this.watch(spaceId) // the space document opens alongside; its state arrives with it
     return {
       ...docGovernance(docId, this.context(spaceId)),
       onChange: (cb) => this.onSpaceChange(spaceId, cb),
     }
+  }
+
+  /** A space this tab knows whose tag a bound document id carries (its listing may not be here yet). */
+  private spaceNamedBy(docId: DocId): string | undefined {
+    if (idKind(docId) !== 'bound') return undefined
+    for (const id of [...this.known, ...this.followed]) if (docBelongsTo(docId, id)) return id
+    return undefined
   }
 
   private governanceOfSpace(spaceId: string): Governance {
@@ -120,7 +136,7 @@ export class Spaces {
           const state = readSpace(value, spaceId)
           this.states.set(spaceId, state)
           for (const docId of state.docs.keys())
-            if (!this.spaceOf.has(docId)) void this.registerDoc(docId, spaceId)
+            if (this.mayAdopt(docId, spaceId)) void this.registerDoc(docId, spaceId)
           for (const cb of this.changeListeners.get(spaceId) ?? []) cb()
           this.events.emit('changed', spaceId)
         })
@@ -134,6 +150,25 @@ export class Spaces {
     if (this.known.has(spaceId)) return
     this.known.add(spaceId)
     await this.opts.storage.save(['spaces', spaceId], utf8(JSON.stringify({ at: Date.now() })))
+  }
+
+  /**
+   * Whether a space's listing of `docId` makes it that space's document here. `readSpace` only
+   * lists documents that may belong to the space (`docBelongsTo`); a bound id proves it. A legacy
+   * id proves nothing, so it is taken only if this tab does not know the document yet: a document
+   * open or stored as a free document (or a space) is never re-homed by someone else's listing.
+   */
+  private mayAdopt(docId: DocId, spaceId: string): boolean {
+    if (this.spaceOf.has(docId) || this.known.has(docId) || this.followed.has(docId)) return false
+    if (!docBelongsTo(docId, spaceId)) return false
+    if (idKind(docId) === 'bound') return true
+    const known =
+      this.opts.repo.get(docId) !== undefined || this.opts.repo.record(docId) !== undefined
+    if (known && !this.notAdopted.has(docId)) {
+      this.notAdopted.add(docId)
+      log.warn(`space ${spaceId} lists ${docId}, which this tab already knows: not re-homed`)
+    }
+    return !known
   }
 
   private async registerDoc(docId: DocId, spaceId: string): Promise<void> {
@@ -165,12 +200,12 @@ export class Spaces {
   async create(name: string): Promise<string> {
     await this.ready
     const me = this.me()
-    const id = newDocId()
+    const { id, nonce } = newSpaceId(me.id) // bound to its creator: nobody else can write its genesis
     await this.registerSpace(id)
     await this.watch(id)
     await this.ownWrite(
       id,
-      Object.entries(newSpaceValue(name, me)).map(([k, v]) => [[k], v]),
+      Object.entries(newSpaceValue(name, me, Date.now(), nonce)).map(([k, v]) => [[k], v]),
     )
     return id
   }
@@ -183,7 +218,7 @@ export class Spaces {
     if (role !== 'admin' && role !== 'writer') {
       throw new OrreryError('NOT_ALLOWED', 'only writers and admins add documents to a space')
     }
-    const docId = newDocId()
+    const docId = newDocIdIn(spaceId) // bound to this space: no other space can list it
     await this.registerDoc(docId, spaceId)
     await this.ownWrite(spaceId, [[['docs', docId], { addedBy: me.id, addedAt: Date.now() }]])
     await this.opts.repo.create(docId)
@@ -330,13 +365,20 @@ export class Spaces {
    * from any peer, and refuses its own writes unless the space lets this identity write. It must
    * come before the document is opened (rules are decided when it loads): a document already
    * open without its space is refused (NOT_READY), and a document already known to belong to
-   * another space stays there (SPACE_MISMATCH).
+   * another space stays there (SPACE_MISMATCH). The space must be one that can hold the
+   * document (`docBelongsTo`): a link naming another space than the document's fails with
+   * SPACE_MISMATCH. Only a legacy document id in a legacy space is taken on trust.
    */
   async follow(spaceId: string, docId: DocId): Promise<void> {
     for (const id of [spaceId, docId]) {
       const ok = parseDocId(id)
       if (!ok.ok) throw ok.error
     }
+    if (docId !== spaceId && !docBelongsTo(docId, spaceId))
+      throw new OrreryError(
+        'SPACE_MISMATCH',
+        `document ${docId} is not a document of space ${spaceId} (its id names another space)`,
+      )
     await this.ready
     const current = this.spaceOfDoc(docId)
     if (current === spaceId) return

@@ -3,7 +3,7 @@
  * documents belong to it, and the bookkeeping of invites. It is an Automerge document whose id is
  * the space id; this module reads its JSON value into a `SpaceState`.
  *
- *   /space                 { name, createdAt, creator }
+ *   /space                 { name, createdAt, creator, nonce? }
  *   /members/<did>         { role, name?, addedBy, addedAt, invite?: { token, proof } }
  *   /removed/<did>         { by, at, cutoff: { [docId]: { [actorHex]: maxSeq } } }
  *   /docs/<docId>          { addedBy, addedAt, app? }
@@ -14,8 +14,13 @@
  * `readSpace` never throws and skips entries it cannot read, failing safe: a malformed member
  * record grants nothing, while any entry at all under /removed/<did>, /revoked/<id> or
  * /redeemed/<id>/<did> counts (a removal, revocation or use cannot be undone by mangling it).
+ *
+ * Ids are bound (src/core/ids.ts): the creator counts only if the space id is the hash of the
+ * creator and the nonce (`spaceIdMatches`), so nobody else can write a space's first change; a
+ * document entry counts only if the document's id names this space (`docBelongsTo`), so a space
+ * cannot claim another space's documents.
  */
-import { isDocId } from '../ids'
+import { docBelongsTo, isDocId, spaceIdMatches } from '../ids'
 import type { Identity } from '../identity'
 import {
   MAX_MEMBER_NAME_LENGTH,
@@ -113,7 +118,7 @@ export interface RemovalValue {
 }
 
 export interface SpaceValue {
-  space: { name: string; createdAt: number; creator: string }
+  space: { name: string; createdAt: number; creator: string; nonce?: string }
   members: Record<string, MemberValue>
   removed: Record<string, RemovalValue>
   docs: Record<string, { addedBy: string; addedAt: number; app?: string }>
@@ -122,10 +127,18 @@ export interface SpaceValue {
   redeemed: Record<string, Record<string, { at: number }>>
 }
 
-/** The initial value of a new space document: the creator is its only member, an admin. */
-export function newSpaceValue(name: string, creator: Identity, now = Date.now()): SpaceValue {
+/**
+ * The initial value of a new space document: the creator is its only member, an admin. `nonce`:
+ * the one the space id was made with (`newSpaceId`), absent for a legacy space id.
+ */
+export function newSpaceValue(
+  name: string,
+  creator: Identity,
+  now = Date.now(),
+  nonce?: string,
+): SpaceValue {
   return {
-    space: { name, createdAt: now, creator: creator.id },
+    space: { name, createdAt: now, creator: creator.id, ...(nonce === undefined ? {} : { nonce }) },
     members: { [creator.id]: { role: 'admin', addedBy: creator.id, addedAt: now } },
     removed: {},
     docs: {},
@@ -200,7 +213,8 @@ function readInto(value: unknown, s: SpaceState): void {
   if (isRecord(space)) {
     if (isLabel(space.name, MAX_SPACE_NAME_LENGTH)) s.name = space.name
     if (isTime(space.createdAt)) s.createdAt = space.createdAt
-    if (isDid(space.creator)) s.creator = space.creator
+    if (isDid(space.creator) && spaceIdMatches(s.id, space.creator, space.nonce))
+      s.creator = space.creator
   }
   for (const [did, v] of entries(value.members)) {
     const m = isDid(did) ? readMember(v) : undefined
@@ -208,7 +222,7 @@ function readInto(value: unknown, s: SpaceState): void {
   }
   for (const [did, v] of entries(value.removed)) s.removed.set(did, readRemoval(v))
   for (const [docId, v] of entries(value.docs)) {
-    const d = isDocId(docId) && docId !== s.id ? readDocEntry(v) : undefined
+    const d = isDocId(docId) && docBelongsTo(docId, s.id) ? readDocEntry(v) : undefined
     if (d !== undefined) s.docs.set(docId, d)
   }
   for (const [id, v] of entries(value.invites)) {
