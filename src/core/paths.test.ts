@@ -69,7 +69,7 @@ describe('parsePath', () => {
       `/${ID}x`, // 17 bytes
       '/0OIl0OIl0OIl0OIl0OIl', // not base58
       '/' + '1'.repeat(15),
-      '/' + 'z'.repeat(22), // decodes to more than 16 bytes
+      '/' + 'z'.repeat(30), // decodes to 22 bytes: no form of id
       `/${ID}~1a`,
     ]
     for (const p of bad) expect(parseError(p).message).toMatch(/not a document id/)
