@@ -39,12 +39,23 @@ export function newDocId(): DocId {
   return toBase58(randomBytes(DOC_ID_BYTES))
 }
 
-export function parseDocId(s: string): Result<DocId> {
-  if (typeof s !== 'string' || s.length < 16 || s.length > 50) {
-    return err(new OrreryError('INVALID_DOC_ID', `not a document id: ${JSON.stringify(s)}`))
+// Base58 decoding costs tens of microseconds an id, and a space's value is read (and each of its
+// document ids parsed) twice for every change to it: ids seen recently are remembered.
+const MEMO = 8192
+const kinds = new Map<string, IdKind | null>()
+function kindOfString(s: string): IdKind | undefined {
+  let k = kinds.get(s)
+  if (k === undefined) {
+    const raw = s.length < 16 || s.length > 50 ? undefined : fromBase58(s)
+    k = raw === undefined || toBase58(raw) !== s ? null : (kindOfBytes(raw) ?? null)
+    if (kinds.size >= MEMO) kinds.clear()
+    kinds.set(s, k)
   }
-  const raw = fromBase58(s)
-  if (raw === undefined || kindOfBytes(raw) === undefined || toBase58(raw) !== s) {
+  return k ?? undefined
+}
+
+export function parseDocId(s: string): Result<DocId> {
+  if (typeof s !== 'string' || kindOfString(s) === undefined) {
     return err(new OrreryError('INVALID_DOC_ID', `not a document id: ${JSON.stringify(s)}`))
   }
   return ok(s)
@@ -52,9 +63,7 @@ export function parseDocId(s: string): Result<DocId> {
 
 /** Which form an id has; undefined if it is not an id. */
 export function idKind(id: string): IdKind | undefined {
-  if (!parseDocId(id).ok) return undefined
-  const raw = fromBase58(id)
-  return raw === undefined ? undefined : kindOfBytes(raw)
+  return typeof id === 'string' ? kindOfString(id) : undefined
 }
 
 const spaceIdHash = (nonce: Uint8Array, creator: string): Uint8Array =>
@@ -108,19 +117,26 @@ export function newDocIdIn(spaceId: DocId): DocId {
  * is what legacy means); a space id to no other space.
  */
 export function docBelongsTo(docId: DocId, spaceId: DocId): boolean {
-  const doc = fromBase58(docId)
-  const space = fromBase58(spaceId)
-  if (doc === undefined || space === undefined || docId === spaceId) return false
-  const spaceKind = kindOfBytes(space)
-  if (spaceKind === undefined || spaceKind === 'bound') return false
-  switch (kindOfBytes(doc)) {
-    case 'bound':
-      return equalBytes(doc.subarray(1, 1 + TAG_BYTES), spaceTag(spaceId))
-    case 'legacy':
-      return spaceKind === 'legacy'
-    default:
-      return false
+  const key = `${spaceId}/${docId}`
+  let b = belongs.get(key)
+  if (b === undefined) {
+    b = computeBelongs(docId, spaceId)
+    if (belongs.size >= MEMO) belongs.clear()
+    belongs.set(key, b)
   }
+  return b
+}
+const belongs = new Map<string, boolean>()
+
+function computeBelongs(docId: DocId, spaceId: DocId): boolean {
+  const docKind = idKind(docId)
+  const spaceKind = idKind(spaceId)
+  if (docKind === undefined || docId === spaceId) return false
+  if (spaceKind !== 'legacy' && spaceKind !== 'space') return false
+  if (docKind === 'legacy') return spaceKind === 'legacy'
+  if (docKind !== 'bound') return false
+  const doc = fromBase58(docId)
+  return doc !== undefined && equalBytes(doc.subarray(1, 1 + TAG_BYTES), spaceTag(spaceId))
 }
 
 export function isDocId(s: unknown): s is DocId {
