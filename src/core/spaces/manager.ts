@@ -132,6 +132,7 @@ export class Spaces {
     if (p === undefined) {
       p = (async () => {
         const handle = await this.opts.repo.open(spaceId)
+        await this.opts.repo.list() // the records of known documents are loaded (see mayAdopt)
         handle.subscribe([], (value) => {
           const state = readSpace(value, spaceId)
           this.states.set(spaceId, state)
@@ -355,7 +356,8 @@ export class Spaces {
 
   /** The space a document belongs to, if any. */
   spaceOfDoc(docId: DocId): string | undefined {
-    return this.known.has(docId) || this.followed.has(docId) ? docId : this.spaceOf.get(docId)
+    if (this.known.has(docId) || this.followed.has(docId)) return docId
+    return this.spaceOf.get(docId) ?? this.spaceNamedBy(docId)
   }
 
   /**
