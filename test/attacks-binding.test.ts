@@ -226,5 +226,7 @@ describe('a link with a forged space id', () => {
     await expect(carol.state.set(`/${doc}/title`, 'mine')).rejects.toMatchObject({
       code: 'NOT_ALLOWED',
     })
+    // held, mallory's messages are not answered: no sync ping-pong (thousands of messages)
+    expect(carol.firewall.stats()[mallory.id]?.writes ?? 0).toBeLessThan(50)
   })
 })
