@@ -173,8 +173,23 @@ describe('equivocation', () => {
     }
     // kept in a's storage
     expect(await new EquivocationLog(storageA).list(doc)).toEqual([record])
-    // e itself offering its other branch to b is struck
-    await connect(e, b)
-    await waitFor(() => strikes(b, e) >= 1, 5000, 'b strikes the author')
+    // a tab of the author offering the other branch is struck. It must answer a's opening
+    // message (the side with the larger peer id answers first, sending its changes; the other
+    // side sees the conflict and stops): new tab keys until one sorts after a's
+    let tab = await peer({ identity: e.identity })
+    for (let i = 0; i < 40 && !(tab.id > a.id); i++) {
+      await stop(tab)
+      tab = await peer({ identity: e.identity })
+    }
+    expect(tab.id > a.id).toBe(true)
+    await spaces(tab).follow(space, doc)
+    const copy = await tab.repo.open(doc)
+    copy.receiveTabChunk(saved)
+    copy.receiveTabChunk(forged, encodeSigRecords([sig]))
+    await waitFor(async () => (await tab.state.get(`/${doc}/k`)) === 'forged', 5000)
+    await connect(tab, a)
+    await waitFor(() => strikes(a, tab) >= 1, 5000, 'a strikes the author')
+    expect(strikes(a, b)).toBe(0)
+    expect(await a.repo.equivocations.list(doc)).toEqual([record])
   })
 })
