@@ -39,9 +39,8 @@ import { SyncLedger } from './sync-ledger'
 import {
   changeAt,
   changeBytesIn,
-  findEquivocation,
+  duplicateSeq,
   signedChange,
-  SeqIndex,
   type EquivocationLog,
 } from './equivocation'
 import { bytesToHex, concatBytes } from '../bytes'
@@ -89,6 +88,8 @@ export interface DocHandleContext {
 interface Inbound {
   msgs: DecodedSyncMessage[]
   sigs: Map<string, ChangeSignature>
+  /** the new changes in it with their checked authors (a governed document, once admitted) */
+  checked?: IncomingChange[]
 }
 
 export class DocHandle {
@@ -113,8 +114,6 @@ export class DocHandle {
   /** patches taken out of Automerge before a read moved its diff cursor: the next flush's */
   private stashed: Patch[] = []
   private closed = false
-  /** the highest seq of each actor here, to spot a second change for a seq (equivocation.ts) */
-  private readonly seqs = new SeqIndex()
   /** sessions that hold another branch of an equivocating actor: their messages are ignored */
   private readonly diverged = new Set<string>()
 
@@ -540,9 +539,6 @@ export class DocHandle {
         .map((p) => [p.peer, p.inbound] as [SyncPeer, Inbound]),
       ...batches,
     ]
-    /** (actor:seq) → hash of the changes kept so far in this flush, with their entries */
-    const taken = new Map<string, string>()
-    const takenIn = new Map<string, Uint8Array[]>()
     for (const [peer, inbound] of all) {
       const entries = inbound.msgs.flatMap((m) => m.changes)
       if (entries.length === 0) {
@@ -554,11 +550,6 @@ export class DocHandle {
         (h) => inbound.sigs.get(h) ?? store.get(h),
         (h) => this.doc.getChangeMetaByHash(h) !== null,
       )
-      if (
-        checked.ok &&
-        this.setAsideEquivocation(peer, inbound, checked.value, entries, taken, takenIn)
-      )
-        continue
       const verdict = checked.ok ? g.admit(this.doc, checked.value, entries) : checked
       const first = since.get(inbound) ?? now
       if (!verdict.ok && checked.ok && PARKABLE.has(verdict.error.code) && now - first < PARK_MS) {
@@ -584,10 +575,7 @@ export class DocHandle {
           .map((c) => inbound.sigs.get(c.hash) ?? store.get(c.hash))
           .filter((s) => s !== undefined)
         this.store.saveSigs(encodeSigRecords(store.add(sigs)))
-        for (const c of checked.value) {
-          taken.set(`${c.actor}:${c.seq}`, c.hash)
-          takenIn.set(c.hash, entries)
-        }
+        inbound.checked = checked.value
       }
       kept.push([peer, inbound])
     }
@@ -595,42 +583,44 @@ export class DocHandle {
   }
 
   /**
-   * A batch with a change for an (actor, seq) this document already holds under another hash
-   * (equivocation.ts): the batch is set aside and the evidence recorded. Its sender is struck
-   * only if it is the author; an honest forwarder that took the other branch first is just no
-   * longer synced with on this document (the two branches cannot merge).
+   * Automerge refused a peer's batch because it holds another change for one of its (actor,
+   * seq): equivocation (equivocation.ts). The evidence is recorded (governed documents: both
+   * changes with their signatures); the sender is struck only if it signed the change itself. An
+   * honest forwarder that took the other branch first is just no longer synced with on this
+   * document in this session (the two branches cannot merge). Returns false for other errors.
    */
   private setAsideEquivocation(
     peer: SyncPeer,
     inbound: Inbound,
-    changes: IncomingChange[],
     entries: Uint8Array[],
-    taken: ReadonlyMap<string, string>,
-    takenIn: ReadonlyMap<string, Uint8Array[]>,
+    error: unknown,
   ): boolean {
+    const dup = duplicateSeq(error)
+    if (dup === undefined) return false
+    const candidates = (inbound.checked ?? []).filter(
+      (c) => c.actor === dup.actor && c.seq === dup.seq,
+    )
     const record = this.ctx.equivocations
     const store = this.ctx.sigs
-    if (record === undefined || store === undefined) return false
-    this.commitLocal()
-    this.seqs.update(this.doc)
-    const found = findEquivocation(changes, this.seqs, taken)
-    if (found === undefined) return false
-    const { change } = found
-    if (!record.has(this.id, change.actor, change.seq) && record.roomFor(this.id)) {
-      const otherHash = found.otherHash ?? changeAt(this.doc, change.actor, change.seq)
-      const otherBytes =
-        otherHash === undefined
-          ? undefined
-          : (this.doc.getChangeByHash(otherHash) ??
-            changeBytesIn(takenIn.get(otherHash) ?? [], otherHash))
+    if (
+      candidates.length > 0 &&
+      record !== undefined &&
+      store !== undefined &&
+      !record.has(this.id, dup.actor, dup.seq) &&
+      record.roomFor(this.id)
+    ) {
+      // a scan of the history, only when an equivocation is found (at most 32 per document)
+      const otherHash = changeAt(this.doc, dup.actor, dup.seq)
+      const change = candidates.find((c) => c.hash !== otherHash)
+      const otherBytes = otherHash === undefined ? null : this.doc.getChangeByHash(otherHash)
       const otherSig = otherHash === undefined ? undefined : store.get(otherHash)
-      const bytes = change.bytes ?? changeBytesIn(entries, change.hash)
-      const sig = inbound.sigs.get(change.hash) ?? store.get(change.hash)
-      if (otherHash && otherBytes && otherSig && bytes && sig) {
+      const bytes = change && (change.bytes ?? changeBytesIn(entries, change.hash))
+      const sig = change && (inbound.sigs.get(change.hash) ?? store.get(change.hash))
+      if (change && otherHash && otherBytes && otherSig && bytes && sig) {
         record.add({
           docId: this.id,
-          actor: change.actor,
-          seq: change.seq,
+          actor: dup.actor,
+          seq: dup.seq,
           changes: [
             signedChange(otherHash, otherBytes, otherSig),
             signedChange(change.hash, bytes, sig),
@@ -641,16 +631,16 @@ export class DocHandle {
       }
     }
     this.diverged.add(peer.key)
-    if (peer.identity === change.author) {
+    if (candidates.some((c) => c.author === peer.identity)) {
       peer.fault(
         new ProtocolError(
           'PROTOCOL_VIOLATION',
-          `signed two changes for actor ${change.actor.slice(0, 12)} seq ${change.seq} of ${this.id}`,
+          `signed two changes for actor ${dup.actor.slice(0, 12)} seq ${dup.seq} of ${this.id}`,
         ),
       )
     } else {
       log.info(
-        `not syncing ${this.id} with ${peer.remotePeer.slice(-8)}: it holds another branch of actor ${change.actor.slice(0, 12)}`,
+        `not syncing ${this.id} with ${peer.remotePeer.slice(-8)}: it holds another branch of actor ${dup.actor.slice(0, 12)} (seq ${dup.seq})`,
       )
     }
     this.detachPeer(peer)
@@ -690,15 +680,16 @@ export class DocHandle {
     trace(`apply ${changes.length}`)
     if (changes.length > 0 && this.loadIntoEmpty(changes)) {
       trace('loaded into empty')
-    } else if (changes.length > 0 && !this.loadChanges(changes)) {
+    } else if (changes.length > 0 && this.loadChanges(changes) !== undefined) {
       // One of the peers sent changes Automerge refuses: apply peer by peer to find it.
       const bad = new Set<SyncPeer>()
-      for (const [peer, { msgs }] of batches) {
-        const own = msgs.flatMap((m) => m.changes)
-        if (own.length > 0 && !this.loadChanges(own)) {
-          bad.add(peer)
+      for (const [peer, inbound] of batches) {
+        const own = inbound.msgs.flatMap((m) => m.changes)
+        const failed = own.length > 0 ? this.loadChanges(own) : undefined
+        if (failed === undefined) continue
+        bad.add(peer)
+        if (!this.setAsideEquivocation(peer, inbound, own, failed.error))
           peer.fault(new ProtocolError('MALFORMED_MESSAGE', 'sync message carried invalid changes'))
-        }
       }
       batches = batches.filter(([p]) => !bad.has(p))
     }
@@ -769,8 +760,9 @@ export class DocHandle {
    * Applies chunks from peers. Change chunks go through `applyChanges`, which throws on a bad one:
    * `loadIncremental` over a concatenation silently drops everything after (and with) a chunk it
    * cannot parse, which would let one peer's nonsense discard another peer's good changes.
+   * Returns what went wrong, or undefined when everything applied.
    */
-  private loadChanges(entries: Uint8Array[]): boolean {
+  private loadChanges(entries: Uint8Array[]): { error: unknown } | undefined {
     try {
       const changes: Uint8Array[] = []
       for (const entry of entries) {
@@ -783,10 +775,10 @@ export class DocHandle {
         }
       }
       if (changes.length > 0) this.doc.applyChanges(changes)
-      return true
+      return undefined
     } catch (e) {
       log.warn(`changes did not load: ${describeError(e)}`)
-      return false
+      return { error: e }
     }
   }
 

@@ -6,11 +6,12 @@
  * duplicate sequence number), so the replicas that took one branch can never take the other.
  *
  * The author who signed both is the culprit, not the peer that forwards the second one: that
- * peer may have received the other branch first and be perfectly honest. So the second change is
- * set aside (not applied, its sender not struck unless the sender is the author itself), and the
- * evidence, both changes with both signatures, is logged and kept (`EquivocationLog`), where an
- * admin can read it and remove the author. A change reusing another author's actor id shows up
- * the same way, with two different authors in the evidence.
+ * peer may have received the other branch first and be perfectly honest. So when Automerge
+ * refuses a batch for a duplicate seq (`duplicateSeq`), the batch is set aside (not applied, its
+ * sender not struck unless the sender is the author itself: `DocHandle.setAsideEquivocation`),
+ * and the evidence, both changes with both signatures, is logged and kept (`EquivocationLog`),
+ * where an admin can read it and remove the author. A change reusing another author's actor id
+ * shows up the same way, with two different authors in the evidence.
  */
 import { am, type AutomergeDoc } from '../automerge'
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../bytes'
@@ -20,7 +21,6 @@ import { didKeyFromPublicKey } from '../identity'
 import { createLogger } from '../log'
 import type { StorageAdapter } from '../storage/types'
 import type { ChangeSignature } from '../sync/messages'
-import type { IncomingChange } from './governance'
 
 const log = createLogger('equivocation')
 
@@ -47,24 +47,16 @@ export interface Equivocation {
   at: number
 }
 
-/** Per actor, the highest seq a document holds; kept up to date from the document's heads. */
-export class SeqIndex {
-  private readonly maxSeq = new Map<string, number>()
-  private heads: string[] = []
-
-  /** Reads the changes added since the last call (all of them the first time). */
-  update(doc: AutomergeDoc): void {
-    const heads = doc.getHeads()
-    if (heads.length === this.heads.length && heads.every((h, i) => h === this.heads[i])) return
-    for (const m of doc.getChangesMeta(this.heads))
-      if ((this.maxSeq.get(m.actor) ?? 0) < m.seq) this.maxSeq.set(m.actor, m.seq)
-    this.heads = heads
-  }
-
-  /** Whether the document holds a change of `actor` with this seq (it holds all up to the max). */
-  holds(actor: string, seq: number): boolean {
-    return seq <= (this.maxSeq.get(actor) ?? 0)
-  }
+/**
+ * The (actor, seq) of Automerge's refusal of a second change for a seq it holds ("duplicate seq
+ * N found for actor X"), or undefined for any other error. Automerge finds it for free while
+ * applying; an index of our own would cost a pass over the whole history (~18 µs a change).
+ */
+export function duplicateSeq(error: unknown): { actor: string; seq: number } | undefined {
+  const m = /duplicate seq (\d+) found for actor ([0-9a-f]+)/.exec(String(error))
+  if (m === null) return undefined
+  const seq = Number(m[1])
+  return Number.isSafeInteger(seq) ? { actor: m[2] as string, seq } : undefined
 }
 
 /** The bytes of change `hash` in sync-message entries (from a change chunk or a whole document). */
@@ -105,23 +97,6 @@ export function signedChange(hash: string, bytes: Uint8Array, sig: ChangeSignatu
     author: didKeyFromPublicKey(sig.author),
     signature: toBase64Url(sig.signature),
   }
-}
-
-/** Finds, among checked incoming changes, the first that contradicts one held or taken. */
-export function findEquivocation(
-  changes: readonly IncomingChange[],
-  index: SeqIndex,
-  taken: ReadonlyMap<string, string>,
-): { change: IncomingChange; otherHash: string | undefined } | undefined {
-  const own = new Map<string, string>()
-  for (const c of changes) {
-    const key = `${c.actor}:${c.seq}`
-    const other = taken.get(key) ?? own.get(key)
-    if (other !== undefined && other !== c.hash) return { change: c, otherHash: other }
-    if (index.holds(c.actor, c.seq)) return { change: c, otherHash: undefined }
-    own.set(key, c.hash)
-  }
-  return undefined
 }
 
 /** At most this many records are kept per document (a flood of them proves nothing more). */
