@@ -33,6 +33,11 @@ export interface FirewallConfig {
   bytesPerMinute: number
   /** the largest single message: `admit` refuses (and strikes) anything bigger */
   maxMessageBytes: number
+  /**
+   * the most a message's whole-document chunks may inflate to (their deflated columns): the sync
+   * session refuses (and strikes) a message past it before Automerge inflates anything
+   */
+  maxInflatedBytes: number
   /** identity did:keys and/or peer ids that may never sync */
   deny: string[]
   /** when set, only these identity did:keys and/or peer ids may sync */
@@ -54,6 +59,7 @@ export const DEFAULT_FIREWALL: Readonly<FirewallConfig> = Object.freeze({
   burstWrites: 400,
   bytesPerMinute: 64 * 1024 * 1024,
   maxMessageBytes: 64 * 1024 * 1024, // MAX_SYNC_MESSAGE, the sync protocol's own limit
+  maxInflatedBytes: 64 * 1024 * 1024, // 64 times the W3 document (10,000 keys, ~1 MiB)
   deny: [],
   strikesBeforeBan: 5,
   banMs: 10 * 60 * 1000,
@@ -77,12 +83,17 @@ export interface AdmitCost {
   writes: number
   /** the message's size */
   bytes: number
+  /**
+   * the message's size once its whole documents are inflated, when larger: charged to the byte
+   * bucket in place of `bytes` (what the message costs us is what Automerge will hold)
+   */
+  inflated?: number
 }
 
 export interface FirewallPeerStats {
   /** the identity given to `permits` for this peer, once known */
   identity?: string
-  /** writes and bytes admitted (delayed ones included) */
+  /** writes and bytes admitted (delayed ones included; bytes as inflated when larger) */
   writes: number
   bytes: number
   /** admits that had to wait, and for how long in total (ms) */
@@ -181,6 +192,7 @@ export class Firewall {
     for (const [k, v] of [
       ['writes', cost.writes],
       ['bytes', cost.bytes],
+      ['inflated', cost.inflated ?? 0],
     ] as const) {
       if (!Number.isFinite(v) || v < 0)
         throw new RangeError(`admit: ${k} must be a finite number >= 0, got ${v}`)
@@ -196,12 +208,10 @@ export class Firewall {
     }
     const now = this.clock.now()
     const s = this.state(peer, now)
-    const wait = Math.max(
-      s.writeBucket.reserve(cost.writes, now),
-      s.byteBucket.reserve(cost.bytes, now),
-    )
+    const bytes = Math.max(cost.bytes, cost.inflated ?? 0)
+    const wait = Math.max(s.writeBucket.reserve(cost.writes, now), s.byteBucket.reserve(bytes, now))
     s.writes += cost.writes
-    s.bytes += cost.bytes
+    s.bytes += bytes
     if (wait <= 0) return Promise.resolve()
     s.throttled++
     s.throttledMs += wait
@@ -337,6 +347,7 @@ function resolve(base: FirewallConfig, changes: Partial<FirewallConfig>): Firewa
   positive('burstWrites', false)
   positive('bytesPerMinute', false)
   positive('maxMessageBytes', false)
+  positive('maxInflatedBytes', false)
   positive('strikesBeforeBan', true)
   positive('banMs', false)
   positive('forgetAfterMs', false)
