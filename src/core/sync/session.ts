@@ -15,6 +15,7 @@ import type { Firewall } from '../firewall/firewall'
 import type { Repo } from '../repo/repo'
 import { verifyTabCert, type TabCert } from '../tab-cert'
 import type { FramedStream } from '../wire/framed-stream'
+import { ReassemblyBusyError } from '../wire/framing'
 import { helloVersion, protocolId } from '../wire/versions'
 import { decodeSyncFrame, encodeSyncFrame, type SyncFrame } from './messages'
 import type { SyncPeer } from './peer'
@@ -22,7 +23,9 @@ import type { SyncPeer } from './peer'
 let nextKey = 0
 
 export interface SessionOptions {
+  /** reads at most MAX_MESSAGE_BEFORE_HELLO until the peer's HELLO, then `maxMessage` */
   framed: FramedStream
+  maxMessage: number
   connection: Connection
   /** the sync major negotiated for this stream (its protocol id's) */
   version: number
@@ -85,7 +88,13 @@ export class SyncSession implements SyncPeer {
     void this.pump() // anything woken while the certificate loaded
     this.sendInterest(this.repo.openDocIds())
     const error = await this.framed.read((m) => this.onMessage(m))
-    if (error !== undefined) this.log.warn(`sync with ${this.short} ended: ${error.code}`)
+    if (error !== undefined) {
+      this.log.warn(`sync with ${this.short} ended: ${error.code}`)
+      // bad framing, an oversized or stalled message is the peer's fault; a full reassembly
+      // budget (every peer's partial messages together) is not
+      if (!(error instanceof ReassemblyBusyError))
+        this.opts.firewall?.strike(this.remotePeer, `${error.code}: ${error.message}`)
+    }
     this.end()
   }
 
@@ -192,15 +201,16 @@ export class SyncSession implements SyncPeer {
         mark('sync-first-message')
         this.stats.received++
         this.stats.bytesReceived += f.message.length
-        // the firewall's rate limits: over them, the next message waits (back-pressure); a
-        // message over its size limit is refused (a strike) and never reaches the repo
+        // the firewall's rate limits: over them, the next message waits (back-pressure). Its
+        // bytes were charged as they arrived (FramedStream's charge); the framing refuses a
+        // message over maxMessageBytes, and one over a limit lowered since is refused here
         const firewall = this.opts.firewall
+        if (firewall !== undefined && bytes.length > firewall.config.maxMessageBytes)
+          return this.fault(new ProtocolError('MESSAGE_TOO_LARGE', `${bytes.length} bytes`))
         const admitted = firewall?.admit(this.remotePeer, {
           writes: Math.max(1, writes), // every message costs at least one write
-          bytes: bytes.length,
+          bytes: 0,
         })
-        if (firewall !== undefined && bytes.length > firewall.config.maxMessageBytes)
-          return admitted
         this.repo
           .receiveSync(this, f.docId, msg, f.sigs)
           .catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
@@ -236,6 +246,7 @@ export class SyncSession implements SyncPeer {
       return
     }
     this.helloReceived = true
+    this.framed.setMaxMessage(this.opts.maxMessage)
     mark('sync-hello')
     this.identity = checked.value
     if (cert.profileId === this.cert?.profileId) {
