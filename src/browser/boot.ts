@@ -143,8 +143,16 @@ export function boot(report: BootReporter): BootStages {
       spaces,
     })
     peerId = peer.id
-    // the profile's deny and allow lists apply before the first connection
-    const peerLists = new PeerListStore(storage, peer.firewall)
+    // the profile's deny and allow lists apply before the first connection; a change made in
+    // one tab reaches the profile's other tabs at once
+    const listsChannel =
+      typeof BroadcastChannel === 'undefined'
+        ? undefined
+        : new BroadcastChannel('orrery-peer-lists')
+    const peerLists = new PeerListStore(storage, peer.firewall, () =>
+      listsChannel?.postMessage('saved'),
+    )
+    if (listsChannel !== undefined) listsChannel.onmessage = () => void peerLists.reload()
     await peerLists.ready
     mark('libp2p-started')
     report('connecting', ++done, total)

@@ -20,6 +20,7 @@ import { StateApi } from '../core/state'
 import { SubscriptionTree } from '../core/subscriptions'
 import type { FirewallConfig, FirewallPeerStats } from '../core/firewall/firewall'
 import type { PeerLists } from '../core/firewall/peer-lists'
+import type { Equivocation } from '../core/repo/equivocation'
 import { roleOf, type Role, type SpaceState } from '../core/spaces/model'
 import type { InboxEntry, OutboxEntry } from '../core/outbox/store'
 import type { JsonValue } from '../core/values'
@@ -575,6 +576,12 @@ export class OrreryApi {
       (await this.up()).spaces.remove(spaceId, did),
     revoke: async (spaceId: string, inviteId: string): Promise<void> =>
       (await this.up()).spaces.revoke(spaceId, inviteId),
+    /**
+     * Authors caught signing two different changes for one (actor, seq) of a space's document,
+     * with both signed changes as evidence (all documents, or one), oldest first
+     */
+    equivocations: async (docId?: string): Promise<Equivocation[]> =>
+      (await this.local()).repo.equivocations.list(docId),
   }
 
   // ---- the firewall: what each remote peer may send --------------------------------------------

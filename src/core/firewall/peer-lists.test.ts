@@ -34,6 +34,18 @@ describe('peer lists kept in the profile', () => {
     expect(third.lists()).toEqual({ deny: [PEER] })
   })
 
+  it('another tab of the profile, told of a change, applies it at once', async () => {
+    const storage = new MemoryStorageAdapter()
+    const otherFirewall = new Firewall()
+    const other = new PeerListStore(storage, otherFirewall)
+    const tab = new PeerListStore(storage, new Firewall(), () => void other.reload())
+    await Promise.all([tab.ready, other.ready])
+    await tab.deny(PEER)
+    await new Promise((r) => setTimeout(r, 0))
+    expect(otherFirewall.permits(PEER).ok).toBe(false)
+    expect(other.lists()).toEqual({ deny: [PEER] })
+  })
+
   it('refuses entries that are neither a did:key nor a peer id, storing nothing', async () => {
     const storage = new MemoryStorageAdapter()
     const store = new PeerListStore(storage, new Firewall())

@@ -4,8 +4,8 @@
  * Entries are identity did:keys or libp2p peer ids (see Firewall.permits). Without this the
  * lists lived in one tab's firewall config and were gone on reload.
  *
- * Other tabs of the profile read the record when they start; a change made in one tab reaches
- * the others' firewalls on their next load (`reload()` reads it again at once).
+ * Other tabs of the profile read the record when they start; `onSaved` tells the caller a change
+ * is stored (the browser posts it to the profile's other tabs, which `reload()`).
  */
 import { fromUtf8, utf8 } from '../bytes'
 import { describeError, err, ok, OrreryError, type Result } from '../errors'
@@ -75,6 +75,7 @@ export class PeerListStore {
   constructor(
     private readonly storage: StorageAdapter,
     private readonly firewall: Firewall,
+    private readonly onSaved?: () => void,
   ) {
     this.ready = this.reload()
   }
@@ -121,6 +122,7 @@ export class PeerListStore {
     const write = this.writing.then(() => this.storage.save([...PEER_LISTS_KEY], bytes))
     this.writing = write.catch(() => undefined)
     await write
+    this.onSaved?.()
   }
 
   async deny(who: string): Promise<void> {
