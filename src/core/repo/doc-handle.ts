@@ -287,7 +287,7 @@ export class DocHandle {
 
   /** Starts syncing with a peer; `start` sends our first message (not when answering theirs). */
   attachPeer(peer: SyncPeer, start = true): void {
-    if (this.closed || this.peers.has(peer)) return
+    if (this.closed || this.peers.has(peer) || this.diverged.has(peer.key)) return
     this.peers.set(peer, am().initSyncState())
     this.ledger.attach(peer)
     this.ctx.onStatus(this)
