@@ -59,6 +59,8 @@ export class SyncSession implements SyncPeer {
   private helloSent = false
   private pumping = false
   private ended = false
+  /** why this side closed the session (`'not allowed'`: our firewall refused the peer) */
+  closedReason: string | undefined
   readonly framed: FramedStream
   private readonly repo: Repo
   private readonly log: Logger
@@ -129,6 +131,7 @@ export class SyncSession implements SyncPeer {
 
   async close(reason: string): Promise<void> {
     if (this.ended) return
+    this.closedReason = reason
     this.send({ type: 'goodbye', reason })
     this.end()
     await this.framed.close()

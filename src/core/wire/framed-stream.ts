@@ -5,7 +5,7 @@
  * A split message being received has deadlines: its next part must come within
  * `partialIdleMs`, and the whole within `partialIdleMs` + its size at `partialMinBytesPerSecond`;
  * otherwise the stream is aborted and its parts released. Time spent handling messages or
- * waiting on `charge` (our own throttling) does not count against the idle deadline.
+ * waiting on `charge` (our own throttling) counts against neither deadline.
  */
 import type { Stream } from '@libp2p/interface'
 import { describeError, ProtocolError } from '../errors'
@@ -34,6 +34,10 @@ export class FramedStream {
   private deadline: ReturnType<typeof setTimeout> | undefined
   /** the error of an abort by a deadline (read() returns it) */
   private expired: ProtocolError | undefined
+  /** time spent waiting on `charge` and on handlers: our own doing, not the sender's */
+  private waitedMs = 0
+  /** the split message the deadlines are for, and `waitedMs` when it began */
+  private partialMark: { startedAt: number; waited: number } | undefined
 
   constructor(
     readonly stream: Stream,
@@ -87,7 +91,7 @@ export class FramedStream {
         if (this.closed) continue
         trace(`chunk ${chunk.byteLength}`)
         const charged = this.options.charge?.(chunk.byteLength)
-        if (charged !== undefined) await charged
+        if (charged !== undefined) await this.waiting(charged)
         if (this.aborted) return this.expired
         this.decoder.append(chunk)
         for (;;) {
@@ -95,7 +99,7 @@ export class FramedStream {
           if (!got.ok) return this.abort(got.error)
           if (got.value === undefined) break
           const pending = onMessage(got.value)
-          if (pending !== undefined) await pending
+          if (pending !== undefined) await this.waiting(pending)
           if (this.aborted) return this.expired
           if (this.closed) break
         }
@@ -115,13 +119,29 @@ export class FramedStream {
     return this.expired
   }
 
-  /** While a split message is pending and we wait for bytes, its deadlines run. */
+  private async waiting(p: Promise<void>): Promise<void> {
+    const since = Date.now()
+    try {
+      await p
+    } finally {
+      this.waitedMs += Date.now() - since
+    }
+  }
+
+  /**
+   * While a split message is pending and we wait for bytes, its deadlines run. The whole
+   * message's deadline is moved by the time we spent throttling the peer or handling messages
+   * since it began: a peer we slow down must not miss it for that.
+   */
   private arm(): void {
     const p = this.decoder.pending
     if (p === undefined || this.closed) return
+    if (this.partialMark?.startedAt !== p.startedAt)
+      this.partialMark = { startedAt: p.startedAt, waited: this.waitedMs }
     const idle = this.limits.partialIdleMs ?? PARTIAL_IDLE_MS
     const rate = this.limits.partialMinBytesPerSecond ?? PARTIAL_MIN_BYTES_PER_SECOND
-    const whole = p.startedAt + idle + (p.total * 1000) / rate
+    const ours = this.waitedMs - this.partialMark.waited
+    const whole = p.startedAt + idle + (p.total * 1000) / rate + ours
     const now = Date.now()
     const ms = Math.max(0, Math.min(idle, whole - now))
     const late = now + idle > whole
