@@ -4,6 +4,7 @@ import { am } from './automerge'
 import { concatBytes, sha256 } from './bytes'
 import {
   CHANGE_CHUNK,
+  changeHash,
   chunkProblem,
   COMPRESSED_CHANGE_CHUNK,
   DOCUMENT_CHUNK,
@@ -186,5 +187,14 @@ describe('chunkProblem on hand-made chunks', () => {
     expect(chunkProblem(open)).toBe('bad chunk length')
     const huge = Uint8Array.from([...header, 0xff, 0xff, 0xff, 0xff, 0x0f])
     expect(chunkProblem(huge)).toMatch(/chunk of \d+ bytes is truncated/)
+  })
+
+  it('hashes an uncompressed change chunk as Automerge does, and nothing else', () => {
+    for (const c of [change, ...changes]) expect(changeHash(c)).toBe(am().decodeChange(c).hash)
+    // the same change compressed (type 2): its bytes do not hash to its change hash
+    const compressed = Uint8Array.from(change)
+    compressed[TYPE_AT] = COMPRESSED_CHANGE_CHUNK
+    expect(changeHash(compressed)).toBeUndefined()
+    expect(changeHash(saved)).toBeUndefined()
   })
 })

@@ -9,7 +9,7 @@
  * (`applyChanges`, or `loadIncremental` of a single document chunk), and hashing a megabyte in
  * JavaScript costs tens of milliseconds.
  */
-import { sha256 } from './bytes'
+import { bytesToHex, sha256 } from './bytes'
 import type { Result } from './errors'
 
 const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
@@ -64,4 +64,14 @@ export function splitChunks(
 export function chunkProblem(bytes: Uint8Array, verifyChecksums = true): string | undefined {
   const r = splitChunks(bytes, verifyChecksums)
   return r.ok ? undefined : r.error
+}
+
+/**
+ * The Automerge hash of an uncompressed change chunk (SHA-256 over its type, length and data),
+ * as hex. A compressed change chunk (type 2) is hashed over its inflated form, which would take
+ * inflating it: undefined for it (the network refuses such chunks, see sync/session.ts) and for
+ * any other type.
+ */
+export function changeHash(chunk: Uint8Array): string | undefined {
+  return chunk[8] === CHANGE_CHUNK ? bytesToHex(sha256(chunk.subarray(8))) : undefined
 }

@@ -9,7 +9,7 @@
  */
 import { fromUtf8, utf8 } from '../bytes'
 import { Emitter } from '../emitter'
-import { OrreryError } from '../errors'
+import { describeError, OrreryError } from '../errors'
 import { docBelongsTo, idKind, newDocIdIn, newSpaceId, parseDocId, type DocId } from '../ids'
 import type { Identity } from '../identity'
 import { createLogger } from '../log'
@@ -75,6 +75,13 @@ export class Spaces {
       if (docBelongsTo(doc, space)) this.spaceOf.set(doc, space)
       else log.warn(`document ${doc} is not one of space ${space}'s: not governed by it`)
     }
+    // Every known space's document opens now: its state (the member list every check and the
+    // Spaces card read) is otherwise empty until something happens to open it. Not awaited:
+    // opening asks governanceFor, which waits for `ready`, which is this.
+    for (const id of this.known)
+      this.watch(id).catch((e: unknown) =>
+        log.warn(`could not open the document of space ${id}: ${describeError(e)}`),
+      )
   }
 
   /** The repo's hook: which rules govern a document (awaited before the document loads). */
@@ -289,6 +296,13 @@ export class Spaces {
       [['members', me.id], member],
       [['redeemed', token.id, me.id], redeemed],
     ])
+    if (this.state(spaceId).overQuota.has(me.id)) {
+      // a concurrent join with the same invite ranks before this one (model.ts)
+      throw new SpaceError(
+        'INVITE_EXHAUSTED',
+        `invite ${token.id} was used ${token.maxUses} time(s) by joins that rank before yours`,
+      )
+    }
     log.info(`joined space ${spaceId} as ${token.role}`)
     return spaceId
   }
