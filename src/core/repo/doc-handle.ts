@@ -31,10 +31,19 @@ import {
   signaturesFor,
   signChange,
   type Governance,
+  type IncomingChange,
 } from './governance'
 import { decodeSigRecords, encodeSigRecords, type SigStore } from './sigs'
 import type { Confirmation, PeerSyncFacts } from './doc-state'
 import { SyncLedger } from './sync-ledger'
+import {
+  changeAt,
+  changeBytesIn,
+  findEquivocation,
+  signedChange,
+  SeqIndex,
+  type EquivocationLog,
+} from './equivocation'
 import { bytesToHex, concatBytes } from '../bytes'
 import { didKeyFromPublicKey } from '../identity'
 
@@ -73,6 +82,8 @@ export interface DocHandleContext {
   /** the rules of the space this document belongs to (signed writes); none for a free document */
   governance?: Governance
   sigs?: SigStore
+  /** where equivocations found in this (governed) document are recorded */
+  equivocations?: EquivocationLog
 }
 
 interface Inbound {
@@ -102,6 +113,10 @@ export class DocHandle {
   /** patches taken out of Automerge before a read moved its diff cursor: the next flush's */
   private stashed: Patch[] = []
   private closed = false
+  /** the highest seq of each actor here, to spot a second change for a seq (equivocation.ts) */
+  private readonly seqs = new SeqIndex()
+  /** sessions that hold another branch of an equivocating actor: their messages are ignored */
+  private readonly diverged = new Set<string>()
 
   constructor(
     readonly id: DocId,
@@ -296,7 +311,7 @@ export class DocHandle {
 
   /** A decoded sync message from a peer; applied with everything else in the next flush. */
   receiveSync(peer: SyncPeer, msg: DecodedSyncMessage, sigs: ChangeSignature[] = []): void {
-    if (this.closed) return
+    if (this.closed || this.diverged.has(peer.key)) return
     // answering: the flush replies to their message, an opening message of ours would only make
     // them answer twice (a whole document twice, for a peer that has nothing)
     if (!this.peers.has(peer)) this.attachPeer(peer, false)
@@ -525,6 +540,9 @@ export class DocHandle {
         .map((p) => [p.peer, p.inbound] as [SyncPeer, Inbound]),
       ...batches,
     ]
+    /** (actor:seq) → hash of the changes kept so far in this flush, with their entries */
+    const taken = new Map<string, string>()
+    const takenIn = new Map<string, Uint8Array[]>()
     for (const [peer, inbound] of all) {
       const entries = inbound.msgs.flatMap((m) => m.changes)
       if (entries.length === 0) {
@@ -536,6 +554,11 @@ export class DocHandle {
         (h) => inbound.sigs.get(h) ?? store.get(h),
         (h) => this.doc.getChangeMetaByHash(h) !== null,
       )
+      if (
+        checked.ok &&
+        this.setAsideEquivocation(peer, inbound, checked.value, entries, taken, takenIn)
+      )
+        continue
       const verdict = checked.ok ? g.admit(this.doc, checked.value, entries) : checked
       const first = since.get(inbound) ?? now
       if (!verdict.ok && checked.ok && PARKABLE.has(verdict.error.code) && now - first < PARK_MS) {
@@ -561,10 +584,77 @@ export class DocHandle {
           .map((c) => inbound.sigs.get(c.hash) ?? store.get(c.hash))
           .filter((s) => s !== undefined)
         this.store.saveSigs(encodeSigRecords(store.add(sigs)))
+        for (const c of checked.value) {
+          taken.set(`${c.actor}:${c.seq}`, c.hash)
+          takenIn.set(c.hash, entries)
+        }
       }
       kept.push([peer, inbound])
     }
     return kept
+  }
+
+  /**
+   * A batch with a change for an (actor, seq) this document already holds under another hash
+   * (equivocation.ts): the batch is set aside and the evidence recorded. Its sender is struck
+   * only if it is the author; an honest forwarder that took the other branch first is just no
+   * longer synced with on this document (the two branches cannot merge).
+   */
+  private setAsideEquivocation(
+    peer: SyncPeer,
+    inbound: Inbound,
+    changes: IncomingChange[],
+    entries: Uint8Array[],
+    taken: ReadonlyMap<string, string>,
+    takenIn: ReadonlyMap<string, Uint8Array[]>,
+  ): boolean {
+    const record = this.ctx.equivocations
+    const store = this.ctx.sigs
+    if (record === undefined || store === undefined) return false
+    this.commitLocal()
+    this.seqs.update(this.doc)
+    const found = findEquivocation(changes, this.seqs, taken)
+    if (found === undefined) return false
+    const { change } = found
+    if (!record.has(this.id, change.actor, change.seq) && record.roomFor(this.id)) {
+      const otherHash = found.otherHash ?? changeAt(this.doc, change.actor, change.seq)
+      const otherBytes =
+        otherHash === undefined
+          ? undefined
+          : (this.doc.getChangeByHash(otherHash) ??
+            changeBytesIn(takenIn.get(otherHash) ?? [], otherHash))
+      const otherSig = otherHash === undefined ? undefined : store.get(otherHash)
+      const bytes = change.bytes ?? changeBytesIn(entries, change.hash)
+      const sig = inbound.sigs.get(change.hash) ?? store.get(change.hash)
+      if (otherHash && otherBytes && otherSig && bytes && sig) {
+        record.add({
+          docId: this.id,
+          actor: change.actor,
+          seq: change.seq,
+          changes: [
+            signedChange(otherHash, otherBytes, otherSig),
+            signedChange(change.hash, bytes, sig),
+          ],
+          from: peer.remotePeer,
+          at: Date.now(),
+        })
+      }
+    }
+    this.diverged.add(peer.key)
+    if (peer.identity === change.author) {
+      peer.fault(
+        new ProtocolError(
+          'PROTOCOL_VIOLATION',
+          `signed two changes for actor ${change.actor.slice(0, 12)} seq ${change.seq} of ${this.id}`,
+        ),
+      )
+    } else {
+      log.info(
+        `not syncing ${this.id} with ${peer.remotePeer.slice(-8)}: it holds another branch of actor ${change.actor.slice(0, 12)}`,
+      )
+    }
+    this.detachPeer(peer)
+    return true
   }
 
   private repairConflicts(patches: Patch[]): void {

@@ -16,6 +16,7 @@ import type { TabBus, TabMessage } from '../tabs/bus'
 import { DocHandle } from './doc-handle'
 import type { Governance } from './governance'
 import { decodeSigRecords, SigStore } from './sigs'
+import { EquivocationLog } from './equivocation'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 import type { ChangeSignature } from '../sync/messages'
 
@@ -67,6 +68,8 @@ export interface RepoOptions {
 
 export class Repo {
   readonly events = new Emitter<RepoEvents>()
+  /** two different signed changes for one (actor, seq) of a governed document, with evidence */
+  readonly equivocations: EquivocationLog
   private readonly handles = new Map<DocId, DocHandle>()
   private readonly opening = new Map<DocId, Promise<DocHandle>>()
   private readonly meta = new Map<DocId, DocMeta>()
@@ -93,6 +96,7 @@ export class Repo {
   constructor(private readonly opts: RepoOptions) {
     this.unsubscribeBus = opts.bus?.subscribe((m) => this.onTabMessage(m))
     this.loadedMeta = this.loadMeta()
+    this.equivocations = new EquivocationLog(opts.storage)
   }
 
   get tabId(): string {
@@ -281,7 +285,9 @@ export class Repo {
           confirmedHeads: c.heads,
         }),
       onUnsynced: (h, n) => this.recordMeta(h.id, { unsynced: n }),
-      ...(governance !== undefined && sigs !== undefined ? { governance, sigs } : {}),
+      ...(governance !== undefined && sigs !== undefined
+        ? { governance, sigs, equivocations: this.equivocations }
+        : {}),
       onSynced: (h, peer) =>
         this.recordMeta(h.id, {
           lastSyncAt: Date.now(),

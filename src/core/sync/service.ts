@@ -22,6 +22,12 @@ import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
 import { isUnsupportedProtocol, VersionedProtocol, type Spoken } from '../wire/versions'
 import { MAX_SYNC_MESSAGE } from './messages'
+
+/**
+ * The largest message before the peer's HELLO (a tab certificate is well under 1 KiB): nobody
+ * makes us reassemble a large message before saying who it is.
+ */
+export const MAX_MESSAGE_BEFORE_HELLO = 16 * 1024
 import { SyncSession } from './session'
 import type { Firewall } from '../firewall/firewall'
 
@@ -163,13 +169,33 @@ export class SyncService implements Startable {
 
   private run(stream: Stream, connection: Connection, major: number): void {
     this.linked.add(connection)
+    const firewall = this.init.firewall
+    const peer = connection.remotePeer.toString()
+    const cfg = firewall?.config
+    // the firewall's maxMessageBytes is the framing's limit once the peer has said who it is
+    const maxMessage = Math.min(
+      this.init.maxMessage ?? MAX_SYNC_MESSAGE,
+      cfg?.maxMessageBytes ?? Infinity,
+    )
     const framed = new FramedStream(
       stream,
-      { maxFrame: MAX_FRAME, maxMessage: this.init.maxMessage ?? MAX_SYNC_MESSAGE },
+      {
+        maxFrame: MAX_FRAME,
+        maxMessage: Math.min(MAX_MESSAGE_BEFORE_HELLO, maxMessage),
+        ...(firewall === undefined || cfg === undefined
+          ? {}
+          : {
+              reassembly: firewall.reassembly(peer),
+              partialIdleMs: cfg.partialIdleMs,
+              partialMinBytesPerSecond: cfg.partialMinBytesPerSecond,
+            }),
+      },
       this.log,
+      firewall === undefined ? {} : { charge: (bytes) => firewall.charge(peer, bytes) },
     )
     const session = new SyncSession({
       framed,
+      maxMessage,
       connection,
       version: major,
       repo: this.init.repo,

@@ -17,6 +17,7 @@ import { inflatedSize } from '../inflated-size'
 import type { Repo } from '../repo/repo'
 import { verifyTabCert, type TabCert } from '../tab-cert'
 import type { FramedStream } from '../wire/framed-stream'
+import { ReassemblyBusyError } from '../wire/framing'
 import { helloVersion, protocolId } from '../wire/versions'
 import { decodeSyncFrame, encodeSyncFrame, type ChangeSignature, type SyncFrame } from './messages'
 import type { SyncPeer } from './peer'
@@ -24,7 +25,9 @@ import type { SyncPeer } from './peer'
 let nextKey = 0
 
 export interface SessionOptions {
+  /** reads at most MAX_MESSAGE_BEFORE_HELLO until the peer's HELLO, then `maxMessage` */
   framed: FramedStream
+  maxMessage: number
   connection: Connection
   /** the sync major negotiated for this stream (its protocol id's) */
   version: number
@@ -87,7 +90,13 @@ export class SyncSession implements SyncPeer {
     void this.pump() // anything woken while the certificate loaded
     this.sendInterest(this.repo.openDocIds())
     const error = await this.framed.read((m) => this.onMessage(m))
-    if (error !== undefined) this.log.warn(`sync with ${this.short} ended: ${error.code}`)
+    if (error !== undefined) {
+      this.log.warn(`sync with ${this.short} ended: ${error.code}`)
+      // bad framing, an oversized or stalled message is the peer's fault; a full reassembly
+      // budget (every peer's partial messages together) is not
+      if (!(error instanceof ReassemblyBusyError))
+        this.opts.firewall?.strike(this.remotePeer, `${error.code}: ${error.message}`)
+    }
     this.end()
   }
 
@@ -198,8 +207,17 @@ export class SyncSession implements SyncPeer {
   private admit(cost: AdmitCost): { refused: boolean; wait: Promise<void> | undefined } {
     const firewall = this.opts.firewall
     if (firewall === undefined) return { refused: false, wait: undefined }
-    const wait = firewall.admit(this.remotePeer, cost)
-    return { refused: cost.bytes > firewall.config.maxMessageBytes, wait }
+    // over the size limit (one lowered since the framing read it): struck, and `wait` rejects
+    if (cost.bytes > firewall.config.maxMessageBytes)
+      return { refused: true, wait: firewall.admit(this.remotePeer, cost) }
+    // the wire bytes were charged as they arrived (FramedStream's `charge`): only what whole
+    // documents inflate to beyond them is charged here
+    const extra =
+      cost.inflated === undefined ? {} : { inflated: Math.max(0, cost.inflated - cost.bytes) }
+    return {
+      refused: false,
+      wait: firewall.admit(this.remotePeer, { writes: cost.writes, bytes: 0, ...extra }),
+    }
   }
 
   /**
@@ -271,7 +289,7 @@ export class SyncSession implements SyncPeer {
       inflated += size.value
       if (inflated > cap) {
         // charged too: a peer id that comes back within `forgetAfterMs` finds its bucket in debt
-        this.opts.firewall?.admit(this.remotePeer, { ...cost, inflated }).catch(() => undefined)
+        this.admit({ ...cost, inflated }).wait?.catch(() => undefined)
         return this.fault(
           new ProtocolError(
             'MESSAGE_TOO_LARGE',
@@ -322,6 +340,7 @@ export class SyncSession implements SyncPeer {
       return
     }
     this.helloReceived = true
+    this.framed.setMaxMessage(this.opts.maxMessage)
     mark('sync-hello')
     this.identity = checked.value
     if (cert.profileId === this.cert?.profileId) {
