@@ -37,6 +37,7 @@ import { am } from '../src/core/automerge'
 import { hexToBytes, sha256, utf8 } from '../src/core/bytes'
 import { inflatedSize } from '../src/core/inflated-size'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
+import { MAX_DOCUMENTS_PER_MESSAGE } from '../src/core/sync/session'
 import type { OrreryPeer } from '../src/core/peer'
 import type { TestPeerOptions } from './peers'
 import { connect, makePeer, sleep, waitFor } from './peers'
@@ -309,6 +310,23 @@ describe('hole 1: decompression bombs', () => {
       await a.closed
       expect(victim.firewall.stats()[a.id]?.lastStrike).toContain('MALFORMED_MESSAGE')
     }
+  })
+
+  it('refuses more whole documents in one message than Automerge sends', async () => {
+    const victim = await peer()
+    const doc = newDocId()
+    await victim.repo.open(doc)
+    // tiny documents of one deflated (empty) column: each would cost a DecompressionStream
+    const tiny = chunk(0, new Uint8Array([0, 0, 0, 1, 0x09, 2, 3, 0]))
+    const a = await attack(victim)
+    a.send(
+      syncFrame(
+        doc,
+        Array.from({ length: MAX_DOCUMENTS_PER_MESSAGE + 1 }, () => tiny),
+      ),
+    )
+    await a.closed
+    expect(victim.firewall.stats()[a.id]?.lastStrike).toContain('whole documents in one message')
   })
 
   for (const ratio of [2, 0.5]) {
