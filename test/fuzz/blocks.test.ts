@@ -27,8 +27,8 @@ const messages: BlocksMessage[] = [
 const pool = messages.map(encodeBlocksMessage)
 
 describe('fuzz: blocks messages', () => {
-  it('answers every input with a message of valid CIDs or a typed error', () => {
-    const report = fuzz({
+  it('answers every input with a message of valid CIDs or a typed error', async () => {
+    const report = await fuzz({
       name: 'blocks',
       pool,
       inputs: { firstBytes: [0, 1, 2, 3, 4, 5] },
@@ -47,9 +47,9 @@ describe('fuzz: blocks messages', () => {
     expect(report.outcomes.MALFORMED_MESSAGE).toBeGreaterThan(0)
   })
 
-  it('answers every binary CID with a canonical CIDv1 or a typed error', () => {
+  it('answers every binary CID with a canonical CIDv1 or a typed error', async () => {
     const cidPool = [a, b, m].map((c) => parseCid(c)).map((r) => (r.ok ? r.value.bytes : utf8('')))
-    fuzz({
+    await fuzz({
       name: 'cid',
       pool: cidPool,
       run: cidFromBytes,

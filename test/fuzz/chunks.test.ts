@@ -39,10 +39,10 @@ const { changes, saved, sigs } = history()
 const signedBy = new Map(sigs.map((s) => [bytesToHex(s.hash), didKeyFromPublicKey(s.author)]))
 
 describe('fuzz: Automerge chunks', () => {
-  it('splits every input into whole chunks covering it, or gives a typed error', () => {
+  it('splits every input into whole chunks covering it, or gives a typed error', async () => {
     const pool = [...changes, saved, concatBytes(changes), concatBytes([saved, ...changes])]
     for (const verify of [true, false]) {
-      const report = fuzz({
+      const report = await fuzz({
         name: `chunks (checksums ${verify ? 'checked' : 'not checked'})`,
         pool,
         run: (input) => splitChunks(input, verify),
@@ -57,7 +57,7 @@ describe('fuzz: Automerge chunks', () => {
 })
 
 describe('fuzz: signed changes', () => {
-  it('never attributes an altered change or signature to an author', () => {
+  it('never attributes an altered change or signature to an author', async () => {
     // an input is: change or document bytes, signature records, and the number of records
     const withSigs = (entry: Uint8Array, s: ChangeSignature[]): Uint8Array =>
       concatBytes([entry, encodeSigRecords(s), Uint8Array.of(s.length)])
@@ -71,7 +71,7 @@ describe('fuzz: signed changes', () => {
       ),
       withSigs(saved, sigs),
     ]
-    const report = fuzz({
+    const report = await fuzz({
       name: 'signed changes',
       pool,
       run: (input) => {

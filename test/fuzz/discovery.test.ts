@@ -35,8 +35,8 @@ const messages: DiscoveryMessage[] = [
 const pool = messages.map(encodeDiscovery)
 
 describe('fuzz: discovery messages', () => {
-  it('answers every input with a message within the limits or a typed error', () => {
-    const report = fuzz({
+  it('answers every input with a message within the limits or a typed error', async () => {
+    const report = await fuzz({
       name: 'discovery',
       pool,
       inputs: { firstBytes: [0, 1, 2, 3, 4, 5] },

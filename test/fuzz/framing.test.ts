@@ -48,8 +48,8 @@ function decodeStream(
 }
 
 describe('fuzz: framing', () => {
-  it('answers every byte stream with messages within the limits or a typed error', () => {
-    const report = fuzz({
+  it('answers every byte stream with messages within the limits or a typed error', async () => {
+    const report = await fuzz({
       name: 'framing',
       pool,
       // chunk boundaries from the input's own bytes: deterministic, and all over the place

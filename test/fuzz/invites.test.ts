@@ -41,9 +41,9 @@ const sameToken = (t: InviteToken): boolean =>
 const latin1 = new TextDecoder('utf-8') // not fatal: mutated text may be any bytes
 
 describe('fuzz: invite tokens and links', () => {
-  it('answers every token with a typed error or a token whose signature is the inviter’s', () => {
+  it('answers every token with a typed error or a token whose signature is the inviter’s', async () => {
     // mutations of the token's JSON bytes, each sent in the canonical base64url wrapping
-    const report = fuzz({
+    const report = await fuzz({
       name: 'token',
       pool: tokens.map((t) => utf8(canonicalJson(t))),
       run: (json) => {
@@ -60,9 +60,9 @@ describe('fuzz: invite tokens and links', () => {
     expect(report.outcomes.BAD_SIGNATURE).toBeGreaterThan(0)
   })
 
-  it('answers every link with a typed error or the invite as its inviter signed it', () => {
+  it('answers every link with a typed error or the invite as its inviter signed it', async () => {
     const links = invites.map((i) => encodeInvite(i.token, i.secret))
-    const report = fuzz({
+    const report = await fuzz({
       name: 'invite link',
       pool: links.map((l) => utf8(l)),
       run: (text) => decodeInvite(latin1.decode(text)),

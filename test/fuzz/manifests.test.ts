@@ -8,9 +8,16 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { equalBytes, fromUtf8, utf8 } from '../../src/core/bytes'
 import { blockCid } from '../../src/core/blocks/cid'
-import { buildApp, canonicalJson, decodeManifest } from '../../src/core/blocks/manifest'
+import {
+  buildApp,
+  canonicalJson,
+  decodeManifest,
+  encodeManifest,
+  signManifest,
+} from '../../src/core/blocks/manifest'
+import { BLOCK_SIZE, MAX_MANIFEST_BYTES } from '../../src/core/blocks/types'
 import { identityFromSeed } from '../../src/core/identity'
-import { fuzz } from './harness'
+import { fuzz, worstCase } from './harness'
 
 const alice = identityFromSeed(new Uint8Array(32).fill(1), 0)
 const bob = identityFromSeed(new Uint8Array(32).fill(2), 0)
@@ -66,8 +73,8 @@ function changeField(
 }
 
 describe('fuzz: app manifests', () => {
-  it('answers every mutated manifest with a typed error; only the signed bytes pass', () => {
-    const report = fuzz({
+  it('answers every mutated manifest with a typed error; only the signed bytes pass', async () => {
+    const report = await fuzz({
       name: 'manifest',
       pool,
       run: (input) => decodeManifest(input),
@@ -78,8 +85,8 @@ describe('fuzz: app manifests', () => {
     expect(report.outcomes.BAD_MANIFEST).toBeGreaterThan(0)
   })
 
-  it('never accepts a changed field under the old signature (2,000 field changes)', () => {
-    const report = fuzz({
+  it('never accepts a changed field under the old signature (2,000 field changes)', async () => {
+    const report = await fuzz({
       name: 'manifest fields',
       pool,
       runs: 2000,
@@ -92,5 +99,35 @@ describe('fuzz: app manifests', () => {
       },
     })
     expect(report.outcomes.BAD_SIGNATURE).toBeGreaterThan(0)
+  })
+
+  it('checks the largest manifest its limit allows within the time and allocation limits', async () => {
+    // one file listing as many block CIDs as fit: the most CIDs a manifest can make us parse
+    const cid = blockCid(utf8('x'))
+    const signed = (n: number): Uint8Array =>
+      encodeManifest(
+        signManifest(
+          {
+            type: 'orrery-app',
+            version: 1,
+            name: 'Big',
+            appVersion: '1',
+            entry: 'index.js',
+            element: 'big-app',
+            files: [
+              { path: 'index.js', mime: 'text/javascript', size: n * BLOCK_SIZE, cid, blocks: [] },
+            ].map((f) => ({ ...f, blocks: new Array<string>(n).fill(cid) })),
+            publisher: alice.id,
+            createdAt: 1,
+          },
+          alice,
+        ),
+      )
+    // each entry is `"<cid>",`; room left for the other fields
+    const n = Math.floor(MAX_MANIFEST_BYTES / (cid.length + 3)) - 20
+    const big = signed(n)
+    expect(big.length).toBeLessThanOrEqual(MAX_MANIFEST_BYTES)
+    expect(decodeManifest(big).ok).toBe(true)
+    await worstCase(`manifest of ${n} block CIDs (${big.length} bytes)`, () => decodeManifest(big))
   })
 })

@@ -60,8 +60,8 @@ const sameCert = (a: TabCert, b: TabCert): boolean =>
   a.issuedAt === b.issuedAt
 
 describe('fuzz: outbox frames', () => {
-  it('answers every input with a frame or a typed error; no altered message verifies', () => {
-    const report = fuzz({
+  it('answers every input with a frame or a typed error; no altered message verifies', async () => {
+    const report = await fuzz({
       name: 'outbox',
       pool,
       inputs: { firstBytes: [0, 1, 2, 3, 4] },

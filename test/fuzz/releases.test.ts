@@ -49,8 +49,8 @@ const messages: ReleasesMessage[] = [
 const pool = messages.map(encodeReleasesMessage)
 
 describe('fuzz: releases messages', () => {
-  it('answers every input with a message or a typed error; no altered manifest passes', () => {
-    const report = fuzz({
+  it('answers every input with a message or a typed error; no altered manifest passes', async () => {
+    const report = await fuzz({
       name: 'releases',
       pool,
       inputs: { firstBytes: [0, 1, 2, 3, 4] },

@@ -84,8 +84,8 @@ const sameSignedFields = (a: TabCert, b: TabCert): boolean =>
   a.issuedAt === b.issuedAt
 
 describe('fuzz: sync frames', () => {
-  it('answers every input with a frame or a typed error; no altered certificate verifies', () => {
-    const report = fuzz({
+  it('answers every input with a frame or a typed error; no altered certificate verifies', async () => {
+    const report = await fuzz({
       name: 'sync',
       pool,
       inputs: { firstBytes: [0, 1, 2, 3, 4, 5] },
@@ -110,10 +110,12 @@ describe('fuzz: sync frames', () => {
     expect(report.outcomes.ok).toBeGreaterThan(0)
   })
 
-  it('decodes the largest INTEREST its limits allow within the time and allocation limits', () => {
+  it('decodes the largest INTEREST its limits allow within the time and allocation limits', async () => {
     const topics = new Array<Uint8Array>(MAX_TOPICS_PER_MESSAGE).fill(sha256(utf8('t')))
     const interest = encodeSyncFrame({ type: 'interest', topics })
-    worstCase(`interest with ${MAX_TOPICS_PER_MESSAGE} topics`, () => decodeSyncFrame(interest))
+    await worstCase(`interest with ${MAX_TOPICS_PER_MESSAGE} topics`, () =>
+      decodeSyncFrame(interest),
+    )
   })
 
   // Known, not fixed: a SYNC frame may carry 65,536 signatures (8 MiB), and decoding one costs
