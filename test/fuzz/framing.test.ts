@@ -3,12 +3,18 @@
  * frames, cut into chunks at arbitrary places, then the end of the stream. Small limits make
  * split messages (flags 1 and 2) and the limits themselves cheap to reach.
  */
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { memory } from '@libp2p/memory'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p, type Libp2p } from 'libp2p'
 import fc from 'fast-check'
 import { concatBytes } from '../../src/core/bytes'
 import { err, ok, type ProtocolError, type Result } from '../../src/core/errors'
+import { createLogger } from '../../src/core/log'
+import { FramedStream } from '../../src/core/wire/framed-stream'
 import { encodeMessage, MessageDecoder, type FramingLimits } from '../../src/core/wire/framing'
-import { fuzz, SEED } from './harness'
+import { fuzz, inputArb, SEED } from './harness'
 
 const LIMITS: FramingLimits = { maxFrame: 64, maxMessage: 300 }
 const bytes = (n: number, seed: number): Uint8Array =>
@@ -82,4 +88,66 @@ describe('fuzz: framing', () => {
       { seed: SEED, numRuns: 2000 },
     )
   })
+})
+
+// ---- the same inputs through a real libp2p stream into FramedStream --------------------------
+
+/** the stream handshakes take the time here, not the decoding: a few dozen streams */
+const PROTOCOL = '/orrery/fuzz-framing/1.0.0'
+const STREAM_INPUTS = 30
+
+interface StreamResult {
+  messages: Uint8Array[]
+  error: string | undefined
+}
+
+describe('fuzz: framing over a real stream', () => {
+  let nodes: Libp2p[] = []
+  const results: ((r: StreamResult) => void)[] = []
+
+  beforeAll(async () => {
+    const make = (): Promise<Libp2p> =>
+      createLibp2p({
+        addresses: { listen: [`/memory/fuzz-framing-${Math.random().toString(36).slice(2)}`] },
+        transports: [memory()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+      })
+    nodes = [await make(), await make()]
+    const log = createLogger('fuzz-framing')
+    await (nodes[1] as Libp2p).handle(PROTOCOL, async (stream) => {
+      const framed = new FramedStream(stream, LIMITS, log)
+      const messages: Uint8Array[] = []
+      const error = await framed.read((m) => {
+        messages.push(m)
+      })
+      await framed.close()
+      results.shift()?.({ messages, error: error?.code })
+    })
+  })
+
+  afterAll(async () => {
+    for (const n of nodes) await n.stop()
+  })
+
+  it(`reads what the decoder reads, and aborts on what it refuses (${STREAM_INPUTS} streams)`, async () => {
+    const [a, b] = nodes as [Libp2p, Libp2p]
+    const inputs = fc.sample(inputArb(pool), { seed: SEED, numRuns: STREAM_INPUTS })
+    const codes: Record<string, number> = {}
+    for (const input of inputs) {
+      const direct = decodeStream(input, [input.length])
+      const got = new Promise<StreamResult>((resolve) => results.push(resolve))
+      const stream = await a.dialProtocol(b.getMultiaddrs(), PROTOCOL)
+      // in pieces of up to 16 bytes: the receiver sees whatever chunks the transport makes
+      for (let at = 0; at < input.length; at += 16) stream.send(input.subarray(at, at + 16))
+      await stream.close().catch(() => undefined) // refused streams are aborted by the reader
+      const r = await got
+      const code = direct.ok ? 'ok' : direct.error.code
+      codes[code] = (codes[code] ?? 0) + 1
+      expect(r.error ?? 'ok').toBe(code)
+      if (direct.ok) expect(r.messages).toEqual(direct.value)
+    }
+    console.log(`fuzz framing over streams: ${STREAM_INPUTS} streams, ${JSON.stringify(codes)}`)
+    expect(Object.keys(codes).length).toBeGreaterThan(1)
+  }, 120_000) // little CPU, but a stream's round trips wait on a busy machine's event loop
 })

@@ -23,8 +23,8 @@ export const ALLOC_LIMIT_BYTES = 16 * 1024 * 1024
 /** re-runs of each slow input; it fails only if every one of them is over the limit */
 const REMEASURES = 5
 /** rounds of re-runs, apart in time, before a slow input fails (the machine may be busy) */
-const ROUNDS = 3
-const ROUND_PAUSE_MS = 300
+const ROUNDS = 5
+const ROUND_PAUSE_MS = 500
 const SLOWEST_KEPT = 6
 
 // ---- mutations ---------------------------------------------------------------------------------
@@ -346,7 +346,8 @@ export async function fuzz<T>(t: FuzzTarget<T>): Promise<FuzzReport> {
   expect(total).toBe(runs)
   console.log(
     `fuzz ${t.name}: ${runs} inputs, 0 thrown, outcomes ${JSON.stringify(outcomes)}, ` +
-      `slowest ${report.slowestMs} ms (re-run best ${report.slowestRemeasuredMs} ms), ` +
+      `slowest ${report.slowestMs} ms (re-run best ${report.slowestRemeasuredMs} ms, ` +
+      `${slowest[0]?.input.length ?? 0} bytes), ` +
       `max allocation ${Math.round(maxAlloc / 1024)} KiB`,
   )
   return report
