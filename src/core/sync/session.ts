@@ -260,7 +260,10 @@ export class SyncSession implements SyncPeer {
       const chunks = splitChunks(c, false) // framing here; Automerge checks the checksums
       if (!chunks.ok) {
         return this.fault(
-          new ProtocolError('MALFORMED_MESSAGE', `bad change in sync message: ${chunks.error}`),
+          new ProtocolError(
+            'MALFORMED_MESSAGE',
+            `bad change in sync message: ${chunks.error.message}`,
+          ),
         )
       }
       for (const chunk of chunks.value) {
