@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { am } from './automerge'
 import { concatBytes, sha256 } from './bytes'
+import { ProtocolError } from './errors'
 import {
   CHANGE_CHUNK,
   changeHash,
@@ -196,5 +197,16 @@ describe('chunkProblem on hand-made chunks', () => {
     compressed[TYPE_AT] = COMPRESSED_CHANGE_CHUNK
     expect(changeHash(compressed)).toBeUndefined()
     expect(changeHash(saved)).toBeUndefined()
+  })
+
+  it('answers bad framing with a typed error (a ProtocolError with a code), not a bare string', () => {
+    for (const bytes of [new Uint8Array(0), new Uint8Array(12), framed(3, new Uint8Array(5))]) {
+      const r = splitChunks(bytes)
+      expect(r.ok).toBe(false)
+      if (r.ok) continue
+      expect(r.error).toBeInstanceOf(ProtocolError)
+      expect(r.error.name).toBe('ProtocolError')
+      expect(r.error.code).toBe('MALFORMED_MESSAGE')
+    }
   })
 })

@@ -19,6 +19,11 @@ import { DOCUMENT_CHUNK } from './chunks'
 import { err, ok, ProtocolError, type Result } from './errors'
 
 const DEFLATE_BIT = 0x08
+/**
+ * Columns per table: Automerge writes about 10 change and 20 op columns. Without a limit, a
+ * message of tiny deflated columns would cost one DecompressionStream per 4 bytes on the wire.
+ */
+export const MAX_COLUMNS = 64
 
 interface DocumentColumns {
   /** the deflated columns' data, as on the wire */
@@ -67,6 +72,7 @@ export function documentColumns(chunk: Uint8Array): Result<DocumentColumns, stri
   for (let table = 0; table < 2; table++) {
     const n = next()
     if (n === undefined) return err('document cut short in its column table')
+    if (n > MAX_COLUMNS) return err(`a column table of ${n} columns`)
     for (let i = 0; i < n; i++) {
       const spec = next()
       const len = spec === undefined ? undefined : next()

@@ -777,7 +777,7 @@ export class DocHandle {
       const changes: Uint8Array[] = []
       for (const entry of entries) {
         const chunks = splitChunks(entry, false)
-        if (!chunks.ok) throw new Error(chunks.error)
+        if (!chunks.ok) throw chunks.error
         for (const c of chunks.value) {
           if (c[8] === DOCUMENT_CHUNK)
             this.doc.loadIncremental(c) // a whole document (initial sync)

@@ -85,7 +85,7 @@ export function checkSignatures(
   }
   for (const entry of entries) {
     const chunks = splitChunks(entry, false)
-    if (!chunks.ok) return err(new OrreryError('MALFORMED_MESSAGE', chunks.error))
+    if (!chunks.ok) return err(chunks.error)
     for (const c of chunks.value) {
       try {
         if (c[8] === DOCUMENT_CHUNK) {

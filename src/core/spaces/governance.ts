@@ -144,7 +144,7 @@ function changeBytesInOrder(
   const out: { change: IncomingChange; bytes: Uint8Array }[] = []
   for (const entry of entries) {
     const chunks = splitChunks(entry, false)
-    if (!chunks.ok) return err(new OrreryError('MALFORMED_MESSAGE', chunks.error))
+    if (!chunks.ok) return err(chunks.error)
     for (const c of chunks.value) {
       const list =
         c[8] === DOCUMENT_CHUNK

@@ -24,6 +24,12 @@ import type { SyncPeer } from './peer'
 
 let nextKey = 0
 
+/**
+ * Whole-document chunks in one SYNC message: Automerge sends one, on a first sync. Each is
+ * inflated to be counted, a stream per deflated column, so their number is bounded.
+ */
+export const MAX_DOCUMENTS_PER_MESSAGE = 4
+
 export interface SessionOptions {
   /** reads at most MAX_MESSAGE_BEFORE_HELLO until the peer's HELLO, then `maxMessage` */
   framed: FramedStream
@@ -254,7 +260,10 @@ export class SyncSession implements SyncPeer {
       const chunks = splitChunks(c, false) // framing here; Automerge checks the checksums
       if (!chunks.ok) {
         return this.fault(
-          new ProtocolError('MALFORMED_MESSAGE', `bad change in sync message: ${chunks.error}`),
+          new ProtocolError(
+            'MALFORMED_MESSAGE',
+            `bad change in sync message: ${chunks.error.message}`,
+          ),
         )
       }
       for (const chunk of chunks.value) {
@@ -266,6 +275,14 @@ export class SyncSession implements SyncPeer {
         if (chunk[8] === DOCUMENT_CHUNK) documents.push(chunk)
       }
       writes += chunks.value.length
+    }
+    if (documents.length > MAX_DOCUMENTS_PER_MESSAGE) {
+      return this.fault(
+        new ProtocolError(
+          'MALFORMED_MESSAGE',
+          `${documents.length} whole documents in one message`,
+        ),
+      )
     }
     mark('sync-first-message')
     this.stats.received++
