@@ -1,0 +1,142 @@
+/**
+ * Issue 12, hole 3, mounted over real streams: what a member may not write cannot get in through
+ * the map-conflict repair (a reader's tab signing a repair, an admin's tab laundering a hidden
+ * map), nor through a change concurrent with its author's promotion.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { am } from '../src/core/automerge'
+import type { OrreryPeer } from '../src/core/peer'
+import type { DocHandle } from '../src/core/repo/doc-handle'
+import { signChange } from '../src/core/repo/governance'
+import { encodeSigRecords } from '../src/core/repo/sigs'
+import type { Spaces } from '../src/core/spaces/manager'
+import { newDocId } from '../src/core/ids'
+import { connect, makePeer, sleep, waitFor } from './peers'
+
+const running: OrreryPeer[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map(async (p) => p.stop()))
+})
+async function peer(): Promise<OrreryPeer> {
+  const p = await makePeer()
+  running.push(p)
+  await p.identityReady
+  await sleep(0)
+  return p
+}
+const spaces = (p: OrreryPeer): Spaces => p.spaces!
+
+async function cut(a: OrreryPeer, b: OrreryPeer): Promise<void> {
+  await a.node.hangUp(b.node.peerId).catch(() => undefined)
+  await b.node.hangUp(a.node.peerId).catch(() => undefined)
+}
+
+/** Batches this replica refused and holds (to retry when the space changes): per replica. */
+const held = (h: DocHandle): number => (h as unknown as { parked: unknown[] }).parked.length
+
+/** `admin` makes a space with one document; each of `members` joins with `role` through `admin`. */
+async function team(
+  admin: OrreryPeer,
+  members: [OrreryPeer, 'writer' | 'reader'][],
+): Promise<{ space: string; doc: string }> {
+  const space = await spaces(admin).create('team')
+  const doc = await spaces(admin).createDoc(space)
+  for (const [p, role] of members) {
+    const invite = await spaces(admin).invite(space, { role })
+    await connect(p, admin)
+    await spaces(p).join(invite)
+  }
+  const all = [admin, ...members.map(([p]) => p)]
+  for (const p of all) {
+    await waitFor(
+      () =>
+        spaces(p).state(space).members.size === all.length && spaces(p).state(space).docs.has(doc),
+      8000,
+      'every member knows every member',
+    )
+  }
+  return { space, doc }
+}
+
+/** Changes in `handle` signed by `p`'s identity: actor → highest seq. */
+const signedBy = (handle: DocHandle, p: OrreryPeer): Record<string, number> =>
+  handle.actorsOf(p.identity.id)
+
+describe('map-conflict repair', () => {
+  for (const { keys, under } of [
+    { keys: 1, under: ['a'] },
+    { keys: 3, under: ['a', 'b'] },
+  ]) {
+    it(`a reader never signs a repair (${keys} key(s) each at /${under.join('/')}); writers do`, async () => {
+      const [a, w1, w2, r] = [await peer(), await peer(), await peer(), await peer()]
+      const { doc } = await team(a, [
+        [w1, 'writer'],
+        [w2, 'writer'],
+        [r, 'reader'],
+      ])
+      for (const p of [w1, w2, r]) await p.repo.open(doc)
+      for (const p of [w1, w2, r]) await cut(p, a)
+      // the two writers create the same map concurrently, each with its own keys
+      const at = `/${doc}/${under.join('/')}`
+      for (let i = 0; i < keys; i++) {
+        await w1.state.set(`${at}/x${i}`, i)
+        await w2.state.set(`${at}/y${i}`, i)
+      }
+      // the reader hears both and forwards each to the other; the writers repair
+      await connect(r, w1)
+      await connect(r, w2)
+      const everything = async (p: OrreryPeer): Promise<boolean> => {
+        for (let i = 0; i < keys; i++) {
+          if ((await p.state.get(`${at}/x${i}`)) !== i) return false
+          if ((await p.state.get(`${at}/y${i}`)) !== i) return false
+        }
+        return true
+      }
+      await waitFor(() => everything(r), 8000, 'the reader gets both maps merged')
+      const handle = r.repo.get(doc as never)!
+      expect(signedBy(handle, r)).toEqual({}) // the reader signed nothing
+      // the admin takes everything from the reader (a reader's own change would be refused)
+      await connect(a, r)
+      await waitFor(() => everything(a), 8000, 'the admin gets it all through the reader')
+      expect(held(a.repo.get(doc as never)!)).toBe(0)
+    })
+  }
+})
+
+describe('hidden maps in the space document', () => {
+  const variants = [
+    { role: 'writer', key: 'docs' },
+    { role: 'reader', key: 'members' },
+  ] as const
+  for (const { role, key } of variants) {
+    it(`a ${role}'s hidden /${key} map is refused, and the admin's tab does not merge it`, async () => {
+      const [a, m] = [await peer(), await peer()]
+      const { space } = await team(a, [[m, role]])
+      const adminSpace = await a.repo.open(space as never)
+      const ownBefore = signedBy(adminSpace, a)
+      // m's (modified) tab: its own repair is off, so the hidden map reaches the admin as made
+      const handle = await m.repo.open(space as never)
+      ;(handle as unknown as { repairConflicts: () => void }).repairConflicts = () => undefined
+      const forged = newDocId()
+      const value =
+        key === 'docs'
+          ? { [forged]: { addedBy: a.identity.id, addedAt: Date.now() } }
+          : { [forged]: { role: 'admin', addedBy: a.identity.id, addedAt: Date.now() } }
+      // a change made on an empty history: its map loses to the space's own at /<key>
+      const fake = am().create()
+      fake.putObject('_root', key, value as never)
+      fake.commit()
+      const bytes = fake.getLastLocalChange()!
+      const sig = signChange(m.identity, am().decodeChange(bytes).hash)
+      handle.receiveTabChunk(bytes, encodeSigRecords([sig]), true)
+      const seen = (): boolean =>
+        key === 'docs'
+          ? spaces(a).state(space).docs.has(forged)
+          : spaces(a).state(space).members.has(forged)
+      await waitFor(() => held(adminSpace) > 0 || seen(), 8000, 'the admin judges it')
+      adminSpace.flush() // a repair would be written in this flush
+      expect(seen()).toBe(false)
+      expect(signedBy(adminSpace, a)).toEqual(ownBefore) // the admin signed nothing new
+    })
+  }
+})
