@@ -140,3 +140,59 @@ describe('hidden maps in the space document', () => {
     })
   }
 })
+describe('a change is judged by its author’s role at its dependencies', () => {
+  const cases = [
+    { to: 'admin', forbidden: 'demotes a writer' },
+    { to: 'writer', forbidden: 'lists a document' },
+  ] as const
+  for (const { to, forbidden } of cases) {
+    it(`promotion to ${to} || the reader ${forbidden}: refused by every replica, in either order`, async () => {
+      const [a, r, v, u] = [await peer(), await peer(), await peer(), await peer()]
+      const { space } = await team(a, [
+        [r, 'reader'],
+        [v, 'writer'],
+        [u, 'writer'],
+      ])
+      await cut(r, a)
+      await cut(u, a)
+      // the admin promotes r; v (still connected) gets it, u and r do not
+      await a.state.set(`/${space}/members/${r.identity.id}/role`, to)
+      await waitFor(() => spaces(v).state(space).members.get(r.identity.id)?.role === to)
+      // concurrently, r (still a reader in its own view) makes the change with a modified tab
+      const listed = newDocId()
+      const rSpace = await r.repo.open(space as never)
+      const manager = spaces(r) as unknown as { ownWrites: number }
+      manager.ownWrites++
+      if (forbidden === 'demotes a writer')
+        rSpace.write(['members', v.identity.id, 'role'], 'reader')
+      else rSpace.write(['docs', listed], { addedBy: r.identity.id, addedAt: Date.now() })
+      rSpace.flush()
+      manager.ownWrites--
+      const effect = (p: OrreryPeer): boolean =>
+        forbidden === 'demotes a writer'
+          ? spaces(p).state(space).members.get(v.identity.id)?.role === 'reader'
+          : spaces(p).state(space).docs.has(listed)
+      expect(effect(r)).toBe(true)
+      const [uSpace, vSpace, aSpace] = await Promise.all(
+        [u, v, a].map((p) => p.repo.open(space as never)),
+      )
+      /** r offers its change to `p`, which must refuse it (held while the space may change) */
+      const offer = async (p: OrreryPeer, handle: DocHandle): Promise<void> => {
+        await connect(r, p)
+        await waitFor(() => held(handle) > 0 || effect(p), 8000, 'the change is judged')
+        expect(effect(p)).toBe(false)
+        // r keeps offering a held change until it is cut off (PARK_MS): end that here
+        await cut(r, p)
+      }
+      // u: the forbidden change first, then the promotion, then the change again
+      await offer(u, uSpace!)
+      await connect(u, a)
+      await waitFor(() => spaces(u).state(space).members.get(r.identity.id)?.role === to)
+      await offer(u, uSpace!)
+      // v: the promotion first, then the forbidden change; a, who made the promotion: the same
+      await offer(v, vSpace!)
+      await offer(a, aSpace!)
+      for (const p of [a, u, v]) expect(effect(p)).toBe(false)
+    })
+  }
+})
