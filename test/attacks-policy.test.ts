@@ -8,7 +8,7 @@ import { am } from '../src/core/automerge'
 import type { OrreryPeer } from '../src/core/peer'
 import type { DocHandle } from '../src/core/repo/doc-handle'
 import { signChange } from '../src/core/repo/governance'
-import { encodeSigRecords } from '../src/core/repo/sigs'
+import { encodeSigRecords, type SigStore } from '../src/core/repo/sigs'
 import type { Spaces } from '../src/core/spaces/manager'
 import { newDocId } from '../src/core/ids'
 import { connect, makePeer, sleep, waitFor } from './peers'
@@ -74,7 +74,11 @@ describe('map-conflict repair', () => {
         [w2, 'writer'],
         [r, 'reader'],
       ])
-      for (const p of [w1, w2, r]) await p.repo.open(doc)
+      await a.state.set(`/${doc}/by`, 'admin')
+      for (const p of [w1, w2, r]) {
+        await p.repo.open(doc as never)
+        await waitFor(async () => (await p.state.get(`/${doc}/by`)) === 'admin', 8000, 'synced')
+      }
       for (const p of [w1, w2, r]) await cut(p, a)
       // the two writers create the same map concurrently, each with its own keys
       const at = `/${doc}/${under.join('/')}`
@@ -82,8 +86,15 @@ describe('map-conflict repair', () => {
         await w1.state.set(`${at}/x${i}`, i)
         await w2.state.set(`${at}/y${i}`, i)
       }
-      // the reader hears both and forwards each to the other; the writers repair
+      // the reader gets w1's map over the network, then w2's from another tab of its own profile
+      // (which had it from w2): a conflict its tab sees alone, before any writer has repaired it
       await connect(r, w1)
+      await waitFor(async () => (await r.state.get(`${at}/x0`)) === 0, 8000, 'r has x0')
+      const fromW2 = w2.repo.get(doc as never)!
+      const w2Sigs = (fromW2 as unknown as { ctx: { sigs: SigStore } }).ctx.sigs
+      r.repo.get(doc as never)!.receiveTabChunk(fromW2.save(), w2Sigs.records(), true)
+      await waitFor(async () => (await r.state.get(`${at}/y0`)) !== undefined, 8000, 'r has y0')
+      // then the writers hear each other's map through the reader, and repair
       await connect(r, w2)
       const everything = async (p: OrreryPeer): Promise<boolean> => {
         for (let i = 0; i < keys; i++) {
