@@ -99,20 +99,23 @@ describe('a change is judged by the role its author had at its dependencies', ()
   const cases = [
     {
       to: 'admin',
+      what: 'demotes a writer',
       forbidden: (d: AutomergeDoc) => d.put(objAt(d, 'members', wes.id), 'role', 'reader'),
     },
     {
       to: 'admin',
+      what: 'renames the space',
       forbidden: (d: AutomergeDoc) => d.put(objAt(d, 'space'), 'name', 'Taken'),
     },
     {
       to: 'writer',
+      what: 'lists a document',
       forbidden: (d: AutomergeDoc) =>
         d.putObject(objAt(d, 'docs'), DOC2, { addedBy: rae.id, addedAt: NOW }),
     },
   ] as const
-  for (const { to, forbidden } of cases) {
-    it(`promotion to ${to} || a reader's change it would allow: refused in either order`, () => {
+  for (const { to, what, forbidden } of cases) {
+    it(`promotion to ${to} || the reader ${what}: refused in either order`, () => {
       const doc = spaceDoc()
       const promotion = change(doc, ada, (d) => d.put(objAt(d, 'members', rae.id), 'role', to))
       const attempt = change(doc, rae, forbidden)
