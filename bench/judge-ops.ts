@@ -4,7 +4,7 @@
  * to a path as of the change's dependencies) and the whole `replaySpaceChanges`, for a writer's
  * change of 1 operation and of 100, in a space of `MEMBERS` members and `DOCS` documents.
  *
- *   npx tsx bench/judge-ops.ts
+ *   npx tsx bench/judge-ops.ts            (MEMBERS=10 DOCS=10 for a small space)
  */
 import { loadAutomergeNode } from '../src/core/automerge-node'
 import { am, type AutomergeDoc } from '../src/core/automerge'
@@ -17,8 +17,8 @@ import { newSpaceValue } from '../src/core/spaces/model'
 
 loadAutomergeNode()
 
-const MEMBERS = 200
-const DOCS = 200
+const MEMBERS = Number(process.env.MEMBERS ?? 200)
+const DOCS = Number(process.env.DOCS ?? 200)
 const ROUNDS = 200
 const T0 = 1_750_000_000_000
 
