@@ -6,11 +6,11 @@
  *   may not; a removed member only up to the cutoff the removing admin recorded.
  * - `mayChangeSpace` for the space document itself, judged on the patches the change produced
  *   (applied to a copy), on its operations (so hidden writes count) and on the states before and
- *   after, with the author's role as of the change's dependencies. Admins may change anything as long as
- *   one admin remains; anyone else may only join with an invite, rename themselves, or (writers)
- *   add document entries. Every patch outside those is refused with its path, and the states are
- *   compared as well, so replacing a parent map (which Automerge reports as one `put` of `{}`)
- *   cannot wipe entries the patches never name.
+ *   after, with the lower of the author's roles at the change's dependencies and now. Admins may
+ *   change anything as long as one admin remains; anyone else may only join with an invite,
+ *   rename themselves, or (writers) add document entries. Every patch and operation outside those
+ *   is refused with its path, and the states are compared as well, so replacing a parent map
+ *   (which Automerge reports as one `put` of `{}`) cannot wipe entries the patches never name.
  */
 import type { Patch } from '../automerge'
 import { err, ok, type Result } from '../errors'
