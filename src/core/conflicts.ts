@@ -3,8 +3,14 @@
  * another, while `a` does not exist yet, each create a map at `a`; Automerge keeps one and hides
  * the other as a conflict, and with it `x` or `y`. For a key-value API that is data loss, so when
  * a patch reports such a conflict, entries of the hidden maps that the visible map lacks are
- * copied into it (recursively for nested maps). Every peer does the same copy; concurrent copies
- * write equal values, so they converge. Scalar-vs-scalar conflicts stay last-writer-wins.
+ * copied into it (recursively for nested maps). Every peer that may write the document does the
+ * same copy; concurrent copies write equal values, so they converge. Scalar-vs-scalar conflicts
+ * stay last-writer-wins.
+ *
+ * The copy is a change of the repairing tab, signed by its user. In a governed document the
+ * caller (DocHandle) therefore repairs only where its user may write, and never in a space
+ * document: there a hidden map is a way to smuggle entries past the space's rules, which judge
+ * what a change's author may write, and the repair would sign them as the repairer's own.
  */
 import type { AutomergeDoc, Patch, Prop } from './automerge'
 

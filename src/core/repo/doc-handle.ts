@@ -660,6 +660,11 @@ export class DocHandle {
   private repairConflicts(patches: Patch[]): void {
     for (const path of conflictPaths(patches)) this.conflicted.set(JSON.stringify(path), path)
     if (this.conflicted.size === 0) return
+    // The repair is a change of this tab's, signed by its user: never where they may not write
+    // (a reader would sign a change every member refuses), nor where the governance says no (the
+    // space document: it would launder what a hidden map holds). The paths stay noted.
+    const g = this.ctx.governance
+    if (g !== undefined && !(g.mayRepair?.() ?? g.mayWriteLocally().ok)) return
     const copied = repairMapConflicts(this.doc, [...this.conflicted.values()])
     if (copied > 0) log.info(`merged ${copied} entries of concurrently created maps in ${this.id}`)
   }

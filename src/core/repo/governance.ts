@@ -27,6 +27,11 @@ export interface Governance {
   mayWriteLocally(): Result<void>
   /** decides about new, signature-checked changes before they are applied */
   admit(doc: AutomergeDoc, changes: IncomingChange[], entries: Uint8Array[]): Result<void>
+  /**
+   * whether this tab may merge concurrently created maps (conflicts.ts), writing and signing the
+   * copied entries as its own change; when absent, whenever `mayWriteLocally` allows
+   */
+  mayRepair?(): boolean
   /** the identity that signs this tab's changes */
   signer(): Identity | undefined
   /** the rules changed (a member joined): changes refused for lack of membership are tried again */

@@ -12,6 +12,7 @@ import type { Identity } from '../identity'
 import type { Governance, IncomingChange } from '../repo/governance'
 import { normalizeMaterialized } from '../values'
 import { readSpace, roleOf, roleAtLeast, type SpaceState } from './model'
+import { changeOps } from './change-ops'
 import { mayChangeSpace, mayWriteDoc } from './policy'
 
 export interface SpaceContext {
@@ -61,14 +62,17 @@ export function spaceGovernance(ctx: SpaceContext, ownWrite: () => boolean): Gov
       if (ownWrite() || roleOf(ctx.state(), me.id) === 'admin') return ok(undefined)
       return err(new OrreryError('NOT_ALLOWED', 'only admins change a space directly'))
     },
+    // a repair would sign whatever a hidden map holds, as this user's own change
+    mayRepair: () => false,
     admit: (doc, changes, entries) => replaySpaceChanges(doc, changes, entries, ctx.spaceId),
   }
 }
 
 /**
  * Applies each new change to a copy of the space document, dependencies first, and judges the
- * patches it alone produces. A change whose dependencies are missing is refused (MISSING_DEPS,
- * held and tried again when the space changes): Automerge would queue it and apply it later
+ * patches it alone produces, its operations, and its author's role as of its dependencies. A
+ * change whose dependencies are missing is refused (MISSING_DEPS, held and tried again when the
+ * space changes): Automerge would queue it and apply it later
  * together with its dependency, and it would then be judged as that change's author's. For the
  * same reason, a step that applies anything besides the change being judged is refused.
  */
@@ -85,9 +89,11 @@ export function replaySpaceChanges(
   if (!ordered.ok) return ordered
   const copy = doc.clone()
   try {
-    let pending = ordered.value.map((o) => ({ ...o, deps: am().decodeChange(o.bytes).deps }))
+    let pending = ordered.value.map((o) => ({ ...o, decoded: am().decodeChange(o.bytes) }))
     while (pending.length > 0) {
-      const ready = pending.find((p) => p.deps.every((d) => copy.getChangeByHash(d) !== null))
+      const ready = pending.find((p) =>
+        p.decoded.deps.every((d) => copy.getChangeByHash(d) !== null),
+      )
       if (ready === undefined) {
         return err(
           new OrreryError(
@@ -97,9 +103,13 @@ export function replaySpaceChanges(
         )
       }
       pending = pending.filter((p) => p !== ready)
-      const { change, bytes } = ready
+      const { change, bytes, decoded } = ready
       const beforeHeads = copy.getHeads()
       const before = readSpace(normalizeMaterialized(copy.materialize('/')), spaceId)
+      // the author's role is read as of the change's dependencies (usually today's heads)
+      const atDeps = sameHeads(decoded.deps, beforeHeads)
+        ? before
+        : readSpace(normalizeMaterialized(copy.materialize('/', decoded.deps)), spaceId)
       copy.applyChanges([bytes])
       const applied = copy.getChanges(beforeHeads)
       if (applied.length !== 1) {
@@ -113,7 +123,6 @@ export function replaySpaceChanges(
       const afterHeads = copy.getHeads()
       const patches = copy.diff(beforeHeads, afterHeads)
       const after = readSpace(normalizeMaterialized(copy.materialize('/')), spaceId)
-      const deps = ready.deps
       const verdict = mayChangeSpace(
         before,
         after,
@@ -121,8 +130,7 @@ export function replaySpaceChanges(
         change.author,
         now,
         { actor: change.actor, seq: change.seq },
-        // a join's invite uses are counted where its author stood (see policy.ts checkJoin)
-        () => readSpace(normalizeMaterialized(copy.materialize('/', deps)), spaceId),
+        { atDeps, ops: () => changeOps(copy, decoded) },
       )
       if (!verdict.ok) return verdict
     }
@@ -164,4 +172,8 @@ function changeBytesInOrder(
     }
   }
   return ok(out)
+}
+
+function sameHeads(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((h) => b.includes(h))
 }

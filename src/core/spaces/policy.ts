@@ -5,11 +5,12 @@
  * - `mayWriteDoc` for the space's data documents: writers and admins may; readers and non-members
  *   may not; a removed member only up to the cutoff the removing admin recorded.
  * - `mayChangeSpace` for the space document itself, judged on the patches the change produced
- *   (applied to a copy) and on the states before and after. Admins may change anything as long as
- *   one admin remains; anyone else may only join with an invite, rename themselves, or (writers)
- *   add document entries. Every patch outside those is refused with its path, and the states are
- *   compared as well, so replacing a parent map (which Automerge reports as one `put` of `{}`)
- *   cannot wipe entries the patches never name.
+ *   (applied to a copy), on its operations (so hidden writes count) and on the states before and
+ *   after, with the lower of the author's roles at the change's dependencies and now. Admins may
+ *   change anything as long as one admin remains; anyone else may only join with an invite,
+ *   rename themselves, or (writers) add document entries. Every patch and operation outside those
+ *   is refused with its path, and the states are compared as well, so replacing a parent map
+ *   (which Automerge reports as one `put` of `{}`) cannot wipe entries the patches never name.
  */
 import type { Patch } from '../automerge'
 import { err, ok, type Result } from '../errors'
@@ -26,6 +27,7 @@ import {
   type Role,
   type SpaceState,
 } from './model'
+import type { OpAt } from './change-ops'
 import { MAX_MEMBER_NAME_LENGTH, isActor, isLabel, isRecord, isSeq, pointer } from './values'
 
 /** One Automerge change: its actor (hex) and sequence number. */
@@ -273,9 +275,45 @@ function changedPath(j: Judgement): string | undefined {
   return undefined
 }
 
-function checkNonAdmin(j: Judgement, patches: readonly Patch[]): Result<void> {
+/**
+ * Why operation `op` is not allowed to a non-admin, or undefined if it is. Each operation is
+ * judged like the patch it would make if it were visible, so what a hidden (conflict-losing) map
+ * holds is judged too. A non-admin may create a map only where nothing was (as of the change's
+ * dependencies): one more map at a taken key either replaces what is there or is hidden beside
+ * it, waiting to be merged into it.
+ */
+function opRefusal(op: OpAt, j: Judgement): string | undefined {
+  const who = `${j.author} (${j.role ?? 'not a member'})`
+  if (op.path === undefined) {
+    return `${who} may not ${op.action} in an object that was not visible (as of the change's dependencies)`
+  }
+  const at = pointer(op.path)
+  if (op.action === 'makeMap' && op.occupied) {
+    return `${who} may not create a map at ${at}, which already holds a value (it would replace or hide it)`
+  }
+  const p =
+    op.action === 'makeMap'
+      ? { action: 'put', path: op.path, value: {} }
+      : op.action === 'set'
+        ? { action: 'put', path: op.path, value: op.value }
+        : op.action === 'del'
+          ? { action: 'del', path: op.path }
+          : undefined
+  if (p === undefined) return `${who} may not ${op.action} at ${at}`
+  return patchRefusal(p as Patch, j)
+}
+
+function checkNonAdmin(
+  j: Judgement,
+  patches: readonly Patch[],
+  ops: readonly OpAt[] | undefined,
+): Result<void> {
   for (const p of patches) {
     const why = patchRefusal(p, j)
+    if (why !== undefined) return fail('NOT_ALLOWED', why)
+  }
+  for (const op of ops ?? []) {
+    const why = opRefusal(op, j)
     if (why !== undefined) return fail('NOT_ALLOWED', why)
   }
   const changed = changedPath(j)
@@ -288,14 +326,36 @@ function checkNonAdmin(j: Judgement, patches: readonly Patch[]): Result<void> {
   return ok(undefined)
 }
 
+/** The lesser of two roles (no role is the least). */
+function lowerRole(now: Role | undefined, atDeps: Role | undefined): Role | undefined {
+  if (now === undefined || atDeps === undefined) return undefined
+  return roleAtLeast(now, atDeps) ? atDeps : now
+}
+
+/** What a change's causal past says about it (see change-ops.ts). */
+export interface CausalContext {
+  /** the space as of the change's dependencies: the author's role is read here */
+  atDeps: SpaceState
+  /** the change's operations, with the paths they write (asked only for non-admins' changes) */
+  ops(): readonly OpAt[]
+}
+
 /**
  * May `authorDid` make a change to the space document that turned `before` into `after` with
  * `patches`? `now` is the time invites are checked against. `change` (actor, seq) lets a removed
  * member's change through if the removing admin's cutoff for the space document covers it (it was
  * accepted before the removal); otherwise a removed member may do nothing. An empty `before` (no
  * creator, no members, no removals) is a new space: its first change must make the author its
- * creator and only admin. `causal` gives the space as the change's dependencies left it (where a
- * join's uses are counted); by default `before`, right when the change was made on `before`.
+ * creator and only admin.
+ *
+ * With `causal` (what the signed-writes plumbing always passes), the author's role is the one
+ * they had at the change's dependencies, unless it is lower now: a reader's change concurrent
+ * with their promotion stays a reader's change on every peer, in either arrival order, and a
+ * demoted member gains nothing by backdating a change to before the demotion (which, like a
+ * removal, still splits peers that got the change first from those that got the demotion first).
+ * A change that does not descend from the space's first change is refused, and a non-admin's
+ * change is judged by its operations as well as by its patches. A join's invite uses are counted
+ * in the space as its dependencies left it (`causal.atDeps`; `before` without `causal`).
  */
 export function mayChangeSpace(
   before: SpaceState,
@@ -304,7 +364,7 @@ export function mayChangeSpace(
   authorDid: string,
   now: number,
   change?: ChangeRef,
-  causal: () => SpaceState = () => before,
+  causal?: CausalContext,
 ): Result<void> {
   const removal = before.removed.get(authorDid)
   if (removal !== undefined) {
@@ -315,7 +375,14 @@ export function mayChangeSpace(
     )
   }
   if (isGenesis(before)) return checkGenesis(after, authorDid)
-  const role = roleOf(before, authorDid)
+  if (causal !== undefined && isGenesis(causal.atDeps)) {
+    return fail(
+      'NOT_ALLOWED',
+      `a change by ${authorDid} to space ${before.id} does not descend from the space's first change`,
+    )
+  }
+  const current = roleOf(before, authorDid)
+  const role = causal === undefined ? current : lowerRole(current, roleOf(causal.atDeps, authorDid))
   if (role === 'admin') {
     if (adminsOf(after).length === 0) {
       return fail('NOT_ALLOWED', `space ${before.id} must keep at least one admin`)
@@ -324,11 +391,11 @@ export function mayChangeSpace(
   }
   let join: InviteToken | undefined
   if (role === undefined) {
-    const joined = checkJoin(before, after, authorDid, now, causal)
+    const joined = checkJoin(before, after, authorDid, now, () => causal?.atDeps ?? before)
     if (!joined.ok) return joined
     join = joined.value
   }
-  return checkNonAdmin({ before, after, author: authorDid, role, join }, patches)
+  return checkNonAdmin({ before, after, author: authorDid, role, join }, patches, causal?.ops())
 }
 
 /**
