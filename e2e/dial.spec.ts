@@ -8,6 +8,10 @@ import { expect, openPeer, test } from './fixtures'
 
 /** src/browser/webrtc/libp2p-rtc.ts as a script that sets `window.Libp2pRtc` (its exports). */
 async function libp2pRtcScript(): Promise<string> {
+  // Vite's build sets NODE_ENV=production in this (the test worker's) process when it is unset:
+  // put it back, or every process later tests start inherits it (a dev server would then serve
+  // production code)
+  const nodeEnv = process.env.NODE_ENV
   const out = await build({
     configFile: false,
     logLevel: 'silent',
@@ -20,6 +24,9 @@ async function libp2pRtcScript(): Promise<string> {
         name: 'Libp2pRtc',
       },
     },
+  }).finally(() => {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV
+    else process.env.NODE_ENV = nodeEnv
   })
   const outputs = Array.isArray(out) ? out : [out]
   for (const o of outputs)

@@ -132,10 +132,13 @@ test('docs/WRITING-APPS.md: from nothing to an app a friend opens from a link', 
     ORRERY_PUBLISHER: path.join(data, 'publisher.json'),
     ORRERY_LOG: 'warn',
   }
+  // a developer's shell may have it (and an in-process Vite build sets it): `npm run dev` must
+  // still serve development code (not for npm ci: it would leave out the dev dependencies)
+  const devEnv = { ...env, NODE_ENV: 'production' }
   const dir = path.join('apps', name)
   const running: Running[] = []
-  const start = (command: string): Running => {
-    const r = run(command, env)
+  const start = (command: string, withEnv: Record<string, string> = env): Running => {
+    const r = run(command, withEnv)
     running.push(r)
     return r
   }
@@ -146,7 +149,7 @@ test('docs/WRITING-APPS.md: from nothing to an app a friend opens from a link', 
     expect(fs.existsSync(path.join(dir, 'orrery.json'))).toBe(true)
 
     // 2. develop it from source
-    const dev = start(commands[1]!)
+    const dev = start(commands[1]!, devEnv)
     const devUrl = await served(dev, commands[1]!, 60_000)
     const developer = await openLogged(browser, `${devUrl}/#/dev/${name}`)
     await showsTitle(developer, name, dev)
@@ -154,7 +157,7 @@ test('docs/WRITING-APPS.md: from nothing to an app a friend opens from a link', 
     await stop(dev)
 
     // 3. live publishing: a follower opens the published version
-    const live = start(commands[2]!)
+    const live = start(commands[2]!, devEnv)
     const liveUrl = await served(live, commands[2]!, 60_000)
     let cid: string | undefined
     await expect

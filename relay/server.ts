@@ -296,6 +296,10 @@ export async function startRelay(
   })
 
   if (config.dev) {
+    // Vite decides development or production from NODE_ENV, not from its mode: a shell (or a
+    // parent process that ran a Vite build) with NODE_ENV=production would get a dev server that
+    // serves production code (import.meta.env.DEV false: it registers /sw.js, which dev lacks)
+    process.env.NODE_ENV = 'development'
     const { createServer } = await import('vite')
     const dev = await createServer({
       server: { middlewareMode: true, ws: { server } },
