@@ -149,6 +149,19 @@ class Intrude extends Base {
   }
 }
 
+class Flood extends Base {
+  constructor(readonly n: number) {
+    super()
+  }
+  async run(_m: object, net: ModelNet) {
+    net.flood(this.n)
+    await net.settle()
+  }
+  toString() {
+    return `outsider floods ×${this.n}`
+  }
+}
+
 export function commandArbs(): fc.Arbitrary<Cmd>[] {
   const peer = fc.nat(7)
   const pick = fc.nat(15)
@@ -179,5 +192,6 @@ export function commandArbs(): fc.Arbitrary<Cmd>[] {
       .map(([p, k]) => new Lifetime(p, k)),
     fc.integer({ min: 1, max: 5000 }).map((ms) => new Wait(ms)),
     fc.integer({ min: 1, max: 80 }).map((n) => new Intrude(n)),
+    fc.integer({ min: 1, max: 120 }).map((n) => new Flood(n)),
   ]
 }

@@ -22,7 +22,7 @@ import { createLogger } from '../../src/core/log'
 import type { Governance } from '../../src/core/repo/governance'
 import { docGovernance } from '../../src/core/spaces/governance'
 import type { SpaceState } from '../../src/core/spaces/model'
-import { decodeSyncFrame } from '../../src/core/sync/messages'
+import { decodeSyncFrame, encodeSyncFrame } from '../../src/core/sync/messages'
 import { SyncSession } from '../../src/core/sync/session'
 import type { FramedStream } from '../../src/core/wire/framed-stream'
 import { VERSIONS } from '../../src/core/wire/versions'
@@ -383,6 +383,21 @@ export class ModelNet {
       await x.state.set(`/${this.docs.governed}/x/${++this.intruderWrites}`, 'intruder')
       await x.state.set(`/${this.docs.governed}/s/k0`, 'intruder')
       await new Promise((r) => setImmediate(r))
+    }
+  }
+
+  /**
+   * The outsider's client ignores the protocol's pacing: `n` SYNC messages at once to every peer
+   * it is connected to (empty ones: each still costs a write at the firewall).
+   */
+  flood(n: number): void {
+    const x = this.intruder
+    if (x === undefined) return
+    const message = am().encodeSyncMessage({ heads: [], need: [], have: [], changes: [] })
+    const frame = encodeSyncFrame({ type: 'sync', docId: this.docs.governed, message, sigs: [] })
+    for (const l of this.links.values()) {
+      const own = l.a === x ? l.ends[0] : l.b === x ? l.ends[1] : undefined
+      for (let i = 0; i < n && own !== undefined; i++) own.send(frame)
     }
   }
 
