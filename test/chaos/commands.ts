@@ -162,36 +162,46 @@ class Flood extends Base {
   }
 }
 
+/** The commands and their weights (fc.commands picks uniformly among the arbitraries). */
 export function commandArbs(): fc.Arbitrary<Cmd>[] {
   const peer = fc.nat(7)
   const pick = fc.nat(15)
+  const edit = fc
+    .tuple(peer, fc.boolean(), fc.integer({ min: 1, max: 3 }), fc.nat(3), fc.boolean())
+    .map(([p, g, n, s, d]) => new Edit(p, g, n, s, d))
+  const deliver = fc.tuple(pick, fc.integer({ min: 1, max: 12 })).map(([p, n]) => new Deliver(p, n))
+  const fault = fc
+    .tuple(fc.constantFrom('drop' as const, 'duplicate' as const, 'reorder' as const), pick)
+    .map(([k, p]) => new Fault(k, p))
+  const lifetime = fc
+    .tuple(
+      peer,
+      fc.constantFrom(
+        'crash' as const,
+        'reload' as const,
+        'restart' as const,
+        'stall' as const,
+        'flush' as const,
+      ),
+    )
+    .map(([p, k]) => new Lifetime(p, k))
   return [
+    edit,
+    edit,
+    deliver,
+    deliver,
+    deliver,
+    fault,
+    fault,
+    fault,
+    lifetime,
+    lifetime,
     fc
-      .tuple(peer, fc.boolean(), fc.integer({ min: 1, max: 3 }), fc.nat(3), fc.boolean())
-      .map(([p, g, n, s, d]) => new Edit(p, g, n, s, d && s % 2 === 0)),
-    fc
-      .tuple(peer, fc.boolean(), fc.integer({ min: 2, max: 60 }))
+      .tuple(peer, fc.boolean(), fc.integer({ min: 2, max: 30 }))
       .map(([p, g, n]) => new Burst(p, g, n)),
-    fc.tuple(pick, fc.integer({ min: 1, max: 12 })).map(([p, n]) => new Deliver(p, n)),
-    fc.tuple(pick, fc.integer({ min: 1, max: 12 })).map(([p, n]) => new Deliver(p, n)),
-    fc
-      .tuple(fc.constantFrom('drop' as const, 'duplicate' as const, 'reorder' as const), pick)
-      .map(([k, p]) => new Fault(k, p)),
     fc.tuple(peer, peer, fc.boolean()).map(([a, b, h]) => new Partition(a, b, h)),
-    fc
-      .tuple(
-        peer,
-        fc.constantFrom(
-          'crash' as const,
-          'reload' as const,
-          'restart' as const,
-          'stall' as const,
-          'flush' as const,
-        ),
-      )
-      .map(([p, k]) => new Lifetime(p, k)),
     fc.integer({ min: 1, max: 5000 }).map((ms) => new Wait(ms)),
-    fc.integer({ min: 1, max: 80 }).map((n) => new Intrude(n)),
-    fc.integer({ min: 1, max: 120 }).map((n) => new Flood(n)),
+    fc.integer({ min: 1, max: 30 }).map((n) => new Intrude(n)),
+    fc.integer({ min: 1, max: 100 }).map((n) => new Flood(n)),
   ]
 }

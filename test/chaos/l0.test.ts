@@ -12,7 +12,7 @@ import { commandArbs } from './commands'
 import { report, summarize } from './figures'
 import { ModelNet, type RunFigures } from './model'
 
-const runs = Number(process.env.CHAOS_RUNS ?? 25)
+const runs = Number(process.env.CHAOS_RUNS ?? 10)
 const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 2 ** 31)
 const path = process.env.CHAOS_PATH
 
@@ -22,7 +22,7 @@ describe('chaos L0: the in-memory network model over the real core', () => {
     async () => {
       const figures: RunFigures[] = []
       const property = fc.asyncProperty(
-        fc.commands(commandArbs(), { maxCommands: 40 }),
+        fc.commands(commandArbs(), { maxCommands: 40, size: 'medium' }),
         async (cmds) => {
           const net = await ModelNet.create({ honest: 3, intruder: true })
           try {

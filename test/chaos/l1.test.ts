@@ -167,7 +167,7 @@ describe('chaos L1: ten peers over @libp2p/memory with latency, killed and resta
       for (let i = 0; i < runs; i++) {
         const log: string[] = []
         try {
-          all.push(await runSchedule(seed + i, 40, log))
+          all.push(await runSchedule(seed + i, 30, log))
         } catch (e) {
           throw new Error(
             `${String(e)}\nreplay: CHAOS_SEED=${seed + i} CHAOS_L1_RUNS=1 npx vitest run test/chaos/l1.test.ts\nschedule:\n${log.join('\n')}`,
