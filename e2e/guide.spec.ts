@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import type { Browser } from '@playwright/test'
 import { expect, openPeer, test } from './fixtures'
 
 const GUIDE = 'docs/WRITING-APPS.md'
@@ -72,6 +73,44 @@ async function stop(r: Running): Promise<void> {
   if (r.proc.exitCode === null) process.kill(-r.proc.pid, 'SIGKILL')
 }
 
+/**
+ * Waits for the app's title; when it does not come, the error says what the page showed, what it
+ * logged and what the server printed (a CI failure is otherwise a bare timeout).
+ */
+async function showsTitle(peer: Peer, name: string, server: Running): Promise<void> {
+  try {
+    await expect(peer.page.getByTestId(`${name}-title`)).toHaveText(`Hello from ${name}`, {
+      timeout: 40_000,
+    })
+  } catch (e) {
+    const shown = await peer.page
+      .evaluate(() => document.body.innerText)
+      .catch((err: unknown) => `(no page text: ${String(err)})`)
+    throw new Error(
+      `${String(e)}\n--- the page showed:\n${shown.slice(0, 2_000)}\n--- it logged:\n` +
+        `${peer.logged.slice(-40).join('\n')}\n--- the server printed:\n${server.output().slice(-4_000)}`,
+      { cause: e },
+    )
+  }
+}
+
+interface Peer {
+  page: Awaited<ReturnType<typeof openPeer>>['page']
+  context: Awaited<ReturnType<typeof openPeer>>['context']
+  logged: string[]
+}
+
+/** Opens a peer and keeps its console warnings and errors. */
+async function openLogged(browser: Browser, url: string): Promise<Peer> {
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'] })
+  const logged: string[] = []
+  context.on('console', (m) => {
+    if (m.type() === 'warning' || m.type() === 'error') logged.push(`[${m.type()}] ${m.text()}`)
+  })
+  const peer = await openPeer(null, url, context)
+  return { page: peer.page, context: peer.context, logged }
+}
+
 test('docs/WRITING-APPS.md: from nothing to an app a friend opens from a link', async ({
   browser,
 }) => {
@@ -109,10 +148,8 @@ test('docs/WRITING-APPS.md: from nothing to an app a friend opens from a link', 
     // 2. develop it from source
     const dev = start(commands[1]!)
     const devUrl = await served(dev, commands[1]!, 60_000)
-    const developer = await openPeer(browser, `${devUrl}/#/dev/${name}`)
-    await expect(developer.page.getByTestId(`${name}-title`)).toHaveText(`Hello from ${name}`, {
-      timeout: 40_000,
-    })
+    const developer = await openLogged(browser, `${devUrl}/#/dev/${name}`)
+    await showsTitle(developer, name, dev)
     await developer.context.close()
     await stop(dev)
 
@@ -132,10 +169,8 @@ test('docs/WRITING-APPS.md: from nothing to an app a friend opens from a link', 
         { timeout: 30_000 },
       )
       .toBeDefined()
-    const follower = await openPeer(browser, `${liveUrl}/#/app/${cid}`)
-    await expect(follower.page.getByTestId(`${name}-title`)).toHaveText(`Hello from ${name}`, {
-      timeout: 40_000,
-    })
+    const follower = await openLogged(browser, `${liveUrl}/#/app/${cid}`)
+    await showsTitle(follower, name, live)
     await follower.context.close()
     await stop(live)
 
@@ -148,10 +183,8 @@ test('docs/WRITING-APPS.md: from nothing to an app a friend opens from a link', 
     // 5. serve it; a friend in a fresh browser opens the link
     const server = start(commands[4]!)
     const url = await served(server, commands[4]!, 240_000)
-    const friend = await openPeer(browser, `${url}/#/app/${appCid}`)
-    await expect(friend.page.getByTestId(`${name}-title`)).toHaveText(`Hello from ${name}`, {
-      timeout: 40_000,
-    })
+    const friend = await openLogged(browser, `${url}/#/app/${appCid}`)
+    await showsTitle(friend, name, server)
     const add = friend.page.getByTestId(`${name}-add`)
     await add.click()
     await expect(add).toHaveText('clicked 1 times')

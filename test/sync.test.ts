@@ -62,6 +62,26 @@ describe('sync between in-process peers', () => {
     expect(a.node.services.sync.list()).toHaveLength(0) // and no new one opens
   })
 
+  it('syncs again over the same connection when the user unblocks the person', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const id = (await b.repo.create()).id
+    await b.state.set(`/${id}/k`, 'before')
+    await a.repo.open(id)
+    await connect(a, b)
+    await waitFor(async () => (await a.state.get(`/${id}/k`)) === 'before', 5000, 'a syncs')
+    a.firewall.configure({ deny: [b.identity.id] })
+    await waitFor(() => a.node.services.sync.list().length === 0, 5000, 'the session ends')
+    await b.state.set(`/${id}/k`, 'while blocked')
+    a.firewall.configure({ deny: [] })
+    await waitFor(
+      async () => (await a.state.get(`/${id}/k`)) === 'while blocked',
+      5000,
+      'a syncs again',
+    )
+    await b.state.set(`/${id}/k`, 'after')
+    await waitFor(async () => (await a.state.get(`/${id}/k`)) === 'after', 5000, 'and goes on')
+  })
+
   it('forgets what its firewall kept about a peer a while after it left, not while connected', async () => {
     const a = await peer({ firewall: { forgetAfterMs: 300 } })
     const b = await peer()

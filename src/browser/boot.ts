@@ -12,6 +12,7 @@ import { transportOf } from '../core/connections'
 import { describeError } from '../core/errors'
 import { createLogger } from '../core/log'
 import type { OrreryPeer } from '../core/peer'
+import { PeerListStore } from '../core/firewall/peer-lists'
 import { Pulse } from '../core/pulse'
 import { Repo } from '../core/repo/repo'
 import { Spaces } from '../core/spaces/manager'
@@ -56,6 +57,8 @@ export interface Booted extends LocalPeer {
   relay: RelayLink
   pulse: Pulse
   profileId: string
+  /** the deny and allow lists, kept in the profile */
+  peerLists: PeerListStore
 }
 
 export type BootReporter = (step: string, done: number, total: number) => void
@@ -140,6 +143,17 @@ export function boot(report: BootReporter): BootStages {
       spaces,
     })
     peerId = peer.id
+    // the profile's deny and allow lists apply before the first connection; a change made in
+    // one tab reaches the profile's other tabs at once
+    const listsChannel =
+      typeof BroadcastChannel === 'undefined'
+        ? undefined
+        : new BroadcastChannel('orrery-peer-lists')
+    const peerLists = new PeerListStore(storage, peer.firewall, () =>
+      listsChannel?.postMessage('saved'),
+    )
+    if (listsChannel !== undefined) listsChannel.onmessage = () => void peerLists.reload()
+    await peerLists.ready
     mark('libp2p-started')
     report('connecting', ++done, total)
     peer.node.addEventListener('connection:open', (e) => {
@@ -166,6 +180,7 @@ export function boot(report: BootReporter): BootStages {
       relay,
       pulse,
       profileId: p.profileId,
+      peerLists,
       blocks,
       installer,
       follows,

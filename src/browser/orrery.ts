@@ -19,6 +19,8 @@ import { pick, sameHeads, type ViewCache } from '../core/storage/view-cache'
 import { StateApi } from '../core/state'
 import { SubscriptionTree } from '../core/subscriptions'
 import type { FirewallConfig, FirewallPeerStats } from '../core/firewall/firewall'
+import type { PeerLists } from '../core/firewall/peer-lists'
+import type { Equivocation } from '../core/repo/equivocation'
 import { roleOf, type Role, type SpaceState } from '../core/spaces/model'
 import type { InboxEntry, OutboxEntry } from '../core/outbox/store'
 import type { JsonValue } from '../core/values'
@@ -574,6 +576,12 @@ export class OrreryApi {
       (await this.up()).spaces.remove(spaceId, did),
     revoke: async (spaceId: string, inviteId: string): Promise<void> =>
       (await this.up()).spaces.revoke(spaceId, inviteId),
+    /**
+     * Authors caught signing two different changes for one (actor, seq) of a space's document,
+     * with both signed changes as evidence (all documents, or one), oldest first
+     */
+    equivocations: async (docId?: string): Promise<Equivocation[]> =>
+      (await this.local()).repo.equivocations.list(docId),
   }
 
   // ---- the firewall: what each remote peer may send --------------------------------------------
@@ -583,9 +591,32 @@ export class OrreryApi {
     stats: async (): Promise<Record<string, FirewallPeerStats>> =>
       (await this.up()).peer.firewall.stats(),
     config: async (): Promise<FirewallConfig> => (await this.up()).peer.firewall.config,
-    /** changes the limits (writes per second, bytes per minute, deny and allow lists …) */
-    configure: async (changes: Partial<FirewallConfig>): Promise<void> =>
-      (await this.up()).peer.firewall.configure(changes),
+    /**
+     * changes the limits (writes per second, bytes per minute …); deny and allow lists given
+     * here are kept in the profile like those of `lists`
+     */
+    configure: async (changes: Partial<FirewallConfig>): Promise<void> => {
+      const b = await this.up()
+      const { deny, allow, ...limits } = changes
+      b.peer.firewall.configure(limits)
+      if (deny !== undefined || 'allow' in changes) {
+        const now = b.peerLists.lists()
+        const nextAllow = 'allow' in changes ? allow : now.allow
+        await b.peerLists.set({
+          deny: deny ?? now.deny,
+          ...(nextAllow === undefined ? {} : { allow: nextAllow }),
+        })
+      }
+    },
+    /** the deny and allow lists (identity did:keys and/or peer ids), kept in this profile */
+    lists: async (): Promise<PeerLists> => (await this.up()).peerLists.lists(),
+    deny: async (who: string): Promise<void> => (await this.up()).peerLists.deny(who),
+    undeny: async (who: string): Promise<void> => (await this.up()).peerLists.undeny(who),
+    /** adds to the allow list; with an allow list, only those on it may sync */
+    allow: async (who: string): Promise<void> => (await this.up()).peerLists.allow(who),
+    unallow: async (who: string): Promise<void> => (await this.up()).peerLists.unallow(who),
+    /** allow-list mode on or off (off keeps nothing of the allow list) */
+    allowOnly: async (on: boolean): Promise<void> => (await this.up()).peerLists.allowOnly(on),
   }
 
   // ---- messages to people (the persistent outbox) ----------------------------------------------

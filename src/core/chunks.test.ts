@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { am } from './automerge'
 import { concatBytes, sha256 } from './bytes'
+import { ProtocolError } from './errors'
 import {
   CHANGE_CHUNK,
+  changeHash,
   chunkProblem,
   COMPRESSED_CHANGE_CHUNK,
   DOCUMENT_CHUNK,
@@ -186,5 +188,25 @@ describe('chunkProblem on hand-made chunks', () => {
     expect(chunkProblem(open)).toBe('bad chunk length')
     const huge = Uint8Array.from([...header, 0xff, 0xff, 0xff, 0xff, 0x0f])
     expect(chunkProblem(huge)).toMatch(/chunk of \d+ bytes is truncated/)
+  })
+
+  it('hashes an uncompressed change chunk as Automerge does, and nothing else', () => {
+    for (const c of [change, ...changes]) expect(changeHash(c)).toBe(am().decodeChange(c).hash)
+    // the same change compressed (type 2): its bytes do not hash to its change hash
+    const compressed = Uint8Array.from(change)
+    compressed[TYPE_AT] = COMPRESSED_CHANGE_CHUNK
+    expect(changeHash(compressed)).toBeUndefined()
+    expect(changeHash(saved)).toBeUndefined()
+  })
+
+  it('answers bad framing with a typed error (a ProtocolError with a code), not a bare string', () => {
+    for (const bytes of [new Uint8Array(0), new Uint8Array(12), framed(3, new Uint8Array(5))]) {
+      const r = splitChunks(bytes)
+      expect(r.ok).toBe(false)
+      if (r.ok) continue
+      expect(r.error).toBeInstanceOf(ProtocolError)
+      expect(r.error.name).toBe('ProtocolError')
+      expect(r.error.code).toBe('MALFORMED_MESSAGE')
+    }
   })
 })

@@ -9,59 +9,72 @@
  * (`applyChanges`, or `loadIncremental` of a single document chunk), and hashing a megabyte in
  * JavaScript costs tens of milliseconds.
  */
-import { sha256 } from './bytes'
-import type { Result } from './errors'
+import { bytesToHex, sha256 } from './bytes'
+import { ProtocolError, type Result } from './errors'
 
 const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
 export const DOCUMENT_CHUNK = 0
 export const CHANGE_CHUNK = 1
 export const COMPRESSED_CHANGE_CHUNK = 2
 
+const bad = (why: string): Result<never, ProtocolError> => ({
+  ok: false,
+  error: new ProtocolError('MALFORMED_MESSAGE', why),
+})
+
 /** Splits bytes into Automerge chunks, checking each; an error names the first problem. */
 export function splitChunks(
   bytes: Uint8Array,
   verifyChecksums = true,
-): Result<Uint8Array[], string> {
+): Result<Uint8Array[], ProtocolError> {
   const out: Uint8Array[] = []
   let at = 0
   while (at < bytes.length) {
     const start = at
-    if (bytes.length - at < 10) return { ok: false, error: 'chunk too short' }
+    if (bytes.length - at < 10) return bad('chunk too short')
     for (let i = 0; i < 4; i++) {
-      if (bytes[at + i] !== MAGIC[i])
-        return { ok: false, error: 'not an Automerge chunk (magic bytes)' }
+      if (bytes[at + i] !== MAGIC[i]) return bad('not an Automerge chunk (magic bytes)')
     }
     const type = bytes[at + 8] as number
     if (type !== DOCUMENT_CHUNK && type !== CHANGE_CHUNK && type !== COMPRESSED_CHANGE_CHUNK) {
-      return { ok: false, error: `unknown chunk type ${type}` }
+      return bad(`unknown chunk type ${type}`)
     }
     at += 9
     let len = 0
     let mul = 1
     for (let i = 0; ; i++) {
-      if (at >= bytes.length || i > 7) return { ok: false, error: 'bad chunk length' }
+      if (at >= bytes.length || i > 7) return bad('bad chunk length')
       const b = bytes[at++] as number
       len += (b & 0x7f) * mul
       if ((b & 0x80) === 0) break
       mul *= 0x80
     }
-    if (at + len > bytes.length) return { ok: false, error: `chunk of ${len} bytes is truncated` }
+    if (at + len > bytes.length) return bad(`chunk of ${len} bytes is truncated`)
     if (verifyChecksums && type !== COMPRESSED_CHANGE_CHUNK) {
       const h = sha256(bytes.subarray(start + 8, at + len))
       for (let i = 0; i < 4; i++) {
-        if (h[i] !== bytes[start + 4 + i])
-          return { ok: false, error: 'chunk checksum does not match' }
+        if (h[i] !== bytes[start + 4 + i]) return bad('chunk checksum does not match')
       }
     }
     at += len
     out.push(bytes.subarray(start, at))
   }
-  if (out.length === 0) return { ok: false, error: 'empty change' }
+  if (out.length === 0) return bad('empty change')
   return { ok: true, value: out }
 }
 
 /** Why these bytes are not well-formed Automerge chunks, or undefined when they are. */
 export function chunkProblem(bytes: Uint8Array, verifyChecksums = true): string | undefined {
   const r = splitChunks(bytes, verifyChecksums)
-  return r.ok ? undefined : r.error
+  return r.ok ? undefined : r.error.message
+}
+
+/**
+ * The Automerge hash of an uncompressed change chunk (SHA-256 over its type, length and data),
+ * as hex. A compressed change chunk (type 2) is hashed over its inflated form, which would take
+ * inflating it: undefined for it (the network refuses such chunks, see sync/session.ts) and for
+ * any other type.
+ */
+export function changeHash(chunk: Uint8Array): string | undefined {
+  return chunk[8] === CHANGE_CHUNK ? bytesToHex(sha256(chunk.subarray(8))) : undefined
 }

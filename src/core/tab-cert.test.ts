@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { hexToBytes } from './bytes'
+import { concatBytes, hexToBytes, utf8 } from './bytes'
 import { IdentityError, type Result } from './errors'
-import { identityFromSeed, verify } from './identity'
+import { identityFromSeed, sign, verify } from './identity'
 import { issueTabCert, verifyTabCert, type TabCert } from './tab-cert'
 
 const alice = identityFromSeed(new Uint8Array(32).fill(1), 0)
@@ -135,5 +135,30 @@ describe('tab certificates', () => {
       ),
       { seed: 0x7ab, numRuns: 30 },
     )
+  })
+
+  it('is refused when a newline in a field could move the boundary between fields', () => {
+    // The v1 signed bytes separate fields with newlines. A certificate signed (by any build, or
+    // by hand) for profile "a\nb" signs the same bytes as one for peer "<peer>\na", profile "b".
+    const signedAs = (peerId: string, profileId: string): TabCert => {
+      const bytes = concatBytes([
+        utf8('orrery/tab-cert/v1\n'),
+        alice.publicKey,
+        utf8(`\n${peerId}\n${profileId}\n${NOW}`),
+      ])
+      return {
+        identityKey: alice.publicKey,
+        peerId,
+        profileId,
+        issuedAt: NOW,
+        signature: sign(alice, bytes),
+      }
+    }
+    const honest = signedAs(PEER, 'a\nb')
+    const moved: TabCert = { ...honest, peerId: `${PEER}\na`, profileId: 'b' }
+    expectBad(verifyTabCert(moved, moved.peerId, NOW), /newline/)
+    expectBad(verifyTabCert(honest, PEER, NOW), /newline/)
+    expect(() => issueTabCert(alice, PEER, 'a\nb', NOW)).toThrow(RangeError)
+    expect(() => issueTabCert(alice, `${PEER}\n`, PROFILE, NOW)).toThrow(RangeError)
   })
 })

@@ -19,6 +19,21 @@ export interface TabCert {
 const CERT_MAX_AGE_MS = 7 * 24 * 3600 * 1000
 const CLOCK_SKEW_MS = 10 * 60 * 1000
 
+/**
+ * Why these fields cannot be signed unambiguously, or undefined. The signed bytes separate the
+ * fields with newlines, so a newline inside peerId or profileId would let the same signature stand
+ * for other fields ("P\na" + "b" signs like "P" + "a\nb"); the key has a fixed length (`verify`
+ * refuses any other) and issuedAt is a decimal integer, so without such newlines the bytes name
+ * one set of fields.
+ */
+function fieldsProblem(c: Omit<TabCert, 'signature'>): string | undefined {
+  if (typeof c.peerId !== 'string' || c.peerId.includes('\n')) return 'peer id has a newline'
+  if (typeof c.profileId !== 'string' || c.profileId.includes('\n'))
+    return 'profile id has a newline'
+  if (!Number.isSafeInteger(c.issuedAt) || c.issuedAt < 0) return 'issuedAt is not a time'
+  return undefined
+}
+
 function certMessage(c: Omit<TabCert, 'signature'>): Uint8Array {
   return concatBytes([
     utf8('orrery/tab-cert/v1\n'),
@@ -34,6 +49,9 @@ export function issueTabCert(
   now = Date.now(),
 ): TabCert {
   const body = { identityKey: identity.publicKey, peerId, profileId, issuedAt: now }
+  const problem = fieldsProblem(body)
+  // the caller's mistake (peer and profile ids are ours), not network input
+  if (problem !== undefined) throw new RangeError(`tab certificate: ${problem}`)
   return { ...body, signature: sign(identity, certMessage(body)) }
 }
 
@@ -48,6 +66,10 @@ export function verifyTabCert(
   }
   if (cert.issuedAt > now + CLOCK_SKEW_MS || cert.issuedAt < now - CERT_MAX_AGE_MS) {
     return err(new IdentityError('BAD_SIGNATURE', 'tab certificate is expired or from the future'))
+  }
+  const problem = fieldsProblem(cert)
+  if (problem !== undefined) {
+    return err(new IdentityError('BAD_SIGNATURE', `tab certificate: ${problem}`))
   }
   if (!verify(cert.identityKey, certMessage(cert), cert.signature)) {
     return err(new IdentityError('BAD_SIGNATURE', 'tab certificate signature does not verify'))

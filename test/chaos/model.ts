@@ -22,7 +22,7 @@ import { createLogger } from '../../src/core/log'
 import type { Governance } from '../../src/core/repo/governance'
 import { docGovernance } from '../../src/core/spaces/governance'
 import type { SpaceState } from '../../src/core/spaces/model'
-import { decodeSyncFrame, encodeSyncFrame } from '../../src/core/sync/messages'
+import { decodeSyncFrame, encodeSyncFrame, MAX_SYNC_MESSAGE } from '../../src/core/sync/messages'
 import { SyncSession } from '../../src/core/sync/session'
 import type { FramedStream } from '../../src/core/wire/framed-stream'
 import { VERSIONS } from '../../src/core/wire/versions'
@@ -183,6 +183,7 @@ export class ModelNet {
     const session = (me: ModelPeer, other: ModelPeer, end: ModelStream): SyncSession =>
       new SyncSession({
         framed: end as unknown as FramedStream,
+        maxMessage: MAX_SYNC_MESSAGE,
         connection: { remotePeer: { toString: () => other.peerId }, id } as unknown as Connection,
         version: VERSIONS.sync.current,
         repo: me.repo,
@@ -520,10 +521,14 @@ export class ModelNet {
   }
 }
 
-/** The writes a SYNC message costs at the firewall (as the session counts them), else undefined. */
+/**
+ * The writes a message costs at the firewall, as the session counts them: HELLO and INTEREST one
+ * each, a SYNC message its chunks (at least one); undefined for what is not charged.
+ */
 function writesIn(m: Uint8Array): number | undefined {
   const f = decodeSyncFrame(m)
-  if (!f.ok || f.value.type !== 'sync') return undefined
+  if (!f.ok || f.value.type === 'goodbye') return undefined
+  if (f.value.type !== 'sync') return 1
   let n = 0
   for (const c of am().decodeSyncMessage(f.value.message).changes) {
     const chunks = splitChunks(c, false)

@@ -37,6 +37,9 @@ export class ModelStream {
     return !this.closed
   }
 
+  /** the session raises the limit after HELLO; model messages are never too large */
+  setMaxMessage(_bytes: number): void {}
+
   drained(): Promise<void> {
     return Promise.resolve()
   }

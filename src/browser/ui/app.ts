@@ -13,6 +13,7 @@ import './app-host'
 import './messages'
 import './join'
 import './spaces-panel'
+import './peer-lists'
 
 /** The shell: status on top, documents and identity on the left, the open document, connections. */
 export class OrreryAppShell extends LitElement {
@@ -143,6 +144,7 @@ export class OrreryAppShell extends LitElement {
                 ></orrery-doc-editor>`
           }
           <orrery-connections></orrery-connections>
+          <orrery-peer-lists></orrery-peer-lists>
         </div>
       </main>`
   }

@@ -186,10 +186,69 @@ describe('parseCid, isRawCid and binary CIDs', () => {
     }
   })
 
+  it('refuses a mixed-case spelling (CID.parse reads it and caches it as its string form)', () => {
+    const cid = blockCid(new Uint8Array(0))
+    for (const at of [1, 7, 20, 58]) {
+      const s = cid.slice(0, at) + (cid[at] as string).toUpperCase() + cid.slice(at + 1)
+      if (s === cid) continue // a digit has no upper case
+      const r = parseCid(s)
+      expect(r.ok).toBe(false)
+      if (!r.ok) expect(r.error.message).toMatch(/canonical/)
+      expect(isRawCid(s)).toBe(false)
+    }
+  })
+
   it('tells raw sha2-256 CIDs from others', () => {
     expect(isRawCid(blockCid(new Uint8Array(2)))).toBe(true)
     expect(isRawCid(jsonCid(new Uint8Array(2)))).toBe(false)
     expect(isRawCid('nope')).toBe(false)
+  })
+
+  it('tells raw sha2-256 CIDs exactly as parsing them does (the fast check against the parser)', () => {
+    const parsedRaw = (s: string): boolean => {
+      const p = parseCid(s)
+      return (
+        p.ok &&
+        p.value.code === raw.code &&
+        p.value.multihash.code === sha256.code &&
+        p.value.multihash.digest.length === 32
+      )
+    }
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz234567ABZ01890=-_'
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.array(fc.tuple(fc.nat(60), fc.nat(alphabet.length - 1), fc.nat(3)), { maxLength: 3 }),
+        (bytes, edits) => {
+          let s = blockCid(bytes)
+          expect(isRawCid(s)).toBe(true)
+          for (const [at, c, kind] of edits) {
+            const ch = alphabet[c] as string
+            // replace, insert or delete a character, or cut the string
+            if (kind === 0) s = s.slice(0, at) + ch + s.slice(at + 1)
+            else if (kind === 1) s = s.slice(0, at) + ch + s.slice(at)
+            else if (kind === 2) s = s.slice(0, at) + s.slice(at + 1)
+            else s = s.slice(0, at)
+          }
+          expect(isRawCid(s)).toBe(parsedRaw(s))
+        },
+      ),
+      { seed: 0xc1d, numRuns: 3000 },
+    )
+    // every last character, and every character after "bafkrei"
+    const cid = blockCid(new Uint8Array([1, 2, 3]))
+    for (const ch of alphabet) {
+      for (const at of [7, 58]) {
+        const s = cid.slice(0, at) + ch + cid.slice(at + 1)
+        expect(isRawCid(s)).toBe(parsedRaw(s))
+      }
+    }
+    for (const other of [
+      jsonCid(new Uint8Array(2)),
+      CID.create(1, raw.code, identity.digest(new Uint8Array(32))),
+    ]) {
+      expect(isRawCid(other.toString())).toBe(false)
+    }
   })
 
   it('round-trips CIDs through their binary form and rejects garbage', () => {

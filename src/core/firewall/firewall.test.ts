@@ -61,6 +61,10 @@ describe('Firewall rates', () => {
       burstWrites: 400,
       bytesPerMinute: 64 * MiB,
       maxMessageBytes: 64 * MiB,
+      maxInflatedBytes: 64 * MiB,
+      maxReassemblyBytes: 128 * MiB,
+      partialIdleMs: 30_000,
+      partialMinBytesPerSecond: 64 * 1024,
       deny: [],
       strikesBeforeBan: 5,
       banMs: 600_000,
@@ -151,6 +155,17 @@ describe('Firewall rates', () => {
     expect(fw.stats()[A]).toMatchObject({ writes: 1, bytes: 1000, strikes: 1 })
     expect(() => void fw.admit(A, { writes: -1, bytes: 0 })).toThrow(RangeError)
     expect(() => void fw.admit(A, { writes: 1, bytes: NaN })).toThrow(RangeError)
+  })
+
+  it('charges a message its inflated size when that is larger (whole documents)', async () => {
+    const clock = new FakeClock()
+    // 600 bytes a minute: 10 bytes a second
+    const fw = new Firewall({ bytesPerMinute: 600, maxMessageBytes: 100 }, clock)
+    await fw.admit(A, { writes: 1, bytes: 50, inflated: 600 }) // the whole minute's worth
+    await fw.admit(A, { writes: 1, bytes: 30, inflated: 10 }) // smaller: the wire size counts
+    expect(clock.slept).toEqual([3000])
+    expect(fw.stats()[A]).toMatchObject({ writes: 2, bytes: 630, strikes: 0 })
+    expect(() => void fw.admit(A, { writes: 1, bytes: 1, inflated: -1 })).toThrow(RangeError)
   })
 
   it('throttles a noisy peer without delaying a quiet one at all', async () => {

@@ -13,14 +13,19 @@
  * - Strikes: `strike()` records a protocol violation; after `strikesBeforeBan` strikes the peer
  *   (and its identity, when known) is banned for `banMs`, then starts again from zero strikes.
  *
+ * - Memory: split messages being reassembled are reserved in `reassembly(peer)`: at most
+ *   `maxMessageBytes` per peer and `maxReassemblyBytes` for all peers together.
+ *
  * Wiring (the sync session): `permits(peer)` when the stream opens and `permits(peer, identity)`
- * after HELLO (close on refusal); `await admit(peer, { writes, bytes })` before handling each
- * message; `strike(peer, reason)` on bad input (close when it refuses); `forget(peer)` when the
- * last stream with the peer ends. `config.maxMessageBytes` is the limit to give the framing.
+ * after HELLO (close on refusal); `charge(peer, bytes)` for every chunk received, before it is
+ * decoded; `await admit(peer, { writes, bytes: 0 })` before handling each message;
+ * `strike(peer, reason)` on bad input (close when it refuses); `forget(peer)` when the last
+ * stream with the peer ends. `config.maxMessageBytes` is the limit the framing gets after HELLO.
  */
 import { createLogger } from '../log'
 import { err, ok, OrreryError, ProtocolError, type Result } from '../errors'
 import { TokenBucket } from './bucket'
+import { ReassemblyBudget, type ReassemblyAccount } from '../wire/reassembly'
 
 const log = createLogger('firewall')
 
@@ -33,6 +38,17 @@ export interface FirewallConfig {
   bytesPerMinute: number
   /** the largest single message: `admit` refuses (and strikes) anything bigger */
   maxMessageBytes: number
+  /**
+   * the most a message's whole-document chunks may inflate to (their deflated columns): the sync
+   * session refuses (and strikes) a message past it before Automerge inflates anything
+   */
+  maxInflatedBytes: number
+  /** split messages being reassembled, all peers together (each peer: `maxMessageBytes`) */
+  maxReassemblyBytes: number
+  /** a split message whose next part does not come within this long ends its stream (ms) */
+  partialIdleMs: number
+  /** and one must be whole within `partialIdleMs` + its size at this rate (bytes a second) */
+  partialMinBytesPerSecond: number
   /** identity did:keys and/or peer ids that may never sync */
   deny: string[]
   /** when set, only these identity did:keys and/or peer ids may sync */
@@ -54,6 +70,10 @@ export const DEFAULT_FIREWALL: Readonly<FirewallConfig> = Object.freeze({
   burstWrites: 400,
   bytesPerMinute: 64 * 1024 * 1024,
   maxMessageBytes: 64 * 1024 * 1024, // MAX_SYNC_MESSAGE, the sync protocol's own limit
+  maxInflatedBytes: 64 * 1024 * 1024, // 64 times the W3 document (10,000 keys, ~1 MiB)
+  maxReassemblyBytes: 128 * 1024 * 1024,
+  partialIdleMs: 30_000,
+  partialMinBytesPerSecond: 64 * 1024,
   deny: [],
   strikesBeforeBan: 5,
   banMs: 10 * 60 * 1000,
@@ -77,12 +97,17 @@ export interface AdmitCost {
   writes: number
   /** the message's size */
   bytes: number
+  /**
+   * the message's size once its whole documents are inflated, when larger: charged to the byte
+   * bucket in place of `bytes` (what the message costs us is what Automerge will hold)
+   */
+  inflated?: number
 }
 
 export interface FirewallPeerStats {
   /** the identity given to `permits` for this peer, once known */
   identity?: string
-  /** writes and bytes admitted (delayed ones included) */
+  /** writes and bytes admitted (delayed ones included; bytes as inflated when larger) */
   writes: number
   bytes: number
   /** admits that had to wait, and for how long in total (ms) */
@@ -126,6 +151,7 @@ export class Firewall {
   private readonly peers = new Map<string, PeerState>()
   /** peer ids and identities → clock time their ban ends */
   private readonly bans = new Map<string, number>()
+  private readonly reassemblyBudget: ReassemblyBudget
 
   constructor(
     config: Partial<FirewallConfig> = {},
@@ -134,6 +160,39 @@ export class Firewall {
     this.cfg = resolve({ ...DEFAULT_FIREWALL }, config)
     this.denied = new Set(this.cfg.deny)
     this.allowed = this.cfg.allow === undefined ? undefined : new Set(this.cfg.allow)
+    this.reassemblyBudget = new ReassemblyBudget(this.reassemblyLimits())
+  }
+
+  private reassemblyLimits(): { maxBytes: number; maxBytesPerPeer: number } {
+    return { maxBytes: this.cfg.maxReassemblyBytes, maxBytesPerPeer: this.cfg.maxMessageBytes }
+  }
+
+  /** Where a stream with `peer` reserves the parts of split messages it is receiving. */
+  reassembly(peer: string): ReassemblyAccount {
+    return this.reassemblyBudget.account(peer)
+  }
+
+  /** Bytes of split messages held now, the most ever held at once, and per peer. */
+  reassemblyStats(): { bytes: number; peak: number; peers: Record<string, number> } {
+    return this.reassemblyBudget.stats()
+  }
+
+  /**
+   * Charges bytes received from `peer` to its byte bucket as they arrive, before they are
+   * decoded (a message need not be complete, nor the peer have said who it is). Returns a
+   * promise to await when the peer is over its budget, undefined when it may go on at once.
+   */
+  charge(peer: string, bytes: number): Promise<void> | undefined {
+    if (!Number.isFinite(bytes) || bytes < 0)
+      throw new RangeError(`charge: bytes must be a finite number >= 0, got ${bytes}`)
+    const now = this.clock.now()
+    const s = this.state(peer, now)
+    const wait = s.byteBucket.reserve(bytes, now)
+    s.bytes += bytes
+    if (wait <= 0) return undefined
+    s.throttled++
+    s.throttledMs += wait
+    return this.clock.sleep(wait)
   }
 
   private readonly listeners = new Set<() => void>()
@@ -165,6 +224,7 @@ export class Firewall {
     })
     this.denied = new Set(this.cfg.deny)
     this.allowed = this.cfg.allow === undefined ? undefined : new Set(this.cfg.allow)
+    this.reassemblyBudget.setLimits(this.reassemblyLimits())
     const now = this.clock.now()
     for (const s of this.peers.values()) {
       s.writeBucket.reconfigure(this.cfg.writesPerSecond, 1000, this.cfg.burstWrites, now)
@@ -181,6 +241,7 @@ export class Firewall {
     for (const [k, v] of [
       ['writes', cost.writes],
       ['bytes', cost.bytes],
+      ['inflated', cost.inflated ?? 0],
     ] as const) {
       if (!Number.isFinite(v) || v < 0)
         throw new RangeError(`admit: ${k} must be a finite number >= 0, got ${v}`)
@@ -196,12 +257,10 @@ export class Firewall {
     }
     const now = this.clock.now()
     const s = this.state(peer, now)
-    const wait = Math.max(
-      s.writeBucket.reserve(cost.writes, now),
-      s.byteBucket.reserve(cost.bytes, now),
-    )
+    const bytes = Math.max(cost.bytes, cost.inflated ?? 0)
+    const wait = Math.max(s.writeBucket.reserve(cost.writes, now), s.byteBucket.reserve(bytes, now))
     s.writes += cost.writes
-    s.bytes += cost.bytes
+    s.bytes += bytes
     if (wait <= 0) return Promise.resolve()
     s.throttled++
     s.throttledMs += wait
@@ -337,6 +396,10 @@ function resolve(base: FirewallConfig, changes: Partial<FirewallConfig>): Firewa
   positive('burstWrites', false)
   positive('bytesPerMinute', false)
   positive('maxMessageBytes', false)
+  positive('maxInflatedBytes', false)
+  positive('maxReassemblyBytes', false)
+  positive('partialIdleMs', false)
+  positive('partialMinBytesPerSecond', false)
   positive('strikesBeforeBan', true)
   positive('banMs', false)
   positive('forgetAfterMs', false)

@@ -26,16 +26,23 @@ import type { DecodedSyncMessage } from 'automerge-wasm'
 import type { ChangeSignature } from '../sync/messages'
 import {
   checkSignatures,
-  type IncomingChange,
   PARK_MS,
   PARKABLE,
   signaturesFor,
   signChange,
   type Governance,
+  type IncomingChange,
 } from './governance'
 import { decodeSigRecords, encodeSigRecords, type SigStore } from './sigs'
 import type { Confirmation, PeerSyncFacts } from './doc-state'
 import { SyncLedger } from './sync-ledger'
+import {
+  changeAt,
+  changeBytesIn,
+  duplicateSeq,
+  signedChange,
+  type EquivocationLog,
+} from './equivocation'
 import { bytesToHex, concatBytes } from '../bytes'
 import { didKeyFromPublicKey } from '../identity'
 
@@ -74,11 +81,15 @@ export interface DocHandleContext {
   /** the rules of the space this document belongs to (signed writes); none for a free document */
   governance?: Governance
   sigs?: SigStore
+  /** where equivocations found in this (governed) document are recorded */
+  equivocations?: EquivocationLog
 }
 
 interface Inbound {
   msgs: DecodedSyncMessage[]
   sigs: Map<string, ChangeSignature>
+  /** the new changes in it with their checked authors (a governed document, once admitted) */
+  checked?: IncomingChange[]
 }
 
 export class DocHandle {
@@ -107,6 +118,8 @@ export class DocHandle {
   /** patches taken out of Automerge before a read moved its diff cursor: the next flush's */
   private stashed: Patch[] = []
   private closed = false
+  /** sessions that hold another branch of an equivocating actor: their messages are ignored */
+  private readonly diverged = new Set<string>()
 
   constructor(
     readonly id: DocId,
@@ -278,7 +291,7 @@ export class DocHandle {
 
   /** Starts syncing with a peer; `start` sends our first message (not when answering theirs). */
   attachPeer(peer: SyncPeer, start = true): void {
-    if (this.closed || this.peers.has(peer)) return
+    if (this.closed || this.peers.has(peer) || this.diverged.has(peer.key)) return
     this.peers.set(peer, am().initSyncState())
     this.ledger.attach(peer)
     this.ctx.onStatus(this)
@@ -301,7 +314,7 @@ export class DocHandle {
 
   /** A decoded sync message from a peer; applied with everything else in the next flush. */
   receiveSync(peer: SyncPeer, msg: DecodedSyncMessage, sigs: ChangeSignature[] = []): void {
-    if (this.closed) return
+    if (this.closed || this.diverged.has(peer.key)) return
     // answering: the flush replies to their message, an opening message of ours would only make
     // them answer twice (a whole document twice, for a peer that has nothing)
     if (!this.peers.has(peer)) this.attachPeer(peer, false)
@@ -578,6 +591,7 @@ export class DocHandle {
           .map((c) => inbound.sigs.get(c.hash) ?? store.get(c.hash))
           .filter((s) => s !== undefined)
         this.store.saveSigs(encodeSigRecords(store.add(sigs)))
+        inbound.checked = checked.value
       }
       kept.push([peer, inbound])
     }
@@ -632,6 +646,71 @@ export class DocHandle {
     return fresh
   }
 
+  /**
+   * Automerge refused a peer's batch because it holds another change for one of its (actor,
+   * seq): equivocation (equivocation.ts). The evidence is recorded (governed documents: both
+   * changes with their signatures); the sender is struck only if it signed the change itself. An
+   * honest forwarder that took the other branch first is just no longer synced with on this
+   * document in this session (the two branches cannot merge). Returns false for other errors.
+   */
+  private setAsideEquivocation(
+    peer: SyncPeer,
+    inbound: Inbound,
+    entries: Uint8Array[],
+    error: unknown,
+  ): boolean {
+    const dup = duplicateSeq(error)
+    if (dup === undefined) return false
+    const candidates = (inbound.checked ?? []).filter(
+      (c) => c.actor === dup.actor && c.seq === dup.seq,
+    )
+    const record = this.ctx.equivocations
+    const store = this.ctx.sigs
+    if (
+      candidates.length > 0 &&
+      record !== undefined &&
+      store !== undefined &&
+      !record.has(this.id, dup.actor, dup.seq) &&
+      record.roomFor(this.id)
+    ) {
+      // a scan of the history, only when an equivocation is found (at most 32 per document)
+      const otherHash = changeAt(this.doc, dup.actor, dup.seq)
+      const change = candidates.find((c) => c.hash !== otherHash)
+      const otherBytes = otherHash === undefined ? null : this.doc.getChangeByHash(otherHash)
+      const otherSig = otherHash === undefined ? undefined : store.get(otherHash)
+      const bytes = change && (change.bytes ?? changeBytesIn(entries, change.hash))
+      const sig = change && (inbound.sigs.get(change.hash) ?? store.get(change.hash))
+      if (change && otherHash && otherBytes && otherSig && bytes && sig) {
+        record.add({
+          docId: this.id,
+          actor: dup.actor,
+          seq: dup.seq,
+          changes: [
+            signedChange(otherHash, otherBytes, otherSig),
+            signedChange(change.hash, bytes, sig),
+          ],
+          from: peer.remotePeer,
+          at: Date.now(),
+        })
+      }
+    }
+    this.diverged.add(peer.key)
+    if (candidates.some((c) => c.author === peer.identity)) {
+      peer.fault(
+        new ProtocolError(
+          'PROTOCOL_VIOLATION',
+          `signed two changes for actor ${dup.actor.slice(0, 12)} seq ${dup.seq} of ${this.id}`,
+        ),
+      )
+    } else {
+      log.info(
+        `not syncing ${this.id} with ${peer.remotePeer.slice(-8)}: it holds another branch of actor ${dup.actor.slice(0, 12)} (seq ${dup.seq})`,
+      )
+    }
+    this.detachPeer(peer)
+    return true
+  }
+
   private repairConflicts(patches: Patch[]): void {
     for (const path of conflictPaths(patches)) this.conflicted.set(JSON.stringify(path), path)
     if (this.conflicted.size === 0) return
@@ -665,15 +744,16 @@ export class DocHandle {
     trace(`apply ${changes.length}`)
     if (changes.length > 0 && this.loadIntoEmpty(changes)) {
       trace('loaded into empty')
-    } else if (changes.length > 0 && !this.loadChanges(changes)) {
+    } else if (changes.length > 0 && this.loadChanges(changes) !== undefined) {
       // One of the peers sent changes Automerge refuses: apply peer by peer to find it.
       const bad = new Set<SyncPeer>()
-      for (const [peer, { msgs }] of batches) {
-        const own = msgs.flatMap((m) => m.changes)
-        if (own.length > 0 && !this.loadChanges(own)) {
-          bad.add(peer)
+      for (const [peer, inbound] of batches) {
+        const own = inbound.msgs.flatMap((m) => m.changes)
+        const failed = own.length > 0 ? this.loadChanges(own) : undefined
+        if (failed === undefined) continue
+        bad.add(peer)
+        if (!this.setAsideEquivocation(peer, inbound, own, failed.error))
           peer.fault(new ProtocolError('MALFORMED_MESSAGE', 'sync message carried invalid changes'))
-        }
       }
       batches = batches.filter(([p]) => !bad.has(p))
     }
@@ -744,13 +824,14 @@ export class DocHandle {
    * Applies chunks from peers. Change chunks go through `applyChanges`, which throws on a bad one:
    * `loadIncremental` over a concatenation silently drops everything after (and with) a chunk it
    * cannot parse, which would let one peer's nonsense discard another peer's good changes.
+   * Returns what went wrong, or undefined when everything applied.
    */
-  private loadChanges(entries: Uint8Array[]): boolean {
+  private loadChanges(entries: Uint8Array[]): { error: unknown } | undefined {
     try {
       const changes: Uint8Array[] = []
       for (const entry of entries) {
         const chunks = splitChunks(entry, false)
-        if (!chunks.ok) throw new Error(chunks.error)
+        if (!chunks.ok) throw chunks.error
         for (const c of chunks.value) {
           if (c[8] === DOCUMENT_CHUNK)
             this.doc.loadIncremental(c) // a whole document (initial sync)
@@ -758,10 +839,10 @@ export class DocHandle {
         }
       }
       if (changes.length > 0) this.doc.applyChanges(changes)
-      return true
+      return undefined
     } catch (e) {
       log.warn(`changes did not load: ${describeError(e)}`)
-      return false
+      return { error: e }
     }
   }
 

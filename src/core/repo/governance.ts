@@ -6,8 +6,8 @@
  * make that change. A change that fails is never applied, so it is never stored or forwarded.
  */
 import { am, type AutomergeDoc } from '../automerge'
-import { bytesToHex, hexToBytes, sha256 } from '../bytes'
-import { DOCUMENT_CHUNK, splitChunks } from '../chunks'
+import { bytesToHex, hexToBytes } from '../bytes'
+import { changeHash, DOCUMENT_CHUNK, splitChunks } from '../chunks'
 import { IdentityError, OrreryError, type Result, err, ok } from '../errors'
 import { didKeyFromPublicKey, sign, verify, type Identity } from '../identity'
 import type { ChangeSignature } from '../sync/messages'
@@ -85,7 +85,7 @@ export function checkSignatures(
   }
   for (const entry of entries) {
     const chunks = splitChunks(entry, false)
-    if (!chunks.ok) return err(new OrreryError('MALFORMED_MESSAGE', chunks.error))
+    if (!chunks.ok) return err(chunks.error)
     for (const c of chunks.value) {
       try {
         if (c[8] === DOCUMENT_CHUNK) {
@@ -99,8 +99,15 @@ export function checkSignatures(
             tmp.free()
           }
         } else {
+          // Only uncompressed change chunks: a compressed one would inflate in `decodeChange`
+          // before any signature is looked up, and its hash is not the hash of its bytes (the
+          // session refuses them; this keeps any other way in from filing a signature under the
+          // wrong hash).
+          const hash = changeHash(c)
+          if (hash === undefined)
+            return err(new OrreryError('MALFORMED_MESSAGE', `change chunk of type ${c[8]}`))
           const d = am().decodeChange(c)
-          const e = consider(bytesToHex(sha256(c.subarray(8))), d.actor, d.seq, c)
+          const e = consider(hash, d.actor, d.seq, c)
           if (e) return err(e)
         }
       } catch (e) {
@@ -129,7 +136,15 @@ export function signaturesFor(
     if (!chunks.ok) continue
     for (const c of chunks.value) {
       if (c[8] === DOCUMENT_CHUNK) return all()
-      const hash = bytesToHex(sha256(c.subarray(8)))
+      // our own message: a compressed chunk (Automerge does not send them) is hashed inflated
+      let hash = changeHash(c)
+      if (hash === undefined) {
+        try {
+          hash = am().decodeChange(c).hash
+        } catch {
+          continue
+        }
+      }
       const s = sigs(hash)
       if (s !== undefined) out.set(hash, s)
     }

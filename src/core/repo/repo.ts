@@ -16,10 +16,14 @@ import type { TabBus, TabMessage } from '../tabs/bus'
 import { DocHandle } from './doc-handle'
 import type { Governance } from './governance'
 import { decodeSigRecords, SigStore } from './sigs'
+import { EquivocationLog } from './equivocation'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 import type { ChangeSignature } from '../sync/messages'
 
 const log = createLogger('repo')
+
+/** INTEREST tags remembered per peer (a document we open later starts syncing with them) */
+export const MAX_REMOTE_TAGS = 4096
 
 export interface DocMeta {
   id: DocId
@@ -64,13 +68,22 @@ export interface RepoOptions {
 
 export class Repo {
   readonly events = new Emitter<RepoEvents>()
+  /** two different signed changes for one (actor, seq) of a governed document, with evidence */
+  readonly equivocations: EquivocationLog
   private readonly handles = new Map<DocId, DocHandle>()
   private readonly opening = new Map<DocId, Promise<DocHandle>>()
   private readonly meta = new Map<DocId, DocMeta>()
   private readonly peers = new Set<SyncPeer>()
   /** the interest tags (hex) each peer sent: a document we open later starts syncing with them */
   private readonly remoteTopics = new Map<SyncPeer, Set<string>>()
-  private readonly tagIndex = new Map<SyncPeer, Map<string, DocId>>()
+  /**
+   * every document id this tab knows (records, open, opening), in the order it learned them;
+   * nothing is ever forgotten, so each peer's tag index only ever extends over the tail
+   */
+  private readonly knownIds: DocId[] = []
+  private readonly knownIdSet = new Set<DocId>()
+  /** per peer: its interest tag (hex) of each known document, for `knownIds[0, upTo)` */
+  private readonly tagIndex = new Map<SyncPeer, { tags: Map<string, DocId>; upTo: number }>()
   private readonly served = new Set<DocId>()
   private readonly metaTimers = new Map<DocId, ReturnType<typeof setTimeout>>()
   /** documents whose record changed since it was last written */
@@ -83,6 +96,7 @@ export class Repo {
   constructor(private readonly opts: RepoOptions) {
     this.unsubscribeBus = opts.bus?.subscribe((m) => this.onTabMessage(m))
     this.loadedMeta = this.loadMeta()
+    this.equivocations = new EquivocationLog(opts.storage)
   }
 
   get tabId(): string {
@@ -116,6 +130,7 @@ export class Repo {
     if (p === undefined) {
       p = this.load(id).finally(() => this.opening.delete(id))
       this.opening.set(id, p)
+      this.learn(id)
       this.events.emit('doc-opening', { id, topic: docTopic(id) })
     }
     return p
@@ -270,7 +285,9 @@ export class Repo {
           confirmedHeads: c.heads,
         }),
       onUnsynced: (h, n) => this.recordMeta(h.id, { unsynced: n }),
-      ...(governance !== undefined && sigs !== undefined ? { governance, sigs } : {}),
+      ...(governance !== undefined && sigs !== undefined
+        ? { governance, sigs, equivocations: this.equivocations }
+        : {}),
       onSynced: (h, peer) =>
         this.recordMeta(h.id, {
           lastSyncAt: Date.now(),
@@ -304,6 +321,7 @@ export class Repo {
             typeof m.openedAt === 'number'
           ) {
             this.meta.set(m.id, m)
+            this.learn(m.id)
           }
         } catch {
           log.warn(`ignoring unreadable document record ${c.key.join('/')}`)
@@ -410,40 +428,43 @@ export class Repo {
     return this.openDocIds().map((id) => this.handles.get(id)?.topic ?? docTopic(id))
   }
 
+  private learn(id: DocId): void {
+    if (this.knownIdSet.has(id)) return
+    this.knownIdSet.add(id)
+    this.knownIds.push(id)
+  }
+
   /**
-   * Which of our documents a peer's interest tags name (see `interestTag`): computed for every
-   * document we know, once per peer and again when we know more documents.
+   * Which of our documents a peer's interest tag names (see `interestTag`). The index holds one
+   * tag per document we know and is extended, never rebuilt: a tag naming nothing costs a lookup,
+   * not a hash of every document (an INTEREST flood must not cost its victim more than it costs
+   * the sender).
    */
-  private tagsOf(peer: SyncPeer, rebuild = false): Map<string, DocId> {
-    const ids = new Set([...this.meta.keys(), ...this.handles.keys(), ...this.opening.keys()])
-    let cached = this.tagIndex.get(peer)
-    if (rebuild || cached === undefined || cached.size !== ids.size) {
-      cached = new Map()
-      for (const id of ids)
-        cached.set(bytesToHex(interestTag(id, peer.remotePeer, peer.localPeer)), id)
-      this.tagIndex.set(peer, cached)
+  private docForTag(peer: SyncPeer, hex: string): DocId | undefined {
+    let index = this.tagIndex.get(peer)
+    if (index === undefined) this.tagIndex.set(peer, (index = { tags: new Map(), upTo: 0 }))
+    for (; index.upTo < this.knownIds.length; index.upTo++) {
+      const id = this.knownIds[index.upTo] as DocId
+      index.tags.set(bytesToHex(interestTag(id, peer.remotePeer, peer.localPeer)), id)
     }
-    return cached
+    return index.tags.get(hex)
   }
 
   /** A peer has these documents open: start syncing the ones we have (open or stored). */
   async peerInterested(peer: SyncPeer, tags: readonly Uint8Array[]): Promise<void> {
     await this.loadedMeta
+    if (!this.peers.has(peer)) return
     let known = this.remoteTopics.get(peer)
-    if (known === undefined && this.peers.has(peer))
-      this.remoteTopics.set(peer, (known = new Set()))
-    let index = this.tagsOf(peer)
-    let rebuilt = false
+    if (known === undefined) this.remoteTopics.set(peer, (known = new Set()))
     for (const t of tags) {
+      if (!this.peers.has(peer)) return // gone while a document was being served
       const hex = bytesToHex(t)
-      if (known !== undefined && known.size < 4096) known.add(hex)
-      let id = index.get(hex)
-      if (id === undefined && !rebuilt) {
-        // the cache is keyed by how many documents we know: a swap of one for another needs this
-        index = this.tagsOf(peer, true)
-        rebuilt = true
-        id = index.get(hex)
+      if (known.size < MAX_REMOTE_TAGS && !known.has(hex)) {
+        known.add(hex)
+        if (known.size === MAX_REMOTE_TAGS)
+          log.info(`${peer.remotePeer.slice(-8)}: ${MAX_REMOTE_TAGS} interest tags, no more kept`)
       }
+      const id = this.docForTag(peer, hex)
       if (id === undefined) continue
       const announced = this.handles.has(id) || this.opening.has(id)
       if (announced && !peer.initiator) continue // the other side starts; we answer its first message

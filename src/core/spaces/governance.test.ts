@@ -7,8 +7,11 @@ import { am, type AutomergeDoc } from '../automerge'
 import { bytesToHex, sha256 } from '../bytes'
 import type { IncomingChange } from '../repo/governance'
 import type { Identity } from '../identity'
+import { normalizeMaterialized } from '../values'
 import { replaySpaceChanges } from './governance'
-import { SPACE, T0, HOUR, ada, rae, teamValue, wes } from './test-fixtures'
+import { createInvite, joinValues, type Invite } from './invite'
+import { readSpace, roleOf } from './model'
+import { SPACE, T0, HOUR, ada, ned, nia, rae, teamValue, wes } from './test-fixtures'
 
 const NOW = T0 + HOUR
 
@@ -85,5 +88,93 @@ describe('replaySpaceChanges', () => {
       NOW,
     )
     expect(r).toEqual({ ok: true, value: undefined })
+  })
+})
+
+describe('maxUses under concurrency', () => {
+  const writeJoin = (inv: Invite, who: Identity, at: number) => (d: AutomergeDoc) => {
+    const { member, redeemed } = joinValues(inv, who.id, at)
+    const members = d.getWithType('_root', 'members') as [string, string]
+    d.putObject(members[1], who.id, member as never)
+    const all = d.getWithType('_root', 'redeemed') as [string, string]
+    const mine = d.getWithType(all[1], inv.token.id) as [string, string] | null
+    const obj = mine === null ? d.putObject(all[1], inv.token.id, {}) : mine[1]
+    d.putObject(obj, who.id, redeemed)
+  }
+
+  /** Two peers take the same two concurrent joins in opposite orders; what each ends with. */
+  function bothOrders(maxUses: number, times: [number, number]) {
+    const inv = createInvite({
+      spaceId: SPACE,
+      role: 'writer',
+      expiresAt: T0 + 24 * HOUR,
+      maxUses,
+      inviter: ada,
+    })
+    const doc = spaceDoc()
+    // both newcomers saw the same space (neither join): concurrent joins with one invite, each
+    // creating /redeemed/<invite> (a map conflict that hides one redemption)
+    const first = change(doc, nia, writeJoin(inv, nia, times[0]))
+    const second = change(doc, ned, writeJoin(inv, ned, times[1]))
+    const outcomes = [
+      [first, second],
+      [second, first],
+    ].map((order) => {
+      const peer = doc.clone()
+      const verdicts = order.map((c) => {
+        const r = replaySpaceChanges(peer, [c.incoming], [c.bytes], SPACE, NOW)
+        if (r.ok) peer.applyChanges([c.bytes])
+        return r.ok ? 'taken' : r.error.code
+      })
+      const s = readSpace(normalizeMaterialized(peer.materialize('/')), SPACE)
+      return {
+        verdicts,
+        counted: [nia, ned].filter((p) => roleOf(s, p.id) === 'writer').map((p) => p.id),
+        over: [...s.overQuota.keys()].sort(),
+      }
+    })
+    return outcomes as [(typeof outcomes)[0], (typeof outcomes)[0]]
+  }
+
+  it('every peer takes both joins and agrees which one counts, whatever the order', () => {
+    // regression: each peer refused whichever join reached it second (INVITE_EXHAUSTED), so the
+    // two disagreed on who was a member and cut each other's forwarders off
+    for (const times of [
+      [NOW - 5, NOW - 1],
+      [NOW - 1, NOW - 5],
+      [NOW, NOW], // a tie: the did decides
+    ] as [number, number][]) {
+      const [one, two] = bothOrders(1, times)
+      expect(one.verdicts).toEqual(['taken', 'taken'])
+      expect(two.verdicts).toEqual(['taken', 'taken'])
+      expect(one.counted).toHaveLength(1)
+      expect(two.counted).toEqual(one.counted)
+      expect(two.over).toEqual(one.over)
+      const earlier =
+        times[0] !== times[1] ? (times[0] < times[1] ? nia.id : ned.id) : [nia.id, ned.id].sort()[0]
+      expect(one.counted).toEqual([earlier])
+    }
+    // with room for both, both count
+    const [a, b] = bothOrders(2, [NOW - 5, NOW - 1])
+    expect(a.counted.sort()).toEqual([nia.id, ned.id].sort())
+    expect(b.counted.sort()).toEqual(a.counted)
+    expect(a.over).toEqual([])
+  })
+
+  it('refuses a join made after the invite was used up in its own history', () => {
+    const inv = createInvite({
+      spaceId: SPACE,
+      role: 'writer',
+      expiresAt: T0 + 24 * HOUR,
+      maxUses: 1,
+      inviter: ada,
+    })
+    const doc = spaceDoc()
+    const first = change(doc, nia, writeJoin(inv, nia, NOW - 5))
+    doc.applyChanges([first.bytes])
+    const late = change(doc, ned, writeJoin(inv, ned, NOW - 10)) // backdated, but it saw nia's
+    const r = replaySpaceChanges(doc, [late.incoming], [late.bytes], SPACE, NOW)
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect(r.error.code).toBe('INVITE_EXHAUSTED')
   })
 })

@@ -113,10 +113,17 @@ export function replaySpaceChanges(
       const afterHeads = copy.getHeads()
       const patches = copy.diff(beforeHeads, afterHeads)
       const after = readSpace(normalizeMaterialized(copy.materialize('/')), spaceId)
-      const verdict = mayChangeSpace(before, after, patches, change.author, now, {
-        actor: change.actor,
-        seq: change.seq,
-      })
+      const deps = ready.deps
+      const verdict = mayChangeSpace(
+        before,
+        after,
+        patches,
+        change.author,
+        now,
+        { actor: change.actor, seq: change.seq },
+        // a join's invite uses are counted where its author stood (see policy.ts checkJoin)
+        () => readSpace(normalizeMaterialized(copy.materialize('/', deps)), spaceId),
+      )
       if (!verdict.ok) return verdict
     }
     return ok(undefined)
@@ -137,7 +144,7 @@ function changeBytesInOrder(
   const out: { change: IncomingChange; bytes: Uint8Array }[] = []
   for (const entry of entries) {
     const chunks = splitChunks(entry, false)
-    if (!chunks.ok) return err(new OrreryError('MALFORMED_MESSAGE', chunks.error))
+    if (!chunks.ok) return err(chunks.error)
     for (const c of chunks.value) {
       const list =
         c[8] === DOCUMENT_CHUNK

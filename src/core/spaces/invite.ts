@@ -18,7 +18,7 @@ import { canonicalJson } from '../blocks/manifest'
 import { describeError, err, ok, type Result } from '../errors'
 import { publicKeyFromDidKey, sign, verify, type Identity } from '../identity'
 import { isDocId } from '../ids'
-import { isRole, mayGrant, type MemberValue, type Role, type SpaceState } from './model'
+import { isRole, mayGrant, usesOf, type MemberValue, type Role, type SpaceState } from './model'
 import { SpaceError } from './errors'
 import { isDid, isRecord, isTime, show } from './values'
 
@@ -248,12 +248,14 @@ export function verifyToken(token: InviteToken): Result<void> {
  * that it names this space, not revoked, not expired, that the inviter is a current member whose
  * role may grant the token's role, and that uses are left (redemptions by dids other than
  * `redeemer` count against maxUses, so redeeming twice is idempotent). The error names the rule.
+ * `uses` (default: `space`) is the state the uses are counted in; false skips that check.
  */
 export function checkInvite(
   token: InviteToken,
   space: SpaceState,
   now: number,
   redeemer?: string,
+  uses: SpaceState | false = space,
 ): Result<void> {
   const signed = verifyToken(token)
   if (!signed.ok) return signed
@@ -289,7 +291,8 @@ export function checkInvite(
       ),
     )
   }
-  const used = [...(space.redeemed.get(id) ?? [])].filter((did) => did !== redeemer).length
+  if (uses === false) return ok(undefined)
+  const used = [...usesOf(uses, id)].filter((did) => did !== redeemer).length
   if (used >= token.maxUses) {
     return err(
       new SpaceError(

@@ -5,7 +5,7 @@
  */
 import { fromUtf8, utf8 } from '../bytes'
 import { Emitter } from '../emitter'
-import { OrreryError } from '../errors'
+import { describeError, OrreryError } from '../errors'
 import { newDocId, parseDocId, type DocId } from '../ids'
 import type { Identity } from '../identity'
 import { createLogger } from '../log'
@@ -67,6 +67,13 @@ export class Spaces {
       if (doc !== undefined && parseDocId(doc).ok && parseDocId(space).ok)
         this.spaceOf.set(doc, space)
     }
+    // Every known space's document opens now: its state (the member list every check and the
+    // Spaces card read) is otherwise empty until something happens to open it. Not awaited:
+    // opening asks governanceFor, which waits for `ready`, which is this.
+    for (const id of this.known)
+      this.watch(id).catch((e: unknown) =>
+        log.warn(`could not open the document of space ${id}: ${describeError(e)}`),
+      )
   }
 
   /** The repo's hook: which rules govern a document (awaited before the document loads). */
@@ -253,6 +260,13 @@ export class Spaces {
       [['members', me.id], member],
       [['redeemed', token.id, me.id], redeemed],
     ])
+    if (this.state(spaceId).overQuota.has(me.id)) {
+      // a concurrent join with the same invite ranks before this one (model.ts)
+      throw new SpaceError(
+        'INVITE_EXHAUSTED',
+        `invite ${token.id} was used ${token.maxUses} time(s) by joins that rank before yours`,
+      )
+    }
     log.info(`joined space ${spaceId} as ${token.role}`)
     return spaceId
   }

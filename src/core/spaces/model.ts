@@ -14,7 +14,15 @@
  * `readSpace` never throws and skips entries it cannot read, failing safe: a malformed member
  * record grants nothing, while any entry at all under /removed/<did>, /revoked/<id> or
  * /redeemed/<id>/<did> counts (a removal, revocation or use cannot be undone by mangling it).
+ *
+ * An invite's `maxUses` is enforced on the merged document, so every peer agrees whatever order
+ * concurrent joins reached it in: the members who joined with one invite are ranked by
+ * (addedAt, did) and only the first maxUses count; the others are kept in `overQuota`, with no
+ * role. (A join made after the invite was used up in its own history is refused outright: see
+ * policy.ts.) The ranking is deterministic, not fair: an invite holder who backdates a concurrent
+ * join takes the place of another; only a peer that serialises joins could prevent that.
  */
+import { fromBase64Url, fromUtf8 } from '../bytes'
 import { isDocId } from '../ids'
 import type { Identity } from '../identity'
 import {
@@ -88,7 +96,10 @@ export interface SpaceState {
   name: string
   createdAt: number | undefined
   creator: string | undefined
+  /** members who count (see top: joins beyond an invite's maxUses are in `overQuota`) */
   members: Map<string, Member>
+  /** member records of joins beyond their invite's maxUses: no role */
+  overQuota: Map<string, Member>
   removed: Map<string, Removal>
   docs: Map<string, DocEntry>
   invites: Map<string, InviteRecord>
@@ -144,6 +155,7 @@ export function emptySpace(id: string): SpaceState {
     createdAt: undefined,
     creator: undefined,
     members: new Map(),
+    overQuota: new Map(),
     removed: new Map(),
     docs: new Map(),
     invites: new Map(),
@@ -219,6 +231,54 @@ function readInto(value: unknown, s: SpaceState): void {
   for (const [id, v] of entries(value.redeemed)) {
     if (isRecord(v)) s.redeemed.set(id, new Set(Object.keys(v)))
   }
+  applyMaxUses(s)
+}
+
+/** The invite id and maxUses of the token in a member record (checked when the join was). */
+export function inviteUse(m: Member): { id: string; maxUses: number } | undefined {
+  const bytes = m.invite === undefined ? undefined : fromBase64Url(m.invite.token)
+  if (bytes === undefined) return undefined
+  try {
+    const t = JSON.parse(fromUtf8(bytes)) as unknown
+    if (isRecord(t) && typeof t.id === 'string' && isTime(t.maxUses) && t.maxUses > 0)
+      return { id: t.id, maxUses: t.maxUses }
+  } catch {
+    // not a token: no use of any invite
+  }
+  return undefined
+}
+
+/** Moves the joins beyond each invite's maxUses from `members` to `overQuota` (see top). */
+function applyMaxUses(s: SpaceState): void {
+  const byInvite = new Map<string, [string, Member, number][]>()
+  for (const [did, m] of s.members) {
+    const use = inviteUse(m)
+    if (use === undefined) continue
+    let list = byInvite.get(use.id)
+    if (list === undefined) byInvite.set(use.id, (list = []))
+    list.push([did, m, use.maxUses])
+  }
+  for (const list of byInvite.values()) {
+    list.sort(([a, ma], [b, mb]) => ma.addedAt - mb.addedAt || (a < b ? -1 : a > b ? 1 : 0))
+    list.forEach(([did, m, maxUses], rank) => {
+      if (rank < maxUses) return
+      s.members.delete(did)
+      s.overQuota.set(did, m)
+    })
+  }
+}
+
+/** A member's record, counted or not. */
+export function recordOf(space: SpaceState, did: string): Member | undefined {
+  return space.members.get(did) ?? space.overQuota.get(did)
+}
+
+/** The dids that used invite `inviteId`: its redemptions and the records of joins with it. */
+export function usesOf(space: SpaceState, inviteId: string): Set<string> {
+  const out = new Set(space.redeemed.get(inviteId) ?? [])
+  for (const map of [space.members, space.overQuota])
+    for (const [did, m] of map) if (inviteUse(m)?.id === inviteId) out.add(did)
+  return out
 }
 
 /** Reads a space document's JSON value. Never throws; malformed entries are skipped (see top). */

@@ -18,6 +18,7 @@ import { SpaceError, type SpaceErrorCode } from './errors'
 import { checkInvite, decodeToken, verifyJoinProof, type InviteToken } from './invite'
 import {
   adminsOf,
+  recordOf,
   roleAtLeast,
   roleOf,
   type Removal,
@@ -129,14 +130,20 @@ function checkGenesis(after: SpaceState, author: string): Result<void> {
   return ok(undefined)
 }
 
-/** A non-member's change must be a valid self-join; returns the invite it uses. */
+/**
+ * A non-member's change must be a valid self-join; returns the invite it uses. The invite's uses
+ * are counted in `causal()`, the space as the change's own dependencies left it, not in `before`
+ * (this peer's state, which may hold joins concurrent with this one): every peer then takes or
+ * refuses the join alike, and concurrent joins beyond maxUses are ranked (model.ts).
+ */
 function checkJoin(
   before: SpaceState,
   after: SpaceState,
   author: string,
   now: number,
+  causal: () => SpaceState,
 ): Result<InviteToken> {
-  const m = after.members.get(author)
+  const m = recordOf(after, author)
   if (m === undefined) {
     return fail(
       'NOT_A_MEMBER',
@@ -159,8 +166,10 @@ function checkJoin(
       `${author} joins at ${new Date(m.addedAt).toISOString()}, in the future of this peer's clock`,
     )
   }
-  const good = checkInvite(t, before, m.addedAt, author)
+  const good = checkInvite(t, before, m.addedAt, author, false)
   if (!good.ok) return good
+  const uses = checkInvite(t, causal(), m.addedAt, author)
+  if (!uses.ok && uses.error.code === 'INVITE_EXHAUSTED') return uses
   if (!verifyJoinProof(t, m.invite.proof, author)) {
     return fail(
       'BAD_SIGNATURE',
@@ -173,9 +182,9 @@ function checkJoin(
   if (m.addedBy !== t.by) {
     return fail('BAD_INVITE', `invite ${t.id}: addedBy must be the inviter ${t.by}`)
   }
-  if (after.redeemed.get(t.id)?.has(author) !== true) {
-    return fail('BAD_INVITE', `invite ${t.id}: a join must also write /redeemed/${t.id}/${author}`)
-  }
+  // No check that /redeemed/<id>/<author> is visible: two joins that create /redeemed/<id>
+  // concurrently make a conflict that hides one of them, on some peers and not others (by
+  // arrival order). Uses are counted from the member records (model.ts usesOf), never hidden.
   return ok(t)
 }
 
@@ -219,9 +228,11 @@ function patchRefusal(p: Patch, j: Judgement): string | undefined {
 function changedPath(j: Judgement): string | undefined {
   const { before: b, after: a, author } = j
   if (b.name !== a.name || b.creator !== a.creator || b.createdAt !== a.createdAt) return '/space'
-  for (const did of keysOf(b.members.keys(), a.members.keys())) {
-    const was = b.members.get(did)
-    const is = a.members.get(did)
+  // records, counted or not: a concurrent join may move another out of its invite's quota
+  const dids = (s: SpaceState): string[] => [...s.members.keys(), ...s.overQuota.keys()]
+  for (const did of keysOf(dids(b), dids(a))) {
+    const was = recordOf(b, did)
+    const is = recordOf(a, did)
     if (did === author && j.join !== undefined) continue
     if (did === author && was !== undefined && is !== undefined) {
       if (fingerprint({ ...was, name: undefined }) === fingerprint({ ...is, name: undefined })) {
@@ -246,6 +257,9 @@ function changedPath(j: Judgement): string | undefined {
     for (const did of keysOf(was, is)) {
       if (was.has(did) && is.has(did)) continue
       if (!was.has(did) && did === author && id === j.join?.id) continue
+      // a join's /redeemed/<id> map may win a conflict with a concurrent join's and hide its
+      // entries (see checkJoin); the uses stay counted through the member records
+      if (!is.has(did) && id === j.join?.id) continue
       return `/redeemed/${id}/${did}`
     }
   }
@@ -280,7 +294,8 @@ function checkNonAdmin(j: Judgement, patches: readonly Patch[]): Result<void> {
  * member's change through if the removing admin's cutoff for the space document covers it (it was
  * accepted before the removal); otherwise a removed member may do nothing. An empty `before` (no
  * creator, no members, no removals) is a new space: its first change must make the author its
- * creator and only admin.
+ * creator and only admin. `causal` gives the space as the change's dependencies left it (where a
+ * join's uses are counted); by default `before`, right when the change was made on `before`.
  */
 export function mayChangeSpace(
   before: SpaceState,
@@ -289,6 +304,7 @@ export function mayChangeSpace(
   authorDid: string,
   now: number,
   change?: ChangeRef,
+  causal: () => SpaceState = () => before,
 ): Result<void> {
   const removal = before.removed.get(authorDid)
   if (removal !== undefined) {
@@ -308,7 +324,7 @@ export function mayChangeSpace(
   }
   let join: InviteToken | undefined
   if (role === undefined) {
-    const joined = checkJoin(before, after, authorDid, now)
+    const joined = checkJoin(before, after, authorDid, now, causal)
     if (!joined.ok) return joined
     join = joined.value
   }

@@ -22,6 +22,12 @@ import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
 import { isUnsupportedProtocol, VersionedProtocol, type Spoken } from '../wire/versions'
 import { MAX_SYNC_MESSAGE } from './messages'
+
+/**
+ * The largest message before the peer's HELLO (a tab certificate is well under 1 KiB): nobody
+ * makes us reassemble a large message before saying who it is.
+ */
+export const MAX_MESSAGE_BEFORE_HELLO = 16 * 1024
 import { SyncSession } from './session'
 import type { Firewall } from '../firewall/firewall'
 
@@ -54,6 +60,8 @@ export class SyncService implements Startable {
   readonly protocol: VersionedProtocol
   /** connections that already have (or are opening) a session */
   private readonly linked = new WeakSet<Connection>()
+  /** open connections whose session our firewall refused, with the peer's identity when known */
+  private readonly refused = new Map<Connection, string | undefined>()
   private readonly onConnectionOpen = (e: CustomEvent<Connection>): void => {
     // A direct WebRTC connection is only ever made to another Orrery tab: open the sync stream at
     // once instead of waiting for identify to tell the topology (saves a round trip on join).
@@ -97,7 +105,11 @@ export class SyncService implements Startable {
     this.started = true
   }
 
-  /** The firewall's lists changed: sessions with peers it no longer permits end. */
+  /**
+   * The firewall's lists changed: sessions with peers it no longer permits end, and connections
+   * whose session we refused get a new one from this side once the lists permit the peer again
+   * (the other side has no reason to try: it was told goodbye).
+   */
   private recheck(): void {
     const firewall = this.init.firewall
     if (firewall === undefined) return
@@ -106,6 +118,18 @@ export class SyncService implements Startable {
       if (allowed.ok) continue
       this.log.info(`closing the session with ${s.short}: ${allowed.error.message}`)
       void s.close('not allowed')
+    }
+    for (const [connection, identity] of this.refused) {
+      if (connection.status !== 'open') {
+        this.refused.delete(connection)
+        continue
+      }
+      const peer = connection.remotePeer.toString()
+      if (!firewall.permits(peer, identity).ok) continue
+      if ([...this.sessions].some((s) => s.connectionId === connection.id)) continue
+      this.refused.delete(connection)
+      this.log.info(`${peer.slice(-8)} is permitted again: syncing`)
+      void this.open(connection)
     }
   }
 
@@ -118,6 +142,7 @@ export class SyncService implements Startable {
     await this.protocol.unhandle(this.components.registrar)
     await Promise.all([...this.sessions].map((s) => s.close('shutting down')))
     this.sessions.clear()
+    this.refused.clear()
   }
 
   /** Live sessions (one per direct connection to a remote tab). */
@@ -132,6 +157,11 @@ export class SyncService implements Startable {
       this.linked.has(connection)
     )
       return
+    return this.open(connection)
+  }
+
+  /** Opens a sync stream on `connection` (from either side) and runs a session on it. */
+  private async open(connection: Connection): Promise<void> {
     this.linked.add(connection)
     try {
       const { stream, major } = await this.protocol.open(connection, {
@@ -163,13 +193,33 @@ export class SyncService implements Startable {
 
   private run(stream: Stream, connection: Connection, major: number): void {
     this.linked.add(connection)
+    const firewall = this.init.firewall
+    const peer = connection.remotePeer.toString()
+    const cfg = firewall?.config
+    // the firewall's maxMessageBytes is the framing's limit once the peer has said who it is
+    const maxMessage = Math.min(
+      this.init.maxMessage ?? MAX_SYNC_MESSAGE,
+      cfg?.maxMessageBytes ?? Infinity,
+    )
     const framed = new FramedStream(
       stream,
-      { maxFrame: MAX_FRAME, maxMessage: this.init.maxMessage ?? MAX_SYNC_MESSAGE },
+      {
+        maxFrame: MAX_FRAME,
+        maxMessage: Math.min(MAX_MESSAGE_BEFORE_HELLO, maxMessage),
+        ...(firewall === undefined || cfg === undefined
+          ? {}
+          : {
+              reassembly: firewall.reassembly(peer),
+              partialIdleMs: cfg.partialIdleMs,
+              partialMinBytesPerSecond: cfg.partialMinBytesPerSecond,
+            }),
+      },
       this.log,
+      firewall === undefined ? {} : { charge: (bytes) => firewall.charge(peer, bytes) },
     )
     const session = new SyncSession({
       framed,
+      maxMessage,
       connection,
       version: major,
       repo: this.init.repo,
@@ -178,7 +228,10 @@ export class SyncService implements Startable {
       localPeerId: this.components.peerId.toString(),
       ...(this.init.firewall ? { firewall: this.init.firewall } : {}),
       ...(this.init.onOtherVersion ? { onOtherVersion: this.init.onOtherVersion } : {}),
-      onClose: (s) => this.sessions.delete(s),
+      onClose: (s) => {
+        this.sessions.delete(s)
+        if (s.closedReason === 'not allowed') this.refused.set(connection, s.identity)
+      },
     })
     this.sessions.add(session)
     session.run().catch((e: unknown) => this.log.error(`sync session failed: ${describeError(e)}`))

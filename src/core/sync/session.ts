@@ -5,24 +5,35 @@
  * fewer, larger messages instead of an unbounded queue).
  */
 import type { Connection } from '@libp2p/interface'
+import type { DecodedSyncMessage } from 'automerge-wasm'
 import { am } from '../automerge'
-import { splitChunks } from '../chunks'
+import { COMPRESSED_CHANGE_CHUNK, DOCUMENT_CHUNK, splitChunks } from '../chunks'
 import { describeError, OrreryError, ProtocolError } from '../errors'
 import { interestTag, type DocId } from '../ids'
 import type { Logger } from '../log'
 import { mark, trace } from '../timings'
-import type { Firewall } from '../firewall/firewall'
+import { DEFAULT_FIREWALL, type AdmitCost, type Firewall } from '../firewall/firewall'
+import { inflatedSize } from '../inflated-size'
 import type { Repo } from '../repo/repo'
 import { verifyTabCert, type TabCert } from '../tab-cert'
 import type { FramedStream } from '../wire/framed-stream'
+import { ReassemblyBusyError } from '../wire/framing'
 import { helloVersion, protocolId } from '../wire/versions'
-import { decodeSyncFrame, encodeSyncFrame, type SyncFrame } from './messages'
+import { decodeSyncFrame, encodeSyncFrame, type ChangeSignature, type SyncFrame } from './messages'
 import type { SyncPeer } from './peer'
 
 let nextKey = 0
 
+/**
+ * Whole-document chunks in one SYNC message: Automerge sends one, on a first sync. Each is
+ * inflated to be counted, a stream per deflated column, so their number is bounded.
+ */
+export const MAX_DOCUMENTS_PER_MESSAGE = 4
+
 export interface SessionOptions {
+  /** reads at most MAX_MESSAGE_BEFORE_HELLO until the peer's HELLO, then `maxMessage` */
   framed: FramedStream
+  maxMessage: number
   connection: Connection
   /** the sync major negotiated for this stream (its protocol id's) */
   version: number
@@ -54,6 +65,8 @@ export class SyncSession implements SyncPeer {
   private helloSent = false
   private pumping = false
   private ended = false
+  /** why this side closed the session (`'not allowed'`: our firewall refused the peer) */
+  closedReason: string | undefined
   readonly framed: FramedStream
   private readonly repo: Repo
   private readonly log: Logger
@@ -85,7 +98,13 @@ export class SyncSession implements SyncPeer {
     void this.pump() // anything woken while the certificate loaded
     this.sendInterest(this.repo.openDocIds())
     const error = await this.framed.read((m) => this.onMessage(m))
-    if (error !== undefined) this.log.warn(`sync with ${this.short} ended: ${error.code}`)
+    if (error !== undefined) {
+      this.log.warn(`sync with ${this.short} ended: ${error.code}`)
+      // bad framing, an oversized or stalled message is the peer's fault; a full reassembly
+      // budget (every peer's partial messages together) is not
+      if (!(error instanceof ReassemblyBusyError))
+        this.opts.firewall?.strike(this.remotePeer, `${error.code}: ${error.message}`)
+    }
     this.end()
   }
 
@@ -118,6 +137,7 @@ export class SyncSession implements SyncPeer {
 
   async close(reason: string): Promise<void> {
     if (this.ended) return
+    this.closedReason = reason
     this.send({ type: 'goodbye', reason })
     this.end()
     await this.framed.close()
@@ -151,6 +171,11 @@ export class SyncSession implements SyncPeer {
     }
   }
 
+  /**
+   * Every message is charged to the firewall before the next one is read (HELLO and INTEREST
+   * too: an INTEREST costs a tag lookup per topic). A message over `maxMessageBytes` is refused,
+   * with a strike, and goes no further.
+   */
   private onMessage(bytes: Uint8Array): void | Promise<void> {
     trace('receive')
     const decoded = decodeSyncFrame(bytes)
@@ -160,58 +185,157 @@ export class SyncSession implements SyncPeer {
       return this.fault(new ProtocolError('PROTOCOL_VIOLATION', `${f.type} before hello`))
     }
     switch (f.type) {
-      case 'hello':
-        return this.onHello(f.version, f.cert)
-      case 'interest':
+      case 'hello': {
+        const admitted = this.admit({ writes: 1, bytes: bytes.length })
+        if (admitted.refused) return admitted.wait
+        this.onHello(f.version, f.cert)
+        return admitted.wait
+      }
+      case 'interest': {
+        const admitted = this.admit({ writes: 1, bytes: bytes.length })
+        if (admitted.refused) return admitted.wait
         this.repo
           .peerInterested(this, f.topics)
           .catch((e: unknown) => this.log.warn(`interest: ${describeError(e)}`))
-        return
-      case 'sync': {
-        let msg
-        try {
-          msg = am().decodeSyncMessage(f.message)
-        } catch (e) {
-          return this.fault(
-            new ProtocolError(
-              'MALFORMED_MESSAGE',
-              `undecodable Automerge sync message: ${describeError(e)}`,
-            ),
-          )
-        }
-        let writes = 0
-        for (const c of msg.changes) {
-          const chunks = splitChunks(c, false) // framing here; Automerge checks the checksums
-          if (!chunks.ok) {
-            return this.fault(
-              new ProtocolError('MALFORMED_MESSAGE', `bad change in sync message: ${chunks.error}`),
-            )
-          }
-          writes += chunks.value.length
-        }
-        mark('sync-first-message')
-        this.stats.received++
-        this.stats.bytesReceived += f.message.length
-        // the firewall's rate limits: over them, the next message waits (back-pressure); a
-        // message over its size limit is refused (a strike) and never reaches the repo
-        const firewall = this.opts.firewall
-        const admitted = firewall?.admit(this.remotePeer, {
-          writes: Math.max(1, writes), // every message costs at least one write
-          bytes: bytes.length,
-        })
-        if (firewall !== undefined && bytes.length > firewall.config.maxMessageBytes)
-          return admitted
-        this.repo
-          .receiveSync(this, f.docId, msg, f.sigs)
-          .catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
-        return admitted
+        return admitted.wait
       }
+      case 'sync':
+        return this.onSync(f.docId, f.message, f.sigs, bytes.length)
       case 'goodbye':
         this.log.info(`${this.short} said goodbye: ${f.reason}`)
         this.end()
         void this.framed.close()
         return
     }
+  }
+
+  /**
+   * Charges a message to the firewall: `wait` resolves when the peer may send the next one;
+   * `refused` when it was too large (struck, and `wait` rejects: the stream ends).
+   */
+  private admit(cost: AdmitCost): { refused: boolean; wait: Promise<void> | undefined } {
+    const firewall = this.opts.firewall
+    if (firewall === undefined) return { refused: false, wait: undefined }
+    // over the size limit (one lowered since the framing read it): struck, and `wait` rejects
+    if (cost.bytes > firewall.config.maxMessageBytes)
+      return { refused: true, wait: firewall.admit(this.remotePeer, cost) }
+    // the wire bytes were charged as they arrived (FramedStream's `charge`): only what whole
+    // documents inflate to beyond them is charged here
+    const extra =
+      cost.inflated === undefined ? {} : { inflated: Math.max(0, cost.inflated - cost.bytes) }
+    return {
+      refused: false,
+      wait: firewall.admit(this.remotePeer, { writes: cost.writes, bytes: 0, ...extra }),
+    }
+  }
+
+  /**
+   * A SYNC message. Compressed change chunks are refused: Automerge never sends them, and one
+   * inflates (up to a thousandfold) in `decodeChange` before any signature is looked up, where
+   * its hash is not the hash of its bytes either. Whole-document chunks, which Automerge does send
+   * deflated on a first sync, are inflated first by `inflatedSize`, counting only, up to the
+   * firewall's `maxInflatedBytes`: past it the message is refused with a strike, below it the
+   * message is charged its inflated size.
+   */
+  private onSync(
+    docId: DocId,
+    message: Uint8Array,
+    sigs: ChangeSignature[],
+    size: number,
+  ): void | Promise<void> {
+    let msg: DecodedSyncMessage
+    try {
+      msg = am().decodeSyncMessage(message)
+    } catch (e) {
+      return this.fault(
+        new ProtocolError(
+          'MALFORMED_MESSAGE',
+          `undecodable Automerge sync message: ${describeError(e)}`,
+        ),
+      )
+    }
+    let writes = 0
+    const documents: Uint8Array[] = []
+    for (const c of msg.changes) {
+      const chunks = splitChunks(c, false) // framing here; Automerge checks the checksums
+      if (!chunks.ok) {
+        return this.fault(
+          new ProtocolError(
+            'MALFORMED_MESSAGE',
+            `bad change in sync message: ${chunks.error.message}`,
+          ),
+        )
+      }
+      for (const chunk of chunks.value) {
+        if (chunk[8] === COMPRESSED_CHANGE_CHUNK) {
+          return this.fault(
+            new ProtocolError('MALFORMED_MESSAGE', 'compressed change chunk in sync message'),
+          )
+        }
+        if (chunk[8] === DOCUMENT_CHUNK) documents.push(chunk)
+      }
+      writes += chunks.value.length
+    }
+    if (documents.length > MAX_DOCUMENTS_PER_MESSAGE) {
+      return this.fault(
+        new ProtocolError(
+          'MALFORMED_MESSAGE',
+          `${documents.length} whole documents in one message`,
+        ),
+      )
+    }
+    mark('sync-first-message')
+    this.stats.received++
+    this.stats.bytesReceived += message.length
+    const cost = { writes: Math.max(1, writes), bytes: size } // at least one write a message
+    if (documents.length === 0) return this.deliver(docId, msg, sigs, cost)
+    return this.inflateThenDeliver(docId, msg, sigs, cost, documents)
+  }
+
+  private async inflateThenDeliver(
+    docId: DocId,
+    msg: DecodedSyncMessage,
+    sigs: ChangeSignature[],
+    cost: AdmitCost,
+    documents: Uint8Array[],
+  ): Promise<void> {
+    const cap = this.opts.firewall?.config.maxInflatedBytes ?? DEFAULT_FIREWALL.maxInflatedBytes
+    // the message without its documents, then each document as inflated
+    let inflated = cost.bytes - documents.reduce((n, d) => n + d.length, 0)
+    for (const d of documents) {
+      const size = await inflatedSize(d, Math.max(0, cap - inflated))
+      if (this.ended) return
+      if (!size.ok) return this.fault(size.error)
+      inflated += size.value
+      if (inflated > cap) {
+        // charged too: a peer id that comes back within `forgetAfterMs` finds its bucket in debt
+        this.admit({ ...cost, inflated }).wait?.catch(() => undefined)
+        return this.fault(
+          new ProtocolError(
+            'MESSAGE_TOO_LARGE',
+            `a whole document that inflates past ${cap} bytes (${cost.bytes} on the wire)`,
+          ),
+        )
+      }
+    }
+    await this.deliver(docId, msg, sigs, { ...cost, inflated })
+  }
+
+  /** Charges the firewall, then hands the message to the repo (unless refused). */
+  private deliver(
+    docId: DocId,
+    msg: DecodedSyncMessage,
+    sigs: ChangeSignature[],
+    cost: AdmitCost,
+  ): Promise<void> | undefined {
+    // the firewall's rate limits: over them, the next message waits (back-pressure); a message
+    // over its size limit is refused (a strike) and never reaches the repo
+    const admitted = this.admit(cost)
+    if (admitted.refused) return admitted.wait
+    this.repo
+      .receiveSync(this, docId, msg, sigs)
+      .catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
+    return admitted.wait
   }
 
   private onHello(version: number, cert: TabCert): void {
@@ -236,6 +360,7 @@ export class SyncSession implements SyncPeer {
       return
     }
     this.helloReceived = true
+    this.framed.setMaxMessage(this.opts.maxMessage)
     mark('sync-hello')
     this.identity = checked.value
     if (cert.profileId === this.cert?.profileId) {

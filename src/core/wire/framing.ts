@@ -6,17 +6,45 @@
  * Frames are at most `maxFrame` bytes (256 KiB: no frame exceeds what one data-channel message
  * may carry, whatever the transport does underneath); a message may be up to `maxMessage`.
  * The decoder refuses an oversized length prefix before buffering it, so a peer cannot make us
- * hold more than one frame of garbage.
+ * hold more than one frame of garbage. Split messages are the one place a peer makes us hold
+ * memory across frames: each part is reserved in a `ReassemblyAccount` (per peer and in total,
+ * reassembly.ts) when one is given, and the stream (framed-stream.ts) puts deadlines on them.
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ProtocolError, type Result, ok, err } from '../errors'
 import { Reader, Writer } from './codec'
+import type { ReassemblyAccount } from './reassembly'
 
 export const MAX_FRAME = 256 * 1024
+/** a split message whose next part does not come within this long ends the stream */
+export const PARTIAL_IDLE_MS = 30_000
+/** and one must be whole within PARTIAL_IDLE_MS + its size at this rate (bytes a second) */
+export const PARTIAL_MIN_BYTES_PER_SECOND = 64 * 1024
 
 export interface FramingLimits {
   maxFrame: number
   maxMessage: number
+  /** where the parts of split messages are reserved (none: only `maxMessage` bounds them) */
+  reassembly?: ReassemblyAccount
+  /** deadlines on split messages (defaults above) */
+  partialIdleMs?: number
+  partialMinBytesPerSecond?: number
+}
+
+/** A split message being received. */
+export interface PartialInfo {
+  total: number
+  size: number
+  /** Date.now() when its first part came */
+  startedAt: number
+}
+
+/** A refusal that is not the peer's fault: every peer's partial messages together fill the budget. */
+export class ReassemblyBusyError extends ProtocolError {
+  constructor(message: string) {
+    super('MESSAGE_TOO_LARGE', message)
+    this.name = 'ReassemblyBusyError'
+  }
 }
 
 export function encodeMessage(message: Uint8Array, maxFrame = MAX_FRAME): Uint8Array[] {
@@ -45,48 +73,99 @@ export function encodeMessage(message: Uint8Array, maxFrame = MAX_FRAME): Uint8A
   return frames
 }
 
+interface PartialMessage extends PartialInfo {
+  parts: Uint8Array[]
+}
+
 /** Turns a byte stream into messages; after the first error it stays failed. */
 export class MessageDecoder {
   private readonly buf = new Uint8ArrayList()
-  private partial: { total: number; parts: Uint8Array[]; size: number } | undefined
+  private partial: PartialMessage | undefined
   private failed: ProtocolError | undefined
+  private maxMessage: number
 
-  constructor(private readonly limits: FramingLimits) {}
+  constructor(private readonly limits: FramingLimits) {
+    this.maxMessage = limits.maxMessage
+  }
+
+  /**
+   * Changes the largest message accepted from the next frame on (a protocol raises it once the
+   * peer has said who it is). Frames already buffered but not yet taken by `next` are judged by
+   * the new limit.
+   */
+  setMaxMessage(n: number): void {
+    this.maxMessage = n
+  }
 
   /** Feeds bytes; returns the complete messages, or the error that ended the stream. */
   push(chunk: Uint8Array | Uint8ArrayList): Result<Uint8Array[], ProtocolError> {
-    if (this.failed !== undefined) return err(this.failed)
-    this.buf.append(chunk)
+    this.append(chunk)
     const out: Uint8Array[] = []
     for (;;) {
+      const got = this.next()
+      if (!got.ok) return got
+      if (got.value === undefined) return ok(out)
+      out.push(got.value)
+    }
+  }
+
+  /** Buffers bytes (at most one frame of them stays buffered after `next` has run dry). */
+  append(chunk: Uint8Array | Uint8ArrayList): void {
+    if (this.failed === undefined) this.buf.append(chunk)
+  }
+
+  /** The next complete message, undefined when more bytes are needed, or the error. */
+  next(): Result<Uint8Array | undefined, ProtocolError> {
+    if (this.failed !== undefined) return err(this.failed)
+    for (;;) {
       const header = this.readLength()
-      if (header === 'need-more') break
+      if (header === 'need-more') return ok(undefined)
       if (!header.ok) return this.fail(header.error)
       const { length, headerSize } = header.value
-      if (this.buf.length < headerSize + length) break
+      if (this.buf.length < headerSize + length) return ok(undefined)
       const frame = this.buf.subarray(headerSize, headerSize + length)
       this.buf.consume(headerSize + length)
       const msg = this.onFrame(frame)
       if (!msg.ok) return this.fail(msg.error)
-      if (msg.value !== undefined) out.push(msg.value)
+      if (msg.value !== undefined) return ok(msg.value)
     }
-    return ok(out)
+  }
+
+  /** The split message being received, if any. */
+  get pending(): PartialInfo | undefined {
+    const p = this.partial
+    return p === undefined ? undefined : { total: p.total, size: p.size, startedAt: p.startedAt }
   }
 
   /** Called when the stream ended: a half-received frame or message is an error. */
   end(): Result<void, ProtocolError> {
     if (this.failed !== undefined) return err(this.failed)
     if (this.buf.length > 0 || this.partial !== undefined) {
-      return err(new ProtocolError('MALFORMED_MESSAGE', 'stream ended inside a message'))
+      return this.fail(new ProtocolError('MALFORMED_MESSAGE', 'stream ended inside a message'))
     }
     return ok(undefined)
   }
 
-  private fail(e: ProtocolError): Result<never, ProtocolError> {
-    this.failed = e
+  /** Ends decoding with `e` (e.g. a deadline passed): buffers and reservations are released. */
+  fail(e: ProtocolError): Result<never, ProtocolError> {
+    this.failed ??= e
     this.buf.consume(this.buf.length)
+    this.dropPartial()
+    return err(this.failed)
+  }
+
+  private dropPartial(): void {
+    if (this.partial !== undefined) this.limits.reassembly?.release(this.partial.size)
     this.partial = undefined
-    return err(e)
+  }
+
+  /** Reserves a part's bytes, or the error that refuses it. */
+  private reserve(bytes: number): ProtocolError | undefined {
+    const refused = this.limits.reassembly?.reserve(bytes)
+    if (refused === undefined) return undefined
+    if (refused === 'total')
+      return new ReassemblyBusyError('split messages of all peers fill the reassembly budget')
+    return new ProtocolError('MESSAGE_TOO_LARGE', "split messages over this peer's budget")
   }
 
   private readLength():
@@ -120,7 +199,7 @@ export class MessageDecoder {
     if (flag === 0) {
       if (this.partial !== undefined)
         return err(new ProtocolError('PROTOCOL_VIOLATION', 'whole message inside a split one'))
-      if (frame.length - 1 > this.limits.maxMessage) {
+      if (frame.length - 1 > this.maxMessage) {
         return err(new ProtocolError('MESSAGE_TOO_LARGE', 'message exceeds the limit'))
       }
       return ok(frame.slice(1))
@@ -130,14 +209,16 @@ export class MessageDecoder {
         return err(
           new ProtocolError('PROTOCOL_VIOLATION', 'new split message before the last ended'),
         )
-      const total = r.varint(this.limits.maxMessage)
+      const total = r.varint(this.maxMessage)
       if (r.error !== undefined) {
         return err(new ProtocolError('MESSAGE_TOO_LARGE', `split message: ${r.error}`))
       }
       const data = r.rest()
       if (data.length === 0 || data.length > total)
         return err(new ProtocolError('MALFORMED_MESSAGE', 'bad first part'))
-      this.partial = { total, parts: [data.slice()], size: data.length }
+      const refused = this.reserve(data.length)
+      if (refused !== undefined) return err(refused)
+      this.partial = { total, parts: [data.slice()], size: data.length, startedAt: Date.now() }
     } else if (flag === 2) {
       if (this.partial === undefined)
         return err(new ProtocolError('PROTOCOL_VIOLATION', 'continuation without a first part'))
@@ -145,6 +226,8 @@ export class MessageDecoder {
       if (data.length === 0 || this.partial.size + data.length > this.partial.total) {
         return err(new ProtocolError('MALFORMED_MESSAGE', 'parts longer than announced'))
       }
+      const refused = this.reserve(data.length)
+      if (refused !== undefined) return err(refused)
       this.partial.parts.push(data.slice())
       this.partial.size += data.length
     } else {
@@ -152,7 +235,7 @@ export class MessageDecoder {
     }
     const p = this.partial
     if (p.size < p.total) return ok(undefined)
-    this.partial = undefined
+    this.dropPartial() // (the parts stay alive until the copy below is made)
     const out = new Uint8Array(p.total)
     let at = 0
     for (const part of p.parts) {
