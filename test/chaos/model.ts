@@ -488,6 +488,13 @@ export class ModelNet {
         this.clock.advance(wake)
         continue
       }
+      // a session still handling a message without waiting for the firewall (a whole document
+      // being inflated and counted: DecompressionStream takes real turns of the event loop)
+      if ([...this.links.values()].some((l) => l.ends.some((e) => e.busy && !e.ended))) {
+        quiet = 0
+        await new Promise((r) => setTimeout(r, 2))
+        continue
+      }
       quiet++
     }
     if (quiet < 2)

@@ -35,12 +35,11 @@ describe('chaos L0 regressions', () => {
     await net.check()
   })
 
-  // OPEN (found after merging main, not fixed): shrunk from seed 12, schedule 224 of
-  // `npm run chaos -- --schedules 300 --seed 12` ([p0 burst free ×15, p4 burst free ×14,
-  // deliver 1 from #12, reorder #7, p5 crash]; it fails without the reorder too). In about one
-  // run in five the network goes quiet with p0's changes missing at p1, every session attached;
-  // replacing the p0–p1 connection does not always help. Skipped so that it is seen, not hidden.
-  it.skip('OPEN: two bursts, one delivery and a third peer crashing still converge', async () => {
+  // shrunk from seed 12, schedule 224 of `npm run chaos -- --schedules 300 --seed 12` (after
+  // merging main): a bug of the model, not the core. A session may now take real turns of the
+  // event loop over a message (a whole document inflated and counted) without waiting for the
+  // firewall's clock; the model took the network for quiet meanwhile (about one run in five).
+  it('two bursts, one delivery and a third peer crashing: the model waits for busy sessions', async () => {
     for (let i = 0; i < 10; i++) {
       net = await ModelNet.create({ honest: 3, intruder: true })
       await net.burst(net.honest[0]!, false, 15)
