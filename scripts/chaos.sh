@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `npm run chaos [-- --schedules N] [-- --seed S]`: the long chaos run (test/chaos/, outside CI
+# time): N schedules at L0 (default 1000) and N/20 at L1 (default 50), inside a network namespace
+# that has only the loopback interface. Prints each layer's figures and writes bench/chaos.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+schedules=1000
+seed=$(( $(date +%s) % 2147483647 ))
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --schedules) schedules="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    *) echo "usage: npm run chaos [-- --schedules N] [-- --seed S]" >&2; exit 2 ;;
+  esac
+done
+l1=$(( schedules / 20 )); [ "$l1" -ge 1 ] || l1=1
+
+export CHAOS_RUNS="$schedules" CHAOS_L1_RUNS="$l1" CHAOS_SEED="$seed"
+export CHAOS_FIGURES="$PWD/bench/chaos.json" CHAOS_TIMEOUT_MS=86400000
+echo "chaos: $schedules schedules at L0, $l1 at L1, seed $seed"
+cmd=(npx vitest run test/chaos --testTimeout=86400000)
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
+  unshare -n sh -c 'ip link set lo up && exec "$@"' sh "${cmd[@]}"
+else
+  echo "note: cannot make a network namespace (not root); the chaos run still uses loopback only" >&2
+  "${cmd[@]}"
+fi
+echo "figures: bench/chaos.json"
