@@ -230,7 +230,10 @@ export class SyncService implements Startable {
       ...(this.init.onOtherVersion ? { onOtherVersion: this.init.onOtherVersion } : {}),
       onClose: (s) => {
         this.sessions.delete(s)
-        if (s.closedReason === 'not allowed') this.refused.set(connection, s.identity)
+        if (s.closedReason !== 'not allowed') return
+        // keep only open connections (a tab may refuse many peers over its life)
+        for (const c of this.refused.keys()) if (c.status !== 'open') this.refused.delete(c)
+        this.refused.set(connection, s.identity)
       },
     })
     this.sessions.add(session)
