@@ -3,7 +3,7 @@
  * heals, crashes, reloads without flush, restarts, slow disks and an outsider's writes, over the
  * real core (see model.ts). A failure prints fast-check's seed, path and shrunk schedule.
  *
- * Replay: CHAOS_SEED=<seed> [CHAOS_PATH=<path>] npx vitest run test/chaos/l0.test.ts
+ * Replay: CHAOS_SEED=<seed> [CHAOS_PATH=<path> CHAOS_REPLAY_PATH=<commands' path>] npx vitest run test/chaos/l0.test.ts
  * Longer: CHAOS_RUNS=1000 (npm run chaos does that and writes bench/chaos.json).
  */
 import { describe, expect, it } from 'vitest'
@@ -15,6 +15,8 @@ import { ModelNet, type RunFigures } from './model'
 const runs = Number(process.env.CHAOS_RUNS ?? 10)
 const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 2 ** 31)
 const path = process.env.CHAOS_PATH
+// fc.commands shrinks inside the schedule too; its own replay path is printed with the schedule
+const replayPath = process.env.CHAOS_REPLAY_PATH
 
 describe('chaos L0: the in-memory network model over the real core', () => {
   it(
@@ -22,7 +24,11 @@ describe('chaos L0: the in-memory network model over the real core', () => {
     async () => {
       const figures: RunFigures[] = []
       const property = fc.asyncProperty(
-        fc.commands(commandArbs(), { maxCommands: 40, size: 'medium' }),
+        fc.commands(commandArbs(), {
+          maxCommands: 40,
+          size: 'medium',
+          ...(replayPath === undefined ? {} : { replayPath }),
+        }),
         async (cmds) => {
           const net = await ModelNet.create({ honest: 3, intruder: true })
           try {
@@ -47,9 +53,12 @@ describe('chaos L0: the in-memory network model over the real core', () => {
         endOnFailure: process.env.CHAOS_SHRINK === '0',
       })
       if (result.failed) {
-        // fast-check's own report: seed, path, the shrunk schedule, the error
+        // fast-check's own report: seed, path, the shrunk schedule, the error; replaying the shrunk
+        // schedule needs the seed, the path and the commands' own replay path
+        const shrunk = /replayPath="([^"]*)"/.exec(fc.stringify(result.counterexample))?.[1]
+        const replay = `CHAOS_SEED=${result.seed} CHAOS_PATH=${result.counterexamplePath}${shrunk === undefined ? '' : ` CHAOS_REPLAY_PATH='${shrunk}'`}`
         throw new Error(
-          `${fc.defaultReportMessage(result)}\n${String(result.errorInstance)}\nreplay: CHAOS_SEED=${result.seed} CHAOS_PATH=${result.counterexamplePath} npx vitest run test/chaos/l0.test.ts`,
+          `${fc.defaultReportMessage(result)}\n${String(result.errorInstance)}\nreplay: ${replay} npx vitest run test/chaos/l0.test.ts`,
         )
       }
       const summary = summarize(figures, runs, seed)
