@@ -239,4 +239,19 @@ describe('docGovernance', () => {
     expectRefused(g.admit(doc, [forged.change], [forged.bytes]))
     expect(g.admit(doc, [own.change], [own.bytes]).ok).toBe(true)
   })
+
+  it('judges changes that come inside a whole document (a first sync)', () => {
+    const doc = base()
+    const g = docGovernance(DOC, ctx(ada))
+    for (const [edit, refused] of [
+      [edits[0]![1], true],
+      [(d: AutomergeDoc) => d.putObject('_root', WES, {}), false],
+    ] as const) {
+      const made = change(doc, wes, edit)
+      const { bytes: _bytes, ...withoutBytes } = made.item.change
+      const r = g.admit(doc, [withoutBytes], [made.fork.save()])
+      if (refused) expectRefused(r)
+      else expect(r.ok).toBe(true)
+    }
+  })
 })
