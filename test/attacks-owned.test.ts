@@ -120,4 +120,41 @@ describe('owned paths over real streams', () => {
       }
     })
   }
+
+  it("a member's tab never repairs a conflict under another member's key (it would sign their entries)", async () => {
+    const [a, ob, m] = [await peer(), await peer(), await peer()]
+    const doc = await team(a, [
+      [ob, 'writer'],
+      [m, 'writer'],
+    ])
+    const mine = `/${doc}/~0${ob.identity.id}`
+    await ob.state.set(`${mine}/hello`, 1)
+    for (const p of [a, m]) {
+      await p.repo.open(doc as never)
+      await waitFor(async () => (await p.state.get(`${mine}/hello`)) === 1, 8000)
+    }
+    await connect(m, ob)
+    // two devices of ob's create /~ob/notes concurrently; ob's own tab does not repair here, so
+    // m sees the conflict first
+    const obDoc = ob.repo.get(doc as never)!
+    ;(obDoc as unknown as { repairConflicts: () => void }).repairConflicts = () => undefined
+    const copy = am().load(obDoc.save())
+    const corner = child(copy, '_root', `~${ob.identity.id}`)
+    const actors: string[] = []
+    for (const entry of [{ x: 1 }, { y: 2 }] as Record<string, number>[]) {
+      const fork = copy.fork()
+      fork.putObject(corner, 'notes', entry)
+      fork.commit()
+      const bytes = fork.getLastLocalChange()!
+      const { hash, actor } = am().decodeChange(bytes)
+      actors.push(actor)
+      obDoc.receiveTabChunk(bytes, encodeSigRecords([signChange(ob.identity, hash)]), true)
+    }
+    const mDoc = m.repo.get(doc as never)!
+    const signedByOb = (): Record<string, number> => mDoc.actorsOf(ob.identity.id)
+    await waitFor(() => actors.every((x) => signedByOb()[x] === 1), 8000, 'm has both maps')
+    mDoc.flush() // a repair would be written here
+    expect(mDoc.actorsOf(m.identity.id)).toEqual({}) // m signed nothing
+    expect(a.firewall.stats()[m.id]?.strikes ?? 0).toBe(0)
+  })
 })
