@@ -219,6 +219,19 @@ describe('owned paths', () => {
   })
 })
 
+describe('side effects', () => {
+  it('looking through the history leaves the incremental-save cursor alone', () => {
+    // regression: saveNoCompress on the document itself moved the cursor DocStore saves from
+    const doc = base()
+    doc.saveIncremental()
+    doc.put('_root', 'unsaved', 1)
+    doc.commit()
+    const plain = change(doc, wes, (d) => d.put('_root', 'x', 1))
+    expect(new OwnedPaths().admit(doc, [plain.item]).ok).toBe(true)
+    expect(doc.saveIncremental().length).toBeGreaterThan(0)
+  })
+})
+
 describe('docGovernance', () => {
   const ctx = (me: Identity) => ({ spaceId: 'space', state: team, identity: () => me })
 

@@ -133,8 +133,17 @@ export class OwnedPaths {
   /** Whether the document ever had an owned top-level key (looked up once, then kept up). */
   private holds(doc: AutomergeDoc): boolean {
     if (this.mayHold === undefined) {
-      // once per document: the uncompressed save holds every key ever written, deleted or not
-      this.mayHold = doc.getHeads().length > 0 && mentionsOwnedKey(doc.saveNoCompress())
+      // once per document: the uncompressed save holds every key ever written, deleted or not.
+      // On a copy: saving moves the document's incremental-save cursor (DocStore relies on it).
+      if (doc.getHeads().length === 0) this.mayHold = false
+      else {
+        const copy = doc.clone()
+        try {
+          this.mayHold = mentionsOwnedKey(copy.saveNoCompress())
+        } finally {
+          copy.free()
+        }
+      }
     }
     return this.mayHold
   }
