@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'NOT_A_MEMBER'
   | 'SPACE_MISMATCH'
   | 'NOT_ALLOWED'
+  | 'OWNED_PATH'
   | 'MISSING_DEPS'
 
 export class OrreryError extends Error {

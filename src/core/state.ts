@@ -9,6 +9,13 @@
  * `set` and `delete` resolve once the change is applied in this tab (reads see it, subscribers
  * will be told); it reaches the disk, other tabs and peers in the next task. `flush()` resolves
  * when everything so far is on disk. Documents open on first use.
+ *
+ * Owned paths: in a document of a space, a top-level key `~<did>` (written `~0<did>` in a path)
+ * and everything below it belong to that identity. `set` and `delete` there (or a `set` of the
+ * whole document that would change it) by anyone else throw a SpaceError `OWNED_PATH` at once,
+ * and every peer refuses such a change from a peer (src/core/spaces/owned.ts).
+ *
+ *   await state.set(`/<docId>/~0${me}/posts/1`, { text: 'hi' })   // only `me` may write here
  */
 import { OrreryError } from './errors'
 import { parsePath } from './paths'

@@ -174,7 +174,7 @@ describe('members write through the guard', () => {
   it('the admin sets the community up; writers post, reply, like and follow as themselves', async () => {
     const { doc, value, alice, bob } = await community()
     await runAction(alice, doc, 'community/init')
-    expect(await value()).toEqual({ profiles: {}, posts: {}, likes: {}, follows: {} })
+    expect(await value()).toEqual({ [`~${ALICE}`]: {} })
 
     const profile = await runAction(alice, doc, 'profiles/set', { name: ' Alice ', bio: 'hi' })
     expect(profile).toMatchObject({ name: 'Alice', bio: 'hi' })
@@ -299,7 +299,7 @@ describe('arguments', () => {
     await rejects(runAction(bob, doc, 'posts/create', { text: '   ' }), 'EMPTY_POST')
     await rejects(runAction(bob, doc, 'posts/create', { text: 'x'.repeat(501) }), 'POST_TOO_LONG')
     await rejects(
-      runAction(bob, doc, 'posts/reply', { parent: 'abc-defghij', text: 'hi' }),
+      runAction(bob, doc, 'posts/reply', { parent: `${ALICE}/abc-defghij`, text: 'hi' }),
       'NO_SUCH_POST',
     )
     await rejects(runAction(bob, doc, 'likes/set', { post: '../x' }), 'INVALID_ID')

@@ -26,12 +26,12 @@ import {
 
 /** Each action: its arguments and what it returns. */
 export interface MicroblogActions {
-  /** the community's top-level maps (right after `docs.create()`) */
+  /** the user's own top-level map (right after `docs.create()`) */
   'community/init': { args: undefined; result: void }
   'profiles/set': { args: { name: string; bio?: string }; result: Profile }
-  /** returns the new post's id */
+  /** returns the new post's ref (`<author>/<postId>`) */
   'posts/create': { args: { text: string }; result: string }
-  /** returns the reply's id */
+  /** `parent` is a post ref; returns the reply's ref */
   'posts/reply': { args: { parent: string; text: string }; result: string }
   'likes/set': { args: { post: string }; result: void }
   'likes/unset': { args: { post: string }; result: void }
@@ -108,7 +108,7 @@ const writerOf = (ctx: ActionContext): Writer => ({ state: ctx.state, doc: ctx.d
 const IMPLS: Readonly<Record<ActionName, Impl>> = {
   'community/init': async (w, args) => {
     if (args !== undefined) fields('community/init', args, []) // no arguments, or {}
-    await initCommunity(w.state, w.doc)
+    await initCommunity(w)
   },
   'profiles/set': async (w, args) => {
     const { name, bio } = fields('profiles/set', args, ['name'], ['bio'])

@@ -24,6 +24,8 @@ import {
   likedBy,
   likesOf,
   newPostId,
+  ownKey,
+  postRef,
   pathOf,
   profileName,
   profileOf,
@@ -74,7 +76,7 @@ function peer(opts: { storage?: MemoryStorageAdapter; bus?: BroadcastTabBus; tab
 async function community(): Promise<{ repo: Repo; state: AppStateApi; doc: string }> {
   const p = peer()
   const doc = (await p.repo.create()).id
-  await initCommunity(p.state, doc)
+  await initCommunity({ state: p.state, doc, me: ALICE })
   return { ...p, doc }
 }
 
@@ -98,13 +100,17 @@ describe('paths and ids', () => {
     expect(pathOf('DOC', 'profiles', 'did:x:a/b')).toBe('/DOC/profiles/did:x:a~1b')
   })
 
-  it('round-trips an identity with "/" and "~" through the state API', async () => {
+  it('keeps everything under the writer’s own key; post refs round-trip as keys', async () => {
     const { state, doc } = await community()
-    const odd = 'did:web:example.com/~user'
-    await setProfile({ state, doc, me: odd }, { name: 'Odd' }, 5)
-    const value = await state.get(pathOf(doc))
-    expect(profileOf(value, odd)).toEqual({ name: 'Odd', bio: '', updatedAt: 5 })
-    expect(Object.keys((value as { profiles: object }).profiles)).toEqual([odd])
+    expect(pathOf('DOC', ownKey(ALICE), 'likes', postRef(BOB, 'x'))).toBe(
+      `/DOC/~0${ALICE}/likes/${BOB}~1x`,
+    )
+    const b1 = await createPost({ state, doc, me: BOB }, 'bob', { now: 1 })
+    await like({ state, doc, me: ALICE }, b1, 5)
+    const value = (await state.get(pathOf(doc))) as Record<string, Record<string, unknown>>
+    expect(Object.keys(value).sort()).toEqual([ownKey(ALICE), ownKey(BOB)].sort())
+    expect(value[ownKey(ALICE)]!.likes).toEqual({ [b1]: 5 })
+    expect(b1.startsWith(`${BOB}/`)).toBe(true)
   })
 
   it('makes unique post ids that sort by time', () => {
@@ -146,7 +152,7 @@ describe('two users in one community', () => {
     await follow(alice, BOB, 99) // idempotent: keeps the first time
     await follow(alice, CAROL, 11)
     v = await state.get(pathOf(doc))
-    expect(await state.get(pathOf(doc, 'follows', ALICE, BOB))).toBe(10)
+    expect(await state.get(pathOf(doc, ownKey(ALICE), 'follows', BOB))).toBe(10)
     expect(timeline(v, ALICE).map((p) => p.id)).toEqual([a2, r1, b1, a1])
     expect(timeline(v, BOB).map((p) => p.id)).toEqual([r1, b1])
     expect(followingOf(v, ALICE)).toEqual([BOB, CAROL])
@@ -165,7 +171,7 @@ describe('two users in one community', () => {
     await like(bob, a1, 26)
     v = await state.get(pathOf(doc))
     expect(likesOf(v, b1)).toEqual([ALICE, BOB])
-    expect(await state.get(pathOf(doc, 'likes', b1, ALICE))).toBe(20)
+    expect(await state.get(pathOf(doc, ownKey(ALICE), 'likes', b1))).toBe(20)
     expect(likedBy(v, b1, ALICE)).toBe(true)
     expect(likedBy(v, a2, ALICE)).toBe(false)
 
@@ -192,10 +198,12 @@ describe('two users in one community', () => {
     await like(alice, b1)
     await follow(alice, BOB)
     const v = (await state.get(pathOf(doc))) as Record<string, Record<string, unknown>>
-    expect(Object.keys(v.profiles!)).toEqual([ALICE])
-    expect((v.posts![a1] as { author: string }).author).toBe(ALICE)
-    expect(Object.keys(v.likes![b1] as object)).toEqual([ALICE])
-    expect(Object.keys(v.follows!)).toEqual([ALICE])
+    expect(Object.keys(v).sort()).toEqual([ownKey(ALICE), ownKey(BOB)].sort())
+    expect(Object.keys(v[ownKey(BOB)]!)).toEqual(['posts'])
+    const mine = v[ownKey(ALICE)] as Record<string, Record<string, unknown>>
+    expect(Object.keys(mine).sort()).toEqual(['follows', 'likes', 'posts', 'profile'])
+    expect(Object.keys(mine.posts!).map((id) => postRef(ALICE, id))).toEqual([a1])
+    expect(mine.likes).toEqual({ [b1]: expect.any(Number) as number })
   })
 
   it('notifies subscribers of the community document live', async () => {
@@ -223,11 +231,13 @@ describe('invalid input', () => {
     await expect(createPost(w, ` ${'x'.repeat(MAX_POST_LENGTH)} `)).resolves.toBeTypeOf('string')
     // characters, not UTF-16 units: 500 emoji are a valid post
     await expect(createPost(w, '😀'.repeat(MAX_POST_LENGTH))).resolves.toBeTypeOf('string')
-    await rejects(reply(w, 'zzzzzzzzz-missing00', 'hi'), 'NO_SUCH_POST')
+    await rejects(reply(w, postRef(BOB, 'zzzzzzzzz-missing00'), 'hi'), 'NO_SUCH_POST')
+    await rejects(reply(w, 'zzzzzzzzz-missing00', 'hi'), 'INVALID_ID') // an id without its author
     await rejects(reply(w, 'not an id', 'hi'), 'INVALID_ID')
     await rejects(like(w, '../x'), 'INVALID_ID')
     await rejects(follow(w, ALICE), 'FOLLOW_SELF')
     await rejects(follow(w, 'bob'), 'INVALID_ID')
+    await rejects(follow(w, 'did:web:example.com'), 'INVALID_ID') // no key of its own
     await rejects(setProfile(w, { name: '   ' }), 'EMPTY_NAME')
     await rejects(setProfile(w, { name: 'n'.repeat(51) }), 'NAME_TOO_LONG')
     await rejects(setProfile(w, { name: 'ok', bio: 'b'.repeat(281) }), 'BIO_TOO_LONG')
@@ -243,56 +253,52 @@ describe('malformed data from other peers', () => {
   it('is skipped by every view', async () => {
     const { state, doc } = await community()
     const good = await createPost({ state, doc, me: ALICE }, 'fine', { now: 100 })
-    const set = (keys: string[], value: unknown): Promise<void> =>
-      state.set(pathOf(doc, ...keys), value)
-    await set(['posts', 'aaaaaaaaa-noauthor'], { text: 'x', createdAt: 1 })
-    await set(['posts', 'aaaaaaaaa-badauthor'], { author: 42, text: 'x', createdAt: 1 })
-    await set(['posts', 'aaaaaaaaa-badtext'], { author: BOB, text: 7, createdAt: 1 })
-    await set(['posts', 'aaaaaaaaa-emptytext'], { author: BOB, text: '  ', createdAt: 1 })
-    await set(['posts', 'aaaaaaaaa-longtext'], { author: BOB, text: 'y'.repeat(501), createdAt: 1 })
-    await set(['posts', 'aaaaaaaaa-badtime'], { author: BOB, text: 'x', createdAt: 'now' })
-    await set(['posts', 'aaaaaaaaa-badreply'], { author: BOB, text: 'x', createdAt: 1, replyTo: 5 })
-    await set(['posts', 'aaaaaaaaa-selfreply'], {
+    const set = (who: string, keys: string[], value: unknown): Promise<void> =>
+      state.set(pathOf(doc, ownKey(who), ...keys), value)
+    const post = (id: string, value: unknown) => set(BOB, ['posts', id], value)
+    const ref = (id: string) => postRef(BOB, id)
+    await post('aaaaaaaaa-badauthor', { author: 42, text: 'x', createdAt: 1 })
+    await post('aaaaaaaaa-badtext', { author: BOB, text: 7, createdAt: 1 })
+    await post('aaaaaaaaa-emptytext', { author: BOB, text: '  ', createdAt: 1 })
+    await post('aaaaaaaaa-longtext', { author: BOB, text: 'y'.repeat(501), createdAt: 1 })
+    await post('aaaaaaaaa-badtime', { author: BOB, text: 'x', createdAt: 'now' })
+    await post('aaaaaaaaa-badreply', { author: BOB, text: 'x', createdAt: 1, replyTo: 5 })
+    await post('aaaaaaaaa-oldreply', { text: 'x', createdAt: 1, replyTo: 'aaaaaaaaa-badtext' })
+    await post('aaaaaaaaa-selfreply', {
       author: BOB,
       text: 'x',
       createdAt: 1,
-      replyTo: 'aaaaaaaaa-selfreply',
+      replyTo: ref('aaaaaaaaa-selfreply'),
     })
-    await set(['posts', 'aaaaaaaaa-scalar'], 'just a string')
-    await set(['posts', 'not a post id'], { author: BOB, text: 'x', createdAt: 1 })
-    await set(['posts', 'aaaaaaaaa-list'], [1, 2, 3])
+    await post('aaaaaaaaa-scalar', 'just a string')
+    await post('not a post id', { author: BOB, text: 'x', createdAt: 1 })
+    await post('aaaaaaaaa-list', [1, 2, 3])
     // a cycle of replies that never reaches a root
-    await set(['posts', 'bbbbbbbbb-cycle1'], {
+    await post('bbbbbbbbb-cycle1', {
       author: BOB,
       text: 'c1',
       createdAt: 2,
-      replyTo: 'bbbbbbbbb-cycle2',
+      replyTo: ref('bbbbbbbbb-cycle2'),
     })
-    await set(['posts', 'bbbbbbbbb-cycle2'], {
-      author: BOB,
-      text: 'c2',
-      createdAt: 3,
-      replyTo: 'bbbbbbbbb-cycle1',
-    })
-    await set(['likes', good], { [BOB]: 'yes', [CAROL]: 5, notadid: 6, [ALICE]: -1 })
-    await set(['likes', 'bbbbbbbbb-cycle1'], 'nope')
-    await set(['follows', ALICE], { [BOB]: 1, [ALICE]: 2, [CAROL]: 'x' })
-    await set(['follows', BOB], 'not a map')
-    await set(['follows', 'notadid'], { [ALICE]: 1 })
-    await set(['follows', CAROL], { [ALICE]: 3 })
-    await set(['profiles', BOB], { name: 42 })
-    await set(['profiles', CAROL], { name: 'Carol', bio: 9, updatedAt: 'x' })
-    await set(['profiles', ALICE], 'Alice')
+    await post('bbbbbbbbb-cycle2', { text: 'c2', createdAt: 3, replyTo: ref('bbbbbbbbb-cycle1') })
+    await set(BOB, ['likes', good], 'yes')
+    await set(CAROL, ['likes', good], 5)
+    await set(ALICE, ['likes', good], -1)
+    await set(BOB, ['likes', ref('bbbbbbbbb-cycle1')], 'nope')
+    await set(ALICE, ['follows'], { [BOB]: 1, [ALICE]: 2, [CAROL]: 'x' })
+    await set(BOB, ['follows'], 'not a map')
+    await set(CAROL, ['follows'], { [ALICE]: 3, notadid: 4 })
+    await set(BOB, ['profile'], { name: 42 })
+    await set(CAROL, ['profile'], { name: 'Carol', bio: 9, updatedAt: 'x' })
+    await set(ALICE, ['profile'], 'Alice')
 
     const v = await state.get(pathOf(doc))
-    expect(allPosts(v).map((p) => p.id)).toEqual([good, 'bbbbbbbbb-cycle2', 'bbbbbbbbb-cycle1'])
-    expect(thread(v, 'bbbbbbbbb-cycle1').map((p) => p.id)).toEqual([
-      'bbbbbbbbb-cycle1',
-      'bbbbbbbbb-cycle2',
-    ])
-    expect(thread(v, 'aaaaaaaaa-badauthor')).toEqual([])
+    const cycle = [ref('bbbbbbbbb-cycle1'), ref('bbbbbbbbb-cycle2')]
+    expect(allPosts(v).map((p) => p.id)).toEqual([good, cycle[1], cycle[0]])
+    expect(thread(v, cycle[0]!).map((p) => p.id)).toEqual(cycle)
+    expect(thread(v, ref('aaaaaaaaa-badauthor'))).toEqual([])
     expect(likesOf(v, good)).toEqual([CAROL])
-    expect(likesOf(v, 'bbbbbbbbb-cycle1')).toEqual([])
+    expect(likesOf(v, cycle[0]!)).toEqual([])
     expect(followingOf(v, ALICE)).toEqual([BOB])
     expect(followingOf(v, BOB)).toEqual([])
     expect(followersOf(v, ALICE)).toEqual([CAROL])
@@ -302,8 +308,37 @@ describe('malformed data from other peers', () => {
     expect(profileName(v, ALICE)).toBe(`…${ALICE.slice(-8)}`)
   })
 
+  it('shows no forged post: another author in the fields, a key nobody owns, the old layout', async () => {
+    const { state, doc } = await community()
+    const real = await createPost({ state, doc, me: BOB }, 'bob wrote this', { now: 5 })
+    const forged = { author: BOB, text: 'bob never wrote this', createdAt: 9 }
+    // under Alice's own key, claiming Bob: the path says Alice wrote it, the field disagrees
+    await state.set(pathOf(doc, ownKey(ALICE), 'posts', 'ccccccccc-claimsbob'), forged)
+    // under a "~did:key" that is no Ed25519 did:key: an ordinary key anyone may write
+    const fake = `${BOB.slice(0, -1)}${BOB.endsWith('a') ? 'b' : 'a'}`
+    await state.set(pathOf(doc, `~${fake}x`, 'posts', 'ccccccccc-fakekey'), forged)
+    await state.set(pathOf(doc, '~did:web:example.com', 'posts', 'ccccccccc-webdid'), forged)
+    // the layout before owned paths: anyone could have written it in anyone's name
+    await state.set(pathOf(doc, 'posts', 'ccccccccc-legacy'), forged)
+    await state.set(pathOf(doc, 'profiles', BOB), { name: 'Not Bob' })
+    const v = await state.get(pathOf(doc))
+    expect(allPosts(v).map((p) => p.text)).toEqual(['bob wrote this'])
+    expect(allPosts(v)[0]).toMatchObject({ id: real, author: BOB })
+    expect(timeline(v, BOB).map((p) => p.id)).toEqual([real])
+    expect(getPost(v, postRef(ALICE, 'ccccccccc-claimsbob'))).toBeUndefined()
+    expect(profileOf(v, BOB)).toBeUndefined()
+  })
+
   it('views accept any value at all', () => {
-    for (const v of [undefined, null, 0, 'x', [], {}, { posts: [], likes: 1, follows: null }]) {
+    for (const v of [
+      undefined,
+      null,
+      0,
+      'x',
+      [],
+      {},
+      { [ownKey(ALICE)]: { posts: [], likes: 1 } },
+    ]) {
       expect(allPosts(v)).toEqual([])
       expect(timeline(v, ALICE)).toEqual([])
       expect(thread(v, 'aaaaaaaaa-xxxx')).toEqual([])
@@ -329,8 +364,11 @@ describe('two peers writing at the same time', () => {
     const p1 = peer({ storage, bus: bus(), tab: 'one' })
     const p2 = peer({ storage, bus: bus(), tab: 'two' })
     const doc = (await p1.repo.create()).id
-    await initCommunity(p1.state, doc)
-    await waitFor(async () => (await p2.state.get(pathOf(doc, 'posts'))) !== undefined, 'init')
+    await initCommunity({ state: p1.state, doc, me: ALICE })
+    await waitFor(
+      async () => (await p2.state.get(pathOf(doc, ownKey(ALICE)))) !== undefined,
+      'init',
+    )
 
     const alice: Writer = { state: p1.state, doc, me: ALICE }
     const bob: Writer = { state: p2.state, doc, me: BOB }
@@ -355,7 +393,7 @@ describe('two peers writing at the same time', () => {
   it('merge after working apart, keeping concurrently created maps', async () => {
     const p1 = peer({ tab: 'one' })
     const p2 = peer({ tab: 'two' })
-    // no initCommunity: each side creates /profiles, /posts and /likes/<post> on its own
+    // no initCommunity: each side creates its own key's maps on its own
     const h1 = await p1.repo.create()
     const doc = h1.id
     const seed = await createPost({ state: p1.state, doc, me: CAROL }, 'seed', { now: 1 })

@@ -2,17 +2,20 @@
  * The Microblog data model: pure functions over the app's state API and over plain document
  * values (no DOM), so the same code runs in the app and in Node tests.
  *
- * One community is one document:
+ * One community is one document; everything a person writes is under their own top-level key,
+ * which only they may write (owned paths: only changes signed by <identityId> are accepted under
+ * `~<identityId>`, by every peer):
  *
- *   /profiles/<identityId>             = { name, bio, updatedAt }
- *   /posts/<postId>                    = { author, text, createdAt, replyTo? }
- *   /likes/<postId>/<identityId>       = createdAt
- *   /follows/<identityId>/<followedId> = createdAt
+ *   /~<identityId>/profile                 = { name, bio, updatedAt }
+ *   /~<identityId>/posts/<postId>          = { author: identityId, text, createdAt, replyTo? }
+ *   /~<identityId>/likes/<postRef>         = createdAt
+ *   /~<identityId>/follows/<followedId>    = createdAt
  *
- * Every write touches only keys owned by the writer (their profile, their posts, their own entry
- * under a post's likes, their own follow entries), so concurrent writers never overwrite each
- * other, and a later signed-writes layer can check "author == signer" per key. Everything read
- * back is validated: another peer may have written anything, and views skip what is malformed.
+ * A post is referenced by its author and id: `<authorId>/<postId>` (a "post ref"; `Post.id`).
+ * Views take the author from the path and skip a post whose `author` field says otherwise.
+ * Everything read back is validated: views skip what is malformed. Data of the layout before
+ * owned paths (/profiles, /posts, /likes, /follows at the top) is ignored: anyone could have
+ * written it in anyone's name.
  */
 import type { AppStateApi } from '../../../src/core/apps/api'
 
@@ -56,10 +59,12 @@ export interface Profile {
 }
 
 export interface Post {
+  /** the post ref: `<author>/<postId>` */
   id: string
   author: string
   text: string
   createdAt: number
+  /** the ref of the post this one replies to */
   replyTo?: string
 }
 
@@ -85,6 +90,41 @@ const POST_ID = /^[0-9a-z]{1,12}-[0-9a-z]{4,32}$/
 export function isPostId(v: unknown): v is string {
   return typeof v === 'string' && POST_ID.test(v)
 }
+
+const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+
+/**
+ * Whether `id` is an Ed25519 did:key in its canonical form: the only identities the platform
+ * gives a key of their own (any other `~…` key is an ordinary key that anyone may write).
+ */
+export function isKeyIdentity(id: unknown): id is string {
+  if (typeof id !== 'string' || !id.startsWith('did:key:z') || id.length > 64) return false
+  let n = 0n
+  for (const c of id.slice('did:key:z'.length)) {
+    const d = BASE58.indexOf(c)
+    if (d < 0) return false
+    n = n * 58n + BigInt(d)
+  }
+  // 34 bytes: the multicodec 0xed 0x01, then the 32-byte public key (no leading zero bytes)
+  return n >> 256n === 0xed01n && id[9] !== '1'
+}
+
+/** The top-level key only `id` may write under. */
+export const ownKey = (id: string): string => `~${id}`
+
+/** The reference of post `postId` by `author`. */
+export const postRef = (author: string, postId: string): string => `${author}/${postId}`
+
+/** A post ref's author and post id, or undefined when it is not one. */
+export function parsePostRef(ref: unknown): { author: string; postId: string } | undefined {
+  if (typeof ref !== 'string') return undefined
+  const at = ref.lastIndexOf('/')
+  const author = ref.slice(0, at)
+  const postId = ref.slice(at + 1)
+  return at > 0 && isIdentityId(author) && isPostId(postId) ? { author, postId } : undefined
+}
+
+export const isPostRef = (v: unknown): v is string => parsePostRef(v) !== undefined
 
 /**
  * A new post id: the time in base 36 (fixed width, so ids sort by time as strings) and random
@@ -118,22 +158,22 @@ export function checkPostText(text: string): string {
 }
 
 function checkIdentity(id: string, what: string): void {
-  if (!isIdentityId(id)) throw new MicroblogError('INVALID_ID', `${what} is not an identity id`)
+  if (!isKeyIdentity(id)) throw new MicroblogError('INVALID_ID', `${what} is not an identity id`)
 }
 
-function checkPostId(id: string): void {
-  if (!isPostId(id)) throw new MicroblogError('INVALID_ID', `not a post id: ${JSON.stringify(id)}`)
+function checkPostRef(ref: string): void {
+  if (!isPostRef(ref)) {
+    throw new MicroblogError('INVALID_ID', `not a post reference: ${JSON.stringify(ref)}`)
+  }
 }
 
 // ---- writes ------------------------------------------------------------------------------------
 
-/** Creates the top-level maps of a new community (call once, right after creating the doc). */
-export async function initCommunity(state: AppStateApi, doc: string): Promise<void> {
-  const value = await state.get(pathOf(doc))
-  const root = asRecord(value) ?? {}
-  for (const name of ['profiles', 'posts', 'likes', 'follows']) {
-    if (root[name] === undefined) await state.set(pathOf(doc, name), {})
-  }
+/** Creates the user's own top-level map in a new community (call once, after creating it). */
+export async function initCommunity(w: Writer): Promise<void> {
+  checkIdentity(w.me, 'you')
+  const mine = pathOf(w.doc, ownKey(w.me))
+  if ((await w.state.get(mine)) === undefined) await w.state.set(mine, {})
 }
 
 export async function setProfile(
@@ -155,11 +195,14 @@ export async function setProfile(
     throw new MicroblogError('BIO_TOO_LONG', `A bio can have at most ${MAX_BIO_LENGTH} characters.`)
   }
   const value: Profile = { name, bio, updatedAt: now }
-  await w.state.set(pathOf(w.doc, 'profiles', w.me), value)
+  await w.state.set(pathOf(w.doc, ownKey(w.me), 'profile'), value)
   return value
 }
 
-/** Publishes a post by `w.me`; returns its id. Text is trimmed and must have 1..500 characters. */
+/**
+ * Publishes a post by `w.me`; returns its ref (`<me>/<postId>`). Text is trimmed and must have
+ * 1..500 characters.
+ */
 export async function createPost(
   w: Writer,
   text: string,
@@ -171,42 +214,42 @@ export async function createPost(
   const id = newPostId(now)
   const post: Omit<Post, 'id'> = { author: w.me, text: t, createdAt: now }
   if (opts.replyTo !== undefined) {
-    checkPostId(opts.replyTo)
+    checkPostRef(opts.replyTo)
     post.replyTo = opts.replyTo
   }
-  await w.state.set(pathOf(w.doc, 'posts', id), post)
-  return id
+  await w.state.set(pathOf(w.doc, ownKey(w.me), 'posts', id), post)
+  return postRef(w.me, id)
 }
 
-/** A reply to a post this peer knows; returns the reply's id. */
+/** A reply to a post this peer knows (by its ref); returns the reply's ref. */
 export async function reply(
   w: Writer,
-  parentId: string,
+  parent: string,
   text: string,
   now = Date.now(),
 ): Promise<string> {
-  checkPostId(parentId)
+  checkPostRef(parent)
   const t = checkPostText(text)
-  if (readPost(parentId, await w.state.get(pathOf(w.doc, 'posts', parentId))) === undefined) {
+  if (getPost(await w.state.get(pathOf(w.doc)), parent) === undefined) {
     throw new MicroblogError('NO_SUCH_POST', 'The post you reply to does not exist (yet).')
   }
-  return createPost(w, t, { replyTo: parentId, now })
+  return createPost(w, t, { replyTo: parent, now })
 }
 
-/** Likes a post; liking it again changes nothing. */
-export async function like(w: Writer, postId: string, now = Date.now()): Promise<void> {
+/** Likes a post (by its ref); liking it again changes nothing. */
+export async function like(w: Writer, post: string, now = Date.now()): Promise<void> {
   checkIdentity(w.me, 'you')
-  checkPostId(postId)
-  const path = pathOf(w.doc, 'likes', postId, w.me)
+  checkPostRef(post)
+  const path = pathOf(w.doc, ownKey(w.me), 'likes', post)
   if (isTime(await w.state.get(path))) return
   await w.state.set(path, now)
 }
 
 /** Takes a like back; does nothing when there is none. */
-export async function unlike(w: Writer, postId: string): Promise<void> {
+export async function unlike(w: Writer, post: string): Promise<void> {
   checkIdentity(w.me, 'you')
-  checkPostId(postId)
-  await w.state.delete(pathOf(w.doc, 'likes', postId, w.me))
+  checkPostRef(post)
+  await w.state.delete(pathOf(w.doc, ownKey(w.me), 'likes', post))
 }
 
 /** Follows someone else; following them again changes nothing. */
@@ -214,7 +257,7 @@ export async function follow(w: Writer, other: string, now = Date.now()): Promis
   checkIdentity(w.me, 'you')
   checkIdentity(other, 'the person to follow')
   if (other === w.me) throw new MicroblogError('FOLLOW_SELF', 'You cannot follow yourself.')
-  const path = pathOf(w.doc, 'follows', w.me, other)
+  const path = pathOf(w.doc, ownKey(w.me), 'follows', other)
   if (isTime(await w.state.get(path))) return
   await w.state.set(path, now)
 }
@@ -223,7 +266,7 @@ export async function unfollow(w: Writer, other: string): Promise<void> {
   checkIdentity(w.me, 'you')
   checkIdentity(other, 'the person to unfollow')
   if (other === w.me) throw new MicroblogError('FOLLOW_SELF', 'You cannot unfollow yourself.')
-  await w.state.delete(pathOf(w.doc, 'follows', w.me, other))
+  await w.state.delete(pathOf(w.doc, ownKey(w.me), 'follows', other))
 }
 
 // ---- views over a document value (validated; malformed entries are skipped) --------------------
@@ -238,19 +281,36 @@ function isTime(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0
 }
 
-function section(docValue: unknown, name: string): Record<string, unknown> {
-  return asRecord(asRecord(docValue)?.[name]) ?? {}
+/** Everyone's own corner: identity → the map under `~<identity>`. */
+function corners(docValue: unknown): [string, Record<string, unknown>][] {
+  const out: [string, Record<string, unknown>][] = []
+  for (const [k, v] of Object.entries(asRecord(docValue) ?? {})) {
+    const id = k.slice(1)
+    const o = asRecord(v)
+    if (k.startsWith('~') && isKeyIdentity(id) && o !== undefined) out.push([id, o])
+  }
+  return out
 }
 
-function readPost(id: string, v: unknown): Post | undefined {
+/** One section (`profile`, `posts`, `likes`, `follows`) of identity `id`'s corner. */
+function sectionOf(docValue: unknown, id: string, name: string): Record<string, unknown> {
+  if (!isKeyIdentity(id)) return {}
+  return asRecord(asRecord(asRecord(docValue)?.[ownKey(id)])?.[name]) ?? {}
+}
+
+/** A post as stored under its author's key; undefined when malformed or claiming another author. */
+function readPost(author: string, id: string, v: unknown): Post | undefined {
   const o = asRecord(v)
-  if (o === undefined || !isPostId(id)) return undefined
-  const { author, text, createdAt, replyTo } = o
-  if (!isIdentityId(author) || !isTime(createdAt) || typeof text !== 'string') return undefined
+  if (o === undefined || !isPostId(id) || !isKeyIdentity(author)) return undefined
+  const { text, createdAt, replyTo } = o
+  // the path says who wrote it (only they may write there); a disagreeing field is a forgery
+  if (o.author !== undefined && o.author !== author) return undefined
+  if (!isTime(createdAt) || typeof text !== 'string') return undefined
   const t = text.trim()
   if (t === '' || [...t].length > MAX_POST_LENGTH) return undefined
-  if (replyTo !== undefined && (!isPostId(replyTo) || replyTo === id)) return undefined
-  const post: Post = { id, author, text: t, createdAt }
+  const ref = postRef(author, id)
+  if (replyTo !== undefined && (!isPostRef(replyTo) || replyTo === ref)) return undefined
+  const post: Post = { id: ref, author, text: t, createdAt }
   if (replyTo !== undefined) post.replyTo = replyTo
   return post
 }
@@ -258,17 +318,21 @@ function readPost(id: string, v: unknown): Post | undefined {
 const newestFirst = (a: Post, b: Post): number =>
   b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
 
-/** One post, if it exists and is well-formed. */
-export function getPost(docValue: unknown, postId: string): Post | undefined {
-  return readPost(postId, section(docValue, 'posts')[postId])
+/** One post (by its ref), if it exists and is well-formed. */
+export function getPost(docValue: unknown, ref: string): Post | undefined {
+  const r = parsePostRef(ref)
+  if (r === undefined) return undefined
+  return readPost(r.author, r.postId, sectionOf(docValue, r.author, 'posts')[r.postId])
 }
 
 /** Every well-formed post, newest first. */
 export function allPosts(docValue: unknown): Post[] {
   const out: Post[] = []
-  for (const [id, v] of Object.entries(section(docValue, 'posts'))) {
-    const p = readPost(id, v)
-    if (p !== undefined) out.push(p)
+  for (const [author, corner] of corners(docValue)) {
+    for (const [id, v] of Object.entries(asRecord(corner.posts) ?? {})) {
+      const p = readPost(author, id, v)
+      if (p !== undefined) out.push(p)
+    }
   }
   return out.sort(newestFirst)
 }
@@ -308,23 +372,23 @@ export function repliesTo(docValue: unknown, postId: string): Post[] {
     .reverse()
 }
 
-/** The identities that like a post, earliest like first. */
-export function likesOf(docValue: unknown, postId: string): string[] {
-  const likes = asRecord(section(docValue, 'likes')[postId]) ?? {}
-  return Object.entries(likes)
-    .filter((e): e is [string, number] => isIdentityId(e[0]) && isTime(e[1]))
-    .sort((a, b) => a[1] - b[1])
-    .map(([id]) => id)
+/** The identities that like a post (by its ref), earliest like first. */
+export function likesOf(docValue: unknown, ref: string): string[] {
+  const out: [string, number][] = []
+  for (const [id, corner] of corners(docValue)) {
+    const at = asRecord(corner.likes)?.[ref]
+    if (isTime(at)) out.push([id, at])
+  }
+  return out.sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1)).map(([id]) => id)
 }
 
-export function likedBy(docValue: unknown, postId: string, id: string): boolean {
-  const likes = asRecord(section(docValue, 'likes')[postId])
-  return isIdentityId(id) && isTime(likes?.[id])
+export function likedBy(docValue: unknown, ref: string, id: string): boolean {
+  return isTime(sectionOf(docValue, id, 'likes')[ref])
 }
 
 export function profileOf(docValue: unknown, id: string): Profile | undefined {
-  const o = asRecord(section(docValue, 'profiles')[id])
-  if (o === undefined || !isIdentityId(id)) return undefined
+  const o = asRecord(sectionOf(docValue, id, 'profile'))
+  if (o === undefined || !isKeyIdentity(id)) return undefined
   const name = typeof o.name === 'string' ? o.name.trim() : ''
   if (name === '' || [...name].length > MAX_NAME_LENGTH) return undefined
   const bio = typeof o.bio === 'string' && [...o.bio].length <= MAX_BIO_LENGTH ? o.bio : ''
@@ -338,8 +402,7 @@ export function profileName(docValue: unknown, id: string): string {
 
 /** Whom `id` follows, in the order they were followed. */
 export function followingOf(docValue: unknown, id: string): string[] {
-  const mine = asRecord(section(docValue, 'follows')[id]) ?? {}
-  return Object.entries(mine)
+  return Object.entries(sectionOf(docValue, id, 'follows'))
     .filter((e): e is [string, number] => isIdentityId(e[0]) && e[0] !== id && isTime(e[1]))
     .sort((a, b) => a[1] - b[1])
     .map(([other]) => other)
@@ -348,14 +411,13 @@ export function followingOf(docValue: unknown, id: string): string[] {
 /** Who follows `id`. */
 export function followersOf(docValue: unknown, id: string): string[] {
   const out: string[] = []
-  for (const [follower, v] of Object.entries(section(docValue, 'follows'))) {
-    if (follower === id || !isIdentityId(follower)) continue
-    if (isTime(asRecord(v)?.[id])) out.push(follower)
+  for (const [follower, corner] of corners(docValue)) {
+    if (follower !== id && isTime(asRecord(corner.follows)?.[id])) out.push(follower)
   }
   return out.sort()
 }
 
 export function isFollowing(docValue: unknown, me: string, other: string): boolean {
   if (!isIdentityId(me) || !isIdentityId(other) || me === other) return false
-  return isTime(asRecord(section(docValue, 'follows')[me])?.[other])
+  return isTime(sectionOf(docValue, me, 'follows')[other])
 }

@@ -45,7 +45,12 @@ export interface AppApi {
     /** documents of this app known in this browser, newest first */
     list(): Promise<string[]>
   }
-  /** paths are `/<docId>/...` as in the shell's state API; other apps' documents are refused */
+  /**
+   * paths are `/<docId>/...` as in the shell's state API; other apps' documents are refused. In
+   * a document of a space, `/<docId>/~0<did>/...` (top-level key `~<did>`) is owned by that
+   * identity: writes there by anyone else throw `OWNED_PATH` and every peer refuses them, so keep
+   * what a person writes under `~<their id>` and take its author from the path
+   */
   state: AppStateApi
   /** the document named in the link the app was opened with, if any (it belongs to the app) */
   startDoc: string | undefined

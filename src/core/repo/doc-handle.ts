@@ -160,13 +160,17 @@ export class DocHandle {
 
   write(keys: readonly string[], value: unknown): void {
     trace('write')
-    this.assertWritable()
+    // the top-level keys the write changes: a write at the root replaces all of them
+    const value_ = value !== null && typeof value === 'object' ? value : {}
+    const top =
+      keys.length > 0 ? [keys[0] as string] : [...this.doc.keys('_root'), ...Object.keys(value_)]
+    this.assertWritable(top)
     writeAt(this.doc, keys, value)
     this.schedule()
   }
 
   remove(keys: readonly string[]): void {
-    this.assertWritable()
+    this.assertWritable(keys.slice(0, 1))
     deleteAt(this.doc, keys)
     this.schedule()
   }
@@ -730,7 +734,11 @@ export class DocHandle {
     // space document: it would launder what a hidden map holds). The paths stay noted.
     const g = this.ctx.governance
     if (g !== undefined && !(g.mayRepair?.() ?? g.mayWriteLocally().ok)) return
-    const copied = repairMapConflicts(this.doc, [...this.conflicted.values()])
+    // nor under another identity's owned top-level key (spaces/owned.ts): those paths stay noted
+    const paths = [...this.conflicted.values()].filter(
+      (p) => g === undefined || g.mayWriteLocally([String(p[0])]).ok,
+    )
+    const copied = repairMapConflicts(this.doc, paths)
     if (copied > 0) log.info(`merged ${copied} entries of concurrently created maps in ${this.id}`)
   }
 
@@ -871,9 +879,9 @@ export class DocHandle {
     }
   }
 
-  private assertWritable(): void {
+  private assertWritable(rootKeys: readonly string[]): void {
     this.assertOpen()
-    const may = this.ctx.governance?.mayWriteLocally()
+    const may = this.ctx.governance?.mayWriteLocally(rootKeys)
     if (may !== undefined && !may.ok) throw may.error
   }
 

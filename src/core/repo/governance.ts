@@ -23,8 +23,11 @@ export interface IncomingChange {
 }
 
 export interface Governance {
-  /** whether this tab's user may change the document now (checked before a local write) */
-  mayWriteLocally(): Result<void>
+  /**
+   * whether this tab's user may change the document now (checked before a local write);
+   * `rootKeys`, when given, are the document's top-level keys the write changes (at or below)
+   */
+  mayWriteLocally(rootKeys?: readonly string[]): Result<void>
   /** decides about new, signature-checked changes before they are applied */
   admit(doc: AutomergeDoc, changes: IncomingChange[], entries: Uint8Array[]): Result<void>
   /**

@@ -9,6 +9,7 @@ export type SpaceErrorCode =
   | 'INVITE_REVOKED'
   | 'NOT_A_MEMBER'
   | 'NOT_ALLOWED'
+  | 'OWNED_PATH'
   | 'INVALID_VALUE'
 
 export class SpaceError extends OrreryError {

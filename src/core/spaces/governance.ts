@@ -2,7 +2,8 @@
  * The rules a space applies to its documents, as the repo's Governance: who may sign which
  * changes. For the space document itself every change is replayed on a copy, one at a time, and
  * judged on the patches it produces (mayChangeSpace); for the space's other documents the author
- * must be a writer or admin (mayWriteDoc).
+ * must be a writer or admin (mayWriteDoc), and only `<did>` may write under a top-level `~<did>`
+ * key (owned.ts), locally as well as in changes from peers.
  */
 import { am, type AutomergeDoc } from '../automerge'
 import { bytesToHex, sha256 } from '../bytes'
@@ -14,6 +15,7 @@ import { normalizeMaterialized } from '../values'
 import { readSpace, roleOf, roleAtLeast, type SpaceState } from './model'
 import { changeOps } from './change-ops'
 import { mayChangeSpace, mayWriteDoc } from './policy'
+import { OwnedPaths, ownedPathError, ownerOfKey, type ChangeBytes } from './owned'
 
 export interface SpaceContext {
   spaceId: string
@@ -24,9 +26,10 @@ export interface SpaceContext {
 
 /** Rules for a document of the space (not the space document). */
 export function docGovernance(docId: string, ctx: SpaceContext): Governance {
+  const owned = new OwnedPaths()
   return {
     signer: () => ctx.identity(),
-    mayWriteLocally: () => {
+    mayWriteLocally: (rootKeys) => {
       const me = ctx.identity()
       if (me === undefined)
         return err(new OrreryError('NOT_READY', 'the identity is still loading'))
@@ -35,15 +38,22 @@ export function docGovernance(docId: string, ctx: SpaceContext): Governance {
         return err(new OrreryError('NOT_A_MEMBER', `you are not a member of space ${ctx.spaceId}`))
       if (!roleAtLeast(role, 'writer'))
         return err(new OrreryError('NOT_ALLOWED', `readers cannot change documents of this space`))
+      for (const key of rootKeys ?? []) {
+        const owner = ownerOfKey(key)
+        if (owner !== undefined && owner !== me.id) {
+          return err(ownedPathError(me.id, owner, `/${docId}/${key.replace(/~/g, '~0')}`))
+        }
+      }
       return ok(undefined)
     },
-    admit: (_doc, changes) => {
+    admit: (doc, changes, entries) => {
       const space = ctx.state()
       for (const c of changes) {
         const r = mayWriteDoc(space, c.author, docId, { actor: c.actor, seq: c.seq })
         if (!r.ok) return r
       }
-      return ok(undefined)
+      const batch = withBytes(changes, entries)
+      return batch.ok ? owned.admit(doc, batch.value) : batch
     },
   }
 }
@@ -141,6 +151,28 @@ export function replaySpaceChanges(
     )
   } finally {
     copy.free()
+  }
+}
+
+/** The changes with their bytes (those that came inside a whole document are taken out of it). */
+function withBytes(changes: IncomingChange[], entries: Uint8Array[]): Result<ChangeBytes[]> {
+  const out: ChangeBytes[] = []
+  const rest = new Map<string, IncomingChange>()
+  for (const c of changes) {
+    if (c.bytes !== undefined) out.push({ change: c, bytes: c.bytes })
+    else rest.set(c.hash, c)
+  }
+  if (rest.size === 0) return ok(out)
+  try {
+    const more = changeBytesInOrder(entries, rest)
+    if (!more.ok) return more
+    const found = new Map(more.value.map((m) => [m.change.hash, m]))
+    if (found.size !== rest.size) {
+      return err(new OrreryError('MALFORMED_MESSAGE', 'a signed change is missing from its batch'))
+    }
+    return ok([...out, ...found.values()])
+  } catch (e) {
+    return err(new OrreryError('MALFORMED_MESSAGE', `a document chunk did not load: ${String(e)}`))
   }
 }
 
