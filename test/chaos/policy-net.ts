@@ -170,6 +170,15 @@ export class PolicyPeer {
     return verdict
   }
 
+  /**
+   * Applies a change without judging it: what a broken policy would let in. Only for the tests
+   * of the invariants themselves (policy-checker.test.ts), which must see them fail.
+   */
+  takeUnjudged(m: Made): void {
+    this.doc(m.doc).applyChanges([m.bytes])
+    this.take(m)
+  }
+
   /** Highest seq per actor of `did`'s changes in this peer's document (`DocHandle.actorsOf`). */
   actorsOf(kind: DocKind, did: string): Record<string, number> {
     const out: Record<string, number> = {}
