@@ -71,3 +71,31 @@ describe('policy model invariants', () => {
     expect(() => checker.final()).toThrow(/no concurrent change explains it/)
   })
 })
+
+describe('known splits (SECURITY.md), as the model classifies them', () => {
+  it('two admins removing each other at once: arrival order decides, and it is said so', () => {
+    const { w, checker } = world()
+    w.remove(0, 1)
+    w.remove(1, 0) // on p1's replica, which has not seen its removal yet
+    w.net.syncAll()
+    const { split } = checker.final()
+    expect(split?.kind).toBe('arrival-order')
+  })
+
+  // Found by this model (seed 1174821326): each admin steps down while the other stays, as each
+  // sees it; together they leave no admin, so each peer refuses whichever came second and the
+  // peers keep different admins for good. Open: see SECURITY.md "The last admin, concurrently".
+  it('two admins stepping down at once: each peer keeps the other admin (last-admin split)', () => {
+    const { w, checker } = world()
+    const [p0, p1] = w.net.peers
+    expect(w.setRole(0, 0, 'writer')).toHaveLength(1)
+    expect(w.setRole(1, 1, 'writer')).toHaveLength(1) // p1 has not seen p0's step yet
+    w.net.syncAll()
+    const { split } = checker.final()
+    expect(split?.kind).toBe('last-admin')
+    const admins = (p: typeof p0) =>
+      [...p!.state().members].filter(([, m]) => m.role === 'admin').map(([d]) => d)
+    expect(admins(p0)).toEqual([p1!.identity.id])
+    expect(admins(p1)).toEqual([p0!.identity.id])
+  })
+})

@@ -194,7 +194,9 @@ export class PolicyChecker {
     const holder = this.net.peers.find((q) => q.has(m.hash))
     if (holder === undefined) return undefined
     const at = around(holder, m)
-    const inviter = at.after.members.get(m.author)?.addedBy
+    // a join relies on its inviter as well
+    const joins = at.before.members.get(m.author) === undefined
+    const inviter = joins ? at.after.members.get(m.author)?.addedBy : undefined
     const relied = [m.author, ...(inviter === undefined ? [] : [inviter])]
     // the admins `m` demotes or removes
     const lowered = [...at.before.members.keys()].filter(
