@@ -60,14 +60,19 @@ export class PolicyPeer {
   /** hash → the space heads it was refused at, and why: the verdict only depends on those */
   private readonly refusals = new Map<string, string>()
 
+  /** `from`: a peer of another net whose replicas and records this one starts with (copies) */
   constructor(
     readonly index: number,
     readonly identity: Identity,
     private readonly net: PolicyNet,
+    from?: PolicyPeer,
   ) {
     const actor = (index + 1).toString(16).padStart(2, '0').repeat(16)
-    this.space = am().create({ actor })
-    this.data = am().create({ actor })
+    this.space = from === undefined ? am().create({ actor }) : from.space.clone(actor)
+    this.data = from === undefined ? am().create({ actor }) : from.data.clone(actor)
+    for (const [k, v] of from?.sigs ?? []) this.sigs.set(k, v)
+    for (const [k, v] of from?.admitted ?? []) this.admitted.set(k, v)
+    for (const [k, v] of from?.removalSeen ?? []) this.removalSeen.set(k, v)
     const ctx = {
       spaceId: net.spaceId,
       state: () => this.state(),
@@ -218,15 +223,24 @@ export class PolicyNet {
   step = 0
   readonly figures: NetFigures = { offered: 0, admitted: 0, refused: 0, held: 0, codes: {} }
 
-  constructor(n: number) {
+  /**
+   * `n` peers with empty replicas; or, with `from`, a copy of another net as it is (its space,
+   * replicas, records and clock): set up once, copied for each schedule.
+   */
+  constructor(n: number, from?: PolicyNet) {
     const ids = Array.from({ length: n }, (_, i) =>
       identityFromSeed(new Uint8Array(32).fill(0x40 + i), 0),
     )
-    const made = newSpaceId(ids[0]!.id)
-    this.spaceId = made.id
+    const made = from ?? newSpaceId(ids[0]!.id)
+    this.spaceId = from?.spaceId ?? (made as { id: DocId }).id
     this.nonce = made.nonce
-    this.dataId = newDocIdIn(this.spaceId)
-    for (let i = 0; i < n; i++) this.peers.push(new PolicyPeer(i, ids[i]!, this))
+    this.dataId = from?.dataId ?? newDocIdIn(this.spaceId)
+    for (let i = 0; i < n; i++) this.peers.push(new PolicyPeer(i, ids[i]!, this, from?.peers[i]))
+    if (from !== undefined) {
+      for (const [k, v] of from.made) this.made.set(k, v)
+      this.clockTicks = from.clockTicks
+      this.step = from.step
+    }
   }
 
   /** The model's clock: advances one step per command. */

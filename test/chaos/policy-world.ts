@@ -30,7 +30,7 @@ import {
   type Role,
 } from '../../src/core/spaces/model'
 import { removeMember } from '../../src/core/spaces/policy'
-import type { Made, PolicyNet, PolicyPeer } from './policy-net'
+import { PolicyNet, type Made, type PolicyPeer } from './policy-net'
 
 export type JoinKind = 'valid' | 'stale' | 'forged-proof' | 'forged-role'
 export type ForbiddenKind =
@@ -121,12 +121,26 @@ export class PolicyWorld {
 
   constructor(readonly net: PolicyNet) {}
 
+  /** This world (set up) on a copy of its net: what each schedule starts from. */
+  copy(): PolicyWorld {
+    const w = new PolicyWorld(new PolicyNet(this.net.peers.length, this.net))
+    for (const [k, v] of this.ref.roles) w.ref.roles.set(k, v)
+    for (const d of this.ref.removed) w.ref.removed.add(d)
+    for (const [k, v] of this.ref.uses) w.ref.uses.set(k, new Set(v))
+    w.invites.push(...this.invites)
+    w.writes = this.writes
+    return w
+  }
+
   peer(i: number): PolicyPeer {
     return this.net.peers[i % this.net.peers.length]!
   }
 
-  /** p0 makes the space and its data document; the others join with invites; all in sync. */
-  setup(): void {
+  /**
+   * p0 makes the space and its data document; the others join with invites from p0, with the
+   * roles `initial` gives them (undefined: a stranger, who may join later); all in sync.
+   */
+  setup(initial: readonly (Role | undefined)[] = INITIAL.slice(1)): void {
     const p0 = this.peer(0)
     const value = newSpaceValue('policy', p0.identity, this.net.now(), this.net.nonce)
     p0.write('space', 'genesis', (d) => {
@@ -138,7 +152,7 @@ export class PolicyWorld {
     )
     p0.write('data', 'data genesis', (d) => d.put('_root', 'title', 'data'))
     for (let i = 1; i < this.net.peers.length; i++) {
-      const role = INITIAL[i]
+      const role = initial[i - 1]
       if (role === undefined) continue
       this.net.syncAll()
       this.invite(0, role, 1, false)
