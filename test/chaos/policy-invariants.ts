@@ -217,7 +217,8 @@ export class PolicyChecker {
       const demotesAdmin = [...before.members.keys()].some(
         (x) => roleOf(before, x) === 'admin' && rank(after, x) < RANK.admin,
       )
-      if (demotesAdmin && lowered.length > 0 && admins.every((x) => lowered.includes(x)))
+      const lastAdmin = /must keep at least one admin/.test(p.refusal(m.hash) ?? '')
+      if (lastAdmin && demotesAdmin && admins.every((x) => lowered.includes(x)))
         return {
           kind: 'last-admin',
           text: `it holds "${d.what}", concurrent with it; both together would leave no admin`,

@@ -58,7 +58,7 @@ export class PolicyPeer {
   private readonly dataGov: Governance
   private cached: SpaceState | undefined
   /** hash → the space heads it was refused at, and why: the verdict only depends on those */
-  private readonly refusals = new Map<string, string>()
+  private readonly refusals = new Map<string, { heads: string; why: string }>()
 
   /** `from`: a peer of another net whose replicas and records this one starts with (copies) */
   constructor(
@@ -158,7 +158,7 @@ export class PolicyPeer {
     if (doc.getChangeMetaByHash(m.hash) !== null) return 'known'
     if (!m.deps.every((d) => doc.getChangeMetaByHash(d) !== null)) return 'held'
     const heads = this.space.getHeads().join(',')
-    if (this.refusals.get(m.hash) === heads) return 'again'
+    if (this.refusals.get(m.hash)?.heads === heads) return 'again'
     const checked = checkSignatures(
       [m.bytes],
       (h) => (h === m.hash ? m.sig : undefined),
@@ -167,12 +167,17 @@ export class PolicyPeer {
     const gov = m.doc === 'space' ? this.spaceGov : this.dataGov
     const verdict = checked.ok ? gov.admit(doc, checked.value, [m.bytes]) : checked
     if (!verdict.ok) {
-      this.refusals.set(m.hash, heads)
+      this.refusals.set(m.hash, { heads, why: `${verdict.error.code}: ${verdict.error.message}` })
       return verdict
     }
     doc.applyChanges([m.bytes])
     this.take(m)
     return verdict
+  }
+
+  /** Why this peer last refused a change (`CODE: message`), if it did. */
+  refusal(hash: string): string | undefined {
+    return this.refusals.get(hash)?.why
   }
 
   /**
