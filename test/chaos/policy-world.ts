@@ -230,12 +230,17 @@ export class PolicyWorld {
     if (roleOf(s, p.identity.id) !== 'admin' || roleOf(s, t) === undefined) return []
     // like a careful UI: never demote the last admin (the policy would refuse it everywhere else)
     if (roleOf(s, t) === 'admin' && role !== 'admin' && adminsOf(s).length === 1) return []
-    const made = p.write(
-      'space',
-      `p${p.index} sets p${target % this.net.peers.length} ${role}`,
-      (d) => put(d, ['members', t, 'role'], role),
-    )
+    const what = `p${p.index} sets p${target % this.net.peers.length} ${role}`
+    const edit = (d: AutomergeDoc): void => put(d, ['members', t, 'role'], role)
+    // an admin stepping down: only another admin may demote them, so a tab that writes it anyway
+    // (no UI does) offers everyone a change they all refuse
+    const self = t === p.identity.id && role !== 'admin'
+    const made = self ? p.forge('space', what, edit) : p.write('space', what, edit)
     if (made === undefined) return []
+    if (self) {
+      this.net.inject(made)
+      return [{ made, admitted: false }]
+    }
     const ok =
       this.ref.role(p.identity.id) === 'admin' &&
       this.ref.role(t) !== undefined &&

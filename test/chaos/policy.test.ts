@@ -42,7 +42,7 @@ const totals = (): Totals => ({
   schedules: 0,
   violations: 0,
   actions: 0,
-  splits: { 'arrival-order': 0, data: 0, 'last-admin': 0 },
+  splits: { 'arrival-order': 0, data: 0 },
   nonAdminChangesChecked: 0,
   net: { offered: 0, admitted: 0, refused: 0, held: 0, codes: {} },
   examples: {},
@@ -154,7 +154,7 @@ describe('chaos policy: the space policy under random schedules', () => {
       }
       expect(figures.sequential.schedules).toBe(runs)
       // nothing is concurrent: no split of any kind
-      expect(figures.sequential.splits).toEqual({ 'arrival-order': 0, data: 0, 'last-admin': 0 })
+      expect(figures.sequential.splits).toEqual({ 'arrival-order': 0, data: 0 })
       expect(figures.sequential.net.admitted).toBeGreaterThan(0)
       expect(figures.sequential.net.refused).toBeGreaterThan(0)
     },
