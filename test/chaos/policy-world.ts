@@ -258,6 +258,17 @@ export class PolicyWorld {
       { docId: this.net.dataId, actors: p.actorsOf('data', t) },
     ]
     const record = removeMember(p.state(), t, p.identity.id, heads, this.net.now())
+    if (!record.ok && t === p.identity.id && roleOf(p.state(), t) === 'admin') {
+      // an admin leaving: only another admin may remove them (removeMember says so); a tab that
+      // writes it anyway offers everyone a change they all refuse
+      const value = { by: t, at: this.net.now(), cutoff: {} }
+      const made = p.forge('space', `p${p.index} removes themselves`, (d) =>
+        put(d, ['removed', t], value),
+      )
+      if (made === undefined) return []
+      this.net.inject(made)
+      return [{ made, admitted: false }]
+    }
     if (!record.ok) return []
     const made = p.write('space', `p${p.index} removes p${target % this.net.peers.length}`, (d) =>
       put(d, ['removed', t], record.value),

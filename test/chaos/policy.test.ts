@@ -1,10 +1,10 @@
 /**
  * Issue 13: the space policy under fc.commands. 3–5 peers (p0 the creator, the others admins,
  * writers, readers or strangers) hold one real space document and one data document; members
- * invite, join (with valid, expired, used-up and forged tokens), change
- * roles, remove each other, try what only admins may, and keep writing after their removal;
- * every change reaches a peer through the real admit path (signatures checked,
- * `replaySpaceChanges` / `mayWriteDoc`). See policy-net.ts, policy-world.ts, policy-invariants.ts.
+ * invite, join (with valid, expired, used-up and forged tokens), change roles, remove each other,
+ * try what only admins may, and keep writing after their removal; every change reaches a peer
+ * through the real admit path (signatures checked, `replaySpaceChanges` / `mayWriteDoc`). See
+ * policy-net.ts, policy-world.ts, policy-invariants.ts.
  *
  * Two properties: sequential schedules (everyone sees each action before the next), where a
  * small reference model predicts every outcome; and concurrent ones (deliveries, partitions,
