@@ -11,7 +11,8 @@
  * heals, two admins acting at once), where the invariants and agreement after heal are checked.
  * A failure prints fast-check's seed, path and shrunk schedule, and the model's trace.
  *
- * Replay: POLICY_SEED=<seed> [POLICY_PATH=<path>] npx vitest run test/chaos/policy.test.ts
+ * Replay: POLICY_SEED=<seed> [POLICY_PATH=<path> POLICY_REPLAY_PATH=<commands' path>] npx vitest
+ * run test/chaos/policy.test.ts -t sequential|concurrent (the failure prints the line).
  * Longer: POLICY_RUNS=500 (npm run chaos sets it and writes the "policy" entry of bench/chaos.json).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -26,6 +27,8 @@ import { PolicyWorld } from './policy-world'
 const runs = Number(process.env.POLICY_RUNS ?? 8)
 const seed = Number(process.env.POLICY_SEED ?? Date.now() % 2 ** 31)
 const path = process.env.POLICY_PATH
+// fc.commands shrinks inside the schedule too; its own replay path is printed with the schedule
+const replayPath = process.env.POLICY_REPLAY_PATH
 
 interface Totals {
   schedules: number
@@ -87,6 +90,7 @@ async function schedules(sequential: boolean, t: Totals): Promise<void> {
     fc.commands(policyCommands(5, !sequential), {
       maxCommands: sequential ? 20 : 30,
       size: 'medium',
+      ...(replayPath === undefined ? {} : { replayPath }),
     }),
     (roles, cmds) => {
       const world = setUp(roles)
@@ -121,8 +125,11 @@ async function schedules(sequential: boolean, t: Totals): Promise<void> {
   })
   if (result.failed) {
     t.violations++
+    // replaying the shrunk schedule needs the seed, the path and the commands' own replay path
+    const shrunk = /replayPath="([^"]*)"/.exec(fc.stringify(result.counterexample))?.[1]
+    const replay = `POLICY_SEED=${result.seed} POLICY_PATH=${result.counterexamplePath}${shrunk === undefined ? '' : ` POLICY_REPLAY_PATH='${shrunk}'`}`
     throw new Error(
-      `${fc.defaultReportMessage(result)}\n${String(result.errorInstance)}\nreplay: POLICY_SEED=${result.seed} POLICY_PATH=${result.counterexamplePath} npx vitest run test/chaos/policy.test.ts`,
+      `${fc.defaultReportMessage(result)}\n${String(result.errorInstance)}\nreplay: ${replay} npx vitest run test/chaos/policy.test.ts -t ${sequential ? 'sequential' : 'concurrent'}`,
     )
   }
 }
