@@ -153,6 +153,51 @@ describe('a change is judged by the role its author had at its dependencies', ()
   })
 })
 
+describe('the last admin, concurrently (found by the policy model, issue 13)', () => {
+  // ada and wes are the admins; each steps down, seeing the other stay. Together they would
+  // leave none: each verifier took whichever came first and refused the other, so the two
+  // admins' replicas kept different admins for good. An admin's own demotion or removal is now
+  // refused on the change's own history: the same verdict everywhere, in either order.
+  const steps = [
+    {
+      what: 'demotes themselves',
+      step: (who: Identity) => (d: AutomergeDoc) =>
+        d.put(objAt(d, 'members', who.id), 'role', 'writer'),
+    },
+    {
+      what: 'removes themselves',
+      step: (who: Identity) => (d: AutomergeDoc) =>
+        d.putObject(objAt(d, 'removed'), who.id, { by: who.id, at: NOW, cutoff: {} }),
+    },
+  ]
+  for (const { what, step } of steps) {
+    it(`two admins each ${what} at once: every verifier refuses both, in either order`, () => {
+      const doc = spaceDoc()
+      const promote = change(doc, ada, (d) => d.put(objAt(d, 'members', wes.id), 'role', 'admin'))
+      doc.applyChanges([promote.bytes])
+      const a = change(doc, ada, step(ada))
+      const w = change(doc, wes, step(wes))
+      for (const [first, second] of [
+        [a, w],
+        [w, a],
+      ] as const) {
+        const v = doc.clone()
+        expectRefused(judge(v, first), /may not demote or remove themselves/)
+        expectRefused(judge(v, second), /may not demote or remove themselves/)
+      }
+      expect(readSpace(doc.materialize('/'), SPACE).members.get(wes.id)?.role).toBe('admin')
+    })
+  }
+
+  it('another admin may still demote or remove an admin', () => {
+    const doc = spaceDoc()
+    const promote = change(doc, ada, (d) => d.put(objAt(d, 'members', wes.id), 'role', 'admin'))
+    doc.applyChanges([promote.bytes])
+    expect(judge(doc.clone(), change(doc, ada, steps[0]!.step(wes)))).toEqual(OK)
+    expect(judge(doc.clone(), change(doc, wes, steps[1]!.step(ada)))).toEqual(OK)
+  })
+})
+
 describe('hidden writes are judged by their operations', () => {
   /** a change on an empty history (no dependencies): its maps lose to the space's own */
   const orphan = (author: Identity, key: string, value: object): Made =>

@@ -140,7 +140,12 @@ export function replaySpaceChanges(
         change.author,
         now,
         { actor: change.actor, seq: change.seq },
-        { atDeps, ops: () => changeOps(copy, decoded) },
+        {
+          atDeps,
+          ops: () => changeOps(copy, decoded),
+          own: () =>
+            readSpace(normalizeMaterialized(copy.materialize('/', [decoded.hash])), spaceId),
+        },
       )
       if (!verdict.ok) return verdict
     }

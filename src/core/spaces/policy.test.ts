@@ -171,6 +171,13 @@ describe('mayChangeSpace: admins', () => {
     expectErr(removeMember(s, mal.id, ada.id, [], NOW), 'NOT_A_MEMBER')
     expectErr(removeMember(s, rex.id, ada.id, [], NOW), 'NOT_A_MEMBER', /already removed/)
     expectErr(removeMember(s, ada.id, ada.id, [], NOW), 'NOT_ALLOWED', /last admin/)
+    // with a second admin, still not by themselves: another admin removes an admin (issue 13)
+    const two = readSpace(
+      { ...teamValue(), members: { ...teamValue().members, [wes.id]: member('admin') } },
+      SPACE,
+    )
+    expectErr(removeMember(two, ada.id, ada.id, [], NOW), 'NOT_ALLOWED', /themselves/)
+    expect(removeMember(two, ada.id, wes.id, [], NOW).ok).toBe(true)
     expectErr(removeMember(s, wes.id, ada.id, [{ docId: 'x', actors: {} }]), 'INVALID_VALUE')
     const badSeq = [{ docId: DOC, actors: { aa: -1 } }]
     expectErr(removeMember(s, wes.id, ada.id, badSeq), 'INVALID_VALUE')

@@ -338,6 +338,8 @@ export interface CausalContext {
   atDeps: SpaceState
   /** the change's operations, with the paths they write (asked only for non-admins' changes) */
   ops(): readonly OpAt[]
+  /** the space as of the change's dependencies and the change itself (asked for admins' changes) */
+  own?(): SpaceState
 }
 
 /**
@@ -387,6 +389,18 @@ export function mayChangeSpace(
     if (adminsOf(after).length === 0) {
       return fail('NOT_ALLOWED', `space ${before.id} must keep at least one admin`)
     }
+    // Judged on the change's own history, so every peer agrees: two admins stepping down at once
+    // (each seeing the other stay) left no admin together, and each peer refused whichever came
+    // second, keeping a different admin (found by the policy model, test/chaos/policy.test.ts).
+    // Only another admin demotes or removes an admin, and two admins doing that to each other
+    // is the arrival-order case of a demotion (see SECURITY.md).
+    const own = causal?.own?.()
+    if (own !== undefined && roleOf(own, authorDid) !== 'admin') {
+      return fail(
+        'NOT_ALLOWED',
+        `${authorDid} may not demote or remove themselves in space ${before.id}: another admin must`,
+      )
+    }
     return ok(undefined)
   }
   let join: InviteToken | undefined
@@ -421,6 +435,9 @@ export function removeMember(
   }
   if (roleOf(space, did) === 'admin' && adminsOf(space).length === 1) {
     return fail('NOT_ALLOWED', `${did} is the last admin of space ${space.id}`)
+  }
+  if (did === admin) {
+    return fail('NOT_ALLOWED', `an admin may not remove themselves from space ${space.id}`)
   }
   const cutoff: Record<string, Record<string, number>> = {}
   for (const h of heads) {
