@@ -216,7 +216,8 @@ describe('hole 5: reassembly memory', () => {
     it(`${ids} peer ids with ${fmt(each)} partial messages each hold at most ${fmt(cap)} in all`, async () => {
       const victim = await victimPeer({ maxReassemblyBytes: cap })
       const attackers = await Promise.all(Array.from({ length: ids }, () => attack(victim, true)))
-      await Promise.all(attackers.map((a) => put(a.s, a.w, splitFrames(8 * MiB, each))))
+      // announced at the budget: a larger message could never fit and is refused as too large
+      await Promise.all(attackers.map((a) => put(a.s, a.w, splitFrames(cap, each))))
       // the victim refuses enough of them, whatever the order their parts came in
       const atLeast = ids - Math.floor(cap / each)
       await waitFor(
@@ -235,6 +236,43 @@ describe('hole 5: reassembly memory', () => {
     })
   }
 
+  it('a session refused because the budget was full is opened again once it frees', async () => {
+    const cap = 2 * MiB
+    const victim = await victimPeer({ maxReassemblyBytes: cap })
+    // the attacker holds all but 1,000 bytes of the budget
+    const a = await attack(victim, true)
+    await put(a.s, a.w, splitFrames(cap, cap - 1000))
+    await waitFor(
+      () => victim.firewall.reassemblyStats().bytes >= cap - 1000 - PART,
+      10_000,
+      'the attacker to fill the budget',
+    )
+    // an honest peer has a document whose first sync needs a split message (~1 MiB)
+    const honest = await makePeer()
+    nodes.push(honest)
+    const id = (await honest.repo.create()).id
+    const text = Array.from({ length: MiB }, () =>
+      String.fromCharCode(33 + Math.floor(Math.random() * 90)),
+    ).join('')
+    await honest.state.set(`/${id}/big`, text)
+    await victim.repo.open(id)
+    await connect(honest, victim)
+    await waitFor(
+      () => logs.some((l) => /fill the reassembly budget/.test(l)),
+      10_000,
+      "the honest peer's message to be refused for a full budget",
+    )
+    expect(victim.firewall.stats()[honest.node.peerId.toString()]?.strikes ?? 0).toBe(0)
+    // the attacker goes; the victim syncs with the honest peer on the same connection
+    a.s.abort(new Error('done'))
+    await waitFor(
+      async () => ((await victim.state.get(`/${id}/big`)) as string | undefined)?.length === MiB,
+      20_000,
+      'the victim to get the document once the budget freed',
+    )
+    expect(victim.node.getConnections(honest.node.peerId)).toHaveLength(1)
+  })
+
   it("one peer id's two streams share its budget (maxMessageBytes)", async () => {
     const victim = await victimPeer({ maxMessageBytes: 3 * MiB })
     const one = await attack(victim, true)
@@ -246,16 +284,19 @@ describe('hole 5: reassembly memory', () => {
     expect(victim.firewall.reassemblyStats().peers[one.id]).toBeLessThanOrEqual(3 * MiB)
   })
 
-  for (const [limit, announced] of [
-    [1 * MiB, 1 * MiB + 1],
-    [256 * KiB, 64 * MiB],
+  for (const [key, limit, announced] of [
+    ['maxMessageBytes', 1 * MiB, 1 * MiB + 1],
+    ['maxMessageBytes', 256 * KiB, 64 * MiB],
+    // a message larger than the whole budget could never be reassembled: too large, not busy
+    ['maxReassemblyBytes', 1 * MiB, 1 * MiB + 1],
   ] as const) {
-    it(`applies maxMessageBytes ${fmt(limit)} to the framing: a ${fmt(announced)} message ends at its first frame`, async () => {
-      const victim = await victimPeer({ maxMessageBytes: limit })
+    it(`applies ${key} ${fmt(limit)} to the framing: a ${fmt(announced)} message ends at its first frame`, async () => {
+      const victim = await victimPeer({ [key]: limit })
       const a = await attack(victim, true)
       await put(a.s, a.w, splitFrames(announced, PART))
       expect(await endsWithin(a.w, 5000)).toBe(true)
       expect(victim.firewall.reassemblyStats().peak).toBe(0)
+      expect(victim.firewall.stats()[a.id]?.strikes).toBe(1)
     })
   }
 
