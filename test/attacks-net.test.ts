@@ -13,12 +13,8 @@ import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
-import { generateIdentity } from '../src/core/identity'
-import { issueTabCert } from '../src/core/tab-cert'
-import { encodeSyncFrame, SYNC_PROTOCOL } from '../src/core/sync/messages'
-import { helloVersion, VERSIONS } from '../src/core/wire/versions'
+import { SYNC_PROTOCOL } from '../src/core/sync/messages'
 import { encodeMessage, MAX_FRAME, MessageDecoder } from '../src/core/wire/framing'
-import { Writer } from '../src/core/wire/codec'
 import { docTopic, newDocId } from '../src/core/ids'
 import {
   decodeDiscovery,
@@ -38,6 +34,7 @@ import {
   waitFor,
   type TestRelay,
 } from './peers'
+import { helloFrame, PART, splitFrames } from './attack-kit'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -109,28 +106,6 @@ async function put(
   }
   return sent
 }
-
-const PART = MAX_FRAME - 26 // the part size encodeMessage uses
-
-/** The first `upTo` bytes of a `total`-byte split message, framed as encodeMessage frames it. */
-function* splitFrames(total: number, upTo: number, part = PART): Generator<Uint8Array> {
-  for (let at = 0; at < Math.min(total, upTo); at += part) {
-    const data = new Uint8Array(Math.min(part, total - at, upTo - at)).fill(at & 0xff)
-    const body = (at === 0 ? new Writer().u8(1).varint(total) : new Writer().u8(2))
-      .raw(data)
-      .finish()
-    yield new Writer().varint(body.length).raw(body).finish()
-  }
-}
-
-const helloFrame = (peerId: string): Uint8Array =>
-  encodeMessage(
-    encodeSyncFrame({
-      type: 'hello',
-      version: helloVersion('sync', VERSIONS.sync.current),
-      cert: issueTabCert(generateIdentity(), peerId, `attacker-${peerId.slice(-6)}`),
-    }),
-  )[0]!
 
 /** An attacker's sync stream to the victim, HELLO sent or not. */
 async function attack(victim: OrreryPeer, hello: boolean, node?: Libp2p) {
