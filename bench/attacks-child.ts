@@ -153,8 +153,8 @@ const ATTACKS: Record<AttackName, (ctx: AttackContext) => Promise<void>> = {
     )
   },
   'document-bomb': async (ctx) => {
-    const bomb = documentBomb(256 * MiB)
-    report.note = `document chunk inflating to 256 MiB (${bomb.length} B), 2 lanes`
+    const bomb = documentBomb(128 * MiB)
+    report.note = `document chunk inflating to 128 MiB (${bomb.length} B), 2 lanes`
     return repeat(
       2,
       resend(ctx, () => frames(syncOf(ctx.plainDoc, [bomb]))),
@@ -195,12 +195,13 @@ const ATTACKS: Record<AttackName, (ctx: AttackContext) => Promise<void>> = {
     )
   },
   'reassembly-pinning': async (ctx) => {
-    // 6 peer ids x 2 streams, each holding 8 MiB of a 48 MiB split message: 96 MiB tried
-    report.note = '6 peer ids x 2 streams, 8 MiB each of a 48 MiB message (96 MiB tried)'
+    // 6 peer ids x 2 streams, each holding 8 MiB of a split message as large as the budget
+    const total = ctx.reassemblyBytes
+    report.note = `6 peer ids x 2 streams, 8 MiB each of a ${total / MiB} MiB message (96 MiB tried)`
     return repeat(6, async () => {
       const n = await node()
       const lines = [await hello(ctx, n), await hello(ctx, n)]
-      await Promise.all(lines.map((l) => l.put(splitFrames(48 * MiB, 8 * MiB))))
+      await Promise.all(lines.map((l) => l.put(splitFrames(total, 8 * MiB))))
       while (!stopped && lines.some((l) => !l.closed())) await sleep(100)
       await n.stop()
     })
@@ -228,7 +229,8 @@ const ATTACKS: Record<AttackName, (ctx: AttackContext) => Promise<void>> = {
     })
   },
   'relay-amplification': async (ctx) => {
-    report.note = 'JOIN/LEAVE of 256 topics with 8 addresses of 500 B, back to back, 2 peer ids'
+    // spaced beyond the relay's notice delay (100 ms), or a JOIN and LEAVE in one batch tell nobody
+    report.note = 'JOIN/LEAVE of 256 topics with 8 addresses of 500 B, 150 ms apart, 2 peer ids'
     const topics = ctx.relayTopics.map((t) => hexToBytes(t))
     const more = Array.from({ length: 256 - topics.length }, () => docTopic(newDocId()))
     const all = [...topics, ...more]
@@ -239,11 +241,11 @@ const ATTACKS: Record<AttackName, (ctx: AttackContext) => Promise<void>> = {
     return repeat(2, async () => {
       const line = await open(ctx.relay, DISCOVERY_PROTOCOL)
       while (!line.closed() && !stopped) {
-        const ok =
-          (await line.put(encodeMessage(encodeDiscovery({ type: 'join', topics: all, addrs })))) &&
-          (await line.put(encodeMessage(encodeDiscovery({ type: 'leave', topics: all }))))
-        if (!ok) break
-        await sleep(0)
+        if (!(await line.put(encodeMessage(encodeDiscovery({ type: 'join', topics: all, addrs })))))
+          break
+        await sleep(150)
+        if (!(await line.put(encodeMessage(encodeDiscovery({ type: 'leave', topics: all }))))) break
+        await sleep(150)
       }
     })
   },

@@ -45,6 +45,10 @@ export async function mountMember(
     await p.spaces!.join(ctx.invite, 'mallory', { timeoutMs: 20_000 })
     const me = p.identity.id
     rogue(p, [ctx.space, ctx.governedDoc, ctx.homeDoc])
+    // the space document was opened by the join, with its own rules: lift them on that handle
+    const spaceHandle = await p.repo.open(ctx.space as never)
+    const g = (spaceHandle as unknown as { ctx: { governance?: Governance } }).ctx.governance
+    if (g !== undefined) g.mayWriteLocally = () => ok(undefined)
     report.note =
       kind === 'hostile-space'
         ? 'a writer makes itself admin, demotes the admin, adds members: 50 signed writes/s'

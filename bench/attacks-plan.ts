@@ -33,6 +33,8 @@ export interface AttackContext {
   /** the victim's identity (did:key) and public key (hex): the space's admin */
   adminDid: string
   adminKey: string
+  /** the victim's reassembly budget: pinning announces messages of this size (larger: refused) */
+  reassemblyBytes: number
   /** an invite to `space` as a writer (the member attacks join with it) */
   invite: string
 }

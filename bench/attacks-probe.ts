@@ -40,7 +40,7 @@ const held = (m: NodeJS.MemoryUsage): number => m.heapUsed + m.external
 const wasm = (m: NodeJS.MemoryUsage): number => m.external - m.arrayBuffers
 
 /** Starts measuring now (collect first); `stop()` after the attack gives its cost. */
-export function probe(): { stop: () => Cost } {
+export function probe(): { stop: () => Promise<Cost> } {
   collect()
   const base = process.memoryUsage()
   let peak = held(base)
@@ -61,11 +61,13 @@ export function probe(): { stop: () => Cost } {
     expected = now + 10
   }, 10)
   return {
-    stop: () => {
+    stop: async () => {
       sample()
       clearInterval(sampler)
       clearInterval(timer)
       loop.disable()
+      // what is kept: after the victim has seen the attacker's streams end
+      await new Promise((r) => setTimeout(r, 1000))
       collect()
       const end = process.memoryUsage()
       return {

@@ -42,6 +42,8 @@ const arg = (name: string): string | undefined => {
   return i < 0 ? undefined : process.argv[i + 1]
 }
 const ROUNDS = Number(arg('rounds') ?? 50)
+/** the victim's reassembly budget, when not the default (to compare budgets) */
+const REASSEMBLY_MIB = arg('reassembly-mib')
 const ONLY = arg('only')?.split(',') as AttackName[] | undefined
 /** an attack's rounds stop after this long, whatever is left (a round that never ends counts) */
 const ATTACK_MAX_MS = 20_000
@@ -107,6 +109,8 @@ async function main(): Promise<void> {
     services: { identify: identify(), discovery: discoveryServer() },
   })
   const victim = await peer()
+  if (REASSEMBLY_MIB !== undefined)
+    victim.firewall.configure({ maxReassemblyBytes: Number(REASSEMBLY_MIB) * 2 ** 20 })
   const honest = await peer()
   await honest.node.dial(victim.node.getMultiaddrs())
 
@@ -154,6 +158,7 @@ async function main(): Promise<void> {
     homeDoc,
     adminDid: victim.identity.id,
     adminKey: bytesToHex(victim.identity.publicKey),
+    reassemblyBytes: victim.firewall.config.maxReassemblyBytes,
   }
 
   let seq = 0
@@ -193,7 +198,7 @@ async function main(): Promise<void> {
     const attacked = await rounds(ROUNDS, ATTACK_MAX_MS)
     child.send({ type: 'stop' })
     const { report } = await next('stopped')
-    const cost = p.stop()
+    const cost = await p.stop()
     const after = tally(victim, honestId)
     const q = { p50: percentile(quiet, 50), p95: percentile(quiet, 95) }
     const a = { p50: percentile(attacked, 50), p95: percentile(attacked, 95) }
@@ -232,7 +237,14 @@ async function main(): Promise<void> {
   writeFileSync(
     'bench/attacks.json',
     JSON.stringify(
-      { at: new Date().toISOString(), cpus: cpus().length, loadavg: load, rounds: ROUNDS, rows },
+      {
+        at: new Date().toISOString(),
+        cpus: cpus().length,
+        loadavg: load,
+        rounds: ROUNDS,
+        reassemblyBytes: base.reassemblyBytes,
+        rows,
+      },
       (_, v: unknown) => (v === Infinity ? 'timeout' : v),
       2,
     ) + '\n',
