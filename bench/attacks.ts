@@ -58,7 +58,7 @@ interface Row {
   cost: Cost
   attacker: ChildReport
   /** what the victim did about it: strikes and bans of attacker peer ids, reassembly peak */
-  victim: { strikes: number; bans: number; reassemblyPeakMiB: number }
+  victim: { strikes: number; bans: number; reassemblyPeakMiB: number; reassemblyNowMiB: number }
   /** relay attack: bytes the relay sent our member per byte the attacker sent */
   amplification?: number
   pass: { rt: boolean; mem: boolean; stall: boolean }
@@ -217,6 +217,7 @@ async function main(): Promise<void> {
         strikes: after.strikes - before.strikes,
         bans: after.bans - before.bans,
         reassemblyPeakMiB: victim.firewall.reassemblyStats().peak / 2 ** 20,
+        reassemblyNowMiB: victim.firewall.reassemblyStats().bytes / 2 ** 20,
       },
       ...(name === 'relay-amplification'
         ? { amplification: (memberBytes - member0) / Math.max(1, report.bytes) }
@@ -272,7 +273,11 @@ const f1 = (x: number): string => (x === Infinity ? 'timeout' : x.toFixed(1))
 const mark = (ok: boolean): string => (ok ? 'ok' : 'FAIL')
 
 function line(r: Row): string {
-  return `${r.attack}: RT p50 ${f1(r.quiet.p50)} -> ${f1(r.attacked.p50)} ms (p95 ${f1(r.quiet.p95)} -> ${f1(r.attacked.p95)}), mem +${f1(r.cost.memPeakMiB)} MiB (rss +${f1(r.cost.rssPeakMiB)}), stall ${f1(Math.max(r.cost.loopMaxMs, r.cost.timerLateMs))} ms; ${r.mounted}`
+  const held =
+    r.victim.reassemblyPeakMiB > 0
+      ? `, reassembly peak ${f1(r.victim.reassemblyPeakMiB)} MiB, ${f1(r.victim.reassemblyNowMiB)} held after`
+      : ''
+  return `${r.attack}${held}: RT p50 ${f1(r.quiet.p50)} -> ${f1(r.attacked.p50)} ms (p95 ${f1(r.quiet.p95)} -> ${f1(r.attacked.p95)}), mem +${f1(r.cost.memPeakMiB)} MiB (rss +${f1(r.cost.rssPeakMiB)}), stall ${f1(Math.max(r.cost.loopMaxMs, r.cost.timerLateMs))} ms; ${r.mounted}`
 }
 
 function print(rows: Row[]): void {

@@ -6,6 +6,7 @@
  *   address lists, measured as bytes the relay sends a member per byte the attacker sends.
  * Each test fails on the code before the fix (the stream is never closed, or the ratio is ~50).
  */
+import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
@@ -247,6 +248,23 @@ describe('hole 5: reassembly memory', () => {
     )
     expect(victim.node.getConnections(honest.node.peerId)).toHaveLength(1)
   })
+
+  it('an honest first sync of a 20 MiB document fits the default budget', async () => {
+    const [a, b] = [await victimPeer(), await victimPeer()]
+    const id = (await a.repo.create()).id
+    // 20 MiB of base64 text (deflate takes it to ~15 MiB): one first-sync message that size
+    const text = randomBytes(15 * MiB).toString('base64')
+    await a.state.set(`/${id}/big`, text)
+    await b.repo.open(id)
+    await connect(b, a)
+    await waitFor(
+      async () => ((await b.state.get(`/${id}/big`)) as string | undefined)?.length === text.length,
+      60_000,
+      'the 20 MiB document',
+    )
+    expect(b.firewall.reassemblyStats().peak).toBeGreaterThan(10 * MiB) // one split message
+    expect(b.firewall.stats()[a.node.peerId.toString()]?.strikes ?? 0).toBe(0)
+  }, 90_000)
 
   it("one peer id's two streams share its budget (maxMessageBytes)", async () => {
     const victim = await victimPeer({ maxMessageBytes: 3 * MiB })
