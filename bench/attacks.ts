@@ -53,11 +53,14 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 interface Row {
   attack: AttackName
   mounted: string
-  quiet: { p50: number; p95: number }
+  quiet: { p50: number; p95: number; stallMs: number }
   attacked: { p50: number; p95: number; rounds: number; timedOut: number }
   cost: Cost
   attacker: ChildReport
-  /** what the victim did about it: strikes and bans of attacker peer ids, reassembly peak */
+  /**
+   * what the victim did about it: strikes and bans of attacker peer ids; reassembly memory held
+   * at the most since the bench began (the budget keeps no per-attack peak) and left after it
+   */
   victim: { strikes: number; bans: number; reassemblyPeakMiB: number; reassemblyNowMiB: number }
   /** relay attack: bytes the relay sent our member per byte the attacker sent */
   amplification?: number
@@ -186,7 +189,10 @@ async function main(): Promise<void> {
   const honestId = honest.node.peerId.toString()
   const rows: Row[] = []
   for (const name of ATTACK_NAMES.filter((a) => ONLY === undefined || ONLY.includes(a))) {
+    // the same probe over the quiet rounds: on a loaded machine the loop stalls without attacks
+    const calm = probe()
     const quiet = await rounds(ROUNDS)
+    const quietCost = await calm.stop()
     const before = tally(victim, honestId)
     const invite = await spaces.invite(space, { role: 'writer', maxUses: 100 })
     const member0 = memberBytes
@@ -205,7 +211,7 @@ async function main(): Promise<void> {
     const row: Row = {
       attack: name,
       mounted: report.note,
-      quiet: q,
+      quiet: { ...q, stallMs: Math.max(quietCost.loopMaxMs, quietCost.timerLateMs) },
       attacked: {
         ...a,
         rounds: attacked.length,
@@ -214,8 +220,7 @@ async function main(): Promise<void> {
       cost,
       attacker: report,
       victim: {
-        strikes: after.strikes - before.strikes,
-        bans: after.bans - before.bans,
+        ...added(before, after),
         reassemblyPeakMiB: victim.firewall.reassemblyStats().peak / 2 ** 20,
         reassemblyNowMiB: victim.firewall.reassemblyStats().bytes / 2 ** 20,
       },
@@ -257,14 +262,29 @@ async function main(): Promise<void> {
   process.exit(0)
 }
 
-/** Strikes and bans the victim's firewall holds for peers other than the honest one. */
-function tally(victim: OrreryPeer, honestId: string): { strikes: number; bans: number } {
+/** Strikes and bans per peer other than the honest one (a ban counts its strikes too). */
+function tally(
+  victim: OrreryPeer,
+  honestId: string,
+): Map<string, { strikes: number; bans: number }> {
+  const per = victim.firewall.config.strikesBeforeBan
+  const out = new Map<string, { strikes: number; bans: number }>()
+  for (const [id, s] of Object.entries(victim.firewall.stats()))
+    if (id !== honestId) out.set(id, { strikes: s.strikes + s.bans * per, bans: s.bans })
+  return out
+}
+
+/** What was added between two tallies (peers forgotten meanwhile add nothing). */
+function added(
+  before: ReturnType<typeof tally>,
+  after: ReturnType<typeof tally>,
+): { strikes: number; bans: number } {
   let strikes = 0
   let bans = 0
-  for (const [id, s] of Object.entries(victim.firewall.stats())) {
-    if (id === honestId) continue
-    strikes += s.strikes + s.bans * victim.firewall.config.strikesBeforeBan
-    bans += s.bans
+  for (const [id, a] of after) {
+    const b = before.get(id) ?? { strikes: 0, bans: 0 }
+    strikes += Math.max(0, a.strikes - b.strikes)
+    bans += Math.max(0, a.bans - b.bans)
   }
   return { strikes, bans }
 }
@@ -274,7 +294,7 @@ const mark = (ok: boolean): string => (ok ? 'ok' : 'FAIL')
 
 function line(r: Row): string {
   const held =
-    r.victim.reassemblyPeakMiB > 0
+    r.attack === 'reassembly-pinning' || r.attack === 'slow-loris'
       ? `, reassembly peak ${f1(r.victim.reassemblyPeakMiB)} MiB, ${f1(r.victim.reassemblyNowMiB)} held after`
       : ''
   return `${r.attack}${held}: RT p50 ${f1(r.quiet.p50)} -> ${f1(r.attacked.p50)} ms (p95 ${f1(r.quiet.p95)} -> ${f1(r.attacked.p95)}), mem +${f1(r.cost.memPeakMiB)} MiB (rss +${f1(r.cost.rssPeakMiB)}), stall ${f1(Math.max(r.cost.loopMaxMs, r.cost.timerLateMs))} ms; ${r.mounted}`
@@ -288,7 +308,7 @@ function print(rows: Row[]): void {
     'mem peak',
     'rss peak',
     'kept',
-    'stall',
+    'stall (quiet)',
     'cut off',
     'strikes',
     'RT<=2x',
@@ -302,7 +322,7 @@ function print(rows: Row[]): void {
     `${f1(r.cost.memPeakMiB)} MiB`,
     `${f1(r.cost.rssPeakMiB)} MiB`,
     `${f1(r.cost.memAfterMiB)} MiB`,
-    `${f1(Math.max(r.cost.loopMaxMs, r.cost.timerLateMs))} ms`,
+    `${f1(Math.max(r.cost.loopMaxMs, r.cost.timerLateMs))} (${f1(r.quiet.stallMs)}) ms`,
     `${r.attacker.cutOff}/${r.attacker.streams}`,
     `${r.victim.strikes}${r.victim.bans > 0 ? ` (${r.victim.bans} bans)` : ''}`,
     mark(r.pass.rt),
