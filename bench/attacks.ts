@@ -61,7 +61,18 @@ interface Row {
    * what the victim did about it: strikes and bans of attacker peer ids; reassembly memory held
    * at the most since the bench began (the budget keeps no per-attack peak) and left after it
    */
-  victim: { strikes: number; bans: number; reassemblyPeakMiB: number; reassemblyNowMiB: number }
+  victim: {
+    strikes: number
+    bans: number
+    reassemblyPeakMiB: number
+    /** reserved 1 s after the attacker's streams ended, and 10 s later at most (when released) */
+    reassemblyNowMiB: number
+    reassemblyLeftMiB: number
+    releaseMs: number
+    /** connections and sync sessions with attacker peers still open after that */
+    attackerConnections: number
+    attackerSessions: number
+  }
   /** relay attack: bytes the relay sent our member per byte the attacker sent */
   amplification?: number
   pass: { rt: boolean; mem: boolean; stall: boolean }
@@ -205,6 +216,14 @@ async function main(): Promise<void> {
     child.send({ type: 'stop' })
     const { report } = await next('stopped')
     const cost = await p.stop()
+    // how long the victim takes to release the partial messages of the attacker's ended streams
+    const held = victim.firewall.reassemblyStats().bytes
+    const released = performance.now()
+    while (victim.firewall.reassemblyStats().bytes > 0 && performance.now() - released < 10_000)
+      await sleep(50)
+    const releaseMs = performance.now() - released
+    const conns = victim.node.getConnections().filter((c) => c.remotePeer.toString() !== honestId)
+    const sessions = victim.node.services.sync.list().filter((x) => x.remotePeer !== honestId)
     const after = tally(victim, honestId)
     const q = { p50: percentile(quiet, 50), p95: percentile(quiet, 95) }
     const a = { p50: percentile(attacked, 50), p95: percentile(attacked, 95) }
@@ -222,7 +241,11 @@ async function main(): Promise<void> {
       victim: {
         ...added(before, after),
         reassemblyPeakMiB: victim.firewall.reassemblyStats().peak / 2 ** 20,
-        reassemblyNowMiB: victim.firewall.reassemblyStats().bytes / 2 ** 20,
+        reassemblyNowMiB: held / 2 ** 20,
+        reassemblyLeftMiB: victim.firewall.reassemblyStats().bytes / 2 ** 20,
+        releaseMs,
+        attackerConnections: conns.length,
+        attackerSessions: sessions.length,
       },
       ...(name === 'relay-amplification'
         ? { amplification: (memberBytes - member0) / Math.max(1, report.bytes) }
@@ -295,7 +318,7 @@ const mark = (ok: boolean): string => (ok ? 'ok' : 'FAIL')
 function line(r: Row): string {
   const held =
     r.attack === 'reassembly-pinning' || r.attack === 'slow-loris'
-      ? `, reassembly peak ${f1(r.victim.reassemblyPeakMiB)} MiB, ${f1(r.victim.reassemblyNowMiB)} held after`
+      ? `, reassembly peak ${f1(r.victim.reassemblyPeakMiB)} MiB, ${f1(r.victim.reassemblyNowMiB)} held after, ${f1(r.victim.reassemblyLeftMiB)} after ${f1(r.victim.releaseMs)} ms more (${r.victim.attackerConnections} connections, ${r.victim.attackerSessions} sessions left)`
       : ''
   return `${r.attack}${held}: RT p50 ${f1(r.quiet.p50)} -> ${f1(r.attacked.p50)} ms (p95 ${f1(r.quiet.p95)} -> ${f1(r.attacked.p95)}), mem +${f1(r.cost.memPeakMiB)} MiB (rss +${f1(r.cost.rssPeakMiB)}), stall ${f1(Math.max(r.cost.loopMaxMs, r.cost.timerLateMs))} ms; ${r.mounted}`
 }
