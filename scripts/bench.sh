@@ -12,6 +12,11 @@ if [ "${1:-}" = "--dev" ]; then
   # `npm run bench:dev`: the development loop (bench/dev-run.ts) against the dev server
   shift
   script=bench/dev-run.ts
+elif [ "${1:-}" = "--attacks" ]; then
+  # `npm run bench:attacks`: the cost of each attack of issue 12 to honest peers (bench/attacks.ts;
+  # Node only, no build)
+  shift
+  script=bench/attacks.ts
 elif [ "${1:-}" = "--durability" ]; then
   # `npm run bench:durability`: edits lost when a page goes away at once (bench/durability.ts)
   shift

@@ -6,6 +6,7 @@
  *   address lists, measured as bytes the relay sends a member per byte the attacker sends.
  * Each test fails on the code before the fix (the stream is never closed, or the ratio is ~50).
  */
+import { randomBytes } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
@@ -13,12 +14,8 @@ import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
-import { generateIdentity } from '../src/core/identity'
-import { issueTabCert } from '../src/core/tab-cert'
-import { encodeSyncFrame, SYNC_PROTOCOL } from '../src/core/sync/messages'
-import { helloVersion, VERSIONS } from '../src/core/wire/versions'
+import { SYNC_PROTOCOL } from '../src/core/sync/messages'
 import { encodeMessage, MAX_FRAME, MessageDecoder } from '../src/core/wire/framing'
-import { Writer } from '../src/core/wire/codec'
 import { docTopic, newDocId } from '../src/core/ids'
 import {
   decodeDiscovery,
@@ -38,6 +35,7 @@ import {
   waitFor,
   type TestRelay,
 } from './peers'
+import { helloFrame, PART, splitFrames } from './attack-kit'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -109,28 +107,6 @@ async function put(
   }
   return sent
 }
-
-const PART = MAX_FRAME - 26 // the part size encodeMessage uses
-
-/** The first `upTo` bytes of a `total`-byte split message, framed as encodeMessage frames it. */
-function* splitFrames(total: number, upTo: number, part = PART): Generator<Uint8Array> {
-  for (let at = 0; at < Math.min(total, upTo); at += part) {
-    const data = new Uint8Array(Math.min(part, total - at, upTo - at)).fill(at & 0xff)
-    const body = (at === 0 ? new Writer().u8(1).varint(total) : new Writer().u8(2))
-      .raw(data)
-      .finish()
-    yield new Writer().varint(body.length).raw(body).finish()
-  }
-}
-
-const helloFrame = (peerId: string): Uint8Array =>
-  encodeMessage(
-    encodeSyncFrame({
-      type: 'hello',
-      version: helloVersion('sync', VERSIONS.sync.current),
-      cert: issueTabCert(generateIdentity(), peerId, `attacker-${peerId.slice(-6)}`),
-    }),
-  )[0]!
 
 /** An attacker's sync stream to the victim, HELLO sent or not. */
 async function attack(victim: OrreryPeer, hello: boolean, node?: Libp2p) {
@@ -216,7 +192,8 @@ describe('hole 5: reassembly memory', () => {
     it(`${ids} peer ids with ${fmt(each)} partial messages each hold at most ${fmt(cap)} in all`, async () => {
       const victim = await victimPeer({ maxReassemblyBytes: cap })
       const attackers = await Promise.all(Array.from({ length: ids }, () => attack(victim, true)))
-      await Promise.all(attackers.map((a) => put(a.s, a.w, splitFrames(8 * MiB, each))))
+      // announced at the budget: a larger message could never fit and is refused as too large
+      await Promise.all(attackers.map((a) => put(a.s, a.w, splitFrames(cap, each))))
       // the victim refuses enough of them, whatever the order their parts came in
       const atLeast = ids - Math.floor(cap / each)
       await waitFor(
@@ -235,6 +212,60 @@ describe('hole 5: reassembly memory', () => {
     })
   }
 
+  it('a session refused because the budget was full is opened again once it frees', async () => {
+    const cap = 2 * MiB
+    const victim = await victimPeer({ maxReassemblyBytes: cap })
+    // the attacker holds all but 1,000 bytes of the budget
+    const a = await attack(victim, true)
+    await put(a.s, a.w, splitFrames(cap, cap - 1000))
+    await waitFor(
+      () => victim.firewall.reassemblyStats().bytes >= cap - 1000 - PART,
+      10_000,
+      'the attacker to fill the budget',
+    )
+    // an honest peer has a document whose first sync needs a split message (~1 MiB)
+    const honest = await makePeer()
+    nodes.push(honest)
+    const id = (await honest.repo.create()).id
+    const text = Array.from({ length: MiB }, () =>
+      String.fromCharCode(33 + Math.floor(Math.random() * 90)),
+    ).join('')
+    await honest.state.set(`/${id}/big`, text)
+    await victim.repo.open(id)
+    await connect(honest, victim)
+    await waitFor(
+      () => logs.some((l) => /fill the reassembly budget/.test(l)),
+      10_000,
+      "the honest peer's message to be refused for a full budget",
+    )
+    expect(victim.firewall.stats()[honest.node.peerId.toString()]?.strikes ?? 0).toBe(0)
+    // the attacker goes; the victim syncs with the honest peer on the same connection
+    a.s.abort(new Error('done'))
+    await waitFor(
+      async () => ((await victim.state.get(`/${id}/big`)) as string | undefined)?.length === MiB,
+      20_000,
+      'the victim to get the document once the budget freed',
+    )
+    expect(victim.node.getConnections(honest.node.peerId)).toHaveLength(1)
+  })
+
+  it('an honest first sync of a 20 MiB document fits the default budget', async () => {
+    const [a, b] = [await victimPeer(), await victimPeer()]
+    const id = (await a.repo.create()).id
+    // 20 MiB of base64 text (deflate takes it to ~15 MiB): one first-sync message that size
+    const text = randomBytes(15 * MiB).toString('base64')
+    await a.state.set(`/${id}/big`, text)
+    await b.repo.open(id)
+    await connect(b, a)
+    await waitFor(
+      async () => ((await b.state.get(`/${id}/big`)) as string | undefined)?.length === text.length,
+      60_000,
+      'the 20 MiB document',
+    )
+    expect(b.firewall.reassemblyStats().peak).toBeGreaterThan(10 * MiB) // one split message
+    expect(b.firewall.stats()[a.node.peerId.toString()]?.strikes ?? 0).toBe(0)
+  }, 90_000)
+
   it("one peer id's two streams share its budget (maxMessageBytes)", async () => {
     const victim = await victimPeer({ maxMessageBytes: 3 * MiB })
     const one = await attack(victim, true)
@@ -246,16 +277,19 @@ describe('hole 5: reassembly memory', () => {
     expect(victim.firewall.reassemblyStats().peers[one.id]).toBeLessThanOrEqual(3 * MiB)
   })
 
-  for (const [limit, announced] of [
-    [1 * MiB, 1 * MiB + 1],
-    [256 * KiB, 64 * MiB],
+  for (const [key, limit, announced] of [
+    ['maxMessageBytes', 1 * MiB, 1 * MiB + 1],
+    ['maxMessageBytes', 256 * KiB, 64 * MiB],
+    // a message larger than the whole budget could never be reassembled: too large, not busy
+    ['maxReassemblyBytes', 1 * MiB, 1 * MiB + 1],
   ] as const) {
-    it(`applies maxMessageBytes ${fmt(limit)} to the framing: a ${fmt(announced)} message ends at its first frame`, async () => {
-      const victim = await victimPeer({ maxMessageBytes: limit })
+    it(`applies ${key} ${fmt(limit)} to the framing: a ${fmt(announced)} message ends at its first frame`, async () => {
+      const victim = await victimPeer({ [key]: limit })
       const a = await attack(victim, true)
       await put(a.s, a.w, splitFrames(announced, PART))
       expect(await endsWithin(a.w, 5000)).toBe(true)
       expect(victim.firewall.reassemblyStats().peak).toBe(0)
+      expect(victim.firewall.stats()[a.id]?.strikes).toBe(1)
     })
   }
 

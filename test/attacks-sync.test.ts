@@ -14,7 +14,6 @@
  * `ORRERY_FLOOD_DOCS=n` gives the first INTEREST flood's victim n documents.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { deflateRawSync } from 'node:zlib'
 import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
@@ -41,6 +40,7 @@ import { MAX_DOCUMENTS_PER_MESSAGE } from '../src/core/sync/session'
 import type { OrreryPeer } from '../src/core/peer'
 import type { TestPeerOptions } from './peers'
 import { connect, makePeer, sleep, waitFor } from './peers'
+import { changeBomb, chunk, compressChange, dataOf, documentBomb } from './attack-kit'
 
 // Counts the interest tags computed (one SHA-256 each): the victim's work under an INTEREST flood.
 const tagCalls = vi.hoisted(() => ({ n: 0 }))
@@ -58,7 +58,6 @@ vi.mock('../src/core/ids', async (importOriginal) => {
 const MiB = 1024 * 1024
 const BOMB = Number(process.env.ORRERY_BOMB_MIB ?? 64) * MiB
 const FLOOD_DOCS = Number(process.env.ORRERY_FLOOD_DOCS ?? 1000)
-const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
 
 const running: { stop(): void | Promise<void> }[] = []
 afterEach(async () => {
@@ -143,49 +142,6 @@ const syncFrame = (
   message: am().encodeSyncMessage({ heads: [], need: [], have: [], changes }),
   sigs,
 })
-
-// ---- chunks ---------------------------------------------------------------------------------
-
-function uleb(n: number): number[] {
-  const out: number[] = []
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80)
-    n = Math.floor(n / 0x80)
-  }
-  out.push(n)
-  return out
-}
-
-/** A chunk: magic, checksum (of type, length and data, as Automerge makes it), type, length, data. */
-function chunk(type: number, data: Uint8Array, checksumOf = data): Uint8Array {
-  const sum = sha256(new Uint8Array([type, ...uleb(checksumOf.length), ...checksumOf]))
-  return new Uint8Array([...MAGIC, ...sum.subarray(0, 4), type, ...uleb(data.length), ...data])
-}
-
-/** The data of a chunk, after its header. */
-function dataOf(c: Uint8Array): Uint8Array {
-  let at = 9
-  while ((c[at] as number) & 0x80) at++
-  return c.subarray(at + 1)
-}
-
-/** A real change, compressed the way Automerge compresses one (type 2, same checksum). */
-function compressChange(change: Uint8Array): Uint8Array {
-  const data = dataOf(change)
-  return chunk(2, deflateRawSync(data), data)
-}
-
-/** Type 2: `inflated` zero bytes, deflated (about a thousand to one). */
-const changeBomb = (inflated: number): Uint8Array =>
-  chunk(2, deflateRawSync(new Uint8Array(inflated)))
-
-/** A whole-document chunk whose one (deflated) op column inflates to `inflated` bytes. */
-function documentBomb(inflated: number): Uint8Array {
-  const column = deflateRawSync(new Uint8Array(inflated))
-  // no actors, no heads, no change columns; one op column: id 0, type actor (1), deflate bit (8)
-  const data = new Uint8Array([0, 0, 0, 1, 0x09, ...uleb(column.length), ...column])
-  return chunk(0, data)
-}
 
 // ---- measuring (reported, never asserted on time) -------------------------------------------
 

@@ -62,7 +62,7 @@ describe('Firewall rates', () => {
       bytesPerMinute: 64 * MiB,
       maxMessageBytes: 64 * MiB,
       maxInflatedBytes: 64 * MiB,
-      maxReassemblyBytes: 128 * MiB,
+      maxReassemblyBytes: 24 * MiB,
       partialIdleMs: 30_000,
       partialMinBytesPerSecond: 64 * 1024,
       deny: [],

@@ -14,13 +14,13 @@
  *   (and its identity, when known) is banned for `banMs`, then starts again from zero strikes.
  *
  * - Memory: split messages being reassembled are reserved in `reassembly(peer)`: at most
- *   `maxMessageBytes` per peer and `maxReassemblyBytes` for all peers together.
+ *   `maxSplitMessage` per peer and `maxReassemblyBytes` for all peers together.
  *
  * Wiring (the sync session): `permits(peer)` when the stream opens and `permits(peer, identity)`
  * after HELLO (close on refusal); `charge(peer, bytes)` for every chunk received, before it is
  * decoded; `await admit(peer, { writes, bytes: 0 })` before handling each message;
  * `strike(peer, reason)` on bad input (close when it refuses); `forget(peer)` when the last
- * stream with the peer ends. `config.maxMessageBytes` is the limit the framing gets after HELLO.
+ * stream with the peer ends. `maxSplitMessage` is the limit the framing gets after HELLO.
  */
 import { createLogger } from '../log'
 import { err, ok, OrreryError, ProtocolError, type Result } from '../errors'
@@ -43,7 +43,10 @@ export interface FirewallConfig {
    * session refuses (and strikes) a message past it before Automerge inflates anything
    */
   maxInflatedBytes: number
-  /** split messages being reassembled, all peers together (each peer: `maxMessageBytes`) */
+  /**
+   * split messages being reassembled, all peers together; each peer may hold up to the smaller of
+   * this and `maxMessageBytes`, which is also the largest message the framing accepts after HELLO
+   */
   maxReassemblyBytes: number
   /** a split message whose next part does not come within this long ends its stream (ms) */
   partialIdleMs: number
@@ -71,7 +74,11 @@ export const DEFAULT_FIREWALL: Readonly<FirewallConfig> = Object.freeze({
   bytesPerMinute: 64 * 1024 * 1024,
   maxMessageBytes: 64 * 1024 * 1024, // MAX_SYNC_MESSAGE, the sync protocol's own limit
   maxInflatedBytes: 64 * 1024 * 1024, // 64 times the W3 document (10,000 keys, ~1 MiB)
-  maxReassemblyBytes: 128 * 1024 * 1024,
+  // Issue 12's target is 64 MiB of victim memory growth; under pinning (npm run bench:attacks) the
+  // growth measured about twice the budget plus ~14 MiB (parts are copies; the chunks they came in
+  // wait for GC): 105 MiB at 48, 81 at 32, 62 at 24. It also bounds a first sync, which Automerge
+  // sends as one message the size of the saved document (17 MB for 20 MiB of values: it fits)
+  maxReassemblyBytes: 24 * 1024 * 1024,
   partialIdleMs: 30_000,
   partialMinBytesPerSecond: 64 * 1024,
   deny: [],
@@ -164,7 +171,16 @@ export class Firewall {
   }
 
   private reassemblyLimits(): { maxBytes: number; maxBytesPerPeer: number } {
-    return { maxBytes: this.cfg.maxReassemblyBytes, maxBytesPerPeer: this.cfg.maxMessageBytes }
+    return { maxBytes: this.cfg.maxReassemblyBytes, maxBytesPerPeer: this.maxSplitMessage }
+  }
+
+  /**
+   * The largest message the framing reassembles once the peer said HELLO: one larger could never
+   * fit in the budget, so it is refused at its first frame as too large (struck) rather than
+   * found "busy" (unstruck, retried) over and over.
+   */
+  get maxSplitMessage(): number {
+    return Math.min(this.cfg.maxMessageBytes, this.cfg.maxReassemblyBytes)
   }
 
   /** Where a stream with `peer` reserves the parts of split messages it is receiving. */

@@ -28,8 +28,9 @@ import { MAX_SYNC_MESSAGE } from './messages'
  * makes us reassemble a large message before saying who it is.
  */
 export const MAX_MESSAGE_BEFORE_HELLO = 16 * 1024
-import { SyncSession } from './session'
+import { REASSEMBLY_BUSY, SyncSession } from './session'
 import type { Firewall } from '../firewall/firewall'
+import { BusyRetry } from './busy-retry'
 
 export interface SyncServiceInit {
   repo: Repo
@@ -62,6 +63,8 @@ export class SyncService implements Startable {
   private readonly linked = new WeakSet<Connection>()
   /** open connections whose session our firewall refused, with the peer's identity when known */
   private readonly refused = new Map<Connection, string | undefined>()
+  /** sessions refused for a full reassembly budget are opened again once it has room */
+  private readonly busy: BusyRetry | undefined
   private readonly onConnectionOpen = (e: CustomEvent<Connection>): void => {
     // A direct WebRTC connection is only ever made to another Orrery tab: open the sync stream at
     // once instead of waiting for identify to tell the topology (saves a round trip on join).
@@ -75,6 +78,16 @@ export class SyncService implements Startable {
     this.protocol = new VersionedProtocol('sync', init.spoken)
     this.cert = Promise.resolve(init.issueCert(components.peerId.toString()))
     this.cert.catch(() => undefined)
+    const firewall = init.firewall
+    this.busy =
+      firewall === undefined
+        ? undefined
+        : new BusyRetry({
+            firewall,
+            open: (c) => this.open(c),
+            hasSession: (c) => [...this.sessions].some((s) => s.connectionId === c.id),
+            log: this.log,
+          })
   }
 
   readonly [Symbol.toStringTag] = '@orrery/sync'
@@ -137,6 +150,7 @@ export class SyncService implements Startable {
     this.started = false
     this.offDocOpened?.()
     this.offFirewall?.()
+    this.busy?.stop()
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
     this.protocol.unregister(this.components.registrar)
     await this.protocol.unhandle(this.components.registrar)
@@ -196,10 +210,11 @@ export class SyncService implements Startable {
     const firewall = this.init.firewall
     const peer = connection.remotePeer.toString()
     const cfg = firewall?.config
-    // the firewall's maxMessageBytes is the framing's limit once the peer has said who it is
+    // the firewall's limit (maxMessageBytes, and no more than the reassembly budget holds) is the
+    // framing's once the peer has said who it is
     const maxMessage = Math.min(
       this.init.maxMessage ?? MAX_SYNC_MESSAGE,
-      cfg?.maxMessageBytes ?? Infinity,
+      firewall?.maxSplitMessage ?? Infinity,
     )
     const framed = new FramedStream(
       stream,
@@ -230,6 +245,10 @@ export class SyncService implements Startable {
       ...(this.init.onOtherVersion ? { onOtherVersion: this.init.onOtherVersion } : {}),
       onClose: (s) => {
         this.sessions.delete(s)
+        if (s.closedReason === REASSEMBLY_BUSY) {
+          if (this.started) this.busy?.schedule(connection)
+          return
+        }
         if (s.closedReason !== 'not allowed') return
         // keep only open connections (a tab may refuse many peers over its life)
         for (const c of this.refused.keys()) if (c.status !== 'open') this.refused.delete(c)

@@ -30,6 +30,9 @@ let nextKey = 0
  */
 export const MAX_DOCUMENTS_PER_MESSAGE = 4
 
+/** `closedReason` of a session ended because every peer's split messages filled the budget */
+export const REASSEMBLY_BUSY = 'reassembly budget full'
+
 export interface SessionOptions {
   /** reads at most MAX_MESSAGE_BEFORE_HELLO until the peer's HELLO, then `maxMessage` */
   framed: FramedStream
@@ -65,7 +68,10 @@ export class SyncSession implements SyncPeer {
   private helloSent = false
   private pumping = false
   private ended = false
-  /** why this side closed the session (`'not allowed'`: our firewall refused the peer) */
+  /**
+   * why this side closed the session (`'not allowed'`: our firewall refused the peer;
+   * REASSEMBLY_BUSY: every peer's split messages filled the budget)
+   */
   closedReason: string | undefined
   readonly framed: FramedStream
   private readonly repo: Repo
@@ -104,6 +110,7 @@ export class SyncSession implements SyncPeer {
       // budget (every peer's partial messages together) is not
       if (!(error instanceof ReassemblyBusyError))
         this.opts.firewall?.strike(this.remotePeer, `${error.code}: ${error.message}`)
+      else this.closedReason ??= REASSEMBLY_BUSY // the service opens another session later
     }
     this.end()
   }
