@@ -11,6 +11,7 @@
  * Replay: CHAOS_SEED=<seed> CHAOS_L2_RUNS=1 npx vitest run test/chaos/l2.test.ts (inside
  * `unshare -n`; npm run chaos runs CHAOS_L2_RUNS schedules).
  */
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -64,7 +65,12 @@ interface Faults {
   relayStops: number
 }
 
-async function runSchedule(runSeed: number, log: string[], faults: Faults): Promise<RunFigures> {
+async function runSchedule(runSeed: number, lines: string[], faults: Faults): Promise<RunFigures> {
+  const t0 = performance.now()
+  const log = {
+    push: (line: string): number =>
+      lines.push(`${((performance.now() - t0) / 1000).toFixed(1)}s ${line}`),
+  }
   const rand = mulberry32(runSeed)
   const int = (n: number): number => Math.floor(rand() * n)
   const dir = mkdtempSync(path.join(tmpdir(), 'chaos-l2-'))
@@ -117,11 +123,13 @@ async function runSchedule(runSeed: number, log: string[], faults: Faults): Prom
     const p = honest[int(HONEST)] as PeerProc
     if (r < 0.4) {
       if (!p.running) continue
-      const doc = rand() < 0.5 ? 'free' : 'governed'
-      const key = `${p.name}-${++n}`
-      await p.request({ op: 'write', doc, key, slot: int(4) })
-      writes.push({ doc: docs[doc], key, writer: p.name, status: 'acked' })
-      log.push(`${step}: ${p.name} writes ${key} (${doc})`)
+      for (let k = 1 + int(3); k > 0; k--) {
+        const doc = rand() < 0.5 ? 'free' : 'governed'
+        const key = `${p.name}-${++n}`
+        await p.request({ op: 'write', doc, key, slot: int(4) })
+        writes.push({ doc: docs[doc], key, writer: p.name, status: 'acked' })
+        log.push(`${step}: ${p.name} writes ${key} (${doc})`)
+      }
     } else if (r < 0.45) {
       if (!outsider.running) continue
       await outsider.request({ op: 'outsider', key: String(step) })
@@ -252,9 +260,51 @@ async function runSchedule(runSeed: number, log: string[], faults: Faults): Prom
   return figures
 }
 
+/** Whether a TCP connection from `from`'s namespace to ip:port gets its byte within 1.5 s. */
+function connects(n: ChaosNet, from: string, ip: string, port: number): boolean {
+  const [cmd, ...args] = n.wrap(from, [
+    process.execPath,
+    '-e',
+    `const s = require('net').connect(${port}, '${ip}'); s.on('data', () => process.exit(0));` +
+      ` s.on('error', () => process.exit(1)); setTimeout(() => process.exit(1), 1500)`,
+  ])
+  return spawnSync(cmd as string, args).status === 0
+}
+
 describe.skipIf(why !== undefined)(
   'chaos L2: the real relay and Node peers in network namespaces',
   () => {
+    it('injects real faults: a partition and 99% loss stop TCP, healing lets it through', async () => {
+      const n = new ChaosNet()
+      net = n
+      n.setup(['a', 'b'])
+      const b = n.host('b')
+      const [cmd, ...args] = n.wrap('b', [
+        process.execPath,
+        '-e',
+        `require('net').createServer((s) => s.end('x')).listen(7000, '${b.ip}', () => console.log('up'))`,
+      ])
+      const server = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+      try {
+        await new Promise((r) => server.stdout.once('data', r))
+        expect(connects(n, 'a', b.ip, 7000)).toBe(true)
+        n.partition('a', 'b')
+        expect(connects(n, 'a', b.ip, 7000)).toBe(false)
+        n.heal()
+        expect(connects(n, 'a', b.ip, 7000)).toBe(true)
+        n.loss('b', 99)
+        expect(connects(n, 'a', b.ip, 7000)).toBe(false)
+        n.heal()
+        n.rate('a', 64)
+        expect(connects(n, 'a', b.ip, 7000)).toBe(true)
+        expect(n.qdisc('a')).toContain('tbf')
+      } finally {
+        server.kill('SIGKILL')
+        n.cleanup()
+        net = undefined
+      }
+    })
+
     it(
       `keeps its invariants over ${runs} schedule(s) (seed ${seed})`,
       async () => {
@@ -272,6 +322,7 @@ describe.skipIf(why !== undefined)(
           const log: string[] = []
           try {
             all.push(await runSchedule(seed + i, log, faults))
+            if (process.env.CHAOS_L2_VERBOSE === '1') console.log(log.join('\n'))
           } catch (e) {
             throw new Error(
               `${String(e)}\nreplay: CHAOS_SEED=${seed + i} CHAOS_L2_RUNS=1 npx vitest run test/chaos/l2.test.ts\nschedule:\n${log.join('\n')}`,

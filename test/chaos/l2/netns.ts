@@ -218,6 +218,12 @@ add rule inet chaos out oifname "${this.host(name).dev}" numgen random mod 100 <
     )
   }
 
+  /** The queueing discipline on `name`'s veth end (`tc qdisc show`). */
+  qdisc(name: string): string {
+    const h = this.host(name)
+    return run('ip', ['netns', 'exec', h.ns, 'tc', 'qdisc', 'show', 'dev', h.dev])
+  }
+
   /** Every rule and rate limit gone. */
   heal(): void {
     for (const h of this.hosts.values()) {
