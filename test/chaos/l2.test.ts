@@ -54,6 +54,8 @@ afterAll(() => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+type Summary = ReturnType<typeof summarize>
+
 /** L2's figures beyond the shared ones: the faults each schedule injected. */
 interface Faults {
   loss: number
@@ -323,6 +325,8 @@ describe.skipIf(why !== undefined)(
           try {
             all.push(await runSchedule(seed + i, log, faults))
             if (process.env.CHAOS_L2_VERBOSE === '1') console.log(log.join('\n'))
+            // the long run's figures so far (a run stopped early still leaves them)
+            if (i < runs - 1) report('L2', { ...summarize(all, i + 1, seed), faults } as Summary)
           } catch (e) {
             throw new Error(
               `${String(e)}\nreplay: CHAOS_SEED=${seed + i} CHAOS_L2_RUNS=1 npx vitest run test/chaos/l2.test.ts\nschedule:\n${log.join('\n')}`,
@@ -335,7 +339,7 @@ describe.skipIf(why !== undefined)(
           }
         }
         const summary = summarize(all, runs, seed)
-        report('L2', { ...summary, faults } as typeof summary)
+        report('L2', { ...summary, faults } as Summary)
         expect(summary.converged).toBe(runs)
         expect(summary.acknowledgedLost).toBe(0)
       },
