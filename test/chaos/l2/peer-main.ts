@@ -10,7 +10,6 @@
  */
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
-import { WebSocket as NodeWebSocket } from 'ws'
 import { RelayLink } from '../../../src/browser/network'
 import { loadAutomergeNode } from '../../../src/core/automerge-node'
 import { describeError, ok } from '../../../src/core/errors'
@@ -23,11 +22,12 @@ import type { Governance } from '../../../src/core/repo/governance'
 import { Repo } from '../../../src/core/repo/repo'
 import { docGovernance } from '../../../src/core/spaces/governance'
 import { CoalescingStorage } from '../../../src/core/storage/coalescing'
+import { installNodeWebSocket } from '../../node-websocket'
 import { chaosSpace } from '../invariants'
 import { FileLogStorage } from './file-storage'
 import { identitySeed, type PeerConfig, type Reply, type Request } from './protocol'
 
-;(globalThis as { WebSocket?: unknown }).WebSocket ??= NodeWebSocket
+installNodeWebSocket()
 loadAutomergeNode()
 setLogLevel((process.env.ORRERY_LOG as LogLevel | undefined) ?? 'error')
 const log = createLogger('chaos-l2-peer')
