@@ -119,6 +119,18 @@ async function runSchedule(runSeed: number, lines: string[], faults: Faults): Pr
     convergeModelMs: 0,
   }
   const hosts = ['relay', ...names]
+  /** A killed peer back on its log: every write it flushed must be there before any sync. */
+  const restart = async (p: PeerProc): Promise<void> => {
+    const flushed = writes
+      .filter((w) => w.writer === p.name && w.status === 'durable')
+      .map((w) => ({
+        doc: w.doc === docs.free ? ('free' as const) : ('governed' as const),
+        key: w.key,
+      }))
+    const missing = await p.start(relay, flushed)
+    if (missing.length > 0)
+      throw new ChaosViolation(`${p.name} restarted without flushed writes ${missing.join(', ')}`)
+  }
   let n = 0
   for (let step = 0; step < STEPS; step++) {
     const r = rand()
@@ -172,12 +184,13 @@ async function runSchedule(runSeed: number, lines: string[], faults: Faults): Pr
       figures.crashes++
       faults.peerKills++
       if (rand() < 0.7) {
-        await p.start(relay)
+        await restart(p)
         figures.restarts++
         log.push(`${step}: SIGKILL ${p.name}, restarted`)
       } else log.push(`${step}: SIGKILL ${p.name} (down)`)
     } else if (r < 0.9) {
-      if (p.alive) p.signal(p.stopped ? 'SIGCONT' : 'SIGSTOP')
+      if (!p.alive) continue
+      p.signal(p.stopped ? 'SIGCONT' : 'SIGSTOP')
       if (p.stopped) faults.peerStops++
       log.push(`${step}: ${p.stopped ? 'SIGSTOP' : 'SIGCONT'} ${p.name}`)
     } else if (r < 0.94) {
@@ -203,7 +216,7 @@ async function runSchedule(runSeed: number, lines: string[], faults: Faults): Pr
   for (const p of peers) {
     if (p.stopped) p.signal('SIGCONT')
     if (!p.alive) {
-      await p.start(relay)
+      await restart(p)
       figures.restarts++
     }
   }

@@ -66,6 +66,11 @@ async function main(): Promise<void> {
   peer.node.addEventListener('self:peer:update', () => peer.node.services.discovery.announce())
   await repo.open(free)
   await repo.open(governed)
+  // before the relay link: nobody can reach this new peer id yet, so what it has is its disk's
+  const missing: string[] = []
+  for (const w of cfg.flushed)
+    if ((await peer.state.get(`/${w.doc === 'free' ? free : governed}/w/${w.key}`)) !== w.key)
+      missing.push(w.key)
   const relay = new RelayLink(peer, multiaddr(cfg.relayAddr), cfg.relayId)
   relay.start()
   // faster than the browser's 5 s / 30 s so a schedule of a minute sees partitions take effect
@@ -118,7 +123,7 @@ async function main(): Promise<void> {
       (e: unknown) => process.send?.({ id: m.id, ok: false, error: describeError(e) }),
     )
   })
-  process.send?.({ id: 0, ok: true, peerId: peer.id, torn: disk.tornBytes })
+  process.send?.({ id: 0, ok: true, peerId: peer.id, torn: disk.tornBytes, missing })
 }
 
 main().catch((e: unknown) => {

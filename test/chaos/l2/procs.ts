@@ -160,7 +160,10 @@ export class PeerProc {
   constructor(
     private readonly net: ChaosNet,
     readonly name: string,
-    private readonly config: Omit<PeerConfig, 'incarnation' | 'ip' | 'relayAddr' | 'relayId'>,
+    private readonly config: Omit<
+      PeerConfig,
+      'incarnation' | 'ip' | 'relayAddr' | 'relayId' | 'flushed'
+    >,
   ) {
     mkdirSync(path.dirname(config.file), { recursive: true })
   }
@@ -176,10 +179,12 @@ export class PeerProc {
     return this.alive && !this.stopped
   }
 
-  async start(relay: RelayProc): Promise<void> {
+  /** Starts (again, on the same log); resolves with the `flushed` keys its disk lacked. */
+  async start(relay: RelayProc, flushed: PeerConfig['flushed'] = []): Promise<string[]> {
     this.incarnation++
     const cfg: PeerConfig = {
       ...this.config,
+      flushed,
       incarnation: this.incarnation,
       ip: this.net.host(this.name).ip,
       relayAddr: relay.addr,
@@ -203,6 +208,7 @@ export class PeerProc {
     })
     const ready = await this.await(0, START_MS)
     this.peerId = ready.peerId ?? ''
+    return ready.missing ?? []
   }
 
   private await(id: number, ms: number): Promise<Reply> {

@@ -16,6 +16,8 @@ export interface PeerConfig {
   ip: string
   relayAddr: string
   relayId: string
+  /** keys this peer wrote and flushed before it was killed: present once it loaded its disk */
+  flushed: { doc: 'free' | 'governed'; key: string }[]
 }
 
 export type RequestBody =
@@ -34,6 +36,8 @@ export interface Reply {
   /** ready (id 0): the libp2p peer id, and bytes of a torn log tail cut off when opening */
   peerId?: string
   torn?: number
+  /** ready: the flushed keys (PeerConfig.flushed) its disk did not give back */
+  missing?: string[]
   /** status: sorted heads of the free and the governed document */
   heads?: string[]
   peers?: number
