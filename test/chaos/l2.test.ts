@@ -320,6 +320,52 @@ describe.skipIf(why !== undefined)(
       }
     })
 
+    it('a peer process SIGKILLed and restarted has every write it flushed', async () => {
+      const n = new ChaosNet()
+      net = n
+      n.setup(['p0'])
+      const dir = mkdtempSync(path.join(tmpdir(), 'chaos-l2-'))
+      dirs.push(dir)
+      const docs = { free: newDocId(), governed: newDocId() }
+      const p = new PeerProc(n, 'p0', {
+        name: 'p0',
+        index: 1,
+        honest: HONEST,
+        intruder: false,
+        ...docs,
+        spaceId: newDocId(),
+        file: path.join(dir, 'p0', 'log'),
+      })
+      // no relay: the peer's RelayLink keeps retrying, which changes nothing here
+      const nowhere = {
+        addr: '/ip4/10.66.0.99/tcp/8080/ws/p2p/12D3KooWSK5ogGodELEw1iWXjxXkNPwKtTfbBRRxJeLsJ4UdPR91',
+        peerId: '12D3KooWSK5ogGodELEw1iWXjxXkNPwKtTfbBRRxJeLsJ4UdPR91',
+      }
+      try {
+        expect(await p.start(nowhere)).toEqual([])
+        for (const [i, doc] of (['free', 'governed', 'free'] as const).entries())
+          await p.request({ op: 'write', doc, key: `k${i}`, slot: 0 })
+        await p.request({ op: 'flush' })
+        await p.request({ op: 'write', doc: 'free', key: 'unflushed', slot: 1 })
+        await p.kill()
+        const flushed = [
+          { doc: 'free' as const, key: 'k0' },
+          { doc: 'governed' as const, key: 'k1' },
+          { doc: 'free' as const, key: 'k2' },
+        ]
+        expect(await p.start(nowhere, flushed)).toEqual([])
+        // the check itself: a key never written is reported missing
+        await p.kill()
+        expect(await p.start(nowhere, [...flushed, { doc: 'free', key: 'never' }])).toEqual([
+          'never',
+        ])
+      } finally {
+        killAll()
+        n.cleanup()
+        net = undefined
+      }
+    })
+
     it(
       `keeps its invariants over ${runs} schedule(s) (seed ${seed})`,
       async () => {

@@ -180,7 +180,10 @@ export class PeerProc {
   }
 
   /** Starts (again, on the same log); resolves with the `flushed` keys its disk lacked. */
-  async start(relay: RelayProc, flushed: PeerConfig['flushed'] = []): Promise<string[]> {
+  async start(
+    relay: Pick<RelayProc, 'addr' | 'peerId'>,
+    flushed: PeerConfig['flushed'] = [],
+  ): Promise<string[]> {
     this.incarnation++
     const cfg: PeerConfig = {
       ...this.config,
