@@ -13,6 +13,8 @@ node scripts/ensure-deps.mjs
 need_apt=()
 command -v chromium >/dev/null 2>&1 || [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || need_apt+=(chromium)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# chaos L2's faults (test/chaos/l2.test.ts; it skips, saying why, without them or without root)
+[ "$(id -u)" != 0 ] || command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing ${need_apt[*]} (apt-get)…"
