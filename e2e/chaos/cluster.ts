@@ -104,8 +104,10 @@ export class L3Cluster {
       return { space, doc, free }
     })
     this.docs = { free: made.free, space: made.doc }
+    this.note(`  setup: profile 0 up, space and documents made`)
     await openDocs(first.page, this.docs)
-    for (let p = 1; p < PROFILES; p++) {
+    // the other profiles join the space (at once: each waits for discovery)
+    const join = async (p: number): Promise<void> => {
       const link = await first.page.evaluate(
         (s) => window.orrery.spaces.invite(s, 'writer'),
         made.space,
@@ -116,7 +118,9 @@ export class L3Cluster {
         { link, name: `profile ${p}` },
       )
       await openDocs(tab.page, this.docs)
+      this.note(`  setup: profile ${p} joined`)
     }
+    await Promise.all(Array.from({ length: PROFILES - 1 }, (_, i) => join(i + 1)))
     // the service worker, so that a tab opens while the relay is down
     for (const t of this.tabs) await t.page.evaluate(() => navigator.serviceWorker.ready)
   }

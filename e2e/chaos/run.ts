@@ -72,7 +72,9 @@ export async function runSchedule(
   healTimeoutMs: number,
 ): Promise<L3Run> {
   const log: string[] = [`seed ${seed}`]
-  const c = new L3Cluster(browser, (line) => log.push(line))
+  const t0 = Date.now()
+  const at = (): string => `+${((Date.now() - t0) / 1000).toFixed(1)}s`
+  const c = new L3Cluster(browser, (line) => log.push(`${at()}${line}`))
   const steps = makeSchedule(seed, length)
   const failed = (error: string, h?: HealResult): L3Run => ({
     seed,
@@ -93,15 +95,15 @@ export async function runSchedule(
   })
   try {
     await within(90_000, 'setup', c.start())
-    log.push(`setup: free ${c.docs.free}, space doc ${c.docs.space}`)
+    log.push(`${at()} setup: free ${c.docs.free}, space doc ${c.docs.space}`)
     for (const [i, s] of steps.entries()) {
-      log.push(`${i}: ${describeStep(s)}`)
+      log.push(`${at()} ${i}: ${describeStep(s)}`)
       await within(STEP_TIMEOUT_MS, `step ${i} (${describeStep(s)})`, runStep(c, s))
     }
-    log.push('heal')
+    log.push(`${at()} heal`)
     const h = await within(healTimeoutMs + 60_000, 'heal', heal(c, healTimeoutMs))
     log.push(
-      `healed: converged ${h.converged} in ${h.ms} ms, ${c.acked.size} acked, lost ${h.lost}, ${h.statusClaims} synced claims checked, top bar settled ${h.settled}/${h.tabs}`,
+      `${at()} healed: converged ${h.converged} in ${h.ms} ms, ${c.acked.size} acked, lost ${h.lost}, ${h.statusClaims} synced claims checked, top bar settled ${h.settled}/${h.tabs}`,
     )
     if (!h.converged) return failed(h.problems.join('\n'), h)
     return { seed, steps: steps.length, acked: c.acked.size, counts: c.counts, heal: h, log }
