@@ -135,7 +135,21 @@ export class L3Cluster {
     if (profile.tabs.length >= MAX_TABS) throw new Error(`profile ${p} has ${MAX_TABS} tabs`)
     const page = await profile.context.newPage()
     page.on('pageerror', (e) => this.note(`  [page error p${p}] ${e.message}`))
-    await page.goto(`${this.url}/${hash}`)
+    page.on('console', (m) => {
+      if (m.type() === 'error') this.note(`  [console p${p}] ${m.text().slice(0, 300)}`)
+    })
+    const response = await page.goto(`${this.url}/${hash}`)
+    const up = await page
+      .waitForFunction(() => 'orrery' in window, undefined, { timeout: 15_000 })
+      .then(() => true)
+      .catch(() => false)
+    if (!up) {
+      const body = (await page.content().catch(() => '')).replace(/\s+/g, ' ').slice(0, 400)
+      await page.close()
+      throw new Error(
+        `profile ${p}: the page has no window.orrery (relay ${this.relay ? 'up' : 'down'}, HTTP ${response?.status() ?? 'none'}, from service worker ${response?.fromServiceWorker() ?? false}): ${body}`,
+      )
+    }
     await page.evaluate(() => window.orrery.ready)
     const peer = await page.evaluate(() => window.orrery.id)
     profile.identity = await page.evaluate(() => window.orrery.identity.id())
