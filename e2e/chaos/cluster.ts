@@ -225,6 +225,8 @@ export class L3Cluster {
       const loaded = t.page.waitForEvent('load')
       await run.catch(() => []) // the page went away under the evaluation
       await loaded
+      // the reloaded page's script may not have run yet: wait for it, across navigations
+      await t.page.waitForFunction(() => 'orrery' in window, undefined, { timeout: 15_000 })
       await t.page.evaluate(() => window.orrery.ready)
       await openDocs(t.page, this.docs)
       this.counts.reloads++
