@@ -34,4 +34,15 @@ else
   echo "note: cannot make a network namespace (not root); the chaos run still uses loopback only" >&2
   "${cmd[@]}"
 fi
+# L3: Playwright, Chromium and the relay (e2e/chaos.spec.ts): N/50 schedules, at least 20
+# (CHAOS_L3_RUNS overrides), after a build when dist/ is missing
+l3=${CHAOS_L3_RUNS:-$(( schedules / 50 ))}; [ "$l3" -ge 20 ] || [ -n "${CHAOS_L3_RUNS:-}" ] || l3=20
+echo "chaos L3: $l3 schedules, seed $seed"
+[ -f dist/index.html ] || npm run build
+l3cmd=(env CHAOS_L3_RUNS="$l3" npx playwright test e2e/chaos.spec.ts)
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
+  unshare -n sh -c 'ip link set lo up && exec "$@"' sh "${l3cmd[@]}"
+else
+  "${l3cmd[@]}"
+fi
 echo "figures: bench/chaos.json"
