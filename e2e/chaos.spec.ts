@@ -42,10 +42,12 @@ function figures(r: L3Run): RunFigures {
   }
 }
 
-test(`L3: ${runs} schedule(s) over 3 browser profiles and the relay (seed ${seed})`, async ({
-  browser,
-}) => {
+// The seed stays out of the title: Playwright lists tests in one process and runs them in
+// another, and a title that differs between the two (a seed from the clock) is "not found".
+test(`L3: ${runs} schedule(s) over 3 browser profiles and the relay`, async ({ browser }) => {
   test.setTimeout(runs * 240_000)
+  test.info().annotations.push({ type: 'seed', description: String(seed) })
+  console.log(`L3: ${runs} schedule(s), seed ${seed}`)
   const all: L3Run[] = []
   for (let i = 0; i < runs; i++) {
     const r = await runSchedule(browser, seed + i, STEPS, HEAL_TIMEOUT_MS)
