@@ -3,6 +3,7 @@
  * two tabs) and the relay. The generator tracks which tabs are open and whether the relay is up,
  * so every step it emits can run; the same seed always gives the same schedule.
  */
+import { mulberry32 } from '../../test/chaos/random'
 
 export type DocName = 'free' | 'space'
 
@@ -25,18 +26,6 @@ export type Step =
 
 export const PROFILES = 3
 export const MAX_TABS = 2
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1) */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** `length` steps from `seed`, starting with one tab per profile and the relay up. */
 export function makeSchedule(seed: number, length: number): Step[] {

@@ -15,20 +15,9 @@ import { docGovernance } from '../../src/core/spaces/governance'
 import type { SpaceState } from '../../src/core/spaces/model'
 import { CoalescingStorage } from '../../src/core/storage/coalescing'
 import { DiskPort, ModelDisk } from './disk'
+export { mulberry32 } from './random'
 
 let counter = 0
-
-/** A small seeded generator: a schedule replays exactly from its seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 export interface ClusterDocs {
   free: DocId

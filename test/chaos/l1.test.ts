@@ -14,7 +14,7 @@ import { waitFor } from '../peers'
 import { ClusterPeer, mulberry32, type ClusterDocs } from './cluster'
 import { report, summarize } from './figures'
 import { chaosSpace, checkInvariants, headsAt, type Holder, type Write } from './invariants'
-import type { RunFigures } from './model'
+import { noFigures, type RunFigures } from './model'
 
 const runs = Number(process.env.CHAOS_L1_RUNS ?? 1)
 const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 2 ** 31)
@@ -54,21 +54,7 @@ async function runSchedule(runSeed: number, steps: number, log: string[]): Promi
     await peers[i]!.dial(peers[int(peers.length)]!)
   }
   const writes: Write[] = []
-  const figures: RunFigures = {
-    deliveries: 0,
-    dropped: 0,
-    duplicated: 0,
-    reordered: 0,
-    crashes: 0,
-    reloads: 0,
-    restarts: 0,
-    acked: 0,
-    lost: 0,
-    unpromisedLost: 0,
-    throttled: 0,
-    convergeWallMs: 0,
-    convergeModelMs: 0,
-  }
+  const figures: RunFigures = noFigures()
   let n = 0
   for (let step = 0; step < steps; step++) {
     const r = rand()

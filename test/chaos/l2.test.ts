@@ -25,7 +25,7 @@ import { StateApi } from '../../src/core/state'
 import { mulberry32 } from './cluster'
 import { report, summarize } from './figures'
 import { chaosSpace, checkInvariants, ChaosViolation, type Holder, type Write } from './invariants'
-import type { RunFigures } from './model'
+import { noFigures, type RunFigures } from './model'
 import { FileLogStorage } from './l2/file-storage'
 import { ChaosNet, cannotRun } from './l2/netns'
 import { bundlePeer, killAll, PeerProc, RelayProc, removeBundle } from './l2/procs'
@@ -103,21 +103,7 @@ async function runSchedule(runSeed: number, lines: string[], faults: Faults): Pr
   log.push(`booted relay and ${names.join(', ')}`)
 
   const writes: Write[] = []
-  const figures: RunFigures = {
-    deliveries: 0,
-    dropped: 0,
-    duplicated: 0,
-    reordered: 0,
-    crashes: 0,
-    reloads: 0,
-    restarts: 0,
-    acked: 0,
-    lost: 0,
-    unpromisedLost: 0,
-    throttled: 0,
-    convergeWallMs: 0,
-    convergeModelMs: 0,
-  }
+  const figures: RunFigures = noFigures()
   const hosts = ['relay', ...names]
   /** A killed peer back on its log: every write it flushed must be there before any sync. */
   const restart = async (p: PeerProc): Promise<void> => {

@@ -54,6 +54,23 @@ interface Spent {
   writes: number
 }
 
+/** A run's figures before anything happened. */
+export const noFigures = (): RunFigures => ({
+  deliveries: 0,
+  dropped: 0,
+  duplicated: 0,
+  reordered: 0,
+  crashes: 0,
+  reloads: 0,
+  restarts: 0,
+  acked: 0,
+  lost: 0,
+  unpromisedLost: 0,
+  throttled: 0,
+  convergeWallMs: 0,
+  convergeModelMs: 0,
+})
+
 export interface RunFigures {
   deliveries: number
   dropped: number
@@ -89,21 +106,7 @@ export class ModelNet {
   private readonly spaceId = newDocId()
   private nextWrite = 0
   private intruderWrites = 0
-  readonly figures: RunFigures = {
-    deliveries: 0,
-    dropped: 0,
-    duplicated: 0,
-    reordered: 0,
-    crashes: 0,
-    reloads: 0,
-    restarts: 0,
-    acked: 0,
-    lost: 0,
-    unpromisedLost: 0,
-    throttled: 0,
-    convergeWallMs: 0,
-    convergeModelMs: 0,
-  }
+  readonly figures: RunFigures = noFigures()
 
   private constructor(opts: NetOptions) {
     this.docs = { free: newDocId(), governed: newDocId() }
