@@ -10,7 +10,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { Page } from '@playwright/test'
-import { expect, openPeer, RelayProcess, test } from './fixtures'
+import { expect, openPeer, RelayProcess, test, untilReady } from './fixtures'
 import { newApp } from '../scripts/new-app'
 
 const probeName = (): string => `probe${Math.random().toString(36).slice(2, 8)}`
@@ -54,7 +54,7 @@ test('an element edited on disk updates in place in the running shell; what cann
     // a fresh dev server may still re-optimise dependencies and reload the page once: let it
     await page.waitForTimeout(1500)
     await page.reload()
-    await page.evaluate(() => window.orrery.ready)
+    await untilReady(page)
     const id = await page.evaluate(() => window.orrery.id)
     await expect(title).toHaveText(`Hello from ${name}`, { timeout: 40_000 })
     await add.click()

@@ -13,7 +13,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { contextOptions, launchOptions } from './chromium'
-import { expect, openPeer, stateOf, test } from './fixtures'
+import { expect, openPeer, stateOf, test, untilReady } from './fixtures'
 
 const TRIALS = Number(process.env.DURABILITY_TRIALS ?? 5)
 // pages open and close many times in each test, on a machine the other profile keeps busy
@@ -46,7 +46,7 @@ async function setThenEnd(page: Page, p: string, value: unknown, ending: Ending)
 
 async function ready(page: Page): Promise<void> {
   await page.waitForFunction(() => 'orrery' in window)
-  await page.evaluate(() => window.orrery.ready)
+  await untilReady(page)
 }
 
 /**

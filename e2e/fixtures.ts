@@ -92,9 +92,25 @@ export async function openPeer(
   const page = await ctx.newPage()
   page.on('pageerror', (e) => console.log(`[page error] ${e.message}`))
   await page.goto(url)
-  await page.evaluate(() => window.orrery.ready)
+  await untilReady(page)
   const id = await page.evaluate(() => window.orrery.id)
   return { page, context: ctx, id }
+}
+
+/**
+ * Waits for `window.orrery.ready`. V8 holds the promise of a pending evaluation weakly: Chromium
+ * has answered "Resulting promise was garbage collected" while the page was still booting (CI,
+ * once). Asking again is safe: `ready` is one promise, settled once.
+ */
+export async function untilReady(page: Page): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.evaluate(() => window.orrery.ready)
+      return
+    } catch (e) {
+      if (attempt >= 3 || !/garbage collected|Promise was collected/.test(String(e))) throw e
+    }
+  }
 }
 
 export const stateOf = (page: Page, path: string): Promise<unknown> =>

@@ -1,5 +1,5 @@
 import { importPhrase } from '../src/core/identity'
-import { expect, openPeer, test } from './fixtures'
+import { expect, openPeer, test, untilReady } from './fixtures'
 
 function damagedPhrase(phrase: string): string[] {
   const original = phrase.split(' ')
@@ -48,14 +48,14 @@ test('an identity exported as a phrase is imported in another browser; a damaged
   )
   expect(broken).toBe('IDENTITY_CORRUPT')
   await c.page.reload()
-  await c.page.evaluate(() => window.orrery.ready)
+  await untilReady(c.page)
   expect(await c.page.evaluate(() => window.orrery.identity.id())).toBe(cId)
 
   // the real phrase: the page reloads with the imported identity
   const reloaded = c.page.waitForEvent('load')
   expect(await c.page.evaluate((p) => window.orrery.identity.import(p), phrase)).toBe(aId)
   await reloaded
-  await c.page.evaluate(() => window.orrery.ready)
+  await untilReady(c.page)
   expect(await c.page.evaluate(() => window.orrery.identity.id())).toBe(aId)
 })
 
@@ -77,6 +77,6 @@ test('an identity file round-trips through the shell, and the shell shows a clea
   const reloaded = c.page.waitForEvent('load')
   await c.page.getByTestId('import-button').click()
   await reloaded
-  await c.page.evaluate(() => window.orrery.ready)
+  await untilReady(c.page)
   expect(await c.page.evaluate(() => window.orrery.identity.id())).toBe(aId)
 })

@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { chromium } from '@playwright/test'
 import { launchOptions } from './chromium'
-import { expect, expectState, openPeer, RelayProcess, stateOf, test } from './fixtures'
+import { expect, expectState, openPeer, RelayProcess, stateOf, test, untilReady } from './fixtures'
 
 test('a returning user works offline and the edits reach a peer when the network returns', async ({
   browser,
@@ -31,7 +31,7 @@ test('a returning user works offline and the edits reach a peer when the network
     await relay.kill()
     await a.context.setOffline(true)
     await a.page.reload()
-    await a.page.evaluate(() => window.orrery.ready)
+    await untilReady(a.page)
     await expect(a.page.getByTestId('relay-state')).not.toHaveText('relay connected')
     await expect(a.page.getByTestId('doc-list')).toContainText(doc) // documents from the disk
     await a.page.evaluate(
@@ -83,7 +83,7 @@ test('Orrery is installable, and an update waits for the user without losing edi
     const reloaded = a.page.waitForEvent('load')
     await a.page.getByTestId('apply-update').click()
     await reloaded
-    await a.page.evaluate(() => window.orrery.ready)
+    await untilReady(a.page)
     expect(await stateOf(a.page, `/${doc}/last`)).toBe('kept')
     await expect(a.page.getByTestId('apply-update')).toHaveCount(0)
   } finally {

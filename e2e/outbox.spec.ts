@@ -3,7 +3,7 @@
  * backoff), survives a reload of the sender, is delivered once the recipient is back, only once,
  * and the shell shows it queued, then delivered.
  */
-import { expect, openPeer, test } from './fixtures'
+import { expect, openPeer, test, untilReady } from './fixtures'
 
 test('a message waits for its recipient across a reload and is delivered once', async ({
   browser,
@@ -21,7 +21,7 @@ test('a message waits for its recipient across a reload and is delivered once', 
   )
   await expect(a.page.getByTestId('outbox-status')).toContainText('queued')
   await a.page.reload()
-  await a.page.evaluate(() => window.orrery.ready)
+  await untilReady(a.page)
   await expect(a.page.getByTestId('outbox-status')).toContainText('queued') // survived the reload
 
   const b2 = await openPeer(browser, relay.url, b.context)

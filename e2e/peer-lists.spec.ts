@@ -2,7 +2,7 @@
  * The deny and allow lists in the shell: blocking a peer from the UI cuts it off, the lists
  * survive a reload (kept in the profile), and another tab of the profile starts with them.
  */
-import { expect, expectState, openPeer, test } from './fixtures'
+import { expect, expectState, openPeer, test, untilReady } from './fixtures'
 
 test('a peer blocked in the UI stays blocked after a reload, and unblocking restores sync', async ({
   browser,
@@ -30,7 +30,7 @@ test('a peer blocked in the UI stays blocked after a reload, and unblocking rest
 
   // reloaded: the list is still there, in the UI and in the firewall
   await a.page.reload()
-  await a.page.evaluate(() => window.orrery.ready)
+  await untilReady(a.page)
   expect(await a.page.evaluate(() => window.orrery.firewall.lists())).toEqual({ deny: [bIdentity] })
   expect((await a.page.evaluate(() => window.orrery.firewall.config())).deny).toEqual([bIdentity])
   await expect(a.page.getByTestId('deny-list').locator(`[data-peer="${bIdentity}"]`)).toBeVisible()
@@ -51,7 +51,7 @@ test('a peer blocked in the UI stays blocked after a reload, and unblocking rest
   expect(await a.page.evaluate(() => window.orrery.firewall.lists())).toEqual({ deny: [] })
   // b's tab starts again (a fresh connection, not one waiting out a redial backoff)
   await b.page.reload()
-  await b.page.evaluate(() => window.orrery.ready)
+  await untilReady(b.page)
   await b.page.evaluate((d) => window.orrery.docs.open(d), doc)
   await expectState(b.page, `/${doc}/n`, 3, 30_000)
 })
@@ -73,7 +73,7 @@ test('allow-list mode from the UI: only allowed peers may sync, kept across a re
   await lists.getByTestId('deny-add').click()
   await expect(lists.locator('.error')).toContainText('not a did:key or peer id')
   await a.page.reload()
-  await a.page.evaluate(() => window.orrery.ready)
+  await untilReady(a.page)
   expect(await a.page.evaluate(() => window.orrery.firewall.lists())).toEqual({
     deny: [],
     allow: [friend],

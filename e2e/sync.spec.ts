@@ -1,4 +1,4 @@
-import { expect, expectState, openPeer, stateOf, test } from './fixtures'
+import { expect, expectState, openPeer, stateOf, test, untilReady } from './fixtures'
 
 /** a gate a page's loop waits at until the test opens it */
 type Gate = Window & { gate?: Promise<void>; openGate?: () => void }
@@ -55,7 +55,7 @@ test('data is still there after a reload', async ({ browser, relay }) => {
     await window.orrery.state.flush()
   }, doc)
   await a.page.reload()
-  await a.page.evaluate(() => window.orrery.ready)
+  await untilReady(a.page)
   expect(await stateOf(a.page, `/${doc}/kept`)).toEqual({ list: [1, 2, 3] })
   expect((await a.page.evaluate(() => window.orrery.docs.list())).map((d) => d.id)).toContain(doc)
 })

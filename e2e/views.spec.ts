@@ -5,7 +5,7 @@
  */
 import type { Browser, Page } from '@playwright/test'
 import { contextOptions } from './chromium'
-import { expect, test } from './fixtures'
+import { expect, test, untilReady } from './fixtures'
 
 declare global {
   interface Window {
@@ -83,7 +83,7 @@ async function reopenRecording(old: Page, path: string): Promise<Reopened> {
   await page.goto(url)
   const release = async (): Promise<void> => {
     letThrough()
-    await page.evaluate(() => window.orrery.ready)
+    await untilReady(page)
   }
   return { page, logs, release }
 }
@@ -101,7 +101,7 @@ async function docOnDisk(
   const context = await browser.newContext({ ...contextOptions, serviceWorkers: 'block' })
   const page = await context.newPage()
   await page.goto(url)
-  await page.evaluate(() => window.orrery.ready)
+  await untilReady(page)
   const doc = await page.evaluate(() => window.orrery.docs.create())
   await page.evaluate(
     async ({ doc, key, value }) => {

@@ -274,7 +274,7 @@ describe('hole 1: decompression bombs', () => {
     const victim = await peer()
     const doc = newDocId()
     await victim.repo.open(doc)
-    // tiny documents of one deflated (empty) column: each would cost a DecompressionStream
+    // tiny documents of one deflated (empty) column: each would cost a count of its own
     const tiny = chunk(0, new Uint8Array([0, 0, 0, 1, 0x09, 2, 3, 0]))
     const a = await attack(victim)
     a.send(

@@ -7,7 +7,7 @@
  */
 import type { Browser, BrowserContext, Page } from '@playwright/test'
 import { contextOptions } from '../chromium'
-import { RelayProcess } from '../fixtures'
+import { RelayProcess, untilReady } from '../fixtures'
 import { MAX_TABS, PROFILES, type DocName } from './schedule'
 
 export interface Tab {
@@ -150,7 +150,7 @@ export class L3Cluster {
         `profile ${p}: the page has no window.orrery (relay ${this.relay ? 'up' : 'down'}, HTTP ${response?.status() ?? 'none'}, from service worker ${response?.fromServiceWorker() ?? false}): ${body}`,
       )
     }
-    await page.evaluate(() => window.orrery.ready)
+    await untilReady(page)
     const peer = await page.evaluate(() => window.orrery.id)
     profile.identity = await page.evaluate(() => window.orrery.identity.id())
     const tab = { page, peer }
@@ -227,7 +227,7 @@ export class L3Cluster {
       await loaded
       // the reloaded page's script may not have run yet: wait for it, across navigations
       await t.page.waitForFunction(() => 'orrery' in window, undefined, { timeout: 15_000 })
-      await t.page.evaluate(() => window.orrery.ready)
+      await untilReady(t.page)
       await openDocs(t.page, this.docs)
       this.counts.reloads++
       return

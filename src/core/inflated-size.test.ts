@@ -80,7 +80,7 @@ describe('inflatedSize', () => {
       docChunk([0, 0, 2, 1]), // a column table cut short
       docChunk([0, 0, 0, 1, 0x09, 10, 1, 2]), // column data cut short
       docChunk([0, 0, 0, 1, 0x09, 4, 0xff, 0xff, 0xff, 0xff]), // not DEFLATE
-      // more columns than Automerge writes: each would be a DecompressionStream of its own
+      // more columns than Automerge writes: each would be a count of its own
       docChunk([
         0,
         0,

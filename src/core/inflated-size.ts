@@ -5,10 +5,11 @@
  * sync. `load` inflates them all before checking anything, so a few kilobytes on the wire can
  * become a gigabyte of wasm memory (which never shrinks) and seconds of main-thread work.
  *
- * This reads the chunk's column tables itself and inflates the deflated columns with the
- * platform's `DecompressionStream` (native, asynchronous, streaming), only counting the output and
- * stopping once past the cap; nothing inflated is kept. The caller refuses a chunk past the cap
- * and charges the firewall with the inflated size.
+ * This reads the chunk's column tables itself and counts what the deflated columns inflate to
+ * without inflating them (`deflate-count.ts`: the DEFLATE symbols alone give the length), stopping
+ * once past the cap. Inflating them with the platform's `DecompressionStream` made every capped
+ * bomb 64 MiB of garbage: a stream of them outran the collector by half a gigabyte. The caller
+ * refuses a chunk past the cap and charges the firewall with the inflated size.
  *
  * Layout of a document chunk's data (Automerge's `storage/document.rs`): actors (count, then
  * length-prefixed ids), heads (count, then 32-byte hashes), change column table, op column table
@@ -16,12 +17,13 @@
  * indices. Bit 3 of a column spec marks the column deflated (raw DEFLATE).
  */
 import { DOCUMENT_CHUNK } from './chunks'
+import { countInflated } from './deflate-count'
 import { err, ok, ProtocolError, type Result } from './errors'
 
 const DEFLATE_BIT = 0x08
 /**
  * Columns per table: Automerge writes about 10 change and 20 op columns. Without a limit, a
- * message of tiny deflated columns would cost one DecompressionStream per 4 bytes on the wire.
+ * message of tiny deflated columns would cost one count (and one yield) per 4 bytes on the wire.
  */
 export const MAX_COLUMNS = 64
 
@@ -95,33 +97,6 @@ export function documentColumns(chunk: Uint8Array): Result<DocumentColumns, stri
 }
 
 /**
- * The bytes of raw DEFLATE data once inflated, counting no further than `budget`: a result above
- * `budget` only says "more". Undefined when the data is not valid raw DEFLATE.
- */
-async function inflatedLength(data: Uint8Array, budget: number): Promise<number | undefined> {
-  const stream = new DecompressionStream('deflate-raw')
-  const writer = stream.writable.getWriter()
-  const reader = stream.readable.getReader()
-  // errors surface on the reading side; these promises only settle
-  writer.write(data as Uint8Array<ArrayBuffer>).catch(() => undefined)
-  writer.close().catch(() => undefined)
-  let n = 0
-  try {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) return n
-      n += value.byteLength
-      if (n > budget) {
-        reader.cancel().catch(() => undefined)
-        return n
-      }
-    }
-  } catch {
-    return undefined
-  }
-}
-
-/**
  * What a document chunk holds once inflated, counting no further than `cap` (a result above `cap`
  * only says "more than the cap"). An error when the chunk is malformed.
  */
@@ -134,7 +109,7 @@ export async function inflatedSize(
   let total = cols.value.plain
   for (const data of cols.value.deflated) {
     if (total > cap) break
-    const n = await inflatedLength(data, cap - total)
+    const n = await countInflated(data, cap - total)
     if (n === undefined)
       return err(
         new ProtocolError('MALFORMED_MESSAGE', 'a deflated document column does not inflate'),

@@ -492,7 +492,7 @@ export class ModelNet {
         continue
       }
       // a session still handling a message without waiting for the firewall (a whole document
-      // being inflated and counted: DecompressionStream takes real turns of the event loop)
+      // being measured: the DEFLATE counter yields to the event loop between slices)
       if ([...this.links.values()].some((l) => l.ends.some((e) => e.busy && !e.ended))) {
         quiet = 0
         await new Promise((r) => setTimeout(r, 2))
