@@ -25,7 +25,9 @@ import { issueTabCert } from '../src/core/tab-cert'
 import {
   decodeSyncFrame,
   encodeSyncFrame,
+  MAX_TOPICS_PER_SESSION,
   SYNC_PROTOCOL,
+  TOPICS_PER_WRITE,
   type ChangeSignature,
   type SyncFrame,
 } from '../src/core/sync/messages'
@@ -440,6 +442,42 @@ describe('hole 4: INTEREST floods', () => {
     const a = await attack(victim)
     for (let i = 0; i < 60; i++) a.send({ type: 'interest', topics: [sha256(utf8(`${i}`))] })
     await waitFor(() => (victim.firewall.stats()[a.id]?.throttled ?? 0) > 0, 10_000, 'throttled')
+    a.stream.abort(new Error('done'))
+  })
+
+  for (const perMessage of [1024, 100]) {
+    it(`a session that announces more than ${MAX_TOPICS_PER_SESSION} topics (${perMessage} a message) is struck and cut off, each charged a write per ${TOPICS_PER_WRITE} topics`, async () => {
+      const victim = await peer()
+      const a = await attack(victim)
+      let k = 0
+      const messages = Math.ceil((MAX_TOPICS_PER_SESSION + 1) / perMessage)
+      for (let i = 0; i < messages; i++)
+        a.send({
+          type: 'interest',
+          topics: Array.from({ length: perMessage }, () => sha256(utf8(`${k++}`))),
+        })
+      await a.closed
+      const stats = victim.firewall.stats()[a.id]
+      expect(stats?.strikes).toBe(1)
+      // HELLO, then every message within the limit at 1 + topics / TOPICS_PER_WRITE writes
+      const within = messages - 1
+      expect(stats?.writes).toBeGreaterThanOrEqual(
+        1 + within * (1 + Math.floor(perMessage / TOPICS_PER_WRITE)),
+      )
+    })
+  }
+
+  it('a session announcing exactly the limit stays open and syncs', async () => {
+    const victim = await peer()
+    const doc = (await victim.repo.create()).id
+    const a = await attack(victim)
+    const junk = Array.from({ length: MAX_TOPICS_PER_SESSION - 1 }, (_, i) => sha256(utf8(`${i}`)))
+    for (let i = 0; i < junk.length; i += 1024)
+      a.send({ type: 'interest', topics: junk.slice(i, i + 1024) })
+    a.send({ type: 'interest', topics: [interestTag(doc, a.id, victim.id)] })
+    a.send(syncFrame(doc, [])) // whichever side was to start: we have nothing
+    await waitFor(() => a.docsSent.has(doc), 10_000, 'the victim serves the document')
+    expect(victim.firewall.stats()[a.id]?.strikes ?? 0).toBe(0)
     a.stream.abort(new Error('done'))
   })
 })

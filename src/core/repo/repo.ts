@@ -18,12 +18,12 @@ import type { Governance } from './governance'
 import { decodeSigRecords, SigStore } from './sigs'
 import { EquivocationLog } from './equivocation'
 import type { DecodedSyncMessage } from 'automerge-wasm'
-import type { ChangeSignature } from '../sync/messages'
+import { MAX_TOPICS_PER_SESSION, type ChangeSignature } from '../sync/messages'
 
 const log = createLogger('repo')
 
 /** INTEREST tags remembered per peer (a document we open later starts syncing with them) */
-export const MAX_REMOTE_TAGS = 4096
+export const MAX_REMOTE_TAGS = MAX_TOPICS_PER_SESSION
 
 export interface DocMeta {
   id: DocId

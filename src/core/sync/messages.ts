@@ -17,6 +17,15 @@ import { protocolId, VERSIONS } from '../wire/versions'
 /** the current sync protocol id (all spoken ids: `spokenIds('sync')`) */
 export const SYNC_PROTOCOL = protocolId('sync', VERSIONS.sync.current)
 export const MAX_TOPICS_PER_MESSAGE = 1024
+/**
+ * INTEREST topics one side may send in a session, all messages together: a tab announces the
+ * documents it has open (once, then one per document it opens). More is a protocol violation:
+ * each topic costs the receiver a tag lookup, and a peer repeating INTERESTs of random tags made
+ * every peer it reached spend a tenth of its time on them (issue 12's attacks bench).
+ */
+export const MAX_TOPICS_PER_SESSION = 4096
+/** INTEREST topics charged to the firewall as one write */
+export const TOPICS_PER_WRITE = 16
 /** largest reassembled message: a whole document in one Automerge sync message */
 export const MAX_SYNC_MESSAGE = 64 * 1024 * 1024
 const MAX_SIGS = 65536

@@ -19,7 +19,15 @@ import { verifyTabCert, type TabCert } from '../tab-cert'
 import type { FramedStream } from '../wire/framed-stream'
 import { ReassemblyBusyError } from '../wire/framing'
 import { helloVersion, protocolId } from '../wire/versions'
-import { decodeSyncFrame, encodeSyncFrame, type ChangeSignature, type SyncFrame } from './messages'
+import {
+  decodeSyncFrame,
+  encodeSyncFrame,
+  MAX_TOPICS_PER_MESSAGE,
+  MAX_TOPICS_PER_SESSION,
+  TOPICS_PER_WRITE,
+  type ChangeSignature,
+  type SyncFrame,
+} from './messages'
 import type { SyncPeer } from './peer'
 
 let nextKey = 0
@@ -61,6 +69,9 @@ export class SyncSession implements SyncPeer {
   readonly version: number
   identity: string | undefined
   private helloReceived = false
+  /** INTEREST topics sent and received in this session (each side keeps to MAX_TOPICS_PER_SESSION) */
+  private topicsSent = 0
+  private topicsReceived = 0
   /** sync messages sent and received, bytes included (status and tests) */
   readonly stats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0 }
   private cert: TabCert | undefined
@@ -125,9 +136,15 @@ export class SyncSession implements SyncPeer {
 
   /** Tells the peer which documents are open here, as tags only someone with the id can make. */
   sendInterest(ids: DocId[]): void {
-    const topics = ids.map((id) => interestTag(id, this.localPeer, this.remotePeer))
-    for (let i = 0; i < topics.length; i += 1024) {
-      this.send({ type: 'interest', topics: topics.slice(i, i + 1024) })
+    const room = MAX_TOPICS_PER_SESSION - this.topicsSent
+    if (ids.length > room)
+      this.log.warn(`${this.short}: more open documents than one session announces; ${room} sent`)
+    const topics = ids
+      .slice(0, Math.max(0, room))
+      .map((id) => interestTag(id, this.localPeer, this.remotePeer))
+    this.topicsSent += topics.length
+    for (let i = 0; i < topics.length; i += MAX_TOPICS_PER_MESSAGE) {
+      this.send({ type: 'interest', topics: topics.slice(i, i + MAX_TOPICS_PER_MESSAGE) })
     }
   }
 
@@ -180,7 +197,7 @@ export class SyncSession implements SyncPeer {
 
   /**
    * Every message is charged to the firewall before the next one is read (HELLO and INTEREST
-   * too: an INTEREST costs a tag lookup per topic). A message over `maxMessageBytes` is refused,
+   * too: an INTEREST costs a tag lookup per topic, and a write per TOPICS_PER_WRITE of them). A message over `maxMessageBytes` is refused,
    * with a strike, and goes no further.
    */
   private onMessage(bytes: Uint8Array): void | Promise<void> {
@@ -199,7 +216,16 @@ export class SyncSession implements SyncPeer {
         return admitted.wait
       }
       case 'interest': {
-        const admitted = this.admit({ writes: 1, bytes: bytes.length })
+        this.topicsReceived += f.topics.length
+        if (this.topicsReceived > MAX_TOPICS_PER_SESSION)
+          return this.fault(
+            new ProtocolError(
+              'PROTOCOL_VIOLATION',
+              `more than ${MAX_TOPICS_PER_SESSION} interest topics in one session`,
+            ),
+          )
+        const writes = 1 + Math.floor(f.topics.length / TOPICS_PER_WRITE)
+        const admitted = this.admit({ writes, bytes: bytes.length })
         if (admitted.refused) return admitted.wait
         this.repo
           .peerInterested(this, f.topics)
