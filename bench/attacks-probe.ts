@@ -22,8 +22,14 @@ export function percentile(xs: number[], p: number): number {
 }
 
 export interface Cost {
-  /** peak growth of V8 heap + external (array buffers and Automerge's wasm memory), MiB */
+  /**
+   * peak growth of V8 heap + external (array buffers and Automerge's wasm memory), MiB, sampled
+   * every 100 ms: it includes garbage not yet collected (V8 starts a collection for array buffers
+   * only once external memory has grown by about 64 MiB since the last one)
+   */
   memPeakMiB: number
+  /** growth still reachable while the attack runs: the most of 5 samples, each after a full GC */
+  liveMiB: number
   /** peak growth of the resident set, MiB */
   rssPeakMiB: number
   /** growth still held after the attack stopped and a full collection, MiB */
@@ -38,13 +44,26 @@ export interface Cost {
 
 const held = (m: NodeJS.MemoryUsage): number => m.heapUsed + m.external
 const wasm = (m: NodeJS.MemoryUsage): number => m.external - m.arrayBuffers
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-/** Starts measuring now (collect first); `stop()` after the attack gives its cost. */
-export function probe(): { stop: () => Promise<Cost> } {
+/** Collects twice around a pause: external memory is accounted some time after it is freed. */
+async function settle(): Promise<void> {
+  collect()
+  await sleep(500)
+  collect()
+}
+
+/**
+ * Starts measuring now (collect first). `live()`, called while the attack still runs, ends the
+ * stall timers (its collections would stall the loop) and samples reachable memory; `stop()`
+ * after the attack gives the cost.
+ */
+export function probe(): { live: () => Promise<void>; stop: () => Promise<Cost> } {
   collect()
   const base = process.memoryUsage()
   let peak = held(base)
   let peakRss = base.rss
+  let live = 0
   const sample = (): void => {
     const m = process.memoryUsage()
     peak = Math.max(peak, held(m))
@@ -60,18 +79,33 @@ export function probe(): { stop: () => Promise<Cost> } {
     late = Math.max(late, now - expected)
     expected = now + 10
   }, 10)
+  let timing = true
+  const endTiming = (): void => {
+    if (!timing) return
+    timing = false
+    sample()
+    clearInterval(sampler)
+    clearInterval(timer)
+    loop.disable()
+  }
   return {
+    live: async () => {
+      endTiming()
+      for (let i = 0; i < 5; i++) {
+        await sleep(200)
+        collect()
+        live = Math.max(live, held(process.memoryUsage()) - held(base))
+      }
+    },
     stop: async () => {
-      sample()
-      clearInterval(sampler)
-      clearInterval(timer)
-      loop.disable()
+      endTiming()
       // what is kept: after the victim has seen the attacker's streams end
-      await new Promise((r) => setTimeout(r, 1000))
-      collect()
+      await sleep(1000)
+      await settle()
       const end = process.memoryUsage()
       return {
         memPeakMiB: (peak - held(base)) / MiB,
+        liveMiB: live / MiB,
         rssPeakMiB: (peakRss - base.rss) / MiB,
         memAfterMiB: (held(end) - held(base)) / MiB,
         wasmMiB: (wasm(end) - wasm(base)) / MiB,

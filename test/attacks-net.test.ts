@@ -309,6 +309,37 @@ describe('hole 5: reassembly memory', () => {
     expect(victim.firewall.reassemblyStats().peak).toBeLessThanOrEqual(s?.bytes ?? 0)
     a.s.abort(new Error('done'))
   })
+
+  // libp2p's stream iterator queues what arrives while nobody reads, without limit, and yamux
+  // kept granting window: a throttled peer could pile up all it sent in the victim's memory
+  for (const budget of [256 * KiB, 1 * MiB]) {
+    it(`a peer throttled at ${fmt(budget)} a minute is held back on the wire, not queued in memory`, async () => {
+      const victim = await victimPeer({ bytesPerMinute: budget })
+      const a = await attack(victim, true)
+      let sent = 0
+      const sending = (async () => {
+        for (const f of splitFrames(16 * MiB, 16 * MiB)) {
+          if (a.w.closed() || a.s.status !== 'open') return
+          sent += f.length
+          if (!a.s.send(f)) await Promise.race([a.s.onDrain(), a.w.ended])
+        }
+      })()
+      await waitFor(
+        () => (victim.firewall.stats()[a.id]?.throttled ?? 0) > 0,
+        10_000,
+        'the attacker to be throttled',
+      )
+      await sleep(1500)
+      const paid = victim.firewall.stats()[a.id]?.bytes ?? 0
+      const delivered = sent - a.s.writeBufferLength // the rest waits in the attacker's own queue
+      // what crossed the wire beyond what was paid for is at most one yamux window (1 MiB in
+      // peer.ts); the whole 16 MiB went through before
+      expect(delivered - paid).toBeLessThan(3 * MiB)
+      expect(delivered).toBeLessThan(6 * MiB)
+      a.s.abort(new Error('done'))
+      await sending
+    })
+  }
 })
 
 describe('hole 7: relay discovery amplification', () => {

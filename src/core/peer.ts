@@ -186,7 +186,9 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
     addresses: { listen: opts.listen ?? [] },
     transports: opts.transports as never,
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // A stream's window stops growing at 1 MiB (yamux's default lets it reach 16 MiB): what a peer
+    // may have in flight to us while we hold its stream paused (framed-stream.ts) stays small
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 1024 * 1024 } })],
     ...(opts.connectionGater ? { connectionGater: opts.connectionGater } : {}),
     // Pulse (pulse.ts) pings every connection itself and reports the round trips.
     connectionMonitor: { enabled: false },

@@ -74,10 +74,10 @@ export class FramedStream {
     return more
   }
 
-  /** Reads messages until the stream ends; a protocol error aborts the stream and is returned. */
   /**
+   * Reads messages until the stream ends; a protocol error aborts the stream and is returned.
    * A handler that returns a promise is awaited before the next message is read: the firewall
-   * throttles a peer this way, and the pause back-pressures the sender through the stream.
+   * throttles a peer this way. The stream is paused meanwhile (see `waiting`).
    */
   async read(
     onMessage: (m: Uint8Array) => void | Promise<void>,
@@ -119,12 +119,22 @@ export class FramedStream {
     return this.expired
   }
 
+  /**
+   * Waits on our own work or throttling with the stream paused. libp2p's stream iterator queues
+   * whatever arrives, without limit, while we are not reading: a throttled peer could pile up any
+   * amount of memory. Paused, yamux stops granting the sender window (it stalls), and a transport
+   * without receive back-pressure (WebRTC) buffers at most the stream's `maxReadBufferLength`
+   * (4 MiB) before libp2p aborts the stream.
+   */
   private async waiting(p: Promise<void>): Promise<void> {
     const since = Date.now()
+    const paused = this.stream.readStatus === 'readable'
+    if (paused) this.stream.pause()
     try {
       await p
     } finally {
       this.waitedMs += Date.now() - since
+      if (paused && this.stream.readStatus === 'paused') this.stream.resume()
     }
   }
 

@@ -78,6 +78,18 @@ interface PartialMessage extends PartialInfo {
 }
 
 /** Turns a byte stream into messages; after the first error it stays failed. */
+/**
+ * A part as kept until its message is complete. The frame is a view into whatever chunk the
+ * transport delivered, or a fresh copy when it spanned chunks: a copy is kept as it is (copying it
+ * again doubled the memory a split message costs while the first copy waited for GC), a view is
+ * copied so that a small part never pins a large chunk beyond what the budget reserved for it.
+ */
+function own(data: Uint8Array, frame: Uint8Array): Uint8Array {
+  return frame.byteOffset === 0 && frame.buffer.byteLength === frame.byteLength
+    ? data
+    : data.slice()
+}
+
 export class MessageDecoder {
   private readonly buf = new Uint8ArrayList()
   private partial: PartialMessage | undefined
@@ -218,7 +230,7 @@ export class MessageDecoder {
         return err(new ProtocolError('MALFORMED_MESSAGE', 'bad first part'))
       const refused = this.reserve(data.length)
       if (refused !== undefined) return err(refused)
-      this.partial = { total, parts: [data.slice()], size: data.length, startedAt: Date.now() }
+      this.partial = { total, parts: [own(data, frame)], size: data.length, startedAt: Date.now() }
     } else if (flag === 2) {
       if (this.partial === undefined)
         return err(new ProtocolError('PROTOCOL_VIOLATION', 'continuation without a first part'))
@@ -228,7 +240,7 @@ export class MessageDecoder {
       }
       const refused = this.reserve(data.length)
       if (refused !== undefined) return err(refused)
-      this.partial.parts.push(data.slice())
+      this.partial.parts.push(own(data, frame))
       this.partial.size += data.length
     } else {
       return err(new ProtocolError('MALFORMED_MESSAGE', `unknown frame flag ${flag}`))
