@@ -1,6 +1,7 @@
 /** Dialling discovered peers (src/core/discovery/dialer.ts): no dial waits on a stuck attempt. */
 import type { Transport } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
+import type { DiscoveryClientInit } from '../src/core/discovery/client'
 import type { OrreryPeer } from '../src/core/peer'
 import { connect, makePeer, makeRelay, waitFor, type TestRelay } from './peers'
 
@@ -49,7 +50,10 @@ function stallingDials(target: () => string, count: number, stalls: Stalls) {
 }
 
 /** a creates a document, b opens it; only b dials (a refuses to dial b). */
-async function pair(stalled: number): Promise<{ a: OrreryPeer; b: OrreryPeer; stalls: Stalls }> {
+async function pair(
+  stalled: number,
+  discovery: DiscoveryClientInit = {},
+): Promise<{ a: OrreryPeer; b: OrreryPeer; stalls: Stalls; id: string }> {
   const relay = await makeRelay()
   running.push(relay)
   let bId = ''
@@ -58,7 +62,7 @@ async function pair(stalled: number): Promise<{ a: OrreryPeer; b: OrreryPeer; st
   const stalls: Stalls = { started: 0, aborted: 0 }
   const b = await peer({
     transport: stallingDials(() => a.id, stalled, stalls),
-    discovery: { hedgeMs: 200, attemptMs: 1000, dialMs: 3000 },
+    discovery: { hedgeMs: 200, attemptMs: 1000, dialMs: 3000, ...discovery },
   })
   bId = b.id
   const id = (await a.repo.create()).id
@@ -66,7 +70,7 @@ async function pair(stalled: number): Promise<{ a: OrreryPeer; b: OrreryPeer; st
   for (const p of [a, b]) await connect(p, relay)
   await b.repo.open(id)
   await waitFor(async () => (await b.state.get(`/${id}/n`)) === 1, 15_000, 'b syncs with a')
-  return { a, b, stalls }
+  return { a, b, stalls, id }
 }
 
 describe('dialling a discovered peer', () => {
@@ -84,4 +88,30 @@ describe('dialling a discovered peer', () => {
     expect(stalls.started).toBe(4)
     await waitFor(() => stalls.aborted === 4, 5000, 'every stalled attempt aborted')
   }, 30_000)
+
+  it('keeps dialling a peer still in the topic after the first four dials failed', async () => {
+    // five dials of three stalled attempts each, then one that connects: it gave up after four
+    const { stalls } = await pair(15, { dialMs: 600, retryMs: [100, 100], retryEveryMs: 300 })
+    expect(stalls.started).toBe(15)
+  }, 30_000)
+
+  for (const side of ['dialler', 'dialled'] as const) {
+    it(`dials again when the direct connection closes (closed by the ${side}) and both stay in the topic`, async () => {
+      const { a, b, id } = await pair(0, { redialMs: 200 })
+      const by = side === 'dialler' ? b : a
+      const other = side === 'dialler' ? a : b
+      await by.node.hangUp(other.node.peerId)
+      expect(b.node.getConnections(a.node.peerId)).toHaveLength(0)
+      // nothing else brings them together: the relayed connection closed once the direct was up
+      await a.state.set(`/${id}/n`, 2)
+      await waitFor(
+        async () => (await b.state.get(`/${id}/n`)) === 2,
+        15_000,
+        'b to dial a again and sync',
+      )
+      expect(b.node.getConnections(a.node.peerId).filter((c) => c.status === 'open')).toHaveLength(
+        1,
+      )
+    }, 30_000)
+  }
 })

@@ -37,6 +37,12 @@ export interface DiscoveryClientInit extends DialerInit {
   maxPeersPerTopic?: number
   /** one dial's whole budget, all its attempts (ms); the next dial comes after a backoff */
   dialMs?: number
+  /** the waits before the first retries of a failed dial (ms) */
+  retryMs?: number[]
+  /** then one retry this often (ms, ±20%) for as long as the peer stays in one of our topics */
+  retryEveryMs?: number
+  /** a peer still in our topics whose direct connection closed is dialled again after this (ms) */
+  redialMs?: number
   /** the discovery majors spoken (default: VERSIONS.discovery; tests play other versions) */
   spoken?: Spoken
 }
@@ -56,10 +62,18 @@ interface RelayLink {
 
 /**
  * A dial (its attempts and their hedging: dialer.ts) gets DIAL_MS; when it fails, the next comes
- * after RETRY_MS[attempt].
+ * after RETRY_MS[attempt], then every RETRY_EVERY_MS while the peer is still in one of our topics
+ * (it used to give up after four: two peers cut off for a while never met directly again).
  */
 const DIAL_MS = 20_000
 const RETRY_MS = [100, 1000, 3000, 9000]
+const RETRY_EVERY_MS = 30_000
+/**
+ * A direct connection to a peer that is still in one of our topics closed (a network change, a
+ * WebRTC failure, the peer's relay restarting): the relayed connection that carried its signalling
+ * was closed once it was up, so nothing else would bring the two back together.
+ */
+const REDIAL_MS = 1000
 
 export class DiscoveryClient implements Startable {
   /** what the relays told us changed (a topic's members, a relay link): sync states read it */
@@ -70,6 +84,10 @@ export class DiscoveryClient implements Startable {
   /** topic (hex) → peers the relay told us about */
   private readonly known = new Map<string, Set<string>>()
   private readonly dialing = new Set<string>()
+  /** the latest entry each peer was announced with, and the relay that announced it */
+  private readonly entries = new Map<string, { entry: PeerEntry; link: RelayLink }>()
+  /** one pending retry or redial per peer */
+  private readonly retries = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private readonly off: (() => void)[] = []
   /** topics besides open documents' (installed apps, whose holders serve their blocks) */
@@ -104,6 +122,9 @@ export class DiscoveryClient implements Startable {
       ),
       this.repo.events.on('doc-closed', () => this.rejoin()),
     )
+    const onClose = (e: CustomEvent<Connection>): void => this.onConnectionClose(e.detail)
+    this.components.events.addEventListener('connection:close', onClose)
+    this.off.push(() => this.components.events.removeEventListener('connection:close', onClose))
     this.started = true
   }
 
@@ -112,6 +133,7 @@ export class DiscoveryClient implements Startable {
     for (const f of this.off.splice(0)) f()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
+    this.retries.clear()
     this.protocol.unregister(this.components.registrar)
     await Promise.all([...this.links].map((l) => l.framed.close()))
     this.links.clear()
@@ -238,6 +260,7 @@ export class DiscoveryClient implements Startable {
       for (const p of m.peers) {
         if (p.id === this.components.peerId.toString()) continue
         set.add(p.id)
+        this.entries.set(p.id, { entry: p, link })
         if (set.size > (this.init.maxPeersPerTopic ?? 16)) continue
         if (m.kind === 'answer') void this.connect(p, link, 0)
         else this.later(this.init.dialGraceMs ?? 3000, () => void this.connect(p, link, 0))
@@ -245,18 +268,58 @@ export class DiscoveryClient implements Startable {
       this.events.emit('changed', undefined)
     } else if (m.type === 'left') {
       this.known.get(bytesToHex(m.topic))?.delete(m.peer)
+      if (!this.isKnown(m.peer)) this.entries.delete(m.peer)
       this.events.emit('changed', undefined)
     } else {
       link.framed.abort(new Error(`relay sent a ${m.type}`) as never)
     }
   }
 
-  private later(ms: number, fn: () => void): void {
+  private later(ms: number, fn: () => void): ReturnType<typeof setTimeout> {
     const t = setTimeout(() => {
       this.timers.delete(t)
       if (this.started) fn()
     }, ms)
     this.timers.add(t)
+    return t
+  }
+
+  private isKnown(peer: string): boolean {
+    return [...this.known.values()].some((s) => s.has(peer))
+  }
+
+  /** Dials `peer` again after `ms` with its latest entry, replacing any retry already pending. */
+  private retry(peer: string, ms: number, attempt: number): void {
+    const pending = this.retries.get(peer)
+    if (pending !== undefined) {
+      clearTimeout(pending)
+      this.timers.delete(pending)
+    }
+    const t = this.later(ms, () => {
+      this.retries.delete(peer)
+      const latest = this.entries.get(peer)
+      if (latest !== undefined) void this.connect(latest.entry, latest.link, attempt)
+    })
+    this.retries.set(peer, t)
+  }
+
+  private retryDelay(attempt: number): number {
+    const every = this.init.retryEveryMs ?? RETRY_EVERY_MS
+    return (this.init.retryMs ?? RETRY_MS)[attempt] ?? every * (0.8 + 0.4 * Math.random())
+  }
+
+  /**
+   * A direct connection closed: if the peer is still in one of our topics and no other direct
+   * connection to it is left, dial it again. Of the two, the one with the smaller peer id dials
+   * first; the other waits the grace period too, and finds the first's dial under way.
+   */
+  private onConnectionClose(connection: Connection): void {
+    if (!this.started || connection.limits !== undefined) return // (isDirect: it is closed)
+    const peer = connection.remotePeer.toString()
+    if (!this.isKnown(peer) || this.hasDirect(peer)) return
+    const grace = peer < this.components.peerId.toString() ? (this.init.dialGraceMs ?? 3000) : 0
+    trace(`direct connection to ${peer.slice(-8)} closed; dialling again`)
+    this.retry(peer, (this.init.redialMs ?? REDIAL_MS) + grace, 1)
   }
 
   private hasDirect(peer: string): boolean {
@@ -314,10 +377,10 @@ export class DiscoveryClient implements Startable {
 
   private async connect(p: PeerEntry, link: RelayLink, attempt: number): Promise<void> {
     if (!this.started || this.hasDirect(p.id) || this.dialing.has(p.id)) return
-    if (![...this.known.values()].some((s) => s.has(p.id))) return // it left meanwhile
+    if (!this.isKnown(p.id)) return // it left meanwhile
     if (attempt === 0 && this.isDiallingUs(p.id)) {
       // (a member that joins again is answered with every member, newcomers dialling it too)
-      this.later(this.init.dialGraceMs ?? 3000, () => void this.connect(p, link, 1))
+      this.retry(p.id, this.init.dialGraceMs ?? 3000, 1)
       return
     }
     this.dialing.add(p.id)
@@ -335,11 +398,9 @@ export class DiscoveryClient implements Startable {
       this.later(2000, () => this.dropRelayed(p.id))
     } catch (e) {
       trace(`dial fail ${who} ${attempt} ${describeError(e)}`)
-      const wait = RETRY_MS[attempt]
-      this.log.info(
-        `dialling ${who} failed (${describeError(e)})${wait ? `; retry in ${wait} ms` : ''}`,
-      )
-      if (wait !== undefined) this.later(wait, () => void this.connect(p, link, attempt + 1))
+      const wait = Math.round(this.retryDelay(attempt))
+      this.log.info(`dialling ${who} failed (${describeError(e)}); retry in ${wait} ms`)
+      this.retry(p.id, wait, attempt + 1)
     } finally {
       this.dialing.delete(p.id)
     }
