@@ -78,10 +78,9 @@ describe('fuzz: signed changes', () => {
         const n = input.at(-1) ?? 0
         const split = Math.max(0, input.length - 1 - n * 128)
         const records = decodeSigRecords(input.subarray(split, input.length - 1))
-        const byHash = new Map(records.map((s) => [bytesToHex(s.hash), s]))
         return checkSignatures(
           [input.subarray(0, split)],
-          (h) => byHash.get(h),
+          (h) => records.get(h),
           () => false,
         )
       },

@@ -23,7 +23,7 @@ import { SubscriptionTree, type Listener } from '../subscriptions'
 import type { SyncPeer } from '../sync/peer'
 import type { TabBus } from '../tabs/bus'
 import type { DecodedSyncMessage } from 'automerge-wasm'
-import type { ChangeSignature } from '../sync/messages'
+import { SignatureList, type ChangeSignature } from '../sync/signature-list'
 import {
   checkSignatures,
   PARK_MS,
@@ -33,7 +33,7 @@ import {
   type Governance,
   type IncomingChange,
 } from './governance'
-import { decodeSigRecords, encodeSigRecords, type SigStore } from './sigs'
+import { decodeSigRecords, encodeSigRecords, ReceivedSigs, type SigStore } from './sigs'
 import type { Confirmation, PeerSyncFacts } from './doc-state'
 import { SyncLedger } from './sync-ledger'
 import {
@@ -43,7 +43,7 @@ import {
   signedChange,
   type EquivocationLog,
 } from './equivocation'
-import { bytesToHex, concatBytes } from '../bytes'
+import { concatBytes } from '../bytes'
 import { didKeyFromPublicKey } from '../identity'
 
 const log = createLogger('doc')
@@ -87,7 +87,7 @@ export interface DocHandleContext {
 
 interface Inbound {
   msgs: DecodedSyncMessage[]
-  sigs: Map<string, ChangeSignature>
+  sigs: ReceivedSigs
   /** the new changes in it with their checked authors (a governed document, once admitted) */
   checked?: IncomingChange[]
 }
@@ -317,15 +317,15 @@ export class DocHandle {
   }
 
   /** A decoded sync message from a peer; applied with everything else in the next flush. */
-  receiveSync(peer: SyncPeer, msg: DecodedSyncMessage, sigs: ChangeSignature[] = []): void {
+  receiveSync(peer: SyncPeer, msg: DecodedSyncMessage, sigs = SignatureList.EMPTY): void {
     if (this.closed || this.diverged.has(peer.key)) return
     // answering: the flush replies to their message, an opening message of ours would only make
     // them answer twice (a whole document twice, for a peer that has nothing)
     if (!this.peers.has(peer)) this.attachPeer(peer, false)
     let q = this.inbox.get(peer)
-    if (q === undefined) this.inbox.set(peer, (q = { msgs: [], sigs: new Map() }))
+    if (q === undefined) this.inbox.set(peer, (q = { msgs: [], sigs: new ReceivedSigs() }))
     q.msgs.push(msg)
-    for (const s of sigs) q.sigs.set(bytesToHex(s.hash), s)
+    q.sigs.add(sigs)
     this.lastSync.set(peer.remotePeer, Date.now())
     this.ctx.onSynced?.(this, peer)
     if (this.ledger.heard(peer, msg.heads, msg.changes)) this.ctx.onStatus(this)
@@ -655,7 +655,7 @@ export class DocHandle {
         continue
       }
       waiting.inbound.msgs.push(...inbound.msgs)
-      for (const [h, sig] of inbound.sigs) waiting.inbound.sigs.set(h, sig)
+      waiting.inbound.sigs.append(inbound.sigs)
       waiting.checked.push(...checked.value)
     }
     return fresh

@@ -15,6 +15,7 @@ import { newSpaceValue, readSpace } from '../spaces/model'
 import { StateApi } from '../state'
 import { MemoryStorageAdapter } from '../storage/memory'
 import type { SyncPeer } from '../sync/peer'
+import { SignatureList } from '../sync/signature-list'
 import { signChange } from './governance'
 import { Repo } from './repo'
 
@@ -70,7 +71,7 @@ describe('parked changes', () => {
       peer,
       id,
       { heads: theirs.getHeads(), need: [], have: [], changes },
-      sigs,
+      SignatureList.of(sigs),
     )
     await tick()
     expect(verify).toHaveBeenCalledTimes(10) // each signature once, then parked: not a member

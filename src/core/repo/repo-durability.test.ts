@@ -82,7 +82,7 @@ describe('Repo and the disk', () => {
     const loaded = await new DocStore(disk, id).load()
     const doc = am().load(loaded!.bytes)
     const signed = new Set(
-      decodeSigRecords(await new DocStore(disk, id).loadSigs()).map((s) =>
+      [...decodeSigRecords(await new DocStore(disk, id).loadSigs())].map((s) =>
         Buffer.from(s.hash).toString('hex'),
       ),
     )

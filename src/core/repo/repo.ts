@@ -18,7 +18,7 @@ import type { Governance } from './governance'
 import { decodeSigRecords, SigStore } from './sigs'
 import { EquivocationLog } from './equivocation'
 import type { DecodedSyncMessage } from 'automerge-wasm'
-import { MAX_TOPICS_PER_SESSION, type ChangeSignature } from '../sync/messages'
+import { MAX_TOPICS_PER_SESSION, SignatureList, type ChangeSignature } from '../sync/messages'
 
 const log = createLogger('repo')
 
@@ -478,7 +478,7 @@ export class Repo {
     peer: SyncPeer,
     id: DocId,
     msg: DecodedSyncMessage,
-    sigs: ChangeSignature[] = [],
+    sigs = SignatureList.EMPTY,
   ): Promise<void> {
     let h = this.handles.get(id) ?? (await this.opening.get(id))
     if (h === undefined && this.meta.has(id)) h = await this.serve(id)

@@ -5,27 +5,16 @@
  * document's `DocStore` (`[docId, 'g', sha256]`), written in the same batch as the changes.
  */
 import { bytesToHex, concatBytes } from '../bytes'
-import type { ChangeSignature } from '../sync/messages'
-
-/** hash (32) + author key (32) + signature (64) */
-export const SIG_RECORD_BYTES = 128
+import { own, SignatureList, type ChangeSignature } from '../sync/signature-list'
 
 /** The one encoding of signature records: on disk, between tabs and inside sync messages. */
 export function encodeSigRecords(sigs: readonly ChangeSignature[]): Uint8Array {
   return concatBytes(sigs.flatMap((s) => [s.hash, s.author, s.signature]))
 }
 
-/** Records back into signatures; a trailing partial record is ignored. */
-export function decodeSigRecords(bytes: Uint8Array): ChangeSignature[] {
-  const out: ChangeSignature[] = []
-  for (let at = 0; at + SIG_RECORD_BYTES <= bytes.length; at += SIG_RECORD_BYTES) {
-    out.push({
-      hash: bytes.slice(at, at + 32),
-      author: bytes.slice(at + 32, at + 64),
-      signature: bytes.slice(at + 64, at + SIG_RECORD_BYTES),
-    })
-  }
-  return out
+/** Records back into signatures (a copy); a trailing partial record is ignored. */
+export function decodeSigRecords(bytes: Uint8Array): SignatureList {
+  return SignatureList.copyOf(bytes)
 }
 
 export class SigStore {
@@ -47,14 +36,19 @@ export class SigStore {
     return [...this.sigs.values()]
   }
 
-  /** Adds verified signatures; returns the ones it did not have (the caller stores those). */
-  add(sigs: readonly ChangeSignature[]): ChangeSignature[] {
+  /**
+   * Adds verified signatures, each copied into a record of its own (one kept from a sync frame's
+   * list must not keep the whole list alive); returns the ones it did not have (the caller
+   * stores those).
+   */
+  add(sigs: Iterable<ChangeSignature>): ChangeSignature[] {
     const fresh: ChangeSignature[] = []
     for (const s of sigs) {
       const hex = bytesToHex(s.hash)
       if (this.sigs.has(hex)) continue
-      this.sigs.set(hex, s)
-      fresh.push(s)
+      const kept = own(s)
+      this.sigs.set(hex, kept)
+      fresh.push(kept)
     }
     return fresh
   }
@@ -62,5 +56,31 @@ export class SigStore {
   /** Every signature as records: what a snapshot stores in place of the older record chunks. */
   records(): Uint8Array {
     return encodeSigRecords(this.all())
+  }
+}
+
+/**
+ * The signatures that came with one peer's messages, kept as the lists they arrived in (no
+ * object per signature until one is looked up). By change hash the latest wins, as in a map
+ * filled in order of arrival.
+ */
+export class ReceivedSigs {
+  private readonly lists: SignatureList[] = []
+
+  add(list: SignatureList): void {
+    if (list.length > 0) this.lists.push(list)
+  }
+
+  /** another batch's signatures, as if they arrived after these */
+  append(later: ReceivedSigs): void {
+    this.lists.push(...later.lists)
+  }
+
+  get(hashHex: string): ChangeSignature | undefined {
+    for (let i = this.lists.length - 1; i >= 0; i--) {
+      const s = (this.lists[i] as SignatureList).get(hashHex)
+      if (s !== undefined) return s
+    }
+    return undefined
   }
 }

@@ -13,6 +13,9 @@ import { ProtocolError, type Result, ok, err } from '../errors'
 import type { TabCert } from '../tab-cert'
 import { Reader, Writer } from '../wire/codec'
 import { protocolId, VERSIONS } from '../wire/versions'
+import { SIG_RECORD_BYTES, SignatureList, type ChangeSignature } from './signature-list'
+
+export { SignatureList, type ChangeSignature } from './signature-list'
 
 /** the current sync protocol id (all spoken ids: `spokenIds('sync')`) */
 export const SYNC_PROTOCOL = protocolId('sync', VERSIONS.sync.current)
@@ -30,19 +33,22 @@ export const TOPICS_PER_WRITE = 16
 export const MAX_SYNC_MESSAGE = 64 * 1024 * 1024
 const MAX_SIGS = 65536
 
-export interface ChangeSignature {
-  /** the Automerge change hash (32 bytes) */
-  hash: Uint8Array
-  /** the author's Ed25519 public key */
-  author: Uint8Array
-  signature: Uint8Array
-}
-
-export type SyncFrame =
+/** A frame as decoded: a SYNC's signatures come as one compact list (signature-list.ts). */
+export type DecodedSyncFrame =
   | { type: 'hello'; version: number; cert: TabCert }
   | { type: 'interest'; topics: Uint8Array[] }
-  | { type: 'sync'; docId: DocId; message: Uint8Array; sigs: ChangeSignature[] }
+  | { type: 'sync'; docId: DocId; message: Uint8Array; sigs: SignatureList }
   | { type: 'goodbye'; reason: string }
+
+/** A frame to encode: a SYNC's signatures may also be an array (the bytes are the same). */
+export type SyncFrame =
+  | Exclude<DecodedSyncFrame, { type: 'sync' }>
+  | {
+      type: 'sync'
+      docId: DocId
+      message: Uint8Array
+      sigs: SignatureList | readonly ChangeSignature[]
+    }
 
 /** the decoder's limit on a GOODBYE reason, in UTF-8 bytes */
 const MAX_REASON_BYTES = 200
@@ -84,7 +90,8 @@ export function encodeSyncFrame(f: SyncFrame): Uint8Array {
       break
     case 'sync':
       w.u8(T_SYNC).bytes(docIdToBytes(f.docId)).bytes(f.message).varint(f.sigs.length)
-      for (const s of f.sigs) w.raw(s.hash).raw(s.author).raw(s.signature)
+      if (f.sigs instanceof SignatureList) w.raw(f.sigs.bytes)
+      else for (const s of f.sigs) w.raw(s.hash).raw(s.author).raw(s.signature)
       break
     case 'goodbye':
       w.u8(T_GOODBYE).string(truncateUtf8(f.reason, MAX_REASON_BYTES))
@@ -93,10 +100,10 @@ export function encodeSyncFrame(f: SyncFrame): Uint8Array {
   return w.finish()
 }
 
-export function decodeSyncFrame(buf: Uint8Array): Result<SyncFrame, ProtocolError> {
+export function decodeSyncFrame(buf: Uint8Array): Result<DecodedSyncFrame, ProtocolError> {
   const r = new Reader(buf)
   const type = r.u8()
-  let frame: SyncFrame
+  let frame: DecodedSyncFrame
   switch (type) {
     case T_HELLO: {
       const version = r.varint()
@@ -123,14 +130,8 @@ export function decodeSyncFrame(buf: Uint8Array): Result<SyncFrame, ProtocolErro
       const id = docIdFromBytes(r.bytes(64))
       const message = r.bytes(MAX_SYNC_MESSAGE)
       const n = r.varint(MAX_SIGS)
-      const sigs: ChangeSignature[] = []
-      for (let i = 0; i < n && r.error === undefined; i++) {
-        sigs.push({
-          hash: r.raw(32).slice(),
-          author: r.raw(32).slice(),
-          signature: r.raw(64).slice(),
-        })
-      }
+      // one copy of the records (up to 8 MiB), which keeps nothing of `buf` alive
+      const sigs = SignatureList.copyOf(r.raw(n * SIG_RECORD_BYTES))
       if (r.error === undefined && !id.ok) r.fail('bad document id')
       frame = { type: 'sync', docId: id.ok ? id.value : '', message, sigs }
       break

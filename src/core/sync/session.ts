@@ -25,7 +25,7 @@ import {
   MAX_TOPICS_PER_MESSAGE,
   MAX_TOPICS_PER_SESSION,
   TOPICS_PER_WRITE,
-  type ChangeSignature,
+  type SignatureList,
   type SyncFrame,
 } from './messages'
 import type { SyncPeer } from './peer'
@@ -273,7 +273,7 @@ export class SyncSession implements SyncPeer {
   private onSync(
     docId: DocId,
     message: Uint8Array,
-    sigs: ChangeSignature[],
+    sigs: SignatureList,
     size: number,
   ): void | Promise<void> {
     let msg: DecodedSyncMessage
@@ -328,7 +328,7 @@ export class SyncSession implements SyncPeer {
   private async inflateThenDeliver(
     docId: DocId,
     msg: DecodedSyncMessage,
-    sigs: ChangeSignature[],
+    sigs: SignatureList,
     cost: AdmitCost,
     documents: Uint8Array[],
   ): Promise<void> {
@@ -358,7 +358,7 @@ export class SyncSession implements SyncPeer {
   private deliver(
     docId: DocId,
     msg: DecodedSyncMessage,
-    sigs: ChangeSignature[],
+    sigs: SignatureList,
     cost: AdmitCost,
   ): Promise<void> | undefined {
     // the firewall's rate limits: over them, the next message waits (back-pressure); a message
