@@ -77,7 +77,6 @@ interface PartialMessage extends PartialInfo {
   parts: Uint8Array[]
 }
 
-/** Turns a byte stream into messages; after the first error it stays failed. */
 /**
  * A part as kept until its message is complete. The frame is a view into whatever chunk the
  * transport delivered, or a fresh copy when it spanned chunks: a copy is kept as it is (copying it
@@ -87,9 +86,10 @@ interface PartialMessage extends PartialInfo {
 function own(data: Uint8Array, frame: Uint8Array): Uint8Array {
   return frame.byteOffset === 0 && frame.buffer.byteLength === frame.byteLength
     ? data
-    : data.slice()
+    : new Uint8Array(data) // (a copy: in Node, frames are Buffers, whose slice() is a view)
 }
 
+/** Turns a byte stream into messages; after the first error it stays failed. */
 export class MessageDecoder {
   private readonly buf = new Uint8ArrayList()
   private partial: PartialMessage | undefined
