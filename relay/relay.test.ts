@@ -513,12 +513,16 @@ describe('relay process', () => {
     // a cold tsx start on a loaded machine took over 20 s once: wait for the line or the exit, not
     // for a time (speed belongs in bench/)
     let exited = false
-    proc.once('exit', () => (exited = true))
+    const code = new Promise<number | null>((resolve) =>
+      proc.once('exit', (c) => {
+        exited = true
+        resolve(c)
+      }),
+    )
     await expect
       .poll(() => exited || /on http:\/\/127\.0\.0\.1:\d+/.test(out), { timeout: 170_000 })
       .toBe(true)
     expect(out).toMatch(/on http:\/\/127\.0\.0\.1:\d+/)
-    const code = new Promise<number | null>((resolve) => proc.once('exit', resolve))
     proc.kill('SIGTERM')
     expect(await code).toBe(0)
     expect(out).toContain('SIGTERM: shutting down')

@@ -197,8 +197,8 @@ export class SyncSession implements SyncPeer {
 
   /**
    * Every message is charged to the firewall before the next one is read (HELLO and INTEREST
-   * too: an INTEREST costs a tag lookup per topic, and a write per TOPICS_PER_WRITE of them). A message over `maxMessageBytes` is refused,
-   * with a strike, and goes no further.
+   * too: an INTEREST costs a tag lookup per topic, and a write per TOPICS_PER_WRITE of them). A
+   * message over `maxMessageBytes` is refused, with a strike, and goes no further.
    */
   private onMessage(bytes: Uint8Array): void | Promise<void> {
     trace('receive')
