@@ -17,6 +17,11 @@ elif [ "${1:-}" = "--attacks" ]; then
   # Node only, no build)
   shift
   script=bench/attacks.ts
+elif [ "${1:-}" = "--profile" ]; then
+  # `npm run bench:profile [-- --shell]`: where a W1 round trip's CPU goes (bench/profile-w1.ts)
+  shift
+  script=bench/profile-w1.ts
+  npm run build
 elif [ "${1:-}" = "--durability" ]; then
   # `npm run bench:durability`: edits lost when a page goes away at once (bench/durability.ts)
   shift

@@ -54,10 +54,12 @@ describe('tabs of one profile', () => {
     const t2 = open()
     const id = (await t1.repo.create()).id
     await t2.repo.open(id)
-    // many separate flushes from both tabs: each tab compacts several times on its own
+    // many separate writes from both tabs (each waited for: no group commit), so that each tab
+    // compacts several times on its own
     for (let i = 0; i < 150; i++) {
       const tab = i % 2 === 0 ? t1 : t2
       await tab.state.set(`/${id}/k${i}`, i)
+      await tab.state.flush()
       await new Promise((r) => setImmediate(r))
     }
     await t1.state.flush()

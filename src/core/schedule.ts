@@ -47,3 +47,30 @@ export function scheduleTask(task: Task): void {
     post()
   }
 }
+
+/**
+ * How long a write to storage waits for others (group commit over time). Each IndexedDB
+ * transaction costs 1-2 ms of main thread, more than a W1 round trip's whole budget: a live
+ * exchange of single edits then writes once per WRITE_DELAY_MS instead of several times per
+ * edit. A page that goes away writes what waits at once (Repo.flushNow); so does `whenSaved`.
+ */
+export const WRITE_DELAY_MS = 25
+
+const writes: Task[] = []
+let writeTimer: ReturnType<typeof setTimeout> | undefined
+
+function runWrites(): void {
+  writeTimer = undefined
+  const tasks = writes.splice(0)
+  for (const t of tasks) t()
+}
+
+/**
+ * Runs `task` WRITE_DELAY_MS from the first call still waiting, together with every other task
+ * scheduled meanwhile, in one macrotask: their storage writes go in one batch (one IndexedDB
+ * transaction through CoalescingStorage).
+ */
+export function scheduleWrite(task: Task): void {
+  writes.push(task)
+  writeTimer ??= setTimeout(runWrites, WRITE_DELAY_MS)
+}

@@ -1,10 +1,11 @@
+import { FrameElement } from './frame-element'
 import { defineElement } from './define'
-import { LitElement, html, css } from 'lit'
+import { html, css } from 'lit'
 import type { ConnectionInfo } from '../../core/connections'
 import { api, shared, short } from './shared'
 
 /** This tab's live connections: relayed or direct WebRTC, and the round trip of the last ping. */
-export class OrreryConnections extends LitElement {
+export class OrreryConnections extends FrameElement {
   static override properties = {
     list: { state: true },
     pulse: { state: true },

@@ -1,5 +1,6 @@
+import { FrameElement } from './frame-element'
 import { defineElement } from './define'
-import { LitElement, html, css, type TemplateResult } from 'lit'
+import { html, css, type TemplateResult } from 'lit'
 import type { DocStatus } from '../../core/repo/doc-handle'
 import { describeDocState, type DocSyncState } from '../../core/repo/doc-state'
 import { formatPath } from '../../core/paths'
@@ -10,7 +11,7 @@ import { docLinkHash } from '../links'
 const PAGE = 200
 
 /** A document's keys and values, live, with a form to set and buttons to delete. */
-export class OrreryDocEditor extends LitElement {
+export class OrreryDocEditor extends FrameElement {
   static override properties = {
     docId: { type: String, attribute: 'doc-id' },
     space: { type: String },

@@ -1,5 +1,6 @@
+import { FrameElement } from './frame-element'
 import { defineElement } from './define'
-import { LitElement, html, css } from 'lit'
+import { html, css } from 'lit'
 import type { DocListEntry } from '../orrery'
 import { describeDocState } from '../../core/repo/doc-state'
 import { parseDocId } from '../../core/ids'
@@ -7,7 +8,7 @@ import { docLinkHash, parseDocLink } from '../links'
 import { api, shared, short } from './shared'
 
 /** The documents this profile knows, a button for a new one and a box to open one by id or link. */
-export class OrreryDocsList extends LitElement {
+export class OrreryDocsList extends FrameElement {
   static override properties = { docs: { state: true }, error: { state: true } }
   declare docs: DocListEntry[]
   declare error: string

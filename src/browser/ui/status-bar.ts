@@ -1,5 +1,6 @@
+import { FrameElement } from './frame-element'
 import { defineElement } from './define'
-import { LitElement, html, css } from 'lit'
+import { html, css } from 'lit'
 import type { BootProgress, PeerStatus } from '../orrery'
 import { describeSummary } from '../../core/repo/doc-state'
 import { api, shared, short } from './shared'
@@ -8,7 +9,7 @@ const mb = (n: number): string =>
   n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${(n / 1e6).toFixed(1)} MB`
 
 /** Boot progress, then: who and where this tab is, relay and peers, and what is not saved yet. */
-export class OrreryStatusBar extends LitElement {
+export class OrreryStatusBar extends FrameElement {
   static override properties = {
     boot: { state: true },
     status: { state: true },

@@ -8,6 +8,7 @@ import { Emitter } from '../emitter'
 import { describeError } from '../errors'
 import { docTopic, interestTag, newDocId, parseDocId, type DocId } from '../ids'
 import { createLogger } from '../log'
+import { scheduleWrite } from '../schedule'
 import { DocStore } from '../storage/doc-store'
 import type { StorageAdapter } from '../storage/types'
 import type { ViewCache } from '../storage/view-cache'
@@ -349,18 +350,20 @@ export class Repo {
   /**
    * Updates a document's record. Writes are coalesced (sync events come in bursts), except when
    * the "waiting" count goes to or from zero: that must survive a reload that follows at once.
+   * It goes with the next group commit (scheduleWrite, the document's own chunks' too); a page
+   * going away writes it at once (flushNow).
    */
   private recordMeta(id: DocId, patch: Partial<DocMeta>): void {
     const m = this.meta.get(id)
     if (m === undefined) return
-    // "changes waiting" appears or clears: record it now (a reload soon after must show the
-    // truth), though after the current task (a flush that is about to send the change to peers)
+    // "changes waiting" appears or clears: record it with the next group commit, not within
+    // the second (a reload soon after must show the truth)
     const crossesZero =
       patch.unsynced !== undefined && (patch.unsynced === 0) !== ((m.unsynced ?? 0) === 0)
     Object.assign(m, patch)
     this.metaDirty.add(id)
     if (crossesZero) {
-      queueMicrotask(() => {
+      scheduleWrite(() => {
         if (this.metaDirty.has(id)) void this.writeMeta(id)
       })
       return

@@ -5,6 +5,7 @@ import { StorageError } from '../errors'
 import { newDocId } from '../ids'
 import { setLogLevel, type LogLevel } from '../log'
 import { DocStore } from './doc-store'
+import { WRITE_DELAY_MS } from '../schedule'
 import { MemoryStorageAdapter } from './memory'
 import type { StorageKey, StorageOp } from './types'
 
@@ -78,8 +79,6 @@ function editor(doc: AutomergeDoc = am().create()): {
   }
 }
 
-const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5))
-
 const materialize = (bytes: Uint8Array): unknown => am().load(bytes).materialize('_root')
 
 beforeEach(() => setLogLevel('silent')) // retries are logged as warnings
@@ -90,7 +89,7 @@ afterEach(() => {
 
 describe('DocStore writes', () => {
   it('writes one chunk at a time, in order, merging the chunks that queued meanwhile', async () => {
-    // (the write starts after the current task: chunks queued in one task go as one write)
+    // (the write starts WRITE_DELAY_MS later: chunks queued meanwhile go as one write)
     const storage = new TestStorage()
     const id = newDocId()
     const store = new DocStore(storage, id)
@@ -118,7 +117,7 @@ describe('DocStore writes', () => {
     // what queues while a write is under way goes in the next one
     storage.gate = new Promise<void>((r) => (release = r))
     store.saveIncremental(utf8('x'))
-    await tick()
+    await new Promise((r) => setTimeout(r, WRITE_DELAY_MS + 5)) // x's write starts
     store.saveIncremental(utf8('y'))
     store.saveIncremental(utf8('z'))
     const more = store.whenSaved()
@@ -259,7 +258,7 @@ describe('DocStore when storage fails', () => {
     const t0 = Date.now()
     store.saveIncremental(utf8('x'))
     await vi.advanceTimersByTimeAsync(60_000)
-    expect(storage.attempts.map((x) => x.at - t0)).toEqual([
+    expect(storage.attempts.map((x) => x.at - t0 - WRITE_DELAY_MS)).toEqual([
       0, 250, 1250, 5250, 20250, 35250, 50250,
     ])
     expect(storage.saves).toHaveLength(1)
@@ -268,8 +267,8 @@ describe('DocStore when storage fails', () => {
     storage.failSaves = 1
     store.saveIncremental(utf8('y'))
     const t1 = Date.now()
-    await vi.advanceTimersByTimeAsync(250)
-    expect(storage.attempts.slice(7).map((x) => x.at - t1)).toEqual([0, 250])
+    await vi.advanceTimersByTimeAsync(WRITE_DELAY_MS + 250)
+    expect(storage.attempts.slice(7).map((x) => x.at - t1 - WRITE_DELAY_MS)).toEqual([0, 250])
     expect(store.pending).toBe(0)
     store.close()
   })

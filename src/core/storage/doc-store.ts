@@ -16,6 +16,7 @@
 import { concatBytes, sha256Hex } from '../bytes'
 import { describeError, OrreryError, StorageError } from '../errors'
 import { createLogger } from '../log'
+import { scheduleWrite } from '../schedule'
 import { listKeys, type StorageAdapter, type StorageKey, type StorageOp } from './types'
 
 const log = createLogger('doc-store')
@@ -58,6 +59,8 @@ export class DocStore {
   private writing = false
   private failures = 0
   private retryTimer: ReturnType<typeof setTimeout> | undefined
+  /** waiting for the group commit before the next write (WRITE_DELAY_MS) */
+  private delayed = false
   private idleWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = []
   private lastError: unknown
   private closed = false
@@ -186,6 +189,7 @@ export class DocStore {
   /** Resolves when everything queued so far is on disk; rejects with the error if a write failed. */
   whenSaved(): Promise<void> {
     if (this.queue.length === 0) return Promise.resolve()
+    this.writeNow()
     if (this.lastError !== undefined && !this.writing)
       return Promise.reject(this.lastError as Error)
     return new Promise((resolve, reject) => this.idleWaiters.push({ resolve, reject }))
@@ -209,6 +213,7 @@ export class DocStore {
   }
 
   close(): void {
+    this.writeNow() // what waits for its group commit is still written
     this.closed = true
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
     if (this.queue.length > 0) {
@@ -231,10 +236,15 @@ export class DocStore {
   private enqueue(kind: Kind, data: Uint8Array): void {
     this.queue.push({ kind, data })
     this.onStatus()
-    // Start the write once the current task is done: a flush queues its chunk before it sends
-    // the change to peers, and starting an IndexedDB write costs a millisecond or two of main
-    // thread that the round trip to a peer should not wait for. `pending` counts it at once.
-    queueMicrotask(() => this.pump())
+    // Start the write a little later, with whatever else queues meanwhile (WRITE_DELAY_MS, the
+    // group commit): a flush queues its chunk before it sends the change to peers, and an
+    // IndexedDB write costs a millisecond or two of main thread that the round trip to a peer
+    // should not wait for. `pending` counts it at once; a page going away writes it
+    // (pendingPuts), and `whenSaved` starts it at once.
+    if (!this.delayed && !this.writing) {
+      this.delayed = true
+      scheduleWrite(() => this.writeNow())
+    }
   }
 
   /**
@@ -286,6 +296,13 @@ export class DocStore {
       ops.push({ type: 'remove', key: old.key })
     }
     return { ops, count: 1, chunk: new Uint8Array(0), sigs: new Uint8Array(0), replaced }
+  }
+
+  /** The group-commit wait ends (its time came, or someone waits for the disk). */
+  private writeNow(): void {
+    if (!this.delayed) return
+    this.delayed = false
+    this.pump()
   }
 
   private pump(): void {
