@@ -1,4 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { FramedStream } from '../src/core/wire/framed-stream'
+import { ACK_DELAY_MS } from '../src/core/sync/session'
 import { connect, makePeer, makeRelay, sleep, waitFor, type TestRelay } from './peers'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { generateIdentity } from '../src/core/identity'
@@ -254,5 +256,38 @@ describe('what is waiting for a peer', () => {
       3000,
       'last sync recorded',
     )
+  })
+  it('holds a bare acknowledgement for the next change (one write), and sends it alone when none comes', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const id = (await a.repo.create()).id
+    await a.state.set(`/${id}/n`, 0)
+    await b.repo.open(id)
+    await connect(a, b)
+    await waitFor(async () => (await b.state.get(`/${id}/n`)) === 0, 5000, 'b syncs')
+    await waitFor(() => a.repo.get(id)?.status().unsynced === 0, 5000, 'a confirmed')
+    const writes: number[] = []
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called with the stream as this
+    const real = FramedStream.prototype.sendAll
+    const sendAll = vi
+      .spyOn(FramedStream.prototype, 'sendAll')
+      .mockImplementation(function (this: FramedStream, ms: readonly Uint8Array[]) {
+        writes.push(ms.length)
+        return real.call(this, ms)
+      })
+    try {
+      // a live exchange: each side answers the other's change with one of its own at once
+      for (let i = 1; i <= 6; i++) {
+        const [from, to] = i % 2 === 1 ? [a, b] : [b, a]
+        await from.state.set(`/${id}/n`, i)
+        await waitFor(async () => (await to.state.get(`/${id}/n`)) === i, 5000, `round ${i}`)
+      }
+      // the last change's acknowledgement has nothing to ride with: it goes alone, after the delay
+      await sleep(ACK_DELAY_MS)
+      await waitFor(() => b.repo.get(id)?.status().unsynced === 0, 5000, 'a confirmed the last')
+    } finally {
+      sendAll.mockRestore()
+    }
+    // acknowledgements rode with the answering change: some writes carried two frames
+    expect(writes.some((n) => n >= 2)).toBe(true)
   })
 })

@@ -50,6 +50,13 @@ export class ModelStream {
     return true
   }
 
+  /** FramedStream sends these in one write; the model keeps them as separate messages, in order */
+  sendAll(ms: readonly Uint8Array[]): boolean {
+    let more = true
+    for (const m of ms) more = this.send(m)
+    return more
+  }
+
   read(h: Handler): Promise<ProtocolError | undefined> {
     this.handler = h
     return new Promise((r) => {

@@ -38,6 +38,14 @@ let nextKey = 0
  */
 export const MAX_DOCUMENTS_PER_MESSAGE = 4
 
+/**
+ * How long a reply that only acknowledges (no changes, nothing asked for) may wait for the next
+ * message to the peer, to go out with it in one write, as TCP's delayed ACK. In a live exchange
+ * (W1) the acknowledgement of the peer's change is followed at once by our own next change: sent
+ * apart, it cost the peer a task, a flush and a reply of its own each time.
+ */
+export const ACK_DELAY_MS = 20
+
 /** `closedReason` of a session ended because every peer's split messages filled the budget */
 export const REASSEMBLY_BUSY = 'reassembly budget full'
 
@@ -76,6 +84,11 @@ export class SyncSession implements SyncPeer {
   readonly stats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0 }
   private cert: TabCert | undefined
   private readonly dirty = new Set<DocId>()
+  /** documents this peer has sent us a sync message about (a reply to it may be held) */
+  private readonly heard = new Set<DocId>()
+  /** acknowledgements held for the next message (ACK_DELAY_MS), encoded, in order */
+  private held: Uint8Array[] = []
+  private heldTimer: ReturnType<typeof setTimeout> | undefined
   private helloSent = false
   private pumping = false
   private ended = false
@@ -167,8 +180,45 @@ export class SyncSession implements SyncPeer {
     await this.framed.close()
   }
 
+  /** Sends a frame, after (and in one write with) any acknowledgement held for it. */
   private send(frame: SyncFrame): boolean {
-    return this.framed.send(encodeSyncFrame(frame))
+    const encoded = encodeSyncFrame(frame)
+    if (this.held.length === 0) return this.framed.send(encoded)
+    const all = [...this.held, encoded]
+    this.releaseHeld()
+    return this.framed.sendAll(all)
+  }
+
+  /** Holds an acknowledgement until the next frame or ACK_DELAY_MS, whichever comes first. */
+  private hold(frame: SyncFrame): void {
+    this.held.push(encodeSyncFrame(frame))
+    this.heldTimer ??= setTimeout(() => {
+      this.heldTimer = undefined
+      const all = this.held
+      this.held = []
+      if (all.length > 0 && !this.ended) this.framed.sendAll(all)
+    }, ACK_DELAY_MS)
+  }
+
+  private releaseHeld(): void {
+    this.held = []
+    clearTimeout(this.heldTimer)
+    this.heldTimer = undefined
+  }
+
+  /**
+   * Whether a sync message only acknowledges: no changes, nothing asked for, and a reply (the
+   * peer has told us about this document, so it knows we have it). Holding our first message
+   * would delay the exchange itself.
+   */
+  private onlyAcknowledges(docId: DocId, message: Uint8Array, sigs: unknown[]): boolean {
+    if (!this.heard.has(docId) || sigs.length > 0) return false
+    try {
+      const m = am().decodeSyncMessage(message)
+      return m.changes.length === 0 && m.need.length === 0
+    } catch {
+      return false
+    }
   }
 
   private async pump(): Promise<void> {
@@ -185,7 +235,9 @@ export class SyncSession implements SyncPeer {
           this.stats.sent++
           this.stats.bytesSent += out.message.length
           trace(`send ${out.message.length}`)
-          this.send({ type: 'sync', docId, message: out.message, sigs: out.sigs })
+          const frame: SyncFrame = { type: 'sync', docId, message: out.message, sigs: out.sigs }
+          if (this.onlyAcknowledges(docId, out.message, out.sigs)) this.hold(frame)
+          else this.send(frame)
         }
       }
     } catch (e) {
@@ -365,6 +417,7 @@ export class SyncSession implements SyncPeer {
     // over its size limit is refused (a strike) and never reaches the repo
     const admitted = this.admit(cost)
     if (admitted.refused) return admitted.wait
+    this.heard.add(docId)
     this.repo
       .receiveSync(this, docId, msg, sigs)
       .catch((e: unknown) => this.log.warn(`sync: ${describeError(e)}`))
@@ -417,6 +470,7 @@ export class SyncSession implements SyncPeer {
     if (this.ended) return
     this.ended = true
     this.dirty.clear()
+    this.releaseHeld()
     this.repo.removePeer(this)
     this.opts.onClose(this)
   }

@@ -8,6 +8,7 @@
  * waiting on `charge` (our own throttling) counts against neither deadline.
  */
 import type { Stream } from '@libp2p/interface'
+import { concatBytes } from '../bytes'
 import { describeError, ProtocolError } from '../errors'
 import type { Logger } from '../log'
 import { trace } from '../timings'
@@ -68,9 +69,22 @@ export class FramedStream {
 
   /** Queues a message; returns false when the caller should wait for `drained()`. */
   send(message: Uint8Array): boolean {
+    return this.sendAll([message])
+  }
+
+  /**
+   * Queues messages as one write to the stream (one data-channel message over WebRTC, when they
+   * fit in it: the receiver reads them all in one task).
+   */
+  sendAll(messages: readonly Uint8Array[]): boolean {
     if (!this.isOpen) return false
+    const frames = messages.flatMap((m) => encodeMessage(m, this.limits.maxFrame))
+    if (frames.length === 1) return this.stream.send(frames[0]!)
     let more = true
-    for (const frame of encodeMessage(message, this.limits.maxFrame)) more = this.stream.send(frame)
+    let bytes = 0
+    for (const f of frames) bytes += f.length
+    if (bytes <= this.limits.maxFrame) return this.stream.send(concatBytes(frames))
+    for (const frame of frames) more = this.stream.send(frame)
     return more
   }
 
