@@ -36,7 +36,7 @@ async function cut(a: OrreryPeer, b: OrreryPeer): Promise<void> {
 }
 
 /** Batches this replica refused and holds (to retry when the space changes): per replica. */
-const held = (h: DocHandle): number => (h as unknown as { parked: unknown[] }).parked.length
+const held = (h: DocHandle): number => h.peers.held
 
 /** `admin` makes a space with one document; each of `members` joins with `role` through `admin`. */
 async function team(

@@ -268,12 +268,13 @@ describe('what is waiting for a peer', () => {
     const writes: number[] = []
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called with the stream as this
     const real = FramedStream.prototype.sendAll
-    const sendAll = vi
-      .spyOn(FramedStream.prototype, 'sendAll')
-      .mockImplementation(function (this: FramedStream, ms: readonly Uint8Array[]) {
-        writes.push(ms.length)
-        return real.call(this, ms)
-      })
+    const sendAll = vi.spyOn(FramedStream.prototype, 'sendAll').mockImplementation(function (
+      this: FramedStream,
+      ms: readonly Uint8Array[],
+    ) {
+      writes.push(ms.length)
+      return real.call(this, ms)
+    })
     try {
       // a live exchange: each side answers the other's change with one of its own at once
       for (let i = 1; i <= 6; i++) {

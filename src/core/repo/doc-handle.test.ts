@@ -18,7 +18,6 @@ function handle(storage = new MemoryStorageAdapter()): DocHandle {
   return new DocHandle(id, am().create(), new DocStore(storage, id), {
     tabId: 't',
     bus: undefined,
-    onStatus: () => {},
   })
 }
 
@@ -31,7 +30,6 @@ function governedHandle(): { h: DocHandle; sigs: SigStore; unsigned: () => numbe
   const h = new DocHandle(id, am().create(), new DocStore(storage, id), {
     tabId: 't',
     bus: undefined,
-    onStatus: () => {},
     governance: {
       mayWriteLocally: () => ok(undefined),
       admit: () => ok(undefined),

@@ -20,6 +20,7 @@
  *
  * A later issue adds `mirrored` (confirmed by an always-on mirror) after `synced`.
  */
+import { sameHeads } from '../heads'
 
 /** How far a document is known to be shared. `mirrored` is reserved for always-on mirrors. */
 export type DocSyncKind = 'unknown' | 'loading' | 'offline' | 'waiting' | 'synced' | 'local'
@@ -93,12 +94,6 @@ export interface DocSyncState {
   loading?: { from: string[]; changes: number; bytes: number }
   /** the last confirmation by a peer; `state` is 'synced' while it covers our current heads */
   confirmed?: { with: string; at: number }
-}
-
-export function sameHeads(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false
-  const s = new Set(a)
-  return b.every((h) => s.has(h))
 }
 
 /** The sync state the facts add up to (see the module comment for each state). */
@@ -219,3 +214,5 @@ export function describeSummary(s: SyncSummary): { text: string; ok: boolean } {
   if (local > 0) return { text: `${plural(local, 'document')} not confirmed by a peer`, ok: false }
   return { text: 'all synced', ok: true }
 }
+
+export { sameHeads }

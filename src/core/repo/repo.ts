@@ -273,28 +273,15 @@ export class Repo {
     const handle = new DocHandle(id, doc, store, {
       tabId: this.opts.tabId,
       bus: this.opts.bus,
-      onStatus: (h) => this.events.emit('doc-status', h.id),
-      onChanged: (h) => this.opts.views?.changed(h),
       unsynced: m?.unsynced ?? 0,
       ...(m?.confirmedAt !== undefined && m.confirmedWith !== undefined && m.confirmedHeads
         ? { confirmation: { at: m.confirmedAt, with: m.confirmedWith, heads: m.confirmedHeads } }
         : {}),
-      onConfirmed: (h, c) =>
-        this.recordMeta(h.id, {
-          confirmedAt: c.at,
-          confirmedWith: c.with,
-          confirmedHeads: c.heads,
-        }),
-      onUnsynced: (h, n) => this.recordMeta(h.id, { unsynced: n }),
       ...(governance !== undefined && sigs !== undefined
         ? { governance, sigs, equivocations: this.equivocations }
         : {}),
-      onSynced: (h, peer) =>
-        this.recordMeta(h.id, {
-          lastSyncAt: Date.now(),
-          lastSyncWith: peer.identity ?? peer.remotePeer,
-        }),
     })
+    this.connect(handle, store)
     this.handles.set(id, handle)
     // peers that announced this document earlier: the initiating side starts now
     for (const [peer, tags] of this.remoteTopics) {
@@ -307,6 +294,29 @@ export class Repo {
       .catch((e: unknown) => log.warn(`view of ${id}: ${describeError(e)}`))
     this.events.emit('doc-opened', handle)
     return handle
+  }
+
+  /** Connects a new handle's events and its store to the repo's meta, the tab bus and views. */
+  private connect(handle: DocHandle, store: DocStore): void {
+    const id = handle.id
+    const { bus, tabId, views } = this.opts
+    handle.events.on('status', () => this.events.emit('doc-status', id))
+    handle.events.on('changed', (h) => views?.changed(h))
+    handle.events.on('unsynced', (n) => this.recordMeta(id, { unsynced: n }))
+    handle.events.on('confirmed', (c) =>
+      this.recordMeta(id, { confirmedAt: c.at, confirmedWith: c.with, confirmedHeads: c.heads }),
+    )
+    handle.events.on('synced', (peer) =>
+      this.recordMeta(id, {
+        lastSyncAt: Date.now(),
+        lastSyncWith: peer.identity ?? peer.remotePeer,
+      }),
+    )
+    store.onStatus = () => this.events.emit('doc-status', id)
+    // other tabs of the profile hear of a chunk once it is stored, with the signatures stored
+    // in the same batch
+    store.onSaved = (data, sigs) =>
+      bus?.post({ t: 'chunk', doc: id, data, from: tabId, ...(sigs.length > 0 ? { sigs } : {}) })
   }
 
   // ---- known documents -----------------------------------------------------------------------
@@ -418,7 +428,7 @@ export class Repo {
     this.peers.delete(peer)
     this.remoteTopics.delete(peer)
     this.tagIndex.delete(peer)
-    for (const h of this.handles.values()) h.detachPeer(peer)
+    for (const h of this.handles.values()) h.peers.detach(peer)
   }
 
   /** The documents open (or opening) in this tab. */
@@ -499,7 +509,7 @@ export class Repo {
     const h = this.handles.get(id)
     const message = h?.generateSyncMessage(peer) ?? null
     if (h === undefined || message === null) return null
-    return { message, sigs: h.governed ? h.sigsFor(message) : [] }
+    return { message, sigs: h.governed ? h.peers.sigsFor(message) : [] }
   }
 
   private async serve(id: DocId): Promise<DocHandle | undefined> {

@@ -4,7 +4,9 @@
  * Only verified signatures are ever added. On disk they are 128-byte records kept by the
  * document's `DocStore` (`[docId, 'g', sha256]`), written in the same batch as the changes.
  */
+import type { AutomergeDoc } from '../automerge'
 import { bytesToHex, concatBytes } from '../bytes'
+import { didKeyFromPublicKey } from '../identity'
 import { own, SignatureList, type ChangeSignature } from '../sync/signature-list'
 
 /** The one encoding of signature records: on disk, between tabs and inside sync messages. */
@@ -83,4 +85,19 @@ export class ReceivedSigs {
     }
     return undefined
   }
+}
+
+/** The highest sequence number of each actor whose changes `did` signed (removing a member). */
+export function actorsSignedBy(
+  doc: AutomergeDoc,
+  store: SigStore,
+  did: string,
+): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const m of doc.getChangesMeta([])) {
+    const sig = store.get(m.hash)
+    if (sig !== undefined && didKeyFromPublicKey(sig.author) === did)
+      out[m.actor] = Math.max(out[m.actor] ?? 0, m.seq)
+  }
+  return out
 }

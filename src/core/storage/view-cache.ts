@@ -9,6 +9,7 @@
  * the page goes away), skipped for documents holding values JSON cannot carry (bytes, dates) or too
  * big to serialize cheaply, and ignored when unreadable.
  */
+import { sameHeads } from '../heads'
 import { fromUtf8, utf8 } from '../bytes'
 import { describeError } from '../errors'
 import type { DocId } from '../ids'
@@ -78,12 +79,6 @@ export function pick(value: unknown, keys: readonly string[]): unknown {
     }
   }
   return cur
-}
-
-export function sameHeads(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false
-  const s = new Set(a)
-  return b.every((h) => s.has(h))
 }
 
 export class ViewCache {
@@ -241,3 +236,5 @@ export class ViewCache {
     })
   }
 }
+
+export { sameHeads }
