@@ -3,12 +3,11 @@
  * documents, and routes input from other tabs and remote peers to the right DocHandle.
  */
 import { am, automergeReady } from '../automerge'
-import { bytesToHex, fromUtf8, utf8 } from '../bytes'
+import { bytesToHex } from '../bytes'
 import { Emitter } from '../emitter'
 import { describeError } from '../errors'
 import { docTopic, interestTag, newDocId, parseDocId, type DocId } from '../ids'
 import { createLogger } from '../log'
-import { scheduleWrite } from '../schedule'
 import { DocStore } from '../storage/doc-store'
 import type { StorageAdapter } from '../storage/types'
 import type { ViewCache } from '../storage/view-cache'
@@ -18,6 +17,7 @@ import { DocHandle } from './doc-handle'
 import type { Governance } from './governance'
 import { decodeSigRecords, SigStore } from './sigs'
 import { EquivocationLog } from './equivocation'
+import { DocRecords, type DocMeta } from './doc-records'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 import { MAX_TOPICS_PER_SESSION, SignatureList, type ChangeSignature } from '../sync/messages'
 
@@ -26,22 +26,7 @@ const log = createLogger('repo')
 /** INTEREST tags remembered per peer (a document we open later starts syncing with them) */
 export const MAX_REMOTE_TAGS = MAX_TOPICS_PER_SESSION
 
-export interface DocMeta {
-  id: DocId
-  createdAt: number
-  openedAt: number
-  /** local changes not yet confirmed by any peer when this was last written */
-  unsynced?: number
-  /** when this document last heard from a peer, and who (identity when known, else peer id) */
-  lastSyncAt?: number
-  lastSyncWith?: string
-  /** made in this browser (`create`): empty is then its true content, not "not arrived yet" */
-  created?: boolean
-  /** when a peer last confirmed having all of our heads, who, and those heads (doc-state.ts) */
-  confirmedAt?: number
-  confirmedWith?: string
-  confirmedHeads?: string[]
-}
+export type { DocMeta }
 
 export interface RepoEvents extends Record<string, unknown> {
   /** a document starts loading: its topic can be announced before it is in memory */
@@ -73,7 +58,7 @@ export class Repo {
   readonly equivocations: EquivocationLog
   private readonly handles = new Map<DocId, DocHandle>()
   private readonly opening = new Map<DocId, Promise<DocHandle>>()
-  private readonly meta = new Map<DocId, DocMeta>()
+  private readonly meta: DocRecords
   private readonly peers = new Set<SyncPeer>()
   /** the interest tags (hex) each peer sent: a document we open later starts syncing with them */
   private readonly remoteTopics = new Map<SyncPeer, Set<string>>()
@@ -86,17 +71,15 @@ export class Repo {
   /** per peer: its interest tag (hex) of each known document, for `knownIds[0, upTo)` */
   private readonly tagIndex = new Map<SyncPeer, { tags: Map<string, DocId>; upTo: number }>()
   private readonly served = new Set<DocId>()
-  private readonly metaTimers = new Map<DocId, ReturnType<typeof setTimeout>>()
-  /** documents whose record changed since it was last written */
-  private readonly metaDirty = new Set<DocId>()
-  /** document record writes under way */
-  private readonly metaWrites = new Set<Promise<void>>()
   private readonly unsubscribeBus: (() => void) | undefined
-  private loadedMeta: Promise<void>
 
   constructor(private readonly opts: RepoOptions) {
     this.unsubscribeBus = opts.bus?.subscribe((m) => this.onTabMessage(m))
-    this.loadedMeta = this.loadMeta()
+    this.meta = new DocRecords(
+      opts.storage,
+      (id) => this.learn(id),
+      () => this.events.emit('docs-changed', undefined),
+    )
     this.equivocations = new EquivocationLog(opts.storage)
   }
 
@@ -112,7 +95,7 @@ export class Repo {
     const m = this.meta.get(id)
     if (m !== undefined && m.created !== true) {
       m.created = true
-      await this.writeMeta(id) // an empty new document must not look "not arrived" after a reload
+      await this.meta.write(id) // an empty new document must not look "not arrived" after a reload
     }
     this.opts.bus?.post({ t: 'doc-created', doc: id, from: this.opts.tabId })
     return handle
@@ -146,13 +129,13 @@ export class Repo {
   }
 
   async list(): Promise<DocMeta[]> {
-    await this.loadedMeta
-    return this.knownDocs()
+    await this.meta.loaded
+    return this.meta.all()
   }
 
   /** The records of the documents this tab knows, as loaded so far (newest first). */
   knownDocs(): DocMeta[] {
-    return [...this.meta.values()].sort((a, b) => b.openedAt - a.openedAt)
+    return this.meta.all()
   }
 
   /** One document's record, as loaded so far. */
@@ -181,14 +164,14 @@ export class Repo {
     await Promise.all([
       ...[...this.handles.values()].map((h) => h.whenSaved()),
       this.opts.views?.flush(),
-      this.writeAllMeta(),
+      this.meta.writeAll(),
     ])
   }
 
   /** Closes every document (their changes saved) and writes the pending document records. */
   async shutdown(): Promise<void> {
     for (const id of [...this.handles.keys()]) await this.close(id)
-    await this.writeAllMeta()
+    await this.meta.writeAll()
     this.unsubscribeBus?.()
   }
 
@@ -219,7 +202,7 @@ export class Repo {
   flushNow(): void {
     const byHandle = [...this.handles.values()].map((h) => [h, h.flushNow()] as const)
     void this.opts.views?.flush()
-    for (const id of [...this.metaDirty]) void this.writeMeta(id)
+    this.meta.writeDirty()
     const batchNow = this.opts.storage.batchNow?.bind(this.opts.storage)
     if (batchNow === undefined) return
     const ops = byHandle.flatMap(([, o]) => o)
@@ -240,7 +223,7 @@ export class Repo {
       store.load(),
       sigs === undefined ? undefined : store.loadSigs(),
       automergeReady(),
-      this.loadedMeta,
+      this.meta.loaded,
     ])
     if (records !== undefined) sigs?.add(decodeSigRecords(records))
     let doc = am().create()
@@ -288,7 +271,7 @@ export class Repo {
       const tag = bytesToHex(interestTag(id, peer.remotePeer, peer.localPeer))
       if (tags.has(tag) && peer.initiator) handle.attachPeer(peer)
     }
-    await this.touchMeta(id)
+    await this.meta.touch(id)
     this.opts.views
       ?.opened(handle)
       .catch((e: unknown) => log.warn(`view of ${id}: ${describeError(e)}`))
@@ -302,12 +285,12 @@ export class Repo {
     const { bus, tabId, views } = this.opts
     handle.events.on('status', () => this.events.emit('doc-status', id))
     handle.events.on('changed', (h) => views?.changed(h))
-    handle.events.on('unsynced', (n) => this.recordMeta(id, { unsynced: n }))
+    handle.events.on('unsynced', (n) => this.meta.update(id, { unsynced: n }))
     handle.events.on('confirmed', (c) =>
-      this.recordMeta(id, { confirmedAt: c.at, confirmedWith: c.with, confirmedHeads: c.heads }),
+      this.meta.update(id, { confirmedAt: c.at, confirmedWith: c.with, confirmedHeads: c.heads }),
     )
     handle.events.on('synced', (peer) =>
-      this.recordMeta(id, {
+      this.meta.update(id, {
         lastSyncAt: Date.now(),
         lastSyncWith: peer.identity ?? peer.remotePeer,
       }),
@@ -319,102 +302,13 @@ export class Repo {
       bus?.post({ t: 'chunk', doc: id, data, from: tabId, ...(sigs.length > 0 ? { sigs } : {}) })
   }
 
-  // ---- known documents -----------------------------------------------------------------------
-
-  private async loadMeta(): Promise<void> {
-    try {
-      for (const c of await this.opts.storage.loadRange(['meta'])) {
-        try {
-          const m = JSON.parse(fromUtf8(c.data)) as DocMeta
-          if (
-            parseDocId(m.id).ok &&
-            typeof m.createdAt === 'number' &&
-            typeof m.openedAt === 'number'
-          ) {
-            this.meta.set(m.id, m)
-            this.learn(m.id)
-          }
-        } catch {
-          log.warn(`ignoring unreadable document record ${c.key.join('/')}`)
-        }
-      }
-    } catch (e) {
-      log.error(`could not list stored documents: ${describeError(e)}`)
-    }
-  }
-
-  private async touchMeta(id: DocId): Promise<void> {
-    await this.loadedMeta
-    const now = Date.now()
-    const m = this.meta.get(id) ?? { id, createdAt: now, openedAt: now }
-    m.openedAt = now
-    this.meta.set(id, m)
-    try {
-      await this.opts.storage.save(['meta', id], utf8(JSON.stringify(m)))
-    } catch (e) {
-      log.warn(`could not record document ${id}: ${describeError(e)}`)
-    }
-    this.events.emit('docs-changed', undefined)
-  }
-
-  /**
-   * Updates a document's record. Writes are coalesced (sync events come in bursts), except when
-   * the "waiting" count goes to or from zero: that must survive a reload that follows at once.
-   * It goes with the next group commit (scheduleWrite, the document's own chunks' too); a page
-   * going away writes it at once (flushNow).
-   */
-  private recordMeta(id: DocId, patch: Partial<DocMeta>): void {
-    const m = this.meta.get(id)
-    if (m === undefined) return
-    // "changes waiting" appears or clears: record it with the next group commit, not within
-    // the second (a reload soon after must show the truth)
-    const crossesZero =
-      patch.unsynced !== undefined && (patch.unsynced === 0) !== ((m.unsynced ?? 0) === 0)
-    Object.assign(m, patch)
-    this.metaDirty.add(id)
-    if (crossesZero) {
-      scheduleWrite(() => {
-        if (this.metaDirty.has(id)) void this.writeMeta(id)
-      })
-      return
-    }
-    if (this.metaTimers.has(id)) return
-    this.metaTimers.set(
-      id,
-      setTimeout(() => void this.writeMeta(id), 1000),
-    )
-  }
-
-  private writeMeta(id: DocId): Promise<void> {
-    clearTimeout(this.metaTimers.get(id))
-    this.metaTimers.delete(id)
-    this.metaDirty.delete(id)
-    const m = this.meta.get(id)
-    if (m === undefined) return Promise.resolve()
-    this.events.emit('docs-changed', undefined)
-    const written = this.opts.storage
-      .save(['meta', id], utf8(JSON.stringify(m)))
-      .catch((e: unknown) => log.warn(`could not record ${id}: ${describeError(e)}`))
-      .finally(() => this.metaWrites.delete(written))
-    this.metaWrites.add(written)
-    return written
-  }
-
-  /** Writes the coalesced document records now; resolves when every record write has ended. */
-  private async writeAllMeta(): Promise<void> {
-    for (const id of [...this.metaDirty]) void this.writeMeta(id)
-    await Promise.all([...this.metaWrites])
-  }
-
   // ---- other tabs ----------------------------------------------------------------------------
 
   private onTabMessage(m: TabMessage): void {
     if (m.from === this.opts.tabId) return
     if (m.t === 'chunk') this.handles.get(m.doc)?.receiveTabChunk(m.data, m.sigs, m.unstored)
     else if (m.t === 'doc-created') {
-      this.loadedMeta = this.loadedMeta
-        .then(() => this.loadMeta())
-        .then(() => this.events.emit('docs-changed', undefined))
+      this.meta.reload()
     }
   }
 
@@ -465,7 +359,7 @@ export class Repo {
 
   /** A peer has these documents open: start syncing the ones we have (open or stored). */
   async peerInterested(peer: SyncPeer, tags: readonly Uint8Array[]): Promise<void> {
-    await this.loadedMeta
+    await this.meta.loaded
     if (!this.peers.has(peer)) return
     let known = this.remoteTopics.get(peer)
     if (known === undefined) this.remoteTopics.set(peer, (known = new Set()))
