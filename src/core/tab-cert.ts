@@ -6,6 +6,7 @@
 import { concatBytes, utf8 } from './bytes'
 import { IdentityError, type Result, ok, err } from './errors'
 import { didKeyFromPublicKey, sign, verify, type Identity } from './identity'
+import type { Reader, Writer } from './wire/codec'
 
 export interface TabCert {
   identityKey: Uint8Array
@@ -75,4 +76,24 @@ export function verifyTabCert(
     return err(new IdentityError('BAD_SIGNATURE', 'tab certificate signature does not verify'))
   }
   return ok(didKeyFromPublicKey(cert.identityKey))
+}
+
+/** The one wire form of a certificate (inside the sync and outbox HELLO frames). */
+export function writeTabCert(w: Writer, c: TabCert): Writer {
+  return w
+    .raw(c.identityKey)
+    .string(c.peerId)
+    .string(c.profileId)
+    .varint(c.issuedAt)
+    .raw(c.signature)
+}
+
+/** Reads what `writeTabCert` wrote; a short or bad input leaves its error on the reader. */
+export function readTabCert(r: Reader): TabCert {
+  const identityKey = r.raw(32).slice()
+  const peerId = r.string(128)
+  const profileId = r.string(64)
+  const issuedAt = r.varint()
+  const signature = r.raw(64).slice()
+  return { identityKey, peerId, profileId, issuedAt, signature }
 }

@@ -13,7 +13,7 @@
 import { bytesToHex, hexToBytes, randomBytes } from '../bytes'
 import { InvalidValueError, ProtocolError, type Result, ok, err } from '../errors'
 import { publicKeyFromDidKey, sign, verify, type Identity } from '../identity'
-import type { TabCert } from '../tab-cert'
+import { readTabCert, writeTabCert, type TabCert } from '../tab-cert'
 import { checkJson, type JsonValue } from '../values'
 import { Reader, Writer } from '../wire/codec'
 import { protocolId, VERSIONS } from '../wire/versions'
@@ -131,13 +131,7 @@ export function encodeOutboxFrame(f: OutboxFrame): Uint8Array {
   const w = new Writer()
   switch (f.type) {
     case 'hello':
-      w.u8(T_HELLO)
-        .varint(f.version)
-        .raw(f.cert.identityKey)
-        .string(f.cert.peerId)
-        .string(f.cert.profileId)
-        .varint(f.cert.issuedAt)
-        .raw(f.cert.signature)
+      writeTabCert(w.u8(T_HELLO).varint(f.version), f.cert)
       break
     case 'message': {
       const m = f.message
@@ -173,12 +167,7 @@ export function decodeOutboxFrame(buf: Uint8Array): Result<OutboxFrame, Protocol
   switch (type) {
     case T_HELLO: {
       const version = r.varint(0xffff)
-      const identityKey = r.raw(32).slice()
-      const peerId = r.string(128)
-      const profileId = r.string(64)
-      const issuedAt = r.varint()
-      const signature = r.raw(64).slice()
-      f = { type: 'hello', version, cert: { identityKey, peerId, profileId, issuedAt, signature } }
+      f = { type: 'hello', version, cert: readTabCert(r) }
       break
     }
     case T_MESSAGE: {

@@ -5,13 +5,13 @@
  * document's `DocStore` (`[docId, 'g', sha256]`), written in the same batch as the changes.
  */
 import type { AutomergeDoc } from '../automerge'
-import { bytesToHex, concatBytes } from '../bytes'
+import { bytesToHex } from '../bytes'
 import { didKeyFromPublicKey } from '../identity'
 import { own, SignatureList, type ChangeSignature } from '../sync/signature-list'
 
 /** The one encoding of signature records: on disk, between tabs and inside sync messages. */
 export function encodeSigRecords(sigs: readonly ChangeSignature[]): Uint8Array {
-  return concatBytes(sigs.flatMap((s) => [s.hash, s.author, s.signature]))
+  return SignatureList.of(sigs).bytes
 }
 
 /** Records back into signatures (a copy); a trailing partial record is ignored. */

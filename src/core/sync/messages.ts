@@ -10,7 +10,7 @@
  */
 import { docIdFromBytes, docIdToBytes, type DocId } from '../ids'
 import { ProtocolError, type Result, ok, err } from '../errors'
-import type { TabCert } from '../tab-cert'
+import { readTabCert, writeTabCert, type TabCert } from '../tab-cert'
 import { Reader, Writer } from '../wire/codec'
 import { protocolId, VERSIONS } from '../wire/versions'
 import { SIG_RECORD_BYTES, SignatureList, type ChangeSignature } from './signature-list'
@@ -77,12 +77,7 @@ export function encodeSyncFrame(f: SyncFrame): Uint8Array {
   const w = new Writer()
   switch (f.type) {
     case 'hello':
-      w.u8(T_HELLO)
-        .varint(f.version)
-        .raw(f.cert.identityKey)
-        .string(f.cert.peerId)
-        .string(f.cert.profileId)
-      w.varint(f.cert.issuedAt).raw(f.cert.signature)
+      writeTabCert(w.u8(T_HELLO).varint(f.version), f.cert)
       break
     case 'interest':
       w.u8(T_INTEREST).varint(f.topics.length)
@@ -90,8 +85,7 @@ export function encodeSyncFrame(f: SyncFrame): Uint8Array {
       break
     case 'sync':
       w.u8(T_SYNC).bytes(docIdToBytes(f.docId)).bytes(f.message).varint(f.sigs.length)
-      if (f.sigs instanceof SignatureList) w.raw(f.sigs.bytes)
-      else for (const s of f.sigs) w.raw(s.hash).raw(s.author).raw(s.signature)
+      w.raw((f.sigs instanceof SignatureList ? f.sigs : SignatureList.of(f.sigs)).bytes)
       break
     case 'goodbye':
       w.u8(T_GOODBYE).string(truncateUtf8(f.reason, MAX_REASON_BYTES))
@@ -107,16 +101,7 @@ export function decodeSyncFrame(buf: Uint8Array): Result<DecodedSyncFrame, Proto
   switch (type) {
     case T_HELLO: {
       const version = r.varint()
-      const identityKey = r.raw(32).slice()
-      const peerId = r.string(128)
-      const profileId = r.string(64)
-      const issuedAt = r.varint()
-      const signature = r.raw(64).slice()
-      frame = {
-        type: 'hello',
-        version,
-        cert: { identityKey, peerId, profileId, issuedAt, signature },
-      }
+      frame = { type: 'hello', version, cert: readTabCert(r) }
       break
     }
     case T_INTEREST: {
