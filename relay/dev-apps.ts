@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { readAppConfig } from '../scripts/app-config'
+import { readAppConfig } from './app-config'
 
 export interface DevApp {
   name: string

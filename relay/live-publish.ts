@@ -11,7 +11,7 @@ import type { PublishedVersion } from '../src/browser/dev'
 import type { Identity } from '../src/core/identity'
 import { createLogger } from '../src/core/log'
 import type { ReleaseService } from '../src/core/releases/service'
-import { readAppConfig } from '../scripts/app-config'
+import { readAppConfig } from './app-config'
 import type { FileBlockStore } from './file-blocks'
 
 const log = createLogger('live-publish')
@@ -136,7 +136,7 @@ export class LivePublisher {
   private async once(dir: string): Promise<void> {
     const started = performance.now()
     try {
-      const { buildAppDir, writeSeed } = await import('../scripts/app-build')
+      const { buildAppDir, writeSeed } = await import('./app-build')
       const config = readAppConfig(dir)
       const at = Date.now()
       const { app } = await buildAppDir(dir, this.o.identity, {

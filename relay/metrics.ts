@@ -1,91 +1,194 @@
 /**
- * The relay's metrics. `RelayMetrics` is a libp2p metrics component (passed as `metrics` to
- * createLibp2p) that counts the bytes flowing through circuit-relay streams, which libp2p does not
- * count itself; everything else libp2p would register is accepted and ignored. `prometheus()`
- * renders /metrics in the Prometheus text format.
+ * The relay's /metrics: one prom-client Registry per relay (the tests run several in a process)
+ * holding libp2p's own metrics (relay/libp2p-metrics.ts, with Node's process metrics) and the
+ * relay's `orrery_relay_*` ones, which are read from the running relay at each scrape.
  */
-import type { Metrics, MultiaddrConnection, Stream } from '@libp2p/interface'
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { RelayConfig } from './config'
+import type { RelayNode } from './node'
+import { relayLibp2pMetrics, type RelayTraffic } from './libp2p-metrics'
 
-const noop = {
-  update() {},
-  increment() {},
-  decrement() {},
-  reset() {},
-  observe() {},
-  timer: () => () => {},
+/** What the scrape reads besides the libp2p node. */
+export interface MetricSources {
+  node: RelayNode
+  config: RelayConfig
+  /** bytes through the WebSocket forward */
+  websocket: { in: number; out: number }
+  /** the per-IP limits: WebSocket connections open, requests refused by reason */
+  limits: { openSockets: number; refused: Record<string, number> }
 }
 
-export class RelayMetrics {
-  relayedBytes = 0
-  relayedStreams = 0
-  connectionsOpened = 0
+type Values = { labels?: Record<string, string>; value: number }[]
 
-  trackMultiaddrConnection(_c: MultiaddrConnection): void {
-    this.connectionsOpened++
-  }
-
-  trackProtocolStream(stream: Stream): void {
-    if (!stream.protocol.startsWith('/libp2p/circuit/relay/0.2.0/')) return
-    this.relayedStreams++
-    // every relayed byte arrives at the relay exactly once, on the hop or the stop stream
-    stream.addEventListener('message', (e) => {
-      this.relayedBytes += e.data.byteLength
-    })
-  }
-
-  registerMetric(): typeof noop {
-    return noop
-  }
-  registerMetricGroup(): typeof noop {
-    return noop
-  }
-  registerCounter(): typeof noop {
-    return noop
-  }
-  registerCounterGroup(): typeof noop {
-    return noop
-  }
-  registerHistogram(): typeof noop {
-    return noop
-  }
-  registerHistogramGroup(): typeof noop {
-    return noop
-  }
-  registerSummary(): typeof noop {
-    return noop
-  }
-  registerSummaryGroup(): typeof noop {
-    return noop
-  }
-  traceFunction<F>(_name: string, fn: F): F {
-    return fn
-  }
-  createTrace(): undefined {
-    return undefined
-  }
-}
-
-export function relayMetrics(metrics: RelayMetrics): () => Metrics {
-  return () => metrics as unknown as Metrics
-}
-
-export interface MetricSample {
+interface Sampled {
   name: string
   help: string
   type: 'counter' | 'gauge'
-  values: { labels?: Record<string, string>; value: number }[]
+  labels?: string[]
+  read: () => Values
 }
 
-export function prometheus(samples: MetricSample[]): string {
-  const lines: string[] = []
-  for (const s of samples) {
-    lines.push(`# HELP ${s.name} ${s.help}`, `# TYPE ${s.name} ${s.type}`)
-    for (const v of s.values) {
-      const labels = Object.entries(v.labels ?? {})
-        .map(([k, x]) => `${k}="${x.replace(/["\\\n]/g, '_')}"`)
-        .join(',')
-      lines.push(`${s.name}${labels === '' ? '' : `{${labels}}`} ${v.value}`)
+export class RelayMetrics {
+  readonly registry = new Registry()
+  private readonly traffic: RelayTraffic = {
+    connectionsOpened: this.counter(
+      'orrery_relay_connections_opened_total',
+      'Connections opened since start',
+    ),
+    relayedBytes: this.counter(
+      'orrery_relay_relayed_bytes_total',
+      'Bytes carried over relayed (circuit) connections',
+    ),
+    relayedStreams: this.counter('orrery_relay_relayed_streams_total', 'Circuit relay streams'),
+  }
+
+  /** libp2p's metrics component, for createLibp2p's `metrics` */
+  libp2p(): ReturnType<typeof relayLibp2pMetrics> {
+    return relayLibp2pMetrics(this.registry, this.traffic)
+  }
+
+  /** The Prometheus text of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  /** Registers the metrics read from the running relay. */
+  watch({ node, config, websocket, limits }: MetricSources): void {
+    const sampled: Sampled[] = [
+      {
+        name: 'orrery_relay_connections',
+        help: 'Open libp2p connections',
+        type: 'gauge',
+        labels: ['kind'],
+        read: () => {
+          const byKind = new Map<string, number>()
+          for (const c of node.getConnections()) {
+            const kind =
+              c.limits !== undefined
+                ? 'relayed'
+                : c.remoteAddr.toString().includes('/ws')
+                  ? 'websockets'
+                  : 'other'
+            byKind.set(kind, (byKind.get(kind) ?? 0) + 1)
+          }
+          return [...byKind].map(([kind, value]) => ({ labels: { kind }, value }))
+        },
+      },
+      {
+        name: 'orrery_relay_reservations',
+        help: 'Circuit relay reservations held',
+        type: 'gauge',
+        read: () => [{ value: node.services.relay.reservations.size }],
+      },
+      {
+        name: 'orrery_relay_websocket_bytes_total',
+        help: 'Bytes through the WebSocket forward',
+        type: 'counter',
+        labels: ['direction'],
+        read: () => [
+          { labels: { direction: 'in' }, value: websocket.in },
+          { labels: { direction: 'out' }, value: websocket.out },
+        ],
+      },
+      {
+        name: 'orrery_relay_discovery_peers',
+        help: 'Peers with a discovery stream',
+        type: 'gauge',
+        read: () => [{ value: node.services.discovery.stats().peers }],
+      },
+      {
+        name: 'orrery_relay_discovery_topics',
+        help: 'Topics with members',
+        type: 'gauge',
+        read: () => [{ value: node.services.discovery.stats().topics }],
+      },
+      {
+        name: 'orrery_relay_protocol_errors_total',
+        help: 'Streams closed for bad input',
+        type: 'counter',
+        labels: ['protocol'],
+        read: () => [
+          {
+            labels: { protocol: 'discovery' },
+            value: node.services.discovery.stats().protocolErrors,
+          },
+          {
+            labels: { protocol: 'blocks' },
+            value: node.services.blocks.stats().protocolErrors ?? 0,
+          },
+        ],
+      },
+      {
+        name: 'orrery_relay_blocks_served_total',
+        help: 'App blocks served to peers',
+        type: 'counter',
+        read: () => [{ value: node.services.blocks.stats().servedBlocks ?? 0 }],
+      },
+      {
+        name: 'orrery_relay_websocket_connections',
+        help: 'Open WebSocket connections forwarded to libp2p',
+        type: 'gauge',
+        read: () => [{ value: limits.openSockets }],
+      },
+      {
+        name: 'orrery_relay_refused_total',
+        help: 'HTTP requests and WebSocket upgrades refused (429) by the per-IP limits',
+        type: 'counter',
+        labels: ['reason'],
+        read: () =>
+          Object.entries(limits.refused).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      {
+        name: 'orrery_relay_limit',
+        help: 'Configured limits',
+        type: 'gauge',
+        labels: ['limit'],
+        read: () =>
+          Object.entries({
+            max_connections: config.maxConnections,
+            max_connections_per_ip: config.maxConnectionsPerIp,
+            http_rate: config.httpRate,
+            http_burst: config.httpBurst,
+            max_reservations: config.maxReservations,
+            relay_data_limit_bytes: config.relayDataLimit,
+            relay_duration_limit_seconds: config.relayDurationLimit,
+            reservation_ttl_seconds: config.reservationTtl,
+          }).map(([limit, value]) => ({ labels: { limit }, value })),
+      },
+    ]
+    for (const s of sampled) this.sample(s)
+  }
+
+  private counter(name: string, help: string): Counter {
+    return new Counter({ name, help, registers: [this.registry] })
+  }
+
+  /**
+   * A metric whose values are read at each scrape. The counters among them mirror totals kept
+   * elsewhere (monotonic), so each scrape sets them to the total rather than adding to them.
+   */
+  private sample({ name, help, type, labels = [], read }: Sampled): void {
+    const common = { name, help, labelNames: labels, registers: [this.registry] }
+    if (type === 'gauge') {
+      new Gauge({
+        ...common,
+        collect() {
+          this.reset()
+          for (const v of read()) this.set(v.labels ?? {}, v.value)
+        },
+      })
+    } else {
+      new Counter({
+        ...common,
+        collect() {
+          this.reset()
+          for (const v of read()) this.inc(v.labels ?? {}, v.value)
+        },
+      })
     }
   }
-  return lines.join('\n') + '\n'
 }

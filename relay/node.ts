@@ -9,13 +9,12 @@ import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
-import type { PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Metrics, PrivateKey } from '@libp2p/interface'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/server'
 import { orreryBlocks, type BlockService } from '../src/core/blocks/service'
 import { orreryReleases, type ReleaseService } from '../src/core/releases/service'
 import type { BlockStore } from '../src/core/blocks/types'
-import { relayMetrics, type RelayMetrics } from './metrics'
 
 export interface RelayNodeOptions {
   privateKey: PrivateKey
@@ -28,7 +27,8 @@ export interface RelayNodeOptions {
   reservationTtl: number
   blocks: BlockStore
   seed: boolean
-  metrics: RelayMetrics
+  /** libp2p's metrics component (relay/libp2p-metrics.ts) */
+  metrics: (components: { logger: ComponentLogger }) => Metrics
 }
 
 export type RelayNode = Libp2p<{
@@ -43,7 +43,7 @@ export async function createRelayNode(opts: RelayNodeOptions): Promise<RelayNode
     privateKey: opts.privateKey,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
     transports: [webSockets()],
-    metrics: relayMetrics(opts.metrics),
+    metrics: opts.metrics,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {

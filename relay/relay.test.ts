@@ -471,6 +471,14 @@ describe('relay limits', () => {
       await sink
       expect(received).toBeGreaterThan(0)
       expect(received).toBeLessThanOrEqual(64 * 1024)
+      // the relay's counts and libp2p's own, each relay's apart (two run in this process now)
+      const after = await (await fetch(`${r.url}/metrics`)).text()
+      expect(metric(after, 'orrery_relay_relayed_bytes_total')).toBeGreaterThanOrEqual(received)
+      expect(metric(after, 'orrery_relay_relayed_streams_total')).toBeGreaterThanOrEqual(2)
+      expect(after).toMatch(/^libp2p_data_transfer_bytes_total\{protocol="global received"\} \d+/m)
+      for (const text of [after, await (await fetch(`${relay.url}/metrics`)).text()])
+        expect(text).toMatch(/^# TYPE libp2p_connection_manager_dials_total counter$/m)
+      expect(metric(after, 'orrery_relay_connections_opened_total')).toBeGreaterThanOrEqual(2)
       // an idle relayed connection lasts the duration limit
       const conn = await dialer.dial(circuit)
       const t0 = Date.now()

@@ -12,7 +12,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import '../relay/polyfill.js'
 import { loadAutomergeNode } from '../src/core/automerge-node'
-import { buildAppDir, loadPublisher, writeSeed } from './app-build'
+import { buildAppDir, loadPublisher, writeSeed } from '../relay/app-build'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name)

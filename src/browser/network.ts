@@ -8,6 +8,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { backoffWait } from '../core/backoff'
 import { Emitter } from '../core/emitter'
 import { describeError, OrreryError } from '../core/errors'
 import type { Identity } from '../core/identity'
@@ -21,6 +22,9 @@ import type { StorageAdapter } from '../core/storage/types'
 import type { TabBus } from '../core/tabs/bus'
 
 const log = createLogger('network')
+
+/** the relay that served this page is redialled after 0.5 s, 1 s, 2 s … up to 30 s */
+const RELAY_REDIAL = { firstMs: 500, maxMs: 30_000 }
 
 export interface RelayInfo {
   peerId: string
@@ -141,7 +145,7 @@ export class RelayLink {
     if (this.stopped) return
     this.set('offline')
     if (this.timer !== undefined) return
-    const wait = Math.min(30_000, 500 * 2 ** this.attempt++)
+    const wait = backoffWait(RELAY_REDIAL, this.attempt++)
     this.timer = setTimeout(() => {
       this.timer = undefined
       void this.dial()

@@ -4,21 +4,47 @@
  * document belongs to an app when the app created it or was opened on it by a (share or invite)
  * link.
  */
-import type { ActionSpec, AppApi, SpaceRole } from '../../core/apps/api'
+import type { ActionSpec, AppApi, AppStateApi, SpaceRole } from '../../core/apps/api'
 import { appKey } from '../../core/apps/topic'
 import type { AppManifest } from '../../core/blocks/types'
 import { OrreryError } from '../../core/errors'
 import { parsePath } from '../../core/paths'
+import type { DocSyncState } from '../../core/repo/doc-state'
 import { roleAtLeast } from '../../core/spaces/model'
+import type { Unsubscribe } from '../../core/state'
+import type { JsonValue } from '../../core/values'
 import { appLinkHash } from '../links'
-import type { OrreryApi } from '../orrery'
 import type { AppDocs } from './app-docs'
+
+/** What a scoped API uses of the shell's API (`window.orrery`, which satisfies it). */
+export interface ScopeHost {
+  readonly state: AppStateApi
+  readonly docs: {
+    state(id: string): Promise<DocSyncState>
+    onState(id: string, cb: (state: DocSyncState) => void): Unsubscribe
+  }
+  readonly spaces: {
+    create(name: string): Promise<string>
+    createDoc(spaceId: string): Promise<string>
+    of(docId: string): Promise<string | undefined>
+    ofLoaded(docId: string): string | undefined
+    role(docId: string): SpaceRole | undefined
+    invite(
+      spaceId: string,
+      role: SpaceRole,
+      opts?: { expiresInMs?: number; maxUses?: number; open?: { app?: string; doc?: string } },
+    ): Promise<string>
+  }
+  readonly outbox: {
+    send(to: string, kind: string, payload: JsonValue): Promise<unknown>
+  }
+}
 
 export interface ScopeOptions {
   cid: string
   /** which app: its documents are keyed by publisher and name, the same across versions */
   app: Pick<AppManifest, 'name' | 'publisher'>
-  orrery: OrreryApi
+  orrery: ScopeHost
   appDocs: AppDocs
   identityId: string
   startDoc: string | undefined

@@ -14,25 +14,11 @@
  */
 import type { LitElement, ReactiveController } from 'lit'
 import { reloadBecause } from '../dev'
+import { registry } from '../element-registry'
+
+export { takeReloadReasons } from '../element-registry'
 
 type ElementClass = typeof LitElement & CustomElementConstructor
-
-interface Registry {
-  live: Map<string, Set<LitElement>>
-  /** why the running code could not be patched in place (since the last `takeReloadReasons`) */
-  reloadReasons: string[]
-  /** elements replaced in place, in order (name and time), for tests and the bench */
-  replaced: { name: string; at: number }[]
-}
-
-const KEY = Symbol.for('orrery.elements')
-const registry: Registry =
-  ((globalThis as Record<symbol, unknown>)[KEY] as Registry | undefined) ??
-  ((globalThis as Record<symbol, unknown>)[KEY] = {
-    live: new Map(),
-    reloadReasons: [],
-    replaced: [],
-  })
 
 export function defineElement(name: string, cls: ElementClass): void {
   const existing = customElements.get(name) as ElementClass | undefined
@@ -49,11 +35,6 @@ export function defineElement(name: string, cls: ElementClass): void {
     return
   }
   patch(name, existing, cls)
-}
-
-/** Reasons collected since the last call (a swap reloads the page when there are any). */
-export function takeReloadReasons(): string[] {
-  return registry.reloadReasons.splice(0)
 }
 
 export function replacedElements(): readonly { name: string; at: number }[] {

@@ -6,6 +6,7 @@
  * provider appears, otherwise after a backoff (a relay may start seeding, a peer may finish its
  * own install). Pure: the caller passes the clock.
  */
+import { backoffWait } from '../backoff'
 
 export interface AskPolicy {
   /** with nobody to ask at all, "finding" turns into "waiting" after this (ms) */
@@ -26,15 +27,14 @@ export type AskPhase = 'finding' | 'waiting'
 export class AskSchedule {
   private asked = new Set<string>()
   private lastAsk: number | undefined
-  private retryMs: number
+  /** asks of the same providers that found nothing: the backoff grows with them */
+  private refusals = 0
   private refused = false
 
   constructor(
     private readonly start: number,
     private readonly policy: AskPolicy = DEFAULT_ASK_POLICY,
-  ) {
-    this.retryMs = policy.minRetryMs
-  }
+  ) {}
 
   /**
    * Ask these providers now? Yes the first time, when one of them was not asked before (or left
@@ -45,7 +45,7 @@ export class AskSchedule {
     if (providers.length === 0) return false
     if (this.lastAsk === undefined) return true
     if (providers.some((p) => !this.asked.has(p))) return true
-    return now - this.lastAsk >= this.retryMs
+    return now - this.lastAsk >= this.retryMs()
   }
 
   /** The providers are being asked now. */
@@ -57,7 +57,12 @@ export class AskSchedule {
   /** None of those providers had every block: wait longer before asking them again. */
   unavailable(): void {
     this.refused = true
-    this.retryMs = Math.min(this.policy.maxRetryMs, this.retryMs * 2)
+    this.refusals++
+  }
+
+  private retryMs(): number {
+    const { minRetryMs: firstMs, maxRetryMs: maxMs } = this.policy
+    return backoffWait({ firstMs, maxMs }, this.refusals)
   }
 
   /** finding: still looking; waiting: nobody reachable has it (asked and refused, or nobody to ask). */

@@ -1,7 +1,8 @@
 /**
  * The retry schedule of the outbox (outbox-store.ts): exponential backoff after failed delivery
- * attempts, with jitter.
+ * attempts, with jitter (the shared helper, ../backoff.ts).
  */
+import { backoffWait } from '../backoff'
 
 export const BACKOFF = { baseMs: 1000, maxMs: 5 * 60 * 1000, jitter: 0.2 }
 
@@ -10,7 +11,6 @@ export const BACKOFF = { baseMs: 1000, maxMs: 5 * 60 * 1000, jitter: 0.2 }
  * up to `BACKOFF.jitter` at random (so senders that failed together do not retry together).
  */
 export function backoffDelay(attempts: number, random: () => number = Math.random): number {
-  const exp = Math.min(Math.max(attempts, 1) - 1, 30)
-  const base = Math.min(BACKOFF.maxMs, BACKOFF.baseMs * 2 ** exp)
-  return Math.round(base * (1 - BACKOFF.jitter * Math.min(Math.max(random(), 0), 1)))
+  const { baseMs, maxMs, jitter } = BACKOFF
+  return backoffWait({ firstMs: baseMs, maxMs, jitter }, attempts - 1, random)
 }

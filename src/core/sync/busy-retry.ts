@@ -9,6 +9,7 @@
  * full, so peers that keep filling it cannot make us churn streams.
  */
 import type { Connection } from '@libp2p/interface'
+import { backoffWait } from '../backoff'
 import type { Firewall } from '../firewall/firewall'
 import type { Logger } from '../log'
 
@@ -40,7 +41,7 @@ export class BusyRetry {
     if (this.pending.has(connection) || connection.status !== 'open') return
     const tries = this.tries.get(connection) ?? 0
     this.tries.set(connection, tries + 1)
-    const ms = Math.min(BUSY_RETRY_FIRST_MS * 2 ** tries, BUSY_RETRY_MAX_MS)
+    const ms = backoffWait({ firstMs: BUSY_RETRY_FIRST_MS, maxMs: BUSY_RETRY_MAX_MS }, tries)
     const timer = setTimeout(() => this.fire(connection), ms)
     this.pending.set(connection, { timer, tries })
   }

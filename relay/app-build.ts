@@ -10,7 +10,7 @@ import path from 'node:path'
 import { build } from 'vite'
 import { buildApp, type BuiltApp } from '../src/core/blocks/manifest'
 import { exportFile, generateIdentity, importFile, type Identity } from '../src/core/identity'
-import { FileBlockStore } from '../relay/file-blocks'
+import { FileBlockStore } from './file-blocks'
 import { readAppConfig, type AppConfig } from './app-config'
 
 const MIME: Record<string, string> = {
