@@ -16,9 +16,8 @@ import { describeError } from '../errors'
 import type { Logger } from '../log'
 import { verifyTabCert } from '../tab-cert'
 import { FramedStream } from '../wire/framed-stream'
-import { MAX_FRAME } from '../wire/framing'
 import { isUnsupportedProtocol, type VersionedProtocol } from '../wire/versions'
-import { MAX_OUTBOX_MESSAGE, type AckStatus, type OutboxMessage } from './messages'
+import { OUTBOX_FRAMING, type AckStatus, type OutboxMessage } from './messages'
 import type { Outbox } from './outbox-store'
 import { SenderLink } from './sender-link'
 import {
@@ -123,11 +122,7 @@ export class Delivery {
         this.ctx.log.debug(`no outbox stream to ${short(peer)}: ${describeError(e)}`)
       return
     }
-    const framed = new FramedStream(
-      stream,
-      { maxFrame: MAX_FRAME, maxMessage: MAX_OUTBOX_MESSAGE },
-      this.ctx.log,
-    )
+    const framed = new FramedStream(stream, OUTBOX_FRAMING, this.ctx.log)
     this.senders.add(framed)
     const link = new SenderLink(framed, this.ctx.counters, major)
     const reading = link.read()

@@ -16,6 +16,7 @@ import { publicKeyFromDidKey, sign, verify, type Identity } from '../identity'
 import { readTabCert, writeTabCert, type TabCert } from '../tab-cert'
 import { checkJson, type JsonValue } from '../values'
 import { Reader, Writer } from '../wire/codec'
+import { MAX_FRAME } from '../wire/framing'
 import { protocolId, VERSIONS } from '../wire/versions'
 
 /** the current outbox protocol id (all spoken ids: `spokenIds('outbox')`) */
@@ -27,6 +28,8 @@ export const MAX_KIND_BYTES = 64
 export const MAX_DID_BYTES = 128
 /** the framing limit for this protocol: one message with the largest payload and its header */
 export const MAX_OUTBOX_MESSAGE = 20 * 1024
+/** the framing limits of an outbox stream, both ways */
+export const OUTBOX_FRAMING = { maxFrame: MAX_FRAME, maxMessage: MAX_OUTBOX_MESSAGE }
 
 const ID_BYTES = 16
 const KIND = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/

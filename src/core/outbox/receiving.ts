@@ -13,13 +13,12 @@ import type { Identity } from '../identity'
 import type { Logger } from '../log'
 import { issueTabCert, type TabCert } from '../tab-cert'
 import { FramedStream } from '../wire/framed-stream'
-import { MAX_FRAME } from '../wire/framing'
 import { helloVersion } from '../wire/versions'
 import type { Inbox } from './inbox-store'
 import {
   decodeOutboxFrame,
   encodeOutboxFrame,
-  MAX_OUTBOX_MESSAGE,
+  OUTBOX_FRAMING,
   verifyMessage,
   type AckStatus,
   type OutboxMessage,
@@ -63,11 +62,7 @@ export class Receiving {
       stream.abort(new Error('outbox messages are not taken over limited connections'))
       return
     }
-    const framed = new FramedStream(
-      stream,
-      { maxFrame: MAX_FRAME, maxMessage: MAX_OUTBOX_MESSAGE },
-      this.ctx.log,
-    )
+    const framed = new FramedStream(stream, OUTBOX_FRAMING, this.ctx.log)
     this.receivers.add(framed)
     this.serve(framed, major)
       .catch((e: unknown) => {

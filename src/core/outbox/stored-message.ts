@@ -17,14 +17,8 @@ export function parse(bytes: Uint8Array): unknown {
 }
 
 /** What is stored for a message (both sides keep it whole, signature included). */
-export interface StoredMessage {
-  id: string
-  from: string
-  to: string
-  kind: string
-  /** JSON text as signed */
-  payload: string
-  createdAt: number
+export interface StoredMessage extends Omit<OutboxMessage, 'signature'> {
+  /** base64url */
   signature: string
 }
 
