@@ -67,10 +67,19 @@ export async function armed(page: Page, name: string, path: string, ms: number):
 
 /**
  * Init script (page.addInitScript): waits for window.orrery (created by the app's module script),
- * subscribes to `/<docId>` at once (the state API answers from the local store before `ready`) and
- * records ms since navigation start once the document has `count` keys, and when `ready` came.
+ * opens `docId` and subscribes to `path` in it at once (the state API answers from the local store
+ * before `ready`) and records ms since navigation start once `path` has `count` keys, and when
+ * `ready` came.
  */
-export function loadProbe({ docId, count }: { docId: string; count: number }): void {
+export function loadProbe({
+  docId,
+  path,
+  count,
+}: {
+  docId: string
+  path: string
+  count: number
+}): void {
   const load: LoadProbe = {}
   window.__bench = { waits: {}, offs: [], load }
   const start = (): void => {
@@ -78,7 +87,9 @@ export function loadProbe({ docId, count }: { docId: string; count: number }): v
       setTimeout(start, 1)
       return
     }
-    const off = window.orrery.state.subscribe(`/${docId}`, (v) => {
+    // the shell opens the document it shows; a bare page has only this probe to open it
+    window.orrery.docs.open(docId).catch((e: unknown) => (load.error = `open: ${String(e)}`))
+    const off = window.orrery.state.subscribe(path, (v) => {
       if (load.done !== undefined || v === null || typeof v !== 'object') return
       if (Object.keys(v).length < count) return
       load.done = performance.now()
@@ -94,7 +105,7 @@ export function loadProbe({ docId, count }: { docId: string; count: number }): v
 }
 
 /** Waits for `loadProbe` to finish on `page`; returns ms from navigation start to complete. */
-export async function probed(page: Page, docId: string, ms: number): Promise<Required<LoadProbe>> {
+export async function probed(page: Page, path: string, ms: number): Promise<Required<LoadProbe>> {
   const handle = await page
     .waitForFunction(
       () => {
@@ -110,11 +121,11 @@ export async function probed(page: Page, docId: string, ms: number): Promise<Req
     )
     .catch(async (e: unknown) => {
       const seen = await page
-        .evaluate(async (d) => {
-          const v = await window.orrery.state.get(`/${d}`)
+        .evaluate(async (p) => {
+          const v = await window.orrery.state.get(p)
           const keys = v !== null && typeof v === 'object' ? Object.keys(v).length : 0
           return { probe: window.__bench?.load, keys }
-        }, docId)
+        }, path)
         .catch((e2: unknown) => String(e2))
       const why = (e instanceof Error ? e.message : String(e)).split('\n')[0]
       throw new Error(`document not complete (${why}); in the page: ${JSON.stringify(seen)}`, {

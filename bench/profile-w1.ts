@@ -12,7 +12,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { CDPSession, Page } from 'playwright-core'
 import { closeLabsOnSignals, Lab, type BenchPeer } from './lab'
-import { percentile, warmUp, type DocMaker } from './workloads'
+import { percentile, syncedDoc, type DocMaker } from './workloads'
 import { floor } from './floor'
 import { samplesOf, summarize, type CpuProfile } from './profile-summary'
 
@@ -53,14 +53,8 @@ async function stopProbe(
   }
 }
 
-/** W1's document, shown in both shells when `shell` (B is navigated to it by warmUp). */
-const shownDoc =
-  (shell: boolean): DocMaker =>
-  async (lab, a, b) => {
-    const doc = await a.page.evaluate(() => window.orrery.docs.create())
-    if (shell) await a.page.evaluate((d) => (location.hash = `#/doc/${d}`), doc)
-    return warmUp(lab, a, b, doc)
-  }
+/** W1's document, shown in both shells when `shell`, else opened through the API only. */
+const shownDoc = (shell: boolean): DocMaker => syncedDoc({ shell, nested: false })
 
 async function rounds(a: BenchPeer, b: BenchPeer, doc: string, n: number): Promise<number[]> {
   await b.page.evaluate((doc) => {

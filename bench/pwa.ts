@@ -212,7 +212,7 @@ export async function offlineEdits(lab: Lab, user: Returning): Promise<P3Result>
   const b = await lab.peer('B')
   try {
     await lab.goto(a, '/')
-    const doc = await syncedDoc(lab, a, b)
+    const doc = await syncedDoc({ shell: false, nested: false })(lab, a, b)
     // offline, A reloads on the document: its connections end and cannot be made again
     await a.page.evaluate((d) => (location.hash = `#/doc/${d}`), doc)
     await a.page.context().setOffline(true)

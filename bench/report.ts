@@ -10,7 +10,7 @@ import type { N1Result } from './newcomer'
 import type { ColdStart, P3Result } from './pwa'
 import type { RawResult } from './rtc'
 import type { S1Result, S2Result } from './signed'
-import type { LoadResult, W1Result, W2Result } from './workloads'
+import type { DocView, LoadResult, W1Result, W2Result } from './workloads'
 import { none, values } from './rows'
 
 export const WORKLOADS = [
@@ -222,7 +222,7 @@ function previous(
 export function writeResults(
   file: string,
   results: Results,
-  meta: { chromium: string; runs: number; only: Workload[] },
+  meta: { chromium: string; runs: number; only: Workload[]; view: DocView },
 ): void {
   const w1 = okValues(results.W1)
   const w2 = okValues(results.W2)
@@ -241,7 +241,7 @@ export function writeResults(
       chromium: meta.chromium,
       date: new Date().toISOString(),
     },
-    options: { runs: meta.runs, only: meta.only },
+    options: { runs: meta.runs, only: meta.only, view: meta.view },
     ...(prev.carriedOver ? { carriedOver: prev.carriedOver } : {}),
     workloads: pick(WORKLOADS, {
       ...prev.workloads,

@@ -1,7 +1,11 @@
 /**
- * `npm run bench [-- --runs N] [-- --only W1,W3]`: two or three headless peers (each its own
- * Chromium process) and the real relay, driven through window.orrery. Every run starts a fresh
- * relay (fresh data directory) and fresh browsers:
+ * `npm run bench [-- --runs N] [-- --only W1,W3] [-- --bare] [-- --nested]`: two or three headless
+ * peers (each its own Chromium process) and the real relay, driven through window.orrery. Every run
+ * starts a fresh relay (fresh data directory) and fresh browsers. By default every peer shows the
+ * document in the shell (`#/doc/<id>`), as a person would: the headline, in bench/results.json.
+ * `--bare`: the pages stay on the home view and open documents through the API only
+ * (results-bare.json); `--nested`: W3/W4's keys live in one nested map, `/<doc>/big`, as apps keep
+ * them (results-nested.json, results-bare-nested.json).
  *
  *   W1 round trip  A sets ping = i, B answers pong = i, 200 rounds (p50 / p95 / max)
  *   W2 burst       A makes 5,000 sequential sets; until B has seen them all (ms, changes/s)
@@ -67,19 +71,38 @@ import {
   type Workload,
 } from './report'
 import { closeDocs, remembered, signedBurst, signedRoundTrip, type Opened } from './signed'
-import { bigDoc, burst, coldJoin, reload, roundTrip, syncedDoc, type LoadResult } from './workloads'
+import {
+  bigDoc,
+  burst,
+  coldJoin,
+  reload,
+  roundTrip,
+  syncedDoc,
+  type DocView,
+  type LoadResult,
+} from './workloads'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-function parseArgs(argv: string[]): { runs: number; only: Workload[]; pairs: number } {
+interface Args {
+  runs: number
+  only: Workload[]
+  pairs: number
+  view: DocView
+}
+
+function parseArgs(argv: string[]): Args {
   let runs = 3
   let pairs = DIAL_PAIRS
   let only: Workload[] = [...WORKLOADS]
+  const view: DocView = { shell: true, nested: false }
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2)
     const value = (): string => inline ?? argv[++i] ?? ''
     if (flag === '--runs') runs = Number(value())
     else if (flag === '--pairs') pairs = Number(value())
+    else if (flag === '--bare') view.shell = false
+    else if (flag === '--nested') view.nested = true
     else if (flag === '--only') {
       const names = value().toUpperCase().split(',').filter(Boolean)
       const bad = names.filter((n) => !(WORKLOADS as readonly string[]).includes(n))
@@ -89,12 +112,13 @@ function parseArgs(argv: string[]): { runs: number; only: Workload[]; pairs: num
   }
   if (!Number.isInteger(runs) || runs < 1) usage('--runs needs a positive integer')
   if (!Number.isInteger(pairs) || pairs < 1) usage('--pairs needs a positive integer')
-  return { runs, only, pairs }
+  return { runs, only, pairs, view }
 }
 
 function usage(problem: string): never {
   console.error(
-    `${problem}\nusage: npm run bench -- [--runs N] [--only ${WORKLOADS.join(',')}] [--pairs N]`,
+    `${problem}\nusage: npm run bench -- [--runs N] [--only ${WORKLOADS.join(',')}] [--pairs N]` +
+      ' [--bare] [--nested]',
   )
   process.exit(2)
 }
@@ -109,9 +133,10 @@ async function pairRun(
   b: BenchPeer,
   only: Set<Workload>,
   measure: Measure,
+  view: DocView,
 ) {
   const opened: Opened = { docs: [] }
-  const plain = remembered(opened, syncedDoc)
+  const plain = remembered(opened, syncedDoc(view))
   const w1 = only.has('W1') ? await measure('W1', () => roundTrip(lab, a, b, plain)) : undefined
   if (only.has('S1')) {
     await closeDocs([a, b], opened)
@@ -126,7 +151,13 @@ async function pairRun(
 }
 
 /** The document workloads of one run (W1-W4, S1, S2): fresh browsers, in order. */
-async function docsRun(lab: Lab, only: Set<Workload>, measure: Measure, results: Results) {
+async function docsRun(
+  lab: Lab,
+  only: Set<Workload>,
+  measure: Measure,
+  results: Results,
+  view: DocView,
+) {
   const needB = (['W1', 'W2', 'S1', 'S2'] as const).some((w) => only.has(w))
   const needC = only.has('W3') || only.has('W4')
   const [a, b] = await Promise.all([
@@ -135,23 +166,23 @@ async function docsRun(lab: Lab, only: Set<Workload>, measure: Measure, results:
   ])
   const chromium = a.browser.version()
   if (b !== undefined) {
-    await pairRun(lab, a, b, only, measure)
+    await pairRun(lab, a, b, only, measure, view)
     await lab.closePeer(b) // not part of W3/W4
   }
   if (needC) {
     let c: BenchPeer | undefined
     let doc = ''
     const join = async (): Promise<LoadResult> => {
-      doc = await bigDoc(a)
+      doc = await bigDoc(a, view)
       c = await lab.peer('C')
-      return coldJoin(lab, c, doc)
+      return coldJoin(lab, c, doc, view)
     }
     const w3 = await measure('W3', join, only.has('W3'))
     if (only.has('W4') && !interrupted()) {
       if (w3 === undefined || c === undefined) {
         results.W4.push({ ok: false, error: 'W3 (its set-up) failed' })
         console.log('  W4 skipped: W3 (its set-up) failed')
-      } else await measure('W4', () => reload(c!, doc))
+      } else await measure('W4', () => reload(c!, doc, view))
     }
   }
   return chromium
@@ -230,7 +261,7 @@ async function seededLab(app: BenchApp): Promise<Lab> {
 }
 
 async function main(): Promise<void> {
-  const { runs, only, pairs } = parseArgs(process.argv.slice(2))
+  const { runs, only, pairs, view } = parseArgs(process.argv.slice(2))
   process.chdir(root)
   closeLabsOnSignals()
   const selected = new Set(only)
@@ -241,7 +272,7 @@ async function main(): Promise<void> {
     groups.push({
       workloads: docs,
       start: () => Lab.start(),
-      run: (lab, measure) => docsRun(lab, selected, measure, results),
+      run: (lab, measure) => docsRun(lab, selected, measure, results, view),
     })
   const apps = only.filter((w) => APP_WORKLOADS.includes(w))
   if (apps.length > 0) {
@@ -289,8 +320,10 @@ async function main(): Promise<void> {
   }
   if (interrupted()) return new Promise(() => undefined) // the signal handler exits
   console.log(`\n${table(results, selected)}\n`)
-  const file = path.join(root, 'bench', 'results.json')
-  writeResults(file, results, { chromium, runs, only })
+  // the headline (shell, keys at the root) in results.json; the other views in their own files
+  const variant = `${view.shell ? '' : '-bare'}${view.nested ? '-nested' : ''}`
+  const file = path.join(root, 'bench', `results${variant}.json`)
+  writeResults(file, results, { chromium, runs, only, view })
   console.log(
     `wrote ${path.relative(root, file)} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
   )

@@ -47,7 +47,8 @@ const spaceDoc: DocMaker = async (lab, a, b) => {
     30_000,
     'B joins the space',
   )
-  await warmUp(lab, a, b, doc)
+  // B opens it through the API, as before the shell view existed: S1/S2 compare with bare W1/W2
+  await warmUp(lab, a, b, doc, { shell: false, nested: false })
   // both sides must treat the document as governed, B as a writer: or nothing would be signed
   const seen = await Promise.all(
     [a, b].map((p) =>

@@ -47,14 +47,43 @@ async function links(peer: BenchPeer): Promise<string> {
 /** Makes the document a workload runs on, shared by A and B and synced both ways. */
 export type DocMaker = (lab: Lab, a: BenchPeer, b: BenchPeer) => Promise<string>
 
+/**
+ * How the peers hold the workloads' documents. `shell`: every peer shows the document in the
+ * shell (`#/doc/<id>`), as a person would (the headline); otherwise the pages stay on the home
+ * view and open the document through the API only. `nested`: W3/W4's 10,000 keys live in one
+ * nested map (`/<doc>/big`), as apps keep them, instead of at the document's root.
+ */
+export interface DocView {
+  shell: boolean
+  nested: boolean
+}
+export const SHELL_VIEW: DocView = { shell: true, nested: false }
+
 /** A new document A created and B opened, once each has seen the other's warm-up key. */
-export const syncedDoc: DocMaker = async (lab, a, b) =>
-  warmUp(lab, a, b, await a.page.evaluate(() => window.orrery.docs.create()))
+export const syncedDoc =
+  (view: DocView = SHELL_VIEW): DocMaker =>
+  async (lab, a, b) => {
+    const doc = await a.page.evaluate(() => window.orrery.docs.create())
+    await show(a, doc, view)
+    return warmUp(lab, a, b, doc, view)
+  }
+
+/** `peer` (already on a page) shows `doc` in its shell, or opens it through the API only. */
+async function show(peer: BenchPeer, doc: string, view: DocView): Promise<void> {
+  if (view.shell) await peer.page.evaluate((d) => (location.hash = `#/doc/${d}`), doc)
+  else await peer.page.evaluate((d) => window.orrery.docs.open(d), doc)
+}
 
 /** B opens A's `doc`; resolves once each has seen the other's warm-up key. */
-export async function warmUp(lab: Lab, a: BenchPeer, b: BenchPeer, doc: string): Promise<string> {
-  if (b.page.url() === 'about:blank') await lab.goto(b, `/#/doc/${doc}`)
-  else await b.page.evaluate((d) => window.orrery.docs.open(d), doc)
+export async function warmUp(
+  lab: Lab,
+  a: BenchPeer,
+  b: BenchPeer,
+  doc: string,
+  view: DocView = SHELL_VIEW,
+): Promise<string> {
+  if (b.page.url() === 'about:blank') await lab.goto(b, view.shell ? `/#/doc/${doc}` : '/')
+  await show(b, doc, view)
   const warm = `/${doc}/warm`
   await Promise.all([arm(a.page, 'warm', warm, 2), arm(b.page, 'warm', warm, 2)])
   await a.page.evaluate((p) => window.orrery.state.set(`${p}/a`, 1), warm)
@@ -68,7 +97,7 @@ export async function roundTrip(
   lab: Lab,
   a: BenchPeer,
   b: BenchPeer,
-  makeDoc: DocMaker = syncedDoc,
+  makeDoc: DocMaker = syncedDoc(),
 ): Promise<W1Result> {
   const doc = await makeDoc(lab, a, b)
   await b.page.evaluate((doc) => {
@@ -129,7 +158,7 @@ export async function burst(
   lab: Lab,
   a: BenchPeer,
   b: BenchPeer,
-  makeDoc: DocMaker = syncedDoc,
+  makeDoc: DocMaker = syncedDoc(),
 ): Promise<W2Result> {
   const doc = await makeDoc(lab, a, b)
   const path = `/${doc}/w2`
@@ -151,12 +180,17 @@ export async function burst(
   return { totalMs, perSecond: BURST / (totalMs / 1000), localMs: sent.end - sent.start }
 }
 
+/** Where W3/W4's 10,000 keys live in `doc`: its root, or one nested map. */
+export const bigPath = (doc: string, view: DocView): string =>
+  view.nested ? `/${doc}/big` : `/${doc}`
+
 /** W3 set-up: a document of 10,000 keys of ~100 poorly compressible bytes each, on disk at A. */
-export async function bigDoc(a: BenchPeer): Promise<string> {
+export async function bigDoc(a: BenchPeer, view: DocView = SHELL_VIEW): Promise<string> {
   const doc = await a.page.evaluate(() => window.orrery.docs.create())
+  const at = bigPath(doc, view)
   await within(
     a.page.evaluate(
-      async ({ doc, n, bytes }) => {
+      async ({ at, n, bytes }) => {
         let seed = 0x2f6b1d3a // mulberry32
         const rnd = (): number => {
           seed = (seed + 0x6d2b79f5) | 0
@@ -168,11 +202,11 @@ export async function bigDoc(a: BenchPeer): Promise<string> {
         for (let i = 0; i < n; i++) {
           let s = ''
           for (let j = 0; j < bytes; j++) s += abc.charAt(Math.floor(rnd() * 64))
-          await window.orrery.state.set(`/${doc}/k${i}`, s)
+          await window.orrery.state.set(`${at}/k${i}`, s)
         }
         await window.orrery.state.flush()
       },
-      { doc, n: COLD_KEYS, bytes: VALUE_BYTES },
+      { at, n: COLD_KEYS, bytes: VALUE_BYTES },
     ),
     180_000,
     'W3 building the document on A',
@@ -180,25 +214,38 @@ export async function bigDoc(a: BenchPeer): Promise<string> {
   return doc
 }
 
-/** W3: a fresh peer opens `/#/doc/<id>`; navigation start until all 10,000 keys are there. */
-export async function coldJoin(lab: Lab, c: BenchPeer, doc: string): Promise<LoadResult> {
-  await c.page.addInitScript(loadProbe, { docId: doc, count: COLD_KEYS })
-  await within(c.page.goto(lab.url(`/#/doc/${doc}`)), 30_000, 'C loads the document page')
-  return loaded(c, doc)
+/**
+ * W3: a fresh peer opens `/#/doc/<id>` (or, bare, the home view, its probe opening the document
+ * through the API); navigation start until all 10,000 keys are there.
+ */
+export async function coldJoin(
+  lab: Lab,
+  c: BenchPeer,
+  doc: string,
+  view: DocView = SHELL_VIEW,
+): Promise<LoadResult> {
+  await c.page.addInitScript(loadProbe, { docId: doc, path: bigPath(doc, view), count: COLD_KEYS })
+  const url = view.shell ? `/#/doc/${doc}` : '/'
+  await within(c.page.goto(lab.url(url)), 30_000, 'C loads the document page')
+  return loaded(c, doc, view)
 }
 
 /** W4: C reloads; navigation start until all 10,000 keys are there again. */
-export async function reload(c: BenchPeer, doc: string): Promise<LoadResult> {
+export async function reload(
+  c: BenchPeer,
+  doc: string,
+  view: DocView = SHELL_VIEW,
+): Promise<LoadResult> {
   await within(
     c.page.evaluate(() => window.orrery.state.flush()),
     30_000,
     'C flushes before reload',
   )
   await within(c.page.reload(), 30_000, 'C reloads')
-  return loaded(c, doc)
+  return loaded(c, doc, view)
 }
 
-async function loaded(c: BenchPeer, doc: string): Promise<LoadResult> {
-  const probe = await probed(c.page, doc, 60_000)
+async function loaded(c: BenchPeer, doc: string, view: DocView): Promise<LoadResult> {
+  const probe = await probed(c.page, bigPath(doc, view), 60_000)
   return { ms: probe.done, readyMs: probe.ready, timings: probe.timings, transport: await links(c) }
 }
