@@ -3,10 +3,10 @@
  * server forwards WebSocket upgrades to it), circuit-relay-v2 so browsers can reserve an address
  * and meet over WebRTC, identify, ping, Orrery's discovery service, block seeding and releases.
  */
-import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
-import { identify } from '@libp2p/identify'
+import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import { identify, type Identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
-import { ping } from '@libp2p/ping'
+import { ping, type Ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import type { ComponentLogger, Metrics, PrivateKey } from '@libp2p/interface'
@@ -31,15 +31,19 @@ export interface RelayNodeOptions {
   metrics: (components: { logger: ComponentLogger }) => Metrics
 }
 
-export type RelayNode = Libp2p<{
+export interface RelayServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  relay: CircuitRelayService
   discovery: DiscoveryServer
   blocks: BlockService
   releases: ReleaseService
-  relay: { reservations: { size: number } }
-}>
+}
+
+export type RelayNode = Libp2p<RelayServices>
 
 export async function createRelayNode(opts: RelayNodeOptions): Promise<RelayNode> {
-  const node = await createLibp2p({
+  return createLibp2p<RelayServices>({
     privateKey: opts.privateKey,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
     transports: [webSockets()],
@@ -74,7 +78,6 @@ export async function createRelayNode(opts: RelayNodeOptions): Promise<RelayNode
       releases: orreryReleases({}),
     },
   })
-  return node as unknown as RelayNode
 }
 
 /** The internal port of the WebSockets listener. */

@@ -179,7 +179,8 @@ export async function createBrowserPeer(opts: BrowserPeerOptions): Promise<Orrer
     const cert = await certificate.catch(() => undefined)
     return { iceServers: opts.relay.iceServers, ...(cert ? { certificates: [cert] } : {}) }
   }
-  const peer = await createPeer({
+  // the services are peer.ts's; a tab adds its transports, its key and its dialling rules
+  return createPeer({
     identity: opts.identity,
     profileId: opts.profileId,
     storage: opts.storage,
@@ -188,16 +189,10 @@ export async function createBrowserPeer(opts: BrowserPeerOptions): Promise<Orrer
     blocks: opts.blocks,
     bus: opts.bus,
     privateKey,
-    transports: [
-      webSockets() as never,
-      webRTC({ rtcConfiguration }) as never,
-      circuitRelayTransport() as never,
-    ],
+    transports: [webSockets(), webRTC({ rtcConfiguration }), circuitRelayTransport()],
     listen: ['/p2p-circuit', '/webrtc'],
     // The browser default refuses ws:// and private addresses; our relay is wherever this page
     // came from (loopback in development), and peers are reached through it.
     connectionGater: { denyDialMultiaddr: () => false },
   })
-  peer.node.addEventListener('self:peer:update', () => peer.node.services.discovery.announce())
-  return peer
 }

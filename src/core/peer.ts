@@ -3,12 +3,12 @@
  * Orrery services. The browser shell and the in-process tests build peers through this, with
  * their own transports (WebRTC + WebSockets + circuit relay in a tab, memory in tests).
  */
-import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
-import type { Connection, ConnectionGater, PrivateKey, Transport } from '@libp2p/interface'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Connection, ConnectionGater, PrivateKey } from '@libp2p/interface'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { randomBytes, toBase58 } from './bytes'
 import { transportOf } from './connections'
 import { mark, trace } from './timings'
@@ -25,18 +25,14 @@ import type { BlockStore } from './blocks/types'
 import { orrerySync, type SyncService } from './sync/service'
 import { issueTabCert, type TabCert } from './tab-cert'
 import type { TabBus } from './tabs/bus'
-import {
-  discoveryClient,
-  type DiscoveryClient,
-  type DiscoveryClientComponents,
-  type DiscoveryClientInit,
-} from './discovery/client'
+import { discoveryClient, type DiscoveryClient, type DiscoveryClientInit } from './discovery/client'
 import { orreryOutbox, type OutboxService } from './outbox/service'
 import { orreryReleases, type ReleaseService } from './releases/service'
 import { OtherVersions } from './other-versions'
 import { VERSIONS, versionTable, type VersionTable } from './wire/versions'
 
-type TransportFactory = (components: never) => Transport
+/** a transport as createLibp2p takes it (`webSockets()`, `memory()` …) */
+type TransportFactory = NonNullable<Libp2pOptions['transports']>[number]
 
 export interface PeerOptions {
   /** may still be loading: the network starts without it, sync hellos wait for it */
@@ -62,13 +58,15 @@ export interface PeerOptions {
   versions?: Partial<VersionTable>
 }
 
+/** The services of a peer's libp2p node (`node.services`). */
 export interface OrreryServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
   sync: SyncService
   discovery: DiscoveryClient
   blocks: BlockService
   outbox: OutboxService
   releases: ReleaseService
-  ping: { ping(peer: unknown, options?: unknown): Promise<number> }
 }
 
 export class OrreryPeer {
@@ -172,19 +170,15 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
     })
   spaces ??= new Spaces({ repo, storage: opts.storage, identity: () => loaded })
   const table = versionTable(opts.versions)
-  // libp2p builds the services in this order before starting any: the outbox reads the discovery
-  // client this factory kept (through a getter) when it starts and whenever it joins a topic.
-  const makeDiscovery = discoveryClient(repo, { spoken: table.discovery, ...opts.discovery })
-  let discovery: DiscoveryClient | undefined
   const issueCert = async (peerId: string): Promise<TabCert> =>
     issueTabCert(await identity, peerId, await profileId)
   const firewall = new Firewall(opts.firewall)
   const versions = new OtherVersions(table)
   const onOtherVersion = (peer: string, reason: string): void => versions.note(peer, reason)
-  const node = await createLibp2p({
+  const node = await createLibp2p<OrreryServices>({
     ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: opts.listen ?? [] },
-    transports: opts.transports as never,
+    transports: opts.transports,
     connectionEncrypters: [noise()],
     // A stream's window stops growing at 1 MiB (yamux's default lets it reach 16 MiB): what a peer
     // may have in flight to us while we hold its stream paused (framed-stream.ts) stays small
@@ -192,16 +186,18 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
     ...(opts.connectionGater ? { connectionGater: opts.connectionGater } : {}),
     // Pulse (pulse.ts) pings every connection itself and reports the round trips.
     connectionMonitor: { enabled: false },
+    // libp2p puts each service into the components under its name (the outbox finds the client
+    // at `components.discovery`), then checks every [serviceDependencies] against the services'
+    // [serviceCapabilities]: a missing one fails here, not at run time.
     services: {
       identify: identify(),
       ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
       sync: orrerySync({ repo, issueCert, firewall, spoken: table.sync, onOtherVersion }),
-      discovery: (components: DiscoveryClientComponents) => (discovery = makeDiscovery(components)),
+      discovery: discoveryClient(repo, { spoken: table.discovery, ...opts.discovery }),
       blocks: orreryBlocks({ store: opts.blocks ?? new MemoryBlockStore(), spoken: table.blocks }),
       outbox: orreryOutbox({
         storage: opts.storage,
         identity,
-        discovery: () => discovery,
         issueCert,
         spoken: table.outbox,
         onOtherVersion,
@@ -209,12 +205,5 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
       releases: orreryReleases({ spoken: table.releases }),
     },
   })
-  return new OrreryPeer(
-    node as unknown as Libp2p<OrreryServices>,
-    repo,
-    opts.identity,
-    firewall,
-    spaces,
-    versions,
-  )
+  return new OrreryPeer(node, repo, opts.identity, firewall, spaces, versions)
 }

@@ -8,10 +8,11 @@
  *   provider-scores.ts  scores providers and picks the ones worth asking
  *   service-types.ts    limits, init, components and statistics
  */
+import { serviceCapabilities } from '@libp2p/interface'
 import type { Startable } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { OrreryError } from '../errors'
-import { createLogger } from '../log'
+import { serviceLogger } from '../log'
 import { VersionedProtocol } from '../wire/versions'
 import { BlockFetch, type FetchOptions } from './block-fetch'
 import { BlockServer } from './block-serving'
@@ -39,7 +40,7 @@ export {
 export class BlockService implements Startable {
   readonly store: BlockStore
   readonly limits: BlockLimits
-  private readonly log = createLogger('blocks')
+  private readonly log = serviceLogger(this.components.logger, 'blocks')
   private readonly scores = new ProviderScores()
   private readonly counters: BlockCounters = {
     servedBlocks: 0,
@@ -65,6 +66,7 @@ export class BlockService implements Startable {
   }
 
   readonly [Symbol.toStringTag] = '@orrery/blocks'
+  readonly [serviceCapabilities] = ['@orrery/blocks']
 
   isStarted(): boolean {
     return this.started

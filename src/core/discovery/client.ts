@@ -6,6 +6,7 @@
  * Browsers reach each other with WebRTC through the relay (`/p2p-circuit/webrtc`); the sync
  * service then runs over that direct connection, never over the relayed one.
  */
+import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import type { ComponentLogger, Connection, PeerId, Startable, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -13,7 +14,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { bytesToHex, hexToBytes } from '../bytes'
 import { Emitter } from '../emitter'
 import { describeError } from '../errors'
-import { createLogger } from '../log'
+import { serviceLogger } from '../log'
 import { mark, trace } from '../timings'
 import type { Repo } from '../repo/repo'
 import { FramedStream } from '../wire/framed-stream'
@@ -78,7 +79,7 @@ const REDIAL_MS = 1000
 export class DiscoveryClient implements Startable {
   /** what the relays told us changed (a topic's members, a relay link): sync states read it */
   readonly events = new Emitter<{ changed: undefined }>()
-  private readonly log = createLogger('discovery')
+  private readonly log = serviceLogger(this.components.logger, 'discovery')
   private readonly links = new Set<RelayLink>()
   private readonly linkedConnections = new WeakSet<Connection>()
   /** topic (hex) → peers the relay told us about */
@@ -106,6 +107,9 @@ export class DiscoveryClient implements Startable {
   }
 
   readonly [Symbol.toStringTag] = '@orrery/discovery'
+  readonly [serviceCapabilities] = ['@orrery/discovery-client']
+  /** relays are linked when identify says they offer discovery (the topology) */
+  readonly [serviceDependencies] = ['@libp2p/identify']
 
   isStarted(): boolean {
     return this.started
@@ -123,8 +127,15 @@ export class DiscoveryClient implements Startable {
       this.repo.events.on('doc-closed', () => this.rejoin()),
     )
     const onClose = (e: CustomEvent<Connection>): void => this.onConnectionClose(e.detail)
-    this.components.events.addEventListener('connection:close', onClose)
-    this.off.push(() => this.components.events.removeEventListener('connection:close', onClose))
+    // our addresses changed (in a tab: the relay reservation arrived): tell the relays
+    const onSelf = (): void => this.announce()
+    const { events } = this.components
+    events.addEventListener('connection:close', onClose)
+    events.addEventListener('self:peer:update', onSelf)
+    this.off.push(
+      () => events.removeEventListener('connection:close', onClose),
+      () => events.removeEventListener('self:peer:update', onSelf),
+    )
     this.started = true
   }
 

@@ -10,12 +10,13 @@
  * a newcomer's addresses go once per batch (its other topics' notices carry none; the client
  * dials it through the relay when it has no address, and only once per peer).
  */
+import { serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Connection, Startable, Stream } from '@libp2p/interface'
 import type { Registrar } from '@libp2p/interface-internal'
 import { multiaddr } from '@multiformats/multiaddr'
 import { bytesToHex, hexToBytes } from '../bytes'
 import { describeError, ProtocolError } from '../errors'
-import { createLogger } from '../log'
+import { serviceLogger } from '../log'
 import { FramedStream } from '../wire/framed-stream'
 import { MAX_FRAME } from '../wire/framing'
 import { VersionedProtocol, type Spoken } from '../wire/versions'
@@ -77,7 +78,7 @@ export interface DiscoveryStats {
 }
 
 export class DiscoveryServer implements Startable {
-  private readonly log = createLogger('discovery-server')
+  private readonly log = serviceLogger(this.components.logger, 'discovery-server')
   private readonly topics = new Map<string, Map<string, Member>>()
   private readonly members = new Map<string, Member>()
   private protocolErrors = 0
@@ -101,6 +102,7 @@ export class DiscoveryServer implements Startable {
   }
 
   readonly [Symbol.toStringTag] = '@orrery/discovery-server'
+  readonly [serviceCapabilities] = ['@orrery/discovery-server']
 
   isStarted(): boolean {
     return this.started

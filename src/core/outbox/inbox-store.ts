@@ -12,7 +12,7 @@
  */
 import { Emitter } from '../emitter'
 import { describeError, IdentityError, OrreryError } from '../errors'
-import { createLogger } from '../log'
+import { createLogger, type Logger } from '../log'
 import type { StorageAdapter } from '../storage/types'
 import type { JsonValue } from '../values'
 import { verifyMessage, type OutboxMessage } from './messages'
@@ -23,8 +23,6 @@ export const MAX_MESSAGE_AGE_MS = 30 * DAY
 export const MAX_CLOCK_SKEW_MS = DAY
 /** how long an accepted id is remembered after it arrived, even once its entry is removed */
 export const REMEMBER_MS = MAX_MESSAGE_AGE_MS + MAX_CLOCK_SKEW_MS
-
-const log = createLogger('outbox')
 
 export interface InboxEntry {
   id: string
@@ -48,6 +46,8 @@ interface Seen {
 export interface InboxOptions {
   storage: StorageAdapter
   now?: () => number
+  /** the outbox service's logger (default: one of our own) */
+  log?: Logger
 }
 
 export class Inbox {
@@ -58,10 +58,12 @@ export class Inbox {
   private readonly locks = new Map<string, Promise<unknown>>()
   private readonly storage: StorageAdapter
   private readonly now: () => number
+  private readonly log: Logger
 
   constructor(opts: InboxOptions) {
     this.storage = opts.storage
     this.now = opts.now ?? Date.now
+    this.log = opts.log ?? createLogger('outbox')
     this.ready = this.load()
   }
 
@@ -124,7 +126,7 @@ export class Inbox {
     for (const { key, data } of await this.storage.loadRange(['inbox'])) {
       const e = readInboxRecord(parse(data))
       if (e === undefined || e.id !== key[1]) {
-        log.warn(`skipping a damaged inbox record ${key.join('/')}`)
+        this.log.warn(`skipping a damaged inbox record ${key.join('/')}`)
         continue
       }
       this.entries.set(e.id, e)
@@ -142,7 +144,7 @@ export class Inbox {
         continue
       }
       await this.storage.remove(key).catch((e: unknown) => {
-        log.warn(`could not forget an old inbox id: ${describeError(e)}`)
+        this.log.warn(`could not forget an old inbox id: ${describeError(e)}`)
       })
     }
     await this.refresh()

@@ -10,15 +10,13 @@
  */
 import { Emitter } from '../emitter'
 import type { Identity } from '../identity'
-import { createLogger } from '../log'
+import { createLogger, type Logger } from '../log'
 import type { StorageAdapter } from '../storage/types'
 import type { JsonValue } from '../values'
 import { backoffDelay } from './backoff'
 import { MAX_MESSAGE_AGE_MS } from './inbox-store'
 import { signMessage, type OutboxMessage } from './messages'
 import { json, parse, readMessage, storedMessage, type StoredMessage } from './stored-message'
-
-const log = createLogger('outbox')
 
 /** queued: waiting or retrying; delivered: acknowledged; refused: given up (see markFailed) */
 export type OutboxStatus = 'queued' | 'delivered' | 'refused'
@@ -64,6 +62,8 @@ export interface OutboxOptions {
   now?: () => number
   /** in [0, 1): the backoff jitter */
   random?: () => number
+  /** the outbox service's logger (default: one of our own) */
+  log?: Logger
 }
 
 export class Outbox {
@@ -74,6 +74,7 @@ export class Outbox {
   private readonly identity: Promise<Identity>
   private readonly now: () => number
   private readonly random: () => number
+  private readonly log: Logger
   private writing: Promise<unknown> = Promise.resolve()
   private loaded = false
 
@@ -83,6 +84,7 @@ export class Outbox {
     this.identity.catch(() => undefined)
     this.now = opts.now ?? Date.now
     this.random = opts.random ?? Math.random
+    this.log = opts.log ?? createLogger('outbox')
     this.ready = this.refresh().then(() => {
       this.loaded = true
     })
@@ -175,7 +177,7 @@ export class Outbox {
       lastError: (tooOld ? `too old to deliver (${error})` : error).slice(0, 200),
       ...(giveUp ? { status: 'refused' as const } : {}),
     }
-    if (giveUp) log.warn(`gave up message ${id} to ${item.entry.to}: ${item.entry.lastError}`)
+    if (giveUp) this.log.warn(`gave up message ${id} to ${item.entry.to}: ${item.entry.lastError}`)
     this.changed(item)
     await this.persist(item)
   }
@@ -205,7 +207,7 @@ export class Outbox {
     for (const { key, data } of chunks) {
       const item = readOutboxRecord(parse(data))
       if (item === undefined || item.entry.id !== key[1]) {
-        log.warn(`skipping a damaged outbox record ${key.join('/')}`)
+        this.log.warn(`skipping a damaged outbox record ${key.join('/')}`)
         continue
       }
       const known = this.items.get(item.entry.id)

@@ -5,24 +5,17 @@
  * queued for them any more. When the recipient's tabs are known but not connected (a connection
  * dropped), it leaves and re-joins their topic so discovery dials them again.
  */
-import type { ConnectionManager } from '@libp2p/interface-internal'
 import { isDirect } from '../discovery/dialer'
 import type { Logger } from '../log'
 import type { Outbox } from './outbox-store'
-import {
-  short,
-  type OutboxLimits,
-  type OutboxServiceInit,
-  type TopicDirectory,
-} from './service-options'
+import { short, type OutboxLimits, type OutboxServiceComponents } from './service-options'
 import { identityTopic } from './topic'
 
 export interface RecipientTopicsContext {
-  /** its `discovery` is read on each use */
-  init: OutboxServiceInit
+  /** the outbox service's libp2p components (the discovery client among them) */
+  components: Pick<OutboxServiceComponents, 'discovery' | 'connectionManager'>
   outbox: Outbox
   limits: OutboxLimits
-  connectionManager: ConnectionManager
   log: Logger
 }
 
@@ -42,7 +35,7 @@ export class RecipientTopics {
   /** Joins this tab's own identity topic, where senders find it. */
   joinOwn(myId: string): void {
     this.ownTopic = identityTopic(myId)
-    this.directory()?.addTopic(this.ownTopic)
+    this.ctx.components.discovery.addTopic(this.ownTopic)
   }
 
   /** Forgets every topic joined (the service stopped). */
@@ -53,8 +46,7 @@ export class RecipientTopics {
 
   /** Joins the topics of the people we have queued messages for; leaves the others. */
   update(myId: string | undefined): void {
-    const d = this.directory()
-    if (d === undefined) return
+    const d = this.ctx.components.discovery
     const want = new Set<string>()
     for (const e of this.ctx.outbox.pending()) {
       if (want.size >= this.ctx.limits.maxRecipientTopics) break
@@ -78,13 +70,13 @@ export class RecipientTopics {
    * leave and re-join their topic, so discovery is told about them again and dials.
    */
   rejoinIfStranded(to: string, now: number): void {
-    const d = this.directory()
-    if (d === undefined || !this.joined.has(to)) return
+    const d = this.ctx.components.discovery
+    if (!this.joined.has(to)) return
     if (now - (this.lastRejoin.get(to) ?? 0) < this.ctx.limits.rejoinMs) return
     const topic = identityTopic(to)
     const members = new Set(d.peersIn(topic))
     if (members.size === 0) return
-    const connected = this.ctx.connectionManager
+    const connected = this.ctx.components.connectionManager
       .getConnections()
       .some((c) => isDirect(c) && members.has(c.remotePeer.toString()))
     if (connected) return
@@ -92,10 +84,5 @@ export class RecipientTopics {
     this.ctx.log.debug(`re-joining the topic of ${short(to)}: its tabs are known but not connected`)
     d.removeTopic(topic)
     d.addTopic(topic)
-  }
-
-  private directory(): TopicDirectory | undefined {
-    const d = this.ctx.init.discovery
-    return typeof d === 'function' ? d() : d
   }
 }

@@ -57,12 +57,6 @@ export interface OutboxServiceInit {
   storage: StorageAdapter
   /** this tab's person (may still be loading: receiving and signing wait for it) */
   identity: Identity | Promise<Identity>
-  /**
-   * The rendezvous client, or a getter for it (read at start and on use: the peer hands in the
-   * discovery service that libp2p builds next to this one). Without it, only connections that
-   * exist for other reasons carry messages.
-   */
-  discovery?: TopicDirectory | (() => TopicDirectory | undefined)
   /** issues this tab's certificate (default: one from `identity` with profile id "outbox") */
   issueCert?: (peerId: string) => TabCert | Promise<TabCert>
   limits?: Partial<OutboxLimits>
@@ -78,6 +72,11 @@ export interface OutboxServiceComponents {
   peerId: PeerId
   logger: ComponentLogger
   events: TypedEventTarget<Libp2pEvents>
+  /**
+   * The rendezvous client: the `discovery` service, which libp2p puts into the components when
+   * it creates it (the service declares '@orrery/discovery-client'; the outbox depends on it).
+   */
+  discovery: TopicDirectory
 }
 
 export interface OutboxStats {

@@ -12,10 +12,11 @@
  * Runs are started by new connections, by `connection:open`, by enqueueing, and by a timer for
  * due retries (which also re-reads storage now and then for what other tabs queued).
  */
+import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import type { Startable } from '@libp2p/interface'
 import { describeError } from '../errors'
 import type { Identity } from '../identity'
-import { createLogger } from '../log'
+import { serviceLogger } from '../log'
 import type { JsonValue } from '../values'
 import { VersionedProtocol } from '../wire/versions'
 import type { OutboxMessage } from './messages'
@@ -48,7 +49,7 @@ export class OutboxService implements Startable {
   readonly limits: OutboxLimits
   /** both stores loaded from storage */
   readonly ready: Promise<void>
-  private readonly log = createLogger('outbox')
+  private readonly log = serviceLogger(this.components.logger, 'outbox')
   private readonly identity: Promise<Identity>
   private me: Identity | undefined
   private started = false
@@ -85,13 +86,13 @@ export class OutboxService implements Startable {
       (i) => (this.me = i),
       () => undefined,
     )
-    this.outbox = new Outbox({ storage: init.storage, identity: this.identity })
-    this.inbox = new Inbox({ storage: init.storage })
+    this.outbox = new Outbox({ storage: init.storage, identity: this.identity, log: this.log })
+    this.inbox = new Inbox({ storage: init.storage, log: this.log })
     this.ready = Promise.all([this.outbox.ready, this.inbox.ready]).then(() => undefined)
     this.ready.catch((e: unknown) => this.log.error(`loading the outbox: ${describeError(e)}`))
     const { connectionManager } = components
     const { outbox, inbox, limits, counters, log, protocol } = this
-    this.topics = new RecipientTopics({ init, outbox, limits, connectionManager, log })
+    this.topics = new RecipientTopics({ components, outbox, limits, log })
     this.delivery = new Delivery({
       init,
       outbox,
@@ -117,6 +118,9 @@ export class OutboxService implements Startable {
   }
 
   readonly [Symbol.toStringTag] = '@orrery/outbox'
+  readonly [serviceCapabilities] = ['@orrery/outbox']
+  /** recipients are found through the discovery client; streams open when identify says so */
+  readonly [serviceDependencies] = ['@orrery/discovery-client', '@libp2p/identify']
 
   isStarted(): boolean {
     return this.started

@@ -22,6 +22,7 @@
  * else. Peers only push what was asked of them, so there is no UNSUBSCRIBE: after `unfollow`
  * pushes may still come until the connection closes, and are ignored.
  */
+import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import type {
   ComponentLogger,
   Connection,
@@ -38,7 +39,7 @@ import { decodeManifest } from '../blocks/manifest'
 import type { AppManifest, CidString } from '../blocks/types'
 import { Emitter } from '../emitter'
 import { err, InvalidValueError, ok, OrreryError, type Result } from '../errors'
-import { createLogger } from '../log'
+import { serviceLogger } from '../log'
 import { VersionedProtocol, type Spoken } from '../wire/versions'
 import { keyProblem, type ReleaseKey } from './messages'
 import { isNewer, PeerBook, type BookLimits, type Release } from './peer-book'
@@ -97,7 +98,7 @@ export interface ReleaseStats extends ReleaseCounters {
 export class ReleaseService implements Startable {
   readonly events = new Emitter<ReleaseEvents>()
   readonly limits: ReleaseLimits
-  private readonly log = createLogger('releases')
+  private readonly log = serviceLogger(this.components.logger, 'releases')
   private readonly latest = new Map<string, Release>()
   private readonly followed = new Map<string, ReleaseKey>()
   /** keys published here: kept when unfollowed */
@@ -153,6 +154,9 @@ export class ReleaseService implements Startable {
   }
 
   readonly [Symbol.toStringTag] = '@orrery/releases'
+  readonly [serviceCapabilities] = ['@orrery/releases']
+  /** peers are queried when identify says they speak the protocol (`peer:identify`) */
+  readonly [serviceDependencies] = ['@libp2p/identify']
 
   isStarted(): boolean {
     return this.started

@@ -4,6 +4,7 @@
  * both sides run a SyncSession on it. Relayed (limited) connections never carry sync: the handler
  * refuses them and the topology does not report them.
  */
+import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import type {
   ComponentLogger,
   Connection,
@@ -15,7 +16,7 @@ import type {
 import type { TypedEventTarget } from 'main-event'
 import type { Registrar } from '@libp2p/interface-internal'
 import { describeError } from '../errors'
-import { createLogger } from '../log'
+import { serviceLogger } from '../log'
 import type { Repo } from '../repo/repo'
 import type { TabCert } from '../tab-cert'
 import { FramedStream } from '../wire/framed-stream'
@@ -53,7 +54,7 @@ export interface SyncServiceComponents {
 
 export class SyncService implements Startable {
   private readonly sessions = new Set<SyncSession>()
-  private readonly log = createLogger('sync')
+  private readonly log = serviceLogger(this.components.logger, 'sync')
   private offDocOpened: (() => void) | undefined
   private offFirewall: (() => void) | undefined
   private started = false
@@ -91,6 +92,9 @@ export class SyncService implements Startable {
   }
 
   readonly [Symbol.toStringTag] = '@orrery/sync'
+  readonly [serviceCapabilities] = ['@orrery/sync']
+  /** sessions start when identify reports that a peer speaks the protocol (the topology) */
+  readonly [serviceDependencies] = ['@libp2p/identify']
 
   isStarted(): boolean {
     return this.started
