@@ -5,6 +5,7 @@
  * in this space's /docs and then written to (capture, hole 6).
  */
 import { webSockets } from '@libp2p/websockets'
+import { seedSigner } from '../src/core/signer'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ok } from '../src/core/errors'
 import { generateIdentity } from '../src/core/identity'
@@ -20,7 +21,7 @@ function rogue(p: OrreryPeer, ids: readonly string[]): void {
   const s = p.spaces!
   const honest = s.governanceFor.bind(s)
   const anything: Governance = {
-    signer: () => p.identity,
+    signer: () => seedSigner(p.identity),
     mayWriteLocally: () => ok(undefined),
     admit: () => ok(undefined),
   }

@@ -5,6 +5,7 @@
  * a space id to its creator, a space's document id to its space.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { seedSigner } from '../src/core/signer'
 import { ok } from '../src/core/errors'
 import { newDocId, newSpaceId } from '../src/core/ids'
 import { addLogSink } from '../src/core/log'
@@ -48,7 +49,7 @@ function rogue(p: OrreryPeer, ids: readonly string[]): void {
   const s = spaces(p)
   const honest = s.governanceFor.bind(s)
   const anything: Governance = {
-    signer: () => p.identity,
+    signer: () => seedSigner(p.identity),
     mayWriteLocally: () => ok(undefined),
     admit: () => ok(undefined),
   }

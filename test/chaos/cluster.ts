@@ -5,6 +5,7 @@
  * and comes back as a new tab (new peer id) on the same disk.
  */
 import { memory } from '@libp2p/memory'
+import { seedSigner } from '../../src/core/signer'
 import { ok } from '../../src/core/errors'
 import type { Identity } from '../../src/core/identity'
 import type { DocId } from '../../src/core/ids'
@@ -53,7 +54,7 @@ export class ClusterPeer {
       return {
         mayWriteLocally: () => ok(undefined),
         admit: () => ok(undefined),
-        signer: () => this.identity,
+        signer: () => seedSigner(this.identity),
       }
     return docGovernance(id, {
       spaceId: this.docs.spaceId,

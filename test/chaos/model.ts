@@ -13,6 +13,7 @@
  *   (burst + rate × time) allows, checked at every delivery.
  */
 import { am } from '../../src/core/automerge'
+import { seedSigner } from '../../src/core/signer'
 import { splitChunks } from '../../src/core/chunks'
 import { ok } from '../../src/core/errors'
 import type { Firewall, FirewallConfig } from '../../src/core/firewall/firewall'
@@ -149,7 +150,7 @@ export class ModelNet {
       return {
         mayWriteLocally: () => ok(undefined),
         admit: () => ok(undefined),
-        signer: () => p.identity,
+        signer: () => seedSigner(p.identity),
       }
     }
     return docGovernance(id, {

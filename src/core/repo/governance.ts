@@ -11,6 +11,7 @@ import { changeHash, DOCUMENT_CHUNK, splitChunks } from '../chunks'
 import { IdentityError, OrreryError, type Result, err, ok } from '../errors'
 import { didKeyFromPublicKey, sign, verify, type Identity } from '../identity'
 import type { ChangeSignature } from '../sync/messages'
+import type { Signer } from '../signer'
 
 export interface IncomingChange {
   hash: string
@@ -35,8 +36,8 @@ export interface Governance {
    * copied entries as its own change; when absent, whenever `mayWriteLocally` allows
    */
   mayRepair?(): boolean
-  /** the identity that signs this tab's changes */
-  signer(): Identity | undefined
+  /** what signs this tab's changes with its user's identity */
+  signer(): Signer | undefined
   /** the rules changed (a member joined): changes refused for lack of membership are tried again */
   onChange?(cb: () => void): () => void
 }
@@ -49,6 +50,7 @@ export interface Governance {
 export const PARKABLE = new Set(['NOT_A_MEMBER', 'NOT_ALLOWED', 'MISSING_DEPS'])
 export const PARK_MS = 30_000
 
+/** A change's signature by an identity held in memory (tests and tools; tabs use a Signer). */
 export function signChange(identity: Identity, hashHex: string): ChangeSignature {
   const hash = hexToBytes(hashHex)
   return { hash, author: identity.publicKey, signature: sign(identity, hash) }

@@ -5,6 +5,7 @@
  * peers set aside because they hold another branch of an equivocating actor.
  */
 import { am, type AutomergeDoc, type SyncState } from '../automerge'
+import { CHANGE_CHUNK, splitChunks } from '../chunks'
 import { describeError, ProtocolError } from '../errors'
 import type { DocId } from '../ids'
 import { createLogger } from '../log'
@@ -233,17 +234,26 @@ export class PeerSync {
    * The changes are applied, all peers at once. Each peer's sync state still has to see its last
    * message; handing that over without changes would make Automerge believe nothing arrived and
    * skip its acknowledgement (then the sender never learns we have its changes), so it carries
-   * one change we certainly have: a duplicate, skipped at no cost.
+   * one change we certainly have: one of the change chunks that peer sent in this batch (already
+   * applied, so Automerge skips it after a hash lookup). Only a batch of whole documents (a
+   * first sync) carries a change read back from the document, which costs a rebuild of it.
    */
   private acknowledge(batches: Batch[], anyChanges: boolean, replyTo: Set<SyncPeer>): void {
     const doc = this.host.doc()
-    const head = anyChanges ? doc.getHeads()[0] : undefined
-    const known = head === undefined ? undefined : (doc.getChangeByHash(head) ?? undefined)
+    let fromDoc: Uint8Array[] | undefined
+    const readBack = (): Uint8Array[] => {
+      if (fromDoc !== undefined) return fromDoc
+      const head = doc.getHeads()[0]
+      const known = head === undefined ? undefined : doc.getChangeByHash(head)
+      return (fromDoc = known === undefined || known === null ? [] : [known])
+    }
     for (const [peer, { msgs }] of batches) {
       const state = this.states.get(peer)
       const last = msgs[msgs.length - 1]
       if (state === undefined || last === undefined) continue
-      const carried = known !== undefined && msgs.some((m) => m.changes.length > 0) ? [known] : []
+      const sent = anyChanges && msgs.some((m) => m.changes.length > 0)
+      const own = sent ? sentChangeChunk(msgs) : undefined
+      const carried = !sent ? [] : own !== undefined ? [own] : readBack()
       try {
         doc.receiveSyncMessage(state, am().encodeSyncMessage({ ...last, changes: carried }))
         replyTo.add(peer)
@@ -318,4 +328,17 @@ export class PeerSync {
     this.detach(peer)
     return true
   }
+}
+
+/** A single (uncompressed) change chunk among the entries of these messages, if there is one. */
+function sentChangeChunk(msgs: readonly DecodedSyncMessage[]): Uint8Array | undefined {
+  for (const m of msgs) {
+    for (const entry of m.changes) {
+      const chunks = splitChunks(entry, false)
+      if (!chunks.ok) continue
+      const change = chunks.value.find((c) => c[8] === CHANGE_CHUNK)
+      if (change !== undefined) return change
+    }
+  }
+  return undefined
 }

@@ -10,6 +10,7 @@ import { bytesToHex, sha256 } from '../bytes'
 import { DOCUMENT_CHUNK, splitChunks } from '../chunks'
 import { OrreryError, type Result, err, ok } from '../errors'
 import type { Identity } from '../identity'
+import { seedSigner, type Signer } from '../signer'
 import type { Governance, IncomingChange } from '../repo/governance'
 import { normalizeMaterialized } from '../values'
 import { readSpace, roleOf, roleAtLeast, type SpaceState } from './model'
@@ -22,13 +23,21 @@ export interface SpaceContext {
   /** the space's current state (from its document) */
   state(): SpaceState
   identity(): Identity | undefined
+  /** what signs for the identity (default: its seed, held in memory) */
+  signer?(): Signer | undefined
+}
+
+function signerOf(ctx: SpaceContext): Signer | undefined {
+  if (ctx.signer !== undefined) return ctx.signer()
+  const me = ctx.identity()
+  return me === undefined ? undefined : seedSigner(me)
 }
 
 /** Rules for a document of the space (not the space document). */
 export function docGovernance(docId: string, ctx: SpaceContext): Governance {
   const owned = new OwnedPaths()
   return {
-    signer: () => ctx.identity(),
+    signer: () => signerOf(ctx),
     mayWriteLocally: (rootKeys) => {
       const me = ctx.identity()
       if (me === undefined)
@@ -64,7 +73,7 @@ export function docGovernance(docId: string, ctx: SpaceContext): Governance {
  */
 export function spaceGovernance(ctx: SpaceContext, ownWrite: () => boolean): Governance {
   return {
-    signer: () => ctx.identity(),
+    signer: () => signerOf(ctx),
     mayWriteLocally: () => {
       const me = ctx.identity()
       if (me === undefined)

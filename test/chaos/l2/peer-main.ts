@@ -9,6 +9,7 @@
  * (requests and answers: protocol.ts). SIGKILL and SIGSTOP come from the test.
  */
 import { webSockets } from '@libp2p/websockets'
+import { seedSigner } from '../../../src/core/signer'
 import { multiaddr } from '@multiformats/multiaddr'
 import { RelayLink } from '../../../src/browser/network'
 import { loadAutomergeNode } from '../../../src/core/automerge-node'
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
       return {
         mayWriteLocally: () => ok(undefined),
         admit: () => ok(undefined),
-        signer: () => identity,
+        signer: () => seedSigner(identity),
       }
     return docGovernance(id, { spaceId: cfg.spaceId, state: () => space, identity: () => identity })
   }
