@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { FramedStream } from '../src/core/wire/framed-stream'
-import { ACK_DELAY_MS } from '../src/core/sync/session'
 import { connect, makePeer, makeRelay, sleep, waitFor, type TestRelay } from './peers'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { generateIdentity } from '../src/core/identity'
@@ -283,7 +282,6 @@ describe('what is waiting for a peer', () => {
         await waitFor(async () => (await to.state.get(`/${id}/n`)) === i, 5000, `round ${i}`)
       }
       // the last change's acknowledgement has nothing to ride with: it goes alone, after the delay
-      await sleep(ACK_DELAY_MS)
       await waitFor(() => b.repo.get(id)?.status().unsynced === 0, 5000, 'a confirmed the last')
     } finally {
       sendAll.mockRestore()

@@ -3,11 +3,13 @@ import { describe, expect, it, vi } from 'vitest'
 import { OrreryDb } from './db'
 import { DexieStorageAdapter } from './dexie-storage'
 import { CoalescingStorage } from '../core/storage/coalescing'
+import type { StorageAdapter } from '../core/storage/types'
 import { loadOrCreateProfile, replaceIdentity } from './identity-store'
 import { generateIdentity } from '../core/identity'
 import { Repo } from '../core/repo/repo'
 import { StateApi } from '../core/state'
 import { newDocId } from '../core/ids'
+import { describeStorageAdapter } from '../../test/storage-acceptance'
 
 let n = 0
 const freshDb = (): OrreryDb => new OrreryDb(`test-${process.pid}-${++n}`)
@@ -133,3 +135,26 @@ describe('Dexie storage adapter (IndexedDB)', () => {
     expect((await loadOrCreateProfile(db2)).identity.id).toBe(other.id)
   })
 })
+
+/** A fresh database each test, closed and deleted after it. */
+function dexieUnderTest(wrap: (s: DexieStorageAdapter) => StorageAdapter) {
+  return () => {
+    const db = freshDb()
+    return {
+      adapter: wrap(new DexieStorageAdapter(db)),
+      close: async () => {
+        db.close()
+        await db.delete()
+      },
+    }
+  }
+}
+
+describeStorageAdapter(
+  'DexieStorageAdapter',
+  dexieUnderTest((s) => s),
+)
+describeStorageAdapter(
+  'CoalescingStorage over Dexie',
+  dexieUnderTest((s) => new CoalescingStorage(s)),
+)

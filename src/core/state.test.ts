@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Repo } from './repo/repo'
 import { StateApi } from './state'
 import { MemoryStorageAdapter } from './storage/memory'
@@ -84,20 +84,19 @@ describe('state API', () => {
     await state.set(`/${id}/a/b`, 1)
     const seen: unknown[] = []
     const off = state.subscribe(`/${id}/a/b`, (v) => seen.push(v))
-    await tick()
-    expect(seen).toEqual([1])
+    await vi.waitFor(() => expect(seen).toEqual([1]))
     await state.set(`/${id}/a/b`, 2) // at
-    await tick()
+    await vi.waitFor(() => expect(seen).toEqual([1, 2]))
     await state.set(`/${id}/a`, { b: { c: 3 } }) // above
-    await tick()
+    await vi.waitFor(() => expect(seen).toEqual([1, 2, { c: 3 }]))
     await state.set(`/${id}/a/b/c`, 4) // below
-    await tick()
+    await vi.waitFor(() => expect(seen).toEqual([1, 2, { c: 3 }, { c: 4 }]))
     await state.set(`/${id}/other`, 5) // elsewhere: no call
-    await tick()
+    await tick() // (a window for a call that must not come: the flush runs before it ends)
     expect(seen).toEqual([1, 2, { c: 3 }, { c: 4 }])
     off()
     await state.set(`/${id}/a/b`, 9)
-    await tick()
+    await tick() // (likewise)
     expect(seen).toHaveLength(4)
   })
 

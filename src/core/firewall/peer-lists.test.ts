@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { utf8 } from '../bytes'
 import { generateIdentity } from '../identity'
 import { MemoryStorageAdapter } from '../storage/memory'
@@ -41,8 +41,7 @@ describe('peer lists kept in the profile', () => {
     const tab = new PeerListStore(storage, new Firewall(), () => void other.reload())
     await Promise.all([tab.ready, other.ready])
     await tab.deny(PEER)
-    await new Promise((r) => setTimeout(r, 0))
-    expect(otherFirewall.permits(PEER).ok).toBe(false)
+    await vi.waitFor(() => expect(otherFirewall.permits(PEER).ok).toBe(false))
     expect(other.lists()).toEqual({ deny: [PEER] })
   })
 

@@ -73,8 +73,7 @@ describe('parked changes', () => {
       { heads: theirs.getHeads(), need: [], have: [], changes },
       SignatureList.of(sigs),
     )
-    await tick()
-    expect(verify).toHaveBeenCalledTimes(10) // each signature once, then parked: not a member
+    await vi.waitFor(() => expect(verify).toHaveBeenCalledTimes(10)) // each signature once, then parked: not a member
     expect(h.read(['x0'])).toBeUndefined()
 
     // twenty flushes of the member's own edits while the outsider's changes wait

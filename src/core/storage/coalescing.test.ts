@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { StorageError } from '../errors'
 import { CoalescingStorage } from './coalescing'
 import { MemoryStorageAdapter } from './memory'
 import type { StorageOp } from './types'
+import { describeStorageAdapter } from '../../../test/storage-acceptance'
 
 /** Memory storage that records each batch it is handed, and can fail the next one. */
 class Recording extends MemoryStorageAdapter {
@@ -46,12 +47,15 @@ describe('CoalescingStorage', () => {
     let open = (): void => undefined
     inner.gate = new Promise((r) => (open = r))
     const first = s.save(['a'], bytes(1))
-    await new Promise((r) => setTimeout(r, 0)) // the first batch is at the disk
+    await vi.waitFor(() => expect(inner.batches).toEqual([['put a']])) // the first batch is at the disk
+    let called = 0
     const later = [1, 2, 3].map(async (i) => {
       await new Promise((r) => setTimeout(r, i)) // separate tasks
-      await s.save([`b${i}`], bytes(i))
+      const saved = s.save([`b${i}`], bytes(i))
+      called++
+      await saved
     })
-    await new Promise((r) => setTimeout(r, 10))
+    await vi.waitFor(() => expect(called).toBe(3))
     expect(inner.batches).toEqual([['put a']])
     inner.gate = undefined
     open()
@@ -129,6 +133,25 @@ describe('CoalescingStorage.batchNow (the page is going away)', () => {
     expect(inner.batches).toHaveLength(2)
   })
 
+  it('a bad key fails only its own caller: the gathering batch it would have taken lands', async () => {
+    const inner = new Recording()
+    const s = new CoalescingStorage(inner)
+    const waiting = s.save(['ok'], bytes(1))
+    await expect(s.batchNow([{ type: 'put', key: ['bad/key'], data: bytes(2) }])).rejects.toThrow(
+      /bad storage key/,
+    )
+    await waiting
+    expect(await inner.load(['ok'])).toEqual(bytes(1))
+  })
+
+  it('an empty batch resolves, alone or behind a range removal', async () => {
+    const s = new CoalescingStorage(new Recording())
+    await s.batch([])
+    await s.batchNow([])
+    const removal = s.removeRange(['x'])
+    await Promise.all([removal, s.batchNow([]), s.batch([])])
+  })
+
   it('does not jump ahead of a range removal queued before it', async () => {
     const inner = new Recording()
     let release!: () => void
@@ -143,4 +166,14 @@ describe('CoalescingStorage.batchNow (the page is going away)', () => {
     expect(await inner.load(['x', 'old'])).toBeUndefined()
     expect(await inner.load(['x', 'new'])).toEqual(bytes(2))
   })
+})
+
+describeStorageAdapter('CoalescingStorage over memory', () => ({
+  adapter: new CoalescingStorage(new MemoryStorageAdapter()),
+}))
+
+describeStorageAdapter('CoalescingStorage over memory without batchNow', () => {
+  const inner = new MemoryStorageAdapter()
+  Object.defineProperty(inner, 'batchNow', { value: undefined })
+  return { adapter: new CoalescingStorage(inner) }
 })

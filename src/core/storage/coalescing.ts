@@ -82,15 +82,25 @@ export class CoalescingStorage implements StorageAdapter {
   batchNow(ops: readonly StorageOp[]): Promise<void> {
     const now = this.inner.batchNow?.bind(this.inner)
     if (now === undefined || this.removals > 0) return this.queue(ops)
+    try {
+      for (const op of ops) checkKey(op.key) // a bad key fails its caller, not the gathering batch
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)))
+    }
     const g = this.gathering
     this.gathering = undefined
     const all = [...(g?.ops ?? []), ...ops]
-    if (g !== undefined) g.ops = [] // its turn finds it empty: its writers wait on this batch
+    // its turn finds it empty: its writers wait on this batch instead
+    const waiters = g?.waiters ?? []
+    if (g !== undefined) {
+      g.ops = []
+      g.waiters = []
+    }
     const done = now(all)
-    if (g !== undefined)
+    if (waiters.length > 0)
       done.then(
-        () => g.waiters.forEach((w) => w.resolve()),
-        (e: unknown) => g.waiters.forEach((w) => w.reject(e)),
+        () => waiters.forEach((w) => w.resolve()),
+        (e: unknown) => waiters.forEach((w) => w.reject(e)),
       )
     return done
   }
@@ -114,7 +124,11 @@ export class CoalescingStorage implements StorageAdapter {
   /** The batch's turn: it takes no more writes; never rejects (its writers get the error). */
   private async write(g: Gathering): Promise<void> {
     if (this.gathering === g) this.gathering = undefined
-    if (g.ops.length === 0) return // taken by batchNow
+    if (g.ops.length === 0) {
+      // an empty batch (written once the ones before it are), or one batchNow took with its waiters
+      for (const w of g.waiters) w.resolve()
+      return
+    }
     this.batches++
     try {
       await this.inner.batch(g.ops)

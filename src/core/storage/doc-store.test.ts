@@ -117,7 +117,7 @@ describe('DocStore writes', () => {
     // what queues while a write is under way goes in the next one
     storage.gate = new Promise<void>((r) => (release = r))
     store.saveIncremental(utf8('x'))
-    await new Promise((r) => setTimeout(r, WRITE_DELAY_MS + 5)) // x's write starts
+    await vi.waitFor(() => expect(storage.inFlight).toBe(1)) // x's write starts
     store.saveIncremental(utf8('y'))
     store.saveIncremental(utf8('z'))
     const more = store.whenSaved()
