@@ -37,6 +37,7 @@ import type {
   PeerStatus,
 } from './facade/types'
 import { replaceIdentity } from './identity-store'
+import type { SubscribeOptions } from '../core/subscriptions'
 
 export type {
   BootProgress,
@@ -217,11 +218,19 @@ export class OrreryApi {
       (this.l ?? (await this.local())).state.set(path, value),
     delete: async (path: string): Promise<void> =>
       (this.l ?? (await this.local())).state.delete(path),
-    /** cb(value) now and after every change; while Automerge loads, the cached view first */
-    subscribe: (path: string, cb: (value: unknown) => void): Unsubscribe =>
+    /**
+     * cb(value) now and after every change; while Automerge loads, the cached view first.
+     * `{ deferred: true }`: values come after the change went out to peers, one for several
+     * changes in a row (views; see SubscribeOptions).
+     */
+    subscribe: (
+      path: string,
+      cb: (value: unknown) => void,
+      opts?: SubscribeOptions,
+    ): Unsubscribe =>
       this.l !== undefined
-        ? this.l.state.subscribe(path, cb)
-        : subscribeCached(path, cb, this.views, this.local()),
+        ? this.l.state.subscribe(path, cb, opts)
+        : subscribeCached(path, cb, this.views, this.local(), opts),
     flush: async (): Promise<void> => (await this.local()).state.flush(),
   }
 

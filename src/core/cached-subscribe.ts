@@ -9,7 +9,7 @@ import { parsePath } from './paths'
 import type { Repo } from './repo/repo'
 import type { StateApi, Unsubscribe } from './state'
 import { pick, sameHeads, type ViewCache } from './storage/view-cache'
-import { SubscriptionTree } from './subscriptions'
+import { SubscriptionTree, type SubscribeOptions } from './subscriptions'
 import { mark } from './timings'
 
 /** What the live subscription needs once the local store is up. */
@@ -35,6 +35,7 @@ export function subscribeCached(
   cb: (value: unknown) => void,
   views: Pick<ViewCache, 'read'> | undefined,
   live: Promise<LiveState>,
+  opts?: SubscribeOptions,
 ): Unsubscribe {
   let off: Unsubscribe | undefined
   let cancelled = false
@@ -55,16 +56,20 @@ export function subscribeCached(
   live.then(
     (l) => {
       if (cancelled) return
-      off = l.state.subscribe(path, (value) => {
-        delivered = true
-        if (shown !== undefined && parsed !== undefined) {
-          const heads = l.repo.get(parsed.docId)?.heads
-          const unchanged = heads !== undefined && sameHeads(heads, shown)
-          shown = undefined
-          if (unchanged) return
-        }
-        cb(value)
-      })
+      off = l.state.subscribe(
+        path,
+        (value) => {
+          delivered = true
+          if (shown !== undefined && parsed !== undefined) {
+            const heads = l.repo.get(parsed.docId)?.heads
+            const unchanged = heads !== undefined && sameHeads(heads, shown)
+            shown = undefined
+            if (unchanged) return
+          }
+          cb(value)
+        },
+        opts,
+      )
     },
     () => undefined,
   )

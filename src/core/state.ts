@@ -20,6 +20,7 @@
 import { OrreryError } from './errors'
 import { parsePath } from './paths'
 import type { DocHandle } from './repo/doc-handle'
+import type { SubscribeOptions } from './subscriptions'
 import type { Repo } from './repo/repo'
 
 export type Unsubscribe = () => void
@@ -50,7 +51,8 @@ export class StateApi {
     ;(h instanceof Promise ? await h : h).remove(keys)
   }
 
-  subscribe(path: string, cb: (value: unknown) => void): Unsubscribe {
+  /** cb(value) now and after every change; `deferred`: see SubscribeOptions (for views). */
+  subscribe(path: string, cb: (value: unknown) => void, opts?: SubscribeOptions): Unsubscribe {
     if (typeof cb !== 'function')
       throw new OrreryError('INVALID_VALUE', 'subscribe needs a callback')
     const { docId, keys } = parsePath(path)
@@ -58,7 +60,7 @@ export class StateApi {
     let cancelled = false
     const h = this.handle(docId)
     const attach = (handle: DocHandle): void => {
-      if (!cancelled) off = handle.subscribe(keys, cb)
+      if (!cancelled) off = handle.subscribe(keys, cb, opts)
     }
     if (h instanceof Promise) {
       h.then(attach, (e: unknown) => console.error(`subscribe ${path}:`, e))

@@ -10,9 +10,19 @@ const log = createLogger('subscriptions')
 
 export type Listener = (value: unknown) => void
 
+export interface SubscribeOptions {
+  /**
+   * The value comes in a later task, after the change went out to peers and to the other
+   * subscribers, and several changes in a row come as one value: for views, which render on
+   * animation frames and must not hold up a round trip. (Default: in the flush that applied it.)
+   */
+  deferred?: boolean
+}
+
 interface Node {
   children: Map<string, Node>
   listeners: Set<Listener>
+  deferred: Set<Listener>
   parent: Node | undefined
   key: string
 }
@@ -20,9 +30,12 @@ interface Node {
 const newNode = (parent: Node | undefined, key: string): Node => ({
   children: new Map(),
   listeners: new Set(),
+  deferred: new Set(),
   parent,
   key,
 })
+
+const listened = (n: Node): boolean => n.listeners.size > 0 || n.deferred.size > 0
 
 export class SubscriptionTree {
   private readonly root = newNode(undefined, '')
@@ -32,7 +45,7 @@ export class SubscriptionTree {
     return this.count
   }
 
-  add(keys: readonly string[], listener: Listener): () => void {
+  add(keys: readonly string[], listener: Listener, opts: SubscribeOptions = {}): () => void {
     let node = this.root
     for (const k of keys) {
       let next = node.children.get(k)
@@ -43,13 +56,14 @@ export class SubscriptionTree {
       node = next
     }
     const wrapped: Listener = (v) => listener(v) // distinct identity per subscription
-    node.listeners.add(wrapped)
+    const set = opts.deferred === true ? node.deferred : node.listeners
+    set.add(wrapped)
     this.count++
     let active = true
     return () => {
       if (!active) return
       active = false
-      node.listeners.delete(wrapped)
+      set.delete(wrapped)
       this.count--
       this.prune(node)
     }
@@ -57,32 +71,48 @@ export class SubscriptionTree {
 
   private prune(node: Node): void {
     let n: Node | undefined = node
-    while (n?.parent !== undefined && n.listeners.size === 0 && n.children.size === 0) {
+    while (n?.parent !== undefined && !listened(n) && n.children.size === 0) {
       n.parent.children.delete(n.key)
       n = n.parent
     }
   }
 
-  /** Nodes whose listeners must hear about these patches, with their key paths. */
-  affected(patches: readonly Patch[]): { keys: string[]; listeners: Listener[] }[] {
+  /**
+   * Paths whose listeners must hear about these patches: with the listeners to call now, and
+   * whether deferred listeners wait there too (read them with `deferredAt` when their turn comes).
+   */
+  affected(
+    patches: readonly Patch[],
+  ): { keys: string[]; listeners: Listener[]; deferred: boolean }[] {
     if (this.count === 0 || patches.length === 0) return []
     const hit = new Set<Node>()
     const addSubtree = (n: Node): void => {
-      if (n.listeners.size > 0) hit.add(n)
+      if (listened(n)) hit.add(n)
       for (const c of n.children.values()) addSubtree(c)
     }
     for (const patch of patches) {
       const path = changedPath(patch)
       let node: Node | undefined = this.root
-      if (node.listeners.size > 0) hit.add(node)
+      if (listened(node)) hit.add(node)
       for (const p of path) {
         node = node.children.get(String(p))
         if (node === undefined) break
-        if (node.listeners.size > 0) hit.add(node)
+        if (listened(node)) hit.add(node)
       }
       if (node !== undefined) addSubtree(node)
     }
-    return [...hit].map((n) => ({ keys: keysOf(n), listeners: [...n.listeners] }))
+    return [...hit].map((n) => ({
+      keys: keysOf(n),
+      listeners: [...n.listeners],
+      deferred: n.deferred.size > 0,
+    }))
+  }
+
+  /** The deferred listeners subscribed at `keys` now (none once they all unsubscribed). */
+  deferredAt(keys: readonly string[]): Listener[] {
+    let node: Node | undefined = this.root
+    for (const k of keys) node = node?.children.get(k)
+    return node === undefined ? [] : [...node.deferred]
   }
 
   static call(listener: Listener, value: unknown): void {

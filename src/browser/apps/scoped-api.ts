@@ -82,9 +82,9 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
       check(path)
       return o.orrery.state.delete(path)
     },
-    subscribe: (path, cb) => {
+    subscribe: (path, cb, opts) => {
       check(path)
-      return o.orrery.state.subscribe(path, cb)
+      return o.orrery.state.subscribe(path, cb, { deferred: opts?.deferred === true })
     },
   }
 

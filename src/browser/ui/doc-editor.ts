@@ -71,7 +71,9 @@ export class OrreryDocEditor extends FrameElement {
       if (docId !== this.docId) return // navigated away meanwhile
     }
     try {
-      this.offs.push(api().state.subscribe(`/${this.docId}`, (v) => (this.value = v)))
+      // deferred: reading the whole document waits until the change has gone out to peers
+      const show = (v: unknown): void => void (this.value = v)
+      this.offs.push(api().state.subscribe(`/${this.docId}`, show, { deferred: true }))
     } catch (e) {
       this.error = e instanceof Error ? e.message : String(e)
       return

@@ -12,8 +12,12 @@ export interface AppStateApi {
   get(path: string): Promise<unknown>
   set(path: string, value: unknown): Promise<void>
   delete(path: string): Promise<void>
-  /** cb(value) once with the current value, then after every change at, below or above `path` */
-  subscribe(path: string, cb: (value: unknown) => void): () => void
+  /**
+   * cb(value) once with the current value, then after every change at, below or above `path`.
+   * `{ deferred: true }`: the values come after the change went out to peers, one for several
+   * changes in a row: for rendering big values, which would otherwise hold up the round trip.
+   */
+  subscribe(path: string, cb: (value: unknown) => void, opts?: { deferred?: boolean }): () => void
 }
 
 export type SpaceRole = 'admin' | 'writer' | 'reader'

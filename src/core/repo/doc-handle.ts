@@ -21,7 +21,7 @@ import { scheduleTask } from '../schedule'
 import { trace } from '../timings'
 import type { DocStore } from '../storage/doc-store'
 import type { StorageOp } from '../storage/types'
-import { SubscriptionTree, type Listener } from '../subscriptions'
+import { SubscriptionTree, type Listener, type SubscribeOptions } from '../subscriptions'
 import type { SyncPeer } from '../sync/peer'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 import type { SignatureList } from '../sync/signature-list'
@@ -49,6 +49,8 @@ export class DocHandle {
   private flushedHeads: string[]
   /** patches taken out of Automerge before a read moved its diff cursor: the next flush's */
   private stashed: Patch[] = []
+  /** paths whose deferred subscribers get their value in the next task */
+  private readonly deferredDue = new Map<string, string[]>()
   private closed = false
 
   constructor(
@@ -63,6 +65,11 @@ export class DocHandle {
     this.unsynced = ctx.unsynced ?? 0
     this.tabs = new TabInbox(id, store, ctx)
     this.rules = new LocalRules(id, store, ctx.governance, ctx.sigs)
+    this.rules.onSigned = () => {
+      // the changes held back while they were being signed may go out now
+      if (!this.closed) for (const peer of this.peers.attached) peer.wake(this.id)
+    }
+    this.rules.signMissing(this.doc)
     this.peers = new PeerSync(
       {
         id,
@@ -116,12 +123,15 @@ export class DocHandle {
     this.schedule()
   }
 
-  /** Calls `listener` with the current value (in a microtask) and after every change. */
-  subscribe(keys: readonly string[], listener: Listener): () => void {
+  /**
+   * Calls `listener` with the current value (in a microtask) and after every change: in the flush
+   * that made it, or (`deferred`) in a task after it, one value for several changes.
+   */
+  subscribe(keys: readonly string[], listener: Listener, opts?: SubscribeOptions): () => void {
     this.assertOpen()
     // Changes made before subscribing belong to the first value, not to a later notification.
     if (this.doc.pendingOps() > 0 || this.scheduled) this.flush()
-    const unsubscribe = this.subs.add(keys, listener)
+    const unsubscribe = this.subs.add(keys, listener, opts)
     let live = true
     queueMicrotask(() => {
       if (live && !this.closed) SubscriptionTree.call(listener, this.read(keys))
@@ -135,6 +145,7 @@ export class DocHandle {
   /** Resolves once every change made so far is on disk. */
   async whenSaved(): Promise<void> {
     if (this.doc.pendingOps() > 0 || this.scheduled) this.flush()
+    await this.rules.whenSigned()
     await this.store.whenSaved()
   }
 
@@ -146,6 +157,7 @@ export class DocHandle {
   flushNow(): StorageOp[] {
     if (this.closed) return []
     this.flush()
+    this.rules.releaseHeld()
     return this.tabs.handOver()
   }
 
@@ -221,6 +233,8 @@ export class DocHandle {
   generateSyncMessage(peer: SyncPeer): Uint8Array | null {
     if (this.closed || !this.peers.has(peer)) return null
     if (this.doc.pendingOps() > 0) this.flush()
+    // a change of ours still waits for its signature: every peer is woken once it has one
+    if (this.rules.signing) return null
     return this.peers.generate(peer)
   }
 
@@ -250,6 +264,7 @@ export class DocHandle {
   close(): void {
     if (this.closed) return
     this.flush()
+    this.rules.releaseHeld() // signed when the document next opens (see LocalRules.signMissing)
     this.closed = true
     this.offGovernance?.()
     this.peers.detachAll()
@@ -320,7 +335,7 @@ export class DocHandle {
     this.commitLocal()
     const chunk = this.doc.saveIncremental()
     if (chunk.length === 0) return false
-    this.store.saveIncremental(chunk)
+    this.rules.storeChunk(chunk)
     return true
   }
 
@@ -370,11 +385,31 @@ export class DocHandle {
 
   private notify(patches: Patch[]): void {
     trace('notify')
-    for (const { keys, listeners } of this.subs.affected(patches)) {
+    for (const { keys, listeners, deferred } of this.subs.affected(patches)) {
+      if (deferred) this.deferLater(keys)
+      if (listeners.length === 0) continue
       this.beforeRead() // an earlier listener may have written
       const value = readAt(this.doc, keys)
       for (const l of listeners) SubscriptionTree.call(l, value)
     }
+  }
+
+  /** Deferred subscribers at `keys` get the value in a task after this flush (one per task). */
+  private deferLater(keys: string[]): void {
+    const first = this.deferredDue.size === 0
+    this.deferredDue.set(keys.join('\u0000'), keys)
+    if (!first) return
+    // an ordinary task: behind the network's and the edits' (scheduleTask runs ahead of them)
+    setTimeout(() => {
+      const due = [...this.deferredDue.values()]
+      this.deferredDue.clear()
+      for (const at of due) {
+        const listeners = this.subs.deferredAt(at)
+        if (this.closed || listeners.length === 0) continue
+        const value = this.read(at)
+        for (const l of listeners) SubscriptionTree.call(l, value)
+      }
+    }, 0)
   }
 
   private assertWritable(rootKeys: readonly string[]): void {
