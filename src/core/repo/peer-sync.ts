@@ -5,7 +5,7 @@
  * peers set aside because they hold another branch of an equivocating actor.
  */
 import { am, type AutomergeDoc, type SyncState } from '../automerge'
-import { CHANGE_CHUNK, splitChunks } from '../chunks'
+import { CHANGE_CHUNK, changeHash, DOCUMENT_CHUNK, splitChunks } from '../chunks'
 import { describeError, ProtocolError } from '../errors'
 import type { DocId } from '../ids'
 import { createLogger } from '../log'
@@ -14,6 +14,7 @@ import type { DocStore } from '../storage/doc-store'
 import type { SyncPeer } from '../sync/peer'
 import { SignatureList, type ChangeSignature } from '../sync/signature-list'
 import type { DecodedSyncMessage } from 'automerge-wasm'
+import type { ReceivedSyncMessage } from '../sync/messages'
 import { Admission, type Batch, type Inbound } from './admission'
 import { loadChanges, loadWholeDocument } from './apply'
 import type { Confirmation, PeerSyncFacts } from './doc-state'
@@ -205,15 +206,54 @@ export class PeerSync {
       this.host.replaceDoc(whole.doc)
       this.host.store.saveSnapshot(whole.snapshot)
       trace('loaded into empty')
-    } else if (changes.length > 0 && loadChanges(this.host.doc(), changes) !== undefined) {
-      batches = this.applyOneByOne(batches)
+      this.acknowledge(batches, replyTo)
+    } else if (!changes.some(holdsDocumentChunk)) {
+      this.receiveEach(batches, replyTo)
+    } else {
+      if (loadChanges(this.host.doc(), changes) !== undefined) batches = this.applyOneByOne(batches)
+      this.acknowledge(batches, replyTo)
     }
-    this.acknowledge(batches, changes.length > 0, replyTo)
     trace('applied')
     const chunk = this.host.doc().saveIncremental()
     trace(`saved ${chunk.length}`)
     if (chunk.length > 0) this.host.store.saveIncremental(chunk)
     return changes.length > 0
+  }
+
+  /**
+   * The usual case (change chunks, no whole document): each peer's messages go to its sync state
+   * as they came, and Automerge decodes, applies and acknowledges each in one call: half the cost
+   * of applying the changes and then handing over the message again. (Applying costs time
+   * proportional to the document, but a change another peer's message already brought is
+   * skipped after a hash lookup, so the peers of one flush cost no more than one call would.)
+   * Messages without changes before a peer's last one are superseded by it. A message Automerge
+   * refuses ends that peer's batch: equivocation is set aside, anything else cuts the session;
+   * so does one whose changes it dropped (`droppedAny`: its receive skips an unparseable chunk
+   * without a word, where `applyChanges` throws).
+   */
+  private receiveEach(batches: Batch[], replyTo: Set<SyncPeer>): void {
+    const doc = this.host.doc()
+    for (const [peer, inbound] of batches) {
+      const state = this.states.get(peer)
+      if (state === undefined) continue
+      const { msgs } = inbound
+      let refused = false
+      for (let i = 0; i < msgs.length && !refused; i++) {
+        const m = msgs[i] as ReceivedSyncMessage
+        if (m.changes.length === 0 && i < msgs.length - 1) continue
+        try {
+          doc.receiveSyncMessage(state, m.bytes ?? am().encodeSyncMessage(m))
+          if (m.changes.length > 0 && droppedAny(doc, m.changes))
+            throw new Error('a change in it could not be parsed')
+        } catch (e) {
+          refused = true
+          if (m.changes.length > 0 && this.setAsideEquivocation(peer, inbound, m.changes, e)) break
+          const why = `sync message refused: ${describeError(e)}`
+          peer.fault(new ProtocolError('MALFORMED_MESSAGE', why))
+        }
+      }
+      if (!refused) replyTo.add(peer)
+    }
   }
 
   /** One of the peers sent changes Automerge refuses: apply peer by peer to find it. */
@@ -238,7 +278,7 @@ export class PeerSync {
    * applied, so Automerge skips it after a hash lookup). Only a batch of whole documents (a
    * first sync) carries a change read back from the document, which costs a rebuild of it.
    */
-  private acknowledge(batches: Batch[], anyChanges: boolean, replyTo: Set<SyncPeer>): void {
+  private acknowledge(batches: Batch[], replyTo: Set<SyncPeer>): void {
     const doc = this.host.doc()
     let fromDoc: Uint8Array[] | undefined
     const readBack = (): Uint8Array[] => {
@@ -251,7 +291,7 @@ export class PeerSync {
       const state = this.states.get(peer)
       const last = msgs[msgs.length - 1]
       if (state === undefined || last === undefined) continue
-      const sent = anyChanges && msgs.some((m) => m.changes.length > 0)
+      const sent = msgs.some((m) => m.changes.length > 0)
       const own = sent ? sentChangeChunk(msgs) : undefined
       const carried = !sent ? [] : own !== undefined ? [own] : readBack()
       try {
@@ -341,4 +381,32 @@ function sentChangeChunk(msgs: readonly DecodedSyncMessage[]): Uint8Array | unde
     }
   }
   return undefined
+}
+
+/** Whether a sync-message entry holds a whole document (a first sync sends one). */
+function holdsDocumentChunk(entry: Uint8Array): boolean {
+  const chunks = splitChunks(entry, false)
+  return !chunks.ok || chunks.value.some((c) => c[8] === DOCUMENT_CHUNK)
+}
+
+/**
+ * Whether Automerge dropped any of these changes (after a receive, which skips a chunk it cannot
+ * parse without an error): one that is neither in the document nor waiting for dependencies.
+ * Index lookups only. While changes wait for dependencies it cannot tell, and says no: such a
+ * chunk is dropped all the same, only its sender is not cut off.
+ */
+function droppedAny(doc: AutomergeDoc, entries: readonly Uint8Array[]): boolean {
+  const hashes: string[] = []
+  for (const entry of entries) {
+    const chunks = splitChunks(entry, false)
+    if (!chunks.ok) return true
+    for (const c of chunks.value) {
+      const hash = changeHash(c)
+      if (hash === undefined) return true
+      hashes.push(hash)
+    }
+  }
+  const missing = new Set(doc.getMissingDeps(hashes))
+  if (!hashes.some((h) => missing.has(h))) return false
+  return doc.getMissingDeps([]).length === 0
 }

@@ -8,6 +8,7 @@
  * SYNC carries `sigs` from the first version: each entry binds a change hash to its author's key
  * and signature, so signed writes (verified at every hop) need no protocol break.
  */
+import type { DecodedSyncMessage } from 'automerge-wasm'
 import { docIdFromBytes, docIdToBytes, type DocId } from '../ids'
 import { ProtocolError, type Result, ok, err } from '../errors'
 import { readTabCert, writeTabCert, type TabCert } from '../tab-cert'
@@ -18,6 +19,14 @@ import { SIG_RECORD_BYTES, SignatureList, type ChangeSignature } from './signatu
 export { SignatureList, type ChangeSignature } from './signature-list'
 
 /** the current sync protocol id (all spoken ids: `spokenIds('sync')`) */
+/**
+ * An Automerge sync message as the session decoded it (to check its chunks), with the bytes it
+ * came as: the document hands those to Automerge instead of encoding the message again.
+ */
+export interface ReceivedSyncMessage extends DecodedSyncMessage {
+  bytes?: Uint8Array
+}
+
 export const SYNC_PROTOCOL = protocolId('sync', VERSIONS.sync.current)
 export const MAX_TOPICS_PER_MESSAGE = 1024
 /**

@@ -26,6 +26,7 @@ import {
   MAX_TOPICS_PER_SESSION,
   TOPICS_PER_WRITE,
   type SignatureList,
+  type ReceivedSyncMessage,
   type SyncFrame,
 } from './messages'
 import type { SyncPeer } from './peer'
@@ -328,9 +329,9 @@ export class SyncSession implements SyncPeer {
     sigs: SignatureList,
     size: number,
   ): void | Promise<void> {
-    let msg: DecodedSyncMessage
+    let msg: ReceivedSyncMessage
     try {
-      msg = am().decodeSyncMessage(message)
+      msg = Object.assign(am().decodeSyncMessage(message), { bytes: message })
     } catch (e) {
       return this.fault(
         new ProtocolError(
