@@ -102,8 +102,8 @@ export function summarize(p: CpuProfile, rounds: number, dist?: string): Profile
     f.ms += ms
     fns.set(key, f)
   }
-  // inclusive time of our own functions: a frame's self time counts for each distinct function
-  // of ours on its stack
+  // inclusive time of our own functions (and Automerge's API): a frame's self time counts for
+  // each distinct function of ours on its stack
   const parent = new Map<number, number>()
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
   const inclusive = new Map<string, number>()
@@ -117,8 +117,13 @@ export function summarize(p: CpuProfile, rounds: number, dist?: string): Profile
       const { url, lineNumber, columnNumber, functionName } = n.callFrame
       const map = dist === undefined ? undefined : mapOf(url, dist)
       const pos = map?.originalPositionFor({ line: lineNumber + 1, column: columnNumber })
-      if (!pos?.source || pos.source.includes('node_modules')) continue
-      const name = `${pos.name ?? functionName} ${moduleOf(pos.source)}:${pos.line}`
+      if (!pos?.source) continue
+      // Automerge's own entry points too (its wasm-bindgen wrappers): which calls cost the wasm
+      const wasmApi = pos.source.includes('automerge_wasm.js') && functionName !== ''
+      if (pos.source.includes('node_modules') && !wasmApi) continue
+      const name = wasmApi
+        ? `automerge.${functionName}`
+        : `${pos.name ?? functionName} ${moduleOf(pos.source)}:${pos.line}`
       if (seen.has(name)) continue
       seen.add(name)
       inclusive.set(name, (inclusive.get(name) ?? 0) + us / 1000 / rounds)

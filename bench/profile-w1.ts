@@ -288,7 +288,7 @@ async function main(): Promise<void> {
       console.log(`\n${side}: sampled ${s.totalPerRoundMs.toFixed(2)} ms per round (idle excluded)`)
       for (const [k, v] of s.buckets) console.log(`  ${v.toFixed(3).padStart(7)}  ${k}`)
       console.log('  our functions, inclusive (ms per round):')
-      for (const f of s.inclusive.slice(0, 30))
+      for (const f of s.inclusive.slice(0, 45))
         console.log(`  ${f.ms.toFixed(3).padStart(7)}  ${f.name}`)
       console.log('  top functions (self ms per round):')
       for (const f of s.top.slice(0, 25))
