@@ -41,12 +41,17 @@ export interface DocStatesEvents extends Record<string, unknown> {
   summary: SyncSummary
 }
 
+/** the least time between two recomputes of the documents' sync states */
+const RECOMPUTE_MS = 50
+
 export class DocStates {
   readonly events = new Emitter<DocStatesEvents>()
   private readonly last = new Map<DocId, string>()
   private readonly dirty = new Set<DocId>()
   private everything = false
   private queued = false
+  /** when the last recompute ran (ms since epoch) */
+  private lastRun = 0
   private lastSummary = ''
   private lastDirect = -1
   private readonly offs: (() => void)[]
@@ -139,15 +144,21 @@ export class DocStates {
     this.schedule()
   }
 
-  /** Recomputed once per burst of events (a flush may report several things at once). */
+  /**
+   * Recomputed once per burst of events (a flush may report several things at once), and at
+   * most once per RECOMPUTE_MS: a live exchange flushes every few milliseconds, and what the
+   * status line shows needs no more than a frame or two of freshness.
+   */
   private schedule(): void {
     if (this.queued) return
     this.queued = true
-    setTimeout(() => this.recompute(), 0)
+    const wait = Math.max(0, this.lastRun + RECOMPUTE_MS - Date.now())
+    setTimeout(() => this.recompute(), wait)
   }
 
   private recompute(): void {
     this.queued = false
+    this.lastRun = Date.now()
     // a sync session opening or closing changes "offline" for every document
     const direct = this.network.directPeers()
     if (direct !== this.lastDirect) this.everything = true

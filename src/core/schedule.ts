@@ -50,11 +50,13 @@ export function scheduleTask(task: Task): void {
 
 /**
  * How long a write to storage waits for others (group commit over time). Each IndexedDB
- * transaction costs 1-2 ms of main thread, more than a W1 round trip's whole budget: a live
- * exchange of single edits then writes once per WRITE_DELAY_MS instead of several times per
- * edit. A page that goes away writes what waits at once (Repo.flushNow); so does `whenSaved`.
+ * transaction costs 1-2 ms of main thread (and a tab-bus message), more than a W1 round trip's
+ * whole budget: a live exchange of single edits then writes once per WRITE_DELAY_MS instead of
+ * several times per edit (automerge-repo debounces its saves by 100 ms too). A page that goes
+ * away writes what waits at once (Repo.flushNow); so does `whenSaved`. What a crash of the whole
+ * browser can lose is the last WRITE_DELAY_MS of edits.
  */
-export const WRITE_DELAY_MS = 25
+export const WRITE_DELAY_MS = 100
 
 const writes: Task[] = []
 let writeTimer: ReturnType<typeof setTimeout> | undefined
@@ -73,4 +75,11 @@ function runWrites(): void {
 export function scheduleWrite(task: Task): void {
   writes.push(task)
   writeTimer ??= setTimeout(runWrites, WRITE_DELAY_MS)
+}
+
+/** Runs the writes waiting for their group commit at once (tests: before switching clocks). */
+export function runScheduledWrites(): void {
+  if (writeTimer === undefined) return
+  clearTimeout(writeTimer)
+  runWrites()
 }

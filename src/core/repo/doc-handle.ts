@@ -22,6 +22,7 @@ import { trace } from '../timings'
 import type { DocStore } from '../storage/doc-store'
 import type { StorageOp } from '../storage/types'
 import { SubscriptionTree, type Listener, type SubscribeOptions } from '../subscriptions'
+import { DocSubscribers } from './doc-subscribers'
 import type { SyncPeer } from '../sync/peer'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 import type { SignatureList } from '../sync/signature-list'
@@ -37,7 +38,13 @@ export type { DocHandleContext, DocHandleEvents, DocStatus }
 export class DocHandle {
   readonly topic: Uint8Array
   readonly events = new Emitter<DocHandleEvents>()
-  private readonly subs = new SubscriptionTree()
+  private readonly subscribers = new DocSubscribers({
+    read: (keys) => {
+      this.beforeRead()
+      return readAt(this.doc, keys)
+    },
+    closed: () => this.closed,
+  })
   /** the per-peer side: sync states, inbound messages, admission (peer-sync.ts) */
   readonly peers: PeerSync
   private readonly offGovernance: (() => void) | undefined
@@ -49,8 +56,6 @@ export class DocHandle {
   private flushedHeads: string[]
   /** patches taken out of Automerge before a read moved its diff cursor: the next flush's */
   private stashed: Patch[] = []
-  /** paths whose deferred subscribers get their value in the next task */
-  private readonly deferredDue = new Map<string, string[]>()
   private closed = false
 
   constructor(
@@ -131,7 +136,7 @@ export class DocHandle {
     this.assertOpen()
     // Changes made before subscribing belong to the first value, not to a later notification.
     if (this.doc.pendingOps() > 0 || this.scheduled) this.flush()
-    const unsubscribe = this.subs.add(keys, listener, opts)
+    const unsubscribe = this.subscribers.add(keys, listener, opts)
     let live = true
     queueMicrotask(() => {
       if (live && !this.closed) SubscriptionTree.call(listener, this.read(keys))
@@ -363,7 +368,7 @@ export class DocHandle {
         patches = [...this.stashed.splice(0), ...this.doc.diffIncremental()]
       }
       if (fromTabs || fromPeers) this.rules.repair(this.doc, patches)
-      if (patches.length > 0) this.notify(patches)
+      if (patches.length > 0) this.subscribers.notify(patches)
       // subscribers may have written (pending, or stashed by a later subscriber's read)
       if (this.doc.pendingOps() === 0 && this.stashed.length === 0) break
     }
@@ -381,35 +386,6 @@ export class DocHandle {
     if (changed) this.events.emit('changed', this)
     trace('flushed')
     if (this.store.wantsCompaction()) this.store.saveSnapshot(this.doc.save())
-  }
-
-  private notify(patches: Patch[]): void {
-    trace('notify')
-    for (const { keys, listeners, deferred } of this.subs.affected(patches)) {
-      if (deferred) this.deferLater(keys)
-      if (listeners.length === 0) continue
-      this.beforeRead() // an earlier listener may have written
-      const value = readAt(this.doc, keys)
-      for (const l of listeners) SubscriptionTree.call(l, value)
-    }
-  }
-
-  /** Deferred subscribers at `keys` get the value in a task after this flush (one per task). */
-  private deferLater(keys: string[]): void {
-    const first = this.deferredDue.size === 0
-    this.deferredDue.set(keys.join('\u0000'), keys)
-    if (!first) return
-    // an ordinary task: behind the network's and the edits' (scheduleTask runs ahead of them)
-    setTimeout(() => {
-      const due = [...this.deferredDue.values()]
-      this.deferredDue.clear()
-      for (const at of due) {
-        const listeners = this.subs.deferredAt(at)
-        if (this.closed || listeners.length === 0) continue
-        const value = this.read(at)
-        for (const l of listeners) SubscriptionTree.call(l, value)
-      }
-    }, 0)
   }
 
   private assertWritable(rootKeys: readonly string[]): void {

@@ -5,7 +5,7 @@ import { StorageError } from '../errors'
 import { newDocId } from '../ids'
 import { setLogLevel, type LogLevel } from '../log'
 import { DocStore } from './doc-store'
-import { WRITE_DELAY_MS } from '../schedule'
+import { runScheduledWrites, WRITE_DELAY_MS } from '../schedule'
 import { MemoryStorageAdapter } from './memory'
 import type { StorageKey, StorageOp } from './types'
 
@@ -83,6 +83,8 @@ const materialize = (bytes: Uint8Array): unknown => am().load(bytes).materialize
 
 beforeEach(() => setLogLevel('silent')) // retries are logged as warnings
 afterEach(() => {
+  // a write still waiting for its group commit would run on the next test's (maybe fake) clock
+  runScheduledWrites()
   vi.useRealTimers()
   setLogLevel((process.env.ORRERY_LOG as LogLevel | undefined) ?? 'error')
 })
