@@ -45,12 +45,20 @@ export class Lab {
   /** page errors, console errors and warnings, relay stderr: printed when a workload fails */
   readonly log: string[] = []
 
+  /** the relay process's largest resident set seen so far (MiB; sampled every 250 ms) */
+  relayRssPeakMiB = 0
+  private readonly rssTimer: ReturnType<typeof setInterval>
+
   private constructor(
     private current: RelayProcess,
     private readonly relayArgs: string[],
     private readonly relayEnv: Record<string, string>,
   ) {
     this.watch(current)
+    this.rssTimer = setInterval(() => {
+      const rss = rssMiB(this.current.proc.pid)
+      if (rss !== undefined) this.relayRssPeakMiB = Math.max(this.relayRssPeakMiB, rss)
+    }, 250)
   }
 
   /**
@@ -192,6 +200,7 @@ export class Lab {
 
   async close(): Promise<void> {
     open.delete(this)
+    clearInterval(this.rssTimer)
     await Promise.all([...this.peers].map((p) => this.closePeer(p)))
     await this.stopRelay()
     fs.rmSync(this.relay.dataDir, { recursive: true, force: true })
@@ -209,4 +218,15 @@ export function closeLabsOnSignals(): void {
   }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
+}
+
+/** A process's resident set (MiB) from /proc, or undefined where there is none. */
+function rssMiB(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? undefined : Number(m[1]) / 1024
+  } catch {
+    return undefined
+  }
 }

@@ -222,7 +222,14 @@ function previous(
 export function writeResults(
   file: string,
   results: Results,
-  meta: { chromium: string; runs: number; only: Workload[]; view: DocView },
+  meta: {
+    chromium: string
+    runs: number
+    only: Workload[]
+    view: DocView
+    /** the relay's peak resident set in each run of the document workloads */
+    relayRssPeakMiB: number[]
+  },
 ): void {
   const w1 = okValues(results.W1)
   const w2 = okValues(results.W2)
@@ -242,6 +249,7 @@ export function writeResults(
       date: new Date().toISOString(),
     },
     options: { runs: meta.runs, only: meta.only, view: meta.view },
+    relayRssPeakMiB: meta.relayRssPeakMiB.map((x) => Math.round(x * 10) / 10),
     ...(prev.carriedOver ? { carriedOver: prev.carriedOver } : {}),
     workloads: pick(WORKLOADS, {
       ...prev.workloads,

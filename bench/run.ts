@@ -124,6 +124,8 @@ function usage(problem: string): never {
 }
 
 const PWA_WORKLOADS: readonly Workload[] = ['P1', 'P2', 'P3']
+/** the relay's peak resident set during each run of the document workloads (MiB) */
+const relayRss: number[] = []
 const OWN_GROUP: readonly Workload[] = [...APP_WORKLOADS, 'N1', ...PWA_WORKLOADS, 'DIAL']
 
 /** W1, S1, W2, S2 on one pair of browsers; each starts with the earlier ones' documents closed. */
@@ -185,6 +187,8 @@ async function docsRun(
       } else await measure('W4', () => reload(c!, doc, view))
     }
   }
+  relayRss.push(lab.relayRssPeakMiB)
+  console.log(`  relay RSS peak ${lab.relayRssPeakMiB.toFixed(1)} MiB`)
   return chromium
 }
 
@@ -323,7 +327,9 @@ async function main(): Promise<void> {
   // the headline (shell, keys at the root) in results.json; the other views in their own files
   const variant = `${view.shell ? '' : '-bare'}${view.nested ? '-nested' : ''}`
   const file = path.join(root, 'bench', `results${variant}.json`)
-  writeResults(file, results, { chromium, runs, only, view })
+  if (relayRss.length > 0)
+    console.log(`relay RSS peak during W1-W4: ${relayRss.map((x) => x.toFixed(1)).join(' / ')} MiB`)
+  writeResults(file, results, { chromium, runs, only, view, relayRssPeakMiB: relayRss })
   console.log(
     `wrote ${path.relative(root, file)} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
   )
