@@ -207,7 +207,7 @@ export class PeerSync {
       this.host.store.saveSnapshot(whole.snapshot)
       trace('loaded into empty')
       this.acknowledge(batches, replyTo)
-    } else if (!changes.some(holdsDocumentChunk)) {
+    } else if (oneMessageOfChangesEach(batches) && !changes.some(holdsDocumentChunk)) {
       this.receiveEach(batches, replyTo)
     } else {
       if (loadChanges(this.host.doc(), changes) !== undefined) batches = this.applyOneByOne(batches)
@@ -221,9 +221,10 @@ export class PeerSync {
   }
 
   /**
-   * The usual case (change chunks, no whole document): each peer's messages go to its sync state
-   * as they came, and Automerge decodes, applies and acknowledges each in one call: half the cost
-   * of applying the changes and then handing over the message again. (Applying costs time
+   * The usual case (change chunks, no whole document, one message with changes per peer): each
+   * peer's messages go to its sync state as they came, and Automerge decodes, applies and
+   * acknowledges each in one call: half the cost of applying the changes and then handing over
+   * the message again. (Applying costs time
    * proportional to the document, but a change another peer's message already brought is
    * skipped after a hash lookup, so the peers of one flush cost no more than one call would.)
    * Messages without changes before a peer's last one are superseded by it. A message Automerge
@@ -381,6 +382,15 @@ function sentChangeChunk(msgs: readonly DecodedSyncMessage[]): Uint8Array | unde
     }
   }
   return undefined
+}
+
+/**
+ * Whether each peer sent at most one message with changes (a live session: one message per
+ * task). Several (batches parked by admission and released together, a backlog read in one
+ * task) are applied in one call instead: each call costs time proportional to the document.
+ */
+function oneMessageOfChangesEach(batches: readonly Batch[]): boolean {
+  return batches.every(([, { msgs }]) => msgs.filter((m) => m.changes.length > 0).length <= 1)
 }
 
 /** Whether a sync-message entry holds a whole document (a first sync sends one). */
