@@ -117,8 +117,10 @@ export class ViewCache {
   }
 
   private async readStored(id: DocId): Promise<CachedView | undefined> {
+    mark('view-read-start')
     try {
       const bytes = await this.storage.load(viewKey(id))
+      mark('view-bytes')
       if (bytes === undefined) return undefined
       const parsed = JSON.parse(fromUtf8(bytes)) as Partial<CachedView> | null
       if (
