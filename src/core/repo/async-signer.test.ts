@@ -74,16 +74,22 @@ function peer(): SyncPeer & { wakes: number } {
 const keysUnder = async (storage: MemoryStorageAdapter, id: DocId, kind: string) =>
   (await storage.loadRange([id, kind])).filter((c) => c.key.length === 3)
 
+/** A document with one attached peer and one edit whose signature the signer is making. */
+async function editWaitingForSignature() {
+  const storage = new MemoryStorageAdapter()
+  const id = newDocId()
+  const signer = gatedSigner()
+  const { h, sigs } = open(storage, id, signer)
+  const p = peer()
+  h.attachPeer(p, false)
+  h.write(['x'], 1)
+  await vi.waitFor(() => expect(signer.calls).toBe(1))
+  return { storage, id, signer, h, sigs, p }
+}
+
 describe('an asynchronous signer', () => {
   it('sends and stores a change only once its signature exists, then wakes the peers', async () => {
-    const storage = new MemoryStorageAdapter()
-    const id = newDocId()
-    const signer = gatedSigner()
-    const { h, sigs } = open(storage, id, signer)
-    const p = peer()
-    h.attachPeer(p, false)
-    h.write(['x'], 1)
-    await vi.waitFor(() => expect(signer.calls).toBe(1))
+    const { storage, id, signer, h, sigs, p } = await editWaitingForSignature()
     let saved = false
     const whenSaved = h.whenSaved().then(() => (saved = true))
     await new Promise((r) => setTimeout(r, 20)) // a window for anything that must not happen
@@ -127,14 +133,7 @@ describe('an asynchronous signer', () => {
   })
 
   it('tries a failed signature again and sends nothing meanwhile', async () => {
-    const storage = new MemoryStorageAdapter()
-    const id = newDocId()
-    const signer = gatedSigner()
-    const { h, sigs } = open(storage, id, signer)
-    const p = peer()
-    h.attachPeer(p, false)
-    h.write(['x'], 1)
-    await vi.waitFor(() => expect(signer.calls).toBe(1))
+    const { signer, h, sigs, p } = await editWaitingForSignature()
     signer.fail()
     await vi.waitFor(() => expect(signer.calls).toBe(2)) // after the first backoff (100 ms)
     expect(h.generateSyncMessage(p)).toBeNull()
