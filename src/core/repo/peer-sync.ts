@@ -224,13 +224,12 @@ export class PeerSync {
    * The usual case (change chunks, no whole document, one message with changes per peer): each
    * peer's messages go to its sync state as they came, and Automerge decodes, applies and
    * acknowledges each in one call: half the cost of applying the changes and then handing over
-   * the message again. (Applying costs time
-   * proportional to the document, but a change another peer's message already brought is
-   * skipped after a hash lookup, so the peers of one flush cost no more than one call would.)
-   * Messages without changes before a peer's last one are superseded by it. A message Automerge
-   * refuses ends that peer's batch: equivocation is set aside, anything else cuts the session;
-   * so does one whose changes it dropped (`droppedAny`: its receive skips an unparseable chunk
-   * without a word, where `applyChanges` throws).
+   * the message again. (Applying costs time proportional to the document, but a change another
+   * peer's message already brought is skipped after a hash lookup, so the peers of one flush
+   * cost no more than one call would.) Messages without changes before a peer's last one are
+   * superseded by it. A message Automerge refuses ends that peer's batch: equivocation is set
+   * aside, anything else cuts the session; so does one whose changes it dropped (`droppedAny`:
+   * its receive skips an unparseable chunk without a word, where `applyChanges` throws).
    */
   private receiveEach(batches: Batch[], replyTo: Set<SyncPeer>): void {
     const doc = this.host.doc()
