@@ -125,6 +125,23 @@ describe('DocHandle', () => {
     expect(h.read(['from-good'])).toBe(true)
   })
 
+  it('applies, in one go, several messages with changes from one peer that came in one task', async () => {
+    const h = handle()
+    const p = recordingPeer('p')
+    h.attachPeer(p, false)
+    const other = am().create()
+    const messages = [1, 2, 3].map((n) => {
+      other.put('_root', `k${n}`, n)
+      other.commit()
+      return { heads: other.getHeads(), need: [], have: [], changes: [other.getLastLocalChange()!] }
+    })
+    for (const m of messages) h.receiveSync(p, m) // one task: one flush for all three
+    await vi.waitFor(() => expect(h.read(['k3'])).toBe(3))
+    expect([h.read(['k1']), h.read(['k2'])]).toEqual([1, 2])
+    expect(p.faults).toEqual([])
+    await vi.waitFor(() => expect(p.wakes).toBeGreaterThan(0)) // answered: it learns our heads
+  })
+
   // Reading an object materializes it, and Automerge's materialize commits the open transaction:
   // the edit must be committed (and signed) by the handle first, or it goes out unsigned and
   // every peer of the space refuses it (and closes the sync session).
