@@ -8,7 +8,8 @@
 import { parsePath } from './paths'
 import type { Repo } from './repo/repo'
 import type { StateApi, Unsubscribe } from './state'
-import { pick, sameHeads, type ViewCache } from './storage/view-cache'
+import { sameHeads } from './heads'
+import { pick, type ViewCache } from './storage/view-cache'
 import { SubscriptionTree, type SubscribeOptions } from './subscriptions'
 import { mark } from './timings'
 

@@ -34,8 +34,3 @@ export function seedSigner(identity: Identity): Signer {
   }
   return signer
 }
-
-/** The same signer without its synchronous path: what a WebCrypto key behaves like (tests). */
-export function asyncOnly(signer: Signer): Signer {
-  return { did: signer.did, publicKey: signer.publicKey, sign: (m) => signer.sign(m) }
-}

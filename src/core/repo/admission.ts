@@ -10,7 +10,7 @@ import { ok, ProtocolError, type Result } from '../errors'
 import type { DocId } from '../ids'
 import { createLogger } from '../log'
 import type { SyncPeer } from '../sync/peer'
-import type { DecodedSyncMessage } from 'automerge-wasm'
+import type { ReceivedSyncMessage } from '../sync/messages'
 import {
   checkSignatures,
   PARK_MS,
@@ -24,7 +24,7 @@ const log = createLogger('admission')
 
 /** What one peer sent since the last flush. */
 export interface Inbound {
-  msgs: DecodedSyncMessage[]
+  msgs: ReceivedSyncMessage[]
   sigs: ReceivedSigs
   /** the new changes in it with their checked authors (a governed document, once admitted) */
   checked?: IncomingChange[]

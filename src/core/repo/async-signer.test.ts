@@ -8,7 +8,7 @@ import { am } from '../automerge'
 import { ok } from '../errors'
 import { generateIdentity } from '../identity'
 import { newDocId, type DocId } from '../ids'
-import { asyncOnly, seedSigner, type Signer } from '../signer'
+import { seedSigner, type Signer } from '../signer'
 import { DocStore } from '../storage/doc-store'
 import { MemoryStorageAdapter } from '../storage/memory'
 import type { SyncPeer } from '../sync/peer'
@@ -18,7 +18,7 @@ import { decodeSigRecords, SigStore } from './sigs'
 
 /** An asynchronous signer whose signatures come only when the test lets them. */
 function gatedSigner(): Signer & { release(): void; fail(): void; calls: number } {
-  const real = asyncOnly(seedSigner(generateIdentity()))
+  const real = seedSigner(generateIdentity())
   const settle: ((ok: boolean) => void)[] = []
   const s = {
     did: real.did,

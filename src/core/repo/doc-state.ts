@@ -214,5 +214,3 @@ export function describeSummary(s: SyncSummary): { text: string; ok: boolean } {
   if (local > 0) return { text: `${plural(local, 'document')} not confirmed by a peer`, ok: false }
   return { text: 'all synced', ok: true }
 }
-
-export { sameHeads }

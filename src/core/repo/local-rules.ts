@@ -128,13 +128,14 @@ export class LocalRules {
     const sigs = this.sigs
     if (this.governance === undefined || sigs === undefined) return
     const todo = doc.getHeads().filter((h) => !sigs.has(h))
+    if (todo.length === 0) return
+    if (!this.governance.mayWriteLocally().ok) return // may no longer sign as a writer
     const seen = new Set<string>()
     for (let h = todo.pop(); h !== undefined; h = todo.pop()) {
       if (seen.has(h) || sigs.has(h)) continue
       seen.add(h)
       const change = doc.getChangeByHash(h)
       if (change === null || change === undefined) continue
-      if (!this.governance.mayWriteLocally().ok) return // may no longer sign as a writer
       log.warn(`signing change ${h.slice(0, 12)} of ${this.id}, stored before its signature`)
       this.sign(h)
       todo.push(...am().decodeChange(change).deps)

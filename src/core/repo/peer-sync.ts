@@ -137,7 +137,7 @@ export class PeerSync {
   }
 
   /** A decoded sync message from a peer; applied with everything else in the next flush. */
-  receive(peer: SyncPeer, msg: DecodedSyncMessage, sigs = SignatureList.EMPTY): void {
+  receive(peer: SyncPeer, msg: ReceivedSyncMessage, sigs = SignatureList.EMPTY): void {
     if (this.diverged.has(peer.key)) return
     // answering: the flush replies to their message, an opening message of ours would only make
     // them answer twice (a whole document twice, for a peer that has nothing)
@@ -238,8 +238,8 @@ export class PeerSync {
       if (state === undefined) continue
       const { msgs } = inbound
       let refused = false
-      for (let i = 0; i < msgs.length && !refused; i++) {
-        const m = msgs[i] as ReceivedSyncMessage
+      for (const [i, m] of msgs.entries()) {
+        if (refused) break
         if (m.changes.length === 0 && i < msgs.length - 1) continue
         try {
           doc.receiveSyncMessage(state, m.bytes ?? am().encodeSyncMessage(m))

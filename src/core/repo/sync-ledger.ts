@@ -5,7 +5,8 @@
  * peer attaches or detaches, a sync message arrives, and a flush has applied what arrived.
  */
 import type { SyncPeer } from '../sync/peer'
-import { sameHeads, type Confirmation, type PeerSyncFacts } from './doc-state'
+import { sameHeads } from '../heads'
+import type { Confirmation, PeerSyncFacts } from './doc-state'
 
 interface PeerRecord {
   heard: boolean

@@ -23,12 +23,10 @@ export interface SpaceContext {
   /** the space's current state (from its document) */
   state(): SpaceState
   identity(): Identity | undefined
-  /** what signs for the identity (default: its seed, held in memory) */
-  signer?(): Signer | undefined
 }
 
+/** The identity's signer (its seed is in memory; a WebCrypto key would be a Signer too). */
 function signerOf(ctx: SpaceContext): Signer | undefined {
-  if (ctx.signer !== undefined) return ctx.signer()
   const me = ctx.identity()
   return me === undefined ? undefined : seedSigner(me)
 }

@@ -238,5 +238,3 @@ export class ViewCache {
     })
   }
 }
-
-export { sameHeads }
