@@ -23,6 +23,7 @@ import {
 import { encodeMessage } from '../src/core/wire/framing'
 import { Writer } from '../src/core/wire/codec'
 import { DISCOVERY_PROTOCOL, encodeDiscovery } from '../src/core/discovery/messages'
+import { randomKey } from '../src/core/keys/aead'
 import { docTopic, newDocId, type DocId } from '../src/core/ids'
 import { hexToBytes, sha256, utf8 } from '../src/core/bytes'
 import {
@@ -232,7 +233,9 @@ const ATTACKS: Record<AttackName, (ctx: AttackContext) => Promise<void>> = {
     // spaced beyond the relay's notice delay (100 ms), or a JOIN and LEAVE in one batch tell nobody
     report.note = 'JOIN/LEAVE of 256 topics with 8 addresses of 500 B, 150 ms apart, 2 peer ids'
     const topics = ctx.relayTopics.map((t) => hexToBytes(t))
-    const more = Array.from({ length: 256 - topics.length }, () => docTopic(newDocId()))
+    const more = Array.from({ length: 256 - topics.length }, () =>
+      docTopic(newDocId(), randomKey()),
+    )
     const all = [...topics, ...more]
     const addrs = Array.from(
       { length: 8 },

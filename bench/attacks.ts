@@ -21,6 +21,7 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { bytesToHex } from '../src/core/bytes'
+import { randomKey } from '../src/core/keys/aead'
 import { docTopic, newDocId } from '../src/core/ids'
 import { generateIdentity } from '../src/core/identity'
 import { createPeer, type OrreryPeer } from '../src/core/peer'
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
   await victim.state.set(`/${homeDoc}/title`, 'home')
 
   // a member of 16 topics at the relay, in this process: what the relay sends it is counted
-  const topics = Array.from({ length: 16 }, () => docTopic(newDocId()))
+  const topics = Array.from({ length: 16 }, () => docTopic(newDocId(), randomKey()))
   const memberNode = await createLibp2p({
     transports: [webSockets()],
     connectionEncrypters: [noise()],

@@ -29,6 +29,7 @@ import {
 } from '../src/core/discovery/messages'
 import { encodeMessage, MessageDecoder, MAX_FRAME } from '../src/core/wire/framing'
 import { Writer } from '../src/core/wire/codec'
+import { randomKey } from '../src/core/keys/aead'
 import { docTopic, newDocId } from '../src/core/ids'
 
 /** A GET with the path exactly as given (fetch would normalise it). */
@@ -186,7 +187,7 @@ describe('relay HTTP', () => {
 describe('discovery through the relay', () => {
   it('introduces peers that join the same topic', async () => {
     const [a, b] = [await client(), await client()]
-    const topic = docTopic(newDocId())
+    const topic = docTopic(newDocId(), randomKey())
     const da = await discovery(a)
     send(da.stream, { type: 'join', topics: [topic], addrs: [] })
     expect(await da.next()).toMatchObject({ type: 'peers', kind: 'answer', peers: [] })
@@ -217,21 +218,30 @@ describe('discovery through the relay', () => {
       'more topics than allowed',
       (s) => {
         for (let i = 0; i < 3; i++) {
-          const topics = Array.from({ length: 100 }, () => docTopic(newDocId()))
+          const topics = Array.from({ length: 100 }, () => docTopic(newDocId(), randomKey()))
           send(s, { type: 'join', topics, addrs: [] })
         }
       },
     ],
     [
       'an unparsable address',
-      (s) => send(s, { type: 'join', topics: [docTopic(newDocId())], addrs: ['not a multiaddr'] }),
+      (s) =>
+        send(s, {
+          type: 'join',
+          topics: [docTopic(newDocId(), randomKey())],
+          addrs: ['not a multiaddr'],
+        }),
     ],
     [
       'a truncated message and the end of the stream',
       (s) => {
         s.send(
           encodeMessage(
-            encodeDiscovery({ type: 'join', topics: [docTopic(newDocId())], addrs: [] }),
+            encodeDiscovery({
+              type: 'join',
+              topics: [docTopic(newDocId(), randomKey())],
+              addrs: [],
+            }),
           )[0]!.subarray(0, 20),
         )
         void s.close()
@@ -250,7 +260,7 @@ describe('discovery through the relay', () => {
       // still healthy and still introducing honest peers
       expect((await fetch(`${relay.url}/health`)).status).toBe(200)
       const honest = await discovery(await client())
-      send(honest.stream, { type: 'join', topics: [docTopic(newDocId())], addrs: [] })
+      send(honest.stream, { type: 'join', topics: [docTopic(newDocId(), randomKey())], addrs: [] })
       expect(await honest.next()).toMatchObject({ type: 'peers', kind: 'answer' })
     })
   }

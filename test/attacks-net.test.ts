@@ -16,6 +16,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { SYNC_PROTOCOL } from '../src/core/sync/messages'
 import { encodeMessage, MAX_FRAME, MessageDecoder } from '../src/core/wire/framing'
+import { randomKey } from '../src/core/keys/aead'
 import { docTopic, newDocId } from '../src/core/ids'
 import {
   decodeDiscovery,
@@ -26,15 +27,7 @@ import {
 import { discoveryServer, type DiscoveryServerInit } from '../src/core/discovery/server'
 import type { FirewallConfig } from '../src/core/firewall/firewall'
 import type { OrreryPeer } from '../src/core/peer'
-import {
-  collectWarnings,
-  connect,
-  makePeer,
-  memoryNode,
-  sleep,
-  waitFor,
-  type TestRelay,
-} from './peers'
+import { collectWarnings, connect, makePeer, memoryNode, openDoc, sleep, type TestRelay, waitFor } from './peers'
 import { helloFrame, PART, splitFrames } from './attack-kit'
 
 const KiB = 1024
@@ -126,7 +119,7 @@ async function stillSyncs(victim: OrreryPeer, size = 1): Promise<void> {
     String.fromCharCode(33 + Math.floor(Math.random() * 90)),
   )
   await victim.state.set(`/${id}/alive`, text.join(''))
-  await honest.repo.open(id)
+  await openDoc(honest, id)
   await connect(honest, victim)
   await waitFor(
     async () => ((await honest.state.get(`/${id}/alive`)) as string | undefined)?.length === size,
@@ -231,7 +224,7 @@ describe('hole 5: reassembly memory', () => {
       String.fromCharCode(33 + Math.floor(Math.random() * 90)),
     ).join('')
     await honest.state.set(`/${id}/big`, text)
-    await victim.repo.open(id)
+    await openDoc(victim, id)
     await connect(honest, victim)
     await waitFor(
       () => logs.some((l) => /fill the reassembly budget/.test(l)),
@@ -255,7 +248,7 @@ describe('hole 5: reassembly memory', () => {
     // 20 MiB of base64 text (deflate takes it to ~15 MiB): one first-sync message that size
     const text = randomBytes(15 * MiB).toString('base64')
     await a.state.set(`/${id}/big`, text)
-    await b.repo.open(id)
+    await openDoc(b, id)
     await connect(b, a)
     await waitFor(
       async () => ((await b.state.get(`/${id}/big`)) as string | undefined)?.length === text.length,
@@ -428,7 +421,7 @@ describe('hole 7: relay discovery amplification', () => {
     [64, 8, 3, 150],
   ] as const) {
     it(`${cycles} JOIN/LEAVE cycles of ${topicCount} topics, ${addrs} long addresses, ${gap} ms apart: under 3x to a member`, async () => {
-      const topics = Array.from({ length: topicCount }, () => docTopic(newDocId()))
+      const topics = Array.from({ length: topicCount }, () => docTopic(newDocId(), randomKey()))
       const m = await member(topics)
       const before = m.received()
       const attacker = await client()
@@ -452,7 +445,7 @@ describe('hole 7: relay discovery amplification', () => {
     it(`counts topics against the rate: ${rate} a minute cuts off a cycler of ${topicCount} topics`, async () => {
       await relay.stop()
       await startRelay({ maxMessagesPerMinute: rate })
-      const topics = Array.from({ length: topicCount }, () => docTopic(newDocId()))
+      const topics = Array.from({ length: topicCount }, () => docTopic(newDocId(), randomKey()))
       const attacker = await client()
       for (let c = 0; c < 3 && !attacker.closed(); c++) {
         attacker.send({ type: 'join', topics, addrs: [] })
@@ -467,7 +460,7 @@ describe('hole 7: relay discovery amplification', () => {
   }
 
   it("caps a newcomer's addresses and sends them once per batch of notices", async () => {
-    const topics = Array.from({ length: 3 }, () => docTopic(newDocId()))
+    const topics = Array.from({ length: 3 }, () => docTopic(newDocId(), randomKey()))
     const m = await member(topics)
     const newcomer = await client()
     const long = Array.from({ length: 8 }, (_, i) => addrOf(i, 500))

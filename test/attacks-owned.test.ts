@@ -10,7 +10,7 @@ import { signChange } from '../src/core/repo/governance'
 import { encodeSigRecords } from '../src/core/repo/sigs'
 import type { Spaces } from '../src/core/spaces/manager'
 import type { Role } from '../src/core/spaces/model'
-import { connect, makePeer, sleep, waitFor } from './peers'
+import { connect, makePeer, openDoc, sleep, waitFor } from './peers'
 
 const running: OrreryPeer[] = []
 afterEach(async () => {
@@ -76,7 +76,7 @@ describe('owned paths over real streams', () => {
       await ob.state.set(`${mine}/posts/p1`, { text: 'mine', createdAt: 1 })
       const honest = [a, ob, h]
       for (const p of [...honest, m]) {
-        await p.repo.open(doc as never)
+        await openDoc(p, doc as never)
         await waitFor(async () => (await p.state.get(`${mine}/posts/p1/text`)) === 'mine', 8000)
       }
       for (const p of [ob, h]) await connect(m, p)
@@ -130,7 +130,7 @@ describe('owned paths over real streams', () => {
     const mine = `/${doc}/~0${ob.identity.id}`
     await ob.state.set(`${mine}/hello`, 1)
     for (const p of [a, m]) {
-      await p.repo.open(doc as never)
+      await openDoc(p, doc as never)
       await waitFor(async () => (await p.state.get(`${mine}/hello`)) === 1, 8000)
     }
     await connect(m, ob)

@@ -13,7 +13,7 @@ import type { Spaces } from '../src/core/spaces/manager'
 import type { Role } from '../src/core/spaces/model'
 import { bytesToHex } from '../src/core/bytes'
 import { newDocId, newDocIdIn } from '../src/core/ids'
-import { connect, makePeer, sleep, waitFor } from './peers'
+import { connect, makePeer, openDoc, sleep, waitFor } from './peers'
 
 const running: OrreryPeer[] = []
 afterEach(async () => {
@@ -80,7 +80,7 @@ describe('map-conflict repair', () => {
       ])
       await a.state.set(`/${doc}/by`, 'admin')
       for (const p of [w1, w2, r]) {
-        await p.repo.open(doc as never)
+        await openDoc(p, doc as never)
         await waitFor(async () => (await p.state.get(`/${doc}/by`)) === 'admin', 8000, 'synced')
       }
       for (const p of [w1, w2, r]) await cut(p, a)
@@ -131,10 +131,10 @@ describe('hidden maps in the space document', () => {
     it(`a${role === 'admin' ? 'n' : ''} ${role}'s hidden /${key} map (${made}) is ${refused ? 'refused' : 'accepted'}, and the admin's tab does not merge it`, async () => {
       const [a, m] = [await peer(), await peer()]
       const { space } = await team(a, [[m, role]])
-      const adminSpace = await a.repo.open(space as never)
+      const adminSpace = await openDoc(a, space as never)
       const ownBefore = signedBy(adminSpace, a)
       // m's (modified) tab: its own repair is off, so the hidden map reaches the admin as made
-      const handle = await m.repo.open(space as never)
+      const handle = await openDoc(m, space as never)
       ;(handle as unknown as { repairConflicts: () => void }).repairConflicts = () => undefined
       const forged = newDocId()
       const entry =
@@ -209,7 +209,7 @@ describe('a change is judged by its author’s role at its dependencies', () => 
       await waitFor(() => spaces(v).state(space).members.get(r.identity.id)?.role === to)
       // concurrently, r (still a reader in its own view) makes the change with a modified tab
       const listed = newDocIdIn(space) // a document of this space (ids are bound)
-      const rSpace = await r.repo.open(space as never)
+      const rSpace = await openDoc(r, space as never)
       const manager = spaces(r) as unknown as { ownWrites: number }
       manager.ownWrites++
       if (forbidden === 'demotes a writer')
@@ -223,7 +223,7 @@ describe('a change is judged by its author’s role at its dependencies', () => 
           : spaces(p).state(space).docs.has(listed)
       expect(effect(r)).toBe(true)
       const [uSpace, vSpace, aSpace] = await Promise.all(
-        [u, v, a].map((p) => p.repo.open(space as never)),
+        [u, v, a].map((p) => openDoc(p, space as never)),
       )
       /** r offers its change to `p`, which must refuse it (held while the space may change) */
       const offer = async (p: OrreryPeer, handle: DocHandle): Promise<void> => {

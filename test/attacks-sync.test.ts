@@ -33,15 +33,16 @@ import {
 } from '../src/core/sync/messages'
 import { helloVersion, VERSIONS } from '../src/core/wire/versions'
 import { encodeMessage, MAX_FRAME, MessageDecoder } from '../src/core/wire/framing'
-import { interestTag, newDocId, type DocId } from '../src/core/ids'
+import { newDocId, type DocId } from '../src/core/ids'
 import { am } from '../src/core/automerge'
-import { hexToBytes, sha256, utf8 } from '../src/core/bytes'
+import { hexToBytes, sha256, toBase64Url, utf8 } from '../src/core/bytes'
+import { randomKey } from '../src/core/keys/aead'
 import { inflatedSize } from '../src/core/inflated-size'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { MAX_DOCUMENTS_PER_MESSAGE } from '../src/core/sync/session'
 import type { OrreryPeer } from '../src/core/peer'
 import type { TestPeerOptions } from './peers'
-import { connect, makePeer, sleep, waitFor } from './peers'
+import { connect, makePeer, openDoc, proofTag, sleep, waitFor } from './peers'
 import { changeBomb, chunk, compressChange, dataOf, documentBomb } from './attack-kit'
 
 // Counts the interest tags computed (one SHA-256 each): the victim's work under an INTEREST flood.
@@ -223,7 +224,7 @@ describe('hole 1: decompression bombs', () => {
     const doc = (await victim.repo.create()).id
     await victim.state.set(`/${doc}/x`, 1)
     const a = await attack(victim)
-    a.send({ type: 'interest', topics: [interestTag(doc, a.id, victim.id)] })
+    a.send({ type: 'interest', topics: [proofTag(victim, doc, a.id, victim.id)] })
     a.send(syncFrame(doc, [])) // whichever side was to start: we have nothing
     await waitFor(() => a.docsSent.has(doc), 5000, 'the victim syncs with the attacker')
     a.send(syncFrame(doc, [changeBomb(16 * MiB)]))
@@ -238,7 +239,7 @@ describe('hole 1: decompression bombs', () => {
     it(`counts a whole document's inflated size and refuses it past the cap (${inflated / MiB} MiB, cap ${cap / MiB} MiB)`, async () => {
       const victim = await peer({ firewall: { maxInflatedBytes: cap } })
       const doc = newDocId()
-      await victim.repo.open(doc) // an empty document: the bomb would be loaded as its snapshot
+      await openDoc(victim, doc) // an empty document: the bomb would be loaded as its snapshot
       const bomb = documentBomb(inflated)
       const grown = await measured(
         `document bomb ${inflated / MiB} MiB, cap ${cap / MiB} MiB (${(bomb.length / 1024).toFixed(0)} KiB on the wire)`,
@@ -261,7 +262,7 @@ describe('hole 1: decompression bombs', () => {
   it('a document chunk that does not parse, or whose column does not inflate, is refused as malformed', async () => {
     const victim = await peer()
     const doc = newDocId()
-    await victim.repo.open(doc)
+    await openDoc(victim, doc)
     const truncated = documentBomb(MiB).slice(0, 200)
     const badDeflate = chunk(0, new Uint8Array([0, 0, 0, 1, 0x09, 4, 0xff, 0xff, 0xff, 0xff]))
     for (const c of [chunk(0, dataOf(truncated)), badDeflate]) {
@@ -275,7 +276,7 @@ describe('hole 1: decompression bombs', () => {
   it('refuses more whole documents in one message than Automerge sends', async () => {
     const victim = await peer()
     const doc = newDocId()
-    await victim.repo.open(doc)
+    await openDoc(victim, doc)
     // tiny documents of one deflated (empty) column: each would cost a count of its own
     const tiny = chunk(0, new Uint8Array([0, 0, 0, 1, 0x09, 2, 3, 0]))
     const a = await attack(victim)
@@ -300,7 +301,7 @@ describe('hole 1: decompression bombs', () => {
       if (!size.ok) throw size.error
       expect(size.value).toBeGreaterThan(saved.length) // it has deflated columns
       joiner.firewall.configure({ maxInflatedBytes: Math.round(size.value * ratio) })
-      await joiner.repo.open(doc)
+      await openDoc(joiner, doc)
       await connect(joiner, owner)
       if (ratio > 1) {
         await waitFor(async () => (await joiner.state.get(`/${doc}/k599`)) === 'value number 599')
@@ -331,7 +332,7 @@ describe('hole 2: a member sends its change compressed', () => {
       const writer = await peer({ identity: writerIdentity })
       await connect(writer, admin)
       await writer.spaces!.join(await admin.spaces!.invite(space, { role: 'writer' }))
-      await honest.repo.open(doc)
+      await openDoc(honest, doc)
       await waitFor(
         () => honest.spaces!.state(space).members.has(writerIdentity.id),
         5000,
@@ -364,6 +365,7 @@ describe('hole 2: a member sends its change compressed', () => {
 
       // the same change uncompressed, signed over its hash: taken and forwarded (the harness works)
       const b = await attack(honest, writerIdentity)
+      b.send({ type: 'interest', topics: [proofTag(honest, doc, b.id, honest.id)] })
       b.send(syncFrame(doc, [change], [signed(hexToBytes(hash))]))
       await waitFor(async () => (await admin.state.get(`/${doc}/w`)) === 'v'.repeat(valueBytes))
       await sleep(200)
@@ -376,7 +378,7 @@ describe('hole 2: a member sends its change compressed', () => {
 // ---- hole 4: INTEREST floods ------------------------------------------------------------------
 
 describe('hole 4: INTEREST floods', () => {
-  /** A victim that knows `n` documents (records on disk, none open). */
+  /** A victim that knows `n` documents (records and keys on disk, none open). */
   async function victimKnowing(n: number): Promise<{ victim: OrreryPeer; stored: DocId[] }> {
     const storage = new MemoryStorageAdapter()
     const stored: DocId[] = []
@@ -384,6 +386,7 @@ describe('hole 4: INTEREST floods', () => {
       const id = newDocId()
       stored.push(id)
       await storage.save(['meta', id], utf8(JSON.stringify({ id, createdAt: i, openedAt: i })))
+      await storage.save(['doc-key', id], utf8(toBase64Url(randomKey())))
     }
     const victim = await peer({ storage })
     await victim.repo.list()
@@ -399,7 +402,7 @@ describe('hole 4: INTEREST floods', () => {
       const target = stored[docs - 1] as DocId
       const node = await attackerNode()
       const me = node.peerId.toString()
-      const tagOf = (id: DocId): Uint8Array => interestTag(id, me, victim.id)
+      const tagOf = (id: DocId): Uint8Array => proofTag(victim, id, me, victim.id)
       const junk = Array.from({ length: messages }, () =>
         Array.from({ length: tagsPerMessage }, () => sha256(utf8(`${Math.random()}`))),
       )
@@ -426,8 +429,9 @@ describe('hole 4: INTEREST floods', () => {
             'the victim serves the stored document',
           )
           const calls = tagCalls.n - before - finalTags.length
-          // one tag per known document, once (plus the victim's own INTEREST for each new one)
-          expect(calls).toBeLessThanOrEqual(docs + 3 * created.length + 4)
+          // one tag per known document, once; and per new one a few of the victim's own: its
+          // INTEREST when made, the index, the check of the attacker's earlier tags, the attach
+          expect(calls).toBeLessThanOrEqual(docs + 4 * created.length + 4)
           const stats = victim.firewall.stats()[a.id]
           expect(stats?.writes).toBeGreaterThanOrEqual(messages + 2) // HELLO, the flood, the last
           expect(stats?.bytes).toBeGreaterThanOrEqual(messages * (tagsPerMessage * 32 + 2))
@@ -474,7 +478,7 @@ describe('hole 4: INTEREST floods', () => {
     const junk = Array.from({ length: MAX_TOPICS_PER_SESSION - 1 }, (_, i) => sha256(utf8(`${i}`)))
     for (let i = 0; i < junk.length; i += 1024)
       a.send({ type: 'interest', topics: junk.slice(i, i + 1024) })
-    a.send({ type: 'interest', topics: [interestTag(doc, a.id, victim.id)] })
+    a.send({ type: 'interest', topics: [proofTag(victim, doc, a.id, victim.id)] })
     a.send(syncFrame(doc, [])) // whichever side was to start: we have nothing
     await waitFor(() => a.docsSent.has(doc), 10_000, 'the victim serves the document')
     expect(victim.firewall.stats()[a.id]?.strikes ?? 0).toBe(0)

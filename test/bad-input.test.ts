@@ -15,11 +15,12 @@ import { issueTabCert } from '../src/core/tab-cert'
 import { decodeSyncFrame, encodeSyncFrame, SYNC_PROTOCOL } from '../src/core/sync/messages'
 import { helloVersion, VERSIONS } from '../src/core/wire/versions'
 import { encodeMessage, MAX_FRAME, MessageDecoder } from '../src/core/wire/framing'
-import { docTopic, interestTag } from '../src/core/ids'
+import { docIdToBytes, docTopic, interestKey, interestTag } from '../src/core/ids'
+import { concatBytes, sha256, utf8 } from '../src/core/bytes'
 import { Writer } from '../src/core/wire/codec'
 import { am } from '../src/core/automerge'
 import type { OrreryPeer } from '../src/core/peer'
-import { collectWarnings, connect, makePeer, waitFor } from './peers'
+import { collectWarnings, connect, makePeer, proofTag, shareKeys, waitFor } from './peers'
 
 let victim: OrreryPeer
 let honest: OrreryPeer
@@ -68,6 +69,7 @@ const helloFor = (peerId: string): Uint8Array =>
 async function victimStillSyncs(): Promise<void> {
   const id = (await victim.repo.create()).id
   await victim.state.set(`/${id}/alive`, true)
+  await shareKeys(victim, honest, id)
   await honest.repo.open(id)
   await connect(honest, victim)
   await waitFor(
@@ -92,10 +94,11 @@ const cases: [string, () => Uint8Array[]][] = [
 ]
 
 describe('interest in a document', () => {
-  it('takes knowing the id: its topic (what the relay sees) gets nothing', async () => {
+  it('takes its read key: the id, its old hashes and a SYNC without a tag get nothing', async () => {
     const id = (await victim.repo.create()).id
-    await victim.state.set(`/${id}/secret`, 'only for those with the id')
-    await victim.repo.close(id) // stored, not open: served to whoever shows interest in it
+    await victim.state.set(`/${id}/secret`, 'only for those with the key')
+    const key = victim.repo.keys.get(id) as Uint8Array
+    await victim.repo.close(id) // stored, not open: served to whoever shows they hold its key
     const stream = await openSync()
     const docsSent = new Set<string>()
     const decoder = new MessageDecoder({ maxFrame: MAX_FRAME, maxMessage: 64 * 1024 * 1024 })
@@ -115,14 +118,36 @@ describe('interest in a document', () => {
     })()
     const me = attacker.peerId.toString()
     const them = victim.node.peerId.toString()
+    const idBytes = docIdToBytes(id)
+    const withId = (label: string): Uint8Array => sha256(concatBytes([utf8(label), idBytes]))
     stream.send(helloFor(me))
-    // the topic, and a tag made for another pair of peers: nothing
-    stream.send(frame(encodeSyncFrame({ type: 'interest', topics: [docTopic(id)] })))
-    stream.send(frame(encodeSyncFrame({ type: 'interest', topics: [interestTag(id, them, me)] })))
+    // what knowing the id gives: the hashes ids used to be announced with, a tag keyed by the id
+    // itself, the topic, and a tag made with the key for another pair of peers
+    const guesses = [
+      withId('orrery/doc-topic/v1:'),
+      withId(`orrery/interest/v1:${me}:${them}:`),
+      interestTag(interestKey(id, sha256(idBytes)), me, them),
+      docTopic(id, key),
+      interestTag(interestKey(id, key), them, me),
+    ]
+    stream.send(frame(encodeSyncFrame({ type: 'interest', topics: guesses })))
+    // and a sync message for the id, as if it had been asked for
+    const empty = am().create()
+    const ask = am().initSyncState()
+    const msg = empty.generateSyncMessage(ask) as Uint8Array
+    stream.send(frame(encodeSyncFrame({ type: 'sync', docId: id, message: msg, sigs: [] })))
     await new Promise((r) => setTimeout(r, 800))
     expect(docsSent.has(id)).toBe(false)
-    // the tag made with the id, for this pair: the victim starts syncing (the harness works)
-    stream.send(frame(encodeSyncFrame({ type: 'interest', topics: [interestTag(id, me, them)] })))
+    expect(victim.repo.get(id)).toBeUndefined() // not even opened to look
+    // the tag made with the key, for this pair: the victim starts syncing (the harness works)
+    stream.send(
+      frame(
+        encodeSyncFrame({
+          type: 'interest',
+          topics: [interestTag(interestKey(id, key), me, them)],
+        }),
+      ),
+    )
     await waitFor(() => docsSent.has(id), 5000, 'a sync message for the document')
     stream.abort(new Error('done'))
     await reading
@@ -166,8 +191,12 @@ describe('bad input on the sync stream', () => {
       })(),
     ]) {
       const stream = await openSync()
-      stream.send(helloFor(attacker.peerId.toString()))
+      const me = attacker.peerId.toString()
+      stream.send(helloFor(me))
       const docId = (await victim.repo.create()).id
+      // an attacker holding the key: what it sends is checked like a member's
+      const tag = proofTag(victim, docId, me, victim.node.peerId.toString())
+      stream.send(frame(encodeSyncFrame({ type: 'interest', topics: [tag] })))
       stream.send(frame(encodeSyncFrame({ type: 'sync', docId, message, sigs: [] })))
       await closedByVictim(stream)
     }

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { OrreryPeer } from '../src/core/peer'
 import { generateIdentity, type Identity } from '../src/core/identity'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
-import { makePeer, sleep, waitFor } from './peers'
+import { makePeer, openDoc, sleep, waitFor } from './peers'
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0
@@ -76,7 +76,7 @@ async function runSchedule(seed: number, peers: number, steps: number): Promise<
   }
   const first = slots[0] as Slot
   const docId = (await first.peer.repo.create()).id
-  for (const s of slots.slice(1)) await s.peer.repo.open(docId)
+  for (const s of slots.slice(1)) await openDoc(s.peer, docId)
   for (let i = 0; i < slots.length; i++)
     for (let j = i + 1; j < slots.length; j++) await link(slots[i]!, slots[j]!)
 
@@ -111,7 +111,7 @@ async function runSchedule(seed: number, peers: number, steps: number): Promise<
       const oldId = s.peer.id
       s.peer = await spawn(s.storage, s.identity, s.blocked)
       for (const o of slots) if (o.blocked.delete(oldId)) o.blocked.add(s.peer.id)
-      await s.peer.repo.open(docId)
+      await openDoc(s.peer, docId)
       for (const o of slots) if (o !== s) await link(s, o)
       log.push(`${step}: restart p${idx}`)
     }

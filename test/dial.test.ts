@@ -3,7 +3,7 @@ import type { Transport } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { DiscoveryClientInit } from '../src/core/discovery/client'
 import type { OrreryPeer } from '../src/core/peer'
-import { connect, makePeer, makeRelay, waitFor, type TestRelay } from './peers'
+import { connect, makePeer, makeRelay, openDoc, type TestRelay, waitFor } from './peers'
 
 const running: (OrreryPeer | TestRelay)[] = []
 afterEach(async () => {
@@ -68,7 +68,7 @@ async function pair(
   const id = (await a.repo.create()).id
   await a.state.set(`/${id}/n`, 1)
   for (const p of [a, b]) await connect(p, relay)
-  await b.repo.open(id)
+  await openDoc(b, id)
   await waitFor(async () => (await b.state.get(`/${id}/n`)) === 1, 15_000, 'b syncs with a')
   return { a, b, stalls, id }
 }

@@ -4,7 +4,7 @@
  * only from a peer's confirmation, and that the count of changes waiting is one number.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { connect, makePeer, makeRelay, sleep, waitFor, type TestRelay } from './peers'
+import { connect, makePeer, makeRelay, openDoc, sleep, type TestRelay, waitFor } from './peers'
 import { DocStates, peerNetwork, watchNetwork } from '../src/core/doc-states'
 import type { DocSyncState } from '../src/core/repo/doc-state'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
@@ -62,7 +62,7 @@ describe('document sync states with real peers', () => {
     let doc: string | undefined = id
     const { states, seen } = watch(reader, () => doc)
 
-    await reader.repo.open(id)
+    await openDoc(reader, id)
     await waitFor(() => states.get(id)?.state === 'offline', 5000, 'offline without relay')
     await connect(reader, r)
     await waitFor(
@@ -90,7 +90,7 @@ describe('document sync states with real peers', () => {
     const [a, b] = [await peer(), await peer()]
     const id = (await a.repo.create()).id // made by a, but empty: b's empty copy is not "here" either
     const { states } = watch(b, () => id)
-    await b.repo.open(id)
+    await openDoc(b, id)
     for (const p of [a, b]) await connect(p, r)
     await waitFor(
       () => states.get(id)?.peers === 1 && states.get(id)?.searching === false,
@@ -117,7 +117,7 @@ describe('document sync states with real peers', () => {
     expect((await a.repo.list()).find((m) => m.id === id)?.unsynced).toBe(3)
     expect(states.summary()).toMatchObject({ waiting: 3, docs: { offline: 1 } })
 
-    await b.repo.open(id)
+    await openDoc(b, id)
     await connect(a, b)
     await waitFor(() => seen.some((s) => s.state === 'synced'), 10_000, 'a synced')
     expect(states.totalWaiting()).toBe(0)
@@ -139,7 +139,7 @@ describe('document sync states with real peers', () => {
     const b = await peer()
     const id = (await a.repo.create()).id
     await a.state.set(`/${id}/k`, 'v')
-    await b.repo.open(id)
+    await openDoc(b, id)
     await connect(a, b)
     const first = watch(a, () => id).states
     await waitFor(() => first.get(id)?.state === 'synced', 10_000, 'synced before the reload')
@@ -151,7 +151,7 @@ describe('document sync states with real peers', () => {
 
     const a2 = await peer({ storage, identity }) // the same profile, no network at all
     const { states } = watch(a2, () => id)
-    await a2.repo.open(id)
+    await openDoc(a2, id)
     await waitFor(() => states.get(id) !== undefined, 5000, 'open')
     expect(states.get(id)).toMatchObject({
       state: 'synced',

@@ -15,7 +15,7 @@ import type { Spaces } from '../src/core/spaces/manager'
 import { recordOf, roleOf } from '../src/core/spaces/model'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import type { StorageAdapter } from '../src/core/storage/types'
-import { connect, makePeer, sleep, waitFor } from './peers'
+import { connect, makePeer, openDoc, sleep, waitFor } from './peers'
 
 const running: OrreryPeer[] = []
 afterEach(async () => {
@@ -82,7 +82,7 @@ describe('maxUses under concurrency', () => {
     // b and c fetch the space, then go offline and each take the last use
     for (const p of [b, c]) {
       await spaces(p).follow(space, space)
-      await p.repo.open(space)
+      await openDoc(p, space)
       await connect(p, a)
       await waitFor(() => roleOf(spaces(p).state(space), first.identity.id) === 'writer', 5000)
     }
@@ -131,7 +131,7 @@ describe('equivocation', () => {
       const invite = await spaces(a).invite(space, { role: 'writer' })
       await connect(p, a)
       await spaces(p).join(invite)
-      await p.repo.open(doc)
+      await openDoc(p, doc)
       await waitFor(async () => (await p.state.get(`/${doc}/k`)) === 'start', 5000)
     }
     await hangUpAll(a, e, b)
@@ -193,7 +193,7 @@ describe('equivocation', () => {
     }
     expect(tab.id > a.id).toBe(true)
     await spaces(tab).follow(space, doc)
-    const copy = await tab.repo.open(doc)
+    const copy = await openDoc(tab, doc)
     copy.receiveTabChunk(saved)
     copy.receiveTabChunk(forged, encodeSigRecords([sig]))
     await waitFor(async () => (await tab.state.get(`/${doc}/k`)) === 'forged', 5000)

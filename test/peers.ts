@@ -6,7 +6,10 @@ import { createLibp2p, type Libp2p, type ServiceFactoryMap } from 'libp2p'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
+import { interestKey, interestTag, type DocId } from '../src/core/ids'
 import { createPeer, type OrreryPeer } from '../src/core/peer'
+import type { DocHandle } from '../src/core/repo/doc-handle'
+import { sharedTestKey } from './shared-key'
 import { generateIdentity, type Identity } from '../src/core/identity'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import type { StorageAdapter } from '../src/core/storage/types'
@@ -35,8 +38,11 @@ export interface TestPeerOptions {
 
 type TransportFactory = ReturnType<typeof memory>
 
+/** every peer made here: whose keys `openDoc` may copy (as if a share link passed them on) */
+const made = new Set<OrreryPeer>()
+
 export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> {
-  return createPeer({
+  const peer = await createPeer({
     identity: opts.identity ?? generateIdentity(),
     storage: opts.storage ?? new MemoryStorageAdapter(),
     transports: [opts.transport ? opts.transport(memory()) : memory()],
@@ -47,6 +53,22 @@ export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> 
     ...(opts.versions ? { versions: opts.versions } : {}),
     ...(opts.blocks ? { blocks: opts.blocks } : {}),
   })
+  made.add(peer)
+  return peer
+}
+
+/**
+ * Opens a document with its read key, as a share link would give it: the key of whichever test
+ * peer holds one (it created the document, or a space gave it the key), else the key every test
+ * peer derives alike for an id (a document no peer created: each opens it by id).
+ */
+export async function openDoc(peer: OrreryPeer, id: DocId): Promise<DocHandle> {
+  await peer.repo.keys.loaded
+  if (!peer.repo.keys.has(id)) {
+    const holder = [...made].find((p) => p !== peer && p.repo.keys.has(id))
+    await peer.repo.setKey(id, holder?.repo.keys.get(id) ?? sharedTestKey(id))
+  }
+  return peer.repo.open(id)
 }
 
 export type TestRelay = Libp2p<{ discovery: DiscoveryServer }>
@@ -101,4 +123,20 @@ export function collectWarnings(): string[] {
   })
   afterEach(() => off?.())
   return lines
+}
+
+/** The interest tag `from` shows `to` for a document whose key `holder` keeps (attack tests). */
+export function proofTag(holder: OrreryPeer, doc: DocId, from: string, to: string): Uint8Array {
+  const key = holder.repo.keys.get(doc)
+  if (key === undefined) throw new Error(`no key for ${doc}`)
+  return interestTag(interestKey(doc, key), from, to)
+}
+
+/** Gives `to` the read key `from` holds for these documents (what a share link carries). */
+export async function shareKeys(from: OrreryPeer, to: OrreryPeer, ...docs: DocId[]): Promise<void> {
+  for (const doc of docs) {
+    const key = from.repo.keys.get(doc)
+    if (key === undefined) throw new Error(`no key for ${doc}`)
+    await to.repo.setKey(doc, key)
+  }
 }

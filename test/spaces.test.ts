@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { OrreryPeer } from '../src/core/peer'
 import type { Spaces } from '../src/core/spaces/manager'
-import { connect, makePeer, sleep, waitFor } from './peers'
+import { connect, makePeer, openDoc, sleep, waitFor } from './peers'
 
 const running: OrreryPeer[] = []
 afterEach(async () => {
@@ -34,7 +34,7 @@ describe('spaces', () => {
       5000,
       'a sees b as member',
     )
-    await b.repo.open(doc)
+    await openDoc(b, doc)
     await waitFor(async () => (await b.state.get(`/${doc}/by`)) === 'admin', 5000, 'b reads')
     await b.state.set(`/${doc}/from-b`, 'hello')
     await waitFor(
@@ -54,8 +54,8 @@ describe('spaces', () => {
     await spaces(b).join(inviteB)
     await connect(b, c) // c never talks to a
     await spaces(c).join(inviteC)
-    await c.repo.open(doc)
-    await b.repo.open(doc)
+    await openDoc(c, doc)
+    await openDoc(b, doc)
     await c.state.set(`/${doc}/from-c`, 'through b')
     await waitFor(
       async () => (await a.state.get(`/${doc}/from-c`)) === 'through b',
@@ -73,10 +73,10 @@ describe('spaces', () => {
     const invite = await spaces(a).invite(space, { role: 'reader' })
     await connect(a, b)
     await spaces(b).join(invite)
-    await b.repo.open(doc)
+    await openDoc(b, doc)
     await waitFor(async () => (await b.state.get(`/${doc}/x`)) === 1, 5000, 'b reads')
     // the outsider opens the document by id (no space): it can read it and write to its copy…
-    await outsider.repo.open(doc)
+    await openDoc(outsider, doc)
     await connect(outsider, a)
     await connect(outsider, b)
     await waitFor(async () => (await outsider.state.get(`/${doc}/x`)) === 1, 5000, 'outsider reads')
@@ -104,15 +104,17 @@ describe('spaces', () => {
     const doc = await spaces(a).createDoc(space)
     await a.state.set(`/${doc}/headline`, 'true story')
     // the outsider has the document (by id, no space) and changes its own copy
-    await outsider.repo.open(doc)
+    await openDoc(outsider, doc)
     await connect(outsider, a)
     await waitFor(async () => (await outsider.state.get(`/${doc}/headline`)) === 'true story')
     await outsider.state.set(`/${doc}/headline`, 'forged')
     // two readers get the document from the outsider only; one knows the space from its link
-    await spaces(follower).follow(space, doc)
-    await expect(spaces(follower).follow(space, doc)).resolves.toBeUndefined() // idempotent
+    // (and from it, the read key of the space's document, as the share link carries it)
+    const spaceDocKey = a.repo.keys.get(space)
+    await spaces(follower).follow(space, doc, spaceDocKey)
+    await expect(spaces(follower).follow(space, doc, spaceDocKey)).resolves.toBeUndefined() // idempotent
     for (const reader of [follower, plain]) {
-      await reader.repo.open(doc)
+      await openDoc(reader, doc)
       await connect(reader, outsider)
     }
     await waitFor(async () => (await plain.state.get(`/${doc}/headline`)) === 'forged')
@@ -160,7 +162,7 @@ describe('spaces', () => {
     const invite = await spaces(a).invite(space, { role: 'writer' })
     await connect(a, b)
     await spaces(b).join(invite)
-    await b.repo.open(doc)
+    await openDoc(b, doc)
     await waitFor(() => spaces(b).state(space).docs.has(doc), 5000)
     await b.state.set(`/${doc}/old`, 'kept')
     await waitFor(async () => (await a.state.get(`/${doc}/old`)) === 'kept', 5000)

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { FramedStream } from '../src/core/wire/framed-stream'
-import { connect, makePeer, makeRelay, sleep, waitFor, type TestRelay } from './peers'
+import { connect, makePeer, makeRelay, openDoc, sleep, type TestRelay, waitFor } from './peers'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { generateIdentity } from '../src/core/identity'
 import { fromUtf8 } from '../src/core/bytes'
@@ -21,7 +21,7 @@ describe('sync between in-process peers', () => {
     const [a, b] = [await peer(), await peer()]
     const id = (await a.repo.create()).id
     await a.state.set(`/${id}/hello`, 'from a')
-    await b.repo.open(id)
+    await openDoc(b, id)
     await connect(a, b)
     await waitFor(async () => (await b.state.get(`/${id}/hello`)) === 'from a', 5000, 'b sees a')
     await b.state.set(`/${id}/reply`, { from: 'b' })
@@ -34,7 +34,7 @@ describe('sync between in-process peers', () => {
     const b = await peer()
     const id = (await b.repo.create()).id
     await b.state.set(`/${id}/small`, 'ok')
-    await a.repo.open(id)
+    await openDoc(a, id)
     await connect(a, b)
     await waitFor(async () => (await a.state.get(`/${id}/small`)) === 'ok', 5000, 'a syncs')
     // random text: Automerge compresses changes, so a repeated character would stay small
@@ -51,7 +51,7 @@ describe('sync between in-process peers', () => {
     const [a, b] = [await peer(), await peer()]
     const id = (await b.repo.create()).id
     await b.state.set(`/${id}/k`, 'before')
-    await a.repo.open(id)
+    await openDoc(a, id)
     await connect(a, b)
     await waitFor(async () => (await a.state.get(`/${id}/k`)) === 'before', 5000, 'a syncs')
     expect(a.node.services.sync.list()).toHaveLength(1)
@@ -67,7 +67,7 @@ describe('sync between in-process peers', () => {
     const [a, b] = [await peer(), await peer()]
     const id = (await b.repo.create()).id
     await b.state.set(`/${id}/k`, 'before')
-    await a.repo.open(id)
+    await openDoc(a, id)
     await connect(a, b)
     await waitFor(async () => (await a.state.get(`/${id}/k`)) === 'before', 5000, 'a syncs')
     a.firewall.configure({ deny: [b.identity.id] })
@@ -88,7 +88,7 @@ describe('sync between in-process peers', () => {
     const b = await peer()
     const id = (await b.repo.create()).id
     await b.state.set(`/${id}/k`, 1)
-    await a.repo.open(id)
+    await openDoc(a, id)
     await connect(a, b)
     await waitFor(async () => (await a.state.get(`/${id}/k`)) === 1, 5000, 'a syncs')
     expect(a.firewall.stats()[b.id]?.writes).toBeGreaterThan(0)
@@ -114,7 +114,7 @@ describe('sync between in-process peers', () => {
     ] as const) {
       const id = (await first.repo.create()).id
       await first.state.set(`/${id}/x`, 'made before the other opened it')
-      await second.repo.open(id)
+      await openDoc(second, id)
       await waitFor(
         async () => (await second.state.get(`/${id}/x`)) !== undefined,
         5000,
@@ -133,8 +133,8 @@ describe('sync between in-process peers', () => {
   it('forwards across three peers in a line (a - b - c)', async () => {
     const [a, b, c] = [await peer(), await peer(), await peer()]
     const id = (await a.repo.create()).id
-    await b.repo.open(id)
-    await c.repo.open(id)
+    await openDoc(b, id)
+    await openDoc(c, id)
     await connect(a, b)
     await connect(b, c)
     await a.state.set(`/${id}/x`, 1)
@@ -155,8 +155,8 @@ describe('sync between in-process peers', () => {
     const id = (await a.repo.create()).id
     await a.state.set(`/${id}/n`, 42)
     for (const p of [a, b, c]) await connect(p, relay)
-    await b.repo.open(id)
-    await c.repo.open(id)
+    await openDoc(b, id)
+    await openDoc(c, id)
     for (const p of [b, c])
       await waitFor(async () => (await p.state.get(`/${id}/n`)) === 42, 8000, 'discovered')
     // everyone is directly connected to everyone, not through the relay
@@ -185,7 +185,7 @@ describe('sync between in-process peers', () => {
     const h = a.repo.get(id)!
     await h.whenSaved()
     expect(h.save().length).toBeGreaterThan(3 * 1024 * 1024)
-    await b.repo.open(id)
+    await openDoc(b, id)
     await connect(a, b)
     await waitFor(
       async () => (await b.state.get(`/${id}/k11999`)) === blob(11999),
@@ -200,7 +200,7 @@ describe('concurrent writes under a path nobody created yet', () => {
   it('keeps both sides’ keys when two partitioned peers create the same map', async () => {
     const [a, b] = [await peer(), await peer()]
     const id = (await a.repo.create()).id
-    await b.repo.open(id)
+    await openDoc(b, id)
     // written apart, then met: each created its own map at "after"
     await a.state.set(`/${id}/after/a`, 'still here')
     await a.state.set(`/${id}/after/deep/x`, 1)
@@ -243,11 +243,11 @@ describe('what is waiting for a peer', () => {
 
     const a2 = await makePeer({ storage, identity })
     running.push(a2)
-    await a2.repo.open(id)
+    await openDoc(a2, id)
     expect(a2.repo.get(id)?.status().unsynced).toBe(2) // still waiting after the "reload"
     expect((await a2.repo.list()).find((m) => m.id === id)?.lastSyncAt).toBeUndefined()
     const b = await peer()
-    await b.repo.open(id)
+    await openDoc(b, id)
     await connect(a2, b)
     await waitFor(() => a2.repo.get(id)?.status().unsynced === 0, 5000, 'all synced')
     await waitFor(
@@ -260,7 +260,7 @@ describe('what is waiting for a peer', () => {
     const [a, b] = [await peer(), await peer()]
     const id = (await a.repo.create()).id
     await a.state.set(`/${id}/n`, 0)
-    await b.repo.open(id)
+    await openDoc(b, id)
     await connect(a, b)
     await waitFor(async () => (await b.state.get(`/${id}/n`)) === 0, 5000, 'b syncs')
     await waitFor(() => a.repo.get(id)?.status().unsynced === 0, 5000, 'a confirmed')

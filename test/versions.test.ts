@@ -33,7 +33,7 @@ import {
   type Spoken,
   type VersionTable,
 } from '../src/core/wire/versions'
-import { collectWarnings, connect, makePeer, memoryNode, waitFor } from './peers'
+import { collectWarnings, connect, makePeer, memoryNode, openDoc, waitFor } from './peers'
 
 const running: { stop(): void | Promise<void> }[] = []
 const logs = collectWarnings()
@@ -79,7 +79,7 @@ const framedOf = (stream: Stream, maxMessage: number): FramedStream =>
 async function syncs(a: OrreryPeer, b: OrreryPeer, what: string): Promise<void> {
   const id = (await a.repo.create()).id
   await a.state.set(`/${id}/from`, what)
-  await b.repo.open(id)
+  await openDoc(b, id)
   await waitFor(async () => (await b.state.get(`/${id}/from`)) === what, 8000, `${what} syncs`)
 }
 
@@ -121,7 +121,7 @@ describe('protocol versions', () => {
     // discovery: both find each other through the relay's topic, each on its own major
     const id = (await next.repo.create()).id
     await next.state.set(`/${id}/k`, 'found through the relay')
-    await current.repo.open(id)
+    await openDoc(current, id)
     await waitFor(
       async () => (await current.state.get(`/${id}/k`)) === 'found through the relay',
       8000,
@@ -184,7 +184,7 @@ describe('protocol versions', () => {
     const current = await peer()
     const id = (await current.repo.create()).id
     await current.state.set(`/${id}/k`, 1)
-    await future.repo.open(id)
+    await openDoc(future, id)
     await connect(current, future)
     await waitFor(
       () =>

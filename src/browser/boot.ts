@@ -23,6 +23,7 @@ import { BroadcastTabBus, type TabBus } from '../core/tabs/bus'
 import { mark } from '../core/timings'
 import { loadAutomergeWeb } from './automerge-web'
 import { parseDocLink } from './links'
+import { applyLinkKeys } from '../core/link-keys'
 import { keepWritesAtPageEnd } from './page-end'
 import { watchSiblingTabs } from './tab-lifetimes'
 import { OrreryDb } from './db'
@@ -103,11 +104,10 @@ export function boot(report: BootReporter): BootStages {
   watchSiblingTabs(repo, bus)
   const linked = parseDocLink(location.hash)
   if (linked !== undefined) {
-    // a link that names the document's space: its rules apply before the document loads
-    const followed =
-      linked.space === undefined ? Promise.resolve() : spaces.follow(linked.space, linked.docId)
-    followed
-      .catch((e: unknown) => log.warn(`the link's space: ${describeError(e)}`))
+    // the link's keys (and its space, whose rules apply before the document loads), then the
+    // document, so its topic reaches the relay as soon as the link is up
+    applyLinkKeys(repo, spaces, linked.docId, linked)
+      .catch((e: unknown) => log.warn(`the link's keys: ${describeError(e)}`))
       .then(() => repo.open(linked.docId))
       .catch(() => undefined)
   }

@@ -1,49 +1,76 @@
 /**
- * The document link of the shell: `#/doc/<docId>`, or `#/doc/<docId>?space=<spaceId>` for a
- * document of a space, so that whoever opens the link checks the document's changes against
- * the space's members from the start (see Spaces.follow).
+ * The shell's links. A document link carries the document's read key (`k`), and for a document
+ * of a space the space's id and the read key of the space's document (`space`, `sk`), so whoever
+ * opens it finds the document, proves to its peers that they may have it, and checks its changes
+ * against the space's members from the start (see Spaces.follow). Everything after `#` stays in
+ * the browser: no server ever sees a key.
+ *
+ *   #/doc/<docId>?k=<key>[&space=<spaceId>&sk=<key>]
+ *   #/app/<cid>[/doc/<docId>?k=<key>[&space=<spaceId>&sk=<key>]]
+ *
+ * Keys are 32 bytes in unpadded base64url; anything else in their place is ignored.
  */
 import { parseDocId } from '../core/ids'
+import { linkKeyBytes, type LinkKeys } from '../core/link-keys'
 
-export interface DocLink {
+export type { LinkKeys }
+
+export interface DocLink extends LinkKeys {
   docId: string
-  space?: string
 }
 
-/** The document (and space) a location hash names, or undefined. */
+export interface AppLink extends LinkKeys {
+  cid: string
+  docId?: string
+}
+
+function parseKeys(query: string | undefined): LinkKeys {
+  const q = new URLSearchParams(query ?? '')
+  const keys: LinkKeys = {}
+  const key = q.get('k') ?? undefined
+  if (linkKeyBytes(key) !== undefined) keys.key = key
+  const space = q.get('space')
+  if (space !== null && parseDocId(space).ok) {
+    keys.space = space
+    const sk = q.get('sk') ?? undefined
+    if (linkKeyBytes(sk) !== undefined) keys.spaceKey = sk
+  }
+  return keys
+}
+
+function keysQuery(keys: LinkKeys): string {
+  const q: string[] = []
+  if (keys.key !== undefined) q.push(`k=${keys.key}`)
+  if (keys.space !== undefined) {
+    q.push(`space=${keys.space}`)
+    if (keys.spaceKey !== undefined) q.push(`sk=${keys.spaceKey}`)
+  }
+  return q.length === 0 ? '' : `?${q.join('&')}`
+}
+
+/** The document (its keys, its space) a location hash names, or undefined. */
 export function parseDocLink(hash: string): DocLink | undefined {
   const m = /^#\/doc\/([^/?#]+)(?:\?(.*))?$/.exec(hash)
   const docId = m?.[1]
   if (docId === undefined || !parseDocId(docId).ok) return undefined
-  const space = new URLSearchParams(m?.[2] ?? '').get('space')
-  return space !== null && parseDocId(space).ok ? { docId, space } : { docId }
+  return { docId, ...parseKeys(m?.[2]) }
 }
 
 /** The hash of a document link. */
-export function docLinkHash(docId: string, space?: string): string {
-  return space === undefined ? `#/doc/${docId}` : `#/doc/${docId}?space=${space}`
-}
-
-/** An app's link: `#/app/<cid>`, `#/app/<cid>/doc/<docId>`, and `?space=<spaceId>` after either. */
-export interface AppLink {
-  cid: string
-  docId?: string
-  space?: string
+export function docLinkHash(docId: string, keys: LinkKeys = {}): string {
+  return `#/doc/${docId}${keysQuery(keys)}`
 }
 
 export function parseAppLink(hash: string): AppLink | undefined {
   const m = /^#\/app\/([a-z0-9]+)(?:\/doc\/([^/?#]+))?(?:\?(.*))?$/.exec(hash)
   const cid = m?.[1]
   if (cid === undefined) return undefined
-  const link: AppLink = { cid }
   const docId = m?.[2]
-  if (docId !== undefined && parseDocId(docId).ok) link.docId = docId
-  const space = new URLSearchParams(m?.[3] ?? '').get('space')
-  if (link.docId !== undefined && space !== null && parseDocId(space).ok) link.space = space
-  return link
+  if (docId === undefined || !parseDocId(docId).ok) return { cid }
+  return { cid, docId, ...parseKeys(m?.[3]) }
 }
 
-export function appLinkHash(cid: string, docId?: string, space?: string): string {
+export function appLinkHash(cid: string, docId?: string, keys: LinkKeys = {}): string {
   if (docId === undefined || docId === '') return `#/app/${cid}`
-  return `#/app/${cid}/doc/${docId}${space === undefined ? '' : `?space=${space}`}`
+  return `#/app/${cid}/doc/${docId}${keysQuery(keys)}`
 }

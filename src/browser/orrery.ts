@@ -12,6 +12,7 @@ import { subscribeCached } from '../core/cached-subscribe'
 import { DocStates, peerNetwork, watchNetwork } from '../core/doc-states'
 import { Emitter } from '../core/emitter'
 import { OrreryError } from '../core/errors'
+import { applyLinkKeys, linkKeysOf, type LinkKeys } from '../core/link-keys'
 import { exportFile, exportPhrase, importIdentity } from '../core/identity'
 import type { InboxEntry, OutboxEntry } from '../core/outbox/store'
 import type { DocStatus } from '../core/repo/doc-handle'
@@ -37,6 +38,7 @@ import type {
   PeerStatus,
 } from './facade/types'
 import { replaceIdentity } from './identity-store'
+import { docLinkHash } from './links'
 import type { SubscribeOptions } from '../core/subscriptions'
 
 export type {
@@ -157,15 +159,29 @@ export class OrreryApi {
   // ---- documents -----------------------------------------------------------------------------
 
   readonly docs = {
+    /** A new document, with a new read key (its share link carries it). */
     create: async (): Promise<string> => (await (await this.local()).repo.create()).id,
     /**
-     * Opens a document. `space`: the space it belongs to (a share link names it), whose rules
-     * then apply before it loads, as for a member (see Spaces.follow).
+     * Opens a document, with what its share link carries (`docs.linkKeys`): its read key (`key`),
+     * and for a document of a space the space, whose rules then apply before it loads, as for a
+     * member (see Spaces.follow), and its document's read key (`spaceKey`). Without a key it
+     * opens only what this browser holds (its sync state says `locked`).
      */
-    open: async (id: string, opts: { space?: string } = {}): Promise<void> => {
+    open: async (id: string, keys: LinkKeys = {}): Promise<void> => {
       const l = await this.local()
-      if (opts.space !== undefined) await l.spaces.follow(opts.space, id)
+      await applyLinkKeys(l.repo, l.spaces, id, keys)
       await l.repo.open(id)
+    },
+    /** The share link of a document: the URL with its keys in the fragment (never sent anywhere). */
+    link: async (id: string): Promise<string> => {
+      const l = await this.local()
+      await Promise.all([l.repo.keys.loaded, l.spaces.ready])
+      return `${location.origin}${location.pathname}${docLinkHash(id, linkKeysOf(l.repo, l.spaces, id))}`
+    },
+    /** What a link to a document carries, as far as this tab knows yet (synchronous). */
+    linkKeys: (id: string): LinkKeys => {
+      const l = this.l
+      return l === undefined ? {} : linkKeysOf(l.repo, l.spaces, id)
     },
     close: async (id: string): Promise<void> => (await this.local()).repo.close(id),
     /** the documents this tab knows, newest first, each with its count of changes waiting */

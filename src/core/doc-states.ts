@@ -92,6 +92,7 @@ export class DocStates {
     const h = this.repo.get(id)
     if (h === undefined || h.isClosed) return undefined
     const facts = h.syncFacts()
+    const topic = this.repo.keys.topic(id)
     return computeDocState({
       id,
       heads: facts.heads,
@@ -100,8 +101,9 @@ export class DocStates {
       peers: facts.peers,
       confirmation: facts.confirmation,
       relay: this.network.relay(),
-      topicAnswered: this.network.topicAnswered(h.topic),
-      topicMembers: this.network.topicMembers(h.topic),
+      keyed: topic !== undefined,
+      topicAnswered: topic !== undefined && this.network.topicAnswered(topic),
+      topicMembers: topic === undefined ? 0 : this.network.topicMembers(topic),
       directPeers: this.network.directPeers(),
     })
   }

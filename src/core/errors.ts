@@ -36,6 +36,9 @@ export type ErrorCode =
   | 'NOT_ALLOWED'
   | 'OWNED_PATH'
   | 'MISSING_DEPS'
+  | 'BAD_CIPHERTEXT'
+  | 'NO_KEY'
+  | 'WRONG_KEY'
 
 export class OrreryError extends Error {
   readonly code: ErrorCode
@@ -88,6 +91,17 @@ export class ProtocolError extends OrreryError {
   ) {
     super(code, message)
     this.name = 'ProtocolError'
+  }
+}
+
+/**
+ * Encryption failures: a box that does not open (BAD_CIPHERTEXT), a key we do not hold (NO_KEY),
+ * a link whose key is not the one this tab holds for the document (WRONG_KEY).
+ */
+export class CryptoError extends OrreryError {
+  constructor(code: 'BAD_CIPHERTEXT' | 'NO_KEY' | 'WRONG_KEY', message: string) {
+    super(code, message)
+    this.name = 'CryptoError'
   }
 }
 

@@ -1,5 +1,6 @@
 import { fromBase58, randomBytes, sha256, toBase58, utf8, concatBytes, equalBytes } from './bytes'
 import { OrreryError, type Result, ok, err } from './errors'
+import { deriveKey, keyedTag } from './keys/aead'
 
 /**
  * A document id, in base58btc. Three forms, told apart by their length:
@@ -156,18 +157,24 @@ export function docIdFromBytes(b: Uint8Array): Result<DocId> {
 }
 
 /**
- * The rendezvous topic of a document: a hash, so the relay and strangers learn who is interested
- * in the same document without learning the id (which is the capability to read it).
+ * The rendezvous topic of a document: derived from its read key, so the relay and whoever holds
+ * only the id learn nothing (the key is the capability to find and read it; see doc-keys.ts).
  */
-export function docTopic(id: DocId): Uint8Array {
-  return sha256(concatBytes([utf8('orrery/doc-topic/v1:'), docIdToBytes(id)]))
+export function docTopic(id: DocId, key: Uint8Array): Uint8Array {
+  return deriveKey(key, 'doc-topic/v2', docIdToBytes(id))
+}
+
+/** The key a document's interest tags are made with (see `interestTag`). */
+export function interestKey(id: DocId, key: Uint8Array): Uint8Array {
+  return deriveKey(key, 'doc-interest/v2', docIdToBytes(id))
 }
 
 /**
- * What a tab sends a peer to say it has a document open: a hash of the id bound to both peer ids.
- * Only someone who knows the id can make it (the topic, which the relay sees, is not enough),
- * and a tag seen in one session is worthless in any other.
+ * What a tab sends a peer to show it holds a document's read key: a MAC of both peer ids under
+ * the document's interest key. The remote compares it with the tags of the documents it holds
+ * keys for; a tag seen in one session is worthless in another (other peer ids), and says
+ * nothing about the document to whoever lacks the key.
  */
-export function interestTag(id: DocId, fromPeer: string, toPeer: string): Uint8Array {
-  return sha256(concatBytes([utf8(`orrery/interest/v1:${fromPeer}:${toPeer}:`), docIdToBytes(id)]))
+export function interestTag(interest: Uint8Array, fromPeer: string, toPeer: string): Uint8Array {
+  return keyedTag(interest, utf8(fromPeer), utf8(toPeer))
 }

@@ -4,6 +4,7 @@
  * peer's disk is a `ModelDisk` (disk.ts): a killed peer loses what its disk had not committed
  * and comes back as a new tab (new peer id) on the same disk.
  */
+import { openShared } from '../shared-key'
 import { memory } from '@libp2p/memory'
 import { seedSigner } from '../../src/core/signer'
 import { ok } from '../../src/core/errors'
@@ -85,8 +86,8 @@ export class ClusterPeer {
         denyInboundEncryptedConnection: (p) => this.blocked.has(p.toString()),
       },
     })
-    await repo.open(this.docs.free)
-    await repo.open(this.docs.governed)
+    await openShared(repo, this.docs.free)
+    await openShared(repo, this.docs.governed)
     this.alive = true
   }
 

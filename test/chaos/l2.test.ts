@@ -11,6 +11,7 @@
  * Replay: CHAOS_SEED=<seed> CHAOS_L2_RUNS=1 npx vitest run test/chaos/l2.test.ts (inside
  * `unshare -n`; npm run chaos runs CHAOS_L2_RUNS schedules).
  */
+import { openShared } from '../shared-key'
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -240,8 +241,8 @@ async function runSchedule(runSeed: number, lines: string[], faults: Faults): Pr
         ? undefined
         : docGovernance(id, { spaceId, state: () => space, identity: () => ids[i] })
     const repo = new Repo({ storage: disk, tabId: `check-${p.name}`, governance })
-    await repo.open(docs.free)
-    await repo.open(docs.governed)
+    await openShared(repo, docs.free)
+    await openShared(repo, docs.governed)
     holders.push({ label: p.name, repo, state: new StateApi(repo) })
   }
   try {

@@ -3,6 +3,7 @@
  * Firewall of a tab, over a `DiskPort` to its profile's disk (CoalescingStorage in between, as in
  * the browser). Each boot is a new page: a new libp2p peer id, a new repo loaded from the disk.
  */
+import { openShared } from '../shared-key'
 import { describeError } from '../../src/core/errors'
 import { Firewall, type FirewallConfig } from '../../src/core/firewall/firewall'
 import type { Identity } from '../../src/core/identity'
@@ -55,7 +56,7 @@ export class ModelPeer {
     this.state = new StateApi(this.repo)
     this.firewall = new Firewall(this.setup.firewall, this.setup.clock)
     this.cert = Promise.resolve(issueTabCert(this.identity, this.peerId, `profile-${this.name}`))
-    for (const id of this.setup.docs) await this.repo.open(id)
+    for (const id of this.setup.docs) await openShared(this.repo, id)
     this.alive = true
   }
 

@@ -13,7 +13,7 @@ import type { DocSyncState } from '../../core/repo/doc-state'
 import { roleAtLeast } from '../../core/spaces/model'
 import type { Unsubscribe } from '../../core/state'
 import type { JsonValue } from '../../core/values'
-import { appLinkHash } from '../links'
+import { appLinkHash, type LinkKeys } from '../links'
 import type { AppDocs } from './app-docs'
 
 /** What a scoped API uses of the shell's API (`window.orrery`, which satisfies it). */
@@ -22,6 +22,7 @@ export interface ScopeHost {
   readonly docs: {
     state(id: string): Promise<DocSyncState>
     onState(id: string, cb: (state: DocSyncState) => void): Unsubscribe
+    linkKeys(id: string): LinkKeys
   }
   readonly spaces: {
     create(name: string): Promise<string>
@@ -103,9 +104,10 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
       list: async () => o.appDocs.list(key),
     },
     state,
-    // the space goes into the link: whoever opens it checks the document against its members
+    // the keys go into the link (its fragment), and the space: whoever opens it finds the
+    // document and checks it against the space's members
     link: (docId) =>
-      `${location.origin}/${appLinkHash(o.cid, docId, o.orrery.spaces.ofLoaded(docId))}`,
+      `${location.origin}/${appLinkHash(o.cid, docId, o.orrery.docs.linkKeys(docId))}`,
     invite: async (docId, inviteRole, opts) => {
       own(docId)
       const space = await o.orrery.spaces.of(docId)
@@ -162,7 +164,7 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
     },
     navigate: (docId) => {
       own(docId)
-      history.replaceState(null, '', appLinkHash(o.cid, docId, o.orrery.spaces.ofLoaded(docId)))
+      history.replaceState(null, '', appLinkHash(o.cid, docId, o.orrery.docs.linkKeys(docId)))
     },
   }
 }

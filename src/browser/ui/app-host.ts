@@ -4,7 +4,7 @@ import type { AppManifest } from '../../core/blocks/types'
 import type { InstallProgress } from '../apps/installer'
 import { describeError } from '../../core/errors'
 import type { Follow, Release } from '../apps/follows'
-import { appLinkHash, parseAppLink } from '../links'
+import { appLinkHash, parseAppLink, type LinkKeys } from '../links'
 import { devEvents, reloadBecause, type PublishedVersion } from '../dev'
 import { defineElement, takeReloadReasons } from './define'
 import { api, shared } from './shared'
@@ -29,7 +29,7 @@ export class OrreryAppHost extends LitElement {
   static override properties = {
     cid: { type: String },
     doc: { type: String },
-    space: { type: String },
+    keys: { attribute: false },
     source: { type: String },
     progress: { state: true },
     error: { state: true },
@@ -39,8 +39,8 @@ export class OrreryAppHost extends LitElement {
   }
   declare cid: string
   declare doc: string
-  /** the document's space, from the link: its rules apply before the app opens the document */
-  declare space: string
+  /** what the link carries: the document's key and its space (whose rules apply before the app opens the document) */
+  declare keys: LinkKeys
   declare source: string
   declare progress: Phase | undefined
   declare error: string
@@ -57,7 +57,7 @@ export class OrreryAppHost extends LitElement {
     super()
     this.cid = ''
     this.doc = ''
-    this.space = ''
+    this.keys = {}
     this.source = ''
     this.error = ''
     this.notice = ''
@@ -138,11 +138,11 @@ export class OrreryAppHost extends LitElement {
         el = (await api().apps.mountSource(this.source, this.doc || undefined)) as AppElement
         this.notice = `${this.source} from source: edits show here in place`
       } else {
-        if (this.doc !== '' && this.space !== '') {
-          // before the app opens the document: its changes are checked against the space's
-          // members from the first (a failure is shown; the app still opens the document)
+        if (this.doc !== '') {
+          // before the app opens the document: its key kept, and its changes checked against
+          // the space's members from the first (a failure is shown; the app still opens it)
           await api()
-            .docs.open(this.doc, { space: this.space })
+            .docs.open(this.doc, this.keys)
             .catch((e: unknown) => (this.notice = describeError(e)))
         }
         // keeps trying while nobody reachable has it (the progress says so): no time limit
@@ -216,7 +216,7 @@ export class OrreryAppHost extends LitElement {
       const manifest = await api().apps.install(cid)
       const link = parseAppLink(location.hash)
       const doc = link?.docId ?? this.doc
-      const target = appLinkHash(cid, doc, link?.space ?? (this.space || undefined))
+      const target = appLinkHash(cid, doc, doc === '' ? {} : api().docs.linkKeys(doc))
       if (manifest.element !== old.element) {
         history.replaceState(null, '', target)
         reloadBecause(`${manifest.name} ${manifest.appVersion} mounts another element`)

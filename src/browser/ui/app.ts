@@ -112,11 +112,7 @@ export class OrreryAppShell extends LitElement {
     if (app !== undefined) {
       return html`${this.header()}
         <main class="app-main">
-          <orrery-app-host
-            cid=${app.cid}
-            doc=${app.docId ?? ''}
-            space=${app.space ?? ''}
-          ></orrery-app-host>
+          <orrery-app-host cid=${app.cid} doc=${app.docId ?? ''} .keys=${app}></orrery-app-host>
         </main>`
     }
     return html`${this.header()}
@@ -138,10 +134,7 @@ export class OrreryAppShell extends LitElement {
                     and synced directly with the peers who have the same document open.
                   </p>
                 </section>`
-              : html`<orrery-doc-editor
-                  doc-id=${docId}
-                  space=${docLink?.space ?? ''}
-                ></orrery-doc-editor>`
+              : html`<orrery-doc-editor doc-id=${docId} .keys=${docLink ?? {}}></orrery-doc-editor>`
           }
           <orrery-connections></orrery-connections>
           <orrery-peer-lists></orrery-peer-lists>

@@ -5,7 +5,7 @@ import type { DocStatus } from '../../core/repo/doc-handle'
 import { describeDocState, type DocSyncState } from '../../core/repo/doc-state'
 import { formatPath } from '../../core/paths'
 import { api, shared, short } from './shared'
-import { docLinkHash } from '../links'
+import { docLinkHash, type LinkKeys } from '../links'
 
 /** entries of one object rendered before "show more" */
 const PAGE = 200
@@ -14,15 +14,15 @@ const PAGE = 200
 export class OrreryDocEditor extends FrameElement {
   static override properties = {
     docId: { type: String, attribute: 'doc-id' },
-    space: { type: String },
+    keys: { attribute: false },
     value: { state: true },
     status: { state: true },
     sync: { state: true },
     error: { state: true },
   }
   declare docId: string
-  /** the document's space, from the link: its rules apply before the document opens */
-  declare space: string
+  /** what the link carries: the read key, the space (its rules apply before the document opens) */
+  declare keys: LinkKeys
   declare value: unknown
   declare status: DocStatus | undefined
   /** the document's sync state: what the tree shows while nothing of it is here */
@@ -35,13 +35,13 @@ export class OrreryDocEditor extends FrameElement {
   constructor() {
     super()
     this.docId = ''
-    this.space = ''
+    this.keys = {}
     this.value = undefined
     this.error = ''
   }
 
   override updated(changed: Map<string, unknown>): void {
-    if (changed.has('docId') || changed.has('space')) void this.watch()
+    if (changed.has('docId') || changed.has('keys')) void this.watch()
   }
 
   override disconnectedCallback(): void {
@@ -61,13 +61,15 @@ export class OrreryDocEditor extends FrameElement {
     this.error = ''
     if (this.docId === '') return
     const docId = this.docId
-    if (this.space !== '') {
-      try {
-        await api().docs.open(docId, { space: this.space })
-      } catch (e) {
+    const opened = api()
+      .docs.open(docId, this.keys)
+      .then(
+        () => this.showFullLink(docId),
         // shown, and the document is read anyway (a reload applies the space if it was open)
-        this.error = e instanceof Error ? e.message : String(e)
-      }
+        (e: unknown) => void (this.error = e instanceof Error ? e.message : String(e)),
+      )
+    if (this.keys.space !== undefined) {
+      await opened
       if (docId !== this.docId) return // navigated away meanwhile
     }
     try {
@@ -189,23 +191,35 @@ export class OrreryDocEditor extends FrameElement {
     </ul>`
   }
 
+  /** The address bar shows the document's share link (its keys), whatever link opened it. */
+  private showFullLink(docId: string): void {
+    if (docId !== this.docId || !location.hash.startsWith(`#/doc/${docId}`)) return
+    const full = docLinkHash(docId, api().docs.linkKeys(docId))
+    if (location.hash !== full) history.replaceState(null, '', full)
+  }
+
   /** Instead of an empty tree while nothing of the document is here: why, and what happens. */
   private absent(sync: DocSyncState): TemplateResult | undefined {
     if (sync.here || sync.state === 'local') return undefined
     const text =
-      sync.state === 'loading'
-        ? `${describeDocState(sync)}…`
-        : sync.state === 'offline'
-          ? 'Offline: waiting for someone who has this document. It appears here when a peer who has it is reachable.'
-          : `Waiting for someone who has this document${sync.searching ? ' (looking…)' : ''}. Nobody reachable has it yet; it appears here as soon as someone who has it comes online.`
+      sync.state === 'locked'
+        ? 'This link is from an older Orrery: it carries no key to the document, and nobody serves a document without its key. Ask for a new link.'
+        : sync.state === 'loading'
+          ? `${describeDocState(sync)}…`
+          : sync.state === 'offline'
+            ? 'Offline: waiting for someone who has this document. It appears here when a peer who has it is reachable.'
+            : `Waiting for someone who has this document${sync.searching ? ' (looking…)' : ''}. Nobody reachable has it yet; it appears here as soon as someone who has it comes online.`
     return html`<p class="muted" data-testid="doc-waiting" data-state=${sync.state}>${text}</p>`
   }
 
   override render(): unknown {
     const s = this.status
     const sync = this.sync
-    const space = this.docId === '' ? undefined : api().spaces.ofLoaded(this.docId)
-    const link = `${location.origin}${location.pathname}${docLinkHash(this.docId, space)}`
+    const keys = this.docId === '' ? {} : api().docs.linkKeys(this.docId)
+    const link =
+      keys.key === undefined
+        ? 'no share link: this browser holds no key to this document'
+        : `${location.origin}${location.pathname}${docLinkHash(this.docId, keys)}`
     return html`<section>
       <h2>Document <code>${this.docId}</code></h2>
       <p>

@@ -77,7 +77,7 @@ export class OrreryDocsList extends FrameElement {
     e.preventDefault()
     const input = (e.target as HTMLFormElement).querySelector('input') as HTMLInputElement
     const raw = input.value.trim()
-    // a pasted share link keeps its space (its rules apply before the document opens)
+    // a pasted share link keeps its keys and its space (its rules apply before the document opens)
     const hash = raw.slice(raw.indexOf('#'))
     const link = raw.includes('#') ? parseDocLink(hash) : undefined
     const parsed = parseDocId(link?.docId ?? raw)
@@ -87,7 +87,7 @@ export class OrreryDocsList extends FrameElement {
     }
     this.error = ''
     input.value = ''
-    location.hash = docLinkHash(parsed.value, link?.space)
+    location.hash = docLinkHash(parsed.value, link ?? {})
   }
 
   /** open: its state; otherwise what the records say (changes waiting, the last confirmation) */

@@ -1,7 +1,7 @@
 import { LitElement, html } from 'lit'
 import type { InboxEntry, OutboxEntry } from '../../core/outbox/store'
 import { defineElement } from './define'
-import { appLinkHash, docLinkHash } from '../links'
+import { appLinkHash, docLinkHash, type LinkKeys } from '../links'
 import { api, shared, short } from './shared'
 
 interface Shown {
@@ -9,6 +9,14 @@ interface Shown {
   doc?: string
   app?: string
   space?: string
+}
+
+/** A message's document link: the keys this tab holds for it (a member's), else its space. */
+function linkKeys(s: Shown): LinkKeys {
+  return {
+    ...(s.space === undefined ? {} : { space: s.space }),
+    ...api().docs.linkKeys(s.doc ?? ''),
+  }
 }
 
 function shown(payload: unknown): Shown {
@@ -67,7 +75,8 @@ export class OrreryMessages extends LitElement {
     const link = (s: Shown): unknown =>
       s.doc === undefined
         ? ''
-        : html` <a href=${s.app ? appLinkHash(s.app, s.doc, s.space) : docLinkHash(s.doc, s.space)}
+        : html` <a
+            href=${s.app ? appLinkHash(s.app, s.doc, linkKeys(s)) : docLinkHash(s.doc, linkKeys(s))}
             >open</a
           >`
     return html`<section>

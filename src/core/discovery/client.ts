@@ -121,7 +121,7 @@ export class DiscoveryClient implements Startable {
       onConnect: (_peer, connection) => this.link(connection),
     })
     this.off.push(
-      this.repo.events.on('doc-opening', ({ topic }) =>
+      this.repo.events.on('doc-keyed', ({ topic }) =>
         this.broadcast({ type: 'join', topics: [topic], addrs: this.ownAddrs() }),
       ),
       this.repo.events.on('doc-closed', () => this.rejoin()),

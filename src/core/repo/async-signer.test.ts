@@ -65,6 +65,7 @@ function peer(): SyncPeer & { wakes: number } {
     identity: undefined,
     initiator: true,
     wakes: 0,
+    sendInterest: () => undefined,
     wake: () => void p.wakes++,
     fault: () => undefined,
   }

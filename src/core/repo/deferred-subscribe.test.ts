@@ -25,6 +25,7 @@ function peer(events: string[]): SyncPeer {
     localPeer: 'me',
     identity: undefined,
     initiator: true,
+    sendInterest: () => undefined,
     wake: () => void events.push('peer woken'),
     fault: () => undefined,
   }

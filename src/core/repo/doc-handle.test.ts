@@ -56,6 +56,7 @@ function recordingPeer(name: string): SyncPeer & { wakes: number; faults: string
     initiator: true,
     wakes: 0,
     faults: [] as string[],
+    sendInterest: () => undefined,
     wake() {
       p.wakes++
     },

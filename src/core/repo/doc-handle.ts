@@ -13,7 +13,7 @@
  */
 import type { AutomergeDoc, Patch } from '../automerge'
 import { describeError, OrreryError } from '../errors'
-import { docTopic, type DocId } from '../ids'
+import type { DocId } from '../ids'
 import { deleteAt, readAt, writeAt } from '../doc-ops'
 import { Emitter } from '../emitter'
 import { sameHeads } from '../heads'
@@ -36,7 +36,6 @@ import { TabInbox } from './tab-inbox'
 export type { DocHandleContext, DocHandleEvents, DocStatus }
 
 export class DocHandle {
-  readonly topic: Uint8Array
   readonly events = new Emitter<DocHandleEvents>()
   private readonly subscribers = new DocSubscribers({
     read: (keys) => {
@@ -64,7 +63,6 @@ export class DocHandle {
     private readonly store: DocStore,
     private readonly ctx: DocHandleContext,
   ) {
-    this.topic = docTopic(id)
     this.doc.updateDiffCursor()
     this.flushedHeads = this.doc.getHeads()
     this.unsynced = ctx.unsynced ?? 0

@@ -18,6 +18,7 @@ const facts = (over: Partial<DocFacts> = {}): DocFacts => ({
   peers: [],
   confirmation: undefined,
   relay: 'connected',
+  keyed: true,
   topicAnswered: true,
   topicMembers: 0,
   directPeers: 0,
@@ -37,6 +38,14 @@ const peer = (over: Partial<PeerSyncFacts> = {}): PeerSyncFacts => ({
 })
 
 describe('computeDocState', () => {
+  it('is locked without a read key, whatever else is true, and says how to get in', () => {
+    for (const over of [{}, { heads: ['h'] }, { relay: 'offline' as const }, { waiting: 2 }]) {
+      const s = computeDocState(facts({ ...over, keyed: false }))
+      expect(s.state).toBe('locked')
+    }
+    expect(describeDocState(computeDocState(facts({ keyed: false })))).toMatch(/share link/)
+  })
+
   it('is unknown when nothing is here and the relay found nobody, and says it is no longer looking', () => {
     const s = computeDocState(facts())
     expect(s).toMatchObject({ state: 'unknown', here: false, searching: false, waiting: 0 })
@@ -152,6 +161,7 @@ describe('SyncLedger', () => {
     localPeer: 'me',
     identity,
     initiator: true,
+    sendInterest: () => undefined,
     wake: () => undefined,
     fault: () => undefined,
   })

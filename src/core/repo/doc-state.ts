@@ -7,6 +7,8 @@
  *
  * The states, in the order they are decided:
  *
+ *   locked   this tab holds no read key for the document (a link from before keys, an id typed
+ *            by hand): it is neither announced nor served, and nobody will send it
  *   loading  a peer told us heads we do not have (or its changes are being applied): from whom,
  *            and how much has arrived from them so far
  *   unknown  nothing of the document is here, and nobody reachable has it (yet): "waiting for
@@ -23,7 +25,8 @@
 import { sameHeads } from '../heads'
 
 /** How far a document is known to be shared. `mirrored` is reserved for always-on mirrors. */
-export type DocSyncKind = 'unknown' | 'loading' | 'offline' | 'waiting' | 'synced' | 'local'
+export type DocSyncKind =
+  'locked' | 'unknown' | 'loading' | 'offline' | 'waiting' | 'synced' | 'local'
 
 export type RelayLinkState = 'connecting' | 'connected' | 'offline'
 
@@ -69,6 +72,8 @@ export interface DocFacts {
   confirmation: Confirmation | undefined
   /** the link to the relay (discovery) */
   relay: RelayLinkState
+  /** this tab holds the document's read key (without it, nothing is announced or served) */
+  keyed: boolean
   /** the relay answered our JOIN of the document's topic */
   topicAnswered: boolean
   /** peers the relay says have the document open */
@@ -111,6 +116,7 @@ export function computeDocState(f: DocFacts): DocSyncState {
       ? {}
       : { confirmed: { with: f.confirmation.with, at: f.confirmation.at } }),
   }
+  if (!f.keyed) return { ...base, state: 'locked' }
   const sending = f.peers.filter((p) => p.ahead || (p.pending && p.changes > 0))
   if (sending.length > 0) {
     return {
@@ -168,6 +174,8 @@ export function describeDocState(s: DocSyncState, now = Date.now()): string {
       ? ''
       : `synced with ${shortId(s.confirmed.with)} ${when(s.confirmed.at, now)}`
   switch (s.state) {
+    case 'locked':
+      return 'no key for this document here: open it from a share link'
     case 'unknown':
       return `waiting for someone who has this${s.searching ? ' (looking…)' : ''}`
     case 'loading': {

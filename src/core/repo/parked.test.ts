@@ -5,6 +5,7 @@
  * again, so an outsider's parked changes cost a member one Ed25519 verification per change per
  * flush (31 of 41 s of CPU in one schedule).
  */
+import { proveKey } from './test-peers'
 import { describe, expect, it, vi } from 'vitest'
 import { am } from '../automerge'
 import { identityFromSeed } from '../identity'
@@ -49,10 +50,12 @@ describe('parked changes', () => {
       localPeer: 'me',
       identity: outsider.id,
       initiator: false,
+      sendInterest: () => undefined,
       wake: () => {},
       fault: () => {},
     }
     repo.addPeer(peer)
+    await proveKey(repo, peer, id)
 
     // the outsider signs 10 changes with its own (valid) key
     const theirs = am().create()

@@ -4,6 +4,7 @@
  * queued before it; `flushAll` and `shutdown` wait for the records too; a tab catches up from
  * disk on what another tab stored as it went away.
  */
+import { proveKey } from './test-peers'
 import { describe, expect, it, vi } from 'vitest'
 import { seedSigner } from '../signer'
 import { am } from '../automerge'
@@ -115,10 +116,12 @@ describe('Repo and the disk', () => {
       localPeer: 'me',
       identity: 'did:key:zPeer',
       initiator: true,
+      sendInterest: () => undefined,
       wake: () => {},
       fault: () => {},
     }
     repo.addPeer(peer)
+    await proveKey(repo, peer, id)
     const other = am().create()
     other.put('_root', 'from', 'peer')
     other.commit()

@@ -6,7 +6,8 @@ import { am, automergeReady } from '../automerge'
 import { bytesToHex } from '../bytes'
 import { Emitter } from '../emitter'
 import { describeError } from '../errors'
-import { docTopic, interestTag, newDocId, parseDocId, type DocId } from '../ids'
+import { newDocId, parseDocId, type DocId } from '../ids'
+import { randomKey } from '../keys/aead'
 import { createLogger } from '../log'
 import { DocStore } from '../storage/doc-store'
 import type { StorageAdapter } from '../storage/types'
@@ -18,6 +19,7 @@ import type { Governance } from './governance'
 import { decodeSigRecords, SigStore } from './sigs'
 import { EquivocationLog } from './equivocation'
 import { DocRecords, type DocMeta } from './doc-records'
+import { DocKeys } from './doc-keys'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 import { MAX_TOPICS_PER_SESSION, SignatureList, type ChangeSignature } from '../sync/messages'
 
@@ -29,8 +31,13 @@ export const MAX_REMOTE_TAGS = MAX_TOPICS_PER_SESSION
 export type { DocMeta }
 
 export interface RepoEvents extends Record<string, unknown> {
-  /** a document starts loading: its topic can be announced before it is in memory */
-  'doc-opening': { id: DocId; topic: Uint8Array }
+  /** a document starts loading */
+  'doc-opening': { id: DocId }
+  /**
+   * a document open (or opening) here has its read key: its topic can be announced and peers
+   * shown that we hold it, before it is in memory (again if the key changes)
+   */
+  'doc-keyed': { id: DocId; topic: Uint8Array }
   'doc-opened': DocHandle
   'doc-closed': DocId
   /** something in a document's status changed (read it with `get(id).status()`) */
@@ -60,26 +67,29 @@ export class Repo {
   private readonly opening = new Map<DocId, Promise<DocHandle>>()
   private readonly meta: DocRecords
   private readonly peers = new Set<SyncPeer>()
-  /** the interest tags (hex) each peer sent: a document we open later starts syncing with them */
-  private readonly remoteTopics = new Map<SyncPeer, Set<string>>()
   /**
-   * every document id this tab knows (records, open, opening), in the order it learned them;
-   * nothing is ever forgotten, so each peer's tag index only ever extends over the tail
+   * the interest tags (hex) each peer sent: a document we open later starts syncing with them,
+   * and a peer is served a document only if it sent that document's tag (it holds the key)
    */
-  private readonly knownIds: DocId[] = []
-  private readonly knownIdSet = new Set<DocId>()
-  /** per peer: its interest tag (hex) of each known document, for `knownIds[0, upTo)` */
+  private readonly remoteTopics = new Map<SyncPeer, Set<string>>()
+  /** the read key of each document this tab holds one for */
+  readonly keys: DocKeys
+  /**
+   * every document this tab holds a key for, in the order it learned them; only a replaced key
+   * (rare) rebuilds the peers' tag indexes, so they otherwise extend over the tail
+   */
+  private keyedIds: DocId[] = []
+  /** per peer: the documents it showed it holds the key of (their tags matched ours) */
+  private readonly provenDocs = new Map<SyncPeer, Set<DocId>>()
+  /** per peer: its interest tag (hex) of each keyed document, for `keyedIds[0, upTo)` */
   private readonly tagIndex = new Map<SyncPeer, { tags: Map<string, DocId>; upTo: number }>()
   private readonly served = new Set<DocId>()
   private readonly unsubscribeBus: (() => void) | undefined
 
   constructor(private readonly opts: RepoOptions) {
     this.unsubscribeBus = opts.bus?.subscribe((m) => this.onTabMessage(m))
-    this.meta = new DocRecords(
-      opts.storage,
-      (id) => this.learn(id),
-      () => this.events.emit('docs-changed', undefined),
-    )
+    this.meta = new DocRecords(opts.storage, () => this.events.emit('docs-changed', undefined))
+    this.keys = new DocKeys(opts.storage, (id, replaced) => this.keyed(id, replaced))
     this.equivocations = new EquivocationLog(opts.storage)
   }
 
@@ -89,8 +99,12 @@ export class Repo {
 
   // ---- documents -----------------------------------------------------------------------------
 
-  /** A new document (`id`: one made with newDocId, e.g. to register it in a space first). */
-  async create(id: DocId = newDocId()): Promise<DocHandle> {
+  /**
+   * A new document (`id`: one made with newDocId, e.g. to register it in a space first), with a
+   * new random read key unless one is given (a space's documents derive theirs).
+   */
+  async create(id: DocId = newDocId(), key?: Uint8Array): Promise<DocHandle> {
+    if (key !== undefined || !this.keys.has(id)) await this.setKey(id, key ?? randomKey())
     const handle = await this.open(id)
     const m = this.meta.get(id)
     if (m !== undefined && m.created !== true) {
@@ -114,10 +128,37 @@ export class Repo {
     if (p === undefined) {
       p = this.load(id).finally(() => this.opening.delete(id))
       this.opening.set(id, p)
-      this.learn(id)
-      this.events.emit('doc-opening', { id, topic: docTopic(id) })
+      this.events.emit('doc-opening', { id })
+      const topic = this.keys.topic(id)
+      if (topic !== undefined) this.events.emit('doc-keyed', { id, topic })
     }
     return p
+  }
+
+  /**
+   * Keeps a document's read key (a share link's, a space's), then announces the document if it
+   * is open. Resolves once the key is in storage.
+   */
+  async setKey(id: DocId, key: Uint8Array): Promise<void> {
+    const parsed = parseDocId(id)
+    if (!parsed.ok) throw parsed.error
+    await this.keys.loaded
+    if (await this.keys.set(id, key))
+      this.opts.bus?.post({ t: 'doc-key', doc: id, from: this.opts.tabId })
+  }
+
+  /** A key was learned or replaced: peers' tag indexes and the document's announcement follow. */
+  private keyed(id: DocId, replaced: boolean): void {
+    if (replaced) {
+      // the old key's tags must stop naming the document
+      this.keyedIds = this.keyedIds.filter((k) => k !== id)
+      this.tagIndex.clear()
+      for (const proven of this.provenDocs.values()) proven.delete(id)
+    }
+    this.keyedIds.push(id)
+    const topic = this.keys.topic(id)
+    if (topic !== undefined && (this.handles.has(id) || this.opening.has(id)))
+      this.events.emit('doc-keyed', { id, topic })
   }
 
   get(id: DocId): DocHandle | undefined {
@@ -267,10 +308,8 @@ export class Repo {
     this.connect(handle, store)
     this.handles.set(id, handle)
     // peers that announced this document earlier: the initiating side starts now
-    for (const [peer, tags] of this.remoteTopics) {
-      const tag = bytesToHex(interestTag(id, peer.remotePeer, peer.localPeer))
-      if (tags.has(tag) && peer.initiator) handle.attachPeer(peer)
-    }
+    for (const peer of this.remoteTopics.keys())
+      if (peer.initiator && this.proven(peer, id)) this.attach(handle, peer)
     await this.meta.touch(id)
     this.opts.views
       ?.opened(handle)
@@ -309,7 +348,7 @@ export class Repo {
     if (m.t === 'chunk') this.handles.get(m.doc)?.receiveTabChunk(m.data, m.sigs, m.unstored)
     else if (m.t === 'doc-created') {
       this.meta.reload()
-    }
+    } else if (m.t === 'doc-key') this.keys.reload()
   }
 
   // ---- remote peers --------------------------------------------------------------------------
@@ -322,6 +361,7 @@ export class Repo {
     this.peers.delete(peer)
     this.remoteTopics.delete(peer)
     this.tagIndex.delete(peer)
+    this.provenDocs.delete(peer)
     for (const h of this.handles.values()) h.peers.detach(peer)
   }
 
@@ -330,63 +370,111 @@ export class Repo {
     return [...new Set([...this.handles.keys(), ...this.opening.keys()])]
   }
 
-  /** Topics of the documents open (or opening) in this tab: what discovery asks the relay. */
+  /**
+   * Topics of the documents open (or opening) in this tab that it holds keys for: what discovery
+   * asks the relay.
+   */
   openTopics(): Uint8Array[] {
-    return this.openDocIds().map((id) => this.handles.get(id)?.topic ?? docTopic(id))
+    return this.openDocIds().flatMap((id) => this.keys.topic(id) ?? [])
   }
 
-  private learn(id: DocId): void {
-    if (this.knownIdSet.has(id)) return
-    this.knownIdSet.add(id)
-    this.knownIds.push(id)
+  /** The tags this tab shows a peer for these documents (those it holds keys for). */
+  interestTags(peer: SyncPeer, ids: readonly DocId[]): Uint8Array[] {
+    return ids.flatMap((id) => this.keys.interestTag(id, peer.localPeer, peer.remotePeer) ?? [])
+  }
+
+  /**
+   * Whether a peer showed it holds a document's key (sent its interest tag). Remembered, so a
+   * SYNC costs a set lookup; a tag that came before this tab had the key is checked once here.
+   */
+  private proven(peer: SyncPeer, id: DocId): boolean {
+    let proven = this.provenDocs.get(peer)
+    if (proven?.has(id) === true) return true
+    const tag = this.keys.interestTag(id, peer.remotePeer, peer.localPeer)
+    if (tag === undefined || this.remoteTopics.get(peer)?.has(bytesToHex(tag)) !== true)
+      return false
+    if (proven === undefined) this.provenDocs.set(peer, (proven = new Set()))
+    proven.add(id)
+    return true
+  }
+
+  /** Starts syncing a document with a peer, after showing it that we hold the key too. */
+  private attach(handle: DocHandle, peer: SyncPeer): void {
+    peer.sendInterest([handle.id])
+    handle.attachPeer(peer)
   }
 
   /**
    * Which of our documents a peer's interest tag names (see `interestTag`). The index holds one
-   * tag per document we know and is extended, never rebuilt: a tag naming nothing costs a lookup,
-   * not a hash of every document (an INTEREST flood must not cost its victim more than it costs
-   * the sender).
+   * tag per document we hold a key for and is extended, not rebuilt: a tag naming nothing costs
+   * a lookup, not a MAC per document (an INTEREST flood must not cost its victim more than it
+   * costs the sender).
    */
   private docForTag(peer: SyncPeer, hex: string): DocId | undefined {
     let index = this.tagIndex.get(peer)
     if (index === undefined) this.tagIndex.set(peer, (index = { tags: new Map(), upTo: 0 }))
-    for (; index.upTo < this.knownIds.length; index.upTo++) {
-      const id = this.knownIds[index.upTo] as DocId
-      index.tags.set(bytesToHex(interestTag(id, peer.remotePeer, peer.localPeer)), id)
+    for (; index.upTo < this.keyedIds.length; index.upTo++) {
+      const id = this.keyedIds[index.upTo] as DocId
+      const tag = this.keys.interestTag(id, peer.remotePeer, peer.localPeer)
+      if (tag !== undefined) index.tags.set(bytesToHex(tag), id)
     }
     return index.tags.get(hex)
   }
 
-  /** A peer has these documents open: start syncing the ones we have (open or stored). */
+  /**
+   * A peer has these documents open and holds their keys: start syncing the ones we have (open
+   * or stored). The tags are recorded before anything else, so a SYNC that follows them on the
+   * stream finds its document proven.
+   */
   async peerInterested(peer: SyncPeer, tags: readonly Uint8Array[]): Promise<void> {
-    await this.meta.loaded
     if (!this.peers.has(peer)) return
     let known = this.remoteTopics.get(peer)
     if (known === undefined) this.remoteTopics.set(peer, (known = new Set()))
-    for (const t of tags) {
-      if (!this.peers.has(peer)) return // gone while a document was being served
-      const hex = bytesToHex(t)
-      if (known.size < MAX_REMOTE_TAGS && !known.has(hex)) {
-        known.add(hex)
-        if (known.size === MAX_REMOTE_TAGS)
-          log.info(`${peer.remotePeer.slice(-8)}: ${MAX_REMOTE_TAGS} interest tags, no more kept`)
-      }
+    const hexes = tags.map(bytesToHex)
+    for (const hex of hexes) {
+      if (known.size >= MAX_REMOTE_TAGS || known.has(hex)) continue
+      known.add(hex)
+      if (known.size === MAX_REMOTE_TAGS)
+        log.info(`${peer.remotePeer.slice(-8)}: ${MAX_REMOTE_TAGS} interest tags, no more kept`)
+    }
+    await this.keys.loaded
+    if (!this.peers.has(peer)) return
+    // the documents these tags prove, at once: a SYNC read after them waits for the same load
+    let proven = this.provenDocs.get(peer)
+    if (proven === undefined) this.provenDocs.set(peer, (proven = new Set()))
+    const ids: DocId[] = []
+    for (const hex of hexes) {
       const id = this.docForTag(peer, hex)
-      if (id === undefined) continue
+      if (id !== undefined && !proven.has(id)) ids.push(id)
+      if (id !== undefined) proven.add(id)
+    }
+    await this.meta.loaded
+    for (const id of ids) {
+      if (!this.peers.has(peer)) return // gone while a document was being served
       const announced = this.handles.has(id) || this.opening.has(id)
       if (announced && !peer.initiator) continue // the other side starts; we answer its first message
       const h = this.handles.get(id) ?? (await this.serve(id))
-      if (h !== undefined && this.peers.has(peer)) h.attachPeer(peer)
+      if (h !== undefined && this.peers.has(peer)) this.attach(h, peer)
     }
   }
 
-  /** A sync message for a document; unknown documents are ignored (we never asked for them). */
+  /**
+   * A sync message for a document. Ignored unless the peer showed it holds the document's key
+   * (and we do): holding the id alone gets nothing, not even whether we have the document.
+   */
   async receiveSync(
     peer: SyncPeer,
     id: DocId,
     msg: DecodedSyncMessage,
     sigs = SignatureList.EMPTY,
   ): Promise<void> {
+    await this.keys.loaded
+    if (!this.proven(peer, id)) {
+      log.debug(
+        `ignoring sync from ${peer.remotePeer.slice(-8)} for a document it has not shown a key for`,
+      )
+      return
+    }
     let h = this.handles.get(id) ?? (await this.opening.get(id))
     if (h === undefined && this.meta.has(id)) h = await this.serve(id)
     if (h === undefined) {

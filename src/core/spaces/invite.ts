@@ -12,6 +12,7 @@
  * Wire forms: token = base64url(canonical JSON of the token); link = `<token>.<base64url(secret)>`.
  * Decoders are strict (exact fields, canonical encodings) and never throw.
  */
+import { deriveKey } from '../keys/aead'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { equalBytes, fromBase64Url, fromUtf8, randomBytes, toBase64Url, utf8 } from '../bytes'
 import { canonicalJson } from '../blocks/manifest'
@@ -44,6 +45,11 @@ export interface InviteToken {
   peer?: string
   /** relay multiaddrs where the inviter can be reached */
   relays?: string[]
+  /**
+   * a check of the space key the link carries (`keyCheck`): a link whose key was changed is
+   * refused at once instead of looking for a space nobody serves under that key
+   */
+  kc?: string
   /** the invite key's Ed25519 public key, base64url */
   invitePub: string
   /** the inviter's signature over every other field, base64url */
@@ -60,6 +66,8 @@ export interface CreateInviteInput {
   inviter: Identity
   inviterPeer?: string
   relays?: string[]
+  /** the space's key, which the link will carry (its check goes into the token) */
+  spaceKey?: Uint8Array
 }
 
 export interface Invite {
@@ -68,8 +76,13 @@ export interface Invite {
   secret: Uint8Array
 }
 
+/** What an invite link carries: the invite, and the space's key (space-keys.ts). */
+export interface InviteLink extends Invite {
+  spaceKey: Uint8Array
+}
+
 const TOKEN_KEYS = ['v', 'space', 'id', 'role', 'expiresAt', 'maxUses', 'by', 'invitePub', 'sig']
-const OPTIONAL_TOKEN_KEYS = ['peer', 'relays']
+const OPTIONAL_TOKEN_KEYS = ['peer', 'relays', 'kc']
 const JOIN_CONTEXT = 'orrery/join/v1'
 
 class Bad extends Error {}
@@ -128,6 +141,8 @@ function checkTokenShape(v: unknown): InviteToken {
       }
     })
   }
+  if (v.kc !== undefined && canonicalB64(v.kc, KEY_CHECK_BYTES) === undefined)
+    throw new Bad(`kc is not ${KEY_CHECK_BYTES} bytes of unpadded base64url`)
   if (canonicalB64(v.invitePub, 32) === undefined) {
     throw new Bad('invitePub is not 32 bytes of unpadded base64url')
   }
@@ -161,6 +176,7 @@ export function createInvite(input: CreateInviteInput): Invite {
   }
   if (input.inviterPeer !== undefined) fields.peer = input.inviterPeer
   if (input.relays !== undefined) fields.relays = [...input.relays]
+  if (input.spaceKey !== undefined) fields.kc = keyCheck(input.spaceKey)
   let token: InviteToken
   try {
     token = { ...fields, sig: toBase64Url(sign(input.inviter, signingBytes(fields))) }
@@ -200,19 +216,31 @@ export function decodeToken(s: unknown): Result<InviteToken> {
 }
 
 /** The share-link fragment: `<token>.<secret>`, URL-safe. */
-export function encodeInvite(token: InviteToken, secret: Uint8Array): string {
-  return `${encodeToken(token)}.${toBase64Url(secret)}`
+const KEY_CHECK_BYTES = 12
+
+/** What a token says of the space key its link carries (a hash: it does not give the key away). */
+function keyCheck(spaceKey: Uint8Array): string {
+  return toBase64Url(deriveKey(spaceKey, 'invite-key-check/v1').subarray(0, KEY_CHECK_BYTES))
+}
+
+/** `<token>.<secret>.<space key>`: all of it stays in a link's fragment. */
+export function encodeInvite(token: InviteToken, secret: Uint8Array, spaceKey: Uint8Array): string {
+  return `${encodeToken(token)}.${toBase64Url(secret)}.${toBase64Url(spaceKey)}`
 }
 
 /**
  * Decodes a link fragment strictly: the token's shape, the inviter's signature, and that the secret
  * is the invite key the token names. Whether the invite is still good in a space is checkInvite's.
  */
-export function decodeInvite(s: unknown): Result<Invite> {
+export function decodeInvite(s: unknown): Result<InviteLink> {
   if (typeof s !== 'string') return badInvite('bad invite link: not a string')
   if (s.length > MAX_LINK_LENGTH) return badInvite('bad invite link: too long')
   const parts = s.split('.')
-  if (parts.length !== 2) return badInvite('bad invite link: not "<token>.<secret>"')
+  if (parts.length === 2)
+    return badInvite(
+      'this invite is from an older Orrery (it carries no key to the space); ask for a new one',
+    )
+  if (parts.length !== 3) return badInvite('bad invite link: not "<token>.<secret>.<key>"')
   const token = decodeToken(parts[0])
   if (!token.ok) return token
   const secret = canonicalB64(parts[1], 32)
@@ -221,9 +249,13 @@ export function decodeInvite(s: unknown): Result<Invite> {
   if (pub === undefined || !equalBytes(ed25519.getPublicKey(secret), pub)) {
     return badInvite("bad invite link: the secret is not the invite key's")
   }
+  const spaceKey = canonicalB64(parts[2], 32)
+  if (spaceKey === undefined) return badInvite('bad invite link: the space key is not 32 bytes')
+  if (token.value.kc !== undefined && token.value.kc !== keyCheck(spaceKey))
+    return badInvite("bad invite link: the space key is not the one the invite's signer gave")
   const signed = verifyToken(token.value)
   if (!signed.ok) return signed
-  return ok({ token: token.value, secret })
+  return ok({ token: token.value, secret, spaceKey })
 }
 
 /** The token's shape and the inviter's (`by`) signature over it. Never throws. */

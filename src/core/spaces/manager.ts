@@ -28,6 +28,9 @@ import { readSpace, roleOf, newSpaceValue, emptySpace, type Role, type SpaceStat
 import { removeMember } from './policy'
 import { SpaceError } from './errors'
 import { docGovernance, spaceGovernance, type SpaceContext } from './governance'
+import { SpaceKeys, spaceDataDocKey, spaceDocKey } from './space-keys'
+import { randomKey } from '../keys/aead'
+import { CryptoError } from '../errors'
 
 const log = createLogger('spaces')
 
@@ -52,13 +55,16 @@ export class Spaces {
   private readonly states = new Map<string, SpaceState>()
   private readonly watching = new Map<string, Promise<void>>()
   private readonly changeListeners = new Map<string, Set<() => void>>()
+  private readonly keys: SpaceKeys
   private ownWrites = 0
 
   constructor(private readonly opts: SpacesOptions) {
+    this.keys = new SpaceKeys(opts.storage)
     this.ready = this.load()
   }
 
   private async load(): Promise<void> {
+    await this.keys.load()
     for (const c of await this.opts.storage.loadRange(['spaces'])) {
       const id = c.key[1]
       if (id !== undefined && parseDocId(id).ok) this.known.add(id)
@@ -78,6 +84,11 @@ export class Spaces {
     // Every known space's document opens now: its state (the member list every check and the
     // Spaces card read) is otherwise empty until something happens to open it. Not awaited:
     // opening asks governanceFor, which waits for `ready`, which is this.
+    for (const id of this.known) {
+      const key = this.keys.get(id)
+      if (key !== undefined) await this.opts.repo.setKey(id, spaceDocKey(key, id))
+      else log.warn(`space ${id} was made before spaces had keys: it stays on this device`)
+    }
     for (const id of this.known)
       this.watch(id).catch((e: unknown) =>
         log.warn(`could not open the document of space ${id}: ${describeError(e)}`),
@@ -145,6 +156,7 @@ export class Spaces {
           this.states.set(spaceId, state)
           for (const docId of state.docs.keys())
             if (this.mayAdopt(docId, spaceId)) void this.registerDoc(docId, spaceId)
+          this.keyDocs(spaceId, state)
           for (const cb of this.changeListeners.get(spaceId) ?? []) cb()
           this.events.emit('changed', spaceId)
         })
@@ -152,6 +164,24 @@ export class Spaces {
       this.watching.set(spaceId, p)
     }
     return p
+  }
+
+  /** Gives every document a space lists its read key (members hold the space's key). */
+  private keyDocs(spaceId: string, state: SpaceState): void {
+    const key = this.keys.get(spaceId)
+    if (key === undefined) return
+    for (const docId of state.docs.keys()) {
+      if (this.opts.repo.keys.has(docId) || this.spaceOf.get(docId) !== spaceId) continue
+      this.opts.repo
+        .setKey(docId, spaceDataDocKey(key, docId))
+        .catch((e: unknown) => log.warn(`keeping the key of ${docId}: ${describeError(e)}`))
+    }
+  }
+
+  /** Keeps a space's key, and with it the key of its document. */
+  private async keepKey(spaceId: string, key: Uint8Array): Promise<void> {
+    await this.keys.set(spaceId, key)
+    await this.opts.repo.setKey(spaceId, spaceDocKey(key, spaceId))
   }
 
   private async registerSpace(spaceId: string): Promise<void> {
@@ -209,6 +239,7 @@ export class Spaces {
     await this.ready
     const me = this.me()
     const { id, nonce } = newSpaceId(me.id) // bound to its creator: nobody else can write its genesis
+    await this.keepKey(id, randomKey())
     await this.registerSpace(id)
     await this.watch(id)
     await this.ownWrite(
@@ -228,8 +259,10 @@ export class Spaces {
     }
     const docId = newDocIdIn(spaceId) // bound to this space: no other space can list it
     await this.registerDoc(docId, spaceId)
+    const key = this.keys.get(spaceId)
+    if (key === undefined) throw this.noKey(spaceId)
     await this.ownWrite(spaceId, [[['docs', docId], { addedBy: me.id, addedAt: Date.now() }]])
-    await this.opts.repo.create(docId)
+    await this.opts.repo.create(docId, spaceDataDocKey(key, docId))
     return docId
   }
 
@@ -240,6 +273,8 @@ export class Spaces {
   ): Promise<string> {
     await this.watch(spaceId)
     const me = this.me()
+    const spaceKey = this.keys.get(spaceId)
+    if (spaceKey === undefined) throw this.noKey(spaceId)
     const { token, secret } = createInvite({
       spaceId,
       role: o.role,
@@ -248,13 +283,31 @@ export class Spaces {
       inviter: me,
       ...(this.opts.peerId?.() ? { inviterPeer: this.opts.peerId() } : {}),
       ...(this.opts.relays ? { relays: this.opts.relays().slice(0, 4) } : {}),
+      spaceKey,
     })
     const check = checkInvite(token, this.state(spaceId), Date.now())
     if (!check.ok) throw check.error
     if (roleOf(this.state(spaceId), me.id) === 'admin') {
       await this.ownWrite(spaceId, [[['invites', token.id], inviteRecord(token)]])
     }
-    return encodeInvite(token, secret)
+    return encodeInvite(token, secret, spaceKey)
+  }
+
+  private noKey(spaceId: string): CryptoError {
+    return new CryptoError(
+      'NO_KEY',
+      `space ${spaceId} was made before spaces had keys: it cannot be shared; make a new one`,
+    )
+  }
+
+  /**
+   * What a share link of a space's document carries beside the document's own key: the space's
+   * id and the read key of its document (a reader checks changes against its members).
+   */
+  linkKeys(docId: DocId): { space: string; spaceDocKey: Uint8Array } | undefined {
+    const space = this.spaceOfDoc(docId)
+    const key = space === undefined ? undefined : this.opts.repo.keys.get(space)
+    return space === undefined || key === undefined ? undefined : { space, spaceDocKey: key }
   }
 
   /**
@@ -282,6 +335,7 @@ export class Spaces {
       )
     const me = this.me()
     const spaceId = token.space
+    if (this.keys.get(spaceId) === undefined) await this.keepKey(spaceId, decoded.value.spaceKey)
     await this.registerSpace(spaceId)
     await this.watch(spaceId)
     if (this.state(spaceId).members.size === 0) {
@@ -384,8 +438,9 @@ export class Spaces {
    * another space stays there (SPACE_MISMATCH). The space must be one that can hold the
    * document (`docBelongsTo`): a link naming another space than the document's fails with
    * SPACE_MISMATCH. Only a legacy document id in a legacy space is taken on trust.
+   * `spaceDocReadKey` (from the link) lets this tab find and read the space's document.
    */
-  async follow(spaceId: string, docId: DocId): Promise<void> {
+  async follow(spaceId: string, docId: DocId, spaceDocReadKey?: Uint8Array): Promise<void> {
     for (const id of [spaceId, docId]) {
       const ok = parseDocId(id)
       if (!ok.ok) throw ok.error
@@ -408,6 +463,9 @@ export class Spaces {
           `document ${id} is open without its space's rules; reload to open it with them`,
         )
     }
+    // the space document's read key, from the link (a member has it already)
+    if (spaceDocReadKey !== undefined && !this.opts.repo.keys.has(spaceId))
+      await this.opts.repo.setKey(spaceId, spaceDocReadKey)
     if (!this.known.has(spaceId) && !this.followed.has(spaceId)) {
       this.followed.add(spaceId)
       await this.opts.storage.save(['followed', spaceId], utf8(JSON.stringify({ at: Date.now() })))

@@ -17,6 +17,8 @@ export interface SyncPeer {
    * when true. Decided by comparing peer ids.
    */
   readonly initiator: boolean
+  /** shows the peer that we hold these documents' keys (once per document and key) */
+  sendInterest(ids: readonly DocId[]): void
   /** asks the session to pull a sync message for this document when it can send */
   wake(docId: DocId): void
   /** the peer sent something invalid: close the session (logged), keep everything else */

@@ -55,7 +55,7 @@ export interface SyncServiceComponents {
 export class SyncService implements Startable {
   private readonly sessions = new Set<SyncSession>()
   private readonly log = serviceLogger(this.components.logger, 'sync')
-  private offDocOpened: (() => void) | undefined
+  private offDocKeyed: (() => void) | undefined
   private offFirewall: (() => void) | undefined
   private started = false
   private readonly cert: Promise<TabCert>
@@ -114,7 +114,7 @@ export class SyncService implements Startable {
       notifyOnLimitedConnection: false,
       onConnect: (_peer, connection) => this.dial(connection),
     })
-    this.offDocOpened = this.init.repo.events.on('doc-opening', ({ id }) => {
+    this.offDocKeyed = this.init.repo.events.on('doc-keyed', ({ id }) => {
       for (const s of this.sessions) s.sendInterest([id])
     })
     this.components.events.addEventListener('connection:open', this.onConnectionOpen)
@@ -152,7 +152,7 @@ export class SyncService implements Startable {
 
   async stop(): Promise<void> {
     this.started = false
-    this.offDocOpened?.()
+    this.offDocKeyed?.()
     this.offFirewall?.()
     this.busy?.stop()
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)

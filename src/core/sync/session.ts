@@ -7,9 +7,10 @@
 import type { Connection } from '@libp2p/interface'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 import { am } from '../automerge'
+import { bytesToHex } from '../bytes'
 import { COMPRESSED_CHANGE_CHUNK, DOCUMENT_CHUNK, splitChunks } from '../chunks'
 import { describeError, OrreryError, ProtocolError } from '../errors'
-import { interestTag, type DocId } from '../ids'
+import type { DocId } from '../ids'
 import type { Logger } from '../log'
 import { mark, trace } from '../timings'
 import { DEFAULT_FIREWALL, type AdmitCost, type Firewall } from '../firewall/firewall'
@@ -79,7 +80,8 @@ export class SyncSession implements SyncPeer {
   identity: string | undefined
   private helloReceived = false
   /** INTEREST topics sent and received in this session (each side keeps to MAX_TOPICS_PER_SESSION) */
-  private topicsSent = 0
+  /** the interest tags (hex) sent in this session */
+  private readonly tagsSent = new Set<string>()
   private topicsReceived = 0
   /** sync messages sent and received, bytes included (status and tests) */
   readonly stats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0 }
@@ -148,15 +150,18 @@ export class SyncSession implements SyncPeer {
     return !this.ended
   }
 
-  /** Tells the peer which documents are open here, as tags only someone with the id can make. */
-  sendInterest(ids: DocId[]): void {
-    const room = MAX_TOPICS_PER_SESSION - this.topicsSent
-    if (ids.length > room)
+  /**
+   * Tells the peer which documents are open here, as tags only someone with their keys can make
+   * (documents without a key here are left out; a tag already sent is not sent again).
+   */
+  sendInterest(ids: readonly DocId[]): void {
+    if (this.ended || !this.helloSent) return // run() announces every open document after HELLO
+    const fresh = this.repo.interestTags(this, ids).filter((t) => !this.tagsSent.has(bytesToHex(t)))
+    const room = MAX_TOPICS_PER_SESSION - this.tagsSent.size
+    if (fresh.length > room)
       this.log.warn(`${this.short}: more open documents than one session announces; ${room} sent`)
-    const topics = ids
-      .slice(0, Math.max(0, room))
-      .map((id) => interestTag(id, this.localPeer, this.remotePeer))
-    this.topicsSent += topics.length
+    const topics = fresh.slice(0, Math.max(0, room))
+    for (const t of topics) this.tagsSent.add(bytesToHex(t))
     for (let i = 0; i < topics.length; i += MAX_TOPICS_PER_MESSAGE) {
       this.send({ type: 'interest', topics: topics.slice(i, i + MAX_TOPICS_PER_MESSAGE) })
     }

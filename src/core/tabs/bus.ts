@@ -24,6 +24,8 @@ export type TabMessage =
   /** a tab started: the others watch for it to go away */
   | { t: 'tab-hello'; from: string }
   | { t: 'doc-created'; doc: DocId; from: string }
+  /** a tab kept a document's read key (the others read it from storage) */
+  | { t: 'doc-key'; doc: DocId; from: string }
 
 export interface TabBus {
   post(msg: TabMessage): void
@@ -43,7 +45,7 @@ function isTabMessage(m: unknown): m is TabMessage {
       (o.unstored === undefined || typeof o.unstored === 'boolean')
     )
   }
-  if (o.t === 'doc-created') return typeof o.doc === 'string'
+  if (o.t === 'doc-created' || o.t === 'doc-key') return typeof o.doc === 'string'
   return o.t === 'identity-changed' || o.t === 'tab-hello'
 }
 

@@ -8,6 +8,7 @@
  * peer's network namespace, with its settings as JSON in L2_PEER and an IPC channel to the test
  * (requests and answers: protocol.ts). SIGKILL and SIGSTOP come from the test.
  */
+import { openShared } from '../../shared-key'
 import { webSockets } from '@libp2p/websockets'
 import { seedSigner } from '../../../src/core/signer'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -65,8 +66,8 @@ async function main(): Promise<void> {
     discovery: { dialGraceMs: 500 },
   })
   peer.node.addEventListener('self:peer:update', () => peer.node.services.discovery.announce())
-  await repo.open(free)
-  await repo.open(governed)
+  await openShared(repo, free)
+  await openShared(repo, governed)
   // before the relay link: nobody can reach this new peer id yet, so what it has is its disk's
   const missing: string[] = []
   for (const w of cfg.flushed)

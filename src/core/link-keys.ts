@@ -1,0 +1,62 @@
+/**
+ * What a share link carries beside a document's id, and applying it before the document opens:
+ * the space's rules and the space document's read key (Spaces.follow), then the document's own
+ * read key (see repo/doc-keys.ts).
+ */
+import { equalBytes, fromBase64Url, toBase64Url } from './bytes'
+import { CryptoError } from './errors'
+import type { DocId } from './ids'
+import type { Repo } from './repo/repo'
+import type { Spaces } from './spaces/manager'
+
+/** Keys as a link carries them: 32 bytes in canonical unpadded base64url. */
+export interface LinkKeys {
+  /** the document's read key */
+  key?: string
+  /** the document's space */
+  space?: string
+  /** the read key of the space's own document */
+  spaceKey?: string
+}
+
+/** A key from a link, or undefined when it is not one. */
+export function linkKeyBytes(s: string | undefined): Uint8Array | undefined {
+  if (s === undefined) return undefined
+  const b = fromBase64Url(s)
+  return b?.length === 32 && toBase64Url(b) === s ? b : undefined
+}
+
+/** The keys a link to one of this tab's documents carries (those this tab holds). */
+export function linkKeysOf(repo: Repo, spaces: Spaces, docId: DocId): LinkKeys {
+  const key = repo.keys.get(docId)
+  const space = spaces.linkKeys(docId)
+  return {
+    ...(key === undefined ? {} : { key: toBase64Url(key) }),
+    ...(space === undefined || space.space === docId
+      ? {}
+      : { space: space.space, spaceKey: toBase64Url(space.spaceDocKey) }),
+  }
+}
+
+/**
+ * Applies a link's keys. A link whose key differs from the one this tab holds for the document
+ * is refused (WRONG_KEY): the tab keeps its key.
+ */
+export async function applyLinkKeys(
+  repo: Repo,
+  spaces: Spaces,
+  docId: DocId,
+  keys: LinkKeys,
+): Promise<void> {
+  if (keys.space !== undefined) await spaces.follow(keys.space, docId, linkKeyBytes(keys.spaceKey))
+  const key = linkKeyBytes(keys.key)
+  if (key === undefined) return
+  await repo.keys.loaded
+  const held = repo.keys.get(docId)
+  if (held === undefined) await repo.setKey(docId, key)
+  else if (!equalBytes(held, key))
+    throw new CryptoError(
+      'WRONG_KEY',
+      `this link's key is not the key of document ${docId} this browser holds; ask for a new link`,
+    )
+}
