@@ -163,7 +163,12 @@ export async function pair(lab: Lab, m: BenchPeer, n: BenchPeer, i: number): Pro
     const doc = await member.page.evaluate(() => window.orrery.docs.create())
     await announced(member.page)
     await memberWorker(member.page)
-    await within(newcomer.page.goto(lab.url(`/#/doc/${doc}`)), 30_000, 'the newcomer loads')
+    const link = await member.page.evaluate((d) => window.orrery.docs.link(d), doc)
+    await within(
+      newcomer.page.goto(lab.url(`/${new URL(link).hash}`)), // the share link, on this lab's host
+      30_000,
+      'the newcomer loads',
+    )
     await newcomer.page
       .waitForFunction(() => window.orrery.timings()['webrtc-open'], undefined, {
         timeout: 30_000,

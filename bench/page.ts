@@ -2,6 +2,7 @@
  * Small helpers that run inside the peers' pages (through window.orrery only): waits armed on a
  * state path, and the init script that times a page load until a document is complete.
  */
+import type { LinkKeys } from '../src/core/link-keys'
 import type { Page } from 'playwright-core'
 
 interface Wait {
@@ -73,10 +74,13 @@ export async function armed(page: Page, name: string, path: string, ms: number):
  */
 export function loadProbe({
   docId,
+  keys,
   path,
   count,
 }: {
   docId: string
+  /** what the document's share link carries */
+  keys: LinkKeys
   path: string
   count: number
 }): void {
@@ -88,7 +92,7 @@ export function loadProbe({
       return
     }
     // the shell opens the document it shows; a bare page has only this probe to open it
-    window.orrery.docs.open(docId).catch((e: unknown) => (load.error = `open: ${String(e)}`))
+    window.orrery.docs.open(docId, keys).catch((e: unknown) => (load.error = `open: ${String(e)}`))
     const off = window.orrery.state.subscribe(path, (v) => {
       if (load.done !== undefined || v === null || typeof v !== 'object') return
       if (Object.keys(v).length < count) return

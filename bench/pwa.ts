@@ -18,7 +18,7 @@ import path from 'node:path'
 import type { Page } from 'playwright-core'
 import { within, type BenchPeer, type Lab } from './lab'
 import { arm, armed } from './page'
-import { syncedDoc } from './workloads'
+import { linkHash, syncedDoc } from './workloads'
 
 export const PWA_DOCS = 5
 export const OFFLINE_EDITS = 1_000
@@ -214,7 +214,7 @@ export async function offlineEdits(lab: Lab, user: Returning): Promise<P3Result>
     await lab.goto(a, '/')
     const doc = await syncedDoc({ shell: false, nested: false })(lab, a, b)
     // offline, A reloads on the document: its connections end and cannot be made again
-    await a.page.evaluate((d) => (location.hash = `#/doc/${d}`), doc)
+    await a.page.evaluate((h) => (location.hash = h), linkHash(doc))
     await a.page.context().setOffline(true)
     await within(a.page.reload(), 30_000, 'A reloads offline')
     await within(

@@ -1,4 +1,6 @@
 /** The four workloads, driven through window.orrery only. Times are in ms. */
+import type { LinkKeys } from '../src/core/link-keys'
+import { docLinkHash } from '../src/browser/links'
 import type { ConnectionInfo } from '../src/core/connections'
 import { within, type BenchPeer, type Lab } from './lab'
 import { arm, armed, loadProbe, probed } from './page'
@@ -63,15 +65,32 @@ export const SHELL_VIEW: DocView = { shell: true, nested: false }
 export const syncedDoc =
   (view: DocView = SHELL_VIEW): DocMaker =>
   async (lab, a, b) => {
-    const doc = await a.page.evaluate(() => window.orrery.docs.create())
+    const doc = await create(a)
     await show(a, doc, view)
     return warmUp(lab, a, b, doc, view)
   }
 
+/** What each document's share link carries (its read key), as its maker gave it out. */
+const shared = new Map<string, LinkKeys>()
+
+/** A new document at `a`, its share link kept for the peers that open it. */
+async function create(a: BenchPeer): Promise<string> {
+  const doc = await a.page.evaluate(() => window.orrery.docs.create())
+  shared.set(doc, await a.page.evaluate((d) => window.orrery.docs.linkKeys(d), doc))
+  return doc
+}
+
+/** The hash of `doc`'s share link. */
+export const linkHash = (doc: string): string => docLinkHash(doc, shared.get(doc))
+
 /** `peer` (already on a page) shows `doc` in its shell, or opens it through the API only. */
 async function show(peer: BenchPeer, doc: string, view: DocView): Promise<void> {
-  if (view.shell) await peer.page.evaluate((d) => (location.hash = `#/doc/${d}`), doc)
-  else await peer.page.evaluate((d) => window.orrery.docs.open(d), doc)
+  if (view.shell) await peer.page.evaluate((h) => (location.hash = h), linkHash(doc))
+  else
+    await peer.page.evaluate(({ d, k }) => window.orrery.docs.open(d, k), {
+      d: doc,
+      k: shared.get(doc) ?? {},
+    })
 }
 
 /** B opens A's `doc`; resolves once each has seen the other's warm-up key. */
@@ -82,7 +101,7 @@ export async function warmUp(
   doc: string,
   view: DocView = SHELL_VIEW,
 ): Promise<string> {
-  if (b.page.url() === 'about:blank') await lab.goto(b, view.shell ? `/#/doc/${doc}` : '/')
+  if (b.page.url() === 'about:blank') await lab.goto(b, view.shell ? `/${linkHash(doc)}` : '/')
   await show(b, doc, view)
   const warm = `/${doc}/warm`
   await Promise.all([arm(a.page, 'warm', warm, 2), arm(b.page, 'warm', warm, 2)])
@@ -186,7 +205,7 @@ export const bigPath = (doc: string, view: DocView): string =>
 
 /** W3 set-up: a document of 10,000 keys of ~100 poorly compressible bytes each, on disk at A. */
 export async function bigDoc(a: BenchPeer, view: DocView = SHELL_VIEW): Promise<string> {
-  const doc = await a.page.evaluate(() => window.orrery.docs.create())
+  const doc = await create(a)
   const at = bigPath(doc, view)
   await within(
     a.page.evaluate(
@@ -215,7 +234,7 @@ export async function bigDoc(a: BenchPeer, view: DocView = SHELL_VIEW): Promise<
 }
 
 /**
- * W3: a fresh peer opens `/#/doc/<id>` (or, bare, the home view, its probe opening the document
+ * W3: a fresh peer opens the document's share link `/#/doc/<id>?k=<key>` (or, bare, the home view, its probe opening the document
  * through the API); navigation start until all 10,000 keys are there.
  */
 export async function coldJoin(
@@ -224,8 +243,13 @@ export async function coldJoin(
   doc: string,
   view: DocView = SHELL_VIEW,
 ): Promise<LoadResult> {
-  await c.page.addInitScript(loadProbe, { docId: doc, path: bigPath(doc, view), count: COLD_KEYS })
-  const url = view.shell ? `/#/doc/${doc}` : '/'
+  await c.page.addInitScript(loadProbe, {
+    docId: doc,
+    keys: shared.get(doc) ?? {},
+    path: bigPath(doc, view),
+    count: COLD_KEYS,
+  })
+  const url = view.shell ? `/${linkHash(doc)}` : '/'
   await within(c.page.goto(lab.url(url)), 30_000, 'C loads the document page')
   return loaded(c, doc, view)
 }

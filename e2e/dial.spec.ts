@@ -4,7 +4,7 @@
  */
 import path from 'node:path'
 import { build } from 'vite'
-import { expect, openPeer, test } from './fixtures'
+import { expect, openPeer, shareLink, test } from './fixtures'
 
 /** src/browser/webrtc/libp2p-rtc.ts as a script that sets `window.Libp2pRtc` (its exports). */
 async function libp2pRtcScript(): Promise<string> {
@@ -121,7 +121,7 @@ test('fresh pairs each get a direct WebRTC connection and sync', async ({ browse
   const doc = await member.page.evaluate(() => window.orrery.docs.create())
   await member.page.evaluate((d) => window.orrery.state.set(`/${d}/hello`, 'member'), doc)
   for (let i = 0; i < 2; i++) {
-    const newcomer = await openPeer(browser, `${relay.url}/#/doc/${doc}`)
+    const newcomer = await openPeer(browser, await shareLink(member.page, doc))
     await expect
       .poll(() => newcomer.page.evaluate(() => window.orrery.connections()), { timeout: 20_000 })
       .toContainEqual(

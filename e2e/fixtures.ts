@@ -10,6 +10,7 @@ import {
   type BrowserContext,
   type Page,
 } from '@playwright/test'
+import type { LinkKeys } from '../src/core/link-keys'
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -139,3 +140,13 @@ export const test = base.extend<{ relay: RelayProcess }>({
 })
 
 export { expect }
+
+/** The share link of a document `page` holds (its keys in the fragment), as the shell makes it. */
+export function shareLink(page: Page, doc: string): Promise<string> {
+  return page.evaluate((d) => window.orrery.docs.link(d), doc)
+}
+
+/** What a share link carries beside the id (`docs.open(id, keys)` in another profile). */
+export function linkKeys(page: Page, doc: string): Promise<LinkKeys> {
+  return page.evaluate((d) => window.orrery.docs.linkKeys(d), doc)
+}

@@ -9,7 +9,16 @@ import os from 'node:os'
 import path from 'node:path'
 import { chromium } from '@playwright/test'
 import { launchOptions } from './chromium'
-import { expect, expectState, openPeer, RelayProcess, stateOf, test, untilReady } from './fixtures'
+import {
+  expect,
+  expectState,
+  openPeer,
+  RelayProcess,
+  shareLink,
+  stateOf,
+  test,
+  untilReady,
+} from './fixtures'
 
 test('a returning user works offline and the edits reach a peer when the network returns', async ({
   browser,
@@ -19,7 +28,7 @@ test('a returning user works offline and the edits reach a peer when the network
     const a = await openPeer(browser, relay.url)
     const doc = await a.page.evaluate(() => window.orrery.docs.create())
     await a.page.evaluate((d) => window.orrery.state.set(`/${d}/before`, 'online'), doc)
-    const b = await openPeer(browser, `${relay.url}/#/doc/${doc}`)
+    const b = await openPeer(browser, await shareLink(a.page, doc))
     await expectState(b.page, `/${doc}/before`, 'online')
     await expect(a.page.getByTestId('sync-state')).toHaveText('all synced', { timeout: 20_000 })
     await a.page.evaluate(() => navigator.serviceWorker.ready)

@@ -2,7 +2,7 @@
  * The deny and allow lists in the shell: blocking a peer from the UI cuts it off, the lists
  * survive a reload (kept in the profile), and another tab of the profile starts with them.
  */
-import { expect, expectState, openPeer, test, untilReady } from './fixtures'
+import { expect, expectState, linkKeys, openPeer, test, untilReady } from './fixtures'
 
 test('a peer blocked in the UI stays blocked after a reload, and unblocking restores sync', async ({
   browser,
@@ -16,7 +16,8 @@ test('a peer blocked in the UI stays blocked after a reload, and unblocking rest
     await window.orrery.state.set(`/${id}/n`, 1)
     return id
   })
-  await b.page.evaluate((d) => window.orrery.docs.open(d), doc)
+  const keys = await linkKeys(a.page, doc)
+  await b.page.evaluate(({ d, k }) => window.orrery.docs.open(d, k), { d: doc, k: keys })
   await expectState(b.page, `/${doc}/n`, 1)
 
   // a blocks b's identity through its UI
@@ -52,7 +53,7 @@ test('a peer blocked in the UI stays blocked after a reload, and unblocking rest
   // b's tab starts again (a fresh connection, not one waiting out a redial backoff)
   await b.page.reload()
   await untilReady(b.page)
-  await b.page.evaluate((d) => window.orrery.docs.open(d), doc)
+  await b.page.evaluate(({ d, k }) => window.orrery.docs.open(d, k), { d: doc, k: keys })
   await expectState(b.page, `/${doc}/n`, 3, 30_000)
 })
 

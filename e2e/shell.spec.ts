@@ -1,4 +1,4 @@
-import { expect, openPeer, test } from './fixtures'
+import { expect, openPeer, shareLink, test } from './fixtures'
 
 test('the shell: status, a new document edited by hand, shared by link, connections listed', async ({
   browser,
@@ -23,7 +23,7 @@ test('the shell: status, a new document edited by hand, shared by link, connecti
   await editor.getByRole('button', { name: 'Set' }).click()
   await expect(editor.getByTestId('editor-error')).toContainText('holds a value')
 
-  const b = await openPeer(browser, `${relay.url}#/doc/${doc}`)
+  const b = await openPeer(browser, await shareLink(a.page, doc))
   await expect(b.page.locator('orrery-doc-editor').getByTestId('doc-tree')).toContainText('milk')
   await b.page.locator('orrery-doc-editor [data-key="done"] button').click() // delete "done"
   await expect(editor.getByTestId('doc-tree')).not.toContainText('done')

@@ -42,7 +42,7 @@ test('a newcomer signs up from an invite link, also while the inviter is away', 
 
   const b = await openPeer(browser, invite.replace(/^http:\/\/[^/]+/, relay.url))
   await signUp(b.page, 'Bea')
-  await expect(b.page).toHaveURL(new RegExp(`#/doc/${doc}$`), { timeout: 30_000 })
+  await expect(b.page).toHaveURL(new RegExp(`#/doc/${doc}(\\?|$)`), { timeout: 30_000 })
   await expectState(b.page, `/${doc}/welcome`, 'hello members')
   await b.page.evaluate((d) => window.orrery.state.set(`/${d}/from-bea`, 'hi'), doc)
   await expectState(a.page, `/${doc}/from-bea`, 'hi')
@@ -105,19 +105,29 @@ test('outsiders and removed members cannot change a space’s document', async (
   await b.page.evaluate((d) => window.orrery.state.set(`/${d}/old`, 'written as a member'), doc)
   await expectState(a.page, `/${doc}/old`, 'written as a member')
 
-  // an outsider knows the id: it reads, its change goes nowhere
+  // an outsider knows the id but not the key (a link from before keys): nothing is announced,
+  // nothing served, the page says why, and its change goes nowhere
   const outsider = await openPeer(browser, `${relay.url}/#/doc/${doc}`)
-  await expectState(outsider.page, `/${doc}/x`, 1)
+  const locked = outsider.page.locator('orrery-doc-editor').getByTestId('doc-waiting')
+  await expect(locked).toContainText('older Orrery')
+  expect(await outsider.page.evaluate((d) => window.orrery.docs.state(d), doc)).toMatchObject({
+    state: 'locked',
+    here: false,
+  })
   await outsider.page.evaluate((d) => window.orrery.state.set(`/${d}/vandal`, 'was here'), doc)
   await outsider.page.waitForTimeout(2000)
+  expect(await stateOf(outsider.page, `/${doc}/x`)).toBeUndefined()
   expect(await stateOf(a.page, `/${doc}/vandal`)).toBeUndefined()
   expect(await stateOf(b.page, `/${doc}/vandal`)).toBeUndefined()
 
-  // the shell's share link of the document names its space: a reader who opens it checks the
-  // document's changes against the space from the start, and may not write to it
+  // the shell's share link of the document carries its key and names its space (with the key of
+  // the space's document): a reader who opens it checks the document's changes against the
+  // space from the start, and may not write to it
   await a.page.goto(`${relay.url}/#/doc/${doc}`)
   const shared = await a.page.getByLabel('share link').inputValue()
-  expect(shared).toContain(`#/doc/${doc}?space=${space}`)
+  const key = '[A-Za-z0-9_-]{43}'
+  expect(shared).toMatch(new RegExp(`#/doc/${doc}\\?k=${key}&space=${space}&sk=${key}$`))
+  await expect(a.page).toHaveURL(shared) // the address bar shows the share link too
   const reader = await openPeer(browser, shared.replace(/^http:\/\/[^/]+/, relay.url))
   await expectState(reader.page, `/${doc}/x`, 1)
   expect(await reader.page.evaluate((d) => window.orrery.spaces.of(d), doc)).toBe(space)
@@ -126,7 +136,7 @@ test('outsiders and removed members cannot change a space’s document', async (
   const paster = await openPeer(browser, relay.url)
   await paster.page.getByLabel('document id or link').fill(shared)
   await paster.page.getByLabel('document id or link').press('Enter')
-  await expect(paster.page).toHaveURL(new RegExp(`#/doc/${doc}\\?space=${space}$`))
+  await expect(paster.page).toHaveURL(shared.replace(/^http:\/\/[^/]+/, relay.url))
   await expectState(paster.page, `/${doc}/x`, 1)
   expect(await paster.page.evaluate((d) => window.orrery.spaces.of(d), doc)).toBe(space)
   expect(await writeOutcome(paster.page, `/${doc}/vandal`, 'was here')).toBe('NOT_A_MEMBER')

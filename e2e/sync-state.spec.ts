@@ -6,7 +6,7 @@
  * and completes by itself when one comes online.
  */
 import fs from 'node:fs'
-import { expect, expectState, openPeer, RelayProcess, test } from './fixtures'
+import { expect, expectState, openPeer, RelayProcess, shareLink, test } from './fixtures'
 
 const seed = JSON.parse(fs.readFileSync('dist/seed/apps.json', 'utf8')) as {
   name: string
@@ -24,7 +24,7 @@ test('a document whose holder is offline says so, and shows its content when the
   await a.page.evaluate(() => window.orrery.state.flush())
   await a.page.close() // the only holder goes away (its browser profile keeps the document)
 
-  const b = await openPeer(browser, `${relay.url}/#/doc/${doc}`)
+  const b = await openPeer(browser, await shareLink(a.page, doc))
   const editor = b.page.locator('orrery-doc-editor')
   await expect(editor.getByTestId('doc-waiting')).toContainText(
     'Waiting for someone who has this document',
@@ -117,7 +117,7 @@ test('an invite opened while no member is online waits visibly and completes whe
   // the member comes back to the space's document: B's join completes without another click
   const back = await a.context.newPage()
   await back.goto(`${relay.url}/#/doc/${doc}`)
-  await expect(b.page).toHaveURL(new RegExp(`#/doc/${doc}$`), { timeout: 45_000 })
+  await expect(b.page).toHaveURL(new RegExp(`#/doc/${doc}(\\?|$)`), { timeout: 45_000 })
   await expectState(b.page, `/${doc}/welcome`, 'hello members')
   await expect
     .poll(async () =>

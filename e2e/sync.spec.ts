@@ -1,4 +1,4 @@
-import { expect, expectState, openPeer, stateOf, test, untilReady } from './fixtures'
+import { expect, expectState, openPeer, shareLink, stateOf, test, untilReady } from './fixtures'
 
 /** a gate a page's loop waits at until the test opens it */
 type Gate = Window & { gate?: Promise<void>; openGate?: () => void }
@@ -8,7 +8,7 @@ test('two peers sync both ways over a direct WebRTC connection', async ({ browse
   const doc = await a.page.evaluate(() => window.orrery.docs.create())
   await a.page.evaluate((d) => window.orrery.state.set(`/${d}/greeting`, { from: 'a' }), doc)
 
-  const b = await openPeer(browser, `${relay.url}#/doc/${doc}`)
+  const b = await openPeer(browser, await shareLink(a.page, doc))
   await expectState(b.page, `/${doc}/greeting`, { from: 'a' })
   await b.page.evaluate((d) => window.orrery.state.set(`/${d}/reply`, 'from b'), doc)
   await expectState(a.page, `/${doc}/reply`, 'from b')
@@ -34,7 +34,7 @@ test('two peers sync both ways over a direct WebRTC connection', async ({ browse
 test('edits keep flowing both ways after the relay is killed', async ({ browser, relay }) => {
   const a = await openPeer(browser, relay.url)
   const doc = await a.page.evaluate(() => window.orrery.docs.create())
-  const b = await openPeer(browser, `${relay.url}#/doc/${doc}`)
+  const b = await openPeer(browser, await shareLink(a.page, doc))
   await a.page.evaluate((d) => window.orrery.state.set(`/${d}/before`, 1), doc)
   await expectState(b.page, `/${doc}/before`, 1)
 
@@ -83,7 +83,7 @@ test('a tab closing in the middle of a sync loses nothing', async ({ browser, re
   const a1 = await openPeer(browser, relay.url)
   const doc = await a1.page.evaluate(() => window.orrery.docs.create())
   const a2 = await openPeer(browser, `${relay.url}#/doc/${doc}`, a1.context)
-  const b = await openPeer(browser, `${relay.url}#/doc/${doc}`)
+  const b = await openPeer(browser, await shareLink(a1.page, doc))
   await b.page.evaluate((d) => window.orrery.state.set(`/${d}/warmup`, true), doc)
   await expectState(a1.page, `/${doc}/warmup`, true)
   // B writes 300 changes; tab a1 goes away once some have reached it and before B writes the

@@ -3,7 +3,7 @@
  * `connections()`, `status()` and the shell), never strike or ban it, and keep syncing with tabs
  * of their own version.
  */
-import { expect, expectState, openPeer, test } from './fixtures'
+import { expect, expectState, linkKeys, openPeer, shareLink, test } from './fixtures'
 
 test('a tab of another version is named as such, never blamed, and the others keep syncing', async ({
   browser,
@@ -22,7 +22,10 @@ test('a tab of another version is named as such, never blamed, and the others ke
     await node.services.sync.stop()
     await node.handle('/orrery/sync/9.0.0', (stream) => stream.abort(new Error('not this one')))
   })
-  await f.page.evaluate((d) => window.orrery.docs.open(d), doc)
+  await f.page.evaluate(({ d, k }) => window.orrery.docs.open(d, k), {
+    d: doc,
+    k: await linkKeys(a.page, doc),
+  })
 
   // A and F meet over WebRTC (discovery does not care about sync); A names F's version
   const other = async () =>
@@ -39,7 +42,7 @@ test('a tab of another version is named as such, never blamed, and the others ke
   expect({ strikes: blame?.strikes ?? 0, bans: blame?.bans ?? 0 }).toEqual({ strikes: 0, bans: 0 })
 
   // a tab of A's own version syncs as ever
-  const b = await openPeer(browser, `${relay.url}/#/doc/${doc}`)
+  const b = await openPeer(browser, await shareLink(a.page, doc))
   await expectState(b.page, `/${doc}/k`, 'shared')
   await b.page.evaluate((d) => window.orrery.state.set(`/${d}/back`, 'from b'), doc)
   await expectState(a.page, `/${doc}/back`, 'from b')

@@ -27,7 +27,16 @@ import {
 import { discoveryServer, type DiscoveryServerInit } from '../src/core/discovery/server'
 import type { FirewallConfig } from '../src/core/firewall/firewall'
 import type { OrreryPeer } from '../src/core/peer'
-import { collectWarnings, connect, makePeer, memoryNode, openDoc, sleep, type TestRelay, waitFor } from './peers'
+import {
+  collectWarnings,
+  connect,
+  makePeer,
+  memoryNode,
+  openDoc,
+  sleep,
+  type TestRelay,
+  waitFor,
+} from './peers'
 import { helloFrame, PART, splitFrames } from './attack-kit'
 
 const KiB = 1024

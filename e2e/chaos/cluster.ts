@@ -5,6 +5,7 @@
  * (the page reports it through a binding as soon as `set` resolved, so a write acknowledged just
  * before its page reloads or closes is recorded too). See heal.ts for the checks after healing.
  */
+import type { LinkKeys } from '../../src/core/link-keys'
 import type { Browser, BrowserContext, Page } from '@playwright/test'
 import { contextOptions } from '../chromium'
 import { RelayProcess, untilReady } from '../fixtures'
@@ -48,6 +49,8 @@ export class L3Cluster {
   relay: RelayProcess | undefined
   readonly profiles: Profile[] = []
   docs: Record<DocName, string> = { free: '', space: '' }
+  /** what the free document's share link carries (members have the space's document's keys) */
+  private freeKeys: LinkKeys = {}
   /** acknowledged writes to unique keys, by `${doc}/${key}` */
   readonly acked = new Map<string, Ack>()
   /** every value written (or attempted) to a shared key, by `${doc}/${key}` */
@@ -104,8 +107,9 @@ export class L3Cluster {
       return { space, doc, free }
     })
     this.docs = { free: made.free, space: made.doc }
+    this.freeKeys = await first.page.evaluate((d) => window.orrery.docs.linkKeys(d), made.free)
     this.note(`  setup: profile 0 up, space and documents made`)
-    await openDocs(first.page, this.docs)
+    await openDocs(first.page, this.docs, this.freeKeys)
     // the other profiles join the space (at once: each waits for discovery)
     const join = async (p: number): Promise<void> => {
       const link = await first.page.evaluate(
@@ -117,7 +121,7 @@ export class L3Cluster {
         ({ link, name }) => window.orrery.spaces.join(link, name, { timeoutMs: 30_000 }),
         { link, name: `profile ${p}` },
       )
-      await openDocs(tab.page, this.docs)
+      await openDocs(tab.page, this.docs, this.freeKeys)
       this.note(`  setup: profile ${p} joined`)
     }
     await Promise.all(Array.from({ length: PROFILES - 1 }, (_, i) => join(i + 1)))
@@ -162,7 +166,7 @@ export class L3Cluster {
   /** A new tab of profile `p` showing the space's document, with both documents open. */
   async open(p: number): Promise<Tab> {
     const tab = await this.bareTab(p, `#/doc/${this.docs.space}`)
-    await openDocs(tab.page, this.docs)
+    await openDocs(tab.page, this.docs, this.freeKeys)
     return tab
   }
 
@@ -228,7 +232,7 @@ export class L3Cluster {
       // the reloaded page's script may not have run yet: wait for it, across navigations
       await t.page.waitForFunction(() => 'orrery' in window, undefined, { timeout: 15_000 })
       await untilReady(t.page)
-      await openDocs(t.page, this.docs)
+      await openDocs(t.page, this.docs, this.freeKeys)
       this.counts.reloads++
       return
     }
@@ -254,8 +258,16 @@ export class L3Cluster {
   }
 }
 
-async function openDocs(page: Page, docs: Record<DocName, string>): Promise<void> {
-  await page.evaluate(async (ids) => {
-    for (const id of ids) await window.orrery.docs.open(id)
-  }, Object.values(docs))
+async function openDocs(
+  page: Page,
+  docs: Record<DocName, string>,
+  freeKeys: LinkKeys,
+): Promise<void> {
+  await page.evaluate(
+    async ({ docs, freeKeys }) => {
+      await window.orrery.docs.open(docs.free, freeKeys)
+      await window.orrery.docs.open(docs.space)
+    },
+    { docs, freeKeys },
+  )
 }

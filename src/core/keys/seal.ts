@@ -75,6 +75,21 @@ export function seal(
   const ephPub = x25519.getPublicKey(ephSecret)
   // rejects low-order recipient keys (before the ladder)
   const shared = x25519.getSharedSecret(ephSecret, recipientPub)
+  return sealWithShared(ephPub, shared, recipientPub, plaintext, context)
+}
+
+/**
+ * Builds the box once the key agreement is done: `shared` = X25519(ephemeral secret,
+ * `recipientPub`), however it was computed (here by noble, in seal-many.ts by WebCrypto). Throws
+ * on an all-zero `shared` (a low-order recipient key). Internal: not exported from index.ts.
+ */
+export function sealWithShared(
+  ephPub: Uint8Array,
+  shared: Uint8Array,
+  recipientPub: Uint8Array,
+  plaintext: Uint8Array,
+  context: Uint8Array,
+): Uint8Array {
   if (equalBytes(shared, ZERO32)) throw new Error('the recipient key is of low order')
   const nonce = randomBytes(NONCE_BYTES)
   const key = sealKey(shared, ephPub, recipientPub, context)
@@ -93,13 +108,16 @@ export function sealTo(
   try {
     return ok(seal(pub.value, plaintext, context))
   } catch (e) {
-    return err(
-      new IdentityError(
-        'IDENTITY_CORRUPT',
-        `cannot seal to ${did.slice(0, 80)}: not a usable key (${describeError(e)})`,
-      ),
-    )
+    return err(unusableKey(did, e))
   }
+}
+
+/** The error `sealTo` gives for a did that decodes but is not a usable key. Internal. */
+export function unusableKey(did: string, cause: unknown): IdentityError {
+  return new IdentityError(
+    'IDENTITY_CORRUPT',
+    `cannot seal to ${did.slice(0, 80)}: not a usable key (${describeError(cause)})`,
+  )
 }
 
 /**
