@@ -22,9 +22,10 @@ test('a document whose holder is offline says so, and shows its content when the
   const doc = await a.page.evaluate(() => window.orrery.docs.create())
   await a.page.evaluate((d) => window.orrery.state.set(`/${d}/note`, 'kept by a'), doc)
   await a.page.evaluate(() => window.orrery.state.flush())
+  const link = await shareLink(a.page, doc)
   await a.page.close() // the only holder goes away (its browser profile keeps the document)
 
-  const b = await openPeer(browser, await shareLink(a.page, doc))
+  const b = await openPeer(browser, link)
   const editor = b.page.locator('orrery-doc-editor')
   await expect(editor.getByTestId('doc-waiting')).toContainText(
     'Waiting for someone who has this document',

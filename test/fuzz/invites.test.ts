@@ -21,7 +21,7 @@ import {
 import { ada, HOUR, nia, ned, SPACE, T0, wes } from '../../src/core/spaces/test-fixtures'
 import { fuzz, mutate, mutationArb } from './harness'
 
-const SPACE_KEY = new Uint8Array(32).fill(7)
+const KEYS = { doc: new Uint8Array(32).fill(7), epoch: new Uint8Array(32).fill(8) }
 
 const PEER = '12D3KooWGzh5JYcKXxnT1d6vj1RiL2xeYxzBZWdCAZmhqRLcN7pu'
 const invites: Invite[] = [
@@ -33,7 +33,7 @@ const invites: Invite[] = [
     inviter: ada,
     inviterPeer: PEER,
     relays: ['/dns4/relay.example/tcp/443/wss/p2p/' + PEER],
-    spaceKey: SPACE_KEY,
+    keys: KEYS,
   }),
   createInvite({
     spaceId: SPACE,
@@ -41,7 +41,7 @@ const invites: Invite[] = [
     expiresAt: T0 + 1,
     maxUses: 1,
     inviter: wes,
-    spaceKey: SPACE_KEY,
+    keys: KEYS,
   }),
 ]
 const tokens = invites.map((i) => i.token)
@@ -71,7 +71,7 @@ describe('fuzz: invite tokens and links', () => {
   })
 
   it('answers every link with a typed error or the invite as its inviter signed it', async () => {
-    const links = invites.map((i) => encodeInvite(i.token, i.secret, SPACE_KEY))
+    const links = invites.map((i) => encodeInvite(i.token, i.secret, KEYS))
     const report = await fuzz({
       name: 'invite link',
       pool: links.map((l) => utf8(l)),

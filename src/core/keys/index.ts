@@ -8,4 +8,5 @@ export {
   x25519PublicFromEd25519,
   x25519SecretFromSeed,
 } from './seal'
+export { sealToMany, type SealManyOptions } from './seal-many'
 export { seedKeyStore, type KeyStore } from './key-store'

@@ -92,7 +92,8 @@ async function sealNative(
     const recipientPub = x25519PublicFromEd25519(pub.value)
     const [eph, peer] = await Promise.all([
       subtle.generateKey(X25519, false, ['deriveBits']) as Promise<CryptoKeyPair>,
-      subtle.importKey('raw', recipientPub, X25519, false, []),
+      // a fresh array from noble, never over a SharedArrayBuffer
+      subtle.importKey('raw', recipientPub as Uint8Array<ArrayBuffer>, X25519, false, []),
     ])
     // WebCrypto refuses a low-order recipient key here (OperationError); sealWithShared refuses an
     // all-zero secret too, should a platform return one

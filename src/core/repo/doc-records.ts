@@ -41,6 +41,8 @@ export class DocRecords {
 
   constructor(
     private readonly storage: StorageAdapter,
+    /** a record was read from storage (the repo learns its document id) */
+    private readonly found: (id: DocId) => void,
     /** the list of documents or one of their records changed */
     private readonly changed: () => void,
   ) {
@@ -76,6 +78,7 @@ export class DocRecords {
             typeof m.openedAt === 'number'
           ) {
             this.meta.set(m.id, m)
+            this.found(m.id)
           }
         } catch {
           log.warn(`ignoring unreadable document record ${c.key.join('/')}`)

@@ -74,21 +74,28 @@ export class Repo {
   private readonly remoteTopics = new Map<SyncPeer, Set<string>>()
   /** the read key of each document this tab holds one for */
   readonly keys: DocKeys
+  /** every document this tab knows (records, open, opening) */
+  private readonly knownIds = new Set<DocId>()
   /**
-   * every document this tab holds a key for, in the order it learned them; only a replaced key
-   * (rare) rebuilds the peers' tag indexes, so they otherwise extend over the tail
+   * the documents a peer's tag can name: known here (stored or open: a tab serves what it has,
+   * not every document it holds a key for) and keyed, in the order they became both; only a
+   * replaced key (rare) rebuilds the peers' tag indexes, so they otherwise extend over the tail
    */
-  private keyedIds: DocId[] = []
+  private indexedIds: DocId[] = []
   /** per peer: the documents it showed it holds the key of (their tags matched ours) */
   private readonly provenDocs = new Map<SyncPeer, Set<DocId>>()
-  /** per peer: its interest tag (hex) of each keyed document, for `keyedIds[0, upTo)` */
+  /** per peer: its interest tag (hex) of each indexed document, for `indexedIds[0, upTo)` */
   private readonly tagIndex = new Map<SyncPeer, { tags: Map<string, DocId>; upTo: number }>()
   private readonly served = new Set<DocId>()
   private readonly unsubscribeBus: (() => void) | undefined
 
   constructor(private readonly opts: RepoOptions) {
     this.unsubscribeBus = opts.bus?.subscribe((m) => this.onTabMessage(m))
-    this.meta = new DocRecords(opts.storage, () => this.events.emit('docs-changed', undefined))
+    this.meta = new DocRecords(
+      opts.storage,
+      (id) => this.learn(id),
+      () => this.events.emit('docs-changed', undefined),
+    )
     this.keys = new DocKeys(opts.storage, (id, replaced) => this.keyed(id, replaced))
     this.equivocations = new EquivocationLog(opts.storage)
   }
@@ -128,6 +135,7 @@ export class Repo {
     if (p === undefined) {
       p = this.load(id).finally(() => this.opening.delete(id))
       this.opening.set(id, p)
+      this.learn(id)
       this.events.emit('doc-opening', { id })
       const topic = this.keys.topic(id)
       if (topic !== undefined) this.events.emit('doc-keyed', { id, topic })
@@ -151,14 +159,21 @@ export class Repo {
   private keyed(id: DocId, replaced: boolean): void {
     if (replaced) {
       // the old key's tags must stop naming the document
-      this.keyedIds = this.keyedIds.filter((k) => k !== id)
+      this.indexedIds = this.indexedIds.filter((k) => k !== id)
       this.tagIndex.clear()
       for (const proven of this.provenDocs.values()) proven.delete(id)
     }
-    this.keyedIds.push(id)
+    if (this.knownIds.has(id)) this.indexedIds.push(id) // (not there: it had no key, or was filtered)
     const topic = this.keys.topic(id)
     if (topic !== undefined && (this.handles.has(id) || this.opening.has(id)))
       this.events.emit('doc-keyed', { id, topic })
+    const h = this.handles.get(id)
+    if (h === undefined) return
+    // peers that have not shown this key stop getting the document (a removed member)...
+    for (const peer of [...h.peers.attached]) if (!this.proven(peer, id)) h.peers.detach(peer)
+    // ...and those whose tags for it came before we had the key start now (the initiator starts)
+    for (const peer of this.remoteTopics.keys())
+      if (peer.initiator && this.proven(peer, id)) this.attach(h, peer)
   }
 
   get(id: DocId): DocHandle | undefined {
@@ -383,6 +398,13 @@ export class Repo {
     return ids.flatMap((id) => this.keys.interestTag(id, peer.localPeer, peer.remotePeer) ?? [])
   }
 
+  /** A document this tab knows now (a record, or opening): its peers' tags may name it. */
+  private learn(id: DocId): void {
+    if (this.knownIds.has(id)) return
+    this.knownIds.add(id)
+    if (this.keys.has(id)) this.indexedIds.push(id)
+  }
+
   /**
    * Whether a peer showed it holds a document's key (sent its interest tag). Remembered, so a
    * SYNC costs a set lookup; a tag that came before this tab had the key is checked once here.
@@ -413,8 +435,8 @@ export class Repo {
   private docForTag(peer: SyncPeer, hex: string): DocId | undefined {
     let index = this.tagIndex.get(peer)
     if (index === undefined) this.tagIndex.set(peer, (index = { tags: new Map(), upTo: 0 }))
-    for (; index.upTo < this.keyedIds.length; index.upTo++) {
-      const id = this.keyedIds[index.upTo] as DocId
+    for (; index.upTo < this.indexedIds.length; index.upTo++) {
+      const id = this.indexedIds[index.upTo] as DocId
       const tag = this.keys.interestTag(id, peer.remotePeer, peer.localPeer)
       if (tag !== undefined) index.tags.set(bytesToHex(tag), id)
     }

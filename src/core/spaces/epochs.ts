@@ -90,10 +90,7 @@ export function keyOfEpoch(
 }
 
 /** Who should hold the current epoch and does not, and who holds it and should not. */
-export function sealDrift(
-  state: SpaceState,
-  epoch: Epoch,
-): { missing: string[]; stale: string[] } {
+export function sealDrift(state: SpaceState, epoch: Epoch): { missing: string[]; stale: string[] } {
   const members = [...state.members.keys()].filter((did) => roleOf(state, did) !== undefined)
   return {
     missing: members.filter((did) => !epoch.sealed.has(did)),

@@ -37,7 +37,7 @@ import {
   wes,
 } from './test-fixtures'
 
-const SPACE_KEY = new Uint8Array(32).fill(7)
+const KEYS = { doc: new Uint8Array(32).fill(7), epoch: new Uint8Array(32).fill(8) }
 
 const PEER = '12D3KooWGzh5JYcKXxnT1d6vj1RiL2xeYxzBZWdCAZmhqRLcN7pu'
 const RELAYS = ['/dns4/relay.example/tcp/443/wss/p2p/' + PEER]
@@ -52,7 +52,7 @@ function invite(over: Partial<CreateInviteInput> = {}): ReturnType<typeof create
     inviter: ada,
     inviterPeer: PEER,
     relays: RELAYS,
-    spaceKey: SPACE_KEY,
+    keys: KEYS,
     ...over,
   })
 }
@@ -68,11 +68,11 @@ function expectErr(r: Result<unknown>, code: SpaceError['code'], message?: RegEx
 describe('invite links', () => {
   it('round-trips through a compact URL-safe string', () => {
     const { token, secret } = invite()
-    const link = encodeInvite(token, secret, SPACE_KEY)
-    expect(link).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/)
+    const link = encodeInvite(token, secret, KEYS)
+    expect(link).toMatch(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]{43}){3}$/)
     expect(link.length).toBeLessThan(1000)
     const back = decodeInvite(link)
-    expect(back).toEqual({ ok: true, value: { token, secret, spaceKey: SPACE_KEY } })
+    expect(back).toEqual({ ok: true, value: { token, secret, keys: KEYS } })
     expect(token).toMatchObject({ v: 1, space: SPACE, role: 'writer', maxUses: 3, by: ada.id })
     expect(token.peer).toBe(PEER)
     expect(token.relays).toEqual(RELAYS)
@@ -95,7 +95,7 @@ describe('invite links', () => {
       inviter: wes,
     })
     expect('peer' in a.token || 'relays' in a.token).toBe(false)
-    expect(decodeInvite(encodeInvite(a.token, a.secret, SPACE_KEY)).ok).toBe(true)
+    expect(decodeInvite(encodeInvite(a.token, a.secret, KEYS)).ok).toBe(true)
     expect(a.token.id).not.toBe(b.token.id)
     expect(a.token.invitePub).not.toBe(b.token.invitePub)
   })
@@ -110,23 +110,21 @@ describe('invite links', () => {
   it('rejects a link whose secret is not the invite key', () => {
     const { token } = invite()
     const other = invite()
-    expectErr(decodeInvite(encodeInvite(token, other.secret, SPACE_KEY)), 'BAD_INVITE', /secret/)
-    expectErr(
-      decodeInvite(encodeInvite(token, new Uint8Array(16), SPACE_KEY)),
-      'BAD_INVITE',
-      /32 bytes/,
-    )
+    expectErr(decodeInvite(encodeInvite(token, other.secret, KEYS)), 'BAD_INVITE', /secret/)
+    expectErr(decodeInvite(encodeInvite(token, new Uint8Array(16), KEYS)), 'BAD_INVITE', /32 bytes/)
   })
 
   it('tells an invite from before spaces had keys, and refuses a damaged key', () => {
     const { token, secret } = invite()
-    const link = encodeInvite(token, secret, SPACE_KEY)
-    expectErr(decodeInvite(link.slice(0, link.lastIndexOf('.'))), 'BAD_INVITE', /older Orrery/)
+    const link = encodeInvite(token, secret, KEYS)
+    const cut = (s: string, parts: number): string => s.split('.').slice(0, parts).join('.')
+    expectErr(decodeInvite(cut(link, 2)), 'BAD_INVITE', /older Orrery/)
+    expectErr(decodeInvite(cut(link, 3)), 'BAD_INVITE', /not "<token>/)
     expectErr(decodeInvite(`${link.slice(0, -1)}`), 'BAD_INVITE', /space key/)
     expectErr(decodeInvite(`${link}A`), 'BAD_INVITE', /space key/)
     const otherKey = toBase64Url(new Uint8Array(32).fill(9))
     const swapped = `${link.slice(0, link.lastIndexOf('.'))}.${otherKey}`
-    expectErr(decodeInvite(swapped), 'BAD_INVITE', /not the one the invite's signer gave/)
+    expectErr(decodeInvite(swapped), 'BAD_INVITE', /not the ones the invite's signer gave/)
   })
 
   it('rejects non-canonical encodings', () => {
@@ -134,19 +132,21 @@ describe('invite links', () => {
     const json = JSON.stringify(token, null, 1)
     const spaced = toBase64Url(new TextEncoder().encode(json))
     expectErr(
-      decodeInvite(`${spaced}.${toBase64Url(secret)}.${toBase64Url(SPACE_KEY)}`),
+      decodeInvite(
+        `${spaced}.${toBase64Url(secret)}.${toBase64Url(KEYS.doc)}.${toBase64Url(KEYS.epoch)}`,
+      ),
       'BAD_INVITE',
       /canonical/,
     )
-    expectErr(decodeInvite(encodeInvite(token, secret, SPACE_KEY) + '.x'), 'BAD_INVITE')
-    expectErr(decodeInvite(encodeInvite(token, secret, SPACE_KEY) + '='), 'BAD_INVITE')
+    expectErr(decodeInvite(encodeInvite(token, secret, KEYS) + '.x'), 'BAD_INVITE')
+    expectErr(decodeInvite(encodeInvite(token, secret, KEYS) + '='), 'BAD_INVITE')
     const extra = toBase64Url(new TextEncoder().encode(canonicalJson({ ...token, extra: 1 })))
     expectErr(decodeToken(extra), 'BAD_INVITE', /unknown field "extra"/)
   })
 
   it('never throws on garbage (fuzz)', () => {
     const { token, secret } = invite()
-    const link = encodeInvite(token, secret, SPACE_KEY)
+    const link = encodeInvite(token, secret, KEYS)
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.anything()), (s) => {
         const r = decodeInvite(s)
@@ -203,7 +203,7 @@ describe('checkInvite', () => {
     expectErr(verifyToken(forged), 'BAD_SIGNATURE', /does not verify/)
     expectErr(checkInvite(forged, space, NOW), 'BAD_SIGNATURE')
     expectErr(
-      decodeInvite(encodeInvite(forged, secret, SPACE_KEY)),
+      decodeInvite(encodeInvite(forged, secret, KEYS)),
       /invitePub/.test(_what) ? 'BAD_INVITE' : 'BAD_SIGNATURE',
     )
   })
@@ -212,7 +212,7 @@ describe('checkInvite', () => {
     const { token } = invite()
     const secret = new Uint8Array(32).fill(99)
     const forged = { ...token, invitePub: toBase64Url(ed25519.getPublicKey(secret)) }
-    expectErr(decodeInvite(encodeInvite(forged, secret, SPACE_KEY)), 'BAD_SIGNATURE')
+    expectErr(decodeInvite(encodeInvite(forged, secret, KEYS)), 'BAD_SIGNATURE')
   })
 
   it('rejects a token re-signed by a non-member (NOT_A_MEMBER)', () => {

@@ -46,8 +46,8 @@ export interface InviteToken {
   /** relay multiaddrs where the inviter can be reached */
   relays?: string[]
   /**
-   * a check of the space key the link carries (`keyCheck`): a link whose key was changed is
-   * refused at once instead of looking for a space nobody serves under that key
+   * a check of the keys the link carries (`keyCheck`): a link whose keys were changed is refused
+   * at once instead of looking for a space nobody serves under them
    */
   kc?: string
   /** the invite key's Ed25519 public key, base64url */
@@ -66,8 +66,8 @@ export interface CreateInviteInput {
   inviter: Identity
   inviterPeer?: string
   relays?: string[]
-  /** the space's key, which the link will carry (its check goes into the token) */
-  spaceKey?: Uint8Array
+  /** the space's keys, which the link will carry (their check goes into the token) */
+  keys?: InviteKeys
 }
 
 export interface Invite {
@@ -76,9 +76,17 @@ export interface Invite {
   secret: Uint8Array
 }
 
-/** What an invite link carries: the invite, and the space's key (space-keys.ts). */
+/** The keys an invite link carries (space-keys.ts): what the newcomer reads the space with. */
+export interface InviteKeys {
+  /** the read key of the space's document */
+  doc: Uint8Array
+  /** the key of the space's epoch when the invite was made */
+  epoch: Uint8Array
+}
+
+/** What an invite link carries: the invite and the space's keys. */
 export interface InviteLink extends Invite {
-  spaceKey: Uint8Array
+  keys: InviteKeys
 }
 
 const TOKEN_KEYS = ['v', 'space', 'id', 'role', 'expiresAt', 'maxUses', 'by', 'invitePub', 'sig']
@@ -176,7 +184,7 @@ export function createInvite(input: CreateInviteInput): Invite {
   }
   if (input.inviterPeer !== undefined) fields.peer = input.inviterPeer
   if (input.relays !== undefined) fields.relays = [...input.relays]
-  if (input.spaceKey !== undefined) fields.kc = keyCheck(input.spaceKey)
+  if (input.keys !== undefined) fields.kc = keyCheck(input.keys)
   let token: InviteToken
   try {
     token = { ...fields, sig: toBase64Url(sign(input.inviter, signingBytes(fields))) }
@@ -218,14 +226,17 @@ export function decodeToken(s: unknown): Result<InviteToken> {
 /** The share-link fragment: `<token>.<secret>`, URL-safe. */
 const KEY_CHECK_BYTES = 12
 
-/** What a token says of the space key its link carries (a hash: it does not give the key away). */
-function keyCheck(spaceKey: Uint8Array): string {
-  return toBase64Url(deriveKey(spaceKey, 'invite-key-check/v1').subarray(0, KEY_CHECK_BYTES))
+/** What a token says of the keys its link carries (a hash: it does not give them away). */
+function keyCheck(keys: InviteKeys): string {
+  const check = deriveKey(keys.doc, 'invite-key-check/v1', keys.epoch)
+  return toBase64Url(check.subarray(0, KEY_CHECK_BYTES))
 }
 
-/** `<token>.<secret>.<space key>`: all of it stays in a link's fragment. */
-export function encodeInvite(token: InviteToken, secret: Uint8Array, spaceKey: Uint8Array): string {
-  return `${encodeToken(token)}.${toBase64Url(secret)}.${toBase64Url(spaceKey)}`
+/** `<token>.<secret>.<space document key>.<epoch key>`: all of it stays in a link's fragment. */
+export function encodeInvite(token: InviteToken, secret: Uint8Array, keys: InviteKeys): string {
+  return [encodeToken(token), secret, keys.doc, keys.epoch]
+    .map((p) => (typeof p === 'string' ? p : toBase64Url(p)))
+    .join('.')
 }
 
 /**
@@ -240,7 +251,7 @@ export function decodeInvite(s: unknown): Result<InviteLink> {
     return badInvite(
       'this invite is from an older Orrery (it carries no key to the space); ask for a new one',
     )
-  if (parts.length !== 3) return badInvite('bad invite link: not "<token>.<secret>.<key>"')
+  if (parts.length !== 4) return badInvite('bad invite link: not "<token>.<secret>.<key>.<key>"')
   const token = decodeToken(parts[0])
   if (!token.ok) return token
   const secret = canonicalB64(parts[1], 32)
@@ -249,13 +260,16 @@ export function decodeInvite(s: unknown): Result<InviteLink> {
   if (pub === undefined || !equalBytes(ed25519.getPublicKey(secret), pub)) {
     return badInvite("bad invite link: the secret is not the invite key's")
   }
-  const spaceKey = canonicalB64(parts[2], 32)
-  if (spaceKey === undefined) return badInvite('bad invite link: the space key is not 32 bytes')
-  if (token.value.kc !== undefined && token.value.kc !== keyCheck(spaceKey))
-    return badInvite("bad invite link: the space key is not the one the invite's signer gave")
+  const doc = canonicalB64(parts[2], 32)
+  const epoch = canonicalB64(parts[3], 32)
+  if (doc === undefined || epoch === undefined)
+    return badInvite('bad invite link: a space key is not 32 bytes')
+  const keys = { doc, epoch }
+  if (token.value.kc !== undefined && token.value.kc !== keyCheck(keys))
+    return badInvite("bad invite link: the space keys are not the ones the invite's signer gave")
   const signed = verifyToken(token.value)
   if (!signed.ok) return signed
-  return ok({ token: token.value, secret, spaceKey })
+  return ok({ token: token.value, secret, keys })
 }
 
 /** The token's shape and the inviter's (`by`) signature over it. Never throws. */

@@ -29,6 +29,8 @@ import { removeMember } from './policy'
 import { SpaceError } from './errors'
 import { docGovernance, spaceGovernance, type SpaceContext } from './governance'
 import { SpaceKeys, spaceDataDocKey, spaceDocKey } from './space-keys'
+import { currentEpoch, newEpoch, readEpochs, type Epoch } from './epochs'
+import { EpochKeeper } from './epoch-keeper'
 import { randomKey } from '../keys/aead'
 import { CryptoError } from '../errors'
 
@@ -56,10 +58,21 @@ export class Spaces {
   private readonly watching = new Map<string, Promise<void>>()
   private readonly changeListeners = new Map<string, Set<() => void>>()
   private readonly keys: SpaceKeys
+  private readonly epochs = new Map<string, Map<string, Epoch>>()
+  private readonly keeper: EpochKeeper
   private ownWrites = 0
 
   constructor(private readonly opts: SpacesOptions) {
     this.keys = new SpaceKeys(opts.storage)
+    this.keeper = new EpochKeeper({
+      repo: opts.repo,
+      keys: this.keys,
+      identity: opts.identity,
+      state: (id) => this.state(id),
+      epochs: (id) => this.epochs.get(id) ?? new Map(),
+      docsOf: (id) => [...this.state(id).docs.keys()].filter((d) => this.spaceOf.get(d) === id),
+      write: (id, writes) => this.ownWrite(id, writes),
+    })
     this.ready = this.load()
   }
 
@@ -85,8 +98,8 @@ export class Spaces {
     // Spaces card read) is otherwise empty until something happens to open it. Not awaited:
     // opening asks governanceFor, which waits for `ready`, which is this.
     for (const id of this.known) {
-      const key = this.keys.get(id)
-      if (key !== undefined) await this.opts.repo.setKey(id, spaceDocKey(key, id))
+      const key = this.keys.docKey(id)
+      if (key !== undefined) await this.opts.repo.setKey(id, key)
       else log.warn(`space ${id} was made before spaces had keys: it stays on this device`)
     }
     for (const id of this.known)
@@ -140,6 +153,11 @@ export class Spaces {
     return this.states.get(spaceId) ?? emptySpace(spaceId)
   }
 
+  /** The space's current key epoch, as this tab's copy of its document says (epochs.ts). */
+  currentEpoch(spaceId: string): Epoch | undefined {
+    return currentEpoch(this.epochs.get(spaceId) ?? new Map<string, Epoch>())
+  }
+
   list(): SpaceState[] {
     return [...this.known].map((id) => this.state(id))
   }
@@ -156,7 +174,8 @@ export class Spaces {
           this.states.set(spaceId, state)
           for (const docId of state.docs.keys())
             if (this.mayAdopt(docId, spaceId)) void this.registerDoc(docId, spaceId)
-          this.keyDocs(spaceId, state)
+          this.epochs.set(spaceId, readEpochs(value))
+          void this.keeper.run(spaceId)
           for (const cb of this.changeListeners.get(spaceId) ?? []) cb()
           this.events.emit('changed', spaceId)
         })
@@ -164,24 +183,6 @@ export class Spaces {
       this.watching.set(spaceId, p)
     }
     return p
-  }
-
-  /** Gives every document a space lists its read key (members hold the space's key). */
-  private keyDocs(spaceId: string, state: SpaceState): void {
-    const key = this.keys.get(spaceId)
-    if (key === undefined) return
-    for (const docId of state.docs.keys()) {
-      if (this.opts.repo.keys.has(docId) || this.spaceOf.get(docId) !== spaceId) continue
-      this.opts.repo
-        .setKey(docId, spaceDataDocKey(key, docId))
-        .catch((e: unknown) => log.warn(`keeping the key of ${docId}: ${describeError(e)}`))
-    }
-  }
-
-  /** Keeps a space's key, and with it the key of its document. */
-  private async keepKey(spaceId: string, key: Uint8Array): Promise<void> {
-    await this.keys.set(spaceId, key)
-    await this.opts.repo.setKey(spaceId, spaceDocKey(key, spaceId))
   }
 
   private async registerSpace(spaceId: string): Promise<void> {
@@ -239,12 +240,20 @@ export class Spaces {
     await this.ready
     const me = this.me()
     const { id, nonce } = newSpaceId(me.id) // bound to its creator: nobody else can write its genesis
-    await this.keepKey(id, randomKey())
+    // the first epoch's key, sealed to the creator; the space document's key comes from it
+    const first = await newEpoch(id, undefined, [me.id], me.id, Date.now(), randomKey())
+    const docKey = spaceDocKey(first.key, id)
+    await this.keys.keep(id, { doc: docKey, epoch: first.key })
+    await this.opts.repo.setKey(id, docKey)
     await this.registerSpace(id)
     await this.watch(id)
+    const genesis = {
+      ...newSpaceValue(name, me, Date.now(), nonce),
+      keys: { [first.id]: first.value },
+    }
     await this.ownWrite(
       id,
-      Object.entries(newSpaceValue(name, me, Date.now(), nonce)).map(([k, v]) => [[k], v]),
+      Object.entries(genesis).map(([k, v]) => [[k], v]),
     )
     return id
   }
@@ -259,7 +268,7 @@ export class Spaces {
     }
     const docId = newDocIdIn(spaceId) // bound to this space: no other space can list it
     await this.registerDoc(docId, spaceId)
-    const key = this.keys.get(spaceId)
+    const key = this.keeper.currentKey(spaceId)
     if (key === undefined) throw this.noKey(spaceId)
     await this.ownWrite(spaceId, [[['docs', docId], { addedBy: me.id, addedAt: Date.now() }]])
     await this.opts.repo.create(docId, spaceDataDocKey(key, docId))
@@ -273,8 +282,10 @@ export class Spaces {
   ): Promise<string> {
     await this.watch(spaceId)
     const me = this.me()
-    const spaceKey = this.keys.get(spaceId)
-    if (spaceKey === undefined) throw this.noKey(spaceId)
+    const doc = this.keys.docKey(spaceId)
+    const epoch = this.keeper.currentKey(spaceId)
+    if (doc === undefined || epoch === undefined) throw this.noKey(spaceId)
+    const keys = { doc, epoch }
     const { token, secret } = createInvite({
       spaceId,
       role: o.role,
@@ -283,14 +294,14 @@ export class Spaces {
       inviter: me,
       ...(this.opts.peerId?.() ? { inviterPeer: this.opts.peerId() } : {}),
       ...(this.opts.relays ? { relays: this.opts.relays().slice(0, 4) } : {}),
-      spaceKey,
+      keys,
     })
     const check = checkInvite(token, this.state(spaceId), Date.now())
     if (!check.ok) throw check.error
     if (roleOf(this.state(spaceId), me.id) === 'admin') {
       await this.ownWrite(spaceId, [[['invites', token.id], inviteRecord(token)]])
     }
-    return encodeInvite(token, secret, spaceKey)
+    return encodeInvite(token, secret, keys)
   }
 
   private noKey(spaceId: string): CryptoError {
@@ -335,7 +346,9 @@ export class Spaces {
       )
     const me = this.me()
     const spaceId = token.space
-    if (this.keys.get(spaceId) === undefined) await this.keepKey(spaceId, decoded.value.spaceKey)
+    const { keys } = decoded.value
+    await this.keys.keep(spaceId, keys)
+    if (!this.opts.repo.keys.has(spaceId)) await this.opts.repo.setKey(spaceId, keys.doc)
     await this.registerSpace(spaceId)
     await this.watch(spaceId)
     if (this.state(spaceId).members.size === 0) {
@@ -409,6 +422,8 @@ export class Spaces {
     const record = removeMember(space, did, me.id, heads)
     if (!record.ok) throw record.error
     await this.ownWrite(spaceId, [[['removed', did], record.value]])
+    // a new epoch, sealed to the others: what is written from now on is read with its key
+    await this.keeper.run(spaceId)
   }
 
   /** Revokes an invite (admins): joins with it are refused from then on. */
