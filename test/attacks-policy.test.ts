@@ -59,6 +59,12 @@ async function team(
       'every member knows every member',
     )
   }
+  // and the admin has sealed the space's key for each of them (its own change, made once)
+  await waitFor(
+    () => all.every((p) => spaces(admin).currentEpoch(space)?.sealed.has(p.identity.id)),
+    8000,
+    'the key sealed for every member',
+  )
   return { space, doc }
 }
 

@@ -106,7 +106,9 @@ export function boot(report: BootReporter): BootStages {
   if (linked !== undefined) {
     // the link's keys (and its space, whose rules apply before the document loads), then the
     // document, so its topic reaches the relay as soon as the link is up
+    mark('link-keys-start')
     applyLinkKeys(repo, spaces, linked.docId, linked)
+      .then(() => mark('link-keys-applied'))
       .catch((e: unknown) => log.warn(`the link's keys: ${describeError(e)}`))
       .then(() => repo.open(linked.docId))
       .catch(() => undefined)

@@ -3,7 +3,6 @@
  * documents, and routes input from other tabs and remote peers to the right DocHandle.
  */
 import { am, automergeReady } from '../automerge'
-import { bytesToHex } from '../bytes'
 import { Emitter } from '../emitter'
 import { describeError } from '../errors'
 import { newDocId, parseDocId, type DocId } from '../ids'
@@ -20,13 +19,11 @@ import { decodeSigRecords, SigStore } from './sigs'
 import { EquivocationLog } from './equivocation'
 import { DocRecords, type DocMeta } from './doc-records'
 import { DocKeys } from './doc-keys'
+import { KeyProofs } from './key-proofs'
 import type { DecodedSyncMessage } from 'automerge-wasm'
-import { MAX_TOPICS_PER_SESSION, SignatureList, type ChangeSignature } from '../sync/messages'
+import { SignatureList, type ChangeSignature } from '../sync/messages'
 
 const log = createLogger('repo')
-
-/** INTEREST tags remembered per peer (a document we open later starts syncing with them) */
-export const MAX_REMOTE_TAGS = MAX_TOPICS_PER_SESSION
 
 export type { DocMeta }
 
@@ -67,25 +64,13 @@ export class Repo {
   private readonly opening = new Map<DocId, Promise<DocHandle>>()
   private readonly meta: DocRecords
   private readonly peers = new Set<SyncPeer>()
-  /**
-   * the interest tags (hex) each peer sent: a document we open later starts syncing with them,
-   * and a peer is served a document only if it sent that document's tag (it holds the key)
-   */
-  private readonly remoteTopics = new Map<SyncPeer, Set<string>>()
   /** the read key of each document this tab holds one for */
   readonly keys: DocKeys
-  /** every document this tab knows (records, open, opening) */
-  private readonly knownIds = new Set<DocId>()
   /**
-   * the documents a peer's tag can name: known here (stored or open: a tab serves what it has,
-   * not every document it holds a key for) and keyed, in the order they became both; only a
-   * replaced key (rare) rebuilds the peers' tag indexes, so they otherwise extend over the tail
+   * which peer showed it holds which document's key: a peer is served a document, and its SYNC
+   * taken, only then; a document we open later starts syncing with the peers that did
    */
-  private indexedIds: DocId[] = []
-  /** per peer: the documents it showed it holds the key of (their tags matched ours) */
-  private readonly provenDocs = new Map<SyncPeer, Set<DocId>>()
-  /** per peer: its interest tag (hex) of each indexed document, for `indexedIds[0, upTo)` */
-  private readonly tagIndex = new Map<SyncPeer, { tags: Map<string, DocId>; upTo: number }>()
+  private readonly proofs: KeyProofs
   private readonly served = new Set<DocId>()
   private readonly unsubscribeBus: (() => void) | undefined
 
@@ -93,10 +78,11 @@ export class Repo {
     this.unsubscribeBus = opts.bus?.subscribe((m) => this.onTabMessage(m))
     this.meta = new DocRecords(
       opts.storage,
-      (id) => this.learn(id),
+      (id) => this.proofs.learn(id),
       () => this.events.emit('docs-changed', undefined),
     )
     this.keys = new DocKeys(opts.storage, (id, replaced) => this.keyed(id, replaced))
+    this.proofs = new KeyProofs(this.keys)
     this.equivocations = new EquivocationLog(opts.storage)
   }
 
@@ -135,7 +121,7 @@ export class Repo {
     if (p === undefined) {
       p = this.load(id).finally(() => this.opening.delete(id))
       this.opening.set(id, p)
-      this.learn(id)
+      this.proofs.learn(id)
       this.events.emit('doc-opening', { id })
       const topic = this.keys.topic(id)
       if (topic !== undefined) this.events.emit('doc-keyed', { id, topic })
@@ -155,25 +141,24 @@ export class Repo {
       this.opts.bus?.post({ t: 'doc-key', doc: id, from: this.opts.tabId })
   }
 
-  /** A key was learned or replaced: peers' tag indexes and the document's announcement follow. */
+  /** A key was learned or replaced: the peers' proofs and the document's announcement follow. */
   private keyed(id: DocId, replaced: boolean): void {
-    if (replaced) {
-      // the old key's tags must stop naming the document
-      this.indexedIds = this.indexedIds.filter((k) => k !== id)
-      this.tagIndex.clear()
-      for (const proven of this.provenDocs.values()) proven.delete(id)
-    }
-    if (this.knownIds.has(id)) this.indexedIds.push(id) // (not there: it had no key, or was filtered)
+    this.proofs.keyed(id, replaced)
     const topic = this.keys.topic(id)
     if (topic !== undefined && (this.handles.has(id) || this.opening.has(id)))
       this.events.emit('doc-keyed', { id, topic })
     const h = this.handles.get(id)
     if (h === undefined) return
     // peers that have not shown this key stop getting the document (a removed member)...
-    for (const peer of [...h.peers.attached]) if (!this.proven(peer, id)) h.peers.detach(peer)
+    for (const peer of [...h.peers.attached]) if (!this.proofs.has(peer, id)) h.peers.detach(peer)
     // ...and those whose tags for it came before we had the key start now (the initiator starts)
-    for (const peer of this.remoteTopics.keys())
-      if (peer.initiator && this.proven(peer, id)) this.attach(h, peer)
+    this.attachProven(h)
+  }
+
+  /** Starts syncing a document with the peers that proved its key (this side starting). */
+  private attachProven(h: DocHandle): void {
+    for (const peer of this.proofs.peers())
+      if (peer.initiator && this.proofs.has(peer, h.id)) this.attach(h, peer)
   }
 
   get(id: DocId): DocHandle | undefined {
@@ -323,8 +308,7 @@ export class Repo {
     this.connect(handle, store)
     this.handles.set(id, handle)
     // peers that announced this document earlier: the initiating side starts now
-    for (const peer of this.remoteTopics.keys())
-      if (peer.initiator && this.proven(peer, id)) this.attach(handle, peer)
+    this.attachProven(handle)
     await this.meta.touch(id)
     this.opts.views
       ?.opened(handle)
@@ -374,9 +358,7 @@ export class Repo {
 
   removePeer(peer: SyncPeer): void {
     this.peers.delete(peer)
-    this.remoteTopics.delete(peer)
-    this.tagIndex.delete(peer)
-    this.provenDocs.delete(peer)
+    this.proofs.forget(peer)
     for (const h of this.handles.values()) h.peers.detach(peer)
   }
 
@@ -398,49 +380,10 @@ export class Repo {
     return ids.flatMap((id) => this.keys.interestTag(id, peer.localPeer, peer.remotePeer) ?? [])
   }
 
-  /** A document this tab knows now (a record, or opening): its peers' tags may name it. */
-  private learn(id: DocId): void {
-    if (this.knownIds.has(id)) return
-    this.knownIds.add(id)
-    if (this.keys.has(id)) this.indexedIds.push(id)
-  }
-
-  /**
-   * Whether a peer showed it holds a document's key (sent its interest tag). Remembered, so a
-   * SYNC costs a set lookup; a tag that came before this tab had the key is checked once here.
-   */
-  private proven(peer: SyncPeer, id: DocId): boolean {
-    let proven = this.provenDocs.get(peer)
-    if (proven?.has(id) === true) return true
-    const tag = this.keys.interestTag(id, peer.remotePeer, peer.localPeer)
-    if (tag === undefined || this.remoteTopics.get(peer)?.has(bytesToHex(tag)) !== true)
-      return false
-    if (proven === undefined) this.provenDocs.set(peer, (proven = new Set()))
-    proven.add(id)
-    return true
-  }
-
   /** Starts syncing a document with a peer, after showing it that we hold the key too. */
   private attach(handle: DocHandle, peer: SyncPeer): void {
     peer.sendInterest([handle.id])
     handle.attachPeer(peer)
-  }
-
-  /**
-   * Which of our documents a peer's interest tag names (see `interestTag`). The index holds one
-   * tag per document we hold a key for and is extended, not rebuilt: a tag naming nothing costs
-   * a lookup, not a MAC per document (an INTEREST flood must not cost its victim more than it
-   * costs the sender).
-   */
-  private docForTag(peer: SyncPeer, hex: string): DocId | undefined {
-    let index = this.tagIndex.get(peer)
-    if (index === undefined) this.tagIndex.set(peer, (index = { tags: new Map(), upTo: 0 }))
-    for (; index.upTo < this.indexedIds.length; index.upTo++) {
-      const id = this.indexedIds[index.upTo] as DocId
-      const tag = this.keys.interestTag(id, peer.remotePeer, peer.localPeer)
-      if (tag !== undefined) index.tags.set(bytesToHex(tag), id)
-    }
-    return index.tags.get(hex)
   }
 
   /**
@@ -450,26 +393,11 @@ export class Repo {
    */
   async peerInterested(peer: SyncPeer, tags: readonly Uint8Array[]): Promise<void> {
     if (!this.peers.has(peer)) return
-    let known = this.remoteTopics.get(peer)
-    if (known === undefined) this.remoteTopics.set(peer, (known = new Set()))
-    const hexes = tags.map(bytesToHex)
-    for (const hex of hexes) {
-      if (known.size >= MAX_REMOTE_TAGS || known.has(hex)) continue
-      known.add(hex)
-      if (known.size === MAX_REMOTE_TAGS)
-        log.info(`${peer.remotePeer.slice(-8)}: ${MAX_REMOTE_TAGS} interest tags, no more kept`)
-    }
+    const hexes = this.proofs.record(peer, tags)
     await this.keys.loaded
     if (!this.peers.has(peer)) return
     // the documents these tags prove, at once: a SYNC read after them waits for the same load
-    let proven = this.provenDocs.get(peer)
-    if (proven === undefined) this.provenDocs.set(peer, (proven = new Set()))
-    const ids: DocId[] = []
-    for (const hex of hexes) {
-      const id = this.docForTag(peer, hex)
-      if (id !== undefined && !proven.has(id)) ids.push(id)
-      if (id !== undefined) proven.add(id)
-    }
+    const ids = this.proofs.match(peer, hexes)
     await this.meta.loaded
     for (const id of ids) {
       if (!this.peers.has(peer)) return // gone while a document was being served
@@ -491,7 +419,7 @@ export class Repo {
     sigs = SignatureList.EMPTY,
   ): Promise<void> {
     await this.keys.loaded
-    if (!this.proven(peer, id)) {
+    if (!this.proofs.has(peer, id)) {
       log.debug(
         `ignoring sync from ${peer.remotePeer.slice(-8)} for a document it has not shown a key for`,
       )

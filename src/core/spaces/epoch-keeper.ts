@@ -133,8 +133,10 @@ export class EpochKeeper {
       log.info(`space ${spaceId}: epoch ${current.n + 1} without ${stale.length} former member(s)`)
       return
     }
-    if (missing.length === 0) return
-    const boxes = await sealEpochKey(spaceId, current.id, key, missing)
+    // (an admin who holds the key needs no box of its own: it joined with an invite that had it)
+    const others = missing.filter((did) => did !== me.id)
+    if (others.length === 0) return
+    const boxes = await sealEpochKey(spaceId, current.id, key, others)
     await this.o.write(
       spaceId,
       Object.entries(boxes).map(([did, box]) => [['keys', current.id, 'sealed', did], box]),

@@ -169,20 +169,23 @@ export class Spaces {
       p = (async () => {
         const handle = await this.opts.repo.open(spaceId)
         await this.opts.repo.list() // the records of known documents are loaded (see mayAdopt)
-        handle.subscribe([], (value) => {
-          const state = readSpace(value, spaceId)
-          this.states.set(spaceId, state)
-          for (const docId of state.docs.keys())
-            if (this.mayAdopt(docId, spaceId)) void this.registerDoc(docId, spaceId)
-          this.epochs.set(spaceId, readEpochs(value))
-          void this.keeper.run(spaceId)
-          for (const cb of this.changeListeners.get(spaceId) ?? []) cb()
-          this.events.emit('changed', spaceId)
-        })
+        handle.subscribe([], (value) => this.refresh(spaceId, value))
       })()
       this.watching.set(spaceId, p)
     }
     return p
+  }
+
+  /** A space document's new value: its state, its documents, its keys. */
+  private refresh(spaceId: string, value: unknown): void {
+    const state = readSpace(value, spaceId)
+    this.states.set(spaceId, state)
+    for (const docId of state.docs.keys())
+      if (this.mayAdopt(docId, spaceId)) void this.registerDoc(docId, spaceId)
+    this.epochs.set(spaceId, readEpochs(value))
+    void this.keeper.run(spaceId)
+    for (const cb of this.changeListeners.get(spaceId) ?? []) cb()
+    this.events.emit('changed', spaceId)
   }
 
   private async registerSpace(spaceId: string): Promise<void> {
@@ -225,6 +228,8 @@ export class Spaces {
     } finally {
       this.ownWrites--
     }
+    // what follows (a removal's new epoch, the next key upkeep) sees this write at once
+    if (this.watching.has(spaceId)) this.refresh(spaceId, handle.read([]))
     await handle.whenSaved()
   }
 

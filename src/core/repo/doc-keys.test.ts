@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest'
+import { utf8 } from '../bytes'
+import { docTopic, interestKey, interestTag, newDocId } from '../ids'
+import { randomKey } from '../keys/aead'
+import { MemoryStorageAdapter } from '../storage/memory'
+import { DocKeys } from './doc-keys'
+
+describe('DocKeys', () => {
+  it('keeps keys across loads, says when one is new or replaced, and ignores damaged records', async () => {
+    const storage = new MemoryStorageAdapter()
+    const seen: [string, boolean][] = []
+    const keys = new DocKeys(storage, (id, replaced) => seen.push([id, replaced]))
+    await keys.loaded
+    const [a, b] = [newDocId(), newDocId()]
+    const [ka, kb, kb2] = [randomKey(), randomKey(), randomKey()]
+    expect(await keys.set(a, ka)).toBe(true)
+    expect(await keys.set(a, ka)).toBe(false) // the same key: nothing new
+    await keys.set(b, kb)
+    await keys.set(b, kb2)
+    expect(seen).toEqual([
+      [a, false],
+      [b, false],
+      [b, true],
+    ])
+    expect(keys.topic(a)).toEqual(docTopic(a, ka))
+    expect(keys.interestTag(a, 'p1', 'p2')).toEqual(interestTag(interestKey(a, ka), 'p1', 'p2'))
+    expect(keys.interestTag(a, 'p2', 'p1')).not.toEqual(keys.interestTag(a, 'p1', 'p2'))
+    await expect(keys.set(a, new Uint8Array(16))).rejects.toThrow(RangeError)
+
+    await storage.save(['doc-key', 'not-an-id'], utf8('AAAA'))
+    await storage.save(['doc-key', newDocId()], utf8('too short'))
+    const again = new DocKeys(storage, () => undefined)
+    await again.loaded
+    expect(again.get(a)).toEqual(ka)
+    expect(again.get(b)).toEqual(kb2)
+    expect(again.topic(newDocId())).toBeUndefined()
+  })
+
+  it('derives unrelated topics for two documents under one key, and for one document under two', () => {
+    const [x, y] = [newDocId(), newDocId()]
+    const k = randomKey()
+    expect(docTopic(x, k)).not.toEqual(docTopic(y, k))
+    expect(docTopic(x, k)).not.toEqual(docTopic(x, randomKey()))
+    expect(docTopic(x, k)).not.toEqual(interestKey(x, k))
+  })
+})
