@@ -29,6 +29,7 @@ import { removeMember } from './policy'
 import { SpaceError } from './errors'
 import { docGovernance, spaceGovernance, type SpaceContext } from './governance'
 import { SpaceKeys, spaceDataDocKey, spaceDocKey } from './space-keys'
+import { whenMembers } from './when-members'
 import { currentEpoch, newEpoch, readEpochs, type Epoch } from './epochs'
 import { EpochKeeper } from './epoch-keeper'
 import { randomKey } from '../keys/aead'
@@ -358,7 +359,7 @@ export class Spaces {
     await this.watch(spaceId)
     if (this.state(spaceId).members.size === 0) {
       opts.onWaiting?.(spaceId)
-      await this.whenMembers(spaceId, opts)
+      await whenMembers(this.events, () => this.state(spaceId).members.size > 0, spaceId, opts)
     }
     if (roleOf(this.state(spaceId), me.id) !== undefined) return spaceId // already in
     const check = checkInvite(token, this.state(spaceId), Date.now(), me.id)
@@ -377,41 +378,6 @@ export class Spaces {
     }
     log.info(`joined space ${spaceId} as ${token.role}`)
     return spaceId
-  }
-
-  /** Resolves once the space's document (its members) has arrived from someone. */
-  private whenMembers(
-    spaceId: string,
-    opts: { timeoutMs?: number; signal?: AbortSignal },
-  ): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer =
-        opts.timeoutMs === undefined
-          ? undefined
-          : setTimeout(
-              () =>
-                finish(
-                  new OrreryError(
-                    'BLOCKS_UNAVAILABLE',
-                    'no member of this space could be reached to check the invite',
-                  ),
-                ),
-              opts.timeoutMs,
-            )
-      const aborted = (): void => finish(new OrreryError('ABORTED', 'joining was cancelled'))
-      const off = this.events.on('changed', (id) => {
-        if (id === spaceId && this.state(spaceId).members.size > 0) finish()
-      })
-      opts.signal?.addEventListener('abort', aborted, { once: true })
-      if (opts.signal?.aborted) aborted()
-      function finish(error?: OrreryError): void {
-        clearTimeout(timer)
-        off()
-        opts.signal?.removeEventListener('abort', aborted)
-        if (error === undefined) resolve()
-        else reject(error)
-      }
-    })
   }
 
   /** Removes a member (admins): their later writes are refused by every peer. */
