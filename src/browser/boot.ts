@@ -104,14 +104,22 @@ export function boot(report: BootReporter): BootStages {
   watchSiblingTabs(repo, bus)
   const linked = parseDocLink(location.hash)
   if (linked !== undefined) {
-    // the link's keys (and its space, whose rules apply before the document loads), then the
-    // document, so its topic reaches the relay as soon as the link is up
+    // the link's keys (and its space, whose rules apply before the document loads) and the
+    // document: at once, so its topic reaches the relay as soon as the link is up; a document
+    // without a space need not wait for its key to be stored (it is announced once it is known)
     mark('link-keys-start')
-    applyLinkKeys(repo, spaces, linked.docId, linked)
-      .then(() => mark('link-keys-applied'))
-      .catch((e: unknown) => log.warn(`the link's keys: ${describeError(e)}`))
-      .then(() => repo.open(linked.docId))
-      .catch(() => undefined)
+    const off = repo.events.on('doc-keyed', ({ id }) => {
+      if (id !== linked.docId) return
+      mark('link-doc-keyed')
+      off()
+    })
+    const keyed = applyLinkKeys(repo, spaces, linked.docId, linked).then(
+      () => mark('link-keys-stored'),
+      (e: unknown) => log.warn(`the link's keys: ${describeError(e)}`),
+    )
+    const open = (): void => void repo.open(linked.docId).catch(() => undefined)
+    if (linked.space === undefined) open()
+    else void keyed.then(open)
   }
   const wasm = finished('wasm', loadAutomergeWeb())
   const local = wasm.then(() => ({ repo, db, bus, spaces }))

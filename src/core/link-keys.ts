@@ -39,8 +39,8 @@ export function linkKeysOf(repo: Repo, spaces: Spaces, docId: DocId): LinkKeys {
 }
 
 /**
- * Applies a link's keys. A link whose key differs from the one this tab holds for the document
- * is refused (WRONG_KEY): the tab keeps its key.
+ * Applies a link's keys. A link whose key differs from the one this profile holds for the
+ * document is refused (WRONG_KEY): the profile keeps its key.
  */
 export async function applyLinkKeys(
   repo: Repo,
@@ -51,12 +51,14 @@ export async function applyLinkKeys(
   if (keys.space !== undefined) await spaces.follow(keys.space, docId, linkKeyBytes(keys.spaceKey))
   const key = linkKeyBytes(keys.key)
   if (key === undefined) return
-  await repo.keys.loaded
-  const held = repo.keys.get(docId)
-  if (held === undefined) await repo.setKey(docId, key)
-  else if (!equalBytes(held, key))
-    throw new CryptoError(
+  const wrong = (): CryptoError =>
+    new CryptoError(
       'WRONG_KEY',
       `this link's key is not the key of document ${docId} this browser holds; ask for a new link`,
     )
+  const held = repo.keys.get(docId) // as far as the keys in storage have loaded
+  if (held !== undefined && !equalBytes(held, key)) throw wrong()
+  await repo.setKey(docId, key) // in memory at once: the document is announced with it
+  const kept = repo.keys.get(docId) // a key found in storage meanwhile wins
+  if (kept !== undefined && !equalBytes(kept, key)) throw wrong()
 }

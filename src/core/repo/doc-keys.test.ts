@@ -44,3 +44,23 @@ describe('DocKeys', () => {
     expect(docTopic(x, k)).not.toEqual(interestKey(x, k))
   })
 })
+
+describe('DocKeys.set while the stored keys load', () => {
+  it('announces a new key at once, and a key the profile already held wins over it', async () => {
+    const storage = new MemoryStorageAdapter()
+    const [held, fresh] = [newDocId(), newDocId()]
+    const [kHeld, kLink, kFresh] = [randomKey(), randomKey(), randomKey()]
+    await new DocKeys(storage, () => undefined).set(held, kHeld)
+    const keys = new DocKeys(storage, () => undefined) // loading now
+    const a = keys.set(held, kLink)
+    const b = keys.set(fresh, kFresh)
+    expect(keys.get(fresh)).toEqual(kFresh) // in memory before the load ends
+    expect(await a).toBe(false) // the stored key won: nothing stored
+    expect(await b).toBe(true)
+    expect(keys.get(held)).toEqual(kHeld)
+    const reloaded = new DocKeys(storage, () => undefined)
+    await reloaded.loaded
+    expect(reloaded.get(held)).toEqual(kHeld)
+    expect(reloaded.get(fresh)).toEqual(kFresh)
+  })
+})

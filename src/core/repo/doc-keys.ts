@@ -8,7 +8,7 @@
  * without a key (a link from before keys existed, an id typed by hand) stays local: it is neither
  * announced nor served.
  */
-import { bytesToHex, fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../bytes'
+import { bytesToHex, equalBytes, fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../bytes'
 import { describeError } from '../errors'
 import { docTopic, interestKey, interestTag, parseDocId, type DocId } from '../ids'
 import { createLogger } from '../log'
@@ -59,13 +59,18 @@ export class DocKeys {
   }
 
   /**
-   * Keeps a document's key (in memory at once, in storage before the promise resolves).
-   * Resolves to false when that key was already kept.
+   * Keeps a document's key: in memory at once (the document can be announced while the keys in
+   * storage are still loading: a share link at boot), in storage before the promise resolves.
+   * A key the profile already held for the document wins over it (it replaces this one when the
+   * load finishes; nothing is stored then). Resolves to whether this key was new and stored.
    */
   async set(id: DocId, key: Uint8Array): Promise<boolean> {
     if (key.length !== DOC_KEY_BYTES)
       throw new RangeError(`a document key is ${DOC_KEY_BYTES} bytes`)
     if (!this.remember(id, key)) return false
+    await this.loaded
+    const kept = this.keys.get(id)?.key
+    if (kept === undefined || !equalBytes(kept, key)) return false
     await this.storage.save(['doc-key', id], utf8(toBase64Url(key)))
     return true
   }

@@ -130,13 +130,13 @@ export class Repo {
   }
 
   /**
-   * Keeps a document's read key (a share link's, a space's), then announces the document if it
-   * is open. Resolves once the key is in storage.
+   * Keeps a document's read key (a share link's, a space's) and announces the document if it is
+   * open (at once, from memory). Resolves once the key is in storage (a key the profile held
+   * already for the document wins: see DocKeys.set).
    */
   async setKey(id: DocId, key: Uint8Array): Promise<void> {
     const parsed = parseDocId(id)
     if (!parsed.ok) throw parsed.error
-    await this.keys.loaded
     if (await this.keys.set(id, key))
       this.opts.bus?.post({ t: 'doc-key', doc: id, from: this.opts.tabId })
   }
