@@ -4,6 +4,7 @@ import { docTopic, interestKey, interestTag, newDocId } from '../ids'
 import { randomKey } from '../keys/aead'
 import { MemoryStorageAdapter } from '../storage/memory'
 import { DocKeys } from './doc-keys'
+import { Repo } from './repo'
 
 describe('DocKeys', () => {
   it('keeps keys across loads, says when one is new or replaced, and ignores damaged records', async () => {
@@ -62,5 +63,39 @@ describe('DocKeys.set while the stored keys load', () => {
     await reloaded.loaded
     expect(reloaded.get(held)).toEqual(kHeld)
     expect(reloaded.get(fresh)).toEqual(kFresh)
+  })
+})
+
+describe('DocKeys.reload (another tab kept a key)', () => {
+  it('does not undo a key set here that is not stored yet', async () => {
+    const storage = new MemoryStorageAdapter()
+    const doc = newDocId()
+    const [old, next] = [randomKey(), randomKey()]
+    const keys = new DocKeys(storage, () => undefined)
+    await keys.set(doc, old)
+    const setting = keys.set(doc, next) // a new epoch's key, say
+    keys.reload() // another tab's news arrives before it is stored
+    expect(await setting).toBe(true)
+    await keys.loaded
+    expect(keys.get(doc)).toEqual(next)
+    const fresh = new DocKeys(storage, () => undefined)
+    await fresh.loaded
+    expect(fresh.get(doc)).toEqual(next)
+  })
+})
+
+describe('a free document made before documents had keys', () => {
+  it('gets a key when its maker opens it; one that came from elsewhere does not', async () => {
+    const storage = new MemoryStorageAdapter()
+    const [mine, theirs] = [newDocId(), newDocId()]
+    const record = (id: string, created: boolean): Uint8Array =>
+      utf8(JSON.stringify({ id, createdAt: 1, openedAt: 1, ...(created ? { created } : {}) }))
+    await storage.save(['meta', mine], record(mine, true))
+    await storage.save(['meta', theirs], record(theirs, false))
+    const repo = new Repo({ storage, tabId: 't' })
+    await repo.open(mine)
+    await repo.open(theirs)
+    expect(repo.keys.get(mine)?.length).toBe(32)
+    expect(repo.keys.get(theirs)).toBeUndefined() // locked: only a new link opens it to peers
   })
 })

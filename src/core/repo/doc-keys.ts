@@ -8,7 +8,7 @@
  * without a key (a link from before keys existed, an id typed by hand) stays local: it is neither
  * announced nor served.
  */
-import { bytesToHex, equalBytes, fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../bytes'
+import { equalBytes, fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../bytes'
 import { describeError } from '../errors'
 import { docTopic, interestKey, interestTag, parseDocId, type DocId } from '../ids'
 import { createLogger } from '../log'
@@ -28,6 +28,10 @@ interface Keyed {
 
 export class DocKeys {
   private readonly keys = new Map<DocId, Keyed>()
+  /** keys set here and not stored yet: another tab's news (a reload) does not undo them */
+  private readonly unsaved = new Set<DocId>()
+  /** the first load is under way: a key the profile held wins over one set meanwhile */
+  private first = true
   /** resolves when the keys in storage are loaded (again, after another tab added one) */
   loaded: Promise<void>
 
@@ -68,11 +72,16 @@ export class DocKeys {
     if (key.length !== DOC_KEY_BYTES)
       throw new RangeError(`a document key is ${DOC_KEY_BYTES} bytes`)
     if (!this.remember(id, key)) return false
-    await this.loaded
-    const kept = this.keys.get(id)?.key
-    if (kept === undefined || !equalBytes(kept, key)) return false
-    await this.storage.save(['doc-key', id], utf8(toBase64Url(key)))
-    return true
+    this.unsaved.add(id)
+    try {
+      await this.loaded
+      const kept = this.keys.get(id)?.key
+      if (kept === undefined || !equalBytes(kept, key)) return false
+      await this.storage.save(['doc-key', id], utf8(toBase64Url(key)))
+      return true
+    } finally {
+      this.unsaved.delete(id)
+    }
   }
 
   /** Reads the keys again (another tab added one). */
@@ -82,7 +91,7 @@ export class DocKeys {
 
   private remember(id: DocId, key: Uint8Array): boolean {
     const known = this.keys.get(id)
-    if (known !== undefined && bytesToHex(known.key) === bytesToHex(key)) return false
+    if (known !== undefined && equalBytes(known.key, key)) return false
     this.keys.set(id, {
       key: key.slice(),
       topic: docTopic(id, key),
@@ -101,10 +110,13 @@ export class DocKeys {
           log.warn(`ignoring an unreadable document key ${c.key.join('/')}`)
           continue
         }
+        if (!this.first && this.unsaved.has(id)) continue // set here since: newer than storage
         this.remember(id, key)
       }
     } catch (e) {
       log.error(`could not read the documents' keys: ${describeError(e)}`)
+    } finally {
+      this.first = false
     }
   }
 }

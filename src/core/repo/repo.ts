@@ -309,6 +309,12 @@ export class Repo {
     this.handles.set(id, handle)
     // peers that announced this document earlier: the initiating side starts now
     this.attachProven(handle)
+    // a free document made here before documents had keys gets one, so its maker can share it
+    // (whoever had it by id needs the new link)
+    if (m?.created === true && governance === undefined && !this.keys.has(id)) {
+      await this.keys.loaded
+      if (!this.keys.has(id)) await this.setKey(id, randomKey())
+    }
     await this.meta.touch(id)
     this.opts.views
       ?.opened(handle)

@@ -5,7 +5,7 @@
  * someone who is no longer a member (after a removal, or two concurrent ones), and boxes for
  * members who have none. One run at a time per space; runs asked for meanwhile become one more.
  */
-import { fromBase64Url } from '../bytes'
+import { equalBytes, fromBase64Url } from '../bytes'
 import { describeError } from '../errors'
 import type { DocId } from '../ids'
 import type { Identity } from '../identity'
@@ -42,6 +42,8 @@ export interface EpochKeeperOptions {
 export class EpochKeeper {
   /** per space: the run under way, and whether another was asked for meanwhile */
   private readonly runs = new Map<string, { done: Promise<void>; again: boolean }>()
+  /** per space: the epoch key its documents were last given keys from, and which documents */
+  private readonly keyed = new Map<string, { key: Uint8Array; docs: Set<DocId> }>()
 
   constructor(private readonly o: EpochKeeperOptions) {}
 
@@ -89,12 +91,22 @@ export class EpochKeeper {
     let key = keyOfEpoch(this.o.keys.epochKeys(spaceId), spaceId, current)
     if (key === undefined && me !== undefined) key = await this.unseal(spaceId, current, me)
     const use = key ?? this.currentKey(spaceId)
-    if (use !== undefined)
-      for (const docId of this.o.docsOf(spaceId))
-        await this.o.repo.setKey(docId, spaceDataDocKey(use, docId))
+    if (use !== undefined) await this.keyDocs(spaceId, use)
     const state = this.o.state(spaceId)
     if (key !== undefined && me !== undefined && roleOf(state, me.id) === 'admin')
       await this.upkeep(spaceId, state, current, key, me)
+  }
+
+  /** Gives the space's documents their keys of this epoch (each document once per epoch). */
+  private async keyDocs(spaceId: string, epochKey: Uint8Array): Promise<void> {
+    let done = this.keyed.get(spaceId)
+    if (done === undefined || !equalBytes(done.key, epochKey))
+      this.keyed.set(spaceId, (done = { key: epochKey, docs: new Set() }))
+    for (const docId of this.o.docsOf(spaceId)) {
+      if (done.docs.has(docId)) continue
+      await this.o.repo.setKey(docId, spaceDataDocKey(epochKey, docId))
+      done.docs.add(docId)
+    }
   }
 
   /** This user's box of the epoch, opened and checked, then kept; undefined if none opens. */
