@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { equalBytes } from '../src/core/bytes'
 import type { OrreryPeer } from '../src/core/peer'
 import type { Spaces } from '../src/core/spaces/manager'
-import { connect, makePeer, openDoc, sleep, waitFor, type TestPeerOptions } from './peers'
+import { connect, makePeer, sleep, waitFor, type TestPeerOptions } from './peers'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { generateIdentity } from '../src/core/identity'
 
@@ -42,7 +42,9 @@ async function club(
   for (const p of others) {
     await connect(p, admin)
     await spaces(p).join(await spaces(admin).invite(space, { role }), p.identity.id.slice(-4))
-    await openDoc(p, doc)
+    // the member's own tab gives the document its key, from the space (no link)
+    await waitFor(() => sameKey(admin, p, doc), 8000, 'the member keys the document')
+    await p.repo.open(doc)
     await waitFor(async () => (await p.state.get(`/${doc}/before`)) === 'everyone', 8000)
   }
   return { space, doc }
@@ -88,20 +90,27 @@ describe('space epochs', () => {
   })
 
   it('two admins removing different members at once converge on one epoch that neither holds', async () => {
-    const [a, b, x, y] = [await peer(), await peer(), await peer(), await peer()]
+    // a is cut off from everyone while `apart` holds: no dial either way (a real partition)
+    let apart = false
+    const cut = { denyDialPeer: () => apart, denyInboundEncryptedConnection: () => apart }
+    const a = await peer({ connectionGater: cut })
+    const [b, x, y] = [await peer(), await peer(), await peer()]
     const { space, doc } = await club(a, [b], 'admin')
     for (const p of [x, y]) {
       await connect(p, a)
       await spaces(p).join(await spaces(a).invite(space, { role: 'writer' }))
-      await openDoc(p, doc)
+      await waitFor(() => sameKey(a, p, doc), 8000, 'the member keys the document')
+      await p.repo.open(doc)
     }
     await connect(b, a)
     await waitFor(() => spaces(b).state(space).members.size === 4, 8000, 'b knows everyone')
     // a and b apart: each removes one member
+    apart = true
     for (const p of [b, x, y]) await a.node.hangUp(p.node.peerId)
     await Promise.all([spaces(a).remove(space, did(x)), spaces(b).remove(space, did(y))])
     expect(spaces(a).currentEpoch(space)?.id).not.toBe(spaces(b).currentEpoch(space)?.id)
     // together again: one epoch, sealed to a and b only, and the same document key
+    apart = false
     await connect(a, b)
     await waitFor(
       () => {
@@ -131,7 +140,7 @@ describe('space epochs', () => {
     await a.state.set(`/${doc}/after`, 'for b too')
     const back = await peer({ storage, identity }) // and comes back with what it had
     expect(sameKey(a, back, doc)).toBe(false)
-    await openDoc(back, doc)
+    await back.repo.open(doc) // with the key it had
     await connect(back, a)
     await waitFor(async () => (await back.state.get(`/${doc}/after`)) === 'for b too', 10_000)
     expect(spaces(back).currentEpoch(space)?.n).toBe(1)
@@ -150,7 +159,9 @@ describe('space epochs', () => {
       8000,
       'the admin seals the current key for the newcomer',
     )
-    await openDoc(late, doc)
+    // its tab unseals the current key from the box and keys the document itself
+    await waitFor(() => sameKey(a, late, doc), 8000, 'the newcomer takes the current key')
+    await late.repo.open(doc)
     await waitFor(
       async () => (await late.state.get(`/${doc}/after`)) === 'for the newcomer',
       10_000,

@@ -79,8 +79,7 @@ export class SyncSession implements SyncPeer {
   readonly version: number
   identity: string | undefined
   private helloReceived = false
-  /** INTEREST topics sent and received in this session (each side keeps to MAX_TOPICS_PER_SESSION) */
-  /** the interest tags (hex) sent in this session */
+  /** INTEREST tags sent (hex) and received in this session (each side keeps to MAX_TOPICS_PER_SESSION) */
   private readonly tagsSent = new Set<string>()
   private topicsReceived = 0
   /** sync messages sent and received, bytes included (status and tests) */
