@@ -7,6 +7,9 @@ import { formatPath } from '../../core/paths'
 import { api, shared, short } from './shared'
 import { docLinkHash, type LinkKeys } from '../links'
 
+const sameKeys = (a: LinkKeys, b: LinkKeys | undefined): boolean =>
+  b !== undefined && a.key === b.key && a.space === b.space && a.spaceKey === b.spaceKey
+
 /** entries of one object rendered before "show more" */
 const PAGE = 200
 
@@ -14,7 +17,8 @@ const PAGE = 200
 export class OrreryDocEditor extends FrameElement {
   static override properties = {
     docId: { type: String, attribute: 'doc-id' },
-    keys: { attribute: false },
+    // compared by value: the shell passes a freshly parsed link on every render
+    keys: { attribute: false, hasChanged: (a: LinkKeys, b?: LinkKeys) => !sameKeys(a, b) },
     value: { state: true },
     status: { state: true },
     sync: { state: true },
