@@ -13,19 +13,9 @@ import type { OrreryPeer } from '../src/core/peer'
 import type { Governance } from '../src/core/repo/governance'
 import type { Spaces } from '../src/core/spaces/manager'
 import { newSpaceValue, roleOf } from '../src/core/spaces/model'
-import { connect, makePeer, openDoc, sleep, waitFor } from './peers'
+import { connect, openDoc, sleep, testPeers, waitFor } from './peers'
 
-const running: OrreryPeer[] = []
-afterEach(async () => {
-  await Promise.all(running.splice(0).map(async (p) => p.stop()))
-})
-async function peer(): Promise<OrreryPeer> {
-  const p = await makePeer()
-  running.push(p)
-  await p.identityReady
-  await sleep(0)
-  return p
-}
+const peer = testPeers()
 const spaces = (p: OrreryPeer): Spaces => p.spaces!
 const did = (p: OrreryPeer): string => p.identity.id
 

@@ -71,6 +71,24 @@ export async function openDoc(peer: OrreryPeer, id: DocId): Promise<DocHandle> {
   return peer.repo.open(id)
 }
 
+/**
+ * `const peer = testPeers()` at a file's top level: `peer(opts)` makes a peer whose identity is
+ * ready, and every peer made in a test is stopped after it.
+ */
+export function testPeers(): (opts?: TestPeerOptions) => Promise<OrreryPeer> {
+  const running: OrreryPeer[] = []
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map(async (p) => p.stop()))
+  })
+  return async (opts = {}) => {
+    const p = await makePeer(opts)
+    running.push(p)
+    await p.identityReady
+    await sleep(0)
+    return p
+  }
+}
+
 export type TestRelay = Libp2p<{ discovery: DiscoveryServer }>
 
 /** A libp2p node on the memory transport (noise, yamux) with these services, or none. */

@@ -3,25 +3,15 @@
  * the removal, two admins rotating at once converge on one epoch, a member who was away catches
  * up, and a newcomer whose invite predates a rotation gets a box of the current key.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { equalBytes } from '../src/core/bytes'
 import type { OrreryPeer } from '../src/core/peer'
 import type { Spaces } from '../src/core/spaces/manager'
-import { connect, makePeer, sleep, waitFor, type TestPeerOptions } from './peers'
+import { connect, sleep, testPeers, waitFor } from './peers'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { generateIdentity } from '../src/core/identity'
 
-const running: OrreryPeer[] = []
-afterEach(async () => {
-  await Promise.all(running.splice(0).map(async (p) => p.stop()))
-})
-async function peer(opts: TestPeerOptions = {}): Promise<OrreryPeer> {
-  const p = await makePeer(opts)
-  running.push(p)
-  await p.identityReady
-  await sleep(0)
-  return p
-}
+const peer = testPeers()
 const spaces = (p: OrreryPeer): Spaces => p.spaces!
 const did = (p: OrreryPeer): string => p.identity.id
 const keyOf = (p: OrreryPeer, doc: string): Uint8Array | undefined => p.repo.keys.get(doc)

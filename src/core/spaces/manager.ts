@@ -32,7 +32,6 @@ import { SpaceKeys, spaceDataDocKey, spaceDocKey } from './space-keys'
 import { whenMembers } from './when-members'
 import { currentEpoch, newEpoch, readEpochs, type Epoch } from './epochs'
 import { EpochKeeper } from './epoch-keeper'
-import { randomKey } from '../keys/aead'
 import { CryptoError } from '../errors'
 
 const log = createLogger('spaces')
@@ -247,7 +246,7 @@ export class Spaces {
     const me = this.me()
     const { id, nonce } = newSpaceId(me.id) // bound to its creator: nobody else can write its genesis
     // the first epoch's key, sealed to the creator; the space document's key comes from it
-    const first = await newEpoch(id, undefined, [me.id], me.id, Date.now(), randomKey())
+    const first = await newEpoch(id, undefined, [me.id], me.id, Date.now())
     const docKey = spaceDocKey(first.key, id)
     await this.keys.keep(id, { doc: docKey, epoch: first.key })
     await this.opts.repo.setKey(id, docKey)
