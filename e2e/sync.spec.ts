@@ -31,6 +31,34 @@ test('two peers sync both ways over a direct WebRTC connection', async ({ browse
   expect(listed.filter((c) => c.transport === 'circuit' && c.syncing)).toEqual([])
 })
 
+test("a view-only link reads and is refused a write; the editor's later edits reach it", async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, relay.url)
+  const doc = await a.page.evaluate(() => window.orrery.docs.create())
+  await a.page.evaluate((d) => window.orrery.state.set(`/${d}/title`, 'by a'), doc)
+  const view = await a.page.evaluate((d) => window.orrery.docs.link(d, { readOnly: true }), doc)
+  expect(view).toContain('wp=')
+  expect(view).not.toContain('&w=')
+
+  const b = await openPeer(browser, view)
+  await expectState(b.page, `/${doc}/title`, 'by a')
+  const refused = await b.page.evaluate(
+    (d) =>
+      window.orrery.state.set(`/${d}/title`, 'by b').then(
+        () => 'written',
+        (e: unknown) => (e as { code?: string }).code,
+      ),
+    doc,
+  )
+  expect(refused).toBe('READ_ONLY')
+  await expect(b.page.getByTestId('doc-read-only')).toBeVisible()
+  await a.page.evaluate((d) => window.orrery.state.set(`/${d}/more`, 'later'), doc)
+  await expectState(b.page, `/${doc}/more`, 'later')
+  expect(await stateOf(a.page, `/${doc}/title`)).toBe('by a')
+})
+
 test('edits keep flowing both ways after the relay is killed', async ({ browser, relay }) => {
   const a = await openPeer(browser, relay.url)
   const doc = await a.page.evaluate(() => window.orrery.docs.create())

@@ -20,6 +20,7 @@ import { concatBytes, sha256, utf8 } from '../src/core/bytes'
 import { Writer } from '../src/core/wire/codec'
 import { am } from '../src/core/automerge'
 import type { OrreryPeer } from '../src/core/peer'
+import { writeTag } from '../src/core/keys/write-key'
 import { collectWarnings, connect, makePeer, proofTag, shareKeys, waitFor } from './peers'
 
 let victim: OrreryPeer
@@ -194,9 +195,11 @@ describe('bad input on the sync stream', () => {
       const me = attacker.peerId.toString()
       stream.send(helloFor(me))
       const docId = (await victim.repo.create()).id
-      // an attacker holding the key: what it sends is checked like a member's
-      const tag = proofTag(victim, docId, me, victim.node.peerId.toString())
-      stream.send(frame(encodeSyncFrame({ type: 'interest', topics: [tag] })))
+      // an attacker holding an edit link's keys: what it sends is checked like a writer's
+      const to = victim.node.peerId.toString()
+      const tag = proofTag(victim, docId, me, to)
+      const write = writeTag(victim.repo.keys.writeKey(docId)!, me, to)!
+      stream.send(frame(encodeSyncFrame({ type: 'interest', topics: [tag, write] })))
       stream.send(frame(encodeSyncFrame({ type: 'sync', docId, message, sigs: [] })))
       await closedByVictim(stream)
     }

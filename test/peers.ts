@@ -58,7 +58,7 @@ export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> 
 }
 
 /**
- * Opens a document with its read key, as a share link would give it: the key of whichever test
+ * Opens a document with its keys, as an edit link would give them: the keys of whichever test
  * peer holds one (it created the document, or a space gave it the key), else the key every test
  * peer derives alike for an id (a document no peer created: each opens it by id).
  */
@@ -67,6 +67,9 @@ export async function openDoc(peer: OrreryPeer, id: DocId): Promise<DocHandle> {
   if (!peer.repo.keys.has(id)) {
     const holder = [...made].find((p) => p !== peer && p.repo.keys.has(id))
     await peer.repo.setKey(id, holder?.repo.keys.get(id) ?? sharedTestKey(id))
+    // an edit link: the maker's write secret too
+    const write = holder?.repo.keys.writeKey(id)
+    if (write !== undefined) await peer.repo.setWriteKey(id, write)
   }
   return peer.repo.open(id)
 }
@@ -150,11 +153,13 @@ export function proofTag(holder: OrreryPeer, doc: DocId, from: string, to: strin
   return interestTag(interestKey(doc, key), from, to)
 }
 
-/** Gives `to` the read key `from` holds for these documents (what a share link carries). */
+/** Gives `to` the keys `from` holds for these documents (what an edit link carries). */
 export async function shareKeys(from: OrreryPeer, to: OrreryPeer, ...docs: DocId[]): Promise<void> {
   for (const doc of docs) {
     const key = from.repo.keys.get(doc)
     if (key === undefined) throw new Error(`no key for ${doc}`)
     await to.repo.setKey(doc, key)
+    const write = from.repo.keys.writeKey(doc)
+    if (write !== undefined) await to.repo.setWriteKey(doc, write)
   }
 }

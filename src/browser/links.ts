@@ -2,11 +2,12 @@
  * The shell's links. A document link carries the document's read key (`k`), and for a document
  * of a space the space's id and the read key of the space's document (`space`, `sk`), so whoever
  * opens it finds the document, proves to its peers that they may have it, and checks its changes
- * against the space's members from the start (see Spaces.follow). Everything after `#` stays in
- * the browser: no server ever sees a key.
+ * against the space's members from the start (see Spaces.follow). A free document's link carries
+ * its write secret (`w`, an edit link) or only its writer's public key (`wp`, a read-only link).
+ * Everything after `#` stays in the browser: no server ever sees a key.
  *
- *   #/doc/<docId>?k=<key>[&space=<spaceId>&sk=<key>]
- *   #/app/<cid>[/doc/<docId>?k=<key>[&space=<spaceId>&sk=<key>]]
+ *   #/doc/<docId>?k=<key>[&w=<secret>|&wp=<writer>][&space=<spaceId>&sk=<key>]
+ *   #/app/<cid>[/doc/<docId>?k=<key>[…as above]]
  *
  * Keys are 32 bytes in unpadded base64url; anything else in their place is ignored.
  */
@@ -29,6 +30,10 @@ function parseKeys(query: string | undefined): LinkKeys {
   const keys: LinkKeys = {}
   const key = q.get('k') ?? undefined
   if (linkKeyBytes(key) !== undefined) keys.key = key
+  const write = q.get('w') ?? undefined
+  const writer = q.get('wp') ?? undefined
+  if (linkKeyBytes(write) !== undefined) keys.write = write
+  else if (linkKeyBytes(writer) !== undefined) keys.writer = writer
   const space = q.get('space')
   if (space !== null && parseDocId(space).ok) {
     keys.space = space
@@ -41,6 +46,8 @@ function parseKeys(query: string | undefined): LinkKeys {
 function keysQuery(keys: LinkKeys): string {
   const q: string[] = []
   if (keys.key !== undefined) q.push(`k=${keys.key}`)
+  if (keys.write !== undefined) q.push(`w=${keys.write}`)
+  else if (keys.writer !== undefined) q.push(`wp=${keys.writer}`)
   if (keys.space !== undefined) {
     q.push(`space=${keys.space}`)
     if (keys.spaceKey !== undefined) q.push(`sk=${keys.spaceKey}`)

@@ -12,7 +12,7 @@ import { subscribeCached } from '../core/cached-subscribe'
 import { DocStates, peerNetwork, watchNetwork } from '../core/doc-states'
 import { Emitter } from '../core/emitter'
 import { OrreryError } from '../core/errors'
-import { applyLinkKeys, linkKeysOf, type LinkKeys } from '../core/link-keys'
+import { applyLinkKeys, linkKeysOf, type LinkKeys, type LinkOptions } from '../core/link-keys'
 import { exportFile, exportPhrase, importIdentity } from '../core/identity'
 import type { InboxEntry, OutboxEntry } from '../core/outbox/store'
 import type { DocStatus } from '../core/repo/doc-handle'
@@ -172,16 +172,21 @@ export class OrreryApi {
       await applyLinkKeys(l.repo, l.spaces, id, keys)
       await l.repo.open(id)
     },
-    /** The share link of a document: the URL with its keys in the fragment (never sent anywhere). */
-    link: async (id: string): Promise<string> => {
+    /**
+     * The share link of a document: the URL with its keys in the fragment (never sent anywhere).
+     * It lets its holder change the document if this browser may (an edit link); `readOnly`
+     * gives a link that only reads a free document (a space's members and roles decide who
+     * writes in a space's documents).
+     */
+    link: async (id: string, opts: LinkOptions = {}): Promise<string> => {
       const l = await this.local()
       await Promise.all([l.repo.keys.loaded, l.spaces.ready])
-      return `${location.origin}${location.pathname}${docLinkHash(id, linkKeysOf(l.repo, l.spaces, id))}`
+      return `${location.origin}${location.pathname}${docLinkHash(id, linkKeysOf(l.repo, l.spaces, id, opts))}`
     },
     /** What a link to a document carries, as far as this tab knows yet (synchronous). */
-    linkKeys: (id: string): LinkKeys => {
+    linkKeys: (id: string, opts: LinkOptions = {}): LinkKeys => {
       const l = this.l
-      return l === undefined ? {} : linkKeysOf(l.repo, l.spaces, id)
+      return l === undefined ? {} : linkKeysOf(l.repo, l.spaces, id, opts)
     },
     close: async (id: string): Promise<void> => (await this.local()).repo.close(id),
     /** the documents this tab knows, newest first, each with its count of changes waiting */

@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'BAD_CIPHERTEXT'
   | 'NO_KEY'
   | 'WRONG_KEY'
+  | 'READ_ONLY'
 
 export class OrreryError extends Error {
   readonly code: ErrorCode

@@ -1,13 +1,15 @@
 /**
  * What a share link carries beside a document's id, and applying it before the document opens:
  * the space's rules and the space document's read key (Spaces.follow), then the document's own
- * read key (see repo/doc-keys.ts).
+ * read key (see repo/doc-keys.ts), and for a free document its write key: the secret in an edit
+ * link, only the writer's public key in a read-only one (keys/write-key.ts).
  */
 import { equalBytes, fromBase64Url, toBase64Url } from './bytes'
 import { CryptoError } from './errors'
 import type { DocId } from './ids'
 import type { Repo } from './repo/repo'
 import type { Spaces } from './spaces/manager'
+import { writeKeyFromPublic, writeKeyFromSecret } from './keys/write-key'
 
 /** Keys as a link carries them: 32 bytes in canonical unpadded base64url. */
 export interface LinkKeys {
@@ -17,6 +19,15 @@ export interface LinkKeys {
   space?: string
   /** the read key of the space's own document */
   spaceKey?: string
+  /** a free document's write secret: an edit link */
+  write?: string
+  /** a free document's writer (public key): a read-only link */
+  writer?: string
+}
+
+export interface LinkOptions {
+  /** a link that lets its holder read but not change the document (a free document's) */
+  readOnly?: boolean
 }
 
 /** A key from a link, or undefined when it is not one. */
@@ -27,11 +38,22 @@ export function linkKeyBytes(s: string | undefined): Uint8Array | undefined {
 }
 
 /** The keys a link to one of this tab's documents carries (those this tab holds). */
-export function linkKeysOf(repo: Repo, spaces: Spaces, docId: DocId): LinkKeys {
+export function linkKeysOf(
+  repo: Repo,
+  spaces: Spaces,
+  docId: DocId,
+  opts: LinkOptions = {},
+): LinkKeys {
   const key = repo.keys.get(docId)
   const space = spaces.linkKeys(docId)
+  const w = repo.keys.writeKey(docId)
   return {
     ...(key === undefined ? {} : { key: toBase64Url(key) }),
+    ...(w === undefined
+      ? {}
+      : w.secret !== undefined && opts.readOnly !== true
+        ? { write: toBase64Url(w.secret) }
+        : { writer: toBase64Url(w.pub) }),
     ...(space === undefined || space.space === docId
       ? {}
       : { space: space.space, spaceKey: toBase64Url(space.spaceDocKey) }),
@@ -58,6 +80,11 @@ export async function applyLinkKeys(
     )
   const held = repo.keys.get(docId) // as far as the keys in storage have loaded
   if (held !== undefined && !equalBytes(held, key)) throw wrong()
+  // the writer first: no change of a reader's is taken before the document is announced
+  const secret = linkKeyBytes(keys.write)
+  const writer = linkKeyBytes(keys.writer)
+  if (secret !== undefined) await repo.setWriteKey(docId, writeKeyFromSecret(docId, secret))
+  else if (writer !== undefined) await repo.setWriteKey(docId, writeKeyFromPublic(writer))
   await repo.setKey(docId, key) // in memory at once: the document is announced with it
   const kept = repo.keys.get(docId) // a key found in storage meanwhile wins
   if (kept !== undefined && !equalBytes(kept, key)) throw wrong()

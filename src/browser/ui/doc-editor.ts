@@ -220,16 +220,32 @@ export class OrreryDocEditor extends FrameElement {
     const s = this.status
     const sync = this.sync
     const keys = this.docId === '' ? {} : api().docs.linkKeys(this.docId)
+    const url = (k: LinkKeys): string =>
+      `${location.origin}${location.pathname}${docLinkHash(this.docId, k)}`
     const link =
-      keys.key === undefined
-        ? 'no share link: this browser holds no key to this document'
-        : `${location.origin}${location.pathname}${docLinkHash(this.docId, keys)}`
+      keys.key === undefined ? 'no share link: this browser holds no key to this document' : url(keys)
+    // a free document this browser writes: a second link that only reads it
+    const viewLink =
+      keys.key !== undefined && keys.write !== undefined
+        ? url(api().docs.linkKeys(this.docId, { readOnly: true }))
+        : undefined
+    const row = (value: string, label: string, aria: string): TemplateResult =>
+      html`<p>
+        <input readonly .value=${value} style="width:70%" aria-label=${aria} />
+        <button @click=${() => void navigator.clipboard?.writeText(value)}>Copy ${label}</button>
+      </p>`
     return html`<section>
       <h2>Document <code>${this.docId}</code></h2>
-      <p>
-        <input readonly .value=${link} style="width:70%" aria-label="share link" />
-        <button @click=${() => void navigator.clipboard?.writeText(link)}>Copy link</button>
-      </p>
+      ${row(link, viewLink === undefined ? 'link' : 'edit link', 'share link')}
+      ${viewLink === undefined ? '' : row(viewLink, 'view-only link', 'view-only link')}
+      ${
+        keys.writer !== undefined
+          ? html`<p class="muted" data-testid="doc-read-only">
+              Read-only: this link lets you read this document, not change it. Ask for an edit
+              link to change it.
+            </p>`
+          : ''
+      }
       <p class="muted" data-testid="doc-status">
         ${
           s === undefined

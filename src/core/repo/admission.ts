@@ -1,16 +1,18 @@
 /**
- * Admission, for a governed document: of each peer's batch of sync messages, only what passes
- * goes on to Automerge (every new change signed, each signature valid, each author allowed by
- * the space). A peer whose batch fails is cut off: honest peers never forward such changes,
- * because they check them too. A batch refused only for now (an unknown member, a missing
- * dependency) is parked and asked about again for up to PARK_MS.
+ * Admission: of each peer's batch of sync messages, only what passes goes on to Automerge. In a
+ * governed document every new change must be signed, each signature valid, each author allowed
+ * by the space (`governedJudge`); in a free document with a write key, every change must come
+ * from a writer or be vouched for by the writer's signature (write-judge.ts). A peer whose batch
+ * fails is cut off: honest peers never forward such changes, because they check them too. A
+ * batch refused only for now (an unknown member, a missing dependency) is parked and asked about
+ * again for up to PARK_MS.
  */
 import type { AutomergeDoc } from '../automerge'
 import { ok, ProtocolError, type Result } from '../errors'
 import type { DocId } from '../ids'
 import { createLogger } from '../log'
 import type { SyncPeer } from '../sync/peer'
-import type { ReceivedSyncMessage } from '../sync/messages'
+import type { ChangeSignature, ReceivedSyncMessage } from '../sync/messages'
 import {
   checkSignatures,
   PARK_MS,
@@ -31,6 +33,28 @@ export interface Inbound {
 }
 
 export type Batch = [SyncPeer, Inbound]
+
+/** What a document's rules say about changes from peers. */
+export interface Judge {
+  /** the new changes in these entries, each with its checked author, or why they are refused */
+  check(
+    entries: Uint8Array[],
+    sigs: (hashHex: string) => ChangeSignature | undefined,
+    known: (hashHex: string) => boolean,
+  ): Result<IncomingChange[]>
+  /** whether the rules allow these checked changes (a PARKABLE refusal holds them for now) */
+  admit(doc: AutomergeDoc, changes: IncomingChange[], entries: Uint8Array[]): Result<void>
+  /** a peer whose changes pass unchecked (it holds the document's write secret) */
+  trusts?(peer: SyncPeer): boolean
+}
+
+/** A space's rules: every change signed by its author, every author allowed. */
+export function governedJudge(governance: Governance): Judge {
+  return {
+    check: checkSignatures,
+    admit: (doc, changes, entries) => governance.admit(doc, changes, entries),
+  }
+}
 
 /** What admission needs of the document it guards. */
 export interface AdmissionHost {
@@ -59,7 +83,7 @@ export class Admission {
   private parked: Parked[] = []
 
   constructor(
-    private readonly governance: Governance,
+    private readonly judge: Judge,
     private readonly store: SigStore,
     private readonly host: AdmissionHost,
   ) {}
@@ -98,6 +122,10 @@ export class Admission {
     // to timers) until the changes are admitted or PARK_MS ends.
     const holding = new Set<SyncPeer>()
     for (const [peer, inbound] of all) {
+      if (this.judge.trusts?.(peer) === true) {
+        kept.push([peer, inbound])
+        continue
+      }
       const entries = inbound.msgs.flatMap((m) => m.changes)
       const waiting = holding.has(peer) ? this.parked.find((p) => p.peer === peer) : undefined
       if (entries.length === 0 && waiting !== undefined) {
@@ -115,12 +143,12 @@ export class Admission {
       const checked: Result<IncomingChange[]> =
         earlier !== undefined
           ? ok(earlier.filter((c) => doc.getChangeMetaByHash(c.hash) === null))
-          : checkSignatures(
+          : this.judge.check(
               entries,
               (h) => inbound.sigs.get(h) ?? this.store.get(h),
               (h) => doc.getChangeMetaByHash(h) !== null,
             )
-      const verdict = checked.ok ? this.governance.admit(doc, checked.value, entries) : checked
+      const verdict = checked.ok ? this.judge.admit(doc, checked.value, entries) : checked
       const first = since.get(inbound) ?? now
       if (!verdict.ok && checked.ok && PARKABLE.has(verdict.error.code) && now - first < PARK_MS) {
         log.info(
@@ -137,7 +165,7 @@ export class Admission {
       }
       if (checked.ok) {
         const sigs = checked.value
-          .map((c) => inbound.sigs.get(c.hash) ?? this.store.get(c.hash))
+          .map((c) => (c.vouched ? undefined : (inbound.sigs.get(c.hash) ?? this.store.get(c.hash))))
           .filter((s) => s !== undefined)
         this.host.saveSigs(encodeSigRecords(this.store.add(sigs)))
         inbound.checked = checked.value
@@ -169,7 +197,7 @@ export class Admission {
       const checked =
         entries.length === 0
           ? ok([])
-          : checkSignatures(
+          : this.judge.check(
               entries,
               (h) => inbound.sigs.get(h) ?? waiting.inbound.sigs.get(h) ?? this.store.get(h),
               (h) => had.has(h) || doc.getChangeMetaByHash(h) !== null,

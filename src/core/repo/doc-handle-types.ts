@@ -7,6 +7,7 @@ import type { Confirmation } from './doc-state'
 import type { EquivocationLog } from './equivocation'
 import type { Governance } from './governance'
 import type { SigStore } from './sigs'
+import type { WriteGate } from './write-judge'
 
 export interface DocStatus {
   id: DocId
@@ -45,6 +46,9 @@ export interface DocHandleContext {
   confirmation?: Confirmation
   /** the rules of the space this document belongs to (signed writes); none for a free document */
   governance?: Governance
+  /** a free document's write key (who may change it), looked up as it is now */
+  writes?: WriteGate
+  /** signatures: every change's in a governed document, the writer's over heads in a free one */
   sigs?: SigStore
   /** where equivocations found in this (governed) document are recorded */
   equivocations?: EquivocationLog

@@ -67,7 +67,7 @@ export class DocHandle {
     this.flushedHeads = this.doc.getHeads()
     this.unsynced = ctx.unsynced ?? 0
     this.tabs = new TabInbox(id, store, ctx)
-    this.rules = new LocalRules(id, store, ctx.governance, ctx.sigs)
+    this.rules = new LocalRules(id, store, ctx.governance, ctx.sigs, ctx.writes)
     this.rules.onSigned = () => {
       // the changes held back while they were being signed may go out now
       if (!this.closed) for (const peer of this.peers.attached) peer.wake(this.id)

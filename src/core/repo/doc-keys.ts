@@ -7,10 +7,22 @@
  * Keys are kept in the profile (`['doc-key', id]`, shared by its tabs) and in memory. A document
  * without a key (a link from before keys existed, an id typed by hand) stays local: it is neither
  * announced nor served.
+ *
+ * A free document's write key (keys/write-key.ts) is kept beside its read key (`['doc-writer',
+ * id]`): its writer's public key, or the secret itself where this profile may write. Once a
+ * profile knows a document's writer it never forgets it: a link without one, or with another,
+ * cannot turn a read-only document writable.
  */
 import { equalBytes, fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../bytes'
-import { describeError } from '../errors'
+import { CryptoError, describeError, err, ok, type Result } from '../errors'
 import { docTopic, interestKey, interestTag, parseDocId, type DocId } from '../ids'
+import {
+  writeKeyFromPublic,
+  writeKeyFromSecret,
+  writeTag,
+  WRITE_SECRET_BYTES,
+  type WriteKey,
+} from '../keys/write-key'
 import { createLogger } from '../log'
 import type { StorageAdapter } from '../storage/types'
 
@@ -28,10 +40,14 @@ interface Keyed {
 
 export class DocKeys {
   private readonly keys = new Map<DocId, Keyed>()
+  private readonly writers = new Map<DocId, WriteKey>()
   /** keys set here and not stored yet: another tab's news (a reload) does not undo them */
   private readonly unsaved = new Set<DocId>()
+  private readonly unsavedWriters = new Set<DocId>()
   /** the first load is under way: a key the profile held wins over one set meanwhile */
   private first = true
+  /** a document's write key was learned, or its secret (from storage, another tab, or a link) */
+  writerChanged: (id: DocId) => void = () => undefined
   /** resolves when the keys in storage are loaded (again, after another tab added one) */
   loaded: Promise<void>
 
@@ -54,6 +70,39 @@ export class DocKeys {
   /** The document's discovery topic, or undefined without a key. */
   topic(id: DocId): Uint8Array | undefined {
     return this.keys.get(id)?.topic
+  }
+
+  /** The document's write key as this tab knows it (none: anyone with the read key writes). */
+  writeKey(id: DocId): WriteKey | undefined {
+    return this.writers.get(id)
+  }
+
+  /** The tag this tab shows `toPeer` to show it writes the document (holds its write secret). */
+  writeTag(id: DocId, fromPeer: string, toPeer: string): Uint8Array | undefined {
+    const w = this.writers.get(id)
+    return w === undefined ? undefined : writeTag(w, fromPeer, toPeer)
+  }
+
+  /**
+   * Keeps what a link or the document's maker knows of its write key, in memory at once (before
+   * any sync is taken) and then in storage. A secret upgrades a writer it matches; a writer that
+   * differs from the one held is refused (WRONG_KEY) and changes nothing.
+   */
+  async setWriteKey(id: DocId, w: WriteKey): Promise<void> {
+    const held = this.writers.get(id)
+    const kept = mergeWriteKeys(id, held, w)
+    if (!kept.ok) throw kept.error
+    if (kept.value === held) return
+    this.writers.set(id, kept.value)
+    this.writerChanged(id)
+    this.unsavedWriters.add(id)
+    try {
+      await this.loaded
+      if (this.writers.get(id) !== kept.value) return // storage held another
+      await this.storage.save(['doc-writer', id], utf8(encodeWriteKey(kept.value)))
+    } finally {
+      this.unsavedWriters.delete(id)
+    }
   }
 
   /** The tag this tab shows `toPeer` for a document (see `interestTag`), or undefined. */
@@ -113,10 +162,57 @@ export class DocKeys {
         if (!this.first && this.unsaved.has(id)) continue // set here since: newer than storage
         this.remember(id, key)
       }
+      for (const c of await this.storage.loadRange(['doc-writer'])) {
+        const id = c.key[1] ?? ''
+        const w = parseDocId(id).ok ? decodeWriteKey(id, fromUtf8(c.data)) : undefined
+        if (w === undefined) {
+          log.warn(`ignoring an unreadable write key ${c.key.join('/')}`)
+          continue
+        }
+        if (this.unsavedWriters.has(id)) continue // being stored: the same or newer
+        const held = this.writers.get(id)
+        const kept = mergeWriteKeys(id, w, held) // what storage held wins a conflict
+        const next = kept.ok ? kept.value : w
+        if (!kept.ok) log.warn(`${kept.error.message}: keeping the stored one`)
+        if (next !== held) {
+          this.writers.set(id, next)
+          this.writerChanged(id)
+        }
+      }
     } catch (e) {
       log.error(`could not read the documents' keys: ${describeError(e)}`)
     } finally {
       this.first = false
     }
   }
+}
+
+/** `held` with what `incoming` adds (the secret of the same writer), or WRONG_KEY. */
+function mergeWriteKeys(
+  id: DocId,
+  held: WriteKey | undefined,
+  incoming: WriteKey | undefined,
+): Result<WriteKey, CryptoError> {
+  if (held === undefined || incoming === undefined) return ok((held ?? incoming) as WriteKey)
+  if (!equalBytes(held.pub, incoming.pub))
+    return err(
+      new CryptoError(
+        'WRONG_KEY',
+        `this link's write key is not the one of document ${id} this browser holds; ask for a new link`,
+      ),
+    )
+  return ok(held.secret === undefined && incoming.secret !== undefined ? incoming : held)
+}
+
+/** `s:<secret>` where this profile writes, `p:<writer>` where it reads. */
+function encodeWriteKey(w: WriteKey): string {
+  return w.secret !== undefined ? `s:${toBase64Url(w.secret)}` : `p:${toBase64Url(w.pub)}`
+}
+
+function decodeWriteKey(id: DocId, s: string): WriteKey | undefined {
+  const bytes = fromBase64Url(s.slice(2))
+  if (bytes?.length !== WRITE_SECRET_BYTES) return undefined
+  if (s.startsWith('s:')) return writeKeyFromSecret(id, bytes)
+  if (s.startsWith('p:')) return writeKeyFromPublic(bytes)
+  return undefined
 }

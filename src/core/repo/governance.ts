@@ -21,6 +21,11 @@ export interface IncomingChange {
   author: string
   /** the change's bytes when it came as a change chunk (absent inside a whole-document chunk) */
   bytes?: Uint8Array
+  /**
+   * vouched for by a signature over a later change, not its own (a free document's writer signs
+   * heads): any signature sent for it was not checked, and is not kept
+   */
+  vouched?: true
 }
 
 export interface Governance {
@@ -65,23 +70,19 @@ export function checkSignatures(
   sigs: (hashHex: string) => ChangeSignature | undefined,
   known: (hashHex: string) => boolean,
 ): Result<IncomingChange[]> {
+  const listed = listNewChanges(entries, known)
+  if (!listed.ok) return listed
   const out: IncomingChange[] = []
-  const seen = new Set<string>()
-  const consider = (
-    hash: string,
-    actor: string,
-    seq: number,
-    bytes?: Uint8Array,
-  ): OrreryError | undefined => {
-    if (seen.has(hash) || known(hash)) return undefined
-    seen.add(hash)
+  for (const { hash, actor, seq, bytes } of listed.value) {
     const sig = sigs(hash)
     if (sig === undefined)
-      return new IdentityError('BAD_SIGNATURE', `change ${hash.slice(0, 12)} is not signed`)
+      return err(new IdentityError('BAD_SIGNATURE', `change ${hash.slice(0, 12)} is not signed`))
     if (bytesToHex(sig.hash) !== hash || !verify(sig.author, sig.hash, sig.signature)) {
-      return new IdentityError(
-        'BAD_SIGNATURE',
-        `the signature of change ${hash.slice(0, 12)} does not verify`,
+      return err(
+        new IdentityError(
+          'BAD_SIGNATURE',
+          `the signature of change ${hash.slice(0, 12)} does not verify`,
+        ),
       )
     }
     out.push({
@@ -91,7 +92,34 @@ export function checkSignatures(
       author: didKeyFromPublicKey(sig.author),
       ...(bytes ? { bytes } : {}),
     })
-    return undefined
+  }
+  return ok(out)
+}
+
+/** A change in sync-message entries, as `listNewChanges` finds it. */
+export interface ListedChange {
+  hash: string
+  actor: string
+  seq: number
+  deps: string[]
+  /** the change's bytes when it came as a change chunk (absent inside a whole-document chunk) */
+  bytes?: Uint8Array
+}
+
+/**
+ * The changes in sync-message entries that `known` does not already have (each once), in the
+ * order they came. Fails on a chunk that does not decode, and on a compressed change chunk.
+ */
+export function listNewChanges(
+  entries: Uint8Array[],
+  known: (hashHex: string) => boolean,
+): Result<ListedChange[]> {
+  const out: ListedChange[] = []
+  const seen = new Set<string>()
+  const add = (c: ListedChange): void => {
+    if (seen.has(c.hash) || known(c.hash)) return
+    seen.add(c.hash)
+    out.push(c)
   }
   for (const entry of entries) {
     const chunks = splitChunks(entry, false)
@@ -101,10 +129,8 @@ export function checkSignatures(
         if (c[8] === DOCUMENT_CHUNK) {
           const tmp = am().load(c)
           try {
-            for (const m of tmp.getChangesMeta([])) {
-              const e = consider(m.hash, m.actor, m.seq)
-              if (e) return err(e)
-            }
+            for (const m of tmp.getChangesMeta([]))
+              add({ hash: m.hash, actor: m.actor, seq: m.seq, deps: m.deps })
           } finally {
             tmp.free()
           }
@@ -117,8 +143,7 @@ export function checkSignatures(
           if (hash === undefined)
             return err(new OrreryError('MALFORMED_MESSAGE', `change chunk of type ${c[8]}`))
           const d = am().decodeChange(c)
-          const e = consider(hash, d.actor, d.seq, c)
-          if (e) return err(e)
+          add({ hash, actor: d.actor, seq: d.seq, deps: d.deps, bytes: c })
         }
       } catch (e) {
         return err(new OrreryError('MALFORMED_MESSAGE', `a change did not decode: ${String(e)}`))

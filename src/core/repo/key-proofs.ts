@@ -33,6 +33,8 @@ export class KeyProofs {
    * holds a key for) and keyed, in the order they became both
    */
   private indexed: DocId[] = []
+  /** per peer: the write tag (hex) it would show for each document, null where we cannot tell */
+  private readonly writeTags = new Map<SyncPeer, Map<DocId, string | null>>()
   /** per peer: its tag (hex) of each indexed document, for `indexed[0, upTo)` */
   private readonly index = new Map<SyncPeer, { tags: Map<string, DocId>; upTo: number }>()
 
@@ -102,7 +104,29 @@ export class KeyProofs {
     return true
   }
 
+  /**
+   * Whether a peer showed it holds a free document's write secret (its write tag, see
+   * keys/write-key.ts): its changes then need no writer's signature. Only a writer can tell.
+   */
+  isWriter(peer: SyncPeer, id: DocId): boolean {
+    let expected = this.writeTags.get(peer)
+    if (expected === undefined) this.writeTags.set(peer, (expected = new Map()))
+    let hex = expected.get(id)
+    if (hex === undefined) {
+      // one MAC per peer and document, however often asked, whatever the peer sends
+      const tag = this.keys.writeTag(id, peer.remotePeer, peer.localPeer)
+      expected.set(id, (hex = tag === undefined ? null : bytesToHex(tag)))
+    }
+    return hex !== null && this.tags.get(peer)?.has(hex) === true
+  }
+
+  /** This tab learned a document's write secret (or writer): its writers are found again. */
+  writeKeyed(id: DocId): void {
+    for (const expected of this.writeTags.values()) expected.delete(id)
+  }
+
   forget(peer: SyncPeer): void {
+    this.writeTags.delete(peer)
     this.tags.delete(peer)
     this.proven.delete(peer)
     this.index.delete(peer)

@@ -13,6 +13,8 @@ import type { DocStore } from '../storage/doc-store'
 import type { Signer } from '../signer'
 import type { ChangeSignature } from '../sync/signature-list'
 import type { Governance } from './governance'
+import type { WriteGate } from './write-judge'
+import { OrreryError } from '../errors'
 import { encodeSigRecords, type SigStore } from './sigs'
 
 const log = createLogger('doc')
@@ -36,12 +38,22 @@ export class LocalRules {
     private readonly store: DocStore,
     private readonly governance: Governance | undefined,
     private readonly sigs: SigStore | undefined,
+    private readonly writes: WriteGate | undefined,
   ) {}
 
-  /** Throws the space's refusal when this tab may not write under these top-level keys. */
+  /**
+   * Throws the space's refusal when this tab may not write under these top-level keys, and
+   * READ_ONLY when the document has a write key this tab does not hold (a read-only link).
+   */
   assertWritable(rootKeys: readonly string[]): void {
     const may = this.governance?.mayWriteLocally(rootKeys)
     if (may !== undefined && !may.ok) throw may.error
+    const key = this.writes?.key()
+    if (key !== undefined && key.secret === undefined)
+      throw new OrreryError(
+        'READ_ONLY',
+        `this browser may read document ${this.id} but not change it: ask for an edit link`,
+      )
   }
 
   /**
@@ -151,6 +163,7 @@ export class LocalRules {
     // space document: it would launder what a hidden map holds). The paths stay noted.
     const g = this.governance
     if (g !== undefined && !(g.mayRepair?.() ?? g.mayWriteLocally().ok)) return
+    if (this.writes?.key()?.secret === undefined && this.writes?.key() !== undefined) return
     // nor under another identity's owned top-level key (spaces/owned.ts): those paths stay noted
     const paths = [...this.conflicted.values()].filter(
       (p) => g === undefined || g.mayWriteLocally([String(p[0])]).ok,

@@ -15,7 +15,7 @@ import type { SyncPeer } from '../sync/peer'
 import { SignatureList, type ChangeSignature } from '../sync/signature-list'
 import type { DecodedSyncMessage } from 'automerge-wasm'
 import type { ReceivedSyncMessage } from '../sync/messages'
-import { Admission, type Batch, type Inbound } from './admission'
+import { Admission, governedJudge, type Batch, type Inbound } from './admission'
 import { loadChanges, loadWholeDocument } from './apply'
 import type { Confirmation, PeerSyncFacts } from './doc-state'
 import {
@@ -28,6 +28,7 @@ import {
 import { signaturesFor, type Governance } from './governance'
 import { ReceivedSigs, type SigStore } from './sigs'
 import { SyncLedger } from './sync-ledger'
+import { headSignatures, writeJudge, type WriteGate } from './write-judge'
 
 const log = createLogger('doc')
 
@@ -50,6 +51,8 @@ export interface SyncHost {
 
 export interface SyncRules {
   governance?: Governance
+  /** a free document's write key, when it has one (keys/write-key.ts) */
+  writes?: WriteGate
   sigs?: SigStore
   equivocations?: EquivocationLog
 }
@@ -69,11 +72,13 @@ export class PeerSync {
     confirmation: Confirmation | undefined,
   ) {
     this.ledger = new SyncLedger(confirmation)
-    const { governance, sigs } = rules
+    const { governance, writes, sigs } = rules
+    const judge =
+      governance !== undefined ? governedJudge(governance) : writes && writeJudge(writes)
     this.admission =
-      governance === undefined || sigs === undefined
+      judge === undefined || sigs === undefined
         ? undefined
-        : new Admission(governance, sigs, {
+        : new Admission(judge, sigs, {
             id: host.id,
             doc: () => host.doc(),
             has: (peer) => this.states.has(peer),
@@ -158,15 +163,23 @@ export class PeerSync {
     return state === undefined ? null : this.host.doc().generateSyncMessage(state)
   }
 
-  /** The signatures that must travel with a sync message of this (governed) document. */
-  sigsFor(message: Uint8Array): ChangeSignature[] {
-    const store = this.rules.sigs
-    if (this.rules.governance === undefined || store === undefined) return []
-    return signaturesFor(
-      message,
-      (h) => store.get(h),
-      () => store.all(),
-    )
+  /**
+   * The signatures that must travel with a sync message to a peer: in a governed document, those
+   * of its changes; in a free document with a write key, the writer's over our heads (none to
+   * another writer).
+   */
+  sigsFor(message: Uint8Array, peer: SyncPeer): ChangeSignature[] {
+    const { governance, writes, sigs: store } = this.rules
+    if (store === undefined) return []
+    if (governance !== undefined)
+      return signaturesFor(
+        message,
+        (h) => store.get(h),
+        () => store.all(),
+      )
+    const key = writes?.key()
+    if (key === undefined || writes?.isWriter(peer) === true) return []
+    return headSignatures(this.host.doc(), message, key, store)
   }
 
   /** After a flush: what the peers' answers confirm (see SyncLedger.flushed). */
@@ -197,7 +210,8 @@ export class PeerSync {
     if (this.inbox.size === 0 && !this.waiting) return false
     const incoming = [...this.inbox]
     this.inbox.clear()
-    let batches = this.admission?.admit(incoming) ?? incoming
+    const judged = this.rules.governance !== undefined || this.rules.writes?.key() !== undefined
+    let batches = (judged ? this.admission?.admit(incoming) : undefined) ?? incoming
     const changes: Uint8Array[] = []
     for (const [, { msgs }] of batches) for (const m of msgs) changes.push(...m.changes)
     trace(`apply ${changes.length}`)

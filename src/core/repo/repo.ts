@@ -7,6 +7,7 @@ import { Emitter } from '../emitter'
 import { describeError } from '../errors'
 import { newDocId, parseDocId, type DocId } from '../ids'
 import { randomKey } from '../keys/aead'
+import { writeKeyFromSecret, type WriteKey } from '../keys/write-key'
 import { createLogger } from '../log'
 import { DocStore } from '../storage/doc-store'
 import type { StorageAdapter } from '../storage/types'
@@ -82,6 +83,7 @@ export class Repo {
       () => this.events.emit('docs-changed', undefined),
     )
     this.keys = new DocKeys(opts.storage, (id, replaced) => this.keyed(id, replaced))
+    this.keys.writerChanged = (id) => this.writeKeyed(id)
     this.proofs = new KeyProofs(this.keys)
     this.equivocations = new EquivocationLog(opts.storage)
   }
@@ -97,7 +99,8 @@ export class Repo {
    * new random read key unless one is given (a space's documents derive theirs).
    */
   async create(id: DocId = newDocId(), key?: Uint8Array): Promise<DocHandle> {
-    if (key !== undefined || !this.keys.has(id)) await this.setKey(id, key ?? randomKey())
+    if (key === undefined && !this.keys.has(id)) await this.giveKeys(id)
+    else if (key !== undefined) await this.setKey(id, key)
     const handle = await this.open(id)
     const m = this.meta.get(id)
     if (m !== undefined && m.created !== true) {
@@ -139,6 +142,34 @@ export class Repo {
     if (!parsed.ok) throw parsed.error
     if (await this.keys.set(id, key))
       this.opts.bus?.post({ t: 'doc-key', doc: id, from: this.opts.tabId })
+  }
+
+  /** A free document's own keys: a random read key and a random write secret (its maker's). */
+  private async giveKeys(id: DocId): Promise<void> {
+    await Promise.all([
+      this.setKey(id, randomKey()),
+      this.keys.setWriteKey(id, writeKeyFromSecret(id, randomKey())),
+    ])
+  }
+
+  /**
+   * Keeps what a link carries of a free document's write key (its writer, or the secret); throws
+   * WRONG_KEY when it is not the writer this profile knows for the document.
+   */
+  async setWriteKey(id: DocId, w: WriteKey): Promise<void> {
+    await this.keys.setWriteKey(id, w)
+    this.opts.bus?.post({ t: 'doc-key', doc: id, from: this.opts.tabId })
+  }
+
+  /**
+   * A document's write key was learned (or its secret): the peers are judged again, and those
+   * syncing it see our write tag now.
+   */
+  private writeKeyed(id: DocId): void {
+    this.proofs.writeKeyed(id)
+    const h = this.handles.get(id)
+    if (h !== undefined && this.keys.writeKey(id)?.secret !== undefined)
+      for (const peer of h.peers.attached) peer.sendInterest([id])
   }
 
   /** A key was learned or replaced: the peers' proofs and the document's announcement follow. */
@@ -259,14 +290,15 @@ export class Repo {
   private async load(id: DocId): Promise<DocHandle> {
     const store = new DocStore(this.opts.storage, id)
     const governance = await this.opts.governance?.(id)
-    const sigs = governance === undefined ? undefined : new SigStore()
+    // governed: every change's signature; free: the writer's over heads, if it has a write key
+    const sigs = new SigStore()
     const [loaded, records] = await Promise.all([
       store.load(),
-      sigs === undefined ? undefined : store.loadSigs(),
+      store.loadSigs(),
       automergeReady(),
       this.meta.loaded,
     ])
-    if (records !== undefined) sigs?.add(decodeSigRecords(records))
+    if (records !== undefined) sigs.add(decodeSigRecords(records))
     let doc = am().create()
     if (loaded !== undefined) {
       try {
@@ -301,9 +333,15 @@ export class Repo {
       ...(m?.confirmedAt !== undefined && m.confirmedWith !== undefined && m.confirmedHeads
         ? { confirmation: { at: m.confirmedAt, with: m.confirmedWith, heads: m.confirmedHeads } }
         : {}),
-      ...(governance !== undefined && sigs !== undefined
+      ...(governance !== undefined
         ? { governance, sigs, equivocations: this.equivocations }
-        : {}),
+        : {
+            sigs,
+            writes: {
+              key: () => this.keys.writeKey(id),
+              isWriter: (peer) => this.proofs.isWriter(peer, id),
+            },
+          }),
     })
     this.connect(handle, store)
     this.handles.set(id, handle)
@@ -313,7 +351,7 @@ export class Repo {
     // (whoever had it by id needs the new link)
     if (m?.created === true && governance === undefined && !this.keys.has(id)) {
       await this.keys.loaded
-      if (!this.keys.has(id)) await this.setKey(id, randomKey())
+      if (!this.keys.has(id)) await this.giveKeys(id)
     }
     await this.meta.touch(id)
     this.opts.views
@@ -383,7 +421,12 @@ export class Repo {
 
   /** The tags this tab shows a peer for these documents (those it holds keys for). */
   interestTags(peer: SyncPeer, ids: readonly DocId[]): Uint8Array[] {
-    return ids.flatMap((id) => this.keys.interestTag(id, peer.localPeer, peer.remotePeer) ?? [])
+    const [from, to] = [peer.localPeer, peer.remotePeer]
+    return ids.flatMap((id) =>
+      [this.keys.interestTag(id, from, to), this.keys.writeTag(id, from, to)].filter(
+        (t) => t !== undefined,
+      ),
+    )
   }
 
   /** Starts syncing a document with a peer, after showing it that we hold the key too. */
@@ -447,7 +490,7 @@ export class Repo {
     const h = this.handles.get(id)
     const message = h?.generateSyncMessage(peer) ?? null
     if (h === undefined || message === null) return null
-    return { message, sigs: h.governed ? h.peers.sigsFor(message) : [] }
+    return { message, sigs: h.peers.sigsFor(message, peer) }
   }
 
   private async serve(id: DocId): Promise<DocHandle | undefined> {
