@@ -117,9 +117,9 @@ describe('write keys', () => {
     await readOnlyLink(owner, reader, id)
     const other = writeKeyFromSecret(id, randomKey())
     await expect(reader.repo.setWriteKey(id, other)).rejects.toMatchObject({ code: 'WRONG_KEY' })
-    await expect(
-      reader.repo.setWriteKey(id, writeKeyFromPublic(other.pub)),
-    ).rejects.toMatchObject({ code: 'WRONG_KEY' })
+    await expect(reader.repo.setWriteKey(id, writeKeyFromPublic(other.pub))).rejects.toMatchObject({
+      code: 'WRONG_KEY',
+    })
     expect(reader.repo.keys.writeKey(id)?.secret).toBeUndefined()
     // an edit link of the same document makes the reader a writer
     await reader.repo.setWriteKey(id, owner.repo.keys.writeKey(id)!)

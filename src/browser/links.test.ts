@@ -19,6 +19,25 @@ describe('document links', () => {
     expect(parseDocLink(docLinkHash(doc, { key: keys.key }))).toEqual({ docId: doc, key: keys.key })
   })
 
+  it('round-trips edit and view-only links (w, wp); an edit link names no writer beside it', () => {
+    const key = toBase64Url(randomKey())
+    const write = toBase64Url(randomKey())
+    const writer = toBase64Url(randomKey())
+    expect(docLinkHash(doc, { key, write })).toBe(`#/doc/${doc}?k=${key}&w=${write}`)
+    expect(parseDocLink(docLinkHash(doc, { key, write }))).toEqual({ docId: doc, key, write })
+    expect(parseDocLink(docLinkHash(doc, { key, writer }))).toEqual({ docId: doc, key, writer })
+    expect(parseDocLink(`#/doc/${doc}?k=${key}&w=${write}&wp=${writer}`)).toEqual({
+      docId: doc,
+      key,
+      write,
+    })
+    expect(parseDocLink(`#/doc/${doc}?k=${key}&w=short&wp=${writer}`)).toEqual({
+      docId: doc,
+      key,
+      writer,
+    })
+  })
+
   it('ignores what is not a key: too short, too long, padded, not base64url', () => {
     const key = toBase64Url(randomKey())
     for (const bad of [key.slice(1), key + 'A', key + '=', key.replace(/^./, '+'), ''])

@@ -223,7 +223,9 @@ export class OrreryDocEditor extends FrameElement {
     const url = (k: LinkKeys): string =>
       `${location.origin}${location.pathname}${docLinkHash(this.docId, k)}`
     const link =
-      keys.key === undefined ? 'no share link: this browser holds no key to this document' : url(keys)
+      keys.key === undefined
+        ? 'no share link: this browser holds no key to this document'
+        : url(keys)
     // a free document this browser writes: a second link that only reads it
     const viewLink =
       keys.key !== undefined && keys.write !== undefined
@@ -241,8 +243,8 @@ export class OrreryDocEditor extends FrameElement {
       ${
         keys.writer !== undefined
           ? html`<p class="muted" data-testid="doc-read-only">
-              Read-only: this link lets you read this document, not change it. Ask for an edit
-              link to change it.
+              Read-only: this link lets you read this document, not change it. Ask for an edit link
+              to change it.
             </p>`
           : ''
       }

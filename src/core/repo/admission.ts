@@ -165,7 +165,9 @@ export class Admission {
       }
       if (checked.ok) {
         const sigs = checked.value
-          .map((c) => (c.vouched ? undefined : (inbound.sigs.get(c.hash) ?? this.store.get(c.hash))))
+          .map((c) =>
+            c.vouched ? undefined : (inbound.sigs.get(c.hash) ?? this.store.get(c.hash)),
+          )
           .filter((s) => s !== undefined)
         this.host.saveSigs(encodeSigRecords(this.store.add(sigs)))
         inbound.checked = checked.value

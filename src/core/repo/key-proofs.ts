@@ -110,7 +110,8 @@ export class KeyProofs {
    */
   isWriter(peer: SyncPeer, id: DocId): boolean {
     let expected = this.writeTags.get(peer)
-    if (expected === undefined) this.writeTags.set(peer, (expected = new Map()))
+    if (expected === undefined)
+      this.writeTags.set(peer, (expected = new Map<DocId, string | null>()))
     let hex = expected.get(id)
     if (hex === undefined) {
       // one MAC per peer and document, however often asked, whatever the peer sends

@@ -100,13 +100,7 @@ export function headSignatures(
   key: WriteKey,
   store: SigStore,
 ): ChangeSignature[] {
-  let changes = 0
-  try {
-    changes = am().decodeSyncMessage(message).changes.length
-  } catch {
-    return []
-  }
-  if (changes === 0) return []
+  if (!carriesChanges(message)) return []
   const out: ChangeSignature[] = []
   for (const head of doc.getHeads()) {
     let sig = store.get(head)
@@ -117,4 +111,12 @@ export function headSignatures(
     if (sig !== undefined) out.push(sig)
   }
   return out
+}
+
+function carriesChanges(message: Uint8Array): boolean {
+  try {
+    return am().decodeSyncMessage(message).changes.length > 0
+  } catch {
+    return false
+  }
 }
