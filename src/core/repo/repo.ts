@@ -2,7 +2,6 @@
  * The documents of this tab: opens them from storage, creates new ones, keeps the list of known
  * documents, and routes input from other tabs and remote peers to the right DocHandle.
  */
-import { am, automergeReady } from '../automerge'
 import { Emitter } from '../emitter'
 import { describeError } from '../errors'
 import { newDocId, parseDocId, type DocId } from '../ids'
@@ -16,7 +15,7 @@ import type { SyncPeer } from '../sync/peer'
 import type { TabBus, TabMessage } from '../tabs/bus'
 import { DocHandle } from './doc-handle'
 import type { Governance } from './governance'
-import { decodeSigRecords, SigStore } from './sigs'
+import { loadReplica } from './replica'
 import { EquivocationLog } from './equivocation'
 import { DocRecords, type DocMeta } from './doc-records'
 import { DocKeys } from './doc-keys'
@@ -290,36 +289,7 @@ export class Repo {
   private async load(id: DocId): Promise<DocHandle> {
     const store = new DocStore(this.opts.storage, id)
     const governance = await this.opts.governance?.(id)
-    // governed: every change's signature; free: the writer's over heads, if it has a write key
-    const sigs = new SigStore()
-    const [loaded, records] = await Promise.all([
-      store.load(),
-      store.loadSigs(),
-      automergeReady(),
-      this.meta.loaded,
-    ])
-    if (records !== undefined) sigs.add(decodeSigRecords(records))
-    let doc = am().create()
-    if (loaded !== undefined) {
-      try {
-        doc.free()
-        doc = am().load(loaded.bytes)
-      } catch (e) {
-        // A damaged chunk must not take the others down: load what loads, report the rest.
-        log.error(
-          `document ${id} did not load as a whole (${describeError(e)}); loading chunk by chunk`,
-        )
-        doc = am().create()
-        for (const c of loaded.chunks) {
-          try {
-            doc.loadIncremental(c)
-          } catch (e2) {
-            log.error(`skipping a damaged chunk of ${id}: ${describeError(e2)}`)
-          }
-        }
-      }
-      doc.saveIncremental() // everything loaded is already stored
-    }
+    const [{ doc, sigs }] = await Promise.all([loadReplica(store), this.meta.loaded])
     const existing = this.handles.get(id)
     if (existing !== undefined) {
       doc.free()
