@@ -11,9 +11,7 @@ import { decodeSigRecords, SigStore } from './sigs'
 
 const log = createLogger('repo')
 
-export async function loadReplica(
-  store: DocStore,
-): Promise<{ doc: AutomergeDoc; sigs: SigStore }> {
+export async function loadReplica(store: DocStore): Promise<{ doc: AutomergeDoc; sigs: SigStore }> {
   const id = store.docId
   // governed: every change's signature; free: the writer's over heads, if it has a write key
   const sigs = new SigStore()
@@ -24,7 +22,9 @@ export async function loadReplica(
   try {
     doc = am().load(loaded.bytes)
   } catch (e) {
-    log.error(`document ${id} did not load as a whole (${describeError(e)}); loading chunk by chunk`)
+    log.error(
+      `document ${id} did not load as a whole (${describeError(e)}); loading chunk by chunk`,
+    )
     doc = am().create()
     for (const c of loaded.chunks) {
       try {
