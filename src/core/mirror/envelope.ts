@@ -1,0 +1,338 @@
+/**
+ * Mirror envelopes: the encrypted bundles of changes a tab uploads to an always-on mirror. The
+ * mirror holds only ciphertext: it can group envelopes by document and uploader, order them and
+ * check who uploaded them, but not learn a document's id or read a change.
+ *
+ * Format, version 1 (varints are unsigned LEB128 in their shortest form, at most 2^53 − 1):
+ *
+ *   header     version (1 byte, 1)
+ *              docTag (32)     keyedTag(deriveKey(readKey, 'mirror-doc/v1', docId bytes)):
+ *                              the same for every envelope of a document under one read key,
+ *                              unlinkable to the id without the key (`mirrorDocTag`)
+ *              epoch (varint)  the space's key epoch; 0 for a free document
+ *              uploader (32)   the uploading identity's Ed25519 public key
+ *              seq (varint)    1, 2, 3… per uploader and docTag
+ *   varint(ciphertext length) ‖ ciphertext
+ *              aead.ts box under deriveKey(readKey, 'mirror-body/v1', docId bytes), with the
+ *              header's bytes as associated data: a body cannot be moved under another header
+ *   signature (64)
+ *              the uploader's Ed25519 signature over header ‖ SHA-256(ciphertext)
+ *
+ * The plaintext is a list of changes: varint(count ≥ 1), then for each one varint(length ≥ 1) ‖
+ * change bytes ‖ a flag byte (0: no change signature; 1: author key (32) ‖ signature (64)
+ * follow). A change signature's hash is not stored: the reader recomputes it from the change.
+ *
+ * The signed bytes cannot pass for anything else the identity signs: change signatures cover a
+ * 32-byte hash (these are at least 99 bytes), and every other format it signs begins with a text
+ * label (or a label's length, 16) or JSON (these begin with the byte 1).
+ *
+ * `parseEnvelope` and `verifyEnvelope` need no key (the mirror runs them); `openEnvelope` needs
+ * the document's id and read key. None of the three throws, whatever the input.
+ */
+import { concatBytes, sha256 } from '../bytes'
+import { CryptoError, IdentityError, ProtocolError, type Result, err, ok } from '../errors'
+import { sign, verify, type Identity } from '../identity'
+import { docIdToBytes, parseDocId, type DocId } from '../ids'
+import {
+  AEAD_OVERHEAD,
+  KEY_BYTES,
+  decrypt,
+  deriveKey,
+  encrypt,
+  equalBytes,
+  keyedTag,
+} from '../keys/aead'
+import { Reader, Writer } from '../wire/codec'
+
+export const ENVELOPE_VERSION = 1
+/** the largest envelope, all of it: larger ones are neither made nor parsed (MESSAGE_TOO_LARGE) */
+export const MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
+
+const TAG_BYTES = 32
+const PUBLIC_KEY_BYTES = 32
+const SIGNATURE_BYTES = 64
+const HASH_BYTES = 32
+const NO_SIGNATURE = 0
+const HAS_SIGNATURE = 1
+
+/** One change in an envelope, with its author's signature (both fields, or neither). */
+export interface EnvelopeChange {
+  change: Uint8Array
+  /** the author's Ed25519 public key (32 bytes) */
+  author?: Uint8Array
+  /** the author's signature over the change's hash (64 bytes) */
+  signature?: Uint8Array
+}
+
+/** The cleartext part of an envelope: what the mirror sees. */
+export interface EnvelopeHeader {
+  version: 1
+  docTag: Uint8Array
+  epoch: number
+  uploader: Uint8Array
+  seq: number
+}
+
+/** An envelope as `parseEnvelope` reads it; the byte arrays are views of the parsed bytes. */
+export interface ParsedEnvelope {
+  header: EnvelopeHeader
+  ciphertext: Uint8Array
+  signature: Uint8Array
+  /** what the uploader's signature covers: the header's bytes ‖ SHA-256(ciphertext) */
+  signed: Uint8Array
+}
+
+export interface OpenedEnvelope {
+  header: EnvelopeHeader
+  /** views of one decrypted buffer */
+  changes: EnvelopeChange[]
+}
+
+export interface SealInput {
+  docId: DocId
+  /** the document's 32-byte read key (a space document's: its epoch's key) */
+  readKey: Uint8Array
+  epoch: number
+  uploader: Identity
+  seq: number
+  changes: readonly EnvelopeChange[]
+}
+
+/**
+ * The tag under which the mirror files a document's envelopes. Throws on an id that is not a
+ * document id or a key that is not 32 bytes (a caller's bug).
+ */
+export function mirrorDocTag(docId: DocId, readKey: Uint8Array): Uint8Array {
+  return keyedTag(deriveKey(readKey, 'mirror-doc/v1', docIdBytes(docId)))
+}
+
+function bodyKey(docId: DocId, readKey: Uint8Array): Uint8Array {
+  return deriveKey(readKey, 'mirror-body/v1', docIdBytes(docId))
+}
+
+function docIdBytes(docId: DocId): Uint8Array {
+  const parsed = parseDocId(docId)
+  if (!parsed.ok) throw parsed.error
+  return docIdToBytes(parsed.value)
+}
+
+/** A header's bytes (the associated data of the body, and the start of what is signed). */
+export function encodeEnvelopeHeader(h: EnvelopeHeader): Uint8Array {
+  if (h.version !== ENVELOPE_VERSION) throw new RangeError(`envelope version ${String(h.version)}`)
+  if (h.docTag.length !== TAG_BYTES) throw new RangeError('a docTag is 32 bytes')
+  if (h.uploader.length !== PUBLIC_KEY_BYTES) throw new RangeError('an uploader key is 32 bytes')
+  if (!Number.isSafeInteger(h.seq) || h.seq < 1) throw new RangeError(`seq ${h.seq} is not ≥ 1`)
+  return new Writer()
+    .u8(h.version)
+    .raw(h.docTag)
+    .varint(h.epoch)
+    .raw(h.uploader)
+    .varint(h.seq)
+    .finish()
+}
+
+/**
+ * Encrypts and signs `changes` for the mirror. Throws on a caller's bug (a bad id or key, seq
+ * below 1, a change without bytes, a signature without its author or of the wrong size) and
+ * with a ProtocolError MESSAGE_TOO_LARGE when the envelope would exceed MAX_ENVELOPE_BYTES
+ * (upload fewer changes at a time).
+ */
+export function sealEnvelope(input: SealInput): Uint8Array {
+  const { docId, readKey, epoch, uploader, seq, changes } = input
+  const header = encodeEnvelopeHeader({
+    version: ENVELOPE_VERSION,
+    docTag: mirrorDocTag(docId, readKey),
+    epoch,
+    uploader: uploader.publicKey,
+    seq,
+  })
+  const plaintext = encodeChanges(changes)
+  const ciphertext = encrypt(bodyKey(docId, readKey), plaintext, header)
+  const lengthPrefix = new Writer().varint(ciphertext.length).finish()
+  const size = header.length + lengthPrefix.length + ciphertext.length + SIGNATURE_BYTES
+  if (size > MAX_ENVELOPE_BYTES)
+    throw new ProtocolError(
+      'MESSAGE_TOO_LARGE',
+      `an envelope of ${size} bytes (the limit is ${MAX_ENVELOPE_BYTES})`,
+    )
+  const signature = sign(uploader, signedBytes(header, ciphertext))
+  return concatBytes([header, lengthPrefix, ciphertext, signature])
+}
+
+function encodeChanges(changes: readonly EnvelopeChange[]): Uint8Array {
+  if (changes.length === 0) throw new RangeError('an envelope holds at least one change')
+  const w = new Writer().varint(changes.length)
+  for (const c of changes) {
+    if (c.change.length === 0) throw new RangeError('a change of no bytes')
+    w.bytes(c.change)
+    if (c.author === undefined && c.signature === undefined) {
+      w.u8(NO_SIGNATURE)
+      continue
+    }
+    if (c.author?.length !== PUBLIC_KEY_BYTES || c.signature?.length !== SIGNATURE_BYTES)
+      throw new RangeError('a change signature is an author key (32 bytes) and a signature (64)')
+    w.u8(HAS_SIGNATURE).raw(c.author).raw(c.signature)
+  }
+  return w.finish()
+}
+
+function signedBytes(header: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  return concatBytes([header, sha256(ciphertext)])
+}
+
+// ---- reading -----------------------------------------------------------------------------------
+
+/** The number of bytes `n` takes as a shortest varint. */
+function varintLength(n: number): number {
+  let bytes = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    bytes++
+  }
+  return bytes
+}
+
+/** A varint in its shortest form only: any other spelling would be a second envelope for one. */
+function readVarint(r: Reader): number {
+  const before = r.remaining
+  const n = r.varint()
+  if (r.error === undefined && before - r.remaining !== varintLength(n))
+    r.fail('a varint not in its shortest form')
+  return n
+}
+
+const malformed = (why: string): Result<never, ProtocolError> =>
+  err(new ProtocolError('MALFORMED_MESSAGE', `mirror envelope: ${why}`))
+
+interface Parsed extends ParsedEnvelope {
+  /** the header's bytes, a view of the input */
+  headerBytes: Uint8Array
+}
+
+function parse(bytes: Uint8Array): Result<Parsed, ProtocolError> {
+  if (!(bytes instanceof Uint8Array)) return malformed('not bytes')
+  if (bytes.length > MAX_ENVELOPE_BYTES)
+    return err(
+      new ProtocolError(
+        'MESSAGE_TOO_LARGE',
+        `a mirror envelope of ${bytes.length} bytes (the limit is ${MAX_ENVELOPE_BYTES})`,
+      ),
+    )
+  const r = new Reader(bytes)
+  const version = r.u8()
+  if (r.error !== undefined) return malformed(r.error)
+  if (version !== ENVELOPE_VERSION)
+    return err(
+      new ProtocolError('UNSUPPORTED_VERSION', `mirror envelope version ${version} (this reads 1)`),
+    )
+  const docTag = r.raw(TAG_BYTES)
+  const epoch = readVarint(r)
+  const uploader = r.raw(PUBLIC_KEY_BYTES)
+  const seq = readVarint(r)
+  if (r.error === undefined && seq === 0) r.fail('seq 0 (the first is 1)')
+  const headerBytes = bytes.subarray(0, bytes.length - r.remaining)
+  const length = readVarint(r)
+  if (r.error !== undefined) return malformed(r.error)
+  if (length > MAX_ENVELOPE_BYTES)
+    return err(
+      new ProtocolError('MESSAGE_TOO_LARGE', `a mirror envelope's body of ${length} bytes`),
+    )
+  if (length < AEAD_OVERHEAD) return malformed(`a body of ${length} bytes cannot be a box`)
+  const ciphertext = r.raw(length)
+  const signature = r.raw(SIGNATURE_BYTES)
+  r.end()
+  if (r.error !== undefined) return malformed(r.error)
+  return ok({
+    header: { version: ENVELOPE_VERSION, docTag, epoch, uploader, seq },
+    ciphertext,
+    signature,
+    signed: signedBytes(headerBytes, ciphertext),
+    headerBytes,
+  })
+}
+
+/**
+ * Reads an envelope's structure, with no key: what the mirror runs on an upload. Refuses (as a
+ * ProtocolError, never a throw) truncation, trailing bytes, another version
+ * (UNSUPPORTED_VERSION), more than MAX_ENVELOPE_BYTES (MESSAGE_TOO_LARGE), seq 0, and varints
+ * above 2^53 − 1 or not in their shortest form. The uploader's signature is not checked here:
+ * `verifyEnvelope`.
+ */
+export function parseEnvelope(bytes: Uint8Array): Result<ParsedEnvelope, ProtocolError> {
+  const parsed = parse(bytes)
+  if (!parsed.ok) return parsed
+  const { header, ciphertext, signature, signed } = parsed.value
+  return ok({ header, ciphertext, signature, signed })
+}
+
+/**
+ * Whether the uploader named in the header signed this envelope (no key needed: the mirror runs
+ * it too). `parsed` is `parseEnvelope`'s answer; `signed` must still begin with its header.
+ */
+export function verifyEnvelope(parsed: ParsedEnvelope): boolean {
+  const { header, signed, signature } = parsed
+  let headerBytes: Uint8Array
+  try {
+    headerBytes = encodeEnvelopeHeader(header)
+  } catch {
+    return false
+  }
+  if (signed.length !== headerBytes.length + HASH_BYTES) return false
+  if (!equalBytes(signed.subarray(0, headerBytes.length), headerBytes)) return false
+  return verify(header.uploader, signed, signature)
+}
+
+/**
+ * Opens an envelope of document `docId` with its read key: parses it, checks the uploader's
+ * signature (BAD_SIGNATURE), that it is this document's under this key (WRONG_KEY), decrypts
+ * it (BAD_CIPHERTEXT) and reads the changes strictly (MALFORMED_MESSAGE). Never throws. The
+ * changes' signatures are not checked here: that takes their hashes (the repo's write rules).
+ */
+export function openEnvelope(
+  bytes: Uint8Array,
+  docId: DocId,
+  readKey: Uint8Array,
+): Result<OpenedEnvelope> {
+  const id = parseDocId(docId)
+  if (!id.ok) return id
+  if (!(readKey instanceof Uint8Array) || readKey.length !== KEY_BYTES)
+    return err(new CryptoError('WRONG_KEY', `a read key is ${KEY_BYTES} bytes`))
+  const parsed = parse(bytes)
+  if (!parsed.ok) return parsed
+  const envelope = parsed.value
+  if (!verifyEnvelope(envelope))
+    return err(new IdentityError('BAD_SIGNATURE', 'the uploader did not sign this envelope'))
+  if (!equalBytes(envelope.header.docTag, mirrorDocTag(id.value, readKey)))
+    return err(
+      new CryptoError('WRONG_KEY', 'the envelope is of another document, or under another key'),
+    )
+  const plaintext = decrypt(bodyKey(id.value, readKey), envelope.ciphertext, envelope.headerBytes)
+  if (!plaintext.ok) return plaintext
+  const changes = decodeChanges(plaintext.value)
+  if (!changes.ok) return changes
+  return ok({ header: envelope.header, changes: changes.value })
+}
+
+function decodeChanges(plaintext: Uint8Array): Result<EnvelopeChange[], ProtocolError> {
+  const r = new Reader(plaintext)
+  const count = readVarint(r)
+  if (r.error === undefined && count === 0) r.fail('no changes')
+  const changes: EnvelopeChange[] = []
+  for (let i = 0; i < count && r.error === undefined; i++) {
+    const length = readVarint(r)
+    if (r.error === undefined && length === 0) r.fail('a change of no bytes')
+    const change = r.raw(length)
+    const flag = r.u8()
+    if (flag === HAS_SIGNATURE) {
+      const author = r.raw(PUBLIC_KEY_BYTES)
+      const signature = r.raw(SIGNATURE_BYTES)
+      changes.push({ change, author, signature })
+    } else {
+      if (flag !== NO_SIGNATURE) r.fail(`signature flag ${flag}`)
+      changes.push({ change })
+    }
+  }
+  r.end()
+  if (r.error !== undefined) return malformed(`its changes: ${r.error}`)
+  return ok(changes)
+}
