@@ -3,6 +3,7 @@ import { utf8 } from '../bytes'
 import { docTopic, interestKey, interestTag, newDocId } from '../ids'
 import { randomKey } from '../keys/aead'
 import { MemoryStorageAdapter } from '../storage/memory'
+import { writeKeyFromPublic, writeKeyFromSecret } from '../keys/write-key'
 import { DocKeys } from './doc-keys'
 import { Repo } from './repo'
 
@@ -97,5 +98,42 @@ describe('a free document made before documents had keys', () => {
     await repo.open(theirs)
     expect(repo.keys.get(mine)?.length).toBe(32)
     expect(repo.keys.get(theirs)).toBeUndefined() // locked: only a new link opens it to peers
+  })
+})
+
+describe('DocKeys write keys', () => {
+  it('keeps a secret stored across loads; a view-only link while the keys load never replaces it', async () => {
+    const storage = new MemoryStorageAdapter()
+    const id = newDocId()
+    const secret = writeKeyFromSecret(id, randomKey())
+    const first = new DocKeys(storage, () => undefined)
+    expect(await first.setWriteKey(id, secret)).toBe(true)
+    expect(await first.setWriteKey(id, writeKeyFromPublic(secret.pub))).toBe(false)
+    expect(first.writeKey(id)?.secret).toEqual(secret.secret)
+
+    const loading = new DocKeys(storage, () => undefined) // the owner opens its own view link
+    const viewed = loading.setWriteKey(id, writeKeyFromPublic(secret.pub))
+    expect(loading.writeKey(id)?.secret).toBeUndefined() // in memory at once: a reader for now
+    expect(await viewed).toBe(false)
+    expect(loading.writeKey(id)?.secret).toEqual(secret.secret) // storage's secret stays
+    const later = new DocKeys(storage, () => undefined)
+    await later.loaded
+    expect(later.writeKey(id)?.secret).toEqual(secret.secret)
+  })
+
+  it('refuses another writer, also one that differs only from what storage holds', async () => {
+    const storage = new MemoryStorageAdapter()
+    const id = newDocId()
+    const writer = writeKeyFromPublic(writeKeyFromSecret(id, randomKey()).pub)
+    const other = writeKeyFromSecret(id, randomKey())
+    await new DocKeys(storage, () => undefined).setWriteKey(id, writer)
+    const loading = new DocKeys(storage, () => undefined)
+    await expect(loading.setWriteKey(id, other)).rejects.toMatchObject({ code: 'WRONG_KEY' })
+    expect(loading.writeKey(id)?.pub).toEqual(writer.pub)
+    await expect(loading.setWriteKey(id, other)).rejects.toMatchObject({ code: 'WRONG_KEY' })
+    await storage.save(['doc-writer', newDocId()], utf8('x:nonsense'))
+    const again = new DocKeys(storage, () => undefined)
+    await again.loaded
+    expect(again.writeKey(id)?.pub).toEqual(writer.pub)
   })
 })

@@ -43,7 +43,8 @@ export class DocKeys {
   private readonly writers = new Map<DocId, WriteKey>()
   /** keys set here and not stored yet: another tab's news (a reload) does not undo them */
   private readonly unsaved = new Set<DocId>()
-  private readonly unsavedWriters = new Set<DocId>()
+  /** the write-key records as storage holds them (as far as this tab knows) */
+  private readonly stored = new Map<DocId, string>()
   /** the first load is under way: a key the profile held wins over one set meanwhile */
   private first = true
   /** a document's write key was learned, or its secret (from storage, another tab, or a link) */
@@ -86,23 +87,25 @@ export class DocKeys {
   /**
    * Keeps what a link or the document's maker knows of its write key, in memory at once (before
    * any sync is taken) and then in storage. A secret upgrades a writer it matches; a writer that
-   * differs from the one held is refused (WRONG_KEY) and changes nothing.
+   * differs from the one held (here or, once loaded, in storage) is refused (WRONG_KEY) and
+   * changes nothing. Resolves to whether storage changed.
    */
-  async setWriteKey(id: DocId, w: WriteKey): Promise<void> {
-    const held = this.writers.get(id)
-    const kept = mergeWriteKeys(id, held, w)
+  async setWriteKey(id: DocId, w: WriteKey): Promise<boolean> {
+    const kept = mergeWriteKeys(id, this.writers.get(id), w)
     if (!kept.ok) throw kept.error
-    if (kept.value === held) return
-    this.writers.set(id, kept.value)
-    this.writerChanged(id)
-    this.unsavedWriters.add(id)
-    try {
-      await this.loaded
-      if (this.writers.get(id) !== kept.value) return // storage held another
-      await this.storage.save(['doc-writer', id], utf8(encodeWriteKey(kept.value)))
-    } finally {
-      this.unsavedWriters.delete(id)
+    if (kept.value !== this.writers.get(id)) {
+      this.writers.set(id, kept.value)
+      this.writerChanged(id)
     }
+    await this.loaded
+    // the load merged what storage held: a secret stays; a writer it held wins over this one
+    const now = this.writers.get(id)
+    if (now === undefined || !equalBytes(now.pub, w.pub)) throw wrongWriter(id)
+    const record = encodeWriteKey(now)
+    if (this.stored.get(id) === record) return false
+    await this.storage.save(['doc-writer', id], utf8(record))
+    this.stored.set(id, record)
+    return true
   }
 
   /** The tag this tab shows `toPeer` for a document (see `interestTag`), or undefined. */
@@ -169,7 +172,7 @@ export class DocKeys {
           log.warn(`ignoring an unreadable write key ${c.key.join('/')}`)
           continue
         }
-        if (this.unsavedWriters.has(id)) continue // being stored: the same or newer
+        this.stored.set(id, fromUtf8(c.data))
         const held = this.writers.get(id)
         const kept = mergeWriteKeys(id, w, held) // what storage held wins a conflict
         const next = kept.ok ? kept.value : w
@@ -194,14 +197,15 @@ function mergeWriteKeys(
   incoming: WriteKey | undefined,
 ): Result<WriteKey, CryptoError> {
   if (held === undefined || incoming === undefined) return ok((held ?? incoming) as WriteKey)
-  if (!equalBytes(held.pub, incoming.pub))
-    return err(
-      new CryptoError(
-        'WRONG_KEY',
-        `this link's write key is not the one of document ${id} this browser holds; ask for a new link`,
-      ),
-    )
+  if (!equalBytes(held.pub, incoming.pub)) return err(wrongWriter(id))
   return ok(held.secret === undefined && incoming.secret !== undefined ? incoming : held)
+}
+
+function wrongWriter(id: DocId): CryptoError {
+  return new CryptoError(
+    'WRONG_KEY',
+    `this link's write key is not the one of document ${id} this browser holds; ask for a new link`,
+  )
 }
 
 /** `s:<secret>` where this profile writes, `p:<writer>` where it reads. */

@@ -163,7 +163,8 @@ export class LocalRules {
     // space document: it would launder what a hidden map holds). The paths stay noted.
     const g = this.governance
     if (g !== undefined && !(g.mayRepair?.() ?? g.mayWriteLocally().ok)) return
-    if (this.writes?.key()?.secret === undefined && this.writes?.key() !== undefined) return
+    const w = this.writes?.key()
+    if (w !== undefined && w.secret === undefined) return // a reader of a free document
     // nor under another identity's owned top-level key (spaces/owned.ts): those paths stay noted
     const paths = [...this.conflicted.values()].filter(
       (p) => g === undefined || g.mayWriteLocally([String(p[0])]).ok,

@@ -156,8 +156,8 @@ export class Repo {
    * WRONG_KEY when it is not the writer this profile knows for the document.
    */
   async setWriteKey(id: DocId, w: WriteKey): Promise<void> {
-    await this.keys.setWriteKey(id, w)
-    this.opts.bus?.post({ t: 'doc-key', doc: id, from: this.opts.tabId })
+    if (await this.keys.setWriteKey(id, w))
+      this.opts.bus?.post({ t: 'doc-key', doc: id, from: this.opts.tabId })
   }
 
   /**
