@@ -14,12 +14,16 @@
  * | ORRERY_RELAY_DATA_LIMIT       | 1048576 | bytes per relayed connection (signalling only)        |
  * | ORRERY_RELAY_DURATION_LIMIT   | 120     | seconds a relayed connection may stay open            |
  * | ORRERY_RESERVATION_TTL        | 7200    | seconds a reservation lasts unless refreshed          |
+ * | ORRERY_MIRROR                 | 1       | 0: no mirror (encrypted envelopes kept for tabs)      |
  *
  * Browsers only use relayed connections to set up WebRTC (a few KiB of signalling) and then
  * close them: documents never travel through the relay, hence the small data limit. Every
  * HTTP request counts against the rate, WebSocket upgrades included (in --dev, requests Vite
  * answers do not: it serves the app as hundreds of modules). Behind a reverse proxy every client
  * has the proxy's IP: set ORRERY_TRUST_PROXY=1 (only then, or clients could pick their own IP).
+ *
+ * The mirror (relay/mirror/) keeps its envelopes in `<ORRERY_DATA_DIR>/mirror` (LevelDB; the
+ * directory is made at start). It holds ciphertext only, under the quotas below.
  *
  * Development: `--dev` (or ORRERY_DEV=1) serves the sources through Vite with hot reload;
  * `--publish apps/<name>` (repeatable, or ORRERY_PUBLISH=a,b) rebuilds that app on every save and
@@ -68,6 +72,13 @@ export interface RelayConfig {
   relayDurationLimit: number
   /** seconds a reservation lasts unless the client refreshes it */
   reservationTtl: number
+  /**
+   * run the mirror (ORRERY_MIRROR=0 turns it off). Optional, as is `mirrorDir`: a config built by
+   * hand (tests, embedders) gets the defaults, the mirror on in `<dataDir>/mirror`.
+   */
+  mirror?: boolean
+  /** where the mirror's store lives (default `<dataDir>/mirror`) */
+  mirrorDir?: string
 }
 
 export function readConfig(argv = process.argv.slice(2), env = process.env): RelayConfig {
@@ -111,6 +122,8 @@ export function readConfig(argv = process.argv.slice(2), env = process.env): Rel
     relayDataLimit: positive(env, 'ORRERY_RELAY_DATA_LIMIT', 1024 * 1024),
     relayDurationLimit: positive(env, 'ORRERY_RELAY_DURATION_LIMIT', 120),
     reservationTtl: positive(env, 'ORRERY_RESERVATION_TTL', 2 * 60 * 60),
+    mirror: env.ORRERY_MIRROR !== '0',
+    mirrorDir: path.resolve(env.ORRERY_DATA_DIR ?? '.data/relay', 'mirror'),
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The relay's libp2p node: a WebSockets listener (on an internal loopback port; the public HTTP
  * server forwards WebSocket upgrades to it), circuit-relay-v2 so browsers can reserve an address
- * and meet over WebRTC, identify, ping, Orrery's discovery service, block seeding and releases.
+ * and meet over WebRTC, identify, ping, Orrery's discovery service, block seeding and releases,
+ * and the mirror (encrypted envelopes kept for tabs) unless it is turned off.
  */
 import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { identify, type Identify } from '@libp2p/identify'
@@ -15,6 +16,7 @@ import { discoveryServer, type DiscoveryServer } from '../src/core/discovery/ser
 import { orreryBlocks, type BlockService } from '../src/core/blocks/service'
 import { orreryReleases, type ReleaseService } from '../src/core/releases/service'
 import type { BlockStore } from '../src/core/blocks/types'
+import { mirrorService, type MirrorService, type MirrorServiceInit } from './mirror/service'
 
 export interface RelayNodeOptions {
   privateKey: PrivateKey
@@ -29,6 +31,8 @@ export interface RelayNodeOptions {
   seed: boolean
   /** libp2p's metrics component (relay/libp2p-metrics.ts) */
   metrics: (components: { logger: ComponentLogger }) => Metrics
+  /** the mirror service's settings (it opens its store at start, closes it at stop); none: off */
+  mirror?: MirrorServiceInit
 }
 
 export interface RelayServices extends Record<string, unknown> {
@@ -38,6 +42,8 @@ export interface RelayServices extends Record<string, unknown> {
   discovery: DiscoveryServer
   blocks: BlockService
   releases: ReleaseService
+  /** absent when the mirror is off */
+  mirror?: MirrorService
 }
 
 export type RelayNode = Libp2p<RelayServices>
@@ -76,6 +82,7 @@ export async function createRelayNode(opts: RelayNodeOptions): Promise<RelayNode
       blocks: orreryBlocks({ store: opts.blocks, serve: opts.seed }),
       // announces the apps it seeds and live-published versions to the peers that follow them
       releases: orreryReleases({}),
+      ...(opts.mirror === undefined ? {} : { mirror: mirrorService(opts.mirror) }),
     },
   })
 }

@@ -3,7 +3,7 @@
  * description for pages (/orrery/relay.json), /health, /metrics, and WebSocket upgrades forwarded
  * to the libp2p listener. This file puts the parts together:
  *
- * - node.ts: the libp2p node (circuit relay, discovery, blocks, releases)
+ * - node.ts: the libp2p node (circuit relay, discovery, blocks, releases, the mirror)
  * - routes.ts: the HTTP requests; static.ts the built app; dev-server.ts Vite and live publishing
  * - ws-forward.ts: WebSocket upgrades handed to libp2p
  * - client-limits.ts: per-IP request rate and WebSocket connections (429, counted in /metrics)
@@ -11,6 +11,7 @@
  * - lifecycle.ts: listening and stopping
  */
 import http from 'node:http'
+import path from 'node:path'
 import type { RelayConfig } from './config'
 import { ClientLimits } from './client-limits'
 import { startDevServing, type DevServing } from './dev-server'
@@ -53,6 +54,9 @@ export async function startRelay(
     relayDataLimit: config.relayDataLimit,
     relayDurationLimit: config.relayDurationLimit,
     reservationTtl: config.reservationTtl,
+    ...(config.mirror === false
+      ? {}
+      : { mirror: { dir: config.mirrorDir ?? path.join(config.dataDir, 'mirror') } }),
   })
   const announcer = new SeedAnnouncer(blocks, node.services.releases, config.seedDirs[0] as string)
   await announcer.start()

@@ -456,6 +456,6 @@ export class MirrorStore {
 
 /** Logs a refusal (never the envelope) and returns it. */
 function refuse(error: OrreryError): Result<never, OrreryError> {
-  log.info(`refused an envelope: ${error.code}: ${error.message}`)
+  log.debug(`refused an envelope: ${error.code}: ${error.message}`)
   return err(error)
 }

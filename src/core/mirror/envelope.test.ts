@@ -171,7 +171,17 @@ describe('mirror envelopes', () => {
         codes.add(code)
       }
     }
-    expect([...codes].sort()).toEqual(['BAD_SIGNATURE', 'MALFORMED_MESSAGE', 'UNSUPPORTED_VERSION'])
+    // which structural code a flipped length gives depends on the random bytes after it (a
+    // continuation bit can make the length huge): any of these, never an open
+    const allowed = [
+      'BAD_SIGNATURE',
+      'MALFORMED_MESSAGE',
+      'MESSAGE_TOO_LARGE',
+      'UNSUPPORTED_VERSION',
+    ]
+    for (const code of codes) expect(allowed).toContain(code)
+    for (const code of ['BAD_SIGNATURE', 'MALFORMED_MESSAGE', 'UNSUPPORTED_VERSION'])
+      expect(codes).toContain(code)
   })
 
   it('refuses a body tampered and re-signed by its uploader (BAD_CIPHERTEXT)', () => {
