@@ -48,6 +48,22 @@ describe('tabs of one profile', () => {
     expect(await t2.repo.list()).toHaveLength(1)
   })
 
+  it('know the write secret of a document another tab made, as soon as they know its read key', async () => {
+    const open = profile()
+    const t1 = open()
+    const t2 = open()
+    await t2.repo.keys.loaded
+    const keyed = new Promise<string>((resolve) =>
+      t2.repo.events.on('doc-keyed', ({ id }) => resolve(id)),
+    )
+    const id = (await t1.repo.create()).id
+    await t2.repo.open(id) // announced when its read key arrives from the other tab
+    expect(await keyed).toBe(id)
+    // the moment tab 2 has the read key, it has the secret too: it writes as a writer
+    expect(t2.repo.keys.writeKey(id)?.secret).toEqual(t1.repo.keys.writeKey(id)?.secret)
+    await t2.state.set(`/${id}/by`, 'tab 2')
+  })
+
   it('never lose another tab’s writes to compaction', async () => {
     const open = profile()
     const t1 = open()

@@ -155,16 +155,8 @@ export class DocKeys {
 
   private async load(): Promise<void> {
     try {
-      for (const c of await this.storage.loadRange(['doc-key'])) {
-        const id = c.key[1] ?? ''
-        const key = fromBase64Url(fromUtf8(c.data))
-        if (!parseDocId(id).ok || key?.length !== DOC_KEY_BYTES) {
-          log.warn(`ignoring an unreadable document key ${c.key.join('/')}`)
-          continue
-        }
-        if (!this.first && this.unsaved.has(id)) continue // set here since: newer than storage
-        this.remember(id, key)
-      }
+      // writers first: a document is announced (its read key learned) only with its writer known,
+      // or a tab would take it for one without a write key until the writers load
       for (const c of await this.storage.loadRange(['doc-writer'])) {
         const id = c.key[1] ?? ''
         const w = parseDocId(id).ok ? decodeWriteKey(id, fromUtf8(c.data)) : undefined
@@ -181,6 +173,16 @@ export class DocKeys {
           this.writers.set(id, next)
           this.writerChanged(id)
         }
+      }
+      for (const c of await this.storage.loadRange(['doc-key'])) {
+        const id = c.key[1] ?? ''
+        const key = fromBase64Url(fromUtf8(c.data))
+        if (!parseDocId(id).ok || key?.length !== DOC_KEY_BYTES) {
+          log.warn(`ignoring an unreadable document key ${c.key.join('/')}`)
+          continue
+        }
+        if (!this.first && this.unsaved.has(id)) continue // set here since: newer than storage
+        this.remember(id, key)
       }
     } catch (e) {
       log.error(`could not read the documents' keys: ${describeError(e)}`)

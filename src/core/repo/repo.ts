@@ -143,12 +143,14 @@ export class Repo {
       this.opts.bus?.post({ t: 'doc-key', doc: id, from: this.opts.tabId })
   }
 
-  /** A free document's own keys: a random read key and a random write secret (its maker's). */
+  /**
+   * A free document's own keys: a random write secret (its maker's), then a random read key. In
+   * that order: another tab of the profile that hears of the read key must find the secret
+   * stored, or it would take the document for one without a write key, and write as a reader.
+   */
   private async giveKeys(id: DocId): Promise<void> {
-    await Promise.all([
-      this.setKey(id, randomKey()),
-      this.keys.setWriteKey(id, writeKeyFromSecret(id, randomKey())),
-    ])
+    await this.setWriteKey(id, writeKeyFromSecret(id, randomKey()))
+    await this.setKey(id, randomKey())
   }
 
   /**
