@@ -19,18 +19,13 @@ import { newDocId } from '../src/core/ids'
 import { randomKey } from '../src/core/keys/aead'
 import { sealEnvelope } from '../src/core/mirror/envelope'
 import { MirrorStore } from '../relay/mirror/store'
+import { median } from './stats'
 
 const RUNS = 5
 const ENVELOPES = 5_000
 const UPLOADERS = 10
 const W2_CHANGES = 5_000
 const PER_ENVELOPE = 100
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
-}
 
 function dirSize(dir: string): number {
   let total = 0

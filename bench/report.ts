@@ -12,6 +12,7 @@ import type { RawResult } from './rtc'
 import type { S1Result, S2Result } from './signed'
 import type { DocView, LoadResult, W1Result, W2Result } from './workloads'
 import { none, values } from './rows'
+import { median } from './stats'
 
 export const WORKLOADS = [
   'W1',
@@ -72,12 +73,7 @@ export const emptyResults = (): Results => ({
   DIAL: [],
 })
 
-export function median(xs: number[]): number {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
+export { median }
 
 export interface Row {
   workload: Workload

@@ -16,18 +16,13 @@ import { utf8 } from '../src/core/bytes'
 import { generateIdentity } from '../src/core/identity'
 import { randomKey, sealTo, sealToMany, seedKeyStore } from '../src/core/keys'
 import { hasNativeX25519 } from '../src/core/keys/seal-many'
+import { median } from './stats'
 
 const MEMBERS = 100
 const RUNS = 20
 const WARMUPS = 3
 const TARGET_MS = 50
 const CONTEXT = utf8('bench/space/epoch:1')
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
-}
 
 async function run(): Promise<{ sealMs: number; manyMs: number; openMs: number }> {
   const members = Array.from({ length: MEMBERS }, () => generateIdentity())

@@ -18,16 +18,11 @@ import { randomKey } from '../src/core/keys/aead'
 import { signHead, writeKeyFromPublic, writeKeyFromSecret } from '../src/core/keys/write-key'
 import { SigStore } from '../src/core/repo/sigs'
 import { headSignatures, writeJudge } from '../src/core/repo/write-judge'
+import { median } from './stats'
 
 const RUNS = 20
 const WARMUPS = 3
 const CHANGES = 5_000
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
-}
 
 const time = (f: () => void): number => {
   const t = performance.now()

@@ -13,10 +13,8 @@ import type { Stream } from '@libp2p/interface'
 import { fromUtf8, utf8 } from '../src/core/bytes'
 import { err, IdentityError, StorageError, type OrreryError, type Result } from '../src/core/errors'
 import { generateIdentity, type Identity } from '../src/core/identity'
-import { newDocId, type DocId } from '../src/core/ids'
-import { randomKey } from '../src/core/keys/aead'
 import { MirrorClient, type MirrorClientOptions } from '../src/core/mirror/client'
-import { mirrorDocTag, openEnvelope, sealEnvelope } from '../src/core/mirror/envelope'
+import { openEnvelope, sealEnvelope } from '../src/core/mirror/envelope'
 import {
   decodeMirrorAnswer,
   encodeMirrorAnswer,
@@ -32,6 +30,7 @@ import { Writer } from '../src/core/wire/codec'
 import { encodeMessage } from '../src/core/wire/framing'
 import { mirrorService, type MirrorService, type MirrorServiceInit } from '../relay/mirror/service'
 import { memoryNode } from './peers'
+import { newMirrorDoc, type MirrorTestDoc } from './mirror-doc'
 
 const dirs: string[] = []
 const nodes: Libp2p[] = []
@@ -60,20 +59,10 @@ async function clientOf(mirror: Libp2p, options: MirrorClientOptions = { timeout
   return new MirrorClient(await tab(), mirror.getMultiaddrs(), options)
 }
 
-interface Doc {
-  docId: DocId
-  readKey: Uint8Array
-  tag: Uint8Array
-}
-function newDoc(): Doc {
-  const docId = newDocId()
-  const readKey = randomKey()
-  return { docId, readKey, tag: mirrorDocTag(docId, readKey) }
-}
 const alice = generateIdentity()
 const bob = generateIdentity()
 
-function seal(uploader: Identity, seq: number, text: string, doc: Doc): Uint8Array {
+function seal(uploader: Identity, seq: number, text: string, doc: MirrorTestDoc): Uint8Array {
   const changes = [{ change: utf8(text) }]
   return sealEnvelope({ docId: doc.docId, readKey: doc.readKey, epoch: 0, uploader, seq, changes })
 }
@@ -120,7 +109,7 @@ const framed = (message: Uint8Array): Uint8Array => {
 describe('mirror protocol over libp2p streams', () => {
   it('stores uploads with their indexes; another tab fetches and opens them', async () => {
     const { node, service } = await mirrorNode()
-    const doc = newDoc()
+    const doc = newMirrorDoc()
     const uploader = await clientOf(node)
     const envelopes = [1, 2, 3].map((seq) => seal(alice, seq, `change ${seq}`, doc))
     const answers = []
@@ -141,7 +130,7 @@ describe('mirror protocol over libp2p streams', () => {
     })
     expect(texts).toEqual(['change 1', 'change 2', 'change 3'])
     expect(value(await reader.since(doc.tag, 2)).envelopes.map((e) => e.index)).toEqual([3])
-    expect(value(await reader.since(newDoc().tag, 0))).toEqual({ envelopes: [], more: false })
+    expect(value(await reader.since(newMirrorDoc().tag, 0))).toEqual({ envelopes: [], more: false })
     expect(service.stats()).toMatchObject({
       putsAccepted: 3,
       putsDuplicate: 1,
@@ -154,7 +143,7 @@ describe('mirror protocol over libp2p streams', () => {
 
   it('answers refusals with their code and stores nothing: forgery, replay, quota', async () => {
     const { node, service } = await mirrorNode({ storeOptions: { maxBytesPerDoc: 1000 } })
-    const doc = newDoc()
+    const doc = newMirrorDoc()
     const client = await clientOf(node)
     value(await client.put(seal(alice, 1, 'first', doc)))
     value(await client.put(seal(alice, 2, 'second', doc)))
@@ -185,7 +174,7 @@ describe('mirror protocol over libp2p streams', () => {
 
   it('answers malformed bytes MALFORMED_MESSAGE (or MESSAGE_TOO_LARGE), closes the stream, stores nothing', async () => {
     const { node, service } = await mirrorNode()
-    const doc = newDoc()
+    const doc = newMirrorDoc()
     const from = await tab()
     const put = encodeMirrorRequest({ type: 'put', envelope: seal(alice, 1, 'ok', doc) })
     const cases: [string, Uint8Array, string][] = [
@@ -254,7 +243,7 @@ describe('mirror protocol over libp2p streams', () => {
 
   it('pages with more: by envelope count, by bytes, and by the limit asked', async () => {
     const { node } = await mirrorNode({ maxPageEnvelopes: 2 })
-    const doc = newDoc()
+    const doc = newMirrorDoc()
     const client = await clientOf(node)
     for (let seq = 1; seq <= 5; seq++) value(await client.put(seal(alice, seq, `c${seq}`, doc)))
     const pages = []
@@ -283,7 +272,7 @@ describe('mirror protocol over libp2p streams', () => {
 
   it('a dead or silent mirror gives PEER_UNREACHABLE, never a throw or a hang', async () => {
     const { node } = await mirrorNode()
-    const doc = newDoc()
+    const doc = newMirrorDoc()
     const client = await clientOf(node, { timeoutMs: 2000 })
     value(await client.put(seal(alice, 1, 'before', doc)))
     await node.stop()
@@ -309,7 +298,7 @@ describe('mirror protocol over libp2p streams', () => {
   })
 
   it('a lying mirror gets typed errors, never a throw', async () => {
-    const doc = newDoc()
+    const doc = newMirrorDoc()
     const liar = await memoryNode('liar')
     nodes.push(liar)
     let reply: (stream: Stream) => Promise<void> = async () => undefined
@@ -364,7 +353,7 @@ describe('mirror protocol over libp2p streams', () => {
           "another document's envelope",
           answer({
             type: 'envelopes',
-            envelopes: [{ index: 1, envelope: seal(alice, 1, 'x', newDoc()) }],
+            envelopes: [{ index: 1, envelope: seal(alice, 1, 'x', newMirrorDoc()) }],
             more: false,
           }),
           since,
@@ -437,7 +426,7 @@ describe('mirror protocol over libp2p streams', () => {
     const { node, dir } = await mirrorNode()
     const client = await clientOf(node)
     const canary = 'CANARY-7f3a9c-plaintext-that-must-not-be-stored'
-    const docs = [newDoc(), newDoc()]
+    const docs = [newMirrorDoc(), newMirrorDoc()]
     const sealed: Uint8Array[] = []
     for (const doc of docs)
       for (let seq = 1; seq <= 3; seq++) {

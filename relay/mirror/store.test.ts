@@ -5,10 +5,9 @@ import path from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { OrreryError, Result } from '../../src/core/errors'
 import { generateIdentity, sign, type Identity } from '../../src/core/identity'
-import { newDocId, type DocId } from '../../src/core/ids'
-import { randomKey } from '../../src/core/keys/aead'
-import { mirrorDocTag, parseEnvelope, sealEnvelope } from '../../src/core/mirror/envelope'
+import { parseEnvelope, sealEnvelope } from '../../src/core/mirror/envelope'
 import { MirrorStore, type MirrorStoreOptions, type PutResult } from './store'
+import { newMirrorDoc, type MirrorTestDoc } from '../../test/mirror-doc'
 
 const dirs: string[] = []
 const open: MirrorStore[] = []
@@ -33,22 +32,18 @@ async function reopen(store: MirrorStore, dir: string, options: MirrorStoreOptio
   return openStore(dir, options)
 }
 
-interface Doc {
-  docId: DocId
-  readKey: Uint8Array
-  tag: Uint8Array
-}
-function newDoc(): Doc {
-  const docId = newDocId()
-  const readKey = randomKey()
-  return { docId, readKey, tag: mirrorDocTag(docId, readKey) }
-}
 const alice = generateIdentity()
 const bob = generateIdentity()
-const doc = newDoc()
+const doc = newMirrorDoc()
 
 /** An envelope of `size` change bytes (the same size for every seq below 128). */
-function seal(uploader: Identity, seq: number, d: Doc = doc, size = 100, fill = 1): Uint8Array {
+function seal(
+  uploader: Identity,
+  seq: number,
+  d: MirrorTestDoc = doc,
+  size = 100,
+  fill = 1,
+): Uint8Array {
   const changes = [{ change: new Uint8Array(size).fill(fill) }]
   return sealEnvelope({ docId: d.docId, readKey: d.readKey, epoch: 0, uploader, seq, changes })
 }
@@ -60,7 +55,7 @@ function value(r: Result<PutResult, OrreryError>): PutResult {
 const refused = (r: Result<PutResult, OrreryError>): string => (r.ok ? 'ok' : r.error.code)
 
 /** What a refusal must leave unchanged. */
-async function snapshot(store: MirrorStore, ...docs: Doc[]) {
+async function snapshot(store: MirrorStore, ...docs: MirrorTestDoc[]) {
   const rows = await Promise.all(docs.map((d) => store.since(d.tag, 0)))
   return { stats: store.stats(), rows: rows.map((r) => r.map((x) => [x.index, x.envelope])) }
 }
@@ -79,11 +74,14 @@ describe('MirrorStore', () => {
     expect((await store.since(doc.tag, 1, 2)).map((r) => r.index)).toEqual([2, 3])
     expect(await store.since(doc.tag, 5)).toEqual([])
     expect(await store.since(doc.tag, 0, 0)).toEqual([])
-    expect(await store.since(newDoc().tag, 0)).toEqual([])
+    expect(await store.since(newMirrorDoc().tag, 0)).toEqual([])
     const bytes = envs.reduce((n, e) => n + e.length, 0)
     expect(store.stats()).toEqual({ envelopes: 5, bytes, pending: 0 })
     // another document numbers its own envelopes from 1
-    expect(value(await store.put(seal(alice, 1, newDoc())))).toEqual({ index: 1, duplicate: false })
+    expect(value(await store.put(seal(alice, 1, newMirrorDoc())))).toEqual({
+      index: 1,
+      duplicate: false,
+    })
   })
 
   it('keeps indexes, replay state and totals across close and reopen', async () => {
@@ -204,7 +202,7 @@ describe('MirrorStore', () => {
       ])
     }
     expect(await snapshot(store, doc)).toEqual(before)
-    const other = newDoc()
+    const other = newMirrorDoc()
     expect(value(await store.put(seal(alice, 2, other)))).toEqual({ index: 1, duplicate: false })
   })
 
@@ -214,7 +212,7 @@ describe('MirrorStore', () => {
     let now = Date.UTC(2025, 0, 1, 23)
     const options = { maxBytesPerUploaderPerDay: 2 * size + size / 2, now: () => now }
     let store = await openStore(dir, options)
-    const [d1, d2, d3] = [newDoc(), newDoc(), newDoc()]
+    const [d1, d2, d3] = [newMirrorDoc(), newMirrorDoc(), newMirrorDoc()]
     value(await store.put(seal(alice, 1, d1)))
     value(await store.put(seal(alice, 1, d2)))
     const before = await snapshot(store, d1, d2, d3)

@@ -42,15 +42,15 @@ export function writeJudge(gate: WriteGate): Judge {
       const listed = listNewChanges(entries, known)
       if (!listed.ok) return listed
       for (const h of pending.keys()) if (known(h)) pending.delete(h)
-      const deps = new Map(pending)
-      for (const c of listed.value) deps.set(c.hash, c.deps)
+      const fresh = new Map(listed.value.map((c) => [c.hash, c.deps]))
+      const depsOf = (h: string): string[] => fresh.get(h) ?? pending.get(h) ?? []
       const covered = new Set<string>()
       const cover = (from: string): void => {
         const stack = [from]
         for (let h = stack.pop(); h !== undefined; h = stack.pop()) {
           if (covered.has(h)) continue
           covered.add(h)
-          for (const d of deps.get(h) ?? []) if (!covered.has(d)) stack.push(d)
+          for (const d of depsOf(h)) if (!covered.has(d)) stack.push(d)
         }
       }
       for (const h of pending.keys()) cover(h)
