@@ -128,6 +128,20 @@ export class EpochKeeper {
     return opened.value
   }
 
+  /**
+   * Starts a new epoch sealed to the space's members (an admin, after a removal). Always, not
+   * only when the current epoch is sealed to the removed member: a newcomer's invite carried
+   * the epoch key before any box was sealed for them.
+   */
+  async rotate(spaceId: string, me: Identity): Promise<void> {
+    const state = this.o.state(spaceId)
+    const current = currentEpoch(this.o.epochs(spaceId))
+    const members = [...state.members.keys()].filter((d) => roleOf(state, d) !== undefined)
+    const next = await newEpoch(spaceId, current, members, me.id, Date.now())
+    await this.o.keys.keep(spaceId, { epoch: next.key })
+    await this.o.write(spaceId, [[['keys', next.id], next.value]])
+  }
+
   /** An admin's part: no former member may hold the current key, every member must. */
   private async upkeep(
     spaceId: string,
@@ -138,10 +152,7 @@ export class EpochKeeper {
   ): Promise<void> {
     const { missing, stale } = sealDrift(state, current)
     if (stale.length > 0) {
-      const members = [...state.members.keys()].filter((d) => roleOf(state, d) !== undefined)
-      const next = await newEpoch(spaceId, current, members, me.id, Date.now())
-      await this.o.keys.keep(spaceId, { epoch: next.key })
-      await this.o.write(spaceId, [[['keys', next.id], next.value]])
+      await this.rotate(spaceId, me)
       log.info(`space ${spaceId}: epoch ${current.n + 1} without ${stale.length} former member(s)`)
       return
     }

@@ -393,6 +393,7 @@ export class Spaces {
     if (!record.ok) throw record.error
     await this.ownWrite(spaceId, [[['removed', did], record.value]])
     // a new epoch, sealed to the others: what is written from now on is read with its key
+    await this.keeper.rotate(spaceId, me)
     await this.keeper.run(spaceId)
   }
 
