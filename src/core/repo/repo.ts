@@ -181,9 +181,14 @@ export class Repo {
       this.events.emit('doc-keyed', { id, topic })
     const h = this.handles.get(id)
     if (h === undefined) return
-    // peers that have not shown this key stop getting the document (a removed member)...
-    for (const peer of [...h.peers.attached]) if (!this.proofs.has(peer, id)) h.peers.detach(peer)
-    // ...and those whose tags for it came before we had the key start now (the initiator starts)
+    if (replaced) {
+      // every session of the document starts over: peers that have not shown the new key stop
+      // getting it (a removed member), and one that re-keyed first detached us, so the state we
+      // kept for it would wait on an answer that never comes (both silent until someone writes)
+      h.peers.detachAll()
+    }
+    // those whose tags for the key came before we had it start now (the initiator starts; the
+    // other side starts when our tag for the new key reaches it, see peerInterested)
     this.attachProven(h)
   }
 
