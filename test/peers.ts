@@ -7,7 +7,7 @@ import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { interestKey, interestTag, type DocId } from '../src/core/ids'
-import { createPeer, type OrreryPeer } from '../src/core/peer'
+import { createPeer, type OrreryPeer, type PeerMirrorOptions } from '../src/core/peer'
 import type { DocHandle } from '../src/core/repo/doc-handle'
 import { sharedTestKey } from './shared-key'
 import { generateIdentity, type Identity } from '../src/core/identity'
@@ -34,6 +34,8 @@ export interface TestPeerOptions {
   /** protocol majors other than this build's: a peer of another version */
   versions?: Partial<VersionTable>
   blocks?: BlockStore
+  /** an always-on mirror to sync through */
+  mirror?: PeerMirrorOptions
 }
 
 type TransportFactory = ReturnType<typeof memory>
@@ -52,6 +54,7 @@ export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> 
     ...(opts.firewall ? { firewall: opts.firewall } : {}),
     ...(opts.versions ? { versions: opts.versions } : {}),
     ...(opts.blocks ? { blocks: opts.blocks } : {}),
+    ...(opts.mirror ? { mirror: opts.mirror } : {}),
   })
   made.add(peer)
   return peer

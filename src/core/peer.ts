@@ -7,7 +7,8 @@ import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
-import type { Connection, ConnectionGater, PrivateKey } from '@libp2p/interface'
+import type { Connection, ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { randomBytes, toBase58 } from './bytes'
 import { transportOf } from './connections'
@@ -30,6 +31,8 @@ import { orreryOutbox, type OutboxService } from './outbox/service'
 import { orreryReleases, type ReleaseService } from './releases/service'
 import { OtherVersions } from './other-versions'
 import { VERSIONS, versionTable, type VersionTable } from './wire/versions'
+import { MirrorClient } from './mirror/client'
+import { MirrorSync, type MirrorSyncOptions } from './mirror/mirror-sync'
 
 /** a transport as createLibp2p takes it (`webSockets()`, `memory()` …) */
 type TransportFactory = NonNullable<Libp2pOptions['transports']>[number]
@@ -56,6 +59,18 @@ export interface PeerOptions {
   blocks?: BlockStore
   /** the protocol majors spoken, when not this build's (tests play peers of other versions) */
   versions?: Partial<VersionTable>
+  /** an always-on mirror to upload documents to and pull them from (none: peers only) */
+  mirror?: PeerMirrorOptions
+}
+
+export interface PeerMirrorOptions extends Omit<
+  MirrorSyncOptions,
+  'repo' | 'storage' | 'identity' | 'client'
+> {
+  /** the mirror's addresses (the relay's, usually) or its peer id once connected */
+  address: PeerId | Multiaddr | Multiaddr[]
+  /** one request's budget (ms) */
+  timeoutMs?: number
 }
 
 /** The services of a peer's libp2p node (`node.services`). */
@@ -83,6 +98,8 @@ export class OrreryPeer {
     readonly spaces?: Spaces,
     /** connected peers that run another version of Orrery (reported, never struck) */
     readonly versions: OtherVersions = new OtherVersions(VERSIONS),
+    /** the always-on mirror this peer uploads to and pulls from, if it has one */
+    readonly mirror?: MirrorSync,
   ) {
     this.state = new StateApi(repo)
     this.forgetGonePeers()
@@ -142,6 +159,7 @@ export class OrreryPeer {
   }
 
   async stop(): Promise<void> {
+    this.mirror?.stop()
     for (const t of this.forgetTimers.values()) clearTimeout(t)
     this.forgetTimers.clear()
     await this.repo.flushAll().catch(() => undefined)
@@ -205,5 +223,17 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
       releases: orreryReleases({ spoken: table.releases }),
     },
   })
-  return new OrreryPeer(node, repo, opts.identity, firewall, spaces, versions)
+  let mirror: MirrorSync | undefined
+  if (opts.mirror !== undefined) {
+    const { address, timeoutMs, ...timing } = opts.mirror
+    mirror = new MirrorSync({
+      ...timing,
+      repo,
+      storage: opts.storage,
+      identity: () => loaded,
+      client: new MirrorClient(node, address, timeoutMs === undefined ? {} : { timeoutMs }),
+    })
+    mirror.start()
+  }
+  return new OrreryPeer(node, repo, opts.identity, firewall, spaces, versions, mirror)
 }

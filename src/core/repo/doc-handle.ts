@@ -31,6 +31,7 @@ import type { Confirmation, PeerSyncFacts } from './doc-state'
 import { LocalRules } from './local-rules'
 import { PeerSync } from './peer-sync'
 import { actorsSignedBy } from './sigs'
+import { changesForMirror, type MirrorUpload } from '../mirror/batch'
 import { TabInbox } from './tab-inbox'
 
 export type { DocHandleContext, DocHandleEvents, DocStatus }
@@ -180,7 +181,7 @@ export class DocHandle {
       heads: this.closed ? [] : [...this.flushedHeads],
       unsaved: this.store.pending,
       saveError: this.store.error === undefined ? undefined : describeError(this.store.error),
-      peers: [...this.peers.attached].map((p) => p.remotePeer),
+      peers: [...this.peers.attached].filter((p) => p.mirror !== true).map((p) => p.remotePeer),
       lastSync: this.peers.lastHeard(),
       unsynced: this.unsynced,
     }
@@ -239,6 +240,21 @@ export class DocHandle {
     // a change of ours still waits for its signature: every peer is woken once it has one
     if (this.rules.signing) return null
     return this.peers.generate(peer)
+  }
+
+  /**
+   * The changes a mirror holding the history of `have` lacks, as envelopes (mirror/batch.ts):
+   * undefined when it lacks none, 'signing' while a change of ours waits for its signature (the
+   * mirror's seat is woken once it has one).
+   */
+  forMirror(have: readonly string[]): MirrorUpload | 'signing' | undefined {
+    if (this.closed) return undefined
+    if (this.doc.pendingOps() > 0) this.flush()
+    if (this.rules.signing) return 'signing'
+    return changesForMirror(this.doc, have, {
+      sigs: this.ctx.sigs,
+      writeKey: this.ctx.writes?.key(),
+    })
   }
 
   /** For removing a member: the highest sequence number of each actor whose changes they signed. */

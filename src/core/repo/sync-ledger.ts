@@ -33,6 +33,7 @@ export class SyncLedger {
   }
 
   attach(peer: SyncPeer): void {
+    if (peer.mirror === true) return // a mirror confirms as a mirror (mirror-sync.ts), not here
     if (!this.peers.has(peer))
       this.peers.set(peer, {
         heard: false,

@@ -17,6 +17,11 @@ export interface SyncPeer {
    * when true. Decided by comparing peer ids.
    */
   readonly initiator: boolean
+  /**
+   * An always-on mirror's seat (mirror/mirror-sync.ts), not a person's tab: what it brings is
+   * judged like a peer's changes, but it confirms nothing as a peer ("synced" stays a person's)
+   */
+  readonly mirror?: boolean
   /** shows the peer that we hold these documents' keys (once per document and key) */
   sendInterest(ids: readonly DocId[]): void
   /** asks the session to pull a sync message for this document when it can send */

@@ -1,0 +1,119 @@
+/**
+ * What goes into a document's envelopes for the mirror, and what comes out of them for the
+ * repo. Pure: Automerge and signatures, no network.
+ *
+ * Up: the changes the mirror does not hold yet (`have` are heads whose history it holds), in
+ * Automerge's order (dependencies first), cut into envelopes of at most ENVELOPE_PLAINTEXT bytes.
+ * Each change takes the signature this tab keeps for it: its author's in a space's document, the
+ * writer's over a head in a free one. A writer signs the heads of each envelope itself, so every
+ * envelope is vouched for on its own; a reader passes on the writer's signatures it received.
+ *
+ * Down: an opened envelope becomes what a peer's sync message would carry (its changes and their
+ * signatures), so the document's own rules (admission.ts) judge what the mirror gave.
+ */
+import type { AutomergeDoc } from '../automerge'
+import { am } from '../automerge'
+import { changeHash } from '../chunks'
+import { hexToBytes } from '../bytes'
+import type { ReceivedSyncMessage } from '../sync/messages'
+import { SignatureList, type ChangeSignature } from '../sync/signature-list'
+import { signHead, type WriteKey } from '../keys/write-key'
+import type { SigStore } from '../repo/sigs'
+import type { EnvelopeChange, OpenedEnvelope } from './envelope'
+
+/** plaintext bytes of changes per envelope, about (a single larger change gets one of its own) */
+export const ENVELOPE_PLAINTEXT = 1024 * 1024
+
+export interface MirrorUpload {
+  /** one entry per envelope, in order */
+  envelopes: EnvelopeChange[][]
+  /** the document's heads these changes lead up to: what the mirror holds once all are stored */
+  heads: string[]
+  /** changes in all */
+  count: number
+}
+
+export interface BatchRules {
+  sigs: SigStore | undefined
+  /** a free document's write key (its seed when this tab writes) */
+  writeKey: WriteKey | undefined
+}
+
+/**
+ * The changes of `doc` not in the history of `have` (hashes the document does not hold are left
+ * out of `have`), as envelopes; undefined when there are none.
+ */
+export function changesForMirror(
+  doc: AutomergeDoc,
+  have: readonly string[],
+  rules: BatchRules,
+): MirrorUpload | undefined {
+  const missing = new Set(have.length === 0 ? [] : doc.getMissingDeps([...have]))
+  const known = have.filter((h) => !missing.has(h))
+  const changes = doc.getChanges(known)
+  if (changes.length === 0) return undefined
+  const chunks: Uint8Array[][] = []
+  let current: Uint8Array[] = []
+  let bytes = 0
+  for (const c of changes) {
+    if (current.length > 0 && bytes + c.length > ENVELOPE_PLAINTEXT) {
+      chunks.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(c)
+    bytes += c.length
+  }
+  chunks.push(current)
+  const signing = rules.writeKey?.seed !== undefined
+  const envelopes = chunks.map((chunk) => {
+    const hashes = chunk.map((c) => changeHash(c) ?? '')
+    const heads = signing && rules.sigs !== undefined ? chunkHeads(chunk, hashes) : new Set()
+    return chunk.map((change, i): EnvelopeChange => {
+      const hash = hashes[i] as string
+      let sig = hash === '' ? undefined : rules.sigs?.get(hash)
+      if (sig === undefined && heads.has(hash) && rules.writeKey !== undefined) {
+        const made = signHead(rules.writeKey, hash)
+        if (made !== undefined) [sig] = rules.sigs?.add([made]) ?? [made]
+      }
+      return sig === undefined
+        ? { change }
+        : { change, author: sig.author, signature: sig.signature }
+    })
+  })
+  return { envelopes, heads: doc.getHeads(), count: changes.length }
+}
+
+/** The changes of a chunk that no other change of it depends on. */
+function chunkHeads(chunk: readonly Uint8Array[], hashes: readonly string[]): Set<string> {
+  const depended = new Set<string>()
+  for (const c of chunk) for (const d of am().decodeChange(c).deps) depended.add(d)
+  return new Set(hashes.filter((h) => h !== '' && !depended.has(h)))
+}
+
+/**
+ * Opened envelopes as one sync message's worth of changes with their signatures: heads, need
+ * and have empty (the mirror is no peer with a sync state; it only brings changes).
+ */
+export function fromEnvelopes(opened: readonly OpenedEnvelope[]): {
+  message: ReceivedSyncMessage
+  sigs: SignatureList
+  hashes: string[]
+} {
+  const changes: Uint8Array[] = []
+  const sigs: ChangeSignature[] = []
+  const hashes: string[] = []
+  for (const e of opened)
+    for (const c of e.changes) {
+      changes.push(c.change)
+      const hash = changeHash(c.change)
+      if (hash !== undefined) hashes.push(hash)
+      if (hash !== undefined && c.author !== undefined && c.signature !== undefined)
+        sigs.push({ hash: hexToBytes(hash), author: c.author, signature: c.signature })
+    }
+  return {
+    message: { heads: [], need: [], have: [], changes },
+    sigs: SignatureList.of(sigs),
+    hashes,
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * A tab's sync with an always-on mirror (issue 16): every open document it holds a key for is
+ * uploaded as encrypted envelopes (envelope.ts) and pulled back from the mirror's log, so two
+ * people who are never online together still converge, and a link opened while every member
+ * sleeps shows the document.
+ *
+ * Per document (a `DocMirror`, the mirror's seat among the document's peers):
+ *   pull    the envelopes filed under the document's tag since the last index read, opened with
+ *           its read key and handed to the document as a peer's changes would be: its own rules
+ *           judge them (a change not signed by a member, or not vouched for by the writer, is
+ *           refused); an envelope that does not open (a forgery, another key) is skipped
+ *   upload  the changes the mirror does not hold (batch.ts), after every change here (made or
+ *           received: the document wakes its peers, this one too) and a short delay; what the
+ *           mirror acknowledged is kept, so edits made offline or before a reload go up later
+ * A run pulls before it uploads (what another member uploaded is not sent again), one run per
+ * document at a time, again every `pullEveryMs` while the document is open and after a failure
+ * (backing off). Sequence numbers are per (uploader, document) and only have to rise: the
+ * clock's milliseconds, or one more than the last, so two tabs of one profile rarely collide,
+ * and a collision (PROTOCOL_VIOLATION) is retried with the next number.
+ */
+import { bytesToHex, fromUtf8, utf8 } from '../bytes'
+import { describeError, type OrreryError, type Result } from '../errors'
+import type { Identity } from '../identity'
+import type { DocId } from '../ids'
+import { createLogger } from '../log'
+import type { DocHandle } from '../repo/doc-handle'
+import type { Repo } from '../repo/repo'
+import type { StorageAdapter } from '../storage/types'
+import type { SyncPeer } from '../sync/peer'
+import { fromEnvelopes } from './batch'
+import type { MirrorPage, PutAnswer } from './client'
+import { mirrorDocTag, openEnvelope, sealEnvelope, type OpenedEnvelope } from './envelope'
+import type { PageEntry } from './protocol'
+
+const log = createLogger('mirror-sync')
+
+/** What the tab needs of a mirror (MirrorClient). */
+export interface MirrorTransport {
+  put(envelope: Uint8Array): Promise<Result<PutAnswer>>
+  since(docTag: Uint8Array, after: number, limit?: number): Promise<Result<MirrorPage>>
+  sinceAll(docTag: Uint8Array, after: number): Promise<Result<PageEntry[]>>
+}
+
+export interface MirrorSyncOptions {
+  repo: Repo
+  storage: StorageAdapter
+  /** the identity uploads are signed with (undefined while it loads: nothing is uploaded) */
+  identity: () => Identity | undefined
+  client: MirrorTransport
+  /** while a document is open the mirror is asked for news this often (ms) */
+  pullEveryMs?: number
+  /** changes go up this long after the first of them, together (ms) */
+  uploadDelayMs?: number
+  /** the first retry after a failed request (ms; doubling up to pullEveryMs) */
+  retryMs?: number
+}
+
+/** What a mirror confirmed of a document. */
+export interface MirrorConfirmation {
+  /** ms since the epoch */
+  at: number
+  /** our heads the mirror holds (every change up to them) */
+  heads: string[]
+}
+
+/** What is kept per document (storage key ['mirror-doc', id]). */
+interface Kept {
+  /** the document's tag on the mirror (hex): another key, another log */
+  tag: string
+  /** the last index read from the mirror */
+  after: number
+  /** heads whose history the mirror holds */
+  have: string[]
+  mirrored?: MirrorConfirmation
+}
+
+const DEFAULT_PULL_EVERY_MS = 15_000
+const DEFAULT_UPLOAD_DELAY_MS = 50
+const DEFAULT_RETRY_MS = 500
+/** a document still loading is looked at again after this (ms) */
+const OPENING_POLL_MS = 20
+/** `have` is compacted to the document's heads once it names more hashes than this */
+const MAX_HAVE = 64
+
+export class MirrorSync {
+  private readonly docs = new Map<DocId, DocMirror>()
+  private offKeyed: (() => void) | undefined
+  private stopped = false
+  private seqs = new Map<string, number>()
+  private readonly listeners = new Set<(id: DocId) => void>()
+
+  constructor(readonly opts: MirrorSyncOptions) {}
+
+  start(): void {
+    this.stopped = false
+    // a document opened (with its key) or re-keyed: its seat is taken, and a run starts
+    this.offKeyed = this.opts.repo.events.on('doc-keyed', ({ id }) => this.track(id))
+    for (const h of this.opts.repo.openDocs()) this.track(h.id)
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.offKeyed?.()
+    for (const d of this.docs.values()) d.close()
+    this.docs.clear()
+  }
+
+  /** What the mirror confirmed of a document (its heads, when). */
+  confirmation(id: DocId): MirrorConfirmation | undefined {
+    return this.docs.get(id)?.kept?.mirrored
+  }
+
+  /** The last failure talking to the mirror about a document, while it lasts. */
+  lastError(id: DocId): OrreryError | undefined {
+    return this.docs.get(id)?.error
+  }
+
+  /** Called after each run of a document that changed what `confirmation` says. */
+  onConfirmed(f: (id: DocId) => void): () => void {
+    this.listeners.add(f)
+    return () => this.listeners.delete(f)
+  }
+
+  /** Runs a document now and resolves when that run (or the one under way, then this) ends. */
+  async syncNow(id: DocId): Promise<void> {
+    this.track(id)
+    await this.docs.get(id)?.runNow()
+  }
+
+  private track(id: DocId): void {
+    if (this.stopped) return
+    let d = this.docs.get(id)
+    if (d === undefined) this.docs.set(id, (d = new DocMirror(id, this)))
+    d.soon(0)
+  }
+
+  /** @internal the next sequence number for an uploader's document tag */
+  nextSeq(tag: string): number {
+    const seq = Math.max((this.seqs.get(tag) ?? 0) + 1, Date.now())
+    this.seqs.set(tag, seq)
+    return seq
+  }
+
+  /** @internal */
+  confirmed(id: DocId): void {
+    for (const f of this.listeners) f(id)
+  }
+
+  /** @internal a closed document's seat is given up */
+  drop(id: DocId): void {
+    this.docs.get(id)?.close()
+    this.docs.delete(id)
+  }
+}
+
+class DocMirror implements SyncPeer {
+  readonly key: string
+  readonly remotePeer = 'mirror'
+  readonly localPeer = 'mirror'
+  readonly identity = undefined
+  readonly initiator = false
+  readonly mirror = true
+  kept: Kept | undefined
+  error: OrreryError | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private running: Promise<void> | undefined
+  private again = false
+  private failures = 0
+  private faulted: OrreryError | undefined
+  private closed = false
+  /** when the next run is due, if sooner than usual (ms) */
+  private nextIn: number | undefined
+
+  constructor(
+    readonly id: DocId,
+    private readonly owner: MirrorSync,
+  ) {
+    this.key = `mirror:${id}`
+  }
+
+  // ---- the document's side (SyncPeer) -------------------------------------------------------
+
+  sendInterest(): void {}
+
+  /** The document changed (here or from a peer): upload after a short delay. */
+  wake(): void {
+    this.soon(this.owner.opts.uploadDelayMs ?? DEFAULT_UPLOAD_DELAY_MS)
+  }
+
+  /** The document's rules refused what the mirror gave (admission cut this seat). */
+  fault(error: OrreryError): void {
+    this.faulted = error
+    log.warn(`${this.id.slice(0, 6)}…: the mirror's changes refused: ${error.message}`)
+  }
+
+  // ---- runs ---------------------------------------------------------------------------------
+
+  soon(ms: number): void {
+    if (this.closed) return
+    if (this.running !== undefined) {
+      this.again = true
+      return
+    }
+    if (this.timer !== undefined && ms > 0) return // one is due already
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      void this.runNow()
+    }, ms)
+  }
+
+  async runNow(): Promise<void> {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.running !== undefined) {
+      this.again = true
+      await this.running
+      return
+    }
+    this.running = this.run().finally(() => (this.running = undefined))
+    await this.running
+    if (this.closed) return
+    const { pullEveryMs = DEFAULT_PULL_EVERY_MS, retryMs = DEFAULT_RETRY_MS } = this.owner.opts
+    if (this.again || this.nextIn !== undefined) {
+      this.soon(this.again ? 0 : (this.nextIn ?? 0))
+      this.again = false
+      this.nextIn = undefined
+    } else if (this.error !== undefined) {
+      this.soon(Math.min(pullEveryMs, retryMs * 2 ** Math.min(this.failures - 1, 16)))
+    } else this.soon(pullEveryMs)
+  }
+
+  close(): void {
+    this.closed = true
+    clearTimeout(this.timer)
+  }
+
+  private async run(): Promise<void> {
+    const { repo } = this.owner.opts
+    const h = repo.get(this.id)
+    const key = repo.keys.get(this.id)
+    if (h === undefined && repo.openDocIds().includes(this.id)) {
+      this.nextIn = OPENING_POLL_MS // still loading from storage
+      return
+    }
+    if (h === undefined) return this.owner.drop(this.id) // closed: a new seat when it reopens
+    if (key === undefined) return
+    const tag = mirrorDocTag(this.id, key)
+    const kept = await this.load(bytesToHex(tag))
+    const failed = (e: OrreryError): void => {
+      if (this.error === undefined)
+        log.info(`${this.id.slice(0, 6)}…: the mirror: ${e.code} ${e.message}`)
+      this.error = e
+      this.failures++
+    }
+    h.attachPeer(this, false) // (again after a re-key or a refusal detached it)
+    const pulled = await this.pull(h, tag, key, kept)
+    if (!pulled.ok) return failed(pulled.error)
+    const pushed = await this.upload(h, tag, key, kept)
+    if (!pushed.ok) return failed(pushed.error)
+    this.error = undefined
+    this.failures = 0
+  }
+
+  /** Everything the mirror holds since the last index read, judged by the document. */
+  private async pull(
+    h: DocHandle,
+    tag: Uint8Array,
+    key: Uint8Array,
+    kept: Kept,
+  ): Promise<Result<void>> {
+    const page = await this.owner.opts.client.sinceAll(tag, kept.after)
+    if (!page.ok) return page
+    if (page.value.length === 0) return { ok: true, value: undefined }
+    const opened: OpenedEnvelope[] = []
+    for (const entry of page.value) {
+      const e = openEnvelope(entry.envelope, this.id, key)
+      if (e.ok) opened.push(e.value)
+      else log.warn(`${this.id.slice(0, 6)}…: envelope ${entry.index} skipped: ${e.error.message}`)
+    }
+    const hashes = await this.give(h, opened)
+    kept.after = (page.value.at(-1) as PageEntry).index
+    kept.have = [...new Set([...kept.have, ...hashes])]
+    await this.save(kept)
+    return { ok: true, value: undefined }
+  }
+
+  /**
+   * Hands opened envelopes to the document, all in one batch; if its rules refuse the batch,
+   * one envelope at a time, so that one bad envelope costs only itself. Returns the hashes of
+   * the changes handed over that were not refused.
+   */
+  private async give(h: DocHandle, opened: OpenedEnvelope[]): Promise<string[]> {
+    if (opened.length === 0) return []
+    const all = await this.deliver(h, opened)
+    if (all !== undefined) return all
+    const hashes: string[] = []
+    for (const e of opened) hashes.push(...((await this.deliver(h, [e])) ?? []))
+    return hashes
+  }
+
+  private async deliver(h: DocHandle, opened: OpenedEnvelope[]): Promise<string[] | undefined> {
+    const { message, sigs, hashes } = fromEnvelopes(opened)
+    this.faulted = undefined
+    h.attachPeer(this, false)
+    h.receiveSync(this, message, sigs)
+    await new Promise((r) => setTimeout(r, 0)) // the document flushes within that task
+    return this.faulted === undefined ? hashes : undefined
+  }
+
+  /** Uploads what the mirror does not hold; done when it acknowledged all of it. */
+  private async upload(
+    h: DocHandle,
+    tag: Uint8Array,
+    key: Uint8Array,
+    kept: Kept,
+  ): Promise<Result<void>> {
+    const identity = this.owner.opts.identity()
+    if (identity === undefined) return { ok: true, value: undefined }
+    const up = h.forMirror(kept.have)
+    if (up === 'signing') return { ok: true, value: undefined } // the signature wakes us
+    if (up === undefined) {
+      const heads = h.status().heads
+      if (kept.have.length > MAX_HAVE || kept.mirrored === undefined) kept.have = heads
+      if (heads.length > 0 && !sameSet(kept.mirrored?.heads ?? [], heads))
+        await this.confirm(kept, heads)
+      return { ok: true, value: undefined }
+    }
+    const tagHex = bytesToHex(tag)
+    for (const changes of up.envelopes) {
+      let answer: Result<PutAnswer> | undefined
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const envelope = sealEnvelope({
+          docId: this.id,
+          readKey: key,
+          epoch: 0,
+          uploader: identity,
+          seq: this.owner.nextSeq(tagHex),
+          changes,
+        })
+        answer = await this.owner.opts.client.put(envelope)
+        // another tab of this profile took the number: the next one
+        if (answer.ok || answer.error.code !== 'PROTOCOL_VIOLATION') break
+      }
+      if (answer !== undefined && !answer.ok) return answer
+    }
+    kept.have = up.heads
+    await this.confirm(kept, up.heads)
+    log.debug(`${this.id.slice(0, 6)}…: ${up.count} changes up in ${up.envelopes.length}`)
+    return { ok: true, value: undefined }
+  }
+
+  private async confirm(kept: Kept, heads: string[]): Promise<void> {
+    kept.mirrored = { at: Date.now(), heads: [...heads] }
+    await this.save(kept)
+    this.owner.confirmed(this.id)
+  }
+
+  private async load(tag: string): Promise<Kept> {
+    if (this.kept?.tag === tag) return this.kept
+    let kept: Kept | undefined
+    try {
+      const raw = await this.owner.opts.storage.load(['mirror-doc', this.id])
+      const parsed = raw === undefined ? undefined : (JSON.parse(fromUtf8(raw)) as Kept)
+      if (parsed?.tag === tag) kept = parsed
+    } catch (e) {
+      log.warn(`${this.id.slice(0, 6)}…: its mirror record unreadable: ${describeError(e)}`)
+    }
+    // another tag (a new key): a log of its own, uploaded from the start
+    return (this.kept = kept ?? { tag, after: 0, have: [] })
+  }
+
+  private async save(kept: Kept): Promise<void> {
+    try {
+      await this.owner.opts.storage.save(['mirror-doc', this.id], utf8(JSON.stringify(kept)))
+    } catch (e) {
+      log.warn(`${this.id.slice(0, 6)}…: its mirror record not saved: ${describeError(e)}`)
+    }
+  }
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x))
+}

@@ -1,0 +1,188 @@
+/**
+ * Tabs syncing through an always-on mirror over real streams (issue 16): people who are never
+ * online at the same time converge through the mirror alone, a free document's link works with
+ * its maker gone, edits made while the mirror was down go up once it is back, and what the mirror
+ * gives is judged like a peer's changes (a reader's forged change goes nowhere).
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Libp2p } from 'libp2p'
+import { generateIdentity } from '../src/core/identity'
+import type { DocId } from '../src/core/ids'
+import { writeKeyFromPublic } from '../src/core/keys/write-key'
+import { sealEnvelope } from '../src/core/mirror/envelope'
+import { MirrorClient } from '../src/core/mirror/client'
+import type { OrreryPeer } from '../src/core/peer'
+import { MemoryStorageAdapter } from '../src/core/storage/memory'
+import { mirrorService, type MirrorService } from '../relay/mirror/service'
+import { collectWarnings, memoryNode, shareKeys, testPeers, waitFor } from './peers'
+
+const peer = testPeers()
+const logs = collectWarnings()
+const dirs: string[] = []
+const nodes: Libp2p[] = []
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map(async (n) => n.stop()))
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
+})
+
+type MirrorNode = Libp2p<{ mirror: MirrorService }>
+
+async function startMirror(dir?: string): Promise<{ node: MirrorNode; dir: string }> {
+  dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-mirror-sync-'))
+  if (!dirs.includes(dir)) dirs.push(dir)
+  const node: MirrorNode = await memoryNode('mirror', { mirror: mirrorService({ dir }) })
+  nodes.push(node)
+  return { node, dir }
+}
+
+/** A tab syncing through this mirror (pulling often: the tests wait on outcomes). */
+function viaMirror(mirror: Libp2p, opts: Parameters<typeof peer>[0] = {}) {
+  return peer({
+    ...opts,
+    mirror: { address: mirror.getMultiaddrs(), pullEveryMs: 200, retryMs: 50, timeoutMs: 5000 },
+  })
+}
+
+const read = (p: OrreryPeer, id: DocId, key: string): Promise<unknown> =>
+  p.state.get(`/${id}/${key}`)
+
+/** Resolves once the mirror confirmed the document's current heads. */
+async function mirrored(p: OrreryPeer, id: DocId): Promise<void> {
+  p.repo.get(id)?.flush() // (a write's change is committed in the next task)
+  await waitFor(
+    () => {
+      const heads = p.repo.get(id)?.status().heads ?? []
+      const c = p.mirror?.confirmation(id)
+      return heads.length > 0 && c !== undefined && heads.every((h) => c.heads.includes(h))
+    },
+    10_000,
+    'the mirror confirms the heads',
+  )
+}
+
+describe('sync through a mirror', { timeout: 60_000 }, () => {
+  it('two people never online together converge through the mirror alone', async () => {
+    const { node } = await startMirror()
+    const [aliceStore, bobStore] = [new MemoryStorageAdapter(), new MemoryStorageAdapter()]
+    const [alice, bob] = [generateIdentity(), generateIdentity()]
+    let a = await viaMirror(node, { storage: aliceStore, identity: alice })
+    const id = (await a.repo.create()).id
+    await a.state.set(`/${id}/from`, 'alice')
+    await mirrored(a, id)
+    const link = { key: a.repo.keys.get(id)!, write: a.repo.keys.writeKey(id)! }
+    await a.stop() // alice leaves before bob comes
+
+    let b = await viaMirror(node, { storage: bobStore, identity: bob })
+    await b.repo.setKey(id, link.key)
+    await b.repo.setWriteKey(id, link.write)
+    await b.repo.open(id)
+    await waitFor(async () => (await read(b, id, 'from')) === 'alice', 10_000, 'bob reads')
+    await b.state.set(`/${id}/reply`, 'bob')
+    await mirrored(b, id)
+    await b.stop()
+
+    a = await viaMirror(node, { storage: aliceStore, identity: alice })
+    await a.repo.open(id)
+    await waitFor(async () => (await read(a, id, 'reply')) === 'bob', 10_000, 'alice reads')
+    // and once more the other way, both having been away
+    await a.state.set(`/${id}/again`, 2)
+    await mirrored(a, id)
+    await a.stop()
+    b = await viaMirror(node, { storage: bobStore, identity: bob })
+    await b.repo.open(id)
+    await waitFor(async () => (await read(b, id, 'again')) === 2, 10_000, 'bob reads again')
+    expect(await read(b, id, 'from')).toBe('alice')
+  })
+
+  it('members of a space who are never online together converge, signatures checked', async () => {
+    const { node } = await startMirror()
+    const bobStore = new MemoryStorageAdapter()
+    const bob = generateIdentity()
+    const a = await viaMirror(node)
+    const b0 = await viaMirror(node, { storage: bobStore, identity: bob })
+    // they meet once, for the invite (a's tab seals bob's box, bob takes the key)
+    const space = await a.spaces!.create('club')
+    const doc = await a.spaces!.createDoc(space)
+    await b0.node.dial(a.node.getMultiaddrs())
+    await b0.spaces!.join(await a.spaces!.invite(space, { role: 'writer' }), 'bob')
+    await waitFor(() => b0.repo.keys.get(doc) !== undefined, 15_000, 'bob keys the document')
+    await b0.stop()
+    await a.state.set(`/${doc}/note`, 'while bob was away')
+    await mirrored(a, doc)
+    await a.stop()
+
+    const b = await viaMirror(node, { storage: bobStore, identity: bob })
+    await b.repo.open(doc)
+    await waitFor(async () => (await read(b, doc, 'note')) === 'while bob was away', 10_000)
+    await b.state.set(`/${doc}/seen`, true)
+    await mirrored(b, doc)
+    const c = await viaMirror(node) // a stranger with the document's key alone...
+    await shareKeys(b, c, doc)
+    await c.repo.open(doc)
+    await waitFor(async () => (await read(c, doc, 'seen')) === true, 10_000, 'the link reads')
+  })
+
+  it("a reader's forged change on the mirror is refused; the writer's content still arrives", async () => {
+    const { node } = await startMirror()
+    const owner = await viaMirror(node)
+    const id = (await owner.repo.create()).id
+    await owner.state.set(`/${id}/title`, 'real')
+    await mirrored(owner, id)
+    // a reader (read key, the writer's public key only) makes a change and uploads it itself
+    const forger = await peer()
+    await forger.repo.setKey(id, owner.repo.keys.get(id)!)
+    const h = await forger.repo.open(id)
+    h.write(['title'], 'forged')
+    h.flush()
+    const forged = h.forMirror([])
+    if (forged === undefined || forged === 'signing') throw new Error('nothing to forge')
+    const client = new MirrorClient(forger.node, node.getMultiaddrs(), { timeoutMs: 5000 })
+    const put = await client.put(
+      sealEnvelope({
+        docId: id,
+        readKey: owner.repo.keys.get(id)!,
+        epoch: 0,
+        uploader: forger.identity,
+        seq: 1,
+        changes: forged.envelopes[0]!,
+      }),
+    )
+    expect(put.ok).toBe(true) // the mirror cannot tell: it holds ciphertext
+    const reader = await viaMirror(node)
+    await reader.repo.setKey(id, owner.repo.keys.get(id)!)
+    await reader.repo.setWriteKey(id, writeKeyFromPublic(owner.repo.keys.writeKey(id)!.pub))
+    await reader.repo.open(id)
+    await waitFor(async () => (await read(reader, id, 'title')) === 'real', 10_000, 'real content')
+    await waitFor(() => logs.some((l) => l.includes('not vouched for')), 5000, 'the refusal')
+    expect(await read(reader, id, 'title')).toBe('real')
+  })
+
+  it('edits made while the mirror is down go up when it is back', async () => {
+    const first = await startMirror()
+    const store = new MemoryStorageAdapter()
+    const identity = generateIdentity()
+    const a = await viaMirror(first.node, { storage: store, identity })
+    const id = (await a.repo.create()).id
+    await a.state.set(`/${id}/n`, 1)
+    await mirrored(a, id)
+    await first.node.stop()
+    await a.state.set(`/${id}/n`, 2) // the mirror is down: nothing acknowledged
+    await waitFor(() => a.mirror?.lastError(id) !== undefined, 10_000, 'the upload fails')
+    expect(a.mirror?.lastError(id)?.code).toBe('PEER_UNREACHABLE')
+    await a.stop() // and the tab closes before the mirror is back
+    // the mirror comes back on its data (its store reopened), the tab reopens
+    const back = first.node
+    await back.start()
+    const again = await viaMirror(back, { storage: store, identity })
+    await again.repo.open(id)
+    await mirrored(again, id)
+    const reader = await viaMirror(back)
+    await shareKeys(again, reader, id)
+    await again.stop()
+    await reader.repo.open(id)
+    await waitFor(async () => (await read(reader, id, 'n')) === 2, 10_000, 'the offline edit')
+  })
+})
