@@ -26,11 +26,16 @@ const OWN_ENDPOINTS = new Set([
 ])
 
 /** The relay as pages see it (/orrery/relay.json, and a meta tag in the app's HTML). */
-export function describeRelay(peerId: string, config: Pick<RelayConfig, 'iceServers'>): string {
+export function describeRelay(
+  peerId: string,
+  config: Pick<RelayConfig, 'iceServers' | 'mirror'>,
+): string {
   return JSON.stringify({
     peerId,
     path: '/',
     iceServers: config.iceServers,
+    // tabs upload their documents' envelopes here and pull them back (relay/mirror/)
+    mirror: config.mirror !== false,
     // what this relay speaks besides circuit relay, identify and ping (informational)
     protocols: [...spokenIds('discovery'), ...spokenIds('blocks'), ...spokenIds('releases')],
   })

@@ -30,6 +30,8 @@ export interface RelayInfo {
   peerId: string
   path: string
   iceServers: RTCIceServer[]
+  /** the relay keeps encrypted envelopes of documents for tabs (relay/mirror/) */
+  mirror: boolean
 }
 
 /** The relay describes itself in the page it serves (a meta tag); older caches fall back to fetch. */
@@ -54,6 +56,7 @@ function checkRelayInfo(info: Partial<RelayInfo>): RelayInfo {
     peerId: info.peerId,
     path: info.path ?? '/',
     iceServers: Array.isArray(info.iceServers) ? info.iceServers : [],
+    mirror: info.mirror === true,
   }
 }
 
@@ -194,5 +197,7 @@ export async function createBrowserPeer(opts: BrowserPeerOptions): Promise<Orrer
     // The browser default refuses ws:// and private addresses; our relay is wherever this page
     // came from (loopback in development), and peers are reached through it.
     connectionGater: { denyDialMultiaddr: () => false },
+    // documents go up to the relay's mirror and come back from it when no member is online
+    ...(opts.relay.mirror ? { mirror: { address: relayAddress(opts.relay) } } : {}),
   })
 }

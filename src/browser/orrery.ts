@@ -124,6 +124,7 @@ export class OrreryApi {
     void this.localReady.then(
       ({ docStates }) => {
         docStates.useNetwork(peerNetwork(b.peer, () => b.relay.state))
+        if (b.peer.mirror !== undefined) docStates.useMirror(b.peer.mirror)
         watchNetwork(b.peer, docStates)
         b.relay.events.on('state', () => docStates.networkChanged())
         docStates.events.on('summary', this.statusReporter.changed)

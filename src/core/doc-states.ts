@@ -26,6 +26,13 @@ export interface NetworkView {
   topicMembers(topic: Uint8Array): number
 }
 
+/** What the tab's mirror (mirror/mirror-sync.ts) says of its documents. */
+export interface MirrorView {
+  answered(id: DocId): boolean
+  confirmation(id: DocId): { at: number; heads: string[] } | undefined
+  onChange(f: (id: DocId) => void): () => void
+}
+
 /** Before the network is up: the relay is being reached, nobody is known. */
 export const STARTING_NETWORK: NetworkView = {
   relay: () => 'connecting',
@@ -55,6 +62,7 @@ export class DocStates {
   private lastSummary = ''
   private lastDirect = -1
   private readonly offs: (() => void)[]
+  private mirror: MirrorView | undefined
 
   constructor(
     private readonly repo: Repo,
@@ -75,6 +83,13 @@ export class DocStates {
   /** The network to read from now on (the browser's relay link once it exists). */
   useNetwork(network: NetworkView): void {
     this.network = network
+    this.touchAll()
+  }
+
+  /** The tab's mirror, once its peer exists: its documents' states say what it holds. */
+  useMirror(mirror: MirrorView): void {
+    this.mirror = mirror
+    this.offs.push(mirror.onChange((id) => this.touch(id)))
     this.touchAll()
   }
 
@@ -105,6 +120,14 @@ export class DocStates {
       topicAnswered: topic !== undefined && this.network.topicAnswered(topic),
       topicMembers: topic === undefined ? 0 : this.network.topicMembers(topic),
       directPeers: this.network.directPeers(),
+      ...(this.mirror === undefined
+        ? {}
+        : {
+            mirror: {
+              answered: this.mirror.answered(id),
+              confirmed: this.mirror.confirmation(id),
+            },
+          }),
     })
   }
 

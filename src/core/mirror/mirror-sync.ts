@@ -115,8 +115,13 @@ export class MirrorSync {
     return this.docs.get(id)?.error
   }
 
-  /** Called after each run of a document that changed what `confirmation` says. */
-  onConfirmed(f: (id: DocId) => void): () => void {
+  /** Whether the mirror answered a pull of the document since it opened here. */
+  answered(id: DocId): boolean {
+    return this.docs.get(id)?.answered === true
+  }
+
+  /** Called when what `confirmation` or `answered` say of a document changed. */
+  onChange(f: (id: DocId) => void): () => void {
     this.listeners.add(f)
     return () => this.listeners.delete(f)
   }
@@ -142,7 +147,7 @@ export class MirrorSync {
   }
 
   /** @internal */
-  confirmed(id: DocId): void {
+  changed(id: DocId): void {
     for (const f of this.listeners) f(id)
   }
 
@@ -162,6 +167,7 @@ class DocMirror implements SyncPeer {
   readonly mirror = true
   kept: Kept | undefined
   error: OrreryError | undefined
+  answered = false
   private timer: ReturnType<typeof setTimeout> | undefined
   private running: Promise<void> | undefined
   private again = false
@@ -256,6 +262,10 @@ class DocMirror implements SyncPeer {
     h.attachPeer(this, false) // (again after a re-key or a refusal detached it)
     const pulled = await this.pull(h, tag, key, kept)
     if (!pulled.ok) return failed(pulled.error)
+    if (!this.answered) {
+      this.answered = true
+      this.owner.changed(this.id)
+    }
     const pushed = await this.upload(h, tag, key, kept)
     if (!pushed.ok) return failed(pushed.error)
     this.error = undefined
@@ -353,7 +363,7 @@ class DocMirror implements SyncPeer {
   private async confirm(kept: Kept, heads: string[]): Promise<void> {
     kept.mirrored = { at: Date.now(), heads: [...heads] }
     await this.save(kept)
-    this.owner.confirmed(this.id)
+    this.owner.changed(this.id)
   }
 
   private async load(tag: string): Promise<Kept> {

@@ -245,3 +245,64 @@ describe('SyncLedger', () => {
     expect(ledger.facts().map((f) => f.peer)).toEqual(['pa'])
   })
 })
+
+describe('the mirror in a document state', () => {
+  const now = Date.parse('2026-12-07T12:00:00Z')
+  const onMirror = (heads: string[], at = now - 120_000) => ({
+    answered: true,
+    confirmed: { at, heads },
+  })
+
+  it('is mirrored when the mirror holds our heads and no peer confirmed them', () => {
+    const s = computeDocState(facts({ heads: ['h'], mirror: onMirror(['h']) }))
+    expect(s).toMatchObject({ state: 'mirrored', mirrored: { at: now - 120_000 } })
+    expect(describeDocState(s, now)).toBe('on the mirror 2 minutes ago')
+  })
+
+  it('says changes no peer has are on the mirror, and the top bar calls that safe', () => {
+    const s = computeDocState(facts({ heads: ['h'], waiting: 3, mirror: onMirror(['h']) }))
+    expect(s.state).toBe('mirrored')
+    expect(describeDocState(s, now)).toBe('on the mirror 2 minutes ago · no peer has 3 changes yet')
+    expect(describeSummary(summarize(3, [s]))).toEqual({
+      text: '3 changes on the mirror, not yet with a peer',
+      ok: true,
+    })
+  })
+
+  it('is not mirrored once our heads moved past what the mirror acknowledged', () => {
+    const s = computeDocState(facts({ heads: ['h2'], waiting: 1, mirror: onMirror(['h1']) }))
+    expect(s.state).toBe('waiting')
+    expect(s.mirrored).toBeUndefined()
+    expect(describeSummary(summarize(1, [s])).ok).toBe(false)
+  })
+
+  it('prefers a peer: synced when a peer confirmed the heads too', () => {
+    const s = computeDocState(
+      facts({
+        heads: ['h'],
+        confirmation: { with: 'did:key:zBob', at: now, heads: ['h'] },
+        mirror: onMirror(['h']),
+      }),
+    )
+    expect(s.state).toBe('synced')
+    expect(describeSummary(summarize(0, [s]))).toEqual({ text: 'all synced', ok: true })
+  })
+
+  it('keeps looking while the mirror has not answered for a document not here', () => {
+    const pending = { answered: false, confirmed: undefined }
+    expect(computeDocState(facts({ mirror: pending }))).toMatchObject({
+      state: 'unknown',
+      searching: true,
+    })
+    const answered = { answered: true, confirmed: undefined }
+    expect(computeDocState(facts({ mirror: answered }))).toMatchObject({ searching: false })
+  })
+
+  it('the top bar says which documents only the mirror holds', () => {
+    const s = computeDocState(facts({ heads: ['h'], mirror: onMirror(['h']) }))
+    expect(describeSummary(summarize(0, [s]))).toEqual({
+      text: 'all saved (1 document on the mirror only)',
+      ok: true,
+    })
+  })
+})

@@ -17,16 +17,17 @@
  *   waiting  local changes that no peer has confirmed: `waiting` of them
  *   synced   a peer told us heads that include every change we have, and nothing changed here
  *            since: with whom, when
+ *   mirrored an always-on mirror acknowledged every change we have (mirror/mirror-sync.ts), and
+ *            no peer confirmed them: safe while everyone sleeps, "on the mirror since…"; it also
+ *            wins over `waiting` (the changes no peer has are on the mirror)
  *   local    here, nothing waiting, but no peer has confirmed these heads (a new document nobody
  *            opened yet, changes that came from another tab of this browser)
- *
- * A later issue adds `mirrored` (confirmed by an always-on mirror) after `synced`.
  */
 import { sameHeads } from '../heads'
 
-/** How far a document is known to be shared. `mirrored` is reserved for always-on mirrors. */
+/** How far a document is known to be shared. */
 export type DocSyncKind =
-  'locked' | 'unknown' | 'loading' | 'offline' | 'waiting' | 'synced' | 'local'
+  'locked' | 'unknown' | 'loading' | 'offline' | 'waiting' | 'synced' | 'mirrored' | 'local'
 
 export type RelayLinkState = 'connecting' | 'connected' | 'offline'
 
@@ -80,6 +81,15 @@ export interface DocFacts {
   topicMembers: number
   /** remote tabs we have a direct (sync) connection with, for any document */
   directPeers: number
+  /** what the tab's mirror said of the document (undefined: this tab has no mirror) */
+  mirror?: MirrorFacts
+}
+
+export interface MirrorFacts {
+  /** the mirror answered a pull of the document in this session */
+  answered: boolean
+  /** the last time the mirror held every change up to these heads of ours */
+  confirmed: { at: number; heads: string[] } | undefined
 }
 
 export interface DocSyncState {
@@ -99,12 +109,16 @@ export interface DocSyncState {
   loading?: { from: string[]; changes: number; bytes: number }
   /** the last confirmation by a peer; `state` is 'synced' while it covers our current heads */
   confirmed?: { with: string; at: number }
+  /** when the mirror last acknowledged all of our changes, while that is still true */
+  mirrored?: { at: number }
 }
 
 /** The sync state the facts add up to (see the module comment for each state). */
 export function computeDocState(f: DocFacts): DocSyncState {
   const here = f.heads.length > 0
   const offline = f.relay !== 'connected' && f.relay !== 'connecting' && f.directPeers === 0
+  const onMirror =
+    here && f.mirror?.confirmed !== undefined && sameHeads(f.mirror.confirmed.heads, f.heads)
   const base = {
     id: f.id,
     here,
@@ -115,6 +129,7 @@ export function computeDocState(f: DocFacts): DocSyncState {
     ...(f.confirmation === undefined
       ? {}
       : { confirmed: { with: f.confirmation.with, at: f.confirmation.at } }),
+    ...(onMirror ? { mirrored: { at: f.mirror?.confirmed?.at ?? 0 } } : {}),
   }
   if (!f.keyed) return { ...base, state: 'locked' }
   const sending = f.peers.filter((p) => p.ahead || (p.pending && p.changes > 0))
@@ -134,12 +149,15 @@ export function computeDocState(f: DocFacts): DocSyncState {
     const searching =
       f.relay === 'connecting' ||
       (f.relay === 'connected' && !f.topicAnswered) ||
-      f.peers.some((p) => !p.heard)
+      f.peers.some((p) => !p.heard) ||
+      (f.mirror !== undefined && !f.mirror.answered)
     return { ...base, state: 'unknown', searching }
   }
-  if (f.waiting > 0) return { ...base, state: offline ? 'offline' : 'waiting' }
+  if (f.waiting > 0)
+    return { ...base, state: onMirror ? 'mirrored' : offline ? 'offline' : 'waiting' }
   if (here && f.confirmation !== undefined && sameHeads(f.confirmation.heads, f.heads))
     return { ...base, state: 'synced' }
+  if (onMirror) return { ...base, state: 'mirrored' }
   if (offline) return { ...base, state: 'offline' }
   return { ...base, state: 'local' }
 }
@@ -194,9 +212,29 @@ export function describeDocState(s: DocSyncState, now = Date.now()): string {
       return `${plural(s.waiting, 'change')} waiting for a peer`
     case 'synced':
       return confirmed
+    case 'mirrored': {
+      const at = s.mirrored === undefined ? '' : ` ${ago(s.mirrored.at, now)}`
+      const rest =
+        s.waiting > 0
+          ? ` · no peer has ${plural(s.waiting, 'change')} yet`
+          : confirmed === ''
+            ? ''
+            : ` · last ${confirmed}`
+      return `on the mirror${at}${rest}`
+    }
     case 'local':
       return s.here ? 'only here: no peer has confirmed it yet' : 'new: only here so far'
   }
+}
+
+/** "just now", "2 minutes ago", "3 hours ago"… */
+function ago(at: number, now: number): string {
+  const s = Math.max(0, Math.round((now - at) / 1000))
+  if (s < 60) return 'just now'
+  const m = Math.round(s / 60)
+  if (m < 60) return `${plural(m, 'minute')} ago`
+  const h = Math.round(m / 60)
+  return h < 48 ? `${plural(h, 'hour')} ago` : `${plural(Math.round(h / 24), 'day')} ago`
 }
 
 function when(at: number, now: number): string {
@@ -207,6 +245,11 @@ function when(at: number, now: number): string {
 
 /** The top bar's chip: "all synced" only when every open document is confirmed or empty-new. */
 export function describeSummary(s: SyncSummary): { text: string; ok: boolean } {
+  const mirrored = s.docs.mirrored ?? 0
+  const stuck = (s.docs.waiting ?? 0) + (s.docs.offline ?? 0)
+  // changes no peer has, all of them on the mirror: safe, and said so
+  if (s.waiting > 0 && mirrored > 0 && stuck === 0)
+    return { text: `${plural(s.waiting, 'change')} on the mirror, not yet with a peer`, ok: true }
   if (s.waiting > 0) return { text: `${plural(s.waiting, 'change')} waiting`, ok: false }
   const unknown = s.docs.unknown ?? 0
   if (unknown > 0)
@@ -220,5 +263,7 @@ export function describeSummary(s: SyncSummary): { text: string; ok: boolean } {
   if (offline > 0) return { text: 'offline', ok: false }
   const local = s.docs.local ?? 0
   if (local > 0) return { text: `${plural(local, 'document')} not confirmed by a peer`, ok: false }
+  if (mirrored > 0)
+    return { text: `all saved (${plural(mirrored, 'document')} on the mirror only)`, ok: true }
   return { text: 'all synced', ok: true }
 }
