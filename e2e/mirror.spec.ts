@@ -1,0 +1,89 @@
+/**
+ * The relay's mirror in real browsers (issue 16): a share link and an invite opened in a fresh
+ * browser while every member's tab is closed still show the content / complete the join, and
+ * the document's state says where it came from; the mirror's files never hold the plaintext.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import type { Page } from '@playwright/test'
+import { expect, expectState, openPeer, shareLink, test } from './fixtures'
+
+const stateKind = (page: Page, doc: string): Promise<string | undefined> =>
+  page.evaluate(async (d) => (await window.orrery.docs.state(d))?.state, doc)
+
+/** Every file under a directory, as one buffer per file. */
+function filesUnder(dir: string): Buffer[] {
+  const out: Buffer[] = []
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name)
+    if (e.isDirectory()) out.push(...filesUnder(p))
+    else out.push(fs.readFileSync(p))
+  }
+  return out
+}
+
+test('a share link opened while its maker is away shows the content, from the mirror', async ({
+  browser,
+  relay,
+}) => {
+  const canary = `canary-${Date.now()}-plaintext`
+  const a = await openPeer(browser, relay.url)
+  const doc = await a.page.evaluate(() => window.orrery.docs.create())
+  await a.page.evaluate(({ d, c }) => window.orrery.state.set(`/${d}/secret`, c), {
+    d: doc,
+    c: canary,
+  })
+  // the mirror acknowledged every change: the document says so
+  await expect.poll(() => stateKind(a.page, doc), { timeout: 30_000 }).toBe('mirrored')
+  await expect(a.page.getByText(/on the mirror/).first()).toBeVisible()
+  const link = await shareLink(a.page, doc)
+  await a.context.close() // every member's tab is closed
+
+  const b = await openPeer(browser, link)
+  await expectState(b.page, `/${doc}/secret`, canary)
+  await expect.poll(() => stateKind(b.page, doc), { timeout: 30_000 }).toBe('mirrored')
+  // the mirror holds the document's envelopes, never its text
+  const files = filesUnder(path.join(relay.dataDir, 'mirror'))
+  expect(files.length).toBeGreaterThan(0)
+  expect(files.some((f) => f.includes(canary))).toBe(false)
+})
+
+test('an invite opened while every member is away completes the join through the mirror', async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, relay.url)
+  const { space, doc } = await a.page.evaluate(async () => {
+    const space = await window.orrery.spaces.create('night owls')
+    const doc = await window.orrery.spaces.createDoc(space)
+    await window.orrery.state.set(`/${doc}/welcome`, 'hello, whoever comes')
+    return { space, doc }
+  })
+  const invite = await a.page.evaluate(
+    ({ space, doc }) => window.orrery.spaces.invite(space, 'writer', { open: { doc } }),
+    { space, doc },
+  )
+  for (const id of [space, doc])
+    await expect.poll(() => stateKind(a.page, id), { timeout: 30_000 }).toBe('mirrored')
+  await a.page.close() // (its profile stays: the admin comes back below)
+
+  const b = await openPeer(browser, invite.replace(/^http:\/\/[^/]+/, relay.url))
+  await b.page.getByTestId('join-name').fill('Nox')
+  await b.page.getByTestId('join-button').click()
+  await expect(b.page).toHaveURL(new RegExp(`#/doc/${doc}(\\?|$)`), { timeout: 30_000 })
+  await expectState(b.page, `/${doc}/welcome`, 'hello, whoever comes')
+  await b.page.evaluate((d) => window.orrery.state.set(`/${d}/from-nox`, 'was here'), doc)
+  await expect.poll(() => stateKind(b.page, doc), { timeout: 30_000 }).toBe('mirrored')
+  await b.context.close()
+
+  // the admin comes back later and finds the newcomer and their note, nobody else online
+  const back = await openPeer(null, relay.url, a.context)
+  await expectState(back.page, `/${doc}/from-nox`, 'was here')
+  await expect
+    .poll(async () =>
+      (await back.page.evaluate((s) => window.orrery.spaces.get(s), space)).members.map(
+        (m) => m.name,
+      ),
+    )
+    .toContain('Nox')
+})
