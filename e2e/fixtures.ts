@@ -49,7 +49,7 @@ export class RelayProcess {
     )
     let out = ''
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000)
+      const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 60_000)
       const onData = (d: Buffer): void => {
         out += d.toString()
         const m = /on (http:\/\/[^\s]+)/.exec(out)
