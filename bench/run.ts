@@ -5,7 +5,9 @@
  * document in the shell (`#/doc/<id>`), as a person would: the headline, in bench/results.json.
  * `--bare`: the pages stay on the home view and open documents through the API only
  * (results-bare.json); `--nested`: W3/W4's keys live in one nested map, `/<doc>/big`, as apps keep
- * them (results-nested.json, results-bare-nested.json).
+ * them (results-nested.json, results-bare-nested.json); `--no-mirror`: W1-W4 on a relay without
+ * its mirror (ORRERY_MIRROR=0: the tabs upload nothing; results-nomirror.json), the baseline of
+ * "W1/W2 within 5% of their numbers with the mirror off".
  *
  *   W1 round trip  A sets ping = i, B answers pong = i, 200 rounds (p50 / p95 / max)
  *   W2 burst       A makes 5,000 sequential sets; until B has seen them all (ms, changes/s)
@@ -89,6 +91,7 @@ interface Args {
   only: Workload[]
   pairs: number
   view: DocView
+  mirror: boolean
 }
 
 function parseArgs(argv: string[]): Args {
@@ -96,6 +99,7 @@ function parseArgs(argv: string[]): Args {
   let pairs = DIAL_PAIRS
   let only: Workload[] = [...WORKLOADS]
   const view: DocView = { shell: true, nested: false }
+  let mirror = true
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2)
     const value = (): string => inline ?? argv[++i] ?? ''
@@ -103,6 +107,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--pairs') pairs = Number(value())
     else if (flag === '--bare') view.shell = false
     else if (flag === '--nested') view.nested = true
+    else if (flag === '--no-mirror') mirror = false
     else if (flag === '--only') {
       const names = value().toUpperCase().split(',').filter(Boolean)
       const bad = names.filter((n) => !(WORKLOADS as readonly string[]).includes(n))
@@ -112,13 +117,13 @@ function parseArgs(argv: string[]): Args {
   }
   if (!Number.isInteger(runs) || runs < 1) usage('--runs needs a positive integer')
   if (!Number.isInteger(pairs) || pairs < 1) usage('--pairs needs a positive integer')
-  return { runs, only, pairs, view }
+  return { runs, only, pairs, view, mirror }
 }
 
 function usage(problem: string): never {
   console.error(
     `${problem}\nusage: npm run bench -- [--runs N] [--only ${WORKLOADS.join(',')}] [--pairs N]` +
-      ' [--bare] [--nested]',
+      ' [--bare] [--nested] [--no-mirror]',
   )
   process.exit(2)
 }
@@ -265,7 +270,7 @@ async function seededLab(app: BenchApp): Promise<Lab> {
 }
 
 async function main(): Promise<void> {
-  const { runs, only, pairs, view } = parseArgs(process.argv.slice(2))
+  const { runs, only, pairs, view, mirror } = parseArgs(process.argv.slice(2))
   process.chdir(root)
   closeLabsOnSignals()
   const selected = new Set(only)
@@ -275,7 +280,7 @@ async function main(): Promise<void> {
   if (docs.length > 0)
     groups.push({
       workloads: docs,
-      start: () => Lab.start(),
+      start: () => Lab.start(undefined, [], mirror ? {} : { ORRERY_MIRROR: '0' }),
       run: (lab, measure) => docsRun(lab, selected, measure, results, view),
     })
   const apps = only.filter((w) => APP_WORKLOADS.includes(w))
@@ -325,7 +330,7 @@ async function main(): Promise<void> {
   if (interrupted()) return new Promise(() => undefined) // the signal handler exits
   console.log(`\n${table(results, selected)}\n`)
   // the headline (shell, keys at the root) in results.json; the other views in their own files
-  const variant = `${view.shell ? '' : '-bare'}${view.nested ? '-nested' : ''}`
+  const variant = `${view.shell ? '' : '-bare'}${view.nested ? '-nested' : ''}${mirror ? '' : '-nomirror'}`
   const file = path.join(root, 'bench', `results${variant}.json`)
   if (relayRss.length > 0)
     console.log(`relay RSS peak during W1-W4: ${relayRss.map((x) => x.toFixed(1)).join(' / ')} MiB`)

@@ -12,7 +12,8 @@ import type { Libp2p } from 'libp2p'
 import { generateIdentity } from '../src/core/identity'
 import type { DocId } from '../src/core/ids'
 import { writeKeyFromPublic } from '../src/core/keys/write-key'
-import { sealEnvelope } from '../src/core/mirror/envelope'
+import { mirrorDocTag, openEnvelope, sealEnvelope } from '../src/core/mirror/envelope'
+import { changeHash } from '../src/core/chunks'
 import { MirrorClient } from '../src/core/mirror/client'
 import type { OrreryPeer } from '../src/core/peer'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
@@ -137,7 +138,7 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     const h = await forger.repo.open(id)
     h.write(['title'], 'forged')
     h.flush()
-    const forged = h.forMirror([])
+    const forged = h.forMirror([], new Set(), false)
     if (forged === undefined || forged === 'signing') throw new Error('nothing to forge')
     const client = new MirrorClient(forger.node, node.getMultiaddrs(), { timeoutMs: 5000 })
     const put = await client.put(
@@ -158,6 +159,52 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     await waitFor(async () => (await read(reader, id, 'title')) === 'real', 10_000, 'real content')
     await waitFor(() => logs.some((l) => l.includes('not vouched for')), 5000, 'the refusal')
     expect(await read(reader, id, 'title')).toBe('real')
+  })
+
+  it('a change goes up once: its author uploads it, the tabs that received it do not', async () => {
+    const { node } = await startMirror()
+    const [a, b] = [await viaMirror(node), await viaMirror(node)]
+    const id = (await a.repo.create()).id
+    await shareKeys(a, b, id)
+    await b.repo.open(id)
+    await b.node.dial(a.node.getMultiaddrs())
+    for (let i = 0; i < 20; i++) await a.state.set(`/${id}/n`, i)
+    await b.state.set(`/${id}/b`, 'one of mine')
+    await waitFor(async () => (await read(a, id, 'b')) === 'one of mine', 10_000, 'b to a')
+    await waitFor(async () => (await read(b, id, 'n')) === 19, 10_000, 'a to b')
+    await mirrored(a, id)
+    await mirrored(b, id) // (b's full runs pulled a's changes: nothing of a's left to upload)
+    const client = new MirrorClient(a.node, node.getMultiaddrs(), { timeoutMs: 5000 })
+    const tag = mirrorDocTag(id, a.repo.keys.get(id)!)
+    const all = await client.sinceAll(tag, 0)
+    if (!all.ok) throw all.error
+    const hashes = all.value.flatMap((e) => {
+      const opened = openEnvelope(e.envelope, id, a.repo.keys.get(id)!)
+      if (!opened.ok) throw opened.error
+      return opened.value.changes.map((c) => changeHash(c.change))
+    })
+    expect(new Set(hashes).size).toBe(hashes.length) // each change once...
+    const everything = a.repo.get(id)!.forMirror([], new Set(), false)
+    if (everything === undefined || everything === 'signing') throw new Error('no changes')
+    expect(hashes.sort()).toEqual(everything.hashes.sort()) // ...and every one of them
+  })
+
+  it('a change whose author has no mirror goes up from a tab that received it', async () => {
+    const { node } = await startMirror()
+    const author = await peer() // no mirror
+    const relay = await viaMirror(node)
+    const id = (await author.repo.create()).id
+    await author.state.set(`/${id}/from`, 'the author')
+    await shareKeys(author, relay, id)
+    await relay.repo.open(id)
+    await relay.node.dial(author.node.getMultiaddrs())
+    await waitFor(async () => (await read(relay, id, 'from')) === 'the author', 10_000)
+    await mirrored(relay, id)
+    await Promise.all([author.stop(), relay.stop()])
+    const later = await viaMirror(node)
+    await shareKeys(author, later, id)
+    await later.repo.open(id)
+    await waitFor(async () => (await read(later, id, 'from')) === 'the author', 10_000)
   })
 
   it('edits made while the mirror is down go up when it is back', async () => {

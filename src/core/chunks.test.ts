@@ -6,6 +6,7 @@ import { ProtocolError } from './errors'
 import {
   CHANGE_CHUNK,
   changeHash,
+  changeHeader,
   chunkProblem,
   COMPRESSED_CHANGE_CHUNK,
   DOCUMENT_CHUNK,
@@ -208,5 +209,35 @@ describe('chunkProblem on hand-made chunks', () => {
       expect(r.error.name).toBe('ProtocolError')
       expect(r.error.code).toBe('MALFORMED_MESSAGE')
     }
+  })
+})
+
+describe('changeHeader', () => {
+  it('reads what decodeChange reads of dependencies and actor, from the header alone', () => {
+    const d = am().create()
+    for (let i = 0; i < 3; i++) {
+      d.put('_root', `k${i}`, i)
+      d.commit()
+    }
+    const other = d.fork()
+    other.put('_root', 'x', 1)
+    other.commit()
+    d.applyChanges(other.getChanges(d.getHeads()))
+    d.put('_root', 'merge', true)
+    d.commit()
+    for (const c of d.getChanges([])) {
+      const decoded = am().decodeChange(c)
+      expect(changeHeader(c)).toEqual({ deps: decoded.deps, actor: decoded.actor })
+    }
+  })
+
+  it('is undefined for anything but a whole change chunk', () => {
+    const d = am().create()
+    d.put('_root', 'a', 1)
+    d.commit()
+    const [change] = d.getChanges([])
+    expect(changeHeader(d.save())).toBeUndefined()
+    expect(changeHeader(change!.subarray(0, 12))).toBeUndefined()
+    expect(changeHeader(new Uint8Array(0))).toBeUndefined()
   })
 })

@@ -78,3 +78,32 @@ export function chunkProblem(bytes: Uint8Array, verifyChecksums = true): string 
 export function changeHash(chunk: Uint8Array): string | undefined {
   return chunk[8] === CHANGE_CHUNK ? bytesToHex(sha256(chunk.subarray(8))) : undefined
 }
+
+/**
+ * The dependencies and actor (hex) at the start of an uncompressed change chunk, read from its
+ * header without decoding the change (a few varints: a tab sorting its own changes from others'
+ * does it for every change it uploads). Undefined for anything else or a truncated header.
+ */
+export function changeHeader(chunk: Uint8Array): { deps: string[]; actor: string } | undefined {
+  if (chunk[8] !== CHANGE_CHUNK) return undefined
+  let at = 9
+  const uleb = (): number | undefined => {
+    let n = 0
+    let mul = 1
+    for (let i = 0; i < 8 && at < chunk.length; i++) {
+      const b = chunk[at++] as number
+      n += (b & 0x7f) * mul
+      if ((b & 0x80) === 0) return n
+      mul *= 0x80
+    }
+    return undefined
+  }
+  if (uleb() === undefined) return undefined // the chunk's length
+  const count = uleb()
+  if (count === undefined || at + count * 32 > chunk.length) return undefined
+  const deps: string[] = []
+  for (let i = 0; i < count; i++, at += 32) deps.push(bytesToHex(chunk.subarray(at, at + 32)))
+  const actorLength = uleb()
+  if (actorLength === undefined || at + actorLength > chunk.length) return undefined
+  return { deps, actor: bytesToHex(chunk.subarray(at, at + actorLength)) }
+}

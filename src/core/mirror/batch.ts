@@ -12,8 +12,7 @@
  * signatures), so the document's own rules (admission.ts) judge what the mirror gave.
  */
 import type { AutomergeDoc } from '../automerge'
-import { am } from '../automerge'
-import { changeHash } from '../chunks'
+import { changeHash, changeHeader } from '../chunks'
 import { hexToBytes } from '../bytes'
 import type { ReceivedSyncMessage } from '../sync/messages'
 import { SignatureList, type ChangeSignature } from '../sync/signature-list'
@@ -25,12 +24,22 @@ import type { EnvelopeChange, OpenedEnvelope } from './envelope'
 export const ENVELOPE_PLAINTEXT = 1024 * 1024
 
 export interface MirrorUpload {
-  /** one entry per envelope, in order */
+  /** one entry per envelope, in order (none: nothing to upload) */
   envelopes: EnvelopeChange[][]
-  /** the document's heads these changes lead up to: what the mirror holds once all are stored */
+  /** the hashes of the changes in them */
+  hashes: string[]
+  /** the document's heads now */
   heads: string[]
-  /** changes in all */
-  count: number
+  /** changes the mirror lacks that these envelopes leave out (others' changes, `ownOnly`) */
+  rest: number
+}
+
+/** Which of the changes the mirror lacks go up. */
+export interface UploadFilter {
+  /** changes already uploaded since `have` was last moved (hashes) */
+  sent?: ReadonlySet<string>
+  /** only changes by this actor (hex): this tab's own; others' authors upload theirs */
+  ownActor?: string
 }
 
 export interface BatchRules {
@@ -41,17 +50,31 @@ export interface BatchRules {
 
 /**
  * The changes of `doc` not in the history of `have` (hashes the document does not hold are left
- * out of `have`), as envelopes; undefined when there are none.
+ * out of `have`) and not `sent`, as envelopes: all of them, or only `ownActor`'s.
  */
 export function changesForMirror(
   doc: AutomergeDoc,
   have: readonly string[],
   rules: BatchRules,
-): MirrorUpload | undefined {
+  filter: UploadFilter = {},
+): MirrorUpload {
   const missing = new Set(have.length === 0 ? [] : doc.getMissingDeps([...have]))
   const known = have.filter((h) => !missing.has(h))
-  const changes = doc.getChanges(known)
-  if (changes.length === 0) return undefined
+  const heads = doc.getHeads()
+  const changes: Uint8Array[] = []
+  const hashes: string[] = []
+  let rest = 0
+  for (const c of doc.getChanges(known)) {
+    const hash = changeHash(c)
+    if (hash === undefined || filter.sent?.has(hash) === true) continue
+    if (filter.ownActor !== undefined && changeHeader(c)?.actor !== filter.ownActor) {
+      rest++
+      continue
+    }
+    changes.push(c)
+    hashes.push(hash)
+  }
+  if (changes.length === 0) return { envelopes: [], hashes, heads, rest }
   const chunks: Uint8Array[][] = []
   let current: Uint8Array[] = []
   let bytes = 0
@@ -66,13 +89,14 @@ export function changesForMirror(
   }
   chunks.push(current)
   const signing = rules.writeKey?.seed !== undefined
+  let at = 0
   const envelopes = chunks.map((chunk) => {
-    const hashes = chunk.map((c) => changeHash(c) ?? '')
-    const heads = signing && rules.sigs !== undefined ? chunkHeads(chunk, hashes) : new Set()
+    const ofChunk = hashes.slice(at, (at += chunk.length))
+    const tips = signing && rules.sigs !== undefined ? chunkHeads(chunk, ofChunk) : new Set()
     return chunk.map((change, i): EnvelopeChange => {
-      const hash = hashes[i] as string
-      let sig = hash === '' ? undefined : rules.sigs?.get(hash)
-      if (sig === undefined && heads.has(hash) && rules.writeKey !== undefined) {
+      const hash = ofChunk[i] as string
+      let sig = rules.sigs?.get(hash)
+      if (sig === undefined && tips.has(hash) && rules.writeKey !== undefined) {
         const made = signHead(rules.writeKey, hash)
         if (made !== undefined) [sig] = rules.sigs?.add([made]) ?? [made]
       }
@@ -81,14 +105,14 @@ export function changesForMirror(
         : { change, author: sig.author, signature: sig.signature }
     })
   })
-  return { envelopes, heads: doc.getHeads(), count: changes.length }
+  return { envelopes, hashes, heads, rest }
 }
 
 /** The changes of a chunk that no other change of it depends on. */
 function chunkHeads(chunk: readonly Uint8Array[], hashes: readonly string[]): Set<string> {
   const depended = new Set<string>()
-  for (const c of chunk) for (const d of am().decodeChange(c).deps) depended.add(d)
-  return new Set(hashes.filter((h) => h !== '' && !depended.has(h)))
+  for (const c of chunk) for (const d of changeHeader(c)?.deps ?? []) depended.add(d)
+  return new Set(hashes.filter((h) => !depended.has(h)))
 }
 
 /**

@@ -75,12 +75,10 @@ interface Kept {
 }
 
 const DEFAULT_PULL_EVERY_MS = 15_000
-const DEFAULT_UPLOAD_DELAY_MS = 50
+const DEFAULT_UPLOAD_DELAY_MS = 250
 const DEFAULT_RETRY_MS = 500
 /** a document still loading is looked at again after this (ms) */
 const OPENING_POLL_MS = 20
-/** `have` is compacted to the document's heads once it names more hashes than this */
-const MAX_HAVE = 64
 
 export class MirrorSync {
   private readonly docs = new Map<DocId, DocMirror>()
@@ -136,7 +134,7 @@ export class MirrorSync {
     if (this.stopped) return
     let d = this.docs.get(id)
     if (d === undefined) this.docs.set(id, (d = new DocMirror(id, this)))
-    d.soon(0)
+    d.soon(0, true)
   }
 
   /** @internal the next sequence number for an uploader's document tag */
@@ -176,6 +174,13 @@ class DocMirror implements SyncPeer {
   private closed = false
   /** when the next run is due, if sooner than usual (ms) */
   private nextIn: number | undefined
+  /** when the timer's run is due (ms since the epoch) */
+  private dueAt = 0
+  /** the next run pulls first and uploads others' changes too */
+  private fullDue = true
+  private lastFullAt = 0
+  /** changes uploaded since `have` last moved (hashes; not kept across reloads) */
+  private readonly sent = new Set<string>()
 
   constructor(
     readonly id: DocId,
@@ -201,14 +206,18 @@ class DocMirror implements SyncPeer {
 
   // ---- runs ---------------------------------------------------------------------------------
 
-  soon(ms: number): void {
+  /** A run in `ms` (unless one is due sooner); `full`: it pulls and uploads others' changes too. */
+  soon(ms: number, full = false): void {
     if (this.closed) return
+    if (full) this.fullDue = true
     if (this.running !== undefined) {
       this.again = true
       return
     }
-    if (this.timer !== undefined && ms > 0) return // one is due already
+    const at = Date.now() + ms
+    if (this.timer !== undefined && this.dueAt <= at) return // one is due sooner
     clearTimeout(this.timer)
+    this.dueAt = at
     this.timer = setTimeout(() => {
       this.timer = undefined
       void this.runNow()
@@ -232,8 +241,8 @@ class DocMirror implements SyncPeer {
       this.again = false
       this.nextIn = undefined
     } else if (this.error !== undefined) {
-      this.soon(Math.min(pullEveryMs, retryMs * 2 ** Math.min(this.failures - 1, 16)))
-    } else this.soon(pullEveryMs)
+      this.soon(Math.min(pullEveryMs, retryMs * 2 ** Math.min(this.failures - 1, 16)), true)
+    } else this.soon(Math.max(0, this.lastFullAt + pullEveryMs - Date.now()), true)
   }
 
   close(): void {
@@ -260,13 +269,21 @@ class DocMirror implements SyncPeer {
       this.failures++
     }
     h.attachPeer(this, false) // (again after a re-key or a refusal detached it)
-    const pulled = await this.pull(h, tag, key, kept)
-    if (!pulled.ok) return failed(pulled.error)
-    if (!this.answered) {
-      this.answered = true
-      this.owner.changed(this.id)
+    // a run after a change here uploads this tab's own changes at once; a full one (opening,
+    // every pullEveryMs, after a failure) pulls first, then uploads whatever the mirror still
+    // lacks (changes this tab received that their authors did not upload)
+    const full = this.fullDue || !this.answered || this.error !== undefined
+    this.fullDue = false
+    if (full) {
+      this.lastFullAt = Date.now()
+      const pulled = await this.pull(h, tag, key, kept)
+      if (!pulled.ok) return failed(pulled.error)
+      if (!this.answered) {
+        this.answered = true
+        this.owner.changed(this.id)
+      }
     }
-    const pushed = await this.upload(h, tag, key, kept)
+    const pushed = await this.upload(h, tag, key, kept, full)
     if (!pushed.ok) return failed(pushed.error)
     this.error = undefined
     this.failures = 0
@@ -318,25 +335,23 @@ class DocMirror implements SyncPeer {
     return this.faulted === undefined ? hashes : undefined
   }
 
-  /** Uploads what the mirror does not hold; done when it acknowledged all of it. */
+  /**
+   * Uploads what the mirror does not hold (only this tab's own changes unless `full`). Once it
+   * holds everything, `have` moves to the heads and the mirror confirms them.
+   */
   private async upload(
     h: DocHandle,
     tag: Uint8Array,
     key: Uint8Array,
     kept: Kept,
+    full: boolean,
   ): Promise<Result<void>> {
     const identity = this.owner.opts.identity()
     if (identity === undefined) return { ok: true, value: undefined }
-    const up = h.forMirror(kept.have)
-    if (up === 'signing') return { ok: true, value: undefined } // the signature wakes us
-    if (up === undefined) {
-      const heads = h.status().heads
-      if (kept.have.length > MAX_HAVE || kept.mirrored === undefined) kept.have = heads
-      if (heads.length > 0 && !sameSet(kept.mirrored?.heads ?? [], heads))
-        await this.confirm(kept, heads)
-      return { ok: true, value: undefined }
-    }
+    const up = h.forMirror(kept.have, this.sent, !full)
+    if (up === 'signing' || up === undefined) return { ok: true, value: undefined } // woken later
     const tagHex = bytesToHex(tag)
+    let at = 0
     for (const changes of up.envelopes) {
       let answer: Result<PutAnswer> | undefined
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -353,17 +368,20 @@ class DocMirror implements SyncPeer {
         if (answer.ok || answer.error.code !== 'PROTOCOL_VIOLATION') break
       }
       if (answer !== undefined && !answer.ok) return answer
+      for (const hash of up.hashes.slice(at, (at += changes.length))) this.sent.add(hash)
     }
+    if (up.envelopes.length > 0)
+      log.debug(`${this.id.slice(0, 6)}…: ${at} changes up in ${up.envelopes.length}`)
+    if (up.rest > 0) return { ok: true, value: undefined } // others' changes: a full run's
+    const moved = !sameSet(kept.have, up.heads)
     kept.have = up.heads
-    await this.confirm(kept, up.heads)
-    log.debug(`${this.id.slice(0, 6)}…: ${up.count} changes up in ${up.envelopes.length}`)
-    return { ok: true, value: undefined }
-  }
-
-  private async confirm(kept: Kept, heads: string[]): Promise<void> {
-    kept.mirrored = { at: Date.now(), heads: [...heads] }
+    this.sent.clear()
+    if (up.heads.length > 0 && !sameSet(kept.mirrored?.heads ?? [], up.heads)) {
+      kept.mirrored = { at: Date.now(), heads: [...up.heads] }
+      this.owner.changed(this.id)
+    } else if (!moved) return { ok: true, value: undefined }
     await this.save(kept)
-    this.owner.changed(this.id)
+    return { ok: true, value: undefined }
   }
 
   private async load(tag: string): Promise<Kept> {

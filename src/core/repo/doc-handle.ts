@@ -243,18 +243,24 @@ export class DocHandle {
   }
 
   /**
-   * The changes a mirror holding the history of `have` lacks, as envelopes (mirror/batch.ts):
-   * undefined when it lacks none, 'signing' while a change of ours waits for its signature (the
-   * mirror's seat is woken once it has one).
+   * The changes a mirror holding the history of `have` lacks, as envelopes (mirror/batch.ts),
+   * all or only this tab's own (`own`); 'signing' while a change of ours waits for its signature
+   * (the mirror's seat is woken once it has one), undefined once closed.
    */
-  forMirror(have: readonly string[]): MirrorUpload | 'signing' | undefined {
+  forMirror(
+    have: readonly string[],
+    sent: ReadonlySet<string>,
+    own: boolean,
+  ): MirrorUpload | 'signing' | undefined {
     if (this.closed) return undefined
     if (this.doc.pendingOps() > 0) this.flush()
     if (this.rules.signing) return 'signing'
-    return changesForMirror(this.doc, have, {
-      sigs: this.ctx.sigs,
-      writeKey: this.ctx.writes?.key(),
-    })
+    return changesForMirror(
+      this.doc,
+      have,
+      { sigs: this.ctx.sigs, writeKey: this.ctx.writes?.key() },
+      { sent, ...(own ? { ownActor: this.doc.getActorId() } : {}) },
+    )
   }
 
   /** For removing a member: the highest sequence number of each actor whose changes they signed. */
