@@ -75,7 +75,7 @@ interface Kept {
 }
 
 const DEFAULT_PULL_EVERY_MS = 15_000
-const DEFAULT_UPLOAD_DELAY_MS = 250
+const DEFAULT_UPLOAD_DELAY_MS = 500
 const DEFAULT_RETRY_MS = 500
 /** a document still loading is looked at again after this (ms) */
 const OPENING_POLL_MS = 20
@@ -181,6 +181,10 @@ class DocMirror implements SyncPeer {
   private lastFullAt = 0
   /** changes uploaded since `have` last moved (hashes; not kept across reloads) */
   private readonly sent = new Set<string>()
+  /** the document's heads at the last upload: an own-changes run looks at what came since */
+  private seen: string[] | undefined
+  /** changes from others arrived that the mirror may lack (since the last full run) */
+  private othersPending = false
 
   constructor(
     readonly id: DocId,
@@ -237,7 +241,12 @@ class DocMirror implements SyncPeer {
     if (this.closed) return
     const { pullEveryMs = DEFAULT_PULL_EVERY_MS, retryMs = DEFAULT_RETRY_MS } = this.owner.opts
     if (this.again || this.nextIn !== undefined) {
-      this.soon(this.again ? 0 : (this.nextIn ?? 0))
+      // woken during the run: the next one batches what came meanwhile and after
+      this.soon(
+        this.again
+          ? (this.owner.opts.uploadDelayMs ?? DEFAULT_UPLOAD_DELAY_MS)
+          : (this.nextIn ?? 0),
+      )
       this.again = false
       this.nextIn = undefined
     } else if (this.error !== undefined) {
@@ -348,7 +357,9 @@ class DocMirror implements SyncPeer {
   ): Promise<Result<void>> {
     const identity = this.owner.opts.identity()
     if (identity === undefined) return { ok: true, value: undefined }
-    const up = h.forMirror(kept.have, this.sent, !full)
+    // an own-changes run looks only at what came since the last run (cheap however long the
+    // document's history since `have` grew); a full one at everything since `have`
+    const up = h.forMirror(full ? kept.have : (this.seen ?? kept.have), this.sent, !full)
     if (up === 'signing' || up === undefined) return { ok: true, value: undefined } // woken later
     const tagHex = bytesToHex(tag)
     let at = 0
@@ -372,7 +383,11 @@ class DocMirror implements SyncPeer {
     }
     if (up.envelopes.length > 0)
       log.debug(`${this.id.slice(0, 6)}…: ${at} changes up in ${up.envelopes.length}`)
-    if (up.rest > 0) return { ok: true, value: undefined } // others' changes: a full run's
+    this.seen = up.heads
+    if (up.rest > 0) this.othersPending = true
+    // others' changes the mirror may lack: the next full run's (it pulls first)
+    if (this.othersPending && !(full && up.rest === 0)) return { ok: true, value: undefined }
+    this.othersPending = false
     const moved = !sameSet(kept.have, up.heads)
     kept.have = up.heads
     this.sent.clear()
@@ -386,6 +401,10 @@ class DocMirror implements SyncPeer {
 
   private async load(tag: string): Promise<Kept> {
     if (this.kept?.tag === tag) return this.kept
+    // (a new key: what this seat remembered was of the old log)
+    this.sent.clear()
+    this.seen = undefined
+    this.othersPending = false
     let kept: Kept | undefined
     try {
       const raw = await this.owner.opts.storage.load(['mirror-doc', this.id])
