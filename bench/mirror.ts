@@ -6,8 +6,18 @@
  *  - bytes stored for the W2 burst (5,000 sets of one key, as Automerge changes) uploaded in
  *    batches of 100 changes per envelope, against the changes' own bytes (target ≤ 1.3×).
  *
+ *
+ * and, with tabs (in-process: peers on libp2p's memory transport, the relay's mirror service on a
+ * store on disk; a browser adds its boot and a WebSocket):
+ *  - upload: a change made in an online tab until the mirror acknowledged it (p50 / p95 of 20
+ *    changes made 300 ms apart; target p95 <= 1 s)
+ *  - link, nobody online: every member's tab is closed; a fresh tab with the link's keys opens
+ *    the document until all of it is there: a small document (10 keys) and the W3 document
+ *    (10,000 keys of 100 bytes, ~1 MB); targets <= 1.5 s and <= 2.0 s in a browser
+ *
  * Prints the medians of 5 runs and writes bench/results-mirror.json.
  */
+import '../relay/polyfill.js' // (first: libp2p needs Promise.withResolvers on Node 20)
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -19,6 +29,14 @@ import { newDocId } from '../src/core/ids'
 import { randomKey } from '../src/core/keys/aead'
 import { sealEnvelope } from '../src/core/mirror/envelope'
 import { MirrorStore } from '../relay/mirror/store'
+import { mirrorService, type MirrorService } from '../relay/mirror/service'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { memory } from '@libp2p/memory'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { createPeer, type OrreryPeer } from '../src/core/peer'
+import { MemoryStorageAdapter } from '../src/core/storage/memory'
+import type { DocId } from '../src/core/ids'
 import { median } from './stats'
 
 const RUNS = 5
@@ -101,8 +119,119 @@ async function w2Overhead(): Promise<{ plain: number; stored: number; disk: numb
   })
 }
 
+type MirrorNode = Libp2p<{ mirror: MirrorService }>
+
+async function withMirror<T>(f: (mirror: MirrorNode) => Promise<T>): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-mirror-bench-'))
+  const mirror: MirrorNode = await createLibp2p({
+    addresses: { listen: [`/memory/mirror-bench-${Date.now()}-${Math.random()}`] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { mirror: mirrorService({ dir }) },
+  })
+  try {
+    return await f(mirror)
+  } finally {
+    await mirror.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+let tabs = 0
+async function tab(mirror: MirrorNode, storage = new MemoryStorageAdapter()): Promise<OrreryPeer> {
+  const p = await createPeer({
+    identity: generateIdentity(),
+    storage,
+    transports: [memory()],
+    listen: [`/memory/tab-bench-${process.pid}-${++tabs}`],
+    mirror: { address: mirror.getMultiaddrs(), timeoutMs: 10_000 },
+  })
+  await p.identityReady
+  return p
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
+  const end = Date.now() + 60_000
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`)
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
+
+const mirroredHeads = (p: OrreryPeer, id: DocId): boolean => {
+  const heads = p.repo.get(id)?.status().heads ?? []
+  const c = p.mirror?.confirmation(id)
+  return heads.length > 0 && c !== undefined && heads.every((h) => c.heads.includes(h))
+}
+
+/** Change made → the mirror acknowledged it, for changes made 300 ms apart (ms each). */
+async function uploadLatency(mirror: MirrorNode): Promise<number[]> {
+  const a = await tab(mirror)
+  const id = (await a.repo.create()).id
+  await a.state.set(`/${id}/n`, -1)
+  await until('first upload', () => mirroredHeads(a, id))
+  const out: number[] = []
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 300))
+    const t = performance.now()
+    await a.state.set(`/${id}/n`, i)
+    a.repo.get(id)?.flush()
+    await until('upload', () => mirroredHeads(a, id))
+    out.push(performance.now() - t)
+  }
+  await a.stop()
+  return out
+}
+
+/** A document of `keys` keys of 100 bytes made and mirrored by a tab that then closes. */
+async function mirroredDoc(mirror: MirrorNode, keys: number) {
+  const a = await tab(mirror)
+  const id = (await a.repo.create()).id
+  const value = 'x'.repeat(90)
+  for (let i = 0; i < keys; i++) await a.state.set(`/${id}/k${i}`, `${value}${i}`)
+  a.repo.get(id)?.flush()
+  await until('the document on the mirror', () => mirroredHeads(a, id))
+  const link = { key: a.repo.keys.get(id)!, write: a.repo.keys.writeKey(id)! }
+  await a.stop()
+  return { id, link, keys }
+}
+
+/** A fresh tab opens the link while nobody is online: until every key is there (ms). */
+async function linkOffline(
+  mirror: MirrorNode,
+  d: Awaited<ReturnType<typeof mirroredDoc>>,
+): Promise<number> {
+  const b = await tab(mirror)
+  const t = performance.now()
+  await b.repo.setKey(d.id, d.link.key)
+  await b.repo.setWriteKey(d.id, d.link.write)
+  await b.repo.open(d.id)
+  await until('all keys', async () => (await b.state.get(`/${d.id}/k${d.keys - 1}`)) !== undefined)
+  const ms = performance.now() - t
+  await b.stop()
+  return ms
+}
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((x, y) => x - y)
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number
+}
+
 async function main(): Promise<void> {
   loadAutomergeNode()
+  const tabsResults = await withMirror(async (mirror) => {
+    const up = await uploadLatency(mirror)
+    const small = await mirroredDoc(mirror, 10)
+    const big = await mirroredDoc(mirror, 10_000)
+    const smallMs: number[] = []
+    const bigMs: number[] = []
+    for (let i = 0; i < RUNS; i++) {
+      smallMs.push(await linkOffline(mirror, small))
+      bigMs.push(await linkOffline(mirror, big))
+    }
+    return { up, smallMs, bigMs }
+  })
   const rates: number[] = []
   const ratios: number[] = []
   const disks: number[] = []
@@ -114,6 +243,10 @@ async function main(): Promise<void> {
   }
   const results = {
     at: new Date().toISOString(),
+    uploadP50Ms: Math.round(pct(tabsResults.up, 50)),
+    uploadP95Ms: Math.round(pct(tabsResults.up, 95)),
+    linkOfflineSmallMs: Math.round(median(tabsResults.smallMs)),
+    linkOfflineW3Ms: Math.round(median(tabsResults.bigMs)),
     ingestBundlesPerSecond: Math.round(median(rates)),
     w2StoredOverPlain: Math.round(median(ratios) * 100) / 100,
     w2DiskOverPlain: Math.round(median(disks) * 100) / 100,
@@ -123,6 +256,12 @@ async function main(): Promise<void> {
   )
   console.log(
     `W2 burst, ${PER_ENVELOPE} changes per envelope: envelopes ${results.w2StoredOverPlain}x the changes' bytes, LevelDB files ${results.w2DiskOverPlain}x (target <= 1.3)`,
+  )
+  console.log(
+    `upload, change -> acknowledged by the mirror: p50 ${results.uploadP50Ms} ms, p95 ${results.uploadP95Ms} ms (target p95 <= 1000; the tab waits 500 ms to batch)`,
+  )
+  console.log(
+    `link with nobody online -> all there (in-process): small ${results.linkOfflineSmallMs} ms (runs ${tabsResults.smallMs.map(Math.round).join(' / ')}), W3 ${results.linkOfflineW3Ms} ms (runs ${tabsResults.bigMs.map(Math.round).join(' / ')})`,
   )
   fs.writeFileSync(
     path.join(import.meta.dirname, 'results-mirror.json'),
