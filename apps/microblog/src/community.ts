@@ -4,6 +4,7 @@ import type { AppApi, DocSyncState, SpaceRole } from '../../../src/core/apps/api
 import { READ_ONLY_NOTE, canInvite, canWrite, errorText } from './actions'
 import { allPosts, getPost, pathOf, profileName, thread, timeline, type Post } from './model'
 import { message, shared } from './styles'
+import { sourceText } from './source'
 import './compose'
 import './post'
 import './profile'
@@ -426,11 +427,19 @@ export class MicroblogCommunity extends LitElement {
         ${label}
       </button>`
     const absent = this.absent()
+    const source = sourceText(this.sync, (did) => profileName(this.value, did))
     // an empty community waits for its sync state (it may be empty only because nothing arrived)
     const opening =
       this.value === undefined ||
       (this.sync === undefined && this.offSync !== undefined && isEmpty(this.value))
     return html`${this.share(api)}
+    ${
+      source === undefined
+        ? ''
+        : html`<p class="muted" data-testid="community-source" data-state=${this.sync?.state ?? ''}>
+            ${source}
+          </p>`
+    }
     ${
       opening
         ? html`<section class="muted">Opening the community…</section>`
