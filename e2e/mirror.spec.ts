@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Page } from '@playwright/test'
-import { expect, expectState, openPeer, shareLink, test } from './fixtures'
+import { expect, expectState, openPeer, RelayProcess, shareLink, test } from './fixtures'
 
 const stateKind = (page: Page, doc: string): Promise<string | undefined> =>
   page.evaluate(async (d) => (await window.orrery.docs.state(d))?.state, doc)
@@ -86,4 +86,44 @@ test('an invite opened while every member is away completes the join through the
       ),
     )
     .toContain('Nox')
+})
+
+test('the mirror killed (SIGKILL) in a write burst loses no acknowledged change; the tab sends the rest', async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, relay.url)
+  const doc = await a.page.evaluate(() => window.orrery.docs.create())
+  const link = await shareLink(a.page, doc)
+  const N = 300
+  const burst = a.page.evaluate(
+    async ({ d, n }) => {
+      for (let i = 0; i < n; i++) {
+        await window.orrery.state.set(`/${d}/k${i}`, i)
+        if (i % 10 === 9) await new Promise((r) => setTimeout(r, 30)) // ~3 s in all
+      }
+    },
+    { d: doc, n: N },
+  )
+  // killed once some of the burst is on the mirror
+  await expect.poll(() => stateKind(a.page, doc), { timeout: 30_000 }).toBe('mirrored')
+  await relay.kill('SIGKILL')
+  await burst
+  const back = await RelayProcess.start(relay.dataDir, [], { PORT: relay.port })
+  try {
+    // the tab keeps what was not acknowledged and sends it to the relay that came back
+    await expect.poll(() => stateKind(a.page, doc), { timeout: 60_000 }).toBe('mirrored')
+    const last = await a.page.evaluate((d) => window.orrery.docs.state(d), doc)
+    expect(last?.waiting).toBeGreaterThan(0) // (nobody but the mirror has them)
+    await a.context.close()
+    const b = await openPeer(browser, link)
+    await expectState(b.page, `/${doc}/k${N - 1}`, N - 1)
+    const keys = await b.page.evaluate(
+      async (d) => Object.keys((await window.orrery.state.get(`/${d}`)) as object).length,
+      doc,
+    )
+    expect(keys).toBe(N)
+  } finally {
+    await back.kill('SIGTERM')
+  }
 })
