@@ -207,6 +207,24 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     await waitFor(async () => (await read(later, id, 'from')) === 'the author', 10_000)
   })
 
+  it('a page being hidden uploads at once, without the batching delay', async () => {
+    const { node } = await startMirror()
+    const a = await peer({
+      mirror: { address: node.getMultiaddrs(), uploadDelayMs: 60_000, pullEveryMs: 60_000 },
+    })
+    const id = (await a.repo.create()).id
+    await a.state.set(`/${id}/first`, 1)
+    a.repo.get(id)?.flush()
+    await a.mirror?.syncNow(id)
+    await mirrored(a, id)
+    await a.state.set(`/${id}/last`, 'before the tab closes')
+    a.repo.get(id)?.flush()
+    await new Promise((r) => setTimeout(r, 200))
+    expect(a.mirror?.confirmation(id)?.heads).not.toEqual(a.repo.get(id)?.status().heads)
+    a.mirror?.uploadNow()
+    await mirrored(a, id) // long before the minute the delay would have taken
+  })
+
   it('edits made while the mirror is down go up when it is back', async () => {
     const first = await startMirror()
     const store = new MemoryStorageAdapter()

@@ -124,7 +124,14 @@ export class OrreryApi {
     void this.localReady.then(
       ({ docStates }) => {
         docStates.useNetwork(peerNetwork(b.peer, () => b.relay.state))
-        if (b.peer.mirror !== undefined) docStates.useMirror(b.peer.mirror)
+        const mirror = b.peer.mirror
+        if (mirror !== undefined) {
+          docStates.useMirror(mirror)
+          // a hidden page may never run again: what the mirror lacks goes up now
+          addEventListener('visibilitychange', () => {
+            if (document.visibilityState === 'hidden') mirror.uploadNow()
+          })
+        }
         watchNetwork(b.peer, docStates)
         b.relay.events.on('state', () => docStates.networkChanged())
         docStates.events.on('summary', this.statusReporter.changed)

@@ -124,6 +124,14 @@ export class MirrorSync {
     return () => this.listeners.delete(f)
   }
 
+  /**
+   * Uploads every open document's changes now, without the batching delay: the page is being
+   * hidden and may never run again (a closed tab, a phone discarding it).
+   */
+  uploadNow(): void {
+    for (const d of this.docs.values()) d.soon(0, false, true)
+  }
+
   /** Runs a document now and resolves when that run (or the one under way, then this) ends. */
   async syncNow(id: DocId): Promise<void> {
     this.track(id)
@@ -174,6 +182,8 @@ class DocMirror implements SyncPeer {
   private closed = false
   /** when the next run is due, if sooner than usual (ms) */
   private nextIn: number | undefined
+  /** woken during a run by `uploadNow`: the next run starts at once */
+  private urgent = false
   /** when the timer's run is due (ms since the epoch) */
   private dueAt = 0
   /** the next run pulls first and uploads others' changes too */
@@ -211,11 +221,12 @@ class DocMirror implements SyncPeer {
   // ---- runs ---------------------------------------------------------------------------------
 
   /** A run in `ms` (unless one is due sooner); `full`: it pulls and uploads others' changes too. */
-  soon(ms: number, full = false): void {
+  soon(ms: number, full = false, urgent = false): void {
     if (this.closed) return
     if (full) this.fullDue = true
     if (this.running !== undefined) {
       this.again = true
+      this.urgent ||= urgent
       return
     }
     const at = Date.now() + ms
@@ -242,11 +253,9 @@ class DocMirror implements SyncPeer {
     const { pullEveryMs = DEFAULT_PULL_EVERY_MS, retryMs = DEFAULT_RETRY_MS } = this.owner.opts
     if (this.again || this.nextIn !== undefined) {
       // woken during the run: the next one batches what came meanwhile and after
-      this.soon(
-        this.again
-          ? (this.owner.opts.uploadDelayMs ?? DEFAULT_UPLOAD_DELAY_MS)
-          : (this.nextIn ?? 0),
-      )
+      const delay = this.urgent ? 0 : (this.owner.opts.uploadDelayMs ?? DEFAULT_UPLOAD_DELAY_MS)
+      this.urgent = false
+      this.soon(this.again ? delay : (this.nextIn ?? 0))
       this.again = false
       this.nextIn = undefined
     } else if (this.error !== undefined) {
