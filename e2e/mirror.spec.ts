@@ -4,8 +4,9 @@
  * the document's state says where it came from; the mirror's files never hold the plaintext.
  */
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
-import type { Page } from '@playwright/test'
+import type { Browser, Page } from '@playwright/test'
 import { expect, expectState, openPeer, RelayProcess, shareLink, test } from './fixtures'
 
 const stateKind = (page: Page, doc: string): Promise<string | undefined> =>
@@ -24,8 +25,31 @@ function filesUnder(dir: string): Buffer[] {
 
 test('a share link opened while its maker is away shows the content, from the mirror', async ({
   browser,
-  relay,
 }) => {
+  // a relay of this test's own: logging everything, and writing a V8 heap snapshot on SIGUSR2
+  const diagnostics = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-heap-'))
+  const relay = await RelayProcess.start(undefined, [], {
+    ORRERY_LOG: 'debug',
+    NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${diagnostics}`,
+  })
+  let logs = ''
+  relay.proc.stdout?.on('data', (d: Buffer) => (logs += d.toString()))
+  relay.proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()))
+  try {
+    await shareLinkAway(browser, relay, diagnostics, () => logs)
+  } finally {
+    await relay.kill('SIGTERM')
+    fs.rmSync(relay.dataDir, { recursive: true, force: true })
+    fs.rmSync(diagnostics, { recursive: true, force: true })
+  }
+})
+
+async function shareLinkAway(
+  browser: Browser,
+  relay: RelayProcess,
+  diagnostics: string,
+  logs: () => string,
+): Promise<void> {
   const canary = `canary-${Date.now()}-plaintext`
   const a = await openPeer(browser, relay.url)
   const doc = await a.page.evaluate(() => window.orrery.docs.create())
@@ -42,11 +66,39 @@ test('a share link opened while its maker is away shows the content, from the mi
   const b = await openPeer(browser, link)
   await expectState(b.page, `/${doc}/secret`, canary)
   await expect.poll(() => stateKind(b.page, doc), { timeout: 30_000 }).toBe('mirrored')
-  // the mirror holds the document's envelopes, never its text
+  // the mirror holds the document's envelopes, never its text: not on disk, not in the relay's
+  // logs (at debug), not anywhere in its memory
   const files = filesUnder(path.join(relay.dataDir, 'mirror'))
   expect(files.length).toBeGreaterThan(0)
   expect(files.some((f) => f.includes(canary))).toBe(false)
-})
+  expect(logs()).not.toContain(canary)
+  relay.proc.kill('SIGUSR2')
+  await expect
+    .poll(() => fs.readdirSync(diagnostics).filter((f) => f.endsWith('.heapsnapshot')), {
+      timeout: 60_000,
+    })
+    .toHaveLength(1)
+  const snapshot = path.join(diagnostics, fs.readdirSync(diagnostics)[0]!)
+  // written in full once its size stops changing
+  let size = -1
+  await expect
+    .poll(
+      async () => {
+        const now = fs.statSync(snapshot).size
+        const settled = now === size && now > 0
+        size = now
+        if (!settled) await new Promise((r) => setTimeout(r, 500))
+        return settled
+      },
+      { timeout: 60_000 },
+    )
+    .toBe(true)
+  const heap = fs.readFileSync(snapshot)
+  expect(heap.length).toBeGreaterThan(1_000_000)
+  expect(heap.includes('/orrery/mirror/1.0.0')).toBe(true) // (it is the relay's heap)
+  expect(heap.includes(canary)).toBe(false)
+  expect(heap.includes(Buffer.from(canary, 'utf16le'))).toBe(false)
+}
 
 test('an invite opened while every member is away completes the join through the mirror', async ({
   browser,
