@@ -72,6 +72,11 @@ async function shareLinkAway(
   expect(files.length).toBeGreaterThan(0)
   expect(files.some((f) => f.includes(canary))).toBe(false)
   expect(logs()).not.toContain(canary)
+  // and says so in its metrics
+  const metrics = await (await fetch(`${relay.url}/metrics`)).text()
+  const accepted = /^orrery_mirror_puts_total\{outcome="accepted"\} (\d+)$/m.exec(metrics)?.[1]
+  expect(Number(accepted)).toBeGreaterThan(0)
+  expect(metrics).toMatch(/^orrery_mirror_served_total\{what="envelopes"\} [1-9]/m)
   relay.proc.kill('SIGUSR2')
   await expect
     .poll(() => fs.readdirSync(diagnostics).filter((f) => f.endsWith('.heapsnapshot')), {

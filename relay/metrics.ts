@@ -7,8 +7,72 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import type { RelayConfig } from './config'
 import type { RelayNode } from './node'
 import { relayLibp2pMetrics, type RelayTraffic } from './libp2p-metrics'
+import type { MirrorService } from './mirror/service'
 
 /** What the scrape reads besides the libp2p node. */
+/** The mirror's numbers (relay/mirror/service.ts): what it holds, took, refused and served. */
+function mirrorMetrics(mirror: MirrorService): Sampled[] {
+  return [
+    {
+      name: 'orrery_mirror_stored',
+      help: 'What the mirror holds: envelopes, and their bytes',
+      type: 'gauge',
+      labels: ['what'],
+      read: () => {
+        const store = mirror.stats().store
+        return [
+          { labels: { what: 'envelopes' }, value: store?.envelopes ?? 0 },
+          { labels: { what: 'bytes' }, value: store?.bytes ?? 0 },
+        ]
+      },
+    },
+    {
+      name: 'orrery_mirror_puts_total',
+      help: 'Uploads by outcome (refused ones by code)',
+      type: 'counter',
+      labels: ['outcome'],
+      read: () => {
+        const s = mirror.stats()
+        return [
+          { labels: { outcome: 'accepted' }, value: s.putsAccepted },
+          { labels: { outcome: 'duplicate' }, value: s.putsDuplicate },
+          ...Object.entries(s.refusals).map(([code, value]) => ({
+            labels: { outcome: `refused_${code.toLowerCase()}` },
+            value,
+          })),
+        ]
+      },
+    },
+    {
+      name: 'orrery_mirror_served_total',
+      help: 'Envelopes and bytes served to tabs catching up',
+      type: 'counter',
+      labels: ['what'],
+      read: () => {
+        const s = mirror.stats()
+        return [
+          { labels: { what: 'requests' }, value: s.sinceRequests },
+          { labels: { what: 'envelopes' }, value: s.envelopesServed },
+          { labels: { what: 'bytes' }, value: s.bytesServed },
+        ]
+      },
+    },
+    {
+      name: 'orrery_mirror_bad_requests_total',
+      help: 'Mirror requests that could not be read, and streams dropped before their request',
+      type: 'counter',
+      labels: ['kind'],
+      read: () => {
+        const s = mirror.stats()
+        return [
+          { labels: { kind: 'malformed' }, value: s.malformed },
+          { labels: { kind: 'dropped' }, value: s.dropped },
+        ]
+      },
+    },
+  ]
+}
+
 export interface MetricSources {
   node: RelayNode
   config: RelayConfig
@@ -160,6 +224,8 @@ export class RelayMetrics {
           }).map(([limit, value]) => ({ labels: { limit }, value })),
       },
     ]
+    const mirror = node.services.mirror
+    if (mirror !== undefined) sampled.push(...mirrorMetrics(mirror))
     for (const s of sampled) this.sample(s)
   }
 

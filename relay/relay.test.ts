@@ -170,6 +170,9 @@ describe('relay HTTP', () => {
       'orrery_relay_relayed_bytes_total',
       'orrery_relay_protocol_errors_total',
       'orrery_relay_blocks_served_total',
+      'orrery_mirror_stored',
+      'orrery_mirror_puts_total',
+      'orrery_mirror_served_total',
     ]) {
       expect(metrics).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'))
     }
