@@ -25,6 +25,7 @@ const summary: { [W in Workload]: (v: NonNullable<Ok<Results[W]>>) => string } =
   W3: (v) =>
     `${ms(v.ms)} (ready at ${ms(v.readyMs)}, over ${v.transport}; ${milestones(v.timings)})`,
   W4: (v) => `${ms(v.ms)} (ready at ${ms(v.readyMs)})`,
+  M3: (v) => `${ms(v.ms)} (ready at ${ms(v.readyMs)}), from the mirror alone`,
   ...APP_SUMMARY,
   ...ISSUE_SUMMARY,
   ...DIAL_SUMMARY,

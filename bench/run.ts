@@ -14,6 +14,9 @@
  *   W3 cold join   a fresh peer C opens A's 10,000-key (~1 MB) document (navigation start ->
  *                  all keys present)
  *   W4 reload      C reloads (navigation start -> all keys present again, from IndexedDB)
+ *   M3 mirror only A's document once the relay's mirror holds it, A and C closed: a fresh peer
+ *                  D opens its link (navigation start -> all keys present; nobody online but
+ *                  the relay)
  *
  * and the apps workloads (bench/apps.ts; their own lab, whose relay seeds a synthetic 1 MiB app,
  * three providers P1..P3 and a fetcher C, each its own Chromium process):
@@ -58,7 +61,7 @@ import { fileURLToPath } from 'node:url'
 import { makeBenchApp, seedApp, type BenchApp } from './app-bundle'
 import { appsRun } from './apps-run'
 import { describeSlow, DIAL_PAIRS, dialPairs } from './dial'
-import { closeLabsOnSignals, interrupted, Lab, type BenchPeer } from './lab'
+import { closeLabsOnSignals, interrupted, Lab, within, type BenchPeer } from './lab'
 import { measurer, type Measure } from './measure'
 import { addOnlineInterface } from './netns'
 import { community, microblogCid, newcomer } from './newcomer'
@@ -166,7 +169,7 @@ async function docsRun(
   view: DocView,
 ) {
   const needB = (['W1', 'W2', 'S1', 'S2'] as const).some((w) => only.has(w))
-  const needC = only.has('W3') || only.has('W4')
+  const needC = only.has('W3') || only.has('W4') || only.has('M3')
   const [a, b] = await Promise.all([
     lab.peer('A', '/'),
     needB ? lab.peer('B') : Promise.resolve(undefined),
@@ -191,10 +194,37 @@ async function docsRun(
         console.log('  W4 skipped: W3 (its set-up) failed')
       } else await measure('W4', () => reload(c!, doc, view))
     }
+    if (only.has('M3') && !interrupted()) {
+      if (w3 === undefined || c === undefined) {
+        results.M3.push({ ok: false, error: 'W3 (its set-up) failed' })
+        console.log('  M3 skipped: W3 (its set-up) failed')
+      } else {
+        const holder = c
+        await measure('M3', async () => {
+          await untilMirrored(a, doc)
+          await lab.closePeer(holder)
+          await lab.closePeer(a)
+          return coldJoin(lab, await lab.peer('D'), doc, view)
+        })
+      }
+    }
   }
   relayRss.push(lab.relayRssPeakMiB)
   console.log(`  relay RSS peak ${lab.relayRssPeakMiB.toFixed(1)} MiB`)
   return chromium
+}
+
+/** Until the relay's mirror acknowledged every change of `doc` that A has. */
+async function untilMirrored(a: BenchPeer, doc: string): Promise<void> {
+  await within(
+    a.page.waitForFunction(
+      async (d) => (await window.orrery.docs.state(d))?.mirrored !== undefined,
+      doc,
+      { polling: 100, timeout: 120_000 },
+    ),
+    125_000,
+    'the mirror holds the W3 document',
+  )
 }
 
 /** N1: A starts a community in the microblog and invites; a fresh peer N opens the link. */
