@@ -33,10 +33,10 @@ import path from 'node:path'
 
 /**
  * The mirror's quotas (relay/mirror/store.ts). The issue sets 100 MiB per space and 20 MiB per
- * identity per day. An envelope's header carries no space tag yet, so for now the per-space
- * quota applies per document tag: a space's documents each get the full 100 MiB.
+ * identity per day. A space's documents share its quota (their envelopes name its roster); a
+ * document of no space has a quota of its own.
  */
-export const MIRROR_MAX_BYTES_PER_DOC = 100 * 1024 * 1024
+export const MIRROR_MAX_BYTES_PER_SPACE = 100 * 1024 * 1024
 /** envelope bytes one uploader (identity) may store per UTC day, over all documents */
 export const MIRROR_MAX_BYTES_PER_UPLOADER_PER_DAY = 20 * 1024 * 1024
 

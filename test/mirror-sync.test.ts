@@ -18,6 +18,7 @@ import { MirrorClient } from '../src/core/mirror/client'
 import type { OrreryPeer } from '../src/core/peer'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { mirrorService, type MirrorService } from '../relay/mirror/service'
+import { applyLinkKeys, linkKeysOf } from '../src/core/link-keys'
 import { collectWarnings, memoryNode, shareKeys, testPeers, waitFor } from './peers'
 
 const peer = testPeers()
@@ -120,8 +121,9 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     await waitFor(async () => (await read(b, doc, 'note')) === 'while bob was away', 10_000)
     await b.state.set(`/${doc}/seen`, true)
     await mirrored(b, doc)
-    const c = await viaMirror(node) // a stranger with the document's key alone...
-    await shareKeys(b, c, doc)
+    const c = await viaMirror(node) // a stranger with a share link, every member away
+    await b.stop()
+    await applyLinkKeys(c.repo, c.spaces!, doc, linkKeysOf(b.repo, b.spaces!, doc))
     await c.repo.open(doc)
     await waitFor(async () => (await read(c, doc, 'seen')) === true, 10_000, 'the link reads')
   })

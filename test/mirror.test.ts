@@ -142,7 +142,7 @@ describe('mirror protocol over libp2p streams', () => {
   })
 
   it('answers refusals with their code and stores nothing: forgery, replay, quota', async () => {
-    const { node, service } = await mirrorNode({ storeOptions: { maxBytesPerDoc: 1000 } })
+    const { node, service } = await mirrorNode({ storeOptions: { maxBytesPerSpace: 1000 } })
     const doc = newMirrorDoc()
     const client = await clientOf(node)
     value(await client.put(seal(alice, 1, 'first', doc)))
@@ -209,7 +209,7 @@ describe('mirror protocol over libp2p streams', () => {
         framed(
           new Writer()
             .u8(1)
-            .bytes(Uint8Array.of(1, 2, 3))
+            .bytes(Uint8Array.of(2, 2, 3))
             .finish(),
         ),
         'MALFORMED_MESSAGE',

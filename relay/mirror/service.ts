@@ -197,10 +197,22 @@ export class MirrorService implements Startable {
     const store = this.store
     if (store === undefined) return errorAnswer(new OrreryError('NOT_READY', 'mirror stopped'))
     if (request.type === 'since') return this.since(store, request)
+    if (request.type === 'roster-get')
+      return { type: 'roster', roster: await store.rosters.get(request.id) }
+    if (request.type === 'roster-put' || request.type === 'admit') {
+      const what = request.type === 'admit' ? 'an admission' : 'a member list'
+      const done =
+        request.type === 'admit'
+          ? await store.rosters.admit(request.admission)
+          : await store.rosters.put(request.roster)
+      if (done.ok) return { type: 'done' }
+      this.count(done.error.code)
+      this.log.info(`refused ${what} from ${who}: ${done.error.code}: ${done.error.message}`)
+      return errorAnswer(done.error)
+    }
     const put = await store.put(request.envelope)
     if (!put.ok) {
-      this.counters.putsRefused++
-      this.refusals[put.error.code] = (this.refusals[put.error.code] ?? 0) + 1
+      this.count(put.error.code)
       this.log.info(`refused an envelope from ${who}: ${put.error.code}: ${put.error.message}`)
       return errorAnswer(put.error)
     }
@@ -211,6 +223,12 @@ export class MirrorService implements Startable {
       this.counters.bytesAccepted += request.envelope.length
     }
     return { type: 'ok-put', ...put.value }
+  }
+
+  /** A refusal, counted by its code. */
+  private count(code: string): void {
+    this.counters.putsRefused++
+    this.refusals[code] = (this.refusals[code] ?? 0) + 1
   }
 
   /**
@@ -226,7 +244,7 @@ export class MirrorService implements Startable {
     const want = Math.min(request.limit, this.pageEnvelopes)
     let rows: PageEntry[]
     try {
-      rows = await store.since(request.docTag, request.after, want + 1)
+      rows = await store.since(request.docTag, request.after, want + 1, request.roster)
     } catch (e) {
       this.log.warn(`reading the mirror store failed: ${describeError(e)}`)
       return errorAnswer(new OrreryError('STORAGE_FAILED', 'the mirror could not read its store'))

@@ -128,18 +128,18 @@ describe('MirrorStore', () => {
   it('refuses malformed bytes and stores nothing', async () => {
     const store = await openStore()
     const good = seal(alice, 1)
-    const version2 = good.slice()
-    version2[0] = 2
+    const version3 = good.slice()
+    version3[0] = 3
     const trailing = new Uint8Array(good.length + 1)
     trailing.set(good)
     const zeros = new Uint8Array(300)
-    zeros[0] = 1 // version 1, then seq 0
+    zeros[0] = 2 // version 2, then seq 0
     const cases: [Uint8Array, string][] = [
       [new Uint8Array(0), 'MALFORMED_MESSAGE'],
       [zeros, 'MALFORMED_MESSAGE'],
       [good.subarray(0, good.length - 1), 'MALFORMED_MESSAGE'],
       [trailing, 'MALFORMED_MESSAGE'],
-      [version2, 'UNSUPPORTED_VERSION'],
+      [version3, 'UNSUPPORTED_VERSION'],
       ['not bytes' as unknown as Uint8Array, 'MALFORMED_MESSAGE'],
     ]
     for (const [bytes, code] of cases) expect(refused(await store.put(bytes))).toBe(code)
@@ -190,7 +190,7 @@ describe('MirrorStore', () => {
 
   it('refuses envelopes over the per-document quota and stores nothing', async () => {
     const size = seal(alice, 1).length
-    const store = await openStore(tmp(), { maxBytesPerDoc: 2 * size + size / 2 })
+    const store = await openStore(tmp(), { maxBytesPerSpace: 2 * size + size / 2 })
     value(await store.put(seal(alice, 1)))
     value(await store.put(seal(bob, 1)))
     const before = await snapshot(store, doc)

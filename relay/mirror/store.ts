@@ -3,14 +3,20 @@
  * Each accepted envelope gets its document tag's next index (1, 2, 3…, in arrival order), so a
  * tab catches up with "everything since N" (`since`).
  *
+ * A document's log is named by its tag and its space's roster (envelope.ts): `<log>` below is
+ * the docTag in hex for a document of no space, the roster id's hex followed by the docTag's for
+ * a space's. An envelope naming a roster is taken only from a member of it (rosters.ts).
+ *
  * Keys are UTF-8 strings, byte arrays in lowercase hex, numbers in fixed-width (16 digit) hex
  * where they must sort; values are bytes (counters: decimal ASCII):
  *
- *   e!<docTag>!<index>              the envelope, as uploaded
- *   u!<docTag>!<uploader>!<seq>     its index (decimal): finds a retried envelope
- *   s!<docTag>!<uploader>           the highest seq stored from this uploader for this document
- *   n!<docTag>                      the next index to assign
- *   b!<docTag>                      envelope bytes stored for this document (the quota)
+ *   e!<log>!<index>                 the envelope, as uploaded
+ *   u!<log>!<uploader>!<seq>        its index (decimal): finds a retried envelope
+ *   s!<log>!<uploader>              the highest seq stored from this uploader for this log
+ *   n!<log>                         the next index to assign
+ *   b!<log> or b!r<roster>          envelope bytes stored for a document of no space, or for
+ *                                   all the documents of a space (the quota)
+ *   r!…, a!…                        rosters and admissions (rosters.ts)
  *   q!<yyyy-mm-dd>!<uploader>       envelope bytes this uploader stored that UTC day (the quota;
  *                                   earlier days are deleted at open and when the day changes)
  *   t!envelopes, t!bytes            totals, for `stats`
@@ -28,7 +34,6 @@
  * batch leaves them as they were, and the entries it touched are dropped so that they are read
  * again from whatever the database holds.
  */
-import crypto, { type KeyObject } from 'node:crypto'
 import { ClassicLevel } from 'classic-level'
 import { equalBytes } from '../../src/core/bytes'
 import {
@@ -41,14 +46,15 @@ import {
   ok,
 } from '../../src/core/errors'
 import { createLogger } from '../../src/core/log'
-import { parseEnvelope } from '../../src/core/mirror/envelope'
-import { MIRROR_MAX_BYTES_PER_DOC, MIRROR_MAX_BYTES_PER_UPLOADER_PER_DAY } from '../config'
+import { NO_ROSTER, parseEnvelope } from '../../src/core/mirror/envelope'
+import { MIRROR_MAX_BYTES_PER_SPACE, MIRROR_MAX_BYTES_PER_UPLOADER_PER_DAY } from '../config'
+import { Rosters, Verifier } from './rosters'
 
 const log = createLogger('mirror-store')
 
 export interface MirrorStoreOptions {
-  /** envelope bytes per document tag (default MIRROR_MAX_BYTES_PER_DOC) */
-  maxBytesPerDoc?: number
+  /** envelope bytes per space, or per document of no space (default MIRROR_MAX_BYTES_PER_SPACE) */
+  maxBytesPerSpace?: number
   /** envelope bytes per uploader per UTC day (default MIRROR_MAX_BYTES_PER_UPLOADER_PER_DAY) */
   maxBytesPerUploaderPerDay?: number
   /** the clock that picks the quota's day (tests move it) */
@@ -83,20 +89,19 @@ type Op = { type: 'put'; key: string; value: Uint8Array }
 /** A put waiting for the writer: checked already (structure, signature), not yet against state. */
 interface Pending {
   bytes: Uint8Array
+  /** the log's name (see top) */
   tag: string
+  /** what its bytes count against: `<log>` or `r<roster>` */
+  quota: string
   uploader: string
   seq: number
   resolve: (r: Result<PutResult, OrreryError>) => void
 }
 
-interface DocState {
-  next: number
-  bytes: number
-}
-
 /** What a batch would change, read through to the caches: applied once the batch committed. */
 interface Overlay {
-  docs: Map<string, DocState>
+  docs: Map<string, number>
+  spaces: Map<string, number>
   seqs: Map<string, number>
   quota: Map<string, number>
   /** envelopes of this batch by their u! key: a retry within the batch is a duplicate too */
@@ -108,14 +113,15 @@ interface Overlay {
   bytes: number
 }
 
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex')
-const KEY_CACHE = 1024
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex')
 const fixed = (n: number): string => n.toString(16).padStart(16, '0')
 const encodeNum = (n: number): Uint8Array => Buffer.from(String(n))
 const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
 const eKey = (tag: string, index: number): string => `e!${tag}!${fixed(index)}`
 const uKey = (p: Pending): string => `u!${p.tag}!${p.uploader}!${fixed(p.seq)}`
+/** a log's name: the document's tag, after its space's roster id if it has one */
+const logName = (docTag: Uint8Array, roster: Uint8Array): string =>
+  equalBytes(roster, NO_ROSTER) ? hex(docTag) : hex(roster) + hex(docTag)
 
 function decodeNum(v: Uint8Array | undefined, fallback: number): number {
   if (v === undefined) return fallback
@@ -139,16 +145,21 @@ export class MirrorStore {
   private readonly queue: Pending[] = []
   private writing: Promise<void> | undefined
   private closed = false
-  private readonly docs = new Map<string, DocState>()
+  /** the next index of each log */
+  private readonly docs = new Map<string, number>()
+  /** bytes stored against each quota key */
+  private readonly spaces = new Map<string, number>()
   /** by `<docTag>!<uploader>` */
   private readonly seqs = new Map<string, number>()
   /** this.day's bytes by uploader */
   private readonly quota = new Map<string, number>()
-  private readonly keys = new Map<string, KeyObject>()
+  private readonly verifier = new Verifier()
+  /** the spaces' member lists */
+  readonly rosters: Rosters
   private day = ''
   private envelopes = 0
   private bytes = 0
-  private readonly maxDoc: number
+  private readonly maxSpace: number
   private readonly maxDay: number
   private readonly now: () => number
   private readonly maxBatchPuts: number
@@ -159,12 +170,13 @@ export class MirrorStore {
     private readonly db: Db,
     options: MirrorStoreOptions,
   ) {
-    this.maxDoc = options.maxBytesPerDoc ?? MIRROR_MAX_BYTES_PER_DOC
+    this.maxSpace = options.maxBytesPerSpace ?? MIRROR_MAX_BYTES_PER_SPACE
     this.maxDay = options.maxBytesPerUploaderPerDay ?? MIRROR_MAX_BYTES_PER_UPLOADER_PER_DAY
     this.now = options.now ?? Date.now
     this.maxBatchPuts = options.maxBatchPuts ?? 1000
     this.maxBatchBytes = options.maxBatchBytes ?? 32 * 1024 * 1024
     this.cacheEntries = options.cacheEntries ?? 100_000
+    this.rosters = new Rosters(db, this.verifier, this.now)
   }
 
   /** Opens (or creates) the store in `dir`. Throws what LevelDB throws (locked, damaged). */
@@ -189,7 +201,8 @@ export class MirrorStore {
 
   /**
    * Stores an uploaded envelope. Refuses (nothing stored) what `parseEnvelope` refuses, a
-   * signature that is not the header's uploader's (BAD_SIGNATURE), a seq not above the last one
+   * signature that is not the header's uploader's (BAD_SIGNATURE), an uploader who is not a
+   * member of the space the header names (NOT_A_MEMBER), a seq not above the last one
    * stored from this uploader for this document (PROTOCOL_VIOLATION), and an envelope over a
    * quota (STORAGE_FULL). An envelope identical to one stored is answered as a duplicate with its
    * index: an outbox retrying after a lost acknowledgement must not fail. Never throws.
@@ -200,32 +213,46 @@ export class MirrorStore {
     if (!parsed.ok) return refuse(parsed.error)
     const { header, signed, signature } = parsed.value
     const uploader = hex(header.uploader)
-    if (!this.verify(uploader, header.uploader, signed, signature))
+    // OpenSSL, not the envelope module's verifyEnvelope (pure JS, a millisecond or two per
+    // envelope); `signed` comes from parseEnvelope, so it does begin with this header
+    if (!this.verifier.verify(header.uploader, signed, signature, uploader))
       return refuse(new IdentityError('BAD_SIGNATURE', 'the uploader did not sign this envelope'))
-    const tag = hex(header.docTag)
+    const roster = equalBytes(header.roster, NO_ROSTER) ? undefined : hex(header.roster)
+    if (roster !== undefined) {
+      const role = await this.rosters.roleOf(roster, uploader)
+      if (!role.ok) return refuse(role.error)
+      if (role.value === undefined)
+        return refuse(
+          new OrreryError('NOT_A_MEMBER', "the uploader is not on the space's member list"),
+        )
+    }
+    const tag = logName(header.docTag, header.roster)
+    const quota = roster === undefined ? tag : `r${roster}`
     return new Promise((resolve) => {
       // a copy: the caller may reuse its buffer before the batch is written
-      this.queue.push({ bytes: bytes.slice(), tag, uploader, seq: header.seq, resolve })
+      this.queue.push({ bytes: bytes.slice(), tag, quota, uploader, seq: header.seq, resolve })
       this.writing ??= this.drain()
     })
   }
 
   /**
-   * Up to `limit` (at most MAX_SINCE_LIMIT: one answer stays bounded) envelopes of `docTag` with
-   * an index above `after`, in index order. Throws a RangeError on arguments a caller should
-   * have checked (a tag not of 32 bytes, a negative or fractional number).
+   * Up to `limit` (at most MAX_SINCE_LIMIT: one answer stays bounded) envelopes of `docTag` in
+   * `roster`'s log (none: a document of no space) with an index above `after`, in index order.
+   * Throws a RangeError on arguments a caller should have checked (a tag not of 32 bytes, a
+   * negative or fractional number).
    */
   async since(
     docTag: Uint8Array,
     after: number,
     limit = MAX_SINCE_LIMIT,
+    roster: Uint8Array = NO_ROSTER,
   ): Promise<{ index: number; envelope: Uint8Array }[]> {
-    if (docTag.length !== 32) throw new RangeError('a docTag is 32 bytes')
+    if (docTag.length !== 32 || roster.length !== 32) throw new RangeError('a tag is 32 bytes')
     if (!Number.isSafeInteger(after) || after < 0) throw new RangeError(`after ${after}`)
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit ${limit}`)
     const count = Math.min(limit, MAX_SINCE_LIMIT)
     if (count === 0) return []
-    const tag = hex(docTag)
+    const tag = logName(docTag, roster)
     const rows = await this.db
       .iterator({ gt: eKey(tag, after), lt: `e!${tag}"`, limit: count })
       .all()
@@ -238,24 +265,6 @@ export class MirrorStore {
 
   stats(): MirrorStats {
     return { envelopes: this.envelopes, bytes: this.bytes, pending: this.queue.length }
-  }
-
-  private verify(id: string, raw: Uint8Array, signed: Uint8Array, signature: Uint8Array): boolean {
-    try {
-      let key = this.keys.get(id)
-      if (key === undefined)
-        key = crypto.createPublicKey({
-          key: Buffer.concat([SPKI_ED25519, raw]),
-          format: 'der',
-          type: 'spki',
-        })
-      remember(this.keys, id, key, KEY_CACHE)
-      // OpenSSL, not the envelope module's verifyEnvelope (pure JS, a millisecond or two per
-      // envelope); `signed` comes from parseEnvelope, so it does begin with this header
-      return crypto.verify(null, signed, key, signature)
-    } catch {
-      return false // a key OpenSSL will not load cannot have signed anything
-    }
   }
 
   /** The writer: one batch at a time, each taking every put queued while the last was written. */
@@ -287,6 +296,7 @@ export class MirrorStore {
   private async writeBatch(batch: Pending[]): Promise<void> {
     const o: Overlay = {
       docs: new Map(),
+      spaces: new Map(),
       seqs: new Map(),
       quota: new Map(),
       written: new Map(),
@@ -313,15 +323,18 @@ export class MirrorStore {
   /** Reads the counters `batch` needs that the caches lack, in one round trip. */
   private async load(batch: Pending[]): Promise<void> {
     const tags = new Set<string>()
+    const quotas = new Set<string>()
     const pairs = new Set<string>()
     const uploaders = new Set<string>()
     for (const p of batch) {
       if (!this.docs.has(p.tag)) tags.add(p.tag)
+      if (!this.spaces.has(p.quota)) quotas.add(p.quota)
       if (!this.seqs.has(`${p.tag}!${p.uploader}`)) pairs.add(`${p.tag}!${p.uploader}`)
       if (!this.quota.has(p.uploader)) uploaders.add(p.uploader)
     }
     const keys = [
-      ...[...tags].flatMap((t) => [`n!${t}`, `b!${t}`]),
+      ...[...tags].map((t) => `n!${t}`),
+      ...[...quotas].map((q) => `b!${q}`),
       ...[...pairs].map((k) => `s!${k}`),
       ...[...uploaders].map((u) => `q!${this.day}!${u}`),
     ]
@@ -329,7 +342,8 @@ export class MirrorStore {
     const values = await this.db.getMany(keys)
     let i = 0
     const next = (fallback: number): number => decodeNum(values[i++], fallback)
-    for (const t of tags) this.docs.set(t, { next: next(1), bytes: next(0) })
+    for (const t of tags) this.docs.set(t, next(1))
+    for (const q of quotas) this.spaces.set(q, next(0))
     for (const k of pairs) this.seqs.set(k, next(0))
     for (const u of uploaders) this.quota.set(u, next(0))
   }
@@ -356,13 +370,13 @@ export class MirrorStore {
       )
     }
     const size = p.bytes.length
-    const doc = o.docs.get(p.tag) ?? { ...(this.docs.get(p.tag) as DocState) }
-    if (doc.bytes + size > this.maxDoc)
+    const used = o.spaces.get(p.quota) ?? (this.spaces.get(p.quota) as number)
+    if (used + size > this.maxSpace)
       return p.resolve(
         refuse(
           new StorageError(
             'STORAGE_FULL',
-            `the document's mirror quota: ${doc.bytes} of ${this.maxDoc} bytes used, ${size} more refused`,
+            `the space's mirror quota: ${used} of ${this.maxSpace} bytes used, ${size} more refused`,
           ),
         ),
       )
@@ -376,8 +390,9 @@ export class MirrorStore {
           ),
         ),
       )
-    const index = doc.next
-    o.docs.set(p.tag, { next: index + 1, bytes: doc.bytes + size })
+    const index = o.docs.get(p.tag) ?? (this.docs.get(p.tag) as number)
+    o.docs.set(p.tag, index + 1)
+    o.spaces.set(p.quota, used + size)
     o.seqs.set(pair, p.seq)
     o.quota.set(p.uploader, day + size)
     o.written.set(key, { index, bytes: p.bytes })
@@ -401,10 +416,8 @@ export class MirrorStore {
   private counterOps(o: Overlay): void {
     const put = (key: string, n: number): number =>
       o.ops.push({ type: 'put', key, value: encodeNum(n) })
-    for (const [t, d] of o.docs) {
-      put(`n!${t}`, d.next)
-      put(`b!${t}`, d.bytes)
-    }
+    for (const [t, next] of o.docs) put(`n!${t}`, next)
+    for (const [q, bytes] of o.spaces) put(`b!${q}`, bytes)
     for (const [k, seq] of o.seqs) put(`s!${k}`, seq)
     for (const [u, n] of o.quota) put(`q!${this.day}!${u}`, n)
     put('t!envelopes', this.envelopes + o.envelopes)
@@ -413,7 +426,8 @@ export class MirrorStore {
 
   private apply(o: Overlay): void {
     const max = this.cacheEntries
-    for (const [t, d] of o.docs) remember(this.docs, t, d, max)
+    for (const [t, next] of o.docs) remember(this.docs, t, next, max)
+    for (const [q, bytes] of o.spaces) remember(this.spaces, q, bytes, max)
     for (const [k, seq] of o.seqs) remember(this.seqs, k, seq, max)
     for (const [u, n] of o.quota) remember(this.quota, u, n, max)
     this.envelopes += o.envelopes
@@ -430,6 +444,7 @@ export class MirrorStore {
     log.warn(`a batch of ${batch.length} envelopes failed: ${String(e)}`)
     for (const p of batch) {
       this.docs.delete(p.tag)
+      this.spaces.delete(p.quota)
       this.seqs.delete(`${p.tag}!${p.uploader}`)
       this.quota.delete(p.uploader)
     }

@@ -2,11 +2,13 @@
  * The shell's links. A document link carries the document's read key (`k`), and for a document
  * of a space the space's id and the read key of the space's document (`space`, `sk`), so whoever
  * opens it finds the document, proves to its peers that they may have it, and checks its changes
- * against the space's members from the start (see Spaces.follow). A free document's link carries
+ * against the space's members from the start (see Spaces.follow), and the id of the space's
+ * member list on the mirror (`sr`), so the document is found there while every member sleeps
+ * (spaces/space-rosters.ts). A free document's link carries
  * its write secret (`w`, an edit link) or only its writer's public key (`wp`, a read-only link).
  * Everything after `#` stays in the browser: no server ever sees a key.
  *
- *   #/doc/<docId>?k=<key>[&w=<secret>|&wp=<writer>][&space=<spaceId>&sk=<key>]
+ *   #/doc/<docId>?k=<key>[&w=<secret>|&wp=<writer>][&space=<spaceId>&sk=<key>[&sr=<id>]]
  *   #/app/<cid>[/doc/<docId>?k=<key>[…as above]]
  *
  * Keys are 32 bytes in unpadded base64url; anything else in their place is ignored.
@@ -39,6 +41,8 @@ function parseKeys(query: string | undefined): LinkKeys {
     keys.space = space
     const sk = q.get('sk') ?? undefined
     if (linkKeyBytes(sk) !== undefined) keys.spaceKey = sk
+    const sr = q.get('sr') ?? undefined
+    if (linkKeyBytes(sr) !== undefined) keys.roster = sr
   }
   return keys
 }
@@ -51,6 +55,7 @@ function keysQuery(keys: LinkKeys): string {
   if (keys.space !== undefined) {
     q.push(`space=${keys.space}`)
     if (keys.spaceKey !== undefined) q.push(`sk=${keys.spaceKey}`)
+    if (keys.roster !== undefined) q.push(`sr=${keys.roster}`)
   }
   return q.length === 0 ? '' : `?${q.join('&')}`
 }

@@ -19,6 +19,8 @@ export interface LinkKeys {
   space?: string
   /** the read key of the space's own document */
   spaceKey?: string
+  /** the id of the space's member list on the mirror (mirror/roster.ts) */
+  roster?: string
   /** a free document's write secret: an edit link */
   write?: string
   /** a free document's writer (public key): a read-only link */
@@ -56,7 +58,11 @@ export function linkKeysOf(
         : { writer: toBase64Url(w.pub) }),
     ...(space === undefined || space.space === docId
       ? {}
-      : { space: space.space, spaceKey: toBase64Url(space.spaceDocKey) }),
+      : {
+          space: space.space,
+          spaceKey: toBase64Url(space.spaceDocKey),
+          ...(space.roster === undefined ? {} : { roster: toBase64Url(space.roster) }),
+        }),
   }
 }
 
@@ -70,7 +76,8 @@ export async function applyLinkKeys(
   docId: DocId,
   keys: LinkKeys,
 ): Promise<void> {
-  if (keys.space !== undefined) await spaces.follow(keys.space, docId, linkKeyBytes(keys.spaceKey))
+  if (keys.space !== undefined)
+    await spaces.follow(keys.space, docId, linkKeyBytes(keys.spaceKey), linkKeyBytes(keys.roster))
   const key = linkKeyBytes(keys.key)
   if (key === undefined) return
   const wrong = (): CryptoError =>

@@ -33,6 +33,7 @@ import { OtherVersions } from './other-versions'
 import { VERSIONS, versionTable, type VersionTable } from './wire/versions'
 import { MirrorClient } from './mirror/client'
 import { MirrorSync, type MirrorSyncOptions } from './mirror/mirror-sync'
+import { RosterKeeper } from './mirror/roster-keeper'
 
 /** a transport as createLibp2p takes it (`webSockets()`, `memory()` …) */
 type TransportFactory = NonNullable<Libp2pOptions['transports']>[number]
@@ -65,7 +66,7 @@ export interface PeerOptions {
 
 export interface PeerMirrorOptions extends Omit<
   MirrorSyncOptions,
-  'repo' | 'storage' | 'identity' | 'client'
+  'repo' | 'storage' | 'identity' | 'client' | 'place'
 > {
   /** the mirror's addresses (the relay's, usually) or its peer id once connected */
   address: PeerId | Multiaddr | Multiaddr[]
@@ -100,6 +101,8 @@ export class OrreryPeer {
     readonly versions: OtherVersions = new OtherVersions(VERSIONS),
     /** the always-on mirror this peer uploads to and pulls from, if it has one */
     readonly mirror?: MirrorSync,
+    /** keeps the member lists of the spaces this peer administers on that mirror */
+    readonly mirrorRosters?: RosterKeeper,
   ) {
     this.state = new StateApi(repo)
     this.forgetGonePeers()
@@ -160,6 +163,7 @@ export class OrreryPeer {
 
   async stop(): Promise<void> {
     this.mirror?.stop()
+    this.mirrorRosters?.stop()
     for (const t of this.forgetTimers.values()) clearTimeout(t)
     this.forgetTimers.clear()
     await this.repo.flushAll().catch(() => undefined)
@@ -224,16 +228,22 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
     },
   })
   let mirror: MirrorSync | undefined
+  let rosters: RosterKeeper | undefined
   if (opts.mirror !== undefined) {
     const { address, timeoutMs, ...timing } = opts.mirror
+    const client = new MirrorClient(node, address, timeoutMs === undefined ? {} : { timeoutMs })
+    const sp = spaces
     mirror = new MirrorSync({
       ...timing,
       repo,
       storage: opts.storage,
       identity: () => loaded,
-      client: new MirrorClient(node, address, timeoutMs === undefined ? {} : { timeoutMs }),
+      client,
+      place: (id) => sp.mirrorPlace(id),
     })
+    rosters = new RosterKeeper({ spaces: sp, identity: () => loaded, client })
     mirror.start()
+    rosters.start()
   }
-  return new OrreryPeer(node, repo, opts.identity, firewall, spaces, versions, mirror)
+  return new OrreryPeer(node, repo, opts.identity, firewall, spaces, versions, mirror, rosters)
 }

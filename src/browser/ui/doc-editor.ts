@@ -8,7 +8,11 @@ import { api, shared, short } from './shared'
 import { docLinkHash, type LinkKeys } from '../links'
 
 const sameKeys = (a: LinkKeys, b: LinkKeys | undefined): boolean =>
-  b !== undefined && a.key === b.key && a.space === b.space && a.spaceKey === b.spaceKey
+  b !== undefined &&
+  a.key === b.key &&
+  a.space === b.space &&
+  a.spaceKey === b.spaceKey &&
+  a.roster === b.roster
 
 /** entries of one object rendered before "show more" */
 const PAGE = 200

@@ -14,7 +14,8 @@ import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { equalBytes } from '../bytes'
 import { describeError, OrreryError, ProtocolError, type Result, err, ok } from '../errors'
-import { MAX_ENVELOPE_BYTES, parseEnvelope } from './envelope'
+import { MAX_ENVELOPE_BYTES, NO_ROSTER, parseEnvelope } from './envelope'
+import { parseRoster, verifyRoster } from './roster'
 import {
   decodeMirrorAnswer,
   encodeMirrorRequest,
@@ -97,21 +98,57 @@ export class MirrorClient {
     return ok({ index: a.index, duplicate: a.duplicate })
   }
 
+  /** Hands the mirror a space's member list (roster.ts): newer, and signed by an admin. */
+  async putRoster(roster: Uint8Array): Promise<Result<void>> {
+    return this.done(await this.request({ type: 'roster-put', roster }, MAX_SMALL_ANSWER))
+  }
+
+  /** Asks the mirror to let a newcomer in on its invite (roster.ts, `encodeAdmission`). */
+  async admit(admission: Uint8Array): Promise<Result<void>> {
+    return this.done(await this.request({ type: 'admit', admission }, MAX_SMALL_ANSWER))
+  }
+
   /**
-   * One page of `docTag`'s envelopes with an index above `after`: at most `limit` (the mirror
-   * may send fewer, and says whether there is `more`). Each envelope's structure and document
-   * tag are checked here; its signature and body are `openEnvelope`'s to check.
+   * The member list the mirror holds under `id`, checked: its id and its signer's signature (a
+   * mirror cannot forge one; it can hold back a newer one). Undefined when it holds none.
+   */
+  async getRoster(id: Uint8Array): Promise<Result<Uint8Array | undefined>> {
+    const answer = await this.request({ type: 'roster-get', id }, MAX_SINCE_ANSWER)
+    if (!answer.ok) return answer
+    const a = answer.value
+    if (a.type !== 'roster') return violation(`answered a roster request with ${a.type}`)
+    if (a.roster === undefined) return ok(undefined)
+    const parsed = parseRoster(a.roster)
+    if (!parsed.ok) return violation(`sent a malformed member list: ${parsed.error.message}`)
+    if (!equalBytes(parsed.value.id, id)) return violation("sent another space's member list")
+    if (!verifyRoster(parsed.value)) return violation('sent a member list with a bad signature')
+    return ok(a.roster)
+  }
+
+  private done(answer: Result<MirrorAnswer>): Result<void> {
+    if (!answer.ok) return answer
+    if (answer.value.type !== 'done') return violation(`answered with ${answer.value.type}`)
+    return ok(undefined)
+  }
+
+  /**
+   * One page of `docTag`'s envelopes in `roster`'s log (none: a document of no space) with an
+   * index above `after`: at most `limit` (the mirror may send fewer, and says whether there is
+   * `more`). Each envelope's structure, document tag and roster are checked here; its signature
+   * and body are `openEnvelope`'s to check.
    */
   async since(
     docTag: Uint8Array,
     after: number,
     limit: number = MAX_PAGE_ENVELOPES,
+    roster: Uint8Array = NO_ROSTER,
   ): Promise<Result<MirrorPage>> {
-    if (docTag.length !== 32) throw new RangeError('a docTag is 32 bytes')
+    if (docTag.length !== 32 || roster.length !== 32) throw new RangeError('a tag is 32 bytes')
     if (!Number.isSafeInteger(after) || after < 0) throw new RangeError(`after ${after}`)
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit ${limit}`)
     const request: MirrorRequest & { type: 'since' } = {
       type: 'since',
+      roster,
       docTag,
       after,
       limit: Math.min(limit, MAX_PAGE_ENVELOPES),
@@ -130,7 +167,10 @@ export class MirrorClient {
       const parsed = parseEnvelope(e.envelope)
       if (!parsed.ok)
         return violation(`sent an envelope it should not hold: ${parsed.error.message}`)
-      if (!equalBytes(parsed.value.header.docTag, docTag))
+      if (
+        !equalBytes(parsed.value.header.docTag, docTag) ||
+        !equalBytes(parsed.value.header.roster, roster)
+      )
         return violation("sent another document's envelope")
     }
     return ok({ envelopes: a.envelopes, more: a.more })
@@ -140,11 +180,15 @@ export class MirrorClient {
    * Every envelope of `docTag` above `after`, page after page until the mirror has no more.
    * Stops with MESSAGE_TOO_LARGE beyond `maxEnvelopes` (page with `since` instead).
    */
-  async sinceAll(docTag: Uint8Array, after: number): Promise<Result<PageEntry[]>> {
+  async sinceAll(
+    docTag: Uint8Array,
+    after: number,
+    roster: Uint8Array = NO_ROSTER,
+  ): Promise<Result<PageEntry[]>> {
     const all: PageEntry[] = []
     let from = after
     for (;;) {
-      const page = await this.since(docTag, from)
+      const page = await this.since(docTag, from, MAX_PAGE_ENVELOPES, roster)
       if (!page.ok) return page
       all.push(...page.value.envelopes)
       if (all.length > this.maxEnvelopes)

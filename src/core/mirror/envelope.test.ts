@@ -8,6 +8,7 @@ import { deriveKey, encrypt, keyedTag, randomKey } from '../keys/aead'
 import { Writer } from '../wire/codec'
 import {
   MAX_ENVELOPE_BYTES,
+  NO_ROSTER,
   encodeEnvelopeHeader,
   mirrorDocTag,
   openEnvelope,
@@ -38,6 +39,9 @@ const changes: EnvelopeChange[] = [
   { change: new Uint8Array(300).fill(7) },
 ]
 
+/** a space's roster id, as a header names it */
+const roster = randomBytes(32)
+
 const seal = (over: Partial<Parameters<typeof sealEnvelope>[0]> = {}): Uint8Array =>
   sealEnvelope({ docId, readKey, epoch: 3, uploader: alice, seq: 1, changes, ...over })
 
@@ -53,8 +57,9 @@ function assemble(header: Uint8Array, ciphertext: Uint8Array, signer: Identity):
 }
 
 const headerOf = (over: Partial<EnvelopeHeader> = {}): EnvelopeHeader => ({
-  version: 1,
+  version: 2,
   docTag: mirrorDocTag(docId, readKey),
+  roster: NO_ROSTER,
   epoch: 0,
   uploader: alice.publicKey,
   seq: 1,
@@ -89,14 +94,15 @@ function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
 describe('mirror envelopes', () => {
   it('round-trips changes, with and without signatures', () => {
     const opened = openEnvelope(
-      seal({ epoch: 2 ** 40, seq: Number.MAX_SAFE_INTEGER }),
+      seal({ epoch: 2 ** 40, seq: Number.MAX_SAFE_INTEGER, roster }),
       docId,
       readKey,
     )
     if (!opened.ok) throw opened.error
     expect(opened.value.header).toEqual({
-      version: 1,
+      version: 2,
       docTag: mirrorDocTag(docId, readKey),
+      roster,
       epoch: 2 ** 40,
       uploader: alice.publicKey,
       seq: Number.MAX_SAFE_INTEGER,
@@ -107,11 +113,12 @@ describe('mirror envelopes', () => {
   })
 
   it('lays the bytes out as the format says', () => {
-    const bytes = seal({ epoch: 300, seq: 5 })
+    const bytes = seal({ epoch: 300, seq: 5, roster })
     const tag = keyedTag(deriveKey(readKey, 'mirror-doc/v1', docIdToBytes(docId)))
     const header = concatBytes([
-      Uint8Array.of(1),
+      Uint8Array.of(2),
       tag,
+      roster,
       Uint8Array.of(0xac, 0x02),
       alice.publicKey,
       Uint8Array.of(5),
@@ -248,7 +255,7 @@ describe('mirror envelopes', () => {
   })
 
   it('refuses other versions, oversized input and bad header numbers', () => {
-    for (const version of [0, 2, 255]) {
+    for (const version of [0, 1, 3, 255]) {
       const bad = small.slice()
       bad[0] = version
       expect(codeOf(parseEnvelope(bad))).toBe('UNSUPPORTED_VERSION')
@@ -262,21 +269,30 @@ describe('mirror envelopes', () => {
     const tag = mirrorDocTag(docId, readKey)
     const headers: Uint8Array[] = [
       // seq 0
-      concatBytes([Uint8Array.of(1), tag, varint(0), alice.publicKey, varint(0)]),
+      concatBytes([Uint8Array.of(2), tag, NO_ROSTER, varint(0), alice.publicKey, varint(0)]),
       // epoch 2^53
       concatBytes([
-        Uint8Array.of(1),
+        Uint8Array.of(2),
         tag,
+        NO_ROSTER,
         Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10),
         alice.publicKey,
         varint(1),
       ]),
       // epoch 0 spelled in two bytes
-      concatBytes([Uint8Array.of(1), tag, Uint8Array.of(0x80, 0x00), alice.publicKey, varint(1)]),
+      concatBytes([
+        Uint8Array.of(2),
+        tag,
+        NO_ROSTER,
+        Uint8Array.of(0x80, 0x00),
+        alice.publicKey,
+        varint(1),
+      ]),
       // seq 1 spelled in three bytes
       concatBytes([
-        Uint8Array.of(1),
+        Uint8Array.of(2),
         tag,
+        NO_ROSTER,
         varint(0),
         alice.publicKey,
         Uint8Array.of(0x81, 0x80, 0),

@@ -3,12 +3,16 @@
  * mirror holds only ciphertext: it can group envelopes by document and uploader, order them and
  * check who uploaded them, but not learn a document's id or read a change.
  *
- * Format, version 1 (varints are unsigned LEB128 in their shortest form, at most 2^53 − 1):
+ * Format, version 2 (varints are unsigned LEB128 in their shortest form, at most 2^53 − 1):
  *
- *   header     version (1 byte, 1)
+ *   header     version (1 byte, 2)
  *              docTag (32)     keyedTag(deriveKey(readKey, 'mirror-doc/v1', docId bytes)):
  *                              the same for every envelope of a document under one read key,
  *                              unlinkable to the id without the key (`mirrorDocTag`)
+ *              roster (32)     the id of the space's member list on the mirror (roster.ts), or
+ *                              32 zero bytes for a document of no space. A document's log on the
+ *                              mirror is (roster, docTag): an envelope naming no roster, or
+ *                              another, lands in another log, which the space's members never read
  *              epoch (varint)  the space's key epoch; 0 for a free document
  *              uploader (32)   the uploading identity's Ed25519 public key
  *              seq (varint)    1, 2, 3… per uploader and docTag
@@ -42,9 +46,11 @@ import {
   equalBytes,
   keyedTag,
 } from '../keys/aead'
-import { Reader, Writer } from '../wire/codec'
+import { Reader, Writer, readShortestVarint } from '../wire/codec'
 
-export const ENVELOPE_VERSION = 1
+export const ENVELOPE_VERSION = 2
+/** the roster of a document of no space */
+export const NO_ROSTER = new Uint8Array(32)
 /** the largest envelope, all of it: larger ones are neither made nor parsed (MESSAGE_TOO_LARGE) */
 export const MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
 
@@ -66,8 +72,10 @@ export interface EnvelopeChange {
 
 /** The cleartext part of an envelope: what the mirror sees. */
 export interface EnvelopeHeader {
-  version: 1
+  version: 2
   docTag: Uint8Array
+  /** the space's roster id, or NO_ROSTER */
+  roster: Uint8Array
   epoch: number
   uploader: Uint8Array
   seq: number
@@ -92,6 +100,8 @@ export interface SealInput {
   docId: DocId
   /** the document's 32-byte read key (a space document's: its epoch's key) */
   readKey: Uint8Array
+  /** the space's roster id (roster.ts); none for a document of no space */
+  roster?: Uint8Array
   epoch: number
   uploader: Identity
   seq: number
@@ -120,11 +130,13 @@ function docIdBytes(docId: DocId): Uint8Array {
 export function encodeEnvelopeHeader(h: EnvelopeHeader): Uint8Array {
   if (h.version !== ENVELOPE_VERSION) throw new RangeError(`envelope version ${String(h.version)}`)
   if (h.docTag.length !== TAG_BYTES) throw new RangeError('a docTag is 32 bytes')
+  if (h.roster.length !== TAG_BYTES) throw new RangeError('a roster id is 32 bytes')
   if (h.uploader.length !== PUBLIC_KEY_BYTES) throw new RangeError('an uploader key is 32 bytes')
   if (!Number.isSafeInteger(h.seq) || h.seq < 1) throw new RangeError(`seq ${h.seq} is not ≥ 1`)
   return new Writer()
     .u8(h.version)
     .raw(h.docTag)
+    .raw(h.roster)
     .varint(h.epoch)
     .raw(h.uploader)
     .varint(h.seq)
@@ -142,6 +154,7 @@ export function sealEnvelope(input: SealInput): Uint8Array {
   const header = encodeEnvelopeHeader({
     version: ENVELOPE_VERSION,
     docTag: mirrorDocTag(docId, readKey),
+    roster: input.roster ?? NO_ROSTER,
     epoch,
     uploader: uploader.publicKey,
     seq,
@@ -182,25 +195,6 @@ function signedBytes(header: Uint8Array, ciphertext: Uint8Array): Uint8Array {
 
 // ---- reading -----------------------------------------------------------------------------------
 
-/** The number of bytes `n` takes as a shortest varint. */
-function varintLength(n: number): number {
-  let bytes = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    bytes++
-  }
-  return bytes
-}
-
-/** A varint in its shortest form only: any other spelling would be a second envelope for one. */
-function readVarint(r: Reader): number {
-  const before = r.remaining
-  const n = r.varint()
-  if (r.error === undefined && before - r.remaining !== varintLength(n))
-    r.fail('a varint not in its shortest form')
-  return n
-}
-
 const malformed = (why: string): Result<never, ProtocolError> =>
   err(new ProtocolError('MALFORMED_MESSAGE', `mirror envelope: ${why}`))
 
@@ -223,15 +217,19 @@ function parse(bytes: Uint8Array): Result<Parsed, ProtocolError> {
   if (r.error !== undefined) return malformed(r.error)
   if (version !== ENVELOPE_VERSION)
     return err(
-      new ProtocolError('UNSUPPORTED_VERSION', `mirror envelope version ${version} (this reads 1)`),
+      new ProtocolError(
+        'UNSUPPORTED_VERSION',
+        `mirror envelope version ${version} (this reads ${ENVELOPE_VERSION})`,
+      ),
     )
   const docTag = r.raw(TAG_BYTES)
-  const epoch = readVarint(r)
+  const roster = r.raw(TAG_BYTES)
+  const epoch = readShortestVarint(r)
   const uploader = r.raw(PUBLIC_KEY_BYTES)
-  const seq = readVarint(r)
+  const seq = readShortestVarint(r)
   if (r.error === undefined && seq === 0) r.fail('seq 0 (the first is 1)')
   const headerBytes = bytes.subarray(0, bytes.length - r.remaining)
-  const length = readVarint(r)
+  const length = readShortestVarint(r)
   if (r.error !== undefined) return malformed(r.error)
   if (length > MAX_ENVELOPE_BYTES)
     return err(
@@ -243,7 +241,7 @@ function parse(bytes: Uint8Array): Result<Parsed, ProtocolError> {
   r.end()
   if (r.error !== undefined) return malformed(r.error)
   return ok({
-    header: { version: ENVELOPE_VERSION, docTag, epoch, uploader, seq },
+    header: { version: ENVELOPE_VERSION, docTag, roster, epoch, uploader, seq },
     ciphertext,
     signature,
     signed: signedBytes(headerBytes, ciphertext),
@@ -315,11 +313,11 @@ export function openEnvelope(
 
 function decodeChanges(plaintext: Uint8Array): Result<EnvelopeChange[], ProtocolError> {
   const r = new Reader(plaintext)
-  const count = readVarint(r)
+  const count = readShortestVarint(r)
   if (r.error === undefined && count === 0) r.fail('no changes')
   const changes: EnvelopeChange[] = []
   for (let i = 0; i < count && r.error === undefined; i++) {
-    const length = readVarint(r)
+    const length = readShortestVarint(r)
     if (r.error === undefined && length === 0) r.fail('a change of no bytes')
     const change = r.raw(length)
     const flag = r.u8()

@@ -12,6 +12,10 @@
  *   upload  the changes the mirror does not hold (batch.ts), after every change here (made or
  *           received: the document wakes its peers, this one too) and a short delay; what the
  *           mirror acknowledged is kept, so edits made offline or before a reload go up later
+ * A document of a space lives in the log its space's member list names (roster.ts): the mirror
+ * takes envelopes there from the list's members only. A newcomer the list does not name yet is
+ * let in on its invite's pass (kept at join, `['mirror-admission', roster]`) when the mirror
+ * first answers NOT_A_MEMBER.
  * A run pulls before it uploads (what another member uploaded is not sent again), one run per
  * document at a time, again every `pullEveryMs` while the document is open and after a failure
  * (backing off). Sequence numbers are per (uploader, document) and only have to rise: the
@@ -28,8 +32,14 @@ import type { Repo } from '../repo/repo'
 import type { StorageAdapter } from '../storage/types'
 import type { SyncPeer } from '../sync/peer'
 import { fromEnvelopes } from './batch'
-import type { MirrorPage, PutAnswer } from './client'
-import { mirrorDocTag, openEnvelope, sealEnvelope, type OpenedEnvelope } from './envelope'
+import type { PutAnswer } from './client'
+import {
+  mirrorDocTag,
+  NO_ROSTER,
+  openEnvelope,
+  sealEnvelope,
+  type OpenedEnvelope,
+} from './envelope'
 import type { PageEntry } from './protocol'
 
 const log = createLogger('mirror-sync')
@@ -37,9 +47,12 @@ const log = createLogger('mirror-sync')
 /** What the tab needs of a mirror (MirrorClient). */
 export interface MirrorTransport {
   put(envelope: Uint8Array): Promise<Result<PutAnswer>>
-  since(docTag: Uint8Array, after: number, limit?: number): Promise<Result<MirrorPage>>
-  sinceAll(docTag: Uint8Array, after: number): Promise<Result<PageEntry[]>>
+  sinceAll(docTag: Uint8Array, after: number, roster?: Uint8Array): Promise<Result<PageEntry[]>>
+  admit(admission: Uint8Array): Promise<Result<void>>
 }
+
+/** Where a document lives on the mirror (Spaces.mirrorPlace). */
+export type MirrorPlace = { roster: Uint8Array; epoch: number } | 'unknown' | undefined
 
 export interface MirrorSyncOptions {
   repo: Repo
@@ -47,6 +60,11 @@ export interface MirrorSyncOptions {
   /** the identity uploads are signed with (undefined while it loads: nothing is uploaded) */
   identity: () => Identity | undefined
   client: MirrorTransport
+  /**
+   * a document's space's member-list id and key epoch; undefined for a document of no space,
+   * 'unknown' while its space's id on the mirror is not known (it is not synced meanwhile)
+   */
+  place?: (id: DocId) => MirrorPlace
   /** while a document is open the mirror is asked for news this often (ms) */
   pullEveryMs?: number
   /** changes go up this long after the first of them, together (ms) */
@@ -63,9 +81,16 @@ export interface MirrorConfirmation {
   heads: string[]
 }
 
+/** A document's log on the mirror, and the epoch its envelopes name. */
+interface Log {
+  tag: Uint8Array
+  roster: Uint8Array
+  epoch: number
+}
+
 /** What is kept per document (storage key ['mirror-doc', id]). */
 interface Kept {
-  /** the document's tag on the mirror (hex): another key, another log */
+  /** the document's log on the mirror (its roster's hex and its tag's): another key, another log */
   tag: string
   /** the last index read from the mirror */
   after: number
@@ -278,8 +303,14 @@ class DocMirror implements SyncPeer {
     }
     if (h === undefined) return this.owner.drop(this.id) // closed: a new seat when it reopens
     if (key === undefined) return
-    const tag = mirrorDocTag(this.id, key)
-    const kept = await this.load(bytesToHex(tag))
+    const place = this.owner.opts.place?.(this.id)
+    if (place === 'unknown') return // its space's id on the mirror comes with its document
+    const where: Log = {
+      tag: mirrorDocTag(this.id, key),
+      roster: place?.roster ?? NO_ROSTER,
+      epoch: place?.epoch ?? 0,
+    }
+    const kept = await this.load(bytesToHex(where.roster) + bytesToHex(where.tag))
     const failed = (e: OrreryError): void => {
       if (this.error === undefined)
         log.info(`${this.id.slice(0, 6)}…: the mirror: ${e.code} ${e.message}`)
@@ -294,27 +325,22 @@ class DocMirror implements SyncPeer {
     this.fullDue = false
     if (full) {
       this.lastFullAt = Date.now()
-      const pulled = await this.pull(h, tag, key, kept)
+      const pulled = await this.pull(h, where, key, kept)
       if (!pulled.ok) return failed(pulled.error)
       if (!this.answered) {
         this.answered = true
         this.owner.changed(this.id)
       }
     }
-    const pushed = await this.upload(h, tag, key, kept, full)
+    const pushed = await this.upload(h, where, key, kept, full)
     if (!pushed.ok) return failed(pushed.error)
     this.error = undefined
     this.failures = 0
   }
 
   /** Everything the mirror holds since the last index read, judged by the document. */
-  private async pull(
-    h: DocHandle,
-    tag: Uint8Array,
-    key: Uint8Array,
-    kept: Kept,
-  ): Promise<Result<void>> {
-    const page = await this.owner.opts.client.sinceAll(tag, kept.after)
+  private async pull(h: DocHandle, where: Log, key: Uint8Array, kept: Kept): Promise<Result<void>> {
+    const page = await this.owner.opts.client.sinceAll(where.tag, kept.after, where.roster)
     if (!page.ok) return page
     if (page.value.length === 0) return { ok: true, value: undefined }
     const opened: OpenedEnvelope[] = []
@@ -359,7 +385,7 @@ class DocMirror implements SyncPeer {
    */
   private async upload(
     h: DocHandle,
-    tag: Uint8Array,
+    where: Log,
     key: Uint8Array,
     kept: Kept,
     full: boolean,
@@ -370,20 +396,28 @@ class DocMirror implements SyncPeer {
     // document's history since `have` grew); a full one at everything since `have`
     const up = h.forMirror(full ? kept.have : (this.seen ?? kept.have), this.sent, !full)
     if (up === 'signing' || up === undefined) return { ok: true, value: undefined } // woken later
-    const tagHex = bytesToHex(tag)
+    const tagHex = kept.tag
     let at = 0
+    let admitted = false
     for (const changes of up.envelopes) {
       let answer: Result<PutAnswer> | undefined
       for (let attempt = 0; attempt < 3; attempt++) {
         const envelope = sealEnvelope({
           docId: this.id,
           readKey: key,
-          epoch: 0,
+          roster: where.roster,
+          epoch: where.epoch,
           uploader: identity,
           seq: this.owner.nextSeq(tagHex),
           changes,
         })
         answer = await this.owner.opts.client.put(envelope)
+        // not on the space's list (yet): once, the invite's pass if this tab joined with one
+        if (!answer.ok && answer.error.code === 'NOT_A_MEMBER' && !admitted) {
+          admitted = true
+          const admit = await this.admit(where.roster)
+          if (admit?.ok === true) answer = await this.owner.opts.client.put(envelope)
+        }
         // another tab of this profile took the number: the next one
         if (answer.ok || answer.error.code !== 'PROTOCOL_VIOLATION') break
       }
@@ -406,6 +440,22 @@ class DocMirror implements SyncPeer {
     } else if (!moved) return { ok: true, value: undefined }
     await this.save(kept)
     return { ok: true, value: undefined }
+  }
+
+  /** Hands the mirror the admission kept at join for this member list, if there is one. */
+  private async admit(roster: Uint8Array): Promise<Result<void> | undefined> {
+    if (roster.every((b) => b === 0)) return undefined
+    let admission: Uint8Array | undefined
+    try {
+      admission = await this.owner.opts.storage.load(['mirror-admission', bytesToHex(roster)])
+    } catch (e) {
+      log.warn(`${this.id.slice(0, 6)}…: its admission unreadable: ${describeError(e)}`)
+    }
+    if (admission === undefined) return undefined
+    const done = await this.owner.opts.client.admit(admission)
+    if (done.ok) log.info(`${this.id.slice(0, 6)}…: admitted by the mirror on an invite`)
+    else log.info(`${this.id.slice(0, 6)}…: the mirror refused the invite: ${done.error.message}`)
+    return done
   }
 
   private async load(tag: string): Promise<Kept> {

@@ -1,6 +1,8 @@
 /**
- * The mirror's wire protocol, `/orrery/mirror/1.0.0`: tabs upload envelopes (envelope.ts) to an
- * always-on mirror and fetch a document's envelopes since an index.
+ * The mirror's wire protocol, `/orrery/mirror/2.0.0`: tabs upload envelopes (envelope.ts) to an
+ * always-on mirror and fetch a document's envelopes since an index; a space's admins keep its
+ * member-key list there (roster.ts), and a newcomer with an invite is admitted before its first
+ * upload. Version 1 had no rosters: its envelopes named no space.
  *
  * One request per stream. The asking side opens a stream, sends one framed request (framing.ts)
  * and closes its writable end; the mirror sends one framed answer and closes its own. Each side
@@ -11,14 +13,20 @@
  * Messages (varints: unsigned LEB128; bytes: varint(length) ‖ data; strings: UTF-8 as bytes):
  *
  *   requests  1 PUT        envelope (bytes, 1…MAX_ENVELOPE_BYTES)
- *             2 SINCE      docTag (32) ‖ after (varint) ‖ limit (varint, 1…MAX_PAGE_ENVELOPES)
+ *             2 SINCE      roster (32; zeros: none) ‖ docTag (32) ‖ after (varint) ‖
+ *                          limit (varint, 1…MAX_PAGE_ENVELOPES)
+ *             6 ROSTER_PUT roster (bytes, 1…MAX_ROSTER_BYTES)
+ *             7 ROSTER_GET roster id (32)
+ *             8 ADMIT      admission (bytes, 1…ADMISSION_BYTES)
  *   answers   3 OK_PUT     index (varint ≥ 1) ‖ duplicate (1 byte, 0 or 1)
  *             4 ENVELOPES  count (varint ≤ MAX_PAGE_ENVELOPES) ‖ count × (index (varint ≥ 1) ‖
  *                          envelope (bytes, 1…MAX_ENVELOPE_BYTES)) ‖ more (1 byte, 0 or 1)
  *             5 ERROR      code (string, one of MIRROR_ERROR_CODES) ‖ message (string)
+ *             9 ROSTER     present (1 byte) ‖ [roster (bytes)]: ROSTER_GET's answer
+ *            10 DONE       (nothing): a roster or an admission taken
  *
- * Caps: a request is at most MAX_MIRROR_REQUEST bytes (one whole envelope), an ENVELOPES answer at
- * most MAX_SINCE_ANSWER (the mirror stops adding envelopes before it and sets `more`; the first
+ * Caps: a request is at most MAX_MIRROR_REQUEST bytes (one whole envelope), an ENVELOPES or ROSTER
+ * answer at most MAX_SINCE_ANSWER (the mirror stops adding envelopes before it and sets `more`; the first
  * envelope always fits), any other answer MAX_SMALL_ANSWER. The decoders never throw: anything
  * else is a MALFORMED_MESSAGE, or a MESSAGE_TOO_LARGE for a length over its cap.
  */
@@ -31,12 +39,14 @@ import {
   err,
   ok,
 } from '../errors'
-import { Reader, Writer } from '../wire/codec'
+import { Reader, Writer, varintLength } from '../wire/codec'
 import { MAX_ENVELOPE_BYTES } from './envelope'
+import { ADMISSION_BYTES, MAX_ROSTER_BYTES } from './roster'
+import { protocolId, VERSIONS } from '../wire/versions'
 
 export { readOne, sendOne, type ReadOneOptions } from './stream'
 
-export const MIRROR_PROTOCOL = '/orrery/mirror/1.0.0'
+export const MIRROR_PROTOCOL = protocolId('mirror', VERSIONS.mirror.current)
 /** the most envelopes one SINCE asks for (and one ENVELOPES answer holds) */
 export const MAX_PAGE_ENVELOPES = 1000
 /** a request: the largest PUT (type, length prefix, envelope), with room to spare */
@@ -63,6 +73,11 @@ export const MIRROR_ERROR_CODES = [
   'STORAGE_FULL',
   'STORAGE_FAILED',
   'NOT_READY',
+  'NOT_A_MEMBER',
+  'NOT_ALLOWED',
+  'BAD_INVITE',
+  'INVITE_EXPIRED',
+  'INVITE_EXHAUSTED',
 ] as const
 export type MirrorErrorCode = (typeof MIRROR_ERROR_CODES)[number]
 
@@ -73,28 +88,30 @@ export interface PageEntry {
 
 export type MirrorRequest =
   | { type: 'put'; envelope: Uint8Array }
-  | { type: 'since'; docTag: Uint8Array; after: number; limit: number }
+  | { type: 'since'; roster: Uint8Array; docTag: Uint8Array; after: number; limit: number }
+  | { type: 'roster-put'; roster: Uint8Array }
+  | { type: 'roster-get'; id: Uint8Array }
+  | { type: 'admit'; admission: Uint8Array }
 
 export type MirrorAnswer =
   | { type: 'ok-put'; index: number; duplicate: boolean }
   | { type: 'envelopes'; envelopes: PageEntry[]; more: boolean }
   | { type: 'error'; code: MirrorErrorCode; message: string }
+  | { type: 'roster'; roster: Uint8Array | undefined }
+  | { type: 'done' }
 
 const T_PUT = 1
 const T_SINCE = 2
 const T_OK_PUT = 3
 const T_ENVELOPES = 4
 const T_ERROR = 5
+const T_ROSTER_PUT = 6
+const T_ROSTER_GET = 7
+const T_ADMIT = 8
+const T_ROSTER = 9
+const T_DONE = 10
 
-/** The bytes a shortest varint of `n` takes. */
-export function varintLength(n: number): number {
-  let bytes = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    bytes++
-  }
-  return bytes
-}
+export { varintLength }
 
 /** What one entry adds to an ENVELOPES answer (the mirror fills pages up to its cap with this). */
 export function pageEntryBytes(index: number, envelopeLength: number): number {
@@ -108,10 +125,31 @@ export function encodeMirrorRequest(m: MirrorRequest): Uint8Array {
       throw new RangeError(`an envelope of ${m.envelope.length} bytes`)
     return new Writer().u8(T_PUT).bytes(m.envelope).finish()
   }
+  if (m.type === 'roster-put') {
+    if (m.roster.length === 0 || m.roster.length > MAX_ROSTER_BYTES)
+      throw new RangeError(`a roster of ${m.roster.length} bytes`)
+    return new Writer().u8(T_ROSTER_PUT).bytes(m.roster).finish()
+  }
+  if (m.type === 'roster-get') {
+    if (m.id.length !== TAG_BYTES) throw new RangeError('a roster id is 32 bytes')
+    return new Writer().u8(T_ROSTER_GET).raw(m.id).finish()
+  }
+  if (m.type === 'admit') {
+    if (m.admission.length === 0 || m.admission.length > ADMISSION_BYTES)
+      throw new RangeError(`an admission of ${m.admission.length} bytes`)
+    return new Writer().u8(T_ADMIT).bytes(m.admission).finish()
+  }
   if (m.docTag.length !== TAG_BYTES) throw new RangeError('a docTag is 32 bytes')
+  if (m.roster.length !== TAG_BYTES) throw new RangeError('a roster id is 32 bytes')
   if (!Number.isInteger(m.limit) || m.limit < 1 || m.limit > MAX_PAGE_ENVELOPES)
     throw new RangeError(`limit ${m.limit} (1…${MAX_PAGE_ENVELOPES})`)
-  return new Writer().u8(T_SINCE).raw(m.docTag).varint(m.after).varint(m.limit).finish()
+  return new Writer()
+    .u8(T_SINCE)
+    .raw(m.roster)
+    .raw(m.docTag)
+    .varint(m.after)
+    .varint(m.limit)
+    .finish()
 }
 
 /** An error's message is cut to MAX_ERROR_MESSAGE_CHARS: it fits its cap whatever it holds. */
@@ -134,6 +172,12 @@ export function encodeMirrorAnswer(m: MirrorAnswer): Uint8Array {
         .string(m.code)
         .string(m.message.slice(0, MAX_ERROR_MESSAGE_CHARS))
         .finish()
+    case 'roster':
+      return m.roster === undefined
+        ? w.u8(T_ROSTER).u8(0).finish()
+        : w.u8(T_ROSTER).u8(1).bytes(m.roster).finish()
+    case 'done':
+      return w.u8(T_DONE).finish()
   }
 }
 
@@ -167,13 +211,22 @@ export function decodeMirrorRequest(bytes: Uint8Array): Result<MirrorRequest, Pr
     const length = envelopeLength(r)
     if (length === 'too-large') return tooLarge('an envelope over MAX_ENVELOPE_BYTES')
     m = { type: 'put', envelope: r.raw(length) }
+  } else if (type === T_ROSTER_PUT) {
+    m = { type: 'roster-put', roster: r.bytes(MAX_ROSTER_BYTES) }
+    if (r.error === undefined && m.roster.length === 0) r.fail('a roster of no bytes')
+  } else if (type === T_ROSTER_GET) {
+    m = { type: 'roster-get', id: r.raw(TAG_BYTES) }
+  } else if (type === T_ADMIT) {
+    m = { type: 'admit', admission: r.bytes(ADMISSION_BYTES) }
+    if (r.error === undefined && m.admission.length === 0) r.fail('an admission of no bytes')
   } else if (type === T_SINCE) {
+    const roster = r.raw(TAG_BYTES)
     const docTag = r.raw(TAG_BYTES)
     const after = r.varint()
     const limit = r.varint()
     if (r.error === undefined && (limit < 1 || limit > MAX_PAGE_ENVELOPES))
       r.fail(`limit ${limit} (1…${MAX_PAGE_ENVELOPES})`)
-    m = { type: 'since', docTag, after, limit }
+    m = { type: 'since', roster, docTag, after, limit }
   } else {
     return malformed(r.error ?? `unknown request type ${type}`)
   }
@@ -184,7 +237,8 @@ export function decodeMirrorRequest(bytes: Uint8Array): Result<MirrorRequest, Pr
 
 /** Reads an answer, strictly (a lying mirror gets a ProtocolError). Never throws. */
 export function decodeMirrorAnswer(bytes: Uint8Array): Result<MirrorAnswer, ProtocolError> {
-  const cap = bytes[0] === T_ENVELOPES ? MAX_SINCE_ANSWER : MAX_SMALL_ANSWER
+  const cap =
+    bytes[0] === T_ENVELOPES || bytes[0] === T_ROSTER ? MAX_SINCE_ANSWER : MAX_SMALL_ANSWER
   if (bytes.length > cap) return tooLarge(`an answer of ${bytes.length} bytes`)
   const r = new Reader(bytes)
   const type = r.u8()
@@ -209,6 +263,13 @@ export function decodeMirrorAnswer(bytes: Uint8Array): Result<MirrorAnswer, Prot
     const message = r.string(MAX_ERROR_MESSAGE_BYTES)
     if (r.error === undefined && !isMirrorErrorCode(code)) r.fail('an unknown error code')
     m = { type: 'error', code: code as MirrorErrorCode, message }
+  } else if (type === T_ROSTER) {
+    const present = readFlag(r, 'present')
+    const roster = present ? r.bytes(MAX_ROSTER_BYTES) : undefined
+    if (r.error === undefined && roster?.length === 0) r.fail('a roster of no bytes')
+    m = { type: 'roster', roster }
+  } else if (type === T_DONE) {
+    m = { type: 'done' }
   } else {
     return malformed(r.error ?? `unknown answer type ${type}`)
   }
@@ -233,6 +294,11 @@ export function mirrorError(code: MirrorErrorCode, message: string): OrreryError
     case 'STORAGE_FAILED':
       return new StorageError(code, message)
     case 'NOT_READY':
+    case 'NOT_A_MEMBER':
+    case 'NOT_ALLOWED':
+    case 'BAD_INVITE':
+    case 'INVITE_EXPIRED':
+    case 'INVITE_EXHAUSTED':
       return new OrreryError(code, message)
     default:
       return new ProtocolError(code, message)

@@ -21,6 +21,7 @@ import { publicKeyFromDidKey, sign, verify, type Identity } from '../identity'
 import { isDocId } from '../ids'
 import { isRole, mayGrant, usesOf, type MemberValue, type Role, type SpaceState } from './model'
 import { SpaceError } from './errors'
+import { admissionJoinBytes, encodeAdmission, signPass } from '../mirror/roster'
 import { isDid, isRecord, isTime, show } from './values'
 
 export const MAX_INVITE_USES = 100_000
@@ -50,6 +51,13 @@ export interface InviteToken {
    * at once instead of looking for a space nobody serves under them
    */
   kc?: string
+  /** the id of the space's member list on the mirror (mirror/roster.ts), base64url */
+  mr?: string
+  /**
+   * the inviter's pass for the mirror (`signPass` over `mr`, invitePub, role, expiresAt and
+   * maxUses), base64url: the mirror admits the newcomer on it while no admin is online
+   */
+  mp?: string
   /** the invite key's Ed25519 public key, base64url */
   invitePub: string
   /** the inviter's signature over every other field, base64url */
@@ -68,6 +76,8 @@ export interface CreateInviteInput {
   relays?: string[]
   /** the space's keys, which the link will carry (their check goes into the token) */
   keys?: InviteKeys
+  /** the space's member list on the mirror: the token then carries a pass for it */
+  mirrorRoster?: Uint8Array
 }
 
 export interface Invite {
@@ -90,7 +100,7 @@ export interface InviteLink extends Invite {
 }
 
 const TOKEN_KEYS = ['v', 'space', 'id', 'role', 'expiresAt', 'maxUses', 'by', 'invitePub', 'sig']
-const OPTIONAL_TOKEN_KEYS = ['peer', 'relays', 'kc']
+const OPTIONAL_TOKEN_KEYS = ['peer', 'relays', 'kc', 'mr', 'mp']
 const JOIN_CONTEXT = 'orrery/join/v1'
 
 class Bad extends Error {}
@@ -151,6 +161,11 @@ function checkTokenShape(v: unknown): InviteToken {
   }
   if (v.kc !== undefined && canonicalB64(v.kc, KEY_CHECK_BYTES) === undefined)
     throw new Bad(`kc is not ${KEY_CHECK_BYTES} bytes of unpadded base64url`)
+  if ((v.mr === undefined) !== (v.mp === undefined)) throw new Bad('mr and mp go together')
+  if (v.mr !== undefined && canonicalB64(v.mr, 32) === undefined)
+    throw new Bad('mr is not 32 bytes of unpadded base64url')
+  if (v.mp !== undefined && canonicalB64(v.mp, 64) === undefined)
+    throw new Bad('mp is not 64 bytes of unpadded base64url')
   if (canonicalB64(v.invitePub, 32) === undefined) {
     throw new Bad('invitePub is not 32 bytes of unpadded base64url')
   }
@@ -187,6 +202,13 @@ export function createInvite(input: CreateInviteInput): Invite {
   if (input.keys !== undefined) fields.kc = keyCheck(input.keys)
   let token: InviteToken
   try {
+    const roster = input.mirrorRoster
+    if (roster !== undefined) {
+      fields.mr = toBase64Url(roster)
+      const pub = ed25519.getPublicKey(secret)
+      const pass = signPass(input.inviter, roster, pub, input.role, input.expiresAt, input.maxUses)
+      fields.mp = toBase64Url(pass)
+    }
     token = { ...fields, sig: toBase64Url(sign(input.inviter, signingBytes(fields))) }
   } catch (e) {
     throw new SpaceError('BAD_INVITE', `cannot sign the invite: ${describeError(e)}`)
@@ -194,6 +216,32 @@ export function createInvite(input: CreateInviteInput): Invite {
   const checked = checkToken(token)
   if (!checked.ok) throw checked.error
   return { token, secret }
+}
+
+/**
+ * What a newcomer hands the mirror to be let in before any admin is online (mirror/roster.ts):
+ * the token's pass and its own proof, made with the invite's secret. Undefined for a token
+ * that carries no pass.
+ */
+export function mirrorAdmission(invite: Invite, newcomer: Identity): Uint8Array | undefined {
+  const { token, secret } = invite
+  const roster = token.mr === undefined ? undefined : fromBase64Url(token.mr)
+  const pass = token.mp === undefined ? undefined : fromBase64Url(token.mp)
+  const invitePub = fromBase64Url(token.invitePub)
+  const inviter = publicKeyFromDidKey(token.by)
+  if (roster === undefined || pass === undefined || invitePub === undefined || !inviter.ok)
+    return undefined
+  return encodeAdmission({
+    roster,
+    inviter: inviter.value,
+    invitePub,
+    role: token.role,
+    expiresAt: token.expiresAt,
+    maxUses: token.maxUses,
+    pass,
+    newcomer: newcomer.publicKey,
+    proof: ed25519.sign(admissionJoinBytes(roster, newcomer.publicKey), secret),
+  })
 }
 
 /** The token alone (no secret), as stored in a member record. */

@@ -7,7 +7,7 @@
  * documents of bound spaces (`docBelongsTo`: no other space can claim them), and for legacy ids
  * by the first space that lists a document this tab does not already know.
  */
-import { fromUtf8, utf8 } from '../bytes'
+import { bytesToHex, fromUtf8, utf8 } from '../bytes'
 import { Emitter } from '../emitter'
 import { describeError, OrreryError } from '../errors'
 import { docBelongsTo, idKind, newDocIdIn, newSpaceId, parseDocId, type DocId } from '../ids'
@@ -23,12 +23,14 @@ import {
   checkInvite,
   joinValues,
   inviteRecord,
+  mirrorAdmission,
 } from './invite'
 import { readSpace, roleOf, newSpaceValue, emptySpace, type Role, type SpaceState } from './model'
 import { removeMember } from './policy'
 import { SpaceError } from './errors'
 import { docGovernance, spaceGovernance, type SpaceContext } from './governance'
 import { SpaceKeys, spaceDataDocKey, spaceDocKey } from './space-keys'
+import { SpaceRosters } from './space-rosters'
 import { whenMembers } from './when-members'
 import { currentEpoch, newEpoch, readEpochs, type Epoch } from './epochs'
 import { EpochKeeper } from './epoch-keeper'
@@ -60,10 +62,17 @@ export class Spaces {
   private readonly keys: SpaceKeys
   private readonly epochs = new Map<string, Map<string, Epoch>>()
   private readonly keeper: EpochKeeper
+  /** where the spaces' documents live on the mirror */
+  readonly rosters: SpaceRosters
   private ownWrites = 0
 
   constructor(private readonly opts: SpacesOptions) {
     this.keys = new SpaceKeys(opts.storage)
+    this.rosters = new SpaceRosters(
+      opts.storage,
+      (id) => opts.repo.keys.get(id as DocId),
+      (id) => this.state(id),
+    )
     this.keeper = new EpochKeeper({
       repo: opts.repo,
       keys: this.keys,
@@ -78,6 +87,7 @@ export class Spaces {
 
   private async load(): Promise<void> {
     await this.keys.load()
+    await this.rosters.load()
     for (const c of await this.opts.storage.loadRange(['spaces'])) {
       const id = c.key[1]
       if (id !== undefined && parseDocId(id).ok) this.known.add(id)
@@ -300,6 +310,7 @@ export class Spaces {
       ...(this.opts.peerId?.() ? { inviterPeer: this.opts.peerId() } : {}),
       ...(this.opts.relays ? { relays: this.opts.relays().slice(0, 4) } : {}),
       keys,
+      mirrorRoster: this.rosters.idOf(spaceId),
     })
     const check = checkInvite(token, this.state(spaceId), Date.now())
     if (!check.ok) throw check.error
@@ -318,12 +329,16 @@ export class Spaces {
 
   /**
    * What a share link of a space's document carries beside the document's own key: the space's
-   * id and the read key of its document (a reader checks changes against its members).
+   * id and the read key of its document (a reader checks changes against its members), and the
+   * id of its member list on the mirror.
    */
-  linkKeys(docId: DocId): { space: string; spaceDocKey: Uint8Array } | undefined {
+  linkKeys(
+    docId: DocId,
+  ): { space: string; spaceDocKey: Uint8Array; roster: Uint8Array | undefined } | undefined {
     const space = this.spaceOfDoc(docId)
     const key = space === undefined ? undefined : this.opts.repo.keys.get(space)
-    return space === undefined || key === undefined ? undefined : { space, spaceDocKey: key }
+    if (space === undefined || key === undefined) return undefined
+    return { space, spaceDocKey: key, roster: this.rosters.idOf(space) }
   }
 
   /**
@@ -354,6 +369,7 @@ export class Spaces {
     const { keys } = decoded.value
     await this.keys.keep(spaceId, keys)
     if (!this.opts.repo.keys.has(spaceId)) await this.opts.repo.setKey(spaceId, keys.doc)
+    await this.keepAdmission(spaceId, mirrorAdmission(decoded.value, me))
     await this.registerSpace(spaceId)
     await this.watch(spaceId)
     if (this.state(spaceId).members.size === 0) {
@@ -377,6 +393,35 @@ export class Spaces {
     }
     log.info(`joined space ${spaceId} as ${token.role}`)
     return spaceId
+  }
+
+  /**
+   * Keeps what lets the mirror take this newcomer's uploads before any admin is online (the
+   * invite's pass and our proof), under the space's member-list id, for the mirror's seat to
+   * hand over when the mirror answers NOT_A_MEMBER (mirror-sync.ts).
+   */
+  private async keepAdmission(spaceId: string, admission: Uint8Array | undefined): Promise<void> {
+    if (admission === undefined) return
+    const roster = admission.subarray(0, 32)
+    await this.rosters.note(spaceId, roster)
+    try {
+      await this.opts.storage.save(['mirror-admission', bytesToHex(roster)], admission)
+    } catch (e) {
+      log.warn(`could not keep the mirror admission of space ${spaceId}: ${describeError(e)}`)
+    }
+  }
+
+  /**
+   * Where a document lives on the mirror: its space's member-list id and the key epoch (0 for a
+   * space's own document, whose key never changes). Undefined for a document of no space;
+   * 'unknown' while its space's id on the mirror is not known here.
+   */
+  mirrorPlace(docId: DocId): { roster: Uint8Array; epoch: number } | 'unknown' | undefined {
+    const space = this.spaceOfDoc(docId)
+    if (space === undefined) return undefined
+    const roster = this.rosters.idOf(space)
+    if (roster === undefined) return 'unknown'
+    return { roster, epoch: space === docId ? 0 : (this.currentEpoch(space)?.n ?? 0) }
   }
 
   /** Removes a member (admins): their later writes are refused by every peer. */
@@ -426,7 +471,12 @@ export class Spaces {
    * SPACE_MISMATCH. Only a legacy document id in a legacy space is taken on trust.
    * `spaceDocReadKey` (from the link) lets this tab find and read the space's document.
    */
-  async follow(spaceId: string, docId: DocId, spaceDocReadKey?: Uint8Array): Promise<void> {
+  async follow(
+    spaceId: string,
+    docId: DocId,
+    spaceDocReadKey?: Uint8Array,
+    mirrorRoster?: Uint8Array,
+  ): Promise<void> {
     for (const id of [spaceId, docId]) {
       const ok = parseDocId(id)
       if (!ok.ok) throw ok.error
@@ -437,6 +487,7 @@ export class Spaces {
         `document ${docId} is not a document of space ${spaceId} (its id names another space)`,
       )
     await this.ready
+    await this.rosters.note(spaceId, mirrorRoster)
     const current = this.spaceOfDoc(docId)
     if (current === spaceId) return
     if (current !== undefined)

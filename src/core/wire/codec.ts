@@ -5,6 +5,25 @@
  */
 import { fromUtf8, utf8 } from '../bytes'
 
+/** The bytes a shortest varint of `n` takes. */
+export function varintLength(n: number): number {
+  let bytes = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    bytes++
+  }
+  return bytes
+}
+
+/** A varint in its shortest form only (formats with one spelling per value, such as signed ones). */
+export function readShortestVarint(r: Reader, max?: number): number {
+  const before = r.remaining
+  const n = r.varint(max)
+  if (r.error === undefined && before - r.remaining !== varintLength(n))
+    r.fail('a varint not in its shortest form')
+  return n
+}
+
 export class Writer {
   private parts: Uint8Array[] = []
   private scratch: number[] = []

@@ -20,7 +20,7 @@ import type { Connection, NewStreamOptions, PeerId, Stream, Topology } from '@li
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { err, ok, ProtocolError, type Result } from '../errors'
 
-export type ProtocolName = 'sync' | 'discovery' | 'blocks' | 'outbox' | 'releases'
+export type ProtocolName = 'sync' | 'discovery' | 'blocks' | 'outbox' | 'releases' | 'mirror'
 
 /** The majors of one protocol a peer speaks: the current one, and those still spoken. */
 export interface Spoken {
@@ -36,6 +36,8 @@ export const VERSIONS: Readonly<Record<ProtocolName, Readonly<Spoken>>> = Object
   blocks: { current: 1, previous: [] },
   outbox: { current: 1, previous: [] },
   releases: { current: 1, previous: [] },
+  // 2: envelopes name their space's roster; rosters and admissions (issue 16)
+  mirror: { current: 2, previous: [] },
 })
 
 export const PROTOCOL_NAMES = Object.keys(VERSIONS) as ProtocolName[]
