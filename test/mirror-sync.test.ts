@@ -4,66 +4,19 @@
  * its maker gone, edits made while the mirror was down go up once it is back, and what the mirror
  * gives is judged like a peer's changes (a reader's forged change goes nowhere).
  */
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import type { Libp2p } from 'libp2p'
+import { describe, expect, it } from 'vitest'
 import { generateIdentity } from '../src/core/identity'
-import type { DocId } from '../src/core/ids'
 import { writeKeyFromPublic } from '../src/core/keys/write-key'
 import { mirrorDocTag, openEnvelope, sealEnvelope } from '../src/core/mirror/envelope'
 import { changeHash } from '../src/core/chunks'
 import { MirrorClient } from '../src/core/mirror/client'
-import type { OrreryPeer } from '../src/core/peer'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
-import { mirrorService, type MirrorService } from '../relay/mirror/service'
 import { applyLinkKeys, linkKeysOf } from '../src/core/link-keys'
-import { collectWarnings, memoryNode, shareKeys, testPeers, waitFor } from './peers'
+import { mirrorPeers, mirrored, read } from './mirror-peers'
+import { collectWarnings, shareKeys, waitFor } from './peers'
 
-const peer = testPeers()
+const { peer, startMirror, viaMirror } = mirrorPeers()
 const logs = collectWarnings()
-const dirs: string[] = []
-const nodes: Libp2p[] = []
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map(async (n) => n.stop()))
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
-})
-
-type MirrorNode = Libp2p<{ mirror: MirrorService }>
-
-async function startMirror(dir?: string): Promise<{ node: MirrorNode; dir: string }> {
-  dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-mirror-sync-'))
-  if (!dirs.includes(dir)) dirs.push(dir)
-  const node: MirrorNode = await memoryNode('mirror', { mirror: mirrorService({ dir }) })
-  nodes.push(node)
-  return { node, dir }
-}
-
-/** A tab syncing through this mirror (pulling often: the tests wait on outcomes). */
-function viaMirror(mirror: Libp2p, opts: Parameters<typeof peer>[0] = {}) {
-  return peer({
-    ...opts,
-    mirror: { address: mirror.getMultiaddrs(), pullEveryMs: 200, retryMs: 50, timeoutMs: 5000 },
-  })
-}
-
-const read = (p: OrreryPeer, id: DocId, key: string): Promise<unknown> =>
-  p.state.get(`/${id}/${key}`)
-
-/** Resolves once the mirror confirmed the document's current heads. */
-async function mirrored(p: OrreryPeer, id: DocId): Promise<void> {
-  p.repo.get(id)?.flush() // (a write's change is committed in the next task)
-  await waitFor(
-    () => {
-      const heads = p.repo.get(id)?.status().heads ?? []
-      const c = p.mirror?.confirmation(id)
-      return heads.length > 0 && c !== undefined && heads.every((h) => c.heads.includes(h))
-    },
-    10_000,
-    'the mirror confirms the heads',
-  )
-}
 
 describe('sync through a mirror', { timeout: 60_000 }, () => {
   it('two people never online together converge through the mirror alone', async () => {
