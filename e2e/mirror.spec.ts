@@ -8,6 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Browser, Page } from '@playwright/test'
 import { expect, expectState, openPeer, RelayProcess, shareLink, test } from './fixtures'
+import { MIRROR_PROTOCOL } from '../src/core/mirror/protocol'
 
 const stateKind = (page: Page, doc: string): Promise<string | undefined> =>
   page.evaluate(async (d) => (await window.orrery.docs.state(d))?.state, doc)
@@ -100,7 +101,7 @@ async function shareLinkAway(
     .toBe(true)
   const heap = fs.readFileSync(snapshot)
   expect(heap.length).toBeGreaterThan(1_000_000)
-  expect(heap.includes('/orrery/mirror/1.0.0')).toBe(true) // (it is the relay's heap)
+  expect(heap.includes(MIRROR_PROTOCOL)).toBe(true) // (it is the relay's heap)
   expect(heap.includes(canary)).toBe(false)
   expect(heap.includes(Buffer.from(canary, 'utf16le'))).toBe(false)
 }
