@@ -10,14 +10,14 @@ import { generateIdentity } from '../src/core/identity'
 import type { DocId } from '../src/core/ids'
 import { applyLinkKeys, linkKeysOf } from '../src/core/link-keys'
 import { MirrorClient } from '../src/core/mirror/client'
-import { sealEnvelope } from '../src/core/mirror/envelope'
+import { mirrorDocTag, parseEnvelope, sealEnvelope } from '../src/core/mirror/envelope'
 import { parseRoster } from '../src/core/mirror/roster'
 import type { OrreryPeer } from '../src/core/peer'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { mirrorPeers, mirrored, read, type MirrorNode } from './mirror-peers'
 import { waitFor } from './peers'
 
-const { startMirror, viaMirror } = mirrorPeers()
+const { peer, startMirror, viaMirror } = mirrorPeers()
 
 const client = (p: OrreryPeer, mirror: MirrorNode): MirrorClient =>
   new MirrorClient(p.node, mirror.getMultiaddrs(), { timeoutMs: 5000 })
@@ -112,6 +112,53 @@ describe('a space on the mirror', { timeout: 60_000 }, () => {
     expect(refused.ok ? 'ok' : refused.error.code).toBe('NOT_A_MEMBER')
     const mine = await upload(admin, admin, node, doc)
     expect(mine.ok).toBe(true)
+  })
+
+  it("a writer's tab compacts a long log into a snapshot; a newcomer reads it all from that", async () => {
+    const { node } = await startMirror()
+    const compacting = (m: MirrorNode) =>
+      peer({
+        mirror: {
+          address: m.getMultiaddrs(),
+          pullEveryMs: 200,
+          retryMs: 50,
+          timeoutMs: 5000,
+          uploadDelayMs: 0,
+          snapshotAfter: { envelopes: 8, bytes: 1 << 30 },
+        },
+      })
+    const admin = await compacting(node)
+    const space = await admin.spaces!.create('club')
+    const doc = await admin.spaces!.createDoc(space)
+    await waitFor(async () => (await listed(admin, node, space)).size === 1, 10_000, 'the list')
+    for (let i = 0; i < 20; i++) {
+      await admin.state.set(`/${doc}/k${i}`, i)
+      await mirrored(admin, doc) // one envelope each
+    }
+    const log = async () => {
+      const c = client(admin, node)
+      const id = admin.spaces!.rosters.idOf(space)!
+      const tag = mirrorDocTag(doc, admin.repo.keys.get(doc)!)
+      const all = await c.sinceAll(tag, 0, id)
+      if (!all.ok) throw all.error
+      return all.value
+        .map((e) => parseEnvelope(e.envelope))
+        .map((p) => (p.ok ? p.value : undefined))
+    }
+    await waitFor(
+      async () => (await log()).some((e) => (e?.header.covers ?? 0) > 0),
+      10_000,
+      'a snapshot in the log',
+    )
+    const envelopes = await log()
+    expect(envelopes.length).toBeLessThan(20) // what the snapshot covers is gone
+    const link = linkKeysOf(admin.repo, admin.spaces!, doc)
+    await admin.stop()
+    const reader = await viaMirror(node)
+    await applyLinkKeys(reader.repo, reader.spaces!, doc, link)
+    await reader.repo.open(doc)
+    for (let i = 0; i < 20; i++)
+      await waitFor(async () => (await read(reader, doc, `k${i}`)) === i, 10_000, `k${i}`)
   })
 
   it("a removed member's uploads are refused once an admin's tab has put the removal on the list", async () => {

@@ -16,7 +16,14 @@
  *   n!<log>                         the next index to assign
  *   b!<log> or b!r<roster>          envelope bytes stored for a document of no space, or for
  *                                   all the documents of a space (the quota)
+ *   k!<log>                         the index up to which a snapshot replaced the log's envelopes
  *   r!…, a!…                        rosters and admissions (rosters.ts)
+ *
+ * Compaction: a snapshot (an envelope whose header `covers` index N, from a writer or admin of
+ * the space: a document of no space is never compacted, as nobody there can be told from a
+ * vandal) holds the whole document as of the log's envelopes up to N. It is stored like any
+ * envelope, at the log's next index, and the envelopes up to N are deleted in the same batch.
+ * A reader that had read fewer than N gets the snapshot after whatever it still finds.
  *   q!<yyyy-mm-dd>!<uploader>       envelope bytes this uploader stored that UTC day (the quota;
  *                                   earlier days are deleted at open and when the day changes)
  *   t!envelopes, t!bytes            totals, for `stats`
@@ -84,7 +91,7 @@ export interface MirrorStats {
 export const MAX_SINCE_LIMIT = 1000
 
 type Db = ClassicLevel<string, Uint8Array>
-type Op = { type: 'put'; key: string; value: Uint8Array }
+type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
 
 /** A put waiting for the writer: checked already (structure, signature), not yet against state. */
 interface Pending {
@@ -95,6 +102,8 @@ interface Pending {
   quota: string
   uploader: string
   seq: number
+  /** a snapshot's: the index up to which it replaces the log (0: a bundle of changes) */
+  covers: number
   resolve: (r: Result<PutResult, OrreryError>) => void
 }
 
@@ -104,6 +113,8 @@ interface Overlay {
   spaces: Map<string, number>
   seqs: Map<string, number>
   quota: Map<string, number>
+  /** logs compacted by this batch, up to where */
+  compacted: Map<string, number>
   /** envelopes of this batch by their u! key: a retry within the batch is a duplicate too */
   written: Map<string, { index: number; bytes: Uint8Array }>
   ops: Op[]
@@ -226,11 +237,32 @@ export class MirrorStore {
           new OrreryError('NOT_A_MEMBER', "the uploader is not on the space's member list"),
         )
     }
+    if (header.covers > 0) {
+      const role = roster === undefined ? undefined : await this.rosters.roleOf(roster, uploader)
+      if (role?.ok !== true || (role.value !== 'writer' && role.value !== 'admin'))
+        return refuse(
+          new OrreryError(
+            'NOT_ALLOWED',
+            roster === undefined
+              ? 'a document of no space is not compacted'
+              : "only a space's writers and admins compact its logs",
+          ),
+        )
+    }
     const tag = logName(header.docTag, header.roster)
     const quota = roster === undefined ? tag : `r${roster}`
     return new Promise((resolve) => {
       // a copy: the caller may reuse its buffer before the batch is written
-      this.queue.push({ bytes: bytes.slice(), tag, quota, uploader, seq: header.seq, resolve })
+      const covers = header.covers
+      this.queue.push({
+        bytes: bytes.slice(),
+        tag,
+        quota,
+        uploader,
+        seq: header.seq,
+        covers,
+        resolve,
+      })
       this.writing ??= this.drain()
     })
   }
@@ -297,6 +329,7 @@ export class MirrorStore {
     const o: Overlay = {
       docs: new Map(),
       spaces: new Map(),
+      compacted: new Map(),
       seqs: new Map(),
       quota: new Map(),
       written: new Map(),
@@ -370,7 +403,10 @@ export class MirrorStore {
       )
     }
     const size = p.bytes.length
-    const used = o.spaces.get(p.quota) ?? (this.spaces.get(p.quota) as number)
+    const freed = p.covers > 0 ? await this.compaction(p, o) : { keys: [], bytes: 0 }
+    if (typeof freed === 'string')
+      return p.resolve(refuse(new ProtocolError('PROTOCOL_VIOLATION', freed)))
+    const used = (o.spaces.get(p.quota) ?? (this.spaces.get(p.quota) as number)) - freed.bytes
     if (used + size > this.maxSpace)
       return p.resolve(
         refuse(
@@ -399,8 +435,37 @@ export class MirrorStore {
     o.ops.push({ type: 'put', key: eKey(p.tag, index), value: p.bytes })
     o.ops.push({ type: 'put', key, value: encodeNum(index) })
     o.acks.push({ p, value: { index, duplicate: false } })
-    o.envelopes++
-    o.bytes += size
+    o.envelopes += 1 - freed.keys.length
+    o.bytes += size - freed.bytes
+    if (p.covers === 0) return
+    for (const k of freed.keys) o.ops.push({ type: 'del', key: k })
+    o.ops.push({ type: 'put', key: `k!${p.tag}`, value: encodeNum(p.covers) })
+    o.compacted.set(p.tag, p.covers)
+  }
+
+  /**
+   * The stored envelopes a snapshot replaces (their keys and bytes), or why it cannot: it
+   * covers envelopes the log does not hold, or no more than an earlier snapshot did.
+   */
+  private async compaction(
+    p: Pending,
+    o: Overlay,
+  ): Promise<{ keys: string[]; bytes: number } | string> {
+    if (o.compacted.has(p.tag)) return 'another snapshot of this log is being stored'
+    const next = this.docs.get(p.tag) as number
+    if (p.covers >= next) return `a snapshot up to index ${p.covers}: the log's last is ${next - 1}`
+    const from = decodeNum(await this.db.get(`k!${p.tag}`), 0)
+    if (p.covers <= from) return `the log is compacted up to index ${from} already`
+    const keys: string[] = []
+    let bytes = 0
+    for await (const [key, value] of this.db.iterator({
+      gt: eKey(p.tag, from),
+      lte: eKey(p.tag, p.covers),
+    })) {
+      keys.push(key)
+      bytes += value.length
+    }
+    return { keys, bytes }
   }
 
   /** The index of the stored envelope `p` repeats byte for byte, if there is one. */

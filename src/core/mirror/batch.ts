@@ -8,12 +8,16 @@
  * writer's over a head in a free one. A writer signs the heads of each envelope itself, so every
  * envelope is vouched for on its own; a reader passes on the writer's signatures it received.
  *
+ * Snapshot: the whole document (Automerge's saved form, one compressed chunk), with every
+ * signature this tab keeps for its changes, and its heads: what a writer uploads to replace a
+ * long log (compaction, mirror-sync.ts).
+ *
  * Down: an opened envelope becomes what a peer's sync message would carry (its changes and their
  * signatures), so the document's own rules (admission.ts) judge what the mirror gave.
  */
 import type { AutomergeDoc } from '../automerge'
 import { changeHash, changeHeader } from '../chunks'
-import { hexToBytes } from '../bytes'
+import { bytesToHex, hexToBytes } from '../bytes'
 import type { ReceivedSyncMessage } from '../sync/messages'
 import { SignatureList, type ChangeSignature } from '../sync/signature-list'
 import { signHead, type WriteKey } from '../keys/write-key'
@@ -115,9 +119,23 @@ function chunkHeads(chunk: readonly Uint8Array[], hashes: readonly string[]): Se
   return new Set(hashes.filter((h) => !depended.has(h)))
 }
 
+/** A document as a snapshot carries it. */
+export interface MirrorSnapshot {
+  /** `save()`: one whole-document chunk */
+  doc: Uint8Array
+  signatures: ChangeSignature[]
+  /** hex */
+  heads: string[]
+}
+
+export function snapshotOf(doc: AutomergeDoc, sigs: SigStore | undefined): MirrorSnapshot {
+  return { doc: doc.save(), signatures: sigs?.all() ?? [], heads: doc.getHeads() }
+}
+
 /**
  * Opened envelopes as one sync message's worth of changes with their signatures: heads, need
- * and have empty (the mirror is no peer with a sync state; it only brings changes).
+ * and have empty (the mirror is no peer with a sync state; it only brings changes). The hashes
+ * are those of the changes (a snapshot's: its heads, whose history it holds).
  */
 export function fromEnvelopes(opened: readonly OpenedEnvelope[]): {
   message: ReceivedSyncMessage
@@ -127,7 +145,13 @@ export function fromEnvelopes(opened: readonly OpenedEnvelope[]): {
   const changes: Uint8Array[] = []
   const sigs: ChangeSignature[] = []
   const hashes: string[] = []
-  for (const e of opened)
+  for (const e of opened) {
+    if (e.snapshot !== undefined) {
+      sigs.push(...e.snapshot.signatures)
+      hashes.push(...e.snapshot.heads.map((h) => bytesToHex(h)))
+      changes.push(...e.changes.map((c) => c.change))
+      continue
+    }
     for (const c of e.changes) {
       changes.push(c.change)
       const hash = changeHash(c.change)
@@ -135,6 +159,7 @@ export function fromEnvelopes(opened: readonly OpenedEnvelope[]): {
       if (hash !== undefined && c.author !== undefined && c.signature !== undefined)
         sigs.push({ hash: hexToBytes(hash), author: c.author, signature: c.signature })
     }
+  }
   return {
     message: { heads: [], need: [], have: [], changes },
     sigs: SignatureList.of(sigs),

@@ -61,6 +61,7 @@ const headerOf = (over: Partial<EnvelopeHeader> = {}): EnvelopeHeader => ({
   docTag: mirrorDocTag(docId, readKey),
   roster: NO_ROSTER,
   epoch: 0,
+  covers: 0,
   uploader: alice.publicKey,
   seq: 1,
   ...over,
@@ -104,6 +105,7 @@ describe('mirror envelopes', () => {
       docTag: mirrorDocTag(docId, readKey),
       roster,
       epoch: 2 ** 40,
+      covers: 0,
       uploader: alice.publicKey,
       seq: Number.MAX_SAFE_INTEGER,
     })
@@ -120,6 +122,7 @@ describe('mirror envelopes', () => {
       tag,
       roster,
       Uint8Array.of(0xac, 0x02),
+      Uint8Array.of(0),
       alice.publicKey,
       Uint8Array.of(5),
     ])
@@ -269,13 +272,22 @@ describe('mirror envelopes', () => {
     const tag = mirrorDocTag(docId, readKey)
     const headers: Uint8Array[] = [
       // seq 0
-      concatBytes([Uint8Array.of(2), tag, NO_ROSTER, varint(0), alice.publicKey, varint(0)]),
+      concatBytes([
+        Uint8Array.of(2),
+        tag,
+        NO_ROSTER,
+        varint(0),
+        varint(0),
+        alice.publicKey,
+        varint(0),
+      ]),
       // epoch 2^53
       concatBytes([
         Uint8Array.of(2),
         tag,
         NO_ROSTER,
         Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10),
+        varint(0),
         alice.publicKey,
         varint(1),
       ]),
@@ -285,6 +297,7 @@ describe('mirror envelopes', () => {
         tag,
         NO_ROSTER,
         Uint8Array.of(0x80, 0x00),
+        varint(0),
         alice.publicKey,
         varint(1),
       ]),
@@ -293,6 +306,7 @@ describe('mirror envelopes', () => {
         Uint8Array.of(2),
         tag,
         NO_ROSTER,
+        varint(0),
         varint(0),
         alice.publicKey,
         Uint8Array.of(0x81, 0x80, 0),

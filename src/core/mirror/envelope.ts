@@ -14,6 +14,9 @@
  *                              mirror is (roster, docTag): an envelope naming no roster, or
  *                              another, lands in another log, which the space's members never read
  *              epoch (varint)  the space's key epoch; 0 for a free document
+ *              covers (varint) 0 for a bundle of changes; N > 0 for a snapshot, which holds the
+ *                              whole document as of every envelope up to index N of its log:
+ *                              the mirror then drops those envelopes (compaction)
  *              uploader (32)   the uploading identity's Ed25519 public key
  *              seq (varint)    1, 2, 3… per uploader and docTag
  *   varint(ciphertext length) ‖ ciphertext
@@ -25,6 +28,9 @@
  * The plaintext is a list of changes: varint(count ≥ 1), then for each one varint(length ≥ 1) ‖
  * change bytes ‖ a flag byte (0: no change signature; 1: author key (32) ‖ signature (64)
  * follow). A change signature's hash is not stored: the reader recomputes it from the change.
+ * A snapshot's list holds one whole-document chunk (no signature of its own), then its
+ * signature table: varint(n) ‖ n × (hash (32) ‖ author (32) ‖ signature (64)), the signatures of
+ * the changes inside it, then varint(h) ‖ h × head (32), the document's heads.
  *
  * The signed bytes cannot pass for anything else the identity signs: change signatures cover a
  * 32-byte hash (these are at least 99 bytes), and every other format it signs begins with a text
@@ -47,6 +53,7 @@ import {
   keyedTag,
 } from '../keys/aead'
 import { Reader, Writer, readShortestVarint } from '../wire/codec'
+import type { ChangeSignature } from '../sync/signature-list'
 
 export const ENVELOPE_VERSION = 2
 /** the roster of a document of no space */
@@ -77,6 +84,8 @@ export interface EnvelopeHeader {
   /** the space's roster id, or NO_ROSTER */
   roster: Uint8Array
   epoch: number
+  /** 0: a bundle of changes; N > 0: a snapshot of the log up to index N */
+  covers: number
   uploader: Uint8Array
   seq: number
 }
@@ -94,6 +103,16 @@ export interface OpenedEnvelope {
   header: EnvelopeHeader
   /** views of one decrypted buffer */
   changes: EnvelopeChange[]
+  /** a snapshot's signatures and heads (header.covers > 0) */
+  snapshot?: SnapshotTable
+}
+
+/** What a snapshot carries beside its document chunk. */
+export interface SnapshotTable {
+  /** the signatures of the changes inside the document chunk */
+  signatures: ChangeSignature[]
+  /** the document's heads (32-byte hashes) */
+  heads: Uint8Array[]
 }
 
 export interface SealInput {
@@ -105,7 +124,10 @@ export interface SealInput {
   epoch: number
   uploader: Identity
   seq: number
+  /** a bundle's changes; a snapshot's one whole-document chunk */
   changes: readonly EnvelopeChange[]
+  /** makes it a snapshot of the log up to index `covers` */
+  snapshot?: SnapshotTable & { covers: number }
 }
 
 /**
@@ -138,6 +160,7 @@ export function encodeEnvelopeHeader(h: EnvelopeHeader): Uint8Array {
     .raw(h.docTag)
     .raw(h.roster)
     .varint(h.epoch)
+    .varint(h.covers)
     .raw(h.uploader)
     .varint(h.seq)
     .finish()
@@ -156,10 +179,11 @@ export function sealEnvelope(input: SealInput): Uint8Array {
     docTag: mirrorDocTag(docId, readKey),
     roster: input.roster ?? NO_ROSTER,
     epoch,
+    covers: input.snapshot?.covers ?? 0,
     uploader: uploader.publicKey,
     seq,
   })
-  const plaintext = encodeChanges(changes)
+  const plaintext = encodeChanges(changes, input.snapshot)
   const ciphertext = encrypt(bodyKey(docId, readKey), plaintext, header)
   const lengthPrefix = new Writer().varint(ciphertext.length).finish()
   const size = header.length + lengthPrefix.length + ciphertext.length + SIGNATURE_BYTES
@@ -172,8 +196,10 @@ export function sealEnvelope(input: SealInput): Uint8Array {
   return concatBytes([header, lengthPrefix, ciphertext, signature])
 }
 
-function encodeChanges(changes: readonly EnvelopeChange[]): Uint8Array {
+function encodeChanges(changes: readonly EnvelopeChange[], snapshot?: SnapshotTable): Uint8Array {
   if (changes.length === 0) throw new RangeError('an envelope holds at least one change')
+  if (snapshot !== undefined && changes.length !== 1)
+    throw new RangeError('a snapshot holds one document chunk')
   const w = new Writer().varint(changes.length)
   for (const c of changes) {
     if (c.change.length === 0) throw new RangeError('a change of no bytes')
@@ -185,6 +211,19 @@ function encodeChanges(changes: readonly EnvelopeChange[]): Uint8Array {
     if (c.author?.length !== PUBLIC_KEY_BYTES || c.signature?.length !== SIGNATURE_BYTES)
       throw new RangeError('a change signature is an author key (32 bytes) and a signature (64)')
     w.u8(HAS_SIGNATURE).raw(c.author).raw(c.signature)
+  }
+  if (snapshot === undefined) return w.finish()
+  w.varint(snapshot.signatures.length)
+  for (const s of snapshot.signatures) {
+    if (s.hash.length !== HASH_BYTES || s.author.length !== PUBLIC_KEY_BYTES)
+      throw new RangeError('a signature table entry of the wrong size')
+    if (s.signature.length !== SIGNATURE_BYTES) throw new RangeError('a 64-byte signature')
+    w.raw(s.hash).raw(s.author).raw(s.signature)
+  }
+  w.varint(snapshot.heads.length)
+  for (const h of snapshot.heads) {
+    if (h.length !== HASH_BYTES) throw new RangeError('a head is 32 bytes')
+    w.raw(h)
   }
   return w.finish()
 }
@@ -225,6 +264,7 @@ function parse(bytes: Uint8Array): Result<Parsed, ProtocolError> {
   const docTag = r.raw(TAG_BYTES)
   const roster = r.raw(TAG_BYTES)
   const epoch = readShortestVarint(r)
+  const covers = readShortestVarint(r)
   const uploader = r.raw(PUBLIC_KEY_BYTES)
   const seq = readShortestVarint(r)
   if (r.error === undefined && seq === 0) r.fail('seq 0 (the first is 1)')
@@ -241,7 +281,7 @@ function parse(bytes: Uint8Array): Result<Parsed, ProtocolError> {
   r.end()
   if (r.error !== undefined) return malformed(r.error)
   return ok({
-    header: { version: ENVELOPE_VERSION, docTag, roster, epoch, uploader, seq },
+    header: { version: ENVELOPE_VERSION, docTag, roster, epoch, covers, uploader, seq },
     ciphertext,
     signature,
     signed: signedBytes(headerBytes, ciphertext),
@@ -306,15 +346,20 @@ export function openEnvelope(
     )
   const plaintext = decrypt(bodyKey(id.value, readKey), envelope.ciphertext, envelope.headerBytes)
   if (!plaintext.ok) return plaintext
-  const changes = decodeChanges(plaintext.value)
-  if (!changes.ok) return changes
-  return ok({ header: envelope.header, changes: changes.value })
+  const body = decodeChanges(plaintext.value, envelope.header.covers > 0)
+  if (!body.ok) return body
+  const { changes, snapshot } = body.value
+  return ok({ header: envelope.header, changes, ...(snapshot === undefined ? {} : { snapshot }) })
 }
 
-function decodeChanges(plaintext: Uint8Array): Result<EnvelopeChange[], ProtocolError> {
+function decodeChanges(
+  plaintext: Uint8Array,
+  isSnapshot: boolean,
+): Result<{ changes: EnvelopeChange[]; snapshot?: SnapshotTable }, ProtocolError> {
   const r = new Reader(plaintext)
   const count = readShortestVarint(r)
   if (r.error === undefined && count === 0) r.fail('no changes')
+  if (r.error === undefined && isSnapshot && count !== 1) r.fail('a snapshot of several chunks')
   const changes: EnvelopeChange[] = []
   for (let i = 0; i < count && r.error === undefined; i++) {
     const length = readShortestVarint(r)
@@ -330,7 +375,23 @@ function decodeChanges(plaintext: Uint8Array): Result<EnvelopeChange[], Protocol
       changes.push({ change })
     }
   }
+  let snapshot: SnapshotTable | undefined
+  if (isSnapshot) {
+    // (each entry takes its bytes: a lying count runs out of input, not of memory)
+    const n = readShortestVarint(r, Math.floor(r.remaining / (HASH_BYTES + 96)))
+    const signatures: ChangeSignature[] = []
+    for (let i = 0; i < n && r.error === undefined; i++)
+      signatures.push({
+        hash: r.raw(HASH_BYTES),
+        author: r.raw(PUBLIC_KEY_BYTES),
+        signature: r.raw(SIGNATURE_BYTES),
+      })
+    const h = readShortestVarint(r, Math.floor(r.remaining / HASH_BYTES))
+    const heads: Uint8Array[] = []
+    for (let i = 0; i < h && r.error === undefined; i++) heads.push(r.raw(HASH_BYTES))
+    snapshot = { signatures, heads }
+  }
   r.end()
   if (r.error !== undefined) return malformed(`its changes: ${r.error}`)
-  return ok(changes)
+  return ok(snapshot === undefined ? { changes } : { changes, snapshot })
 }

@@ -34,6 +34,14 @@ import type { SyncPeer } from '../sync/peer'
 import { fromEnvelopes } from './batch'
 import type { PutAnswer } from './client'
 import {
+  DEFAULT_SNAPSHOT_LIMITS,
+  due,
+  tally,
+  uploadSnapshot,
+  type LogTally,
+  type SnapshotLimits,
+} from './compaction'
+import {
   mirrorDocTag,
   NO_ROSTER,
   openEnvelope,
@@ -69,6 +77,8 @@ export interface MirrorSyncOptions {
   pullEveryMs?: number
   /** changes go up this long after the first of them, together (ms) */
   uploadDelayMs?: number
+  /** a log is compacted past this many envelopes or bytes after its last snapshot */
+  snapshotAfter?: SnapshotLimits
   /** the first retry after a failed request (ms; doubling up to pullEveryMs) */
   retryMs?: number
 }
@@ -97,6 +107,8 @@ interface Kept {
   /** heads whose history the mirror holds */
   have: string[]
   mirrored?: MirrorConfirmation
+  /** what the log holds after its last snapshot, as read (compaction.ts) */
+  tally?: LogTally
 }
 
 const DEFAULT_PULL_EVERY_MS = 15_000
@@ -203,6 +215,8 @@ class DocMirror implements SyncPeer {
   private running: Promise<void> | undefined
   private again = false
   private failures = 0
+  /** the mirror refused this tab's snapshot (not a writer of the space): no more tries */
+  private compactRefused = false
   private faulted: OrreryError | undefined
   private closed = false
   /** when the next run is due, if sooner than usual (ms) */
@@ -334,8 +348,36 @@ class DocMirror implements SyncPeer {
     }
     const pushed = await this.upload(h, where, key, kept, full)
     if (!pushed.ok) return failed(pushed.error)
+    if (full) await this.compact(h, where, key, kept)
     this.error = undefined
     this.failures = 0
+  }
+
+  /** A snapshot of the log when it grew long since its last one (compaction.ts). */
+  private async compact(h: DocHandle, where: Log, key: Uint8Array, kept: Kept): Promise<void> {
+    const identity = this.owner.opts.identity()
+    const limits = this.owner.opts.snapshotAfter ?? DEFAULT_SNAPSHOT_LIMITS
+    if (identity === undefined || this.compactRefused || where.roster.every((b) => b === 0)) return
+    if (!due(kept.tally, limits)) return
+    const done = await uploadSnapshot({
+      handle: h,
+      docId: this.id,
+      readKey: key,
+      roster: where.roster,
+      epoch: where.epoch,
+      uploader: identity,
+      seq: this.owner.nextSeq(kept.tag),
+      covers: kept.after,
+      put: (e) => this.owner.opts.client.put(e),
+    })
+    if (done.ok) {
+      if (done.value !== 'done') return
+      log.info(`${this.id.slice(0, 6)}…: its log compacted up to ${kept.after}`)
+      kept.tally = { envelopes: 0, bytes: 0 }
+      return this.save(kept)
+    }
+    if (done.error.code === 'NOT_ALLOWED') this.compactRefused = true
+    log.info(`${this.id.slice(0, 6)}…: no snapshot taken: ${done.error.message}`)
   }
 
   /** Everything the mirror holds since the last index read, judged by the document. */
@@ -344,11 +386,14 @@ class DocMirror implements SyncPeer {
     if (!page.ok) return page
     if (page.value.length === 0) return { ok: true, value: undefined }
     const opened: OpenedEnvelope[] = []
+    const each: (OpenedEnvelope | undefined)[] = []
     for (const entry of page.value) {
       const e = openEnvelope(entry.envelope, this.id, key)
       if (e.ok) opened.push(e.value)
       else log.warn(`${this.id.slice(0, 6)}…: envelope ${entry.index} skipped: ${e.error.message}`)
+      each.push(e.ok ? e.value : undefined)
     }
+    kept.tally = tally(kept.tally, page.value, each)
     const hashes = await this.give(h, opened)
     kept.after = (page.value.at(-1) as PageEntry).index
     kept.have = [...new Set([...kept.have, ...hashes])]

@@ -31,7 +31,12 @@ import type { Confirmation, PeerSyncFacts } from './doc-state'
 import { LocalRules } from './local-rules'
 import { PeerSync } from './peer-sync'
 import { actorsSignedBy } from './sigs'
-import { changesForMirror, type MirrorUpload } from '../mirror/batch'
+import {
+  changesForMirror,
+  snapshotOf,
+  type MirrorSnapshot,
+  type MirrorUpload,
+} from '../mirror/batch'
 import { TabInbox } from './tab-inbox'
 
 export type { DocHandleContext, DocHandleEvents, DocStatus }
@@ -261,6 +266,18 @@ export class DocHandle {
       { sigs: this.ctx.sigs, writeKey: this.ctx.writes?.key() },
       { sent, ...(own ? { ownActor: this.doc.getActorId() } : {}) },
     )
+  }
+
+  /**
+   * The whole document for a mirror's snapshot (mirror/batch.ts `snapshotOf`): its saved bytes,
+   * the signatures this tab keeps for its changes, and its heads. As `forMirror`, 'signing' or
+   * undefined.
+   */
+  snapshotForMirror(): MirrorSnapshot | 'signing' | undefined {
+    if (this.closed) return undefined
+    if (this.doc.pendingOps() > 0) this.flush()
+    if (this.rules.signing) return 'signing'
+    return snapshotOf(this.doc, this.ctx.sigs)
   }
 
   /** For removing a member: the highest sequence number of each actor whose changes they signed. */
