@@ -14,6 +14,9 @@
  *  - link, nobody online: every member's tab is closed; a fresh tab with the link's keys opens
  *    the document until all of it is there: a small document (10 keys) and the W3 document
  *    (10,000 keys of 100 bytes, ~1 MB); targets <= 1.5 s and <= 2.0 s in a browser
+ *  - compaction: the W3 document written in a space (10,000 signed changes of a 100-byte random
+ *    value each), its log compacted into one snapshot; bytes the mirror stores for the space,
+ *    against the document's saved size and against its values' bytes (target <= 1.3x)
  *
  * Prints the medians of 5 runs and writes bench/results-mirror.json.
  */
@@ -139,13 +142,21 @@ async function withMirror<T>(f: (mirror: MirrorNode) => Promise<T>): Promise<T> 
 }
 
 let tabs = 0
-async function tab(mirror: MirrorNode, storage = new MemoryStorageAdapter()): Promise<OrreryPeer> {
+async function tab(
+  mirror: MirrorNode,
+  storage = new MemoryStorageAdapter(),
+  snapshotAfter?: { envelopes: number; bytes: number },
+): Promise<OrreryPeer> {
   const p = await createPeer({
     identity: generateIdentity(),
     storage,
     transports: [memory()],
     listen: [`/memory/tab-bench-${process.pid}-${++tabs}`],
-    mirror: { address: mirror.getMultiaddrs(), timeoutMs: 10_000 },
+    mirror: {
+      address: mirror.getMultiaddrs(),
+      timeoutMs: 10_000,
+      ...(snapshotAfter === undefined ? {} : { snapshotAfter, pullEveryMs: 500 }),
+    },
   })
   await p.identityReady
   return p
@@ -213,6 +224,41 @@ async function linkOffline(
   return ms
 }
 
+/** The W3 document in a space, compacted: what the mirror stores for it, and the bases. */
+async function compacted(): Promise<{ stored: number; saved: number; values: number }> {
+  return withMirror(async (mirror) => {
+    const a = await tab(mirror, new MemoryStorageAdapter(), { envelopes: 1, bytes: 1 })
+    const space = await a.spaces!.create('bench')
+    const id = await a.spaces!.createDoc(space)
+    let seed = 0x2f6b1d3a // mulberry32, as W3's values
+    const rnd = (): number => {
+      seed = (seed + 0x6d2b79f5) | 0
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    }
+    const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+    let values = 0
+    for (let i = 0; i < 10_000; i++) {
+      let v = ''
+      for (let j = 0; j < 100; j++) v += abc.charAt(Math.floor(rnd() * 64))
+      values += v.length
+      await a.state.set(`/${id}/k${i}`, v)
+    }
+    a.repo.get(id)?.flush()
+    await until('the document on the mirror', () => mirroredHeads(a, id))
+    const store = mirror.services.mirror
+    const before = store.stats().store?.bytes ?? 0
+    // the next full runs pull the log (its tally), then compact it
+    await until('compacted', () => (store.stats().store?.bytes ?? before) < before)
+    await new Promise((r) => setTimeout(r, 1500)) // (and nothing after it)
+    const stored = store.stats().store?.bytes ?? 0
+    const saved = a.repo.get(id)!.save().length
+    await a.stop()
+    return { stored, saved, values }
+  })
+}
+
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((x, y) => x - y)
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number
@@ -232,6 +278,7 @@ async function main(): Promise<void> {
     }
     return { up, smallMs, bigMs }
   })
+  const compaction = await compacted()
   const rates: number[] = []
   const ratios: number[] = []
   const disks: number[] = []
@@ -250,6 +297,9 @@ async function main(): Promise<void> {
     ingestBundlesPerSecond: Math.round(median(rates)),
     w2StoredOverPlain: Math.round(median(ratios) * 100) / 100,
     w2DiskOverPlain: Math.round(median(disks) * 100) / 100,
+    w3CompactedBytes: compaction.stored,
+    w3CompactedOverSaved: Math.round((compaction.stored / compaction.saved) * 100) / 100,
+    w3CompactedOverValues: Math.round((compaction.stored / compaction.values) * 100) / 100,
   }
   console.log(
     `ingest: ${results.ingestBundlesPerSecond} bundles/s (runs: ${rates.map(Math.round).join(' / ')}; target >= 5000)`,
@@ -262,6 +312,9 @@ async function main(): Promise<void> {
   )
   console.log(
     `link with nobody online -> all there (in-process): small ${results.linkOfflineSmallMs} ms (runs ${tabsResults.smallMs.map(Math.round).join(' / ')}), W3 ${results.linkOfflineW3Ms} ms (runs ${tabsResults.bigMs.map(Math.round).join(' / ')})`,
+  )
+  console.log(
+    `W3 in a space, compacted: the mirror stores ${results.w3CompactedBytes} bytes for the space: ${results.w3CompactedOverSaved}x the document's saved size, ${results.w3CompactedOverValues}x its values (target <= 1.3)`,
   )
   fs.writeFileSync(
     path.join(import.meta.dirname, 'results-mirror.json'),

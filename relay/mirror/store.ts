@@ -403,7 +403,7 @@ export class MirrorStore {
       )
     }
     const size = p.bytes.length
-    const freed = p.covers > 0 ? await this.compaction(p, o) : { keys: [], bytes: 0 }
+    const freed = p.covers > 0 ? await this.compaction(p, o) : { keys: [], envelopes: 0, bytes: 0 }
     if (typeof freed === 'string')
       return p.resolve(refuse(new ProtocolError('PROTOCOL_VIOLATION', freed)))
     const used = (o.spaces.get(p.quota) ?? (this.spaces.get(p.quota) as number)) - freed.bytes
@@ -435,7 +435,7 @@ export class MirrorStore {
     o.ops.push({ type: 'put', key: eKey(p.tag, index), value: p.bytes })
     o.ops.push({ type: 'put', key, value: encodeNum(index) })
     o.acks.push({ p, value: { index, duplicate: false } })
-    o.envelopes += 1 - freed.keys.length
+    o.envelopes += 1 - freed.envelopes
     o.bytes += size - freed.bytes
     if (p.covers === 0) return
     for (const k of freed.keys) o.ops.push({ type: 'del', key: k })
@@ -444,13 +444,13 @@ export class MirrorStore {
   }
 
   /**
-   * The stored envelopes a snapshot replaces (their keys and bytes), or why it cannot: it
+   * The stored envelopes a snapshot replaces (their keys, retry records and bytes), or why it cannot: it
    * covers envelopes the log does not hold, or no more than an earlier snapshot did.
    */
   private async compaction(
     p: Pending,
     o: Overlay,
-  ): Promise<{ keys: string[]; bytes: number } | string> {
+  ): Promise<{ keys: string[]; envelopes: number; bytes: number } | string> {
     if (o.compacted.has(p.tag)) return 'another snapshot of this log is being stored'
     const next = this.docs.get(p.tag) as number
     if (p.covers >= next) return `a snapshot up to index ${p.covers}: the log's last is ${next - 1}`
@@ -458,14 +458,19 @@ export class MirrorStore {
     if (p.covers <= from) return `the log is compacted up to index ${from} already`
     const keys: string[] = []
     let bytes = 0
+    let envelopes = 0
     for await (const [key, value] of this.db.iterator({
       gt: eKey(p.tag, from),
       lte: eKey(p.tag, p.covers),
     })) {
       keys.push(key)
+      envelopes++
       bytes += value.length
+      // its retry record goes too (a retry of it is then refused as a replay)
+      const h = parseEnvelope(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+      if (h.ok) keys.push(`u!${p.tag}!${hex(h.value.header.uploader)}!${fixed(h.value.header.seq)}`)
     }
-    return { keys, bytes }
+    return { keys, envelopes, bytes }
   }
 
   /** The index of the stored envelope `p` repeats byte for byte, if there is one. */

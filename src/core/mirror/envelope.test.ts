@@ -17,7 +17,9 @@ import {
   verifyEnvelope,
   type EnvelopeChange,
   type EnvelopeHeader,
+  type SealInput,
 } from './envelope'
+import type { ChangeSignature } from '../sync/signature-list'
 
 // Ed25519 in pure JS costs a millisecond or two per verification: few runs for the properties
 const FC = { seed: 0x3e1a, numRuns: 150 }
@@ -72,8 +74,8 @@ const bodyKey = (id: DocId, key: Uint8Array): Uint8Array =>
   deriveKey(key, 'mirror-body/v1', docIdToBytes(id))
 
 /** An envelope whose plaintext is `plaintext`, however malformed, well encrypted and signed. */
-function withPlaintext(plaintext: Uint8Array): Uint8Array {
-  const header = encodeEnvelopeHeader(headerOf())
+function withPlaintext(plaintext: Uint8Array, over: Partial<EnvelopeHeader> = {}): Uint8Array {
+  const header = encodeEnvelopeHeader(headerOf(over))
   return assemble(header, encrypt(bodyKey(docId, readKey), plaintext, header), alice)
 }
 
@@ -434,5 +436,104 @@ describe('mirror envelopes', () => {
     expect(equalBytes(a, b)).toBe(false)
     expect(openEnvelope(a, docId, readKey).ok).toBe(true)
     expect(openEnvelope(b, docId, readKey).ok).toBe(true)
+  })
+})
+
+describe('snapshots', () => {
+  const chunk = utf8('the whole document')
+  const sig = (): ChangeSignature => ({
+    hash: randomBytes(32),
+    author: randomBytes(32),
+    signature: randomBytes(64),
+  })
+  const sigs = [sig(), sig()]
+  const heads = [randomBytes(32), randomBytes(32)]
+  const snap = (over: Partial<NonNullable<SealInput['snapshot']>> = {}): SealInput['snapshot'] => ({
+    covers: 7,
+    signatures: sigs,
+    heads,
+    ...over,
+  })
+  const open = (bytes: Uint8Array): ReturnType<typeof openEnvelope> =>
+    openEnvelope(bytes, docId, readKey)
+  // a snapshot's plaintext made by hand: one unsigned chunk, then `table`
+  const entry = concatBytes([varint(chunk.length), chunk, Uint8Array.of(0)])
+  const body = (table: Uint8Array): Uint8Array => concatBytes([varint(1), entry, table])
+  const record = (s: ChangeSignature): Uint8Array => concatBytes([s.hash, s.author, s.signature])
+  const table = concatBytes([varint(2), ...sigs.map(record), varint(2), ...heads])
+
+  it('round-trips covers, the chunk, the signatures and the heads', () => {
+    for (const snapshot of [snap(), snap({ covers: 2 ** 40, signatures: [], heads: [] })]) {
+      const opened = open(seal({ roster, changes: [{ change: chunk }], snapshot }))
+      if (!opened.ok) throw opened.error
+      expect(opened.value.header.covers).toBe(snapshot?.covers)
+      expect(opened.value.changes).toEqual([{ change: chunk }])
+      expect(opened.value.snapshot).toEqual({
+        signatures: snapshot?.signatures,
+        heads: snapshot?.heads,
+      })
+    }
+    // the layout made by hand opens the same: the format is as documented
+    const opened = open(withPlaintext(body(table), { covers: 7 }))
+    expect(opened.ok && opened.value.snapshot).toEqual({ signatures: sigs, heads })
+    // a bundle of changes carries no table
+    const bundle = open(small)
+    expect(bundle.ok && bundle.value).not.toHaveProperty('snapshot')
+  })
+
+  it('refuses to seal a snapshot it could not open', () => {
+    const one = [{ change: chunk }]
+    expect(() => seal({ changes: [], snapshot: snap() })).toThrow(RangeError)
+    expect(() => seal({ changes: [...one, ...one], snapshot: snap() })).toThrow(RangeError)
+    const bad = [
+      { ...sig(), hash: randomBytes(31) },
+      { ...sig(), author: randomBytes(33) },
+      { ...sig(), signature: randomBytes(63) },
+    ]
+    for (const s of bad)
+      expect(() => seal({ changes: one, snapshot: snap({ signatures: [s] }) })).toThrow(RangeError)
+    expect(() => seal({ changes: one, snapshot: snap({ heads: [randomBytes(31)] }) })).toThrow(
+      RangeError,
+    )
+    expect(() => seal({ changes: one, snapshot: snap({ covers: -1 }) })).toThrow(RangeError)
+  })
+
+  it('refuses to seal a snapshot covering nothing (covers 0)', () => {
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = seal({ changes: [{ change: chunk }], snapshot: snap({ covers: 0 }) })
+    } catch (e) {
+      expect(e).toBeInstanceOf(RangeError)
+    }
+    // if sealed: a bundle's header (covers 0) over a snapshot's body, which no reader opens
+    if (bytes !== undefined) expect(codeOf(open(bytes))).toBe('MALFORMED_MESSAGE')
+    expect(bytes).toBeUndefined()
+  })
+
+  it('reads the table strictly, never throwing nor allocating for a lying count', () => {
+    const bad: Uint8Array[] = [
+      body(concatBytes([varint(2 ** 40), record(sig()), varint(0)])),
+      body(varint(Number.MAX_SAFE_INTEGER)),
+      body(concatBytes([varint(0), varint(2 ** 40), ...heads])),
+      body(new Uint8Array(0)), // no table
+      body(varint(0)), // no head count
+      body(table.subarray(0, table.length - 1)), // a head cut short
+      body(table.subarray(0, 100)), // a signature cut short
+      body(concatBytes([table, Uint8Array.of(0)])), // trailing
+      body(concatBytes([Uint8Array.of(0x80, 0x00), varint(0)])), // a count not shortest
+      concatBytes([varint(2), entry, entry, table]), // two chunks
+    ]
+    for (const plaintext of bad) {
+      const bytes = withPlaintext(plaintext, { covers: 3 })
+      expect(() => open(bytes)).not.toThrow()
+      expect(codeOf(open(bytes))).toBe('MALFORMED_MESSAGE')
+    }
+    expect(codeOf(open(withPlaintext(body(table), { covers: 3 })))).toBe('ok')
+  })
+
+  it('refuses a table after a bundle of changes (trailing bytes)', () => {
+    for (const t of [table, concatBytes([varint(0), varint(0)])])
+      expect(codeOf(open(withPlaintext(body(t))))).toBe('MALFORMED_MESSAGE')
+    expect(codeOf(open(withPlaintext(body(new Uint8Array(0)))))).toBe('ok')
   })
 })

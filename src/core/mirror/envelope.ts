@@ -174,6 +174,8 @@ export function encodeEnvelopeHeader(h: EnvelopeHeader): Uint8Array {
  */
 export function sealEnvelope(input: SealInput): Uint8Array {
   const { docId, readKey, epoch, uploader, seq, changes } = input
+  if (input.snapshot !== undefined && !(input.snapshot.covers >= 1))
+    throw new RangeError(`a snapshot covers index 1 or more, not ${input.snapshot.covers}`)
   const header = encodeEnvelopeHeader({
     version: ENVELOPE_VERSION,
     docTag: mirrorDocTag(docId, readKey),
@@ -198,8 +200,8 @@ export function sealEnvelope(input: SealInput): Uint8Array {
 
 function encodeChanges(changes: readonly EnvelopeChange[], snapshot?: SnapshotTable): Uint8Array {
   if (changes.length === 0) throw new RangeError('an envelope holds at least one change')
-  if (snapshot !== undefined && changes.length !== 1)
-    throw new RangeError('a snapshot holds one document chunk')
+  if (snapshot !== undefined && (changes.length !== 1 || changes[0]?.signature !== undefined))
+    throw new RangeError('a snapshot holds one document chunk, with no signature of its own')
   const w = new Writer().varint(changes.length)
   for (const c of changes) {
     if (c.change.length === 0) throw new RangeError('a change of no bytes')
@@ -366,6 +368,7 @@ function decodeChanges(
     if (r.error === undefined && length === 0) r.fail('a change of no bytes')
     const change = r.raw(length)
     const flag = r.u8()
+    if (flag === HAS_SIGNATURE && isSnapshot) r.fail("a signature on a snapshot's chunk")
     if (flag === HAS_SIGNATURE) {
       const author = r.raw(PUBLIC_KEY_BYTES)
       const signature = r.raw(SIGNATURE_BYTES)
