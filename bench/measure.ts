@@ -26,6 +26,7 @@ const summary: { [W in Workload]: (v: NonNullable<Ok<Results[W]>>) => string } =
     `${ms(v.ms)} (ready at ${ms(v.readyMs)}, over ${v.transport}; ${milestones(v.timings)})`,
   W4: (v) => `${ms(v.ms)} (ready at ${ms(v.readyMs)})`,
   M3: (v) => `${ms(v.ms)} (ready at ${ms(v.readyMs)}), from the mirror alone`,
+  M3S: (v) => `${ms(v.ms)} (ready at ${ms(v.readyMs)}), from the mirror alone`,
   ...APP_SUMMARY,
   ...ISSUE_SUMMARY,
   ...DIAL_SUMMARY,

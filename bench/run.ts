@@ -17,6 +17,7 @@
  *   M3 mirror only A's document once the relay's mirror holds it, A and C closed: a fresh peer
  *                  D opens its link (navigation start -> all keys present; nobody online but
  *                  the relay)
+ *   M3S            as M3, a document of 10 keys (made at A before it closed)
  *
  * and the apps workloads (bench/apps.ts; their own lab, whose relay seeds a synthetic 1 MiB app,
  * three providers P1..P3 and a fetcher C, each its own Chromium process):
@@ -82,6 +83,8 @@ import {
   coldJoin,
   reload,
   roundTrip,
+  SMALL_KEYS,
+  smallDoc,
   syncedDoc,
   type DocView,
   type LoadResult,
@@ -169,7 +172,7 @@ async function docsRun(
   view: DocView,
 ) {
   const needB = (['W1', 'W2', 'S1', 'S2'] as const).some((w) => only.has(w))
-  const needC = only.has('W3') || only.has('W4') || only.has('M3')
+  const needC = only.has('W3') || only.has('W4') || only.has('M3') || only.has('M3S')
   const [a, b] = await Promise.all([
     lab.peer('A', '/'),
     needB ? lab.peer('B') : Promise.resolve(undefined),
@@ -194,18 +197,25 @@ async function docsRun(
         console.log('  W4 skipped: W3 (its set-up) failed')
       } else await measure('W4', () => reload(c!, doc, view))
     }
-    if (only.has('M3') && !interrupted()) {
+    const mirrorOnly = (['M3', 'M3S'] as const).filter((w) => only.has(w))
+    if (mirrorOnly.length > 0 && !interrupted()) {
       if (w3 === undefined || c === undefined) {
-        results.M3.push({ ok: false, error: 'W3 (its set-up) failed' })
-        console.log('  M3 skipped: W3 (its set-up) failed')
+        for (const w of mirrorOnly) {
+          results[w].push({ ok: false, error: 'W3 (its set-up) failed' })
+          console.log(`  ${w} skipped: W3 (its set-up) failed`)
+        }
       } else {
-        const holder = c
-        await measure('M3', async () => {
-          await untilMirrored(a, doc)
-          await lab.closePeer(holder)
-          await lab.closePeer(a)
-          return coldJoin(lab, await lab.peer('D'), doc, view)
-        })
+        const small = only.has('M3S') ? await smallDoc(a, view) : ''
+        if (small !== '') await untilMirrored(a, small)
+        await untilMirrored(a, doc)
+        await lab.closePeer(c)
+        await lab.closePeer(a) // every member away from here on
+        if (only.has('M3'))
+          await measure('M3', async () => coldJoin(lab, await lab.peer('D'), doc, view))
+        if (only.has('M3S') && !interrupted())
+          await measure('M3S', async () =>
+            coldJoin(lab, await lab.peer('E'), small, view, SMALL_KEYS),
+          )
       }
     }
   }

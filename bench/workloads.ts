@@ -8,6 +8,8 @@ import { arm, armed, loadProbe, probed } from './page'
 export const ROUNDS = 200
 export const BURST = 5_000
 export const COLD_KEYS = 10_000
+/** the small document of M3S */
+export const SMALL_KEYS = 10
 export const VALUE_BYTES = 100
 
 export interface W1Result {
@@ -233,6 +235,24 @@ export async function bigDoc(a: BenchPeer, view: DocView = SHELL_VIEW): Promise<
   return doc
 }
 
+/** M3S set-up: a small document (SMALL_KEYS keys of a few bytes) at A. */
+export async function smallDoc(a: BenchPeer, view: DocView = SHELL_VIEW): Promise<string> {
+  const doc = await create(a)
+  const at = bigPath(doc, view)
+  await within(
+    a.page.evaluate(
+      async ({ at, n }) => {
+        for (let i = 0; i < n; i++) await window.orrery.state.set(`${at}/k${i}`, `value ${i}`)
+        await window.orrery.state.flush()
+      },
+      { at, n: SMALL_KEYS },
+    ),
+    30_000,
+    'A building the small document',
+  )
+  return doc
+}
+
 /**
  * W3: a fresh peer opens the document's share link `/#/doc/<id>?k=<key>` (or, bare, the home view, its probe opening the document
  * through the API); navigation start until all 10,000 keys are there.
@@ -242,12 +262,13 @@ export async function coldJoin(
   c: BenchPeer,
   doc: string,
   view: DocView = SHELL_VIEW,
+  count = COLD_KEYS,
 ): Promise<LoadResult> {
   await c.page.addInitScript(loadProbe, {
     docId: doc,
     keys: shared.get(doc) ?? {},
     path: bigPath(doc, view),
-    count: COLD_KEYS,
+    count,
   })
   const url = view.shell ? `/${linkHash(doc)}` : '/'
   await within(c.page.goto(lab.url(url)), 30_000, 'C loads the document page')

@@ -217,6 +217,8 @@ class DocMirror implements SyncPeer {
   private failures = 0
   /** the mirror refused this tab's snapshot (not a writer of the space): no more tries */
   private compactRefused = false
+  /** the mirror's list of the space does not name this tab's identity (NOT_A_MEMBER) */
+  private notListed = false
   private faulted: OrreryError | undefined
   private closed = false
   /** when the next run is due, if sooner than usual (ms) */
@@ -437,6 +439,10 @@ class DocMirror implements SyncPeer {
   ): Promise<Result<void>> {
     const identity = this.owner.opts.identity()
     if (identity === undefined) return { ok: true, value: undefined }
+    // not on the space's list (a share link's reader, a newcomer not listed yet): no upload
+    // until the next full run asks again; the pulls go on
+    if (this.notListed && !full) return { ok: true, value: undefined }
+    this.notListed = false
     // an own-changes run looks only at what came since the last run (cheap however long the
     // document's history since `have` grew); a full one at everything since `have`
     const up = h.forMirror(full ? kept.have : (this.seen ?? kept.have), this.sent, !full)
@@ -465,6 +471,11 @@ class DocMirror implements SyncPeer {
         }
         // another tab of this profile took the number: the next one
         if (answer.ok || answer.error.code !== 'PROTOCOL_VIOLATION') break
+      }
+      if (answer?.ok === false && answer.error.code === 'NOT_A_MEMBER') {
+        if (!this.notListed) log.info(`${this.id.slice(0, 6)}…: not on the space's list: no upload`)
+        this.notListed = true
+        return { ok: true, value: undefined }
       }
       if (answer !== undefined && !answer.ok) return answer
       for (const hash of up.hashes.slice(at, (at += changes.length))) this.sent.add(hash)

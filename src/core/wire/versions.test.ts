@@ -16,12 +16,20 @@ import { DISCOVERY_PROTOCOL } from '../discovery/messages'
 import { OUTBOX_PROTOCOL } from '../outbox/messages'
 import { RELEASES_PROTOCOL } from '../releases/messages'
 import { SYNC_PROTOCOL } from '../sync/messages'
+import { MIRROR_PROTOCOL } from '../mirror/protocol'
 
 const FC = { seed: 0x7e5, numRuns: 300 }
 
 describe('the version policy', () => {
   it('names every protocol by its major, and each protocol constant is its current id', () => {
-    expect(PROTOCOL_NAMES.sort()).toEqual(['blocks', 'discovery', 'outbox', 'releases', 'sync'])
+    expect(PROTOCOL_NAMES.sort()).toEqual([
+      'blocks',
+      'discovery',
+      'mirror',
+      'outbox',
+      'releases',
+      'sync',
+    ])
     for (const name of PROTOCOL_NAMES) {
       const ids = spokenIds(name)
       expect(ids[0]).toBe(protocolId(name, VERSIONS[name].current))
