@@ -45,6 +45,7 @@ describe('the version policy', () => {
     ]).toEqual(
       ['sync', 'discovery', 'blocks', 'outbox', 'releases'].map((n) => `/orrery/${n}/1.0.0`),
     )
+    expect(MIRROR_PROTOCOL).toBe('/orrery/mirror/2.0.0') // 2: envelopes name their space's list
   })
 
   it('speaks the current major first, then the previous ones', () => {
