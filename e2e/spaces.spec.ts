@@ -126,7 +126,8 @@ test('outsiders and removed members cannot change a space’s document', async (
   await a.page.goto(`${relay.url}/#/doc/${doc}`)
   const shared = await a.page.getByLabel('share link').inputValue()
   const key = '[A-Za-z0-9_-]{43}'
-  expect(shared).toMatch(new RegExp(`#/doc/${doc}\\?k=${key}&space=${space}&sk=${key}$`))
+  // sr: the id of the space's member list on the mirror
+  expect(shared).toMatch(new RegExp(`#/doc/${doc}\\?k=${key}&space=${space}&sk=${key}&sr=${key}$`))
   await expect(a.page).toHaveURL(shared) // the address bar shows the share link too
   const reader = await openPeer(browser, shared.replace(/^http:\/\/[^/]+/, relay.url))
   await expectState(reader.page, `/${doc}/x`, 1)
