@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { randomBytes } from '../../src/core/bytes'
 import type { OrreryError, Result } from '../../src/core/errors'
 import { generateIdentity, sign, type Identity } from '../../src/core/identity'
@@ -343,5 +343,20 @@ describe('mirror rosters', () => {
     must(await store.rosters.put(roster(t, 1)))
     must(await store.put(seal(bob, 1, t.doc, t.id)))
     must(await store.put(seal(bob, 1, other)))
+  })
+
+  it('a failing disk answers STORAGE_FAILED and changes nothing; the next write goes through', async () => {
+    const s = newSpace()
+    const store = await withRoster(s)
+    const db = (store as unknown as { db: { put: (...a: unknown[]) => Promise<void> } }).db
+    const put = vi.spyOn(db, 'put').mockRejectedValue(new Error('ENOSPC: no space left'))
+    expect(code(await store.rosters.put(roster(s, 2, [[root, 'admin']])))).toBe('STORAGE_FAILED')
+    expect(code(await store.rosters.admit(admission(s, ann, eve)))).toBe('STORAGE_FAILED')
+    put.mockRestore()
+    // bob is still listed, eve not admitted: the failed writes left memory as the disk is
+    must(await store.put(seal(bob, 1, s.doc, s.id)))
+    expect(code(await store.put(seal(eve, 1, s.doc, s.id)))).toBe('NOT_A_MEMBER')
+    must(await store.rosters.admit(admission(s, ann, eve)))
+    must(await store.put(seal(eve, 1, s.doc, s.id)))
   })
 })

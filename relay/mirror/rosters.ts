@@ -14,9 +14,11 @@
 import crypto, { type KeyObject } from 'node:crypto'
 import type { ClassicLevel } from 'classic-level'
 import {
+  describeError,
   IdentityError,
   OrreryError,
   ProtocolError,
+  StorageError,
   type Result,
   err,
   ok,
@@ -24,7 +26,9 @@ import {
 import { createLogger } from '../../src/core/log'
 import {
   admissionSigned,
+  BYTE_ROLE,
   keyHex,
+  ROLE_BYTE,
   parseAdmission,
   parseRoster,
   type ParsedRoster,
@@ -34,8 +38,6 @@ import { mayGrant, type Role } from '../../src/core/spaces/model'
 const log = createLogger('mirror-rosters')
 
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex')
-const ROLE_BYTE: Record<Role, number> = { reader: 1, writer: 2, admin: 3 }
-const BYTE_ROLE: Record<number, Role> = { 1: 'reader', 2: 'writer', 3: 'admin' }
 const DEFAULT_CACHE = 10_000
 
 interface Membership {
@@ -97,7 +99,13 @@ export class Rosters {
    * NOT_A_MEMBER when no roster is held.
    */
   async roleOf(id: string, key: string): Promise<Result<Role | undefined, OrreryError>> {
-    const m = await this.load(id)
+    let m: Membership | undefined
+    try {
+      m = await this.load(id)
+    } catch (e) {
+      log.warn(`member list …${id.slice(-8)}: the store failed: ${describeError(e)}`)
+      return err(new StorageError('STORAGE_FAILED', 'the mirror could not read its store', e))
+    }
     if (m === undefined)
       return fail(
         'NOT_A_MEMBER',
@@ -106,7 +114,7 @@ export class Rosters {
     return ok(roleIn(m, key))
   }
 
-  /** The roster held under `id` (32 bytes), as signed. */
+  /** The roster held under `id` (32 bytes), as signed. Throws what LevelDB throws. */
   async get(id: Uint8Array): Promise<Uint8Array | undefined> {
     const bytes = await this.db.get(`r!${keyHex(id)}`)
     return bytes === undefined
@@ -193,10 +201,25 @@ export class Rosters {
     })
   }
 
-  /** Runs `f` after the roster's earlier operations. */
-  private async serial<T>(id: string, f: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `f` after the roster's earlier operations; a failure of the database (a full disk, a
+   * damaged file) comes back as STORAGE_FAILED, with nothing changed in memory.
+   */
+  private async serial(
+    id: string,
+    f: () => Promise<Result<void, OrreryError>>,
+  ): Promise<Result<void, OrreryError>> {
     const before = this.locks.get(id) ?? Promise.resolve()
-    const run = before.then(f, f)
+    const guarded = async (): Promise<Result<void, OrreryError>> => {
+      try {
+        return await f()
+      } catch (e) {
+        this.cache.delete(id) // read again from what the database holds
+        log.warn(`member list …${id.slice(-8)}: the store failed: ${describeError(e)}`)
+        return err(new StorageError('STORAGE_FAILED', 'the mirror could not store it', e))
+      }
+    }
+    const run = before.then(guarded, guarded)
     const tail = run.catch(() => undefined)
     this.locks.set(id, tail)
     void tail.then(() => {

@@ -197,8 +197,14 @@ export class MirrorService implements Startable {
     const store = this.store
     if (store === undefined) return errorAnswer(new OrreryError('NOT_READY', 'mirror stopped'))
     if (request.type === 'since') return this.since(store, request)
-    if (request.type === 'roster-get')
-      return { type: 'roster', roster: await store.rosters.get(request.id) }
+    if (request.type === 'roster-get') {
+      try {
+        return { type: 'roster', roster: await store.rosters.get(request.id) }
+      } catch (e) {
+        this.log.warn(`reading a member list failed: ${describeError(e)}`)
+        return errorAnswer(new OrreryError('STORAGE_FAILED', 'the mirror could not read its store'))
+      }
+    }
     if (request.type === 'roster-put' || request.type === 'admit') {
       const what = request.type === 'admit' ? 'an admission' : 'a member list'
       const done =

@@ -26,6 +26,8 @@ const log = createLogger('network')
 /** the relay that served this page is redialled after 0.5 s, 1 s, 2 s … up to 30 s */
 const RELAY_REDIAL = { firstMs: 500, maxMs: 30_000 }
 
+/** one mirror request's budget in the browser (ms) */
+const MIRROR_TIMEOUT_MS = 20_000
 export interface RelayInfo {
   peerId: string
   path: string
@@ -197,7 +199,11 @@ export async function createBrowserPeer(opts: BrowserPeerOptions): Promise<Orrer
     // The browser default refuses ws:// and private addresses; our relay is wherever this page
     // came from (loopback in development), and peers are reached through it.
     connectionGater: { denyDialMultiaddr: () => false },
-    // documents go up to the relay's mirror and come back from it when no member is online
-    ...(opts.relay.mirror ? { mirror: { address: relayAddress(opts.relay) } } : {}),
+    // documents go up to the relay's mirror and come back from it when no member is online; a
+    // request that hangs (a stalled stream) is given up after 20 s and tried again, so a page
+    // does not wait a minute for a document (a page of envelopes is at most 8 MiB)
+    ...(opts.relay.mirror
+      ? { mirror: { address: relayAddress(opts.relay), timeoutMs: MIRROR_TIMEOUT_MS } }
+      : {}),
   })
 }

@@ -47,8 +47,9 @@ const ROSTER_LABEL = utf8('orrery/mirror-roster/v1\n')
 const ROSTER_ID_LABEL = utf8('orrery/mirror-roster-id/v1\n')
 const PASS_LABEL = utf8('orrery/mirror-invite/v1\n')
 const JOIN_LABEL = utf8('orrery/mirror-join/v1\n')
-const ROLE_BYTE: Record<Role, number> = { reader: 1, writer: 2, admin: 3 }
-const BYTE_ROLE: Record<number, Role> = { 1: 'reader', 2: 'writer', 3: 'admin' }
+/** a role as a list and an admission spell it */
+export const ROLE_BYTE: Readonly<Record<Role, number>> = { reader: 1, writer: 2, admin: 3 }
+export const BYTE_ROLE: Readonly<Record<number, Role>> = { 1: 'reader', 2: 'writer', 3: 'admin' }
 
 export interface RosterBody {
   spaceTag: Uint8Array
