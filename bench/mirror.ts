@@ -230,7 +230,8 @@ async function compacted(): Promise<{ stored: number; saved: number; values: num
     const a = await tab(mirror, new MemoryStorageAdapter(), { envelopes: 1, bytes: 1 })
     const space = await a.spaces!.create('bench')
     const id = await a.spaces!.createDoc(space)
-    let seed = 0x2f6b1d3a // mulberry32, as W3's values
+    // mulberry32 with W3's seed (bench/workloads.ts has its own copy: it runs inside the page)
+    let seed = 0x2f6b1d3a
     const rnd = (): number => {
       seed = (seed + 0x6d2b79f5) | 0
       let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)

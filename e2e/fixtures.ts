@@ -143,6 +143,20 @@ export const test = base.extend<{ relay: RelayProcess }>({
   },
 })
 
+/**
+ * As `test`, on a relay without a mirror (ORRERY_MIRROR=0): for what a tab shows while nobody
+ * who has a document is online, which a mirror holding it would otherwise answer at once.
+ */
+export const withoutMirror = test.extend<{ relay: RelayProcess }>({
+  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take their dependencies as a pattern
+  relay: async ({}, use) => {
+    const relay = await RelayProcess.start(undefined, [], { ORRERY_MIRROR: '0' })
+    await use(relay)
+    await relay.kill('SIGTERM')
+    fs.rmSync(relay.dataDir, { recursive: true, force: true })
+  },
+})
+
 export { expect }
 
 /** The share link of a document `page` holds (its keys in the fragment), as the shell makes it. */

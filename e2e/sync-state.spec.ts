@@ -3,10 +3,19 @@
  * is offline shows "waiting for someone who has this" (not {} next to "all synced") and turns
  * into its content when the holder comes back; an app nobody reachable has says so and mounts
  * when a peer who has it comes online; an invite opened while no member is online waits visibly
- * and completes by itself when one comes online.
+ * and completes by itself when one comes online. The documents' cases run on a relay without a
+ * mirror: with one, the document would come from it (e2e/mirror.spec.ts).
  */
 import fs from 'node:fs'
-import { expect, expectState, openPeer, RelayProcess, shareLink, test } from './fixtures'
+import {
+  expect,
+  expectState,
+  openPeer,
+  RelayProcess,
+  shareLink,
+  test,
+  withoutMirror,
+} from './fixtures'
 
 const seed = JSON.parse(fs.readFileSync('dist/seed/apps.json', 'utf8')) as {
   name: string
@@ -14,45 +23,45 @@ const seed = JSON.parse(fs.readFileSync('dist/seed/apps.json', 'utf8')) as {
 }[]
 const microblog = seed.find((a) => a.name === 'microblog')!.cid
 
-test('a document whose holder is offline says so, and shows its content when the holder returns', async ({
-  browser,
-  relay,
-}) => {
-  const a = await openPeer(browser, relay.url)
-  const doc = await a.page.evaluate(() => window.orrery.docs.create())
-  await a.page.evaluate((d) => window.orrery.state.set(`/${d}/note`, 'kept by a'), doc)
-  await a.page.evaluate(() => window.orrery.state.flush())
-  const link = await shareLink(a.page, doc)
-  await a.page.close() // the only holder goes away (its browser profile keeps the document)
+withoutMirror(
+  'a document whose holder is offline says so, and shows its content when the holder returns',
+  async ({ browser, relay }) => {
+    const a = await openPeer(browser, relay.url)
+    const doc = await a.page.evaluate(() => window.orrery.docs.create())
+    await a.page.evaluate((d) => window.orrery.state.set(`/${d}/note`, 'kept by a'), doc)
+    await a.page.evaluate(() => window.orrery.state.flush())
+    const link = await shareLink(a.page, doc)
+    await a.page.close() // the only holder goes away (its browser profile keeps the document)
 
-  const b = await openPeer(browser, link)
-  const editor = b.page.locator('orrery-doc-editor')
-  await expect(editor.getByTestId('doc-waiting')).toContainText(
-    'Waiting for someone who has this document',
-  )
-  await expect(editor.getByTestId('doc-waiting')).not.toContainText('looking') // the relay answered
-  await expect(editor.getByTestId('doc-tree')).not.toContainText('{}')
-  await expect(b.page.getByTestId('sync-state')).toHaveText(
-    'waiting for someone who has a document',
-  )
-  expect(await b.page.evaluate((d) => window.orrery.docs.state(d), doc)).toMatchObject({
-    state: 'unknown',
-    here: false,
-    searching: false,
-    waiting: 0,
-  })
+    const b = await openPeer(browser, link)
+    const editor = b.page.locator('orrery-doc-editor')
+    await expect(editor.getByTestId('doc-waiting')).toContainText(
+      'Waiting for someone who has this document',
+    )
+    await expect(editor.getByTestId('doc-waiting')).not.toContainText('looking') // the relay answered
+    await expect(editor.getByTestId('doc-tree')).not.toContainText('{}')
+    await expect(b.page.getByTestId('sync-state')).toHaveText(
+      'waiting for someone who has a document',
+    )
+    expect(await b.page.evaluate((d) => window.orrery.docs.state(d), doc)).toMatchObject({
+      state: 'unknown',
+      here: false,
+      searching: false,
+      waiting: 0,
+    })
 
-  // the holder comes back to the document
-  const back = await a.context.newPage()
-  await back.goto(`${relay.url}/#/doc/${doc}`)
-  await expect(editor.getByTestId('doc-tree')).toContainText('kept by a', { timeout: 30_000 })
-  await expect(editor.getByTestId('doc-waiting')).toHaveCount(0)
-  await expect(editor.getByTestId('doc-sync-state')).toContainText('synced with')
-  await expect(b.page.getByTestId('sync-state')).toHaveText('all synced')
-  const state = await b.page.evaluate((d) => window.orrery.docs.state(d), doc)
-  expect(state).toMatchObject({ state: 'synced', here: true, waiting: 0 })
-  expect(state.confirmed?.with).toBe(await back.evaluate(() => window.orrery.identity.id()))
-})
+    // the holder comes back to the document
+    const back = await a.context.newPage()
+    await back.goto(`${relay.url}/#/doc/${doc}`)
+    await expect(editor.getByTestId('doc-tree')).toContainText('kept by a', { timeout: 30_000 })
+    await expect(editor.getByTestId('doc-waiting')).toHaveCount(0)
+    await expect(editor.getByTestId('doc-sync-state')).toContainText('synced with')
+    await expect(b.page.getByTestId('sync-state')).toHaveText('all synced')
+    const state = await b.page.evaluate((d) => window.orrery.docs.state(d), doc)
+    expect(state).toMatchObject({ state: 'synced', here: true, waiting: 0 })
+    expect(state.confirmed?.with).toBe(await back.evaluate(() => window.orrery.identity.id()))
+  },
+)
 
 test('an app nobody reachable has says so and mounts when a peer who has it comes online', async ({
   browser,
@@ -89,40 +98,40 @@ test('an app nobody reachable has says so and mounts when a peer who has it come
   }
 })
 
-test('an invite opened while no member is online waits visibly and completes when one comes online', async ({
-  browser,
-  relay,
-}) => {
-  const a = await openPeer(browser, relay.url)
-  const { space, doc } = await a.page.evaluate(async () => {
-    const space = await window.orrery.spaces.create('night owls')
-    const doc = await window.orrery.spaces.createDoc(space)
-    await window.orrery.state.set(`/${doc}/welcome`, 'hello members')
-    return { space, doc }
-  })
-  const invite = await a.page.evaluate(
-    ({ space, doc }) => window.orrery.spaces.invite(space, 'writer', { open: { doc } }),
-    { space, doc },
-  )
-  await a.page.evaluate(() => window.orrery.state.flush())
-  await a.page.close() // the only member goes away
-
-  const b = await openPeer(browser, invite.replace(/^http:\/\/[^/]+/, relay.url))
-  await b.page.getByTestId('join-name').fill('Bea')
-  await b.page.getByTestId('join-button').click()
-  await expect(b.page.getByTestId('join-waiting')).toContainText(
-    'Waiting for a member of this space',
-  )
-  await expect(b.page.getByTestId('join-error')).toHaveCount(0)
-
-  // the member comes back to the space's document: B's join completes without another click
-  const back = await a.context.newPage()
-  await back.goto(`${relay.url}/#/doc/${doc}`)
-  await expect(b.page).toHaveURL(new RegExp(`#/doc/${doc}(\\?|$)`), { timeout: 45_000 })
-  await expectState(b.page, `/${doc}/welcome`, 'hello members')
-  await expect
-    .poll(async () =>
-      (await back.evaluate((s) => window.orrery.spaces.get(s), space)).members.map((m) => m.name),
+withoutMirror(
+  'an invite opened while no member is online waits visibly and completes when one comes online',
+  async ({ browser, relay }) => {
+    const a = await openPeer(browser, relay.url)
+    const { space, doc } = await a.page.evaluate(async () => {
+      const space = await window.orrery.spaces.create('night owls')
+      const doc = await window.orrery.spaces.createDoc(space)
+      await window.orrery.state.set(`/${doc}/welcome`, 'hello members')
+      return { space, doc }
+    })
+    const invite = await a.page.evaluate(
+      ({ space, doc }) => window.orrery.spaces.invite(space, 'writer', { open: { doc } }),
+      { space, doc },
     )
-    .toContain('Bea')
-})
+    await a.page.evaluate(() => window.orrery.state.flush())
+    await a.page.close() // the only member goes away
+
+    const b = await openPeer(browser, invite.replace(/^http:\/\/[^/]+/, relay.url))
+    await b.page.getByTestId('join-name').fill('Bea')
+    await b.page.getByTestId('join-button').click()
+    await expect(b.page.getByTestId('join-waiting')).toContainText(
+      'Waiting for a member of this space',
+    )
+    await expect(b.page.getByTestId('join-error')).toHaveCount(0)
+
+    // the member comes back to the space's document: B's join completes without another click
+    const back = await a.context.newPage()
+    await back.goto(`${relay.url}/#/doc/${doc}`)
+    await expect(b.page).toHaveURL(new RegExp(`#/doc/${doc}(\\?|$)`), { timeout: 45_000 })
+    await expectState(b.page, `/${doc}/welcome`, 'hello members')
+    await expect
+      .poll(async () =>
+        (await back.evaluate((s) => window.orrery.spaces.get(s), space)).members.map((m) => m.name),
+      )
+      .toContain('Bea')
+  },
+)

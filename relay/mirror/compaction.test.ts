@@ -1,67 +1,25 @@
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { randomBytes } from '../../src/core/bytes'
-import type { OrreryError, Result } from '../../src/core/errors'
-import { generateIdentity, type Identity } from '../../src/core/identity'
+import type { Identity } from '../../src/core/identity'
 import { sealEnvelope } from '../../src/core/mirror/envelope'
-import { encodeRoster, keyHex, rosterId } from '../../src/core/mirror/roster'
-import type { Role } from '../../src/core/spaces/model'
-import { MirrorStore, type MirrorStoreOptions } from './store'
+import type { MirrorStore, MirrorStoreOptions } from './store'
 import { newMirrorDoc, type MirrorTestDoc } from '../../test/mirror-doc'
+import {
+  ann,
+  bob,
+  cat,
+  code,
+  eve,
+  must,
+  newSpace,
+  roster,
+  seal,
+  tempStores,
+  type TestSpace as Space,
+} from './test-spaces'
 
-const dirs: string[] = []
-const open: MirrorStore[] = []
-afterEach(async () => {
-  for (const s of open.splice(0)) await s.close()
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
-})
-function tmp(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-compaction-'))
-  dirs.push(d)
-  return d
-}
-async function openStore(dir = tmp(), options: MirrorStoreOptions = {}): Promise<MirrorStore> {
-  const store = await MirrorStore.open(dir, options)
-  open.push(store)
-  return store
-}
+const { tmp, openStore } = tempStores('orrery-compaction-')
 
-// root created the space; ann is an admin, bob a writer, cat a reader; eve is nobody
-const root = generateIdentity()
-const ann = generateIdentity()
-const bob = generateIdentity()
-const cat = generateIdentity()
-const eve = generateIdentity()
-const STAFF: [Identity, Role][] = [
-  [root, 'admin'],
-  [ann, 'admin'],
-  [bob, 'writer'],
-  [cat, 'reader'],
-]
-
-interface Space {
-  id: Uint8Array
-  roster: Uint8Array
-  doc: MirrorTestDoc
-}
-function newSpace(): Space {
-  const spaceTag = randomBytes(32)
-  const members = new Map(STAFF.map(([i, role]) => [keyHex(i.publicKey), role]))
-  const roster = encodeRoster(
-    { spaceTag, root: root.publicKey, serial: 1, members, removed: new Set() },
-    root,
-  )
-  return { id: rosterId(spaceTag, root.publicKey), roster, doc: newMirrorDoc() }
-}
-
-/** an envelope of one change, naming roster `id` (none: a document of no space) */
-function seal(uploader: Identity, seq: number, doc: MirrorTestDoc, id?: Uint8Array): Uint8Array {
-  const changes = [{ change: new Uint8Array(100).fill(seq) }]
-  const { docId, readKey } = doc
-  return sealEnvelope({ docId, readKey, roster: id, epoch: 0, uploader, seq, changes })
-}
 /** a snapshot up to index `covers`: the store sees only ciphertext, so any chunk will do */
 function snapshot(
   uploader: Identity,
@@ -83,16 +41,10 @@ function snapshot(
   })
 }
 
-const code = (r: Result<unknown, OrreryError>): string => (r.ok ? 'ok' : r.error.code)
-function must<T>(r: Result<T, OrreryError>): T {
-  if (!r.ok) throw r.error
-  return r.value
-}
-
 /** a store holding `s`'s roster */
 async function withRoster(s: Space, dir = tmp(), options: MirrorStoreOptions = {}) {
   const store = await openStore(dir, options)
-  must(await store.rosters.put(s.roster))
+  must(await store.rosters.put(roster(s, 1)))
   return store
 }
 

@@ -1,100 +1,35 @@
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import { afterEach, describe, expect, it, vi } from 'vitest'
-import { randomBytes } from '../../src/core/bytes'
-import type { OrreryError, Result } from '../../src/core/errors'
-import { generateIdentity, sign, type Identity } from '../../src/core/identity'
-import { newSpaceId } from '../../src/core/ids'
-import { sealEnvelope } from '../../src/core/mirror/envelope'
+import { describe, expect, it, vi } from 'vitest'
+import { createInvite, mirrorAdmission } from '../../src/core/spaces/invite'
+import type { Identity } from '../../src/core/identity'
+import { generateIdentity, sign } from '../../src/core/identity'
 import {
   admissionJoinBytes,
   encodeAdmission,
-  encodeRoster,
   keyHex,
   rosterId,
   signPass,
 } from '../../src/core/mirror/roster'
-import { createInvite, mirrorAdmission } from '../../src/core/spaces/invite'
 import type { Role } from '../../src/core/spaces/model'
-import { MirrorStore, type MirrorStoreOptions } from './store'
-import { newMirrorDoc, type MirrorTestDoc } from '../../test/mirror-doc'
+import type { MirrorStoreOptions } from './store'
+import { newMirrorDoc } from '../../test/mirror-doc'
+import {
+  ann,
+  bob,
+  cat,
+  code,
+  eve,
+  k,
+  must,
+  newSpace,
+  root,
+  roster,
+  seal,
+  STAFF,
+  tempStores,
+  type TestSpace as Space,
+} from './test-spaces'
 
-const dirs: string[] = []
-const open: MirrorStore[] = []
-afterEach(async () => {
-  for (const s of open.splice(0)) await s.close()
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
-})
-function tmp(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-rosters-'))
-  dirs.push(d)
-  return d
-}
-async function openStore(dir = tmp(), options: MirrorStoreOptions = {}): Promise<MirrorStore> {
-  const store = await MirrorStore.open(dir, options)
-  open.push(store)
-  return store
-}
-
-// root created the space; ann is an admin, bob a writer, cat a reader; eve is nobody
-const root = generateIdentity()
-const ann = generateIdentity()
-const bob = generateIdentity()
-const cat = generateIdentity()
-const eve = generateIdentity()
-const k = (i: Identity): string => keyHex(i.publicKey)
-const STAFF: [Identity, Role][] = [
-  [root, 'admin'],
-  [ann, 'admin'],
-  [bob, 'writer'],
-  [cat, 'reader'],
-]
-
-interface Space {
-  spaceTag: Uint8Array
-  id: Uint8Array
-  spaceId: string
-  doc: MirrorTestDoc
-}
-function newSpace(): Space {
-  const spaceTag = randomBytes(32)
-  const spaceId = newSpaceId(root.id).id
-  return { spaceTag, id: rosterId(spaceTag, root.publicKey), spaceId, doc: newMirrorDoc() }
-}
-
-function roster(
-  s: Space,
-  serial: number,
-  members: [Identity, Role][] = STAFF,
-  removed: Identity[] = [],
-  signer = root,
-  rootKey = root.publicKey,
-): Uint8Array {
-  return encodeRoster(
-    {
-      spaceTag: s.spaceTag,
-      root: rootKey,
-      serial,
-      members: new Map(members.map(([i, role]) => [k(i), role])),
-      removed: new Set(removed.map(k)),
-    },
-    signer,
-  )
-}
-
-/** an envelope of `doc`, naming roster `id` (none: a document of no space) */
-function seal(uploader: Identity, seq: number, doc: MirrorTestDoc, id?: Uint8Array): Uint8Array {
-  const changes = [{ change: new Uint8Array(100).fill(seq) }]
-  const { docId, readKey } = doc
-  return sealEnvelope({ docId, readKey, roster: id, epoch: 0, uploader, seq, changes })
-}
-
-const code = (r: Result<unknown, OrreryError>): string => (r.ok ? 'ok' : r.error.code)
-function must<T>(r: Result<T, OrreryError>): T {
-  if (!r.ok) throw r.error
-  return r.value
-}
+const { tmp, openStore } = tempStores('orrery-rosters-')
 
 /** a store holding `s`'s first roster (STAFF) */
 async function withRoster(s: Space, dir = tmp(), options: MirrorStoreOptions = {}) {

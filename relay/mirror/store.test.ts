@@ -1,32 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { OrreryError, Result } from '../../src/core/errors'
 import { generateIdentity, sign, type Identity } from '../../src/core/identity'
 import { parseEnvelope, sealEnvelope } from '../../src/core/mirror/envelope'
 import { MirrorStore, type MirrorStoreOptions, type PutResult } from './store'
 import { newMirrorDoc, type MirrorTestDoc } from '../../test/mirror-doc'
+import { tempStores } from './test-spaces'
 
-const dirs: string[] = []
-const open: MirrorStore[] = []
+const { tmp, openStore } = tempStores()
 const children: ChildProcess[] = []
-afterEach(async () => {
+// (registered after tempStores': runs before it, so no crash writer holds a directory removed)
+afterEach(() => {
   for (const c of children.splice(0)) c.kill('SIGKILL') // a crash writer left by a failed test
-  for (const s of open.splice(0)) await s.close()
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
 })
-function tmp(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-mirror-'))
-  dirs.push(d)
-  return d
-}
-async function openStore(dir = tmp(), options: MirrorStoreOptions = {}): Promise<MirrorStore> {
-  const store = await MirrorStore.open(dir, options)
-  open.push(store)
-  return store
-}
 async function reopen(store: MirrorStore, dir: string, options: MirrorStoreOptions = {}) {
   await store.close()
   return openStore(dir, options)

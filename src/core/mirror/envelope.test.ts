@@ -272,47 +272,14 @@ describe('mirror envelopes', () => {
 
     const box = encrypt(bodyKey(docId, readKey), utf8('x'), header)
     const tag = mirrorDocTag(docId, readKey)
+    // a header made by hand, each number given as its bytes (to spell them wrongly)
+    const rawHeader = (epoch = varint(0), seq = varint(1)): Uint8Array =>
+      concatBytes([Uint8Array.of(2), tag, NO_ROSTER, epoch, varint(0), alice.publicKey, seq])
     const headers: Uint8Array[] = [
-      // seq 0
-      concatBytes([
-        Uint8Array.of(2),
-        tag,
-        NO_ROSTER,
-        varint(0),
-        varint(0),
-        alice.publicKey,
-        varint(0),
-      ]),
-      // epoch 2^53
-      concatBytes([
-        Uint8Array.of(2),
-        tag,
-        NO_ROSTER,
-        Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10),
-        varint(0),
-        alice.publicKey,
-        varint(1),
-      ]),
-      // epoch 0 spelled in two bytes
-      concatBytes([
-        Uint8Array.of(2),
-        tag,
-        NO_ROSTER,
-        Uint8Array.of(0x80, 0x00),
-        varint(0),
-        alice.publicKey,
-        varint(1),
-      ]),
-      // seq 1 spelled in three bytes
-      concatBytes([
-        Uint8Array.of(2),
-        tag,
-        NO_ROSTER,
-        varint(0),
-        varint(0),
-        alice.publicKey,
-        Uint8Array.of(0x81, 0x80, 0),
-      ]),
+      rawHeader(varint(0), varint(0)), // seq 0
+      rawHeader(Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10)), // epoch 2^53
+      rawHeader(Uint8Array.of(0x80, 0x00)), // epoch 0 spelled in two bytes
+      rawHeader(varint(0), Uint8Array.of(0x81, 0x80, 0)), // seq 1 spelled in three bytes
     ]
     for (const h of headers) {
       const bytes = assemble(h, box, alice)

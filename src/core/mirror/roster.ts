@@ -191,11 +191,6 @@ export function verifyRoster(r: ParsedRoster): boolean {
   return verify(r.signer, r.signed, r.signature)
 }
 
-/** The role a roster gives a key (hex), if any. */
-export function rosterRole(r: RosterBody, key: string): Role | undefined {
-  return r.members.get(key)
-}
-
 /** What the inviter signs for the mirror: the pass in an invite token (`mp`). */
 export function passBytes(
   roster: Uint8Array,

@@ -487,9 +487,11 @@ export class Spaces {
         `document ${docId} is not a document of space ${spaceId} (its id names another space)`,
       )
     await this.ready
-    await this.rosters.note(spaceId, mirrorRoster)
+    // kept in memory at once (the mirror's seat reads it when the document opens); on disk after
+    // the space is followed: nothing else may come between a link and its space's rules
+    const noting = this.rosters.note(spaceId, mirrorRoster)
     const current = this.spaceOfDoc(docId)
-    if (current === spaceId) return
+    if (current === spaceId) return noting
     if (current !== undefined)
       throw new OrreryError('SPACE_MISMATCH', `document ${docId} belongs to space ${current}`)
     for (const id of [docId, spaceId]) {
@@ -508,5 +510,6 @@ export class Spaces {
       await this.opts.storage.save(['followed', spaceId], utf8(JSON.stringify({ at: Date.now() })))
     }
     if (docId !== spaceId) await this.registerDoc(docId, spaceId)
+    await noting
   }
 }
