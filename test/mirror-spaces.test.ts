@@ -4,7 +4,7 @@
  * invite's pass while every member sleeps, and a removal shuts the remover's door on the mirror
  * too. Real tabs, a real LevelDB mirror, real streams.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { bytesToHex } from '../src/core/bytes'
 import { generateIdentity } from '../src/core/identity'
 import type { DocId } from '../src/core/ids'
@@ -159,6 +159,19 @@ describe('a space on the mirror', { timeout: 60_000 }, () => {
     await reader.repo.open(doc)
     for (let i = 0; i < 20; i++)
       await waitFor(async () => (await read(reader, doc, `k${i}`)) === i, 10_000, `k${i}`)
+  })
+
+  it("a document whose space's place on the mirror is not known yet is looked at again, calmly", async () => {
+    const { node } = await startMirror()
+    const a = await viaMirror(node)
+    const place = vi.spyOn(a.spaces!, 'mirrorPlace').mockReturnValue('unknown')
+    const id = (await a.repo.create()).id
+    await new Promise((r) => setTimeout(r, 1500))
+    // about once a second (a run at once after each would spin a core)
+    expect(place.mock.calls.filter(([d]) => d === id).length).toBeLessThanOrEqual(4)
+    place.mockRestore()
+    await a.state.set(`/${id}/then`, 'placed')
+    await mirrored(a, id) // and once it is known, the document goes up
   })
 
   it("a removed member's uploads are refused once an admin's tab has put the removal on the list", async () => {

@@ -116,6 +116,8 @@ const DEFAULT_UPLOAD_DELAY_MS = 500
 const DEFAULT_RETRY_MS = 500
 /** a document still loading is looked at again after this (ms) */
 const OPENING_POLL_MS = 20
+/** a document without a key, or whose space's id on the mirror is not known yet: looked at again */
+const UNPLACED_POLL_MS = 1000
 
 export class MirrorSync {
   private readonly docs = new Map<DocId, DocMirror>()
@@ -318,9 +320,11 @@ class DocMirror implements SyncPeer {
       return
     }
     if (h === undefined) return this.owner.drop(this.id) // closed: a new seat when it reopens
-    if (key === undefined) return
+    // (the next run is scheduled: without it, one would follow at once, again and again)
+    if (key === undefined) return void (this.nextIn = UNPLACED_POLL_MS)
     const place = this.owner.opts.place?.(this.id)
-    if (place === 'unknown') return // its space's id on the mirror comes with its document
+    // its space's id on the mirror comes with the space's document
+    if (place === 'unknown') return void (this.nextIn = UNPLACED_POLL_MS)
     const where: Log = {
       tag: mirrorDocTag(this.id, key),
       roster: place?.roster ?? NO_ROSTER,
