@@ -5,10 +5,7 @@
  * persistent key, and a clean exit on SIGTERM.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import fs from 'node:fs'
 import http from 'node:http'
-import os from 'node:os'
-import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { webSockets } from '@libp2p/websockets'
@@ -20,7 +17,8 @@ import WebSocket from 'ws'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import { startRelay, type RunningRelay } from './server'
-import { readConfig, type RelayConfig } from './config'
+import { readConfig } from './config'
+import { relayTestConfig as config, tmp } from './test-relay'
 import {
   decodeDiscovery,
   DISCOVERY_PROTOCOL,
@@ -31,6 +29,8 @@ import { encodeMessage, MessageDecoder, MAX_FRAME } from '../src/core/wire/frami
 import { Writer } from '../src/core/wire/codec'
 import { randomKey } from '../src/core/keys/aead'
 import { docTopic, newDocId } from '../src/core/ids'
+import { MIRROR_HTTP_PATH } from '../src/core/mirror/http'
+import { decodeMirrorAnswer, encodeMirrorRequest } from '../src/core/mirror/protocol'
 
 /** A GET with the path exactly as given (fetch would normalise it). */
 function rawGet(p: string): Promise<string> {
@@ -45,40 +45,6 @@ function rawGet(p: string): Promise<string> {
     )
     req.on('error', reject)
   })
-}
-
-const tmp = (name: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `orrery-${name}-`))
-
-function config(overrides: Partial<RelayConfig> = {}): RelayConfig {
-  const dist = tmp('dist')
-  fs.writeFileSync(
-    path.join(dist, 'index.html'),
-    '<!doctype html><html><head><title>t</title></head><body>app</body></html>',
-  )
-  fs.mkdirSync(path.join(dist, 'assets'))
-  fs.writeFileSync(path.join(dist, 'assets', 'app-123.js'), 'console.log("x")'.repeat(200))
-  return {
-    host: '127.0.0.1',
-    port: 0,
-    dataDir: tmp('relay'),
-    dev: false,
-    publish: [],
-    publisherFile: path.join(tmp('publisher'), 'publisher.json'),
-    distDir: dist,
-    iceServers: [],
-    maxReservations: 64,
-    maxConnections: 256,
-    maxConnectionsPerIp: 64,
-    trustProxy: false,
-    httpRate: 50,
-    httpBurst: 200,
-    relayDataLimit: 1024 * 1024,
-    relayDurationLimit: 120,
-    reservationTtl: 7200,
-    seed: true,
-    seedDirs: [tmp('seed')],
-    ...overrides,
-  }
 }
 
 let relay: RunningRelay
@@ -183,6 +149,29 @@ describe('relay HTTP', () => {
     ]) {
       const body = await rawGet(probe)
       expect(body).not.toContain('root:')
+    }
+  })
+  it("answers the mirror's reads over HTTP (and a relay without a mirror says it keeps none)", async () => {
+    const tag = new Uint8Array(32).fill(3)
+    const since = Buffer.from(
+      encodeMirrorRequest({
+        type: 'since',
+        roster: new Uint8Array(32),
+        docTag: tag,
+        after: 0,
+        limit: 10,
+      }),
+    )
+    const res = await fetch(`${relay.url}${MIRROR_HTTP_PATH}`, { method: 'POST', body: since })
+    expect(res.status).toBe(200)
+    const answer = decodeMirrorAnswer(new Uint8Array(await res.arrayBuffer()))
+    expect(answer).toEqual({ ok: true, value: { type: 'envelopes', envelopes: [], more: false } })
+    const bare = await startRelay(config({ mirror: false }))
+    try {
+      const none = await fetch(`${bare.url}${MIRROR_HTTP_PATH}`, { method: 'POST', body: since })
+      expect(none.status).toBe(404)
+    } finally {
+      await bare.stop()
     }
   })
 })

@@ -6,12 +6,14 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createLogger } from '../src/core/log'
+import { MIRROR_HTTP_PATH } from '../src/core/mirror/http'
 import { spokenIds } from '../src/core/wire/versions'
 import type { ClientLimits } from './client-limits'
 import type { RelayConfig } from './config'
 import type { DevServing } from './dev-server'
 import type { FileBlockStore } from './file-blocks'
 import type { RelayMetrics } from './metrics'
+import { serveMirrorRead } from './mirror/http-reads'
 import type { RelayNode } from './node'
 
 const log = createLogger('relay')
@@ -23,6 +25,7 @@ const OWN_ENDPOINTS = new Set([
   '/orrery/dev.json',
   '/metrics',
   '/health',
+  MIRROR_HTTP_PATH,
 ])
 
 /** The relay as pages see it (/orrery/relay.json, and a meta tag in the app's HTML). */
@@ -86,6 +89,7 @@ export function relayRoutes(
       return
     }
     if (url === '/orrery/relay.json') return json(res, ctx.description, 'no-cache')
+    if (url === MIRROR_HTTP_PATH) return serveMirrorRead(node.services.mirror, req, res)
     if (url === '/orrery/apps.json') {
       blocks.apps().then(
         (apps) => json(res, JSON.stringify({ seeding: config.seed, apps }), 'no-cache'),

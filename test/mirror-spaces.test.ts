@@ -20,7 +20,7 @@ import { waitFor } from './peers'
 const { peer, startMirror, viaMirror } = mirrorPeers()
 
 const client = (p: OrreryPeer, mirror: MirrorNode): MirrorClient =>
-  new MirrorClient(p.node, mirror.getMultiaddrs(), { timeoutMs: 5000 })
+  MirrorClient.dial(p.node, mirror.getMultiaddrs(), { timeoutMs: 5000 })
 
 /** The space's member list as the mirror holds it: key (hex) → role. */
 async function listed(p: OrreryPeer, mirror: MirrorNode, space: string) {

@@ -95,7 +95,7 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     h.flush()
     const forged = h.forMirror([], new Set(), false)
     if (forged === undefined || forged === 'signing') throw new Error('nothing to forge')
-    const client = new MirrorClient(forger.node, node.getMultiaddrs(), { timeoutMs: 5000 })
+    const client = MirrorClient.dial(forger.node, node.getMultiaddrs(), { timeoutMs: 5000 })
     const put = await client.put(
       sealEnvelope({
         docId: id,
@@ -129,7 +129,7 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     await waitFor(async () => (await read(b, id, 'n')) === 19, 10_000, 'a to b')
     await mirrored(a, id)
     await mirrored(b, id) // (b's full runs pulled a's changes: nothing of a's left to upload)
-    const client = new MirrorClient(a.node, node.getMultiaddrs(), { timeoutMs: 5000 })
+    const client = MirrorClient.dial(a.node, node.getMultiaddrs(), { timeoutMs: 5000 })
     const tag = mirrorDocTag(id, a.repo.keys.get(id)!)
     const all = await client.sinceAll(tag, 0)
     if (!all.ok) throw all.error

@@ -56,7 +56,7 @@ async function tab(): Promise<Libp2p> {
 }
 
 async function clientOf(mirror: Libp2p, options: MirrorClientOptions = { timeoutMs: 5000 }) {
-  return new MirrorClient(await tab(), mirror.getMultiaddrs(), options)
+  return MirrorClient.dial(await tab(), mirror.getMultiaddrs(), options)
 }
 
 const alice = generateIdentity()
@@ -281,7 +281,7 @@ describe('mirror protocol over libp2p streams', () => {
     expect(code(await client.since(doc.tag, 0))).toBe('PEER_UNREACHABLE')
     expect(code(await client.sinceAll(doc.tag, 0))).toBe('PEER_UNREACHABLE')
     // by peer id, with no address known
-    const byId = new MirrorClient(await tab(), node.peerId, { timeoutMs: 2000 })
+    const byId = MirrorClient.dial(await tab(), node.peerId, { timeoutMs: 2000 })
     expect(code(await byId.put(seal(alice, 2, 'after', doc)))).toBe('PEER_UNREACHABLE')
     expect(Date.now() - started).toBeLessThan(8000)
 
@@ -289,7 +289,7 @@ describe('mirror protocol over libp2p streams', () => {
     const silent = await memoryNode('silent')
     nodes.push(silent)
     await silent.handle(MIRROR_PROTOCOL, () => undefined)
-    const waiting = new MirrorClient(await tab(), silent.getMultiaddrs(), { timeoutMs: 500 })
+    const waiting = MirrorClient.dial(await tab(), silent.getMultiaddrs(), { timeoutMs: 500 })
     const before = Date.now()
     const r = await waiting.since(doc.tag, 0)
     expect(code(r)).toBe('PEER_UNREACHABLE')
@@ -316,7 +316,7 @@ describe('mirror protocol over libp2p streams', () => {
     }
     const answer = (m: MirrorAnswer) => say(framed(encodeMirrorAnswer(m)))
     const mine = (index: number, seq = index) => ({ index, envelope: seal(alice, seq, 'x', doc) })
-    const client = new MirrorClient(await tab(), liar.getMultiaddrs(), { timeoutMs: 2000 })
+    const client = MirrorClient.dial(await tab(), liar.getMultiaddrs(), { timeoutMs: 2000 })
     const since = () => client.since(doc.tag, 0, 10)
     const put = () => client.put(seal(alice, 1, 'x', doc))
     const cases: [string, (s: Stream) => Promise<void>, () => Promise<Result<unknown>>, string][] =

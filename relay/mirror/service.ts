@@ -193,6 +193,26 @@ export class MirrorService implements Startable {
     return this.answer(stream, answer)
   }
 
+  /**
+   * A read asked over HTTP (the page's first sight of a link's document, src/core/mirror/http.ts):
+   * one request's bytes, unframed, and the answer's bytes. Only reads: an upload, a member list
+   * or an admission is answered NOT_ALLOWED (they go over libp2p, where the firewall and the
+   * per-peer budgets apply). What a read serves is what any peer may ask over a stream.
+   */
+  async read(body: Uint8Array, who: string): Promise<Uint8Array> {
+    const request = decodeMirrorRequest(body)
+    if (!request.ok) {
+      this.counters.malformed++
+      this.log.info(`refused an HTTP request from ${who}: ${request.error.message}`)
+      return encodeMirrorAnswer(errorAnswer(request.error))
+    }
+    if (request.value.type !== 'since' && request.value.type !== 'roster-get')
+      return encodeMirrorAnswer(
+        errorAnswer(new OrreryError('NOT_ALLOWED', 'over HTTP the mirror only answers reads')),
+      )
+    return encodeMirrorAnswer(await this.handle(request.value, who))
+  }
+
   private async handle(request: MirrorRequest, who: string): Promise<MirrorAnswer> {
     const store = this.store
     if (store === undefined) return errorAnswer(new OrreryError('NOT_READY', 'mirror stopped'))

@@ -29,7 +29,7 @@ import { watchSiblingTabs } from './tab-lifetimes'
 import { OrreryDb } from './db'
 import { DexieStorageAdapter } from './dexie-storage'
 import { loadOrCreateProfile } from './identity-store'
-import { createBrowserPeer, readRelayInfo, relayAddress, RelayLink } from './network'
+import { createBrowserPeer, firstSight, readRelayInfo, relayAddress, RelayLink } from './network'
 import { DexieBlockStore } from './dexie-blocks'
 import { AppInstaller } from './apps/installer'
 import { AppDocs } from './apps/app-docs'
@@ -103,6 +103,8 @@ export function boot(report: BootReporter): BootStages {
   keepWritesAtPageEnd(repo)
   watchSiblingTabs(repo, bus)
   const linked = parseDocLink(location.hash)
+  // the link's document asked of the mirror now: its envelopes arrive while the rest loads
+  const prefetch = firstSight(linked)
   if (linked !== undefined) {
     // the link's keys (and its space, whose rules apply before the document loads) and the
     // document: at once, so its topic reaches the relay as soon as the link is up; a document
@@ -151,6 +153,7 @@ export function boot(report: BootReporter): BootStages {
       relay: relayInfo,
       blocks,
       spaces,
+      ...(prefetch === undefined ? {} : { prefetch }),
     })
     peerId = peer.id
     // the profile's deny and allow lists apply before the first connection; a change made in

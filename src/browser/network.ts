@@ -20,6 +20,11 @@ import type { Spaces } from '../core/spaces/manager'
 import type { BlockStore } from '../core/blocks/types'
 import type { StorageAdapter } from '../core/storage/types'
 import type { TabBus } from '../core/tabs/bus'
+import { linkKeyBytes } from '../core/link-keys'
+import { MirrorClient } from '../core/mirror/client'
+import { httpExchange, MIRROR_HTTP_PATH } from '../core/mirror/http'
+import { MirrorPrefetch } from '../core/mirror/prefetch'
+import type { DocLink } from './links'
 
 const log = createLogger('network')
 
@@ -38,17 +43,7 @@ export interface RelayInfo {
 
 /** The relay describes itself in the page it serves (a meta tag); older caches fall back to fetch. */
 export async function readRelayInfo(): Promise<RelayInfo> {
-  const meta =
-    typeof document === 'undefined' ? null : document.querySelector('meta[name="orrery-relay"]')
-  const content = meta?.getAttribute('content')
-  if (content !== null && content !== undefined) {
-    try {
-      return checkRelayInfo(JSON.parse(content) as Partial<RelayInfo>)
-    } catch {
-      // fall through to the network
-    }
-  }
-  return fetchRelayInfo()
+  return relayInfoInPage() ?? fetchRelayInfo()
 }
 
 function checkRelayInfo(info: Partial<RelayInfo>): RelayInfo {
@@ -71,6 +66,38 @@ export async function fetchRelayInfo(): Promise<RelayInfo> {
   }
   if (!res.ok) throw new OrreryError('RELAY_UNREACHABLE', `the relay answered ${res.status}`)
   return checkRelayInfo((await res.json()) as Partial<RelayInfo>)
+}
+
+/** The relay's description in the page's HTML, at once (undefined: it must be fetched). */
+export function relayInfoInPage(): RelayInfo | undefined {
+  const meta =
+    typeof document === 'undefined' ? null : document.querySelector('meta[name="orrery-relay"]')
+  const content = meta?.getAttribute('content')
+  if (content === null || content === undefined) return undefined
+  try {
+    return checkRelayInfo(JSON.parse(content) as Partial<RelayInfo>)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A link's document (and its space's) asked of the page's relay's mirror over HTTP at once, so
+ * its envelopes are here when the document's mirror seat first pulls (core/mirror/prefetch.ts).
+ * Undefined when the relay keeps no mirror.
+ */
+export function firstSight(link: DocLink | undefined): MirrorPrefetch | undefined {
+  if (relayInfoInPage()?.mirror !== true) return undefined
+  const reader = new MirrorClient(httpExchange(MIRROR_HTTP_PATH), { timeoutMs: MIRROR_TIMEOUT_MS })
+  const prefetch = new MirrorPrefetch(reader)
+  const key = linkKeyBytes(link?.key)
+  if (link === undefined || key === undefined) return prefetch
+  const roster = linkKeyBytes(link.roster)
+  prefetch.start(link.docId, key, roster)
+  const spaceKey = linkKeyBytes(link.spaceKey)
+  if (link.space !== undefined && spaceKey !== undefined)
+    prefetch.start(link.space, spaceKey, roster)
+  return prefetch
 }
 
 /** The relay's address as this page reaches it: same host and port, WebSockets. */
@@ -167,6 +194,8 @@ export interface BrowserPeerOptions {
   storage: StorageAdapter
   bus: TabBus
   relay: RelayInfo
+  /** the link's document, asked of the mirror over HTTP as the page began (firstSight) */
+  prefetch?: MirrorPrefetch
 }
 
 export async function createBrowserPeer(opts: BrowserPeerOptions): Promise<OrreryPeer> {
@@ -203,7 +232,13 @@ export async function createBrowserPeer(opts: BrowserPeerOptions): Promise<Orrer
     // request that hangs (a stalled stream) is given up after 20 s and tried again, so a page
     // does not wait a minute for a document (a page of envelopes is at most 8 MiB)
     ...(opts.relay.mirror
-      ? { mirror: { address: relayAddress(opts.relay), timeoutMs: MIRROR_TIMEOUT_MS } }
+      ? {
+          mirror: {
+            address: relayAddress(opts.relay),
+            timeoutMs: MIRROR_TIMEOUT_MS,
+            ...(opts.prefetch === undefined ? {} : { prefetch: opts.prefetch }),
+          },
+        }
       : {}),
   })
 }

@@ -33,6 +33,7 @@ import { OtherVersions } from './other-versions'
 import { VERSIONS, versionTable, type VersionTable } from './wire/versions'
 import { MirrorClient } from './mirror/client'
 import { MirrorSync, type MirrorSyncOptions } from './mirror/mirror-sync'
+import type { MirrorPrefetch } from './mirror/prefetch'
 import { RosterKeeper } from './mirror/roster-keeper'
 
 /** a transport as createLibp2p takes it (`webSockets()`, `memory()` …) */
@@ -72,6 +73,8 @@ export interface PeerMirrorOptions extends Omit<
   address: PeerId | Multiaddr | Multiaddr[]
   /** one request's budget (ms) */
   timeoutMs?: number
+  /** reads the page started before the network was up (a link's document): the first pulls */
+  prefetch?: MirrorPrefetch
 }
 
 /** The services of a peer's libp2p node (`node.services`). */
@@ -230,15 +233,15 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
   let mirror: MirrorSync | undefined
   let rosters: RosterKeeper | undefined
   if (opts.mirror !== undefined) {
-    const { address, timeoutMs, ...timing } = opts.mirror
-    const client = new MirrorClient(node, address, timeoutMs === undefined ? {} : { timeoutMs })
+    const { address, timeoutMs, prefetch, ...timing } = opts.mirror
+    const client = MirrorClient.dial(node, address, timeoutMs === undefined ? {} : { timeoutMs })
     const sp = spaces
     mirror = new MirrorSync({
       ...timing,
       repo,
       storage: opts.storage,
       identity: () => loaded,
-      client,
+      client: prefetch?.over(client) ?? client,
       place: (id) => sp.mirrorPlace(id),
     })
     rosters = new RosterKeeper({ spaces: sp, identity: () => loaded, client })

@@ -31,6 +31,17 @@ import {
   type PageEntry,
 } from './protocol'
 
+/**
+ * One request's bytes to the mirror and its answer's bytes back: over a libp2p stream
+ * (`streamExchange`), or over HTTP from the relay that served the page (http.ts). Never throws:
+ * a mirror out of reach, or too slow for `signal`, is PEER_UNREACHABLE.
+ */
+export type MirrorExchange = (
+  request: Uint8Array,
+  maxAnswer: number,
+  signal: AbortSignal,
+) => Promise<Result<Uint8Array, OrreryError>>
+
 /** What the client needs of a libp2p node. */
 export interface MirrorDialer {
   dialProtocol(
@@ -72,12 +83,20 @@ export class MirrorClient {
   private readonly maxEnvelopes: number
 
   constructor(
-    private readonly node: MirrorDialer,
-    private readonly mirror: PeerId | Multiaddr | Multiaddr[],
+    private readonly exchange: MirrorExchange,
     options: MirrorClientOptions = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     this.maxEnvelopes = options.maxEnvelopes ?? DEFAULT_MAX_ENVELOPES
+  }
+
+  /** A client of the mirror at `mirror`, one libp2p stream per request. */
+  static dial(
+    node: MirrorDialer,
+    mirror: PeerId | Multiaddr | Multiaddr[],
+    options: MirrorClientOptions = {},
+  ): MirrorClient {
+    return new MirrorClient(streamExchange(node, mirror), options)
   }
 
   /** Uploads one envelope (sealEnvelope's bytes). A retry of a stored one answers its index. */
@@ -201,31 +220,44 @@ export class MirrorClient {
     }
   }
 
-  /**
-   * One exchange: dial, send the request and close our end, read the one answer. The read
-   * starts before the request is sent, so an answer the mirror sends early (a refusal of a
-   * request it stopped reading) is heard even if our sending then fails.
-   */
+  /** One request and its answer, decoded; a refusal comes back as the mirror's error. */
   private async request(req: MirrorRequest, maxAnswer: number): Promise<Result<MirrorAnswer>> {
-    const signal = AbortSignal.timeout(this.timeoutMs)
-    let stream: Stream
-    try {
-      stream = await this.node.dialProtocol(this.mirror, MIRROR_PROTOCOL, { signal })
-    } catch (e) {
-      const why = signal.aborted ? `no stream within ${this.timeoutMs} ms` : describeError(e)
-      return err(new OrreryError('PEER_UNREACHABLE', `the mirror: ${why}`, { cause: e }))
-    }
-    const reading = readOne(stream, { maxMessage: maxAnswer, signal, remote: 'the mirror' })
-    await sendOne(stream, encodeMirrorRequest(req), signal)
-    const got = await reading
-    if (!got.ok) {
-      if (stream.status === 'open' || stream.status === 'closing') stream.abort(got.error)
-      return got
-    }
+    const got = await this.exchange(
+      encodeMirrorRequest(req),
+      maxAnswer,
+      AbortSignal.timeout(this.timeoutMs),
+    )
+    if (!got.ok) return got
     const answer = decodeMirrorAnswer(got.value)
     if (!answer.ok) return answer
     if (answer.value.type === 'error')
       return err(mirrorError(answer.value.code, answer.value.message))
     return ok(answer.value)
+  }
+}
+
+/**
+ * One exchange per libp2p stream: dial, send the request and close our end, read the one
+ * answer. The read starts before the request is sent, so an answer the mirror sends early (a
+ * refusal of a request it stopped reading) is heard even if our sending then fails.
+ */
+export function streamExchange(
+  node: MirrorDialer,
+  mirror: PeerId | Multiaddr | Multiaddr[],
+): MirrorExchange {
+  return async (request, maxAnswer, signal) => {
+    let stream: Stream
+    try {
+      stream = await node.dialProtocol(mirror, MIRROR_PROTOCOL, { signal })
+    } catch (e) {
+      const why = signal.aborted ? 'no stream in time' : describeError(e)
+      return err(new OrreryError('PEER_UNREACHABLE', `the mirror: ${why}`, { cause: e }))
+    }
+    const reading = readOne(stream, { maxMessage: maxAnswer, signal, remote: 'the mirror' })
+    await sendOne(stream, request, signal)
+    const got = await reading
+    if (!got.ok && (stream.status === 'open' || stream.status === 'closing'))
+      stream.abort(got.error)
+    return got
   }
 }
