@@ -4,7 +4,7 @@
  * its maker gone, edits made while the mirror was down go up once it is back, and what the mirror
  * gives is judged like a peer's changes (a reader's forged change goes nowhere).
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { generateIdentity } from '../src/core/identity'
 import { writeKeyFromPublic } from '../src/core/keys/write-key'
 import { mirrorDocTag, openEnvelope, sealEnvelope } from '../src/core/mirror/envelope'
@@ -144,6 +144,25 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     expect(hashes.sort()).toEqual(everything.hashes.sort()) // ...and every one of them
   })
 
+  it("a tab receiving a peer's burst does not look for changes of its own meanwhile", async () => {
+    const { node } = await startMirror()
+    const a = await peer() // the burst's author (no mirror)
+    const b = await peer({ mirror: { address: node.getMultiaddrs(), pullEveryMs: 60_000 } })
+    const id = (await a.repo.create()).id
+    await shareKeys(a, b, id)
+    const h = await b.repo.open(id)
+    await b.mirror?.syncNow(id) // its first (full) run
+    await b.node.dial(a.node.getMultiaddrs())
+    const looked = vi.spyOn(h, 'forMirror')
+    for (let i = 0; i < 200; i++) await a.state.set(`/${id}/n`, i)
+    await waitFor(async () => (await read(b, id, 'n')) === 199, 10_000, 'a to b')
+    await new Promise((r) => setTimeout(r, 1000)) // (an upload waits 250 ms for quiet)
+    expect(looked).not.toHaveBeenCalled()
+    // its own change goes up as before
+    await b.state.set(`/${id}/mine`, 1)
+    await waitFor(() => looked.mock.calls.length > 0, 10_000, 'b looks for its own')
+  })
+
   it('a change whose author has no mirror goes up from a tab that received it', async () => {
     const { node } = await startMirror()
     const author = await peer() // no mirror
@@ -178,6 +197,37 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     expect(a.mirror?.confirmation(id)?.heads).not.toEqual(a.repo.get(id)?.status().heads)
     a.mirror?.uploadNow()
     await mirrored(a, id) // long before the minute the delay would have taken
+  })
+
+  it('a burst of changes goes up in one batch once the document is quiet, or at the cap', async () => {
+    const { node } = await startMirror()
+    /** A tab writing a change every 20 ms for `ms`; the envelopes the mirror took meanwhile and after. */
+    async function burst(uploadDelayMs: number, uploadMaxDelayMs: number, ms: number) {
+      const a = await peer({
+        mirror: {
+          address: node.getMultiaddrs(),
+          uploadDelayMs,
+          uploadMaxDelayMs,
+          pullEveryMs: 60_000,
+        },
+      })
+      const id = (await a.repo.create()).id
+      await a.state.set(`/${id}/n`, -1)
+      await a.mirror?.syncNow(id)
+      await mirrored(a, id)
+      const before = node.services.mirror.stats().putsAccepted
+      const end = Date.now() + ms
+      for (let i = 0; Date.now() < end; i++) {
+        await a.state.set(`/${id}/n`, i)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      await mirrored(a, id)
+      return node.services.mirror.stats().putsAccepted - before
+    }
+    // never quiet for a second during 1.5 s: one upload, after the burst
+    expect(await burst(1000, 60_000, 1500)).toBe(1)
+    // a cap of 300 ms: the burst does not keep its changes from the mirror for long
+    expect(await burst(1000, 300, 1500)).toBeGreaterThanOrEqual(3)
   })
 
   it('edits made while the mirror is down go up when it is back', async () => {

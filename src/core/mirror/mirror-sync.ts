@@ -75,8 +75,10 @@ export interface MirrorSyncOptions {
   place?: (id: DocId) => MirrorPlace
   /** while a document is open the mirror is asked for news this often (ms) */
   pullEveryMs?: number
-  /** changes go up this long after the first of them, together (ms) */
+  /** changes go up once the document has been quiet this long, together (ms) */
   uploadDelayMs?: number
+  /** and at the latest this long after the first of them, however long the burst (ms) */
+  uploadMaxDelayMs?: number
   /** a log is compacted past this many envelopes or bytes after its last snapshot */
   snapshotAfter?: SnapshotLimits
   /** the first retry after a failed request (ms; doubling up to pullEveryMs) */
@@ -112,7 +114,8 @@ interface Kept {
 }
 
 const DEFAULT_PULL_EVERY_MS = 15_000
-const DEFAULT_UPLOAD_DELAY_MS = 500
+const DEFAULT_UPLOAD_DELAY_MS = 250
+const DEFAULT_UPLOAD_MAX_DELAY_MS = 750
 const DEFAULT_RETRY_MS = 500
 /** a document still loading is looked at again after this (ms) */
 const OPENING_POLL_MS = 20
@@ -238,6 +241,11 @@ class DocMirror implements SyncPeer {
   private seen: string[] | undefined
   /** changes from others arrived that the mirror may lack (since the last full run) */
   private othersPending = false
+  /** the first change not uploaded yet, and the last (ms since the epoch): see `settling` */
+  private burstFrom: number | undefined
+  private lastWake = 0
+  /** `uploadNow` asked for this run: it does not wait for the document to be quiet */
+  private hurry = false
 
   constructor(
     readonly id: DocId,
@@ -250,9 +258,32 @@ class DocMirror implements SyncPeer {
 
   sendInterest(): void {}
 
-  /** The document changed (here or from a peer): upload after a short delay. */
-  wake(): void {
-    this.soon(this.owner.opts.uploadDelayMs ?? DEFAULT_UPLOAD_DELAY_MS)
+  /**
+   * The document changed. Made here: upload once it is quiet for a moment. Only received (from
+   * a peer, another tab): their authors upload them; what they did not goes up with the next
+   * full run, so a tab receiving a burst does not spend its time looking for its own changes.
+   */
+  wake(_id?: DocId, madeHere = true): void {
+    if (!madeHere) {
+      this.othersPending = true
+      return
+    }
+    this.lastWake = Date.now()
+    this.burstFrom ??= this.lastWake
+    this.soon(Math.max(0, this.settling()))
+  }
+
+  /**
+   * How long an upload-only run should still wait: a burst of changes (typing, a script's
+   * writes) goes up in one batch once the document is quiet for `uploadDelayMs`, or
+   * `uploadMaxDelayMs` after its first change, so uploading does not compete with the burst.
+   */
+  private settling(): number {
+    if (this.burstFrom === undefined || this.hurry) return 0
+    const { uploadDelayMs = DEFAULT_UPLOAD_DELAY_MS, uploadMaxDelayMs } = this.owner.opts
+    const max = uploadMaxDelayMs ?? Math.max(uploadDelayMs, DEFAULT_UPLOAD_MAX_DELAY_MS)
+    const now = Date.now()
+    return Math.min(this.lastWake + uploadDelayMs - now, this.burstFrom + max - now)
   }
 
   /** The document's rules refused what the mirror gave (admission cut this seat). */
@@ -267,6 +298,7 @@ class DocMirror implements SyncPeer {
   soon(ms: number, full = false, urgent = false): void {
     if (this.closed) return
     if (full) this.fullDue = true
+    if (urgent) this.hurry = true
     if (this.running !== undefined) {
       this.again = true
       this.urgent ||= urgent
@@ -342,7 +374,13 @@ class DocMirror implements SyncPeer {
     // every pullEveryMs, after a failure) pulls first, then uploads whatever the mirror still
     // lacks (changes this tab received that their authors did not upload)
     const full = this.fullDue || !this.answered || this.error !== undefined
+    if (!full) {
+      const wait = this.settling()
+      if (wait > 0) return void (this.nextIn = wait) // changes are still coming
+    }
     this.fullDue = false
+    this.hurry = false
+    this.burstFrom = undefined
     if (full) {
       this.lastFullAt = Date.now()
       const pulled = await this.pull(h, where, key, kept)

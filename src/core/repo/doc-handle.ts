@@ -54,6 +54,8 @@ export class DocHandle {
   readonly peers: PeerSync
   private readonly offGovernance: (() => void) | undefined
   private readonly tabs: TabInbox
+  /** a change was made (committed) here since peers were last woken: the mirror uploads it */
+  private madeHere = false
   private scheduled = false
   private unsynced: number
   private readonly rules: LocalRules
@@ -356,6 +358,7 @@ export class DocHandle {
     if (this.doc.pendingOps() === 0) return
     const hash = this.doc.commit()
     if (hash === null) return
+    this.madeHere = true
     this.setUnsynced(this.unsynced + 1)
     this.rules.sign(hash)
   }
@@ -410,10 +413,12 @@ export class DocHandle {
       if (this.doc.pendingOps() === 0 && this.stashed.length === 0) break
     }
     this.flushLocal()
+    const madeHere = this.madeHere
+    this.madeHere = false
     const heads = this.doc.getHeads()
     const changed = !sameHeads(this.flushedHeads, heads)
     this.flushedHeads = heads
-    for (const peer of changed ? this.peers.attached : replyTo) peer.wake(this.id)
+    for (const peer of changed ? this.peers.attached : replyTo) peer.wake(this.id, madeHere)
     // a peer that answered and now has everything of ours: nothing is waiting any more
     if (this.unsynced > 0)
       for (const peer of replyTo) if (this.peers.hasOurChanges(peer)) this.setUnsynced(0)

@@ -24,8 +24,11 @@ export interface SyncPeer {
   readonly mirror?: boolean
   /** shows the peer that we hold these documents' keys (once per document and key) */
   sendInterest(ids: readonly DocId[]): void
-  /** asks the session to pull a sync message for this document when it can send */
-  wake(docId: DocId): void
+  /**
+   * asks the session to pull a sync message for this document when it can send; `madeHere`:
+   * whether this tab made changes since the last wake (false: only received ones)
+   */
+  wake(docId: DocId, madeHere?: boolean): void
   /** the peer sent something invalid: close the session (logged), keep everything else */
   fault(error: OrreryError): void
 }
