@@ -66,6 +66,14 @@ async function shareLinkAway(
 
   const b = await openPeer(browser, link)
   await expectState(b.page, `/${doc}/secret`, canary)
+  // the page asked the relay's mirror over HTTP as it started, before libp2p was up
+  const reads = await b.page.evaluate(
+    () =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => new URL(e.name).pathname === '/orrery/mirror').length,
+  )
+  expect(reads).toBeGreaterThan(0)
   await expect.poll(() => stateKind(b.page, doc), { timeout: 30_000 }).toBe('mirrored')
   // the mirror holds the document's envelopes, never its text: not on disk, not in the relay's
   // logs (at debug), not anywhere in its memory

@@ -95,6 +95,7 @@ describe("the mirror's reads over HTTP", { timeout: 60_000 }, () => {
     const url = base + MIRROR_HTTP_PATH
     const garbage = await fetch(url, { method: 'POST', body: new Uint8Array([0xff, 1, 2]) })
     expect(garbage.status).toBe(200) // the error is the mirror's answer, as over a stream
+    expect(garbage.headers.get('access-control-allow-origin')).toBeNull() // no other origin reads it
     const asked = httpExchange(url)
     const raw = await asked(new Uint8Array([0xff, 1, 2]), 1000, AbortSignal.timeout(5000))
     expect(raw.ok).toBe(true)
