@@ -14,6 +14,7 @@ import { MirrorClient } from '../src/core/mirror/client'
 import { sealEnvelope } from '../src/core/mirror/envelope'
 import { httpExchange, MAX_MIRROR_HTTP_REQUEST, MIRROR_HTTP_PATH } from '../src/core/mirror/http'
 import { MirrorPrefetch } from '../src/core/mirror/prefetch'
+import { freeDocRosterId } from '../src/core/mirror/free-doc'
 import { encodeMirrorRequest } from '../src/core/mirror/protocol'
 import type { MirrorService } from '../relay/mirror/service'
 import { serveMirrorRead } from '../relay/mirror/http-reads'
@@ -174,7 +175,7 @@ describe("a link's first sight from the mirror", { timeout: 60_000 }, () => {
     const reader = overHttp(await mirrorRoute(node.services.mirror))
     const prefetch = new MirrorPrefetch(reader)
     const reads = vi.spyOn(MirrorClient.prototype, 'sinceAll')
-    prefetch.start(doc.id, doc.key)
+    prefetch.start(doc.id, doc.key, freeDocRosterId(doc.id, doc.key, doc.write.pub))
     const c = await opener(node, prefetch)
     await c.repo.setKey(doc.id, doc.key)
     await c.repo.setWriteKey(doc.id, doc.write)
@@ -201,7 +202,7 @@ describe("a link's first sight from the mirror", { timeout: 60_000 }, () => {
     const { node } = await startMirror()
     const doc = await onTheMirror(node)
     const prefetch = new MirrorPrefetch(overHttp(await mirrorRoute(undefined)))
-    prefetch.start(doc.id, doc.key)
+    prefetch.start(doc.id, doc.key, freeDocRosterId(doc.id, doc.key, doc.write.pub))
     const c = await opener(node, prefetch)
     await c.repo.setKey(doc.id, doc.key)
     await c.repo.setWriteKey(doc.id, doc.write)

@@ -6,17 +6,18 @@
  */
 import { describe, expect, it, vi } from 'vitest'
 import { generateIdentity } from '../src/core/identity'
-import { writeKeyFromPublic } from '../src/core/keys/write-key'
+import { writeKeyFromPublic, writeKeyFromSecret } from '../src/core/keys/write-key'
+import { randomKey } from '../src/core/keys/aead'
+import { freeDocEntry, freeDocRosterId } from '../src/core/mirror/free-doc'
 import { mirrorDocTag, openEnvelope, sealEnvelope } from '../src/core/mirror/envelope'
 import { changeHash } from '../src/core/chunks'
 import { MirrorClient } from '../src/core/mirror/client'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { applyLinkKeys, linkKeysOf } from '../src/core/link-keys'
 import { mirrorPeers, mirrored, read } from './mirror-peers'
-import { collectWarnings, shareKeys, waitFor } from './peers'
+import { shareKeys, waitFor } from './peers'
 
 const { peer, startMirror, viaMirror } = mirrorPeers()
-const logs = collectWarnings()
 
 describe('sync through a mirror', { timeout: 60_000 }, () => {
   it('two people never online together converge through the mirror alone', async () => {
@@ -81,39 +82,63 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     await waitFor(async () => (await read(c, doc, 'seen')) === true, 10_000, 'the link reads')
   })
 
-  it("a reader's forged change on the mirror is refused; the writer's content still arrives", async () => {
+  it("a reader's change is refused by the mirror itself: only a free document's writers upload", async () => {
     const { node } = await startMirror()
     const owner = await viaMirror(node)
     const id = (await owner.repo.create()).id
     await owner.state.set(`/${id}/title`, 'real')
     await mirrored(owner, id)
+    const key = owner.repo.keys.get(id)!
+    const writer = owner.repo.keys.writeKey(id)!.pub
     // a reader (read key, the writer's public key only) makes a change and uploads it itself
     const forger = await peer()
-    await forger.repo.setKey(id, owner.repo.keys.get(id)!)
+    await forger.repo.setKey(id, key)
     const h = await forger.repo.open(id)
     h.write(['title'], 'forged')
     h.flush()
     const forged = h.forMirror([], new Set(), false)
     if (forged === undefined || forged === 'signing') throw new Error('nothing to forge')
     const client = MirrorClient.dial(forger.node, node.getMultiaddrs(), { timeoutMs: 5000 })
-    const put = await client.put(
+    const roster = freeDocRosterId(id, key, writer)
+    const seal = (seq: number) =>
       sealEnvelope({
         docId: id,
-        readKey: owner.repo.keys.get(id)!,
+        readKey: key,
+        roster,
         epoch: 0,
         uploader: forger.identity,
-        seq: 1,
+        seq,
         changes: forged.envelopes[0]!,
-      }),
-    )
-    expect(put.ok).toBe(true) // the mirror cannot tell: it holds ciphertext
+      })
+    const before = node.services.mirror.stats().putsAccepted
+    const put = await client.put(seal(1))
+    expect(!put.ok && put.error.code).toBe('NOT_A_MEMBER')
+    // an admission it makes up is not the writer's: refused too
+    const fake = freeDocEntry(
+      id,
+      key,
+      writeKeyFromSecret(id, randomKey()),
+      forger.identity.publicKey,
+    )!
+    expect((await client.admit(fake.admission)).ok).toBe(false)
+    expect(!(await client.put(seal(2))).ok).toBe(true)
+    expect(node.services.mirror.stats().putsAccepted).toBe(before)
+    // a reader's own tab does not even try (no write secret: no way in), and reads the real text
     const reader = await viaMirror(node)
-    await reader.repo.setKey(id, owner.repo.keys.get(id)!)
-    await reader.repo.setWriteKey(id, writeKeyFromPublic(owner.repo.keys.writeKey(id)!.pub))
+    await reader.repo.setKey(id, key)
+    await reader.repo.setWriteKey(id, writeKeyFromPublic(writer))
     await reader.repo.open(id)
     await waitFor(async () => (await read(reader, id, 'title')) === 'real', 10_000, 'real content')
-    await waitFor(() => logs.some((l) => l.includes('not vouched for')), 5000, 'the refusal')
-    expect(await read(reader, id, 'title')).toBe('real')
+    await expect(reader.state.set(`/${id}/note`, 'x')).rejects.toThrow(/ask for an edit link/)
+    // while a second writer (an edit link) is let in on the secret and uploads
+    const editor = await viaMirror(node)
+    await editor.repo.setKey(id, key)
+    await editor.repo.setWriteKey(id, owner.repo.keys.writeKey(id)!)
+    await editor.repo.open(id)
+    await waitFor(async () => (await read(editor, id, 'title')) === 'real', 10_000, 'editor reads')
+    await editor.state.set(`/${id}/title`, 'edited')
+    await mirrored(editor, id)
+    await waitFor(async () => (await read(owner, id, 'title')) === 'edited', 10_000, 'owner reads')
   })
 
   it('a change goes up once: its author uploads it, the tabs that received it do not', async () => {
@@ -130,8 +155,9 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     await mirrored(a, id)
     await mirrored(b, id) // (b's full runs pulled a's changes: nothing of a's left to upload)
     const client = MirrorClient.dial(a.node, node.getMultiaddrs(), { timeoutMs: 5000 })
-    const tag = mirrorDocTag(id, a.repo.keys.get(id)!)
-    const all = await client.sinceAll(tag, 0)
+    const key = a.repo.keys.get(id)!
+    const roster = freeDocRosterId(id, key, a.repo.keys.writeKey(id)!.pub)
+    const all = await client.sinceAll(mirrorDocTag(id, key), 0, roster)
     if (!all.ok) throw all.error
     const hashes = all.value.flatMap((e) => {
       const opened = openEnvelope(e.envelope, id, a.repo.keys.get(id)!)

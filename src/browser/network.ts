@@ -24,6 +24,8 @@ import { linkKeyBytes } from '../core/link-keys'
 import { MirrorClient } from '../core/mirror/client'
 import { httpExchange, MIRROR_HTTP_PATH } from '../core/mirror/http'
 import { MirrorPrefetch } from '../core/mirror/prefetch'
+import { freeDocRosterId } from '../core/mirror/free-doc'
+import { writeKeyFromSecret } from '../core/keys/write-key'
 import type { DocLink } from './links'
 
 const log = createLogger('network')
@@ -92,12 +94,24 @@ export function firstSight(link: DocLink | undefined): MirrorPrefetch | undefine
   const prefetch = new MirrorPrefetch(reader)
   const key = linkKeyBytes(link?.key)
   if (link === undefined || key === undefined) return prefetch
-  const roster = linkKeyBytes(link.roster)
+  // a space's documents live in its list's log; a free one in its writer's (free-doc.ts)
+  const roster = link.space === undefined ? freeDocLog(link, key) : linkKeyBytes(link.roster)
   prefetch.start(link.docId, key, roster)
   const spaceKey = linkKeyBytes(link.spaceKey)
   if (link.space !== undefined && spaceKey !== undefined)
     prefetch.start(link.space, spaceKey, roster)
   return prefetch
+}
+
+function freeDocLog(link: DocLink, key: Uint8Array): Uint8Array | undefined {
+  const secret = linkKeyBytes(link.write)
+  const writer = secret === undefined ? linkKeyBytes(link.writer) : undefined
+  try {
+    const pub = secret === undefined ? writer : writeKeyFromSecret(link.docId, secret).pub
+    return pub === undefined ? undefined : freeDocRosterId(link.docId, key, pub)
+  } catch {
+    return undefined // (an id that does not parse: nothing is read early)
+  }
 }
 
 /** The relay's address as this page reaches it: same host and port, WebSockets. */

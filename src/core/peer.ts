@@ -16,6 +16,7 @@ import { mark, trace } from './timings'
 import { type Identity } from './identity'
 import { OrreryError } from './errors'
 import { Repo } from './repo/repo'
+import type { DocId } from './ids'
 import { Spaces } from './spaces/manager'
 import { Firewall, type FirewallConfig } from './firewall/firewall'
 import { StateApi } from './state'
@@ -34,6 +35,7 @@ import { VERSIONS, versionTable, type VersionTable } from './wire/versions'
 import { MirrorClient } from './mirror/client'
 import { MirrorSync, type MirrorSyncOptions } from './mirror/mirror-sync'
 import type { MirrorPrefetch } from './mirror/prefetch'
+import { freeDocEntry, freeDocRosterId } from './mirror/free-doc'
 import { RosterKeeper } from './mirror/roster-keeper'
 
 /** a transport as createLibp2p takes it (`webSockets()`, `memory()` …) */
@@ -242,11 +244,26 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
       storage: opts.storage,
       identity: () => loaded,
       client: prefetch?.over(client) ?? client,
-      place: (id) => sp.mirrorPlace(id),
+      // a space's document lives in its space's list's log, a free one in its writer's
+      place: (id) => sp.mirrorPlace(id) ?? freeDocPlace(repo, id),
+      freeDocEntry: (id, uploader) => {
+        const key = repo.keys.get(id)
+        const writer = repo.keys.writeKey(id)
+        if (key === undefined || writer === undefined || sp.spaceOfDoc(id) !== undefined) return
+        return freeDocEntry(id, key, writer, uploader)
+      },
     })
     rosters = new RosterKeeper({ spaces: sp, identity: () => loaded, client })
     mirror.start()
     rosters.start()
   }
   return new OrreryPeer(node, repo, opts.identity, firewall, spaces, versions, mirror, rosters)
+}
+
+/** A free document's log on the mirror: its writer's list (none without a writer key). */
+function freeDocPlace(repo: Repo, id: DocId): { roster: Uint8Array; epoch: number } | undefined {
+  const key = repo.keys.get(id)
+  const writer = repo.keys.writeKey(id)
+  if (key === undefined || writer === undefined) return undefined
+  return { roster: freeDocRosterId(id, key, writer.pub), epoch: 0 }
 }

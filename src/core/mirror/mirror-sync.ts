@@ -57,6 +57,7 @@ export interface MirrorTransport {
   put(envelope: Uint8Array): Promise<Result<PutAnswer>>
   sinceAll(docTag: Uint8Array, after: number, roster?: Uint8Array): Promise<Result<PageEntry[]>>
   admit(admission: Uint8Array): Promise<Result<void>>
+  putRoster(roster: Uint8Array): Promise<Result<void>>
 }
 
 /** Where a document lives on the mirror (Spaces.mirrorPlace). */
@@ -73,6 +74,14 @@ export interface MirrorSyncOptions {
    * 'unknown' while its space's id on the mirror is not known (it is not synced meanwhile)
    */
   place?: (id: DocId) => MirrorPlace
+  /**
+   * a free document's list and an admission of `uploader` to its log, made with the document's
+   * write secret (free-doc.ts); undefined where this tab holds none
+   */
+  freeDocEntry?: (
+    id: DocId,
+    uploader: Uint8Array,
+  ) => { roster: Uint8Array; admission: Uint8Array } | undefined
   /** while a document is open the mirror is asked for news this often (ms) */
   pullEveryMs?: number
   /** changes go up once the document has been quiet this long, together (ms) */
@@ -508,7 +517,7 @@ class DocMirror implements SyncPeer {
         // not on the space's list (yet): once, the invite's pass if this tab joined with one
         if (!answer.ok && answer.error.code === 'NOT_A_MEMBER' && !admitted) {
           admitted = true
-          const admit = await this.admit(where.roster)
+          const admit = await this.admit(where.roster, identity)
           if (admit?.ok === true) answer = await this.owner.opts.client.put(envelope)
         }
         // another tab of this profile took the number: the next one
@@ -540,17 +549,28 @@ class DocMirror implements SyncPeer {
     return { ok: true, value: undefined }
   }
 
-  /** Hands the mirror the admission kept at join for this member list, if there is one. */
-  private async admit(roster: Uint8Array): Promise<Result<void> | undefined> {
+  /**
+   * Hands the mirror the admission kept at join for this member list, if there is one; for a
+   * free document, its list and an admission made with its write secret (free-doc.ts).
+   */
+  private async admit(roster: Uint8Array, uploader: Identity): Promise<Result<void> | undefined> {
     if (roster.every((b) => b === 0)) return undefined
+    const { client, storage, freeDocEntry } = this.owner.opts
     let admission: Uint8Array | undefined
     try {
-      admission = await this.owner.opts.storage.load(['mirror-admission', bytesToHex(roster)])
+      admission = await storage.load(['mirror-admission', bytesToHex(roster)])
     } catch (e) {
       log.warn(`${this.id.slice(0, 6)}…: its admission unreadable: ${describeError(e)}`)
     }
+    const free = admission === undefined ? freeDocEntry?.(this.id, uploader.publicKey) : undefined
+    if (free !== undefined) {
+      // the first list the mirror gets is the one it keeps: a later one is refused, harmlessly
+      const listed = await client.putRoster(free.roster)
+      if (!listed.ok && listed.error.code === 'PEER_UNREACHABLE') return listed
+      admission = free.admission
+    }
     if (admission === undefined) return undefined
-    const done = await this.owner.opts.client.admit(admission)
+    const done = await client.admit(admission)
     if (done.ok) log.info(`${this.id.slice(0, 6)}…: admitted by the mirror on an invite`)
     else log.info(`${this.id.slice(0, 6)}…: the mirror refused the invite: ${done.error.message}`)
     return done

@@ -50,6 +50,7 @@ export class MirrorPrefetch {
     return {
       put: (envelope) => fallback.put(envelope),
       admit: (admission) => fallback.admit(admission),
+      putRoster: (roster) => fallback.putRoster(roster),
       sinceAll: async (docTag, after, roster = NO_ROSTER) => {
         const early = after === 0 ? this.take(docTag, roster) : undefined
         if (early !== undefined) {
