@@ -62,7 +62,7 @@ import { fileURLToPath } from 'node:url'
 import { makeBenchApp, seedApp, type BenchApp } from './app-bundle'
 import { appsRun } from './apps-run'
 import { describeSlow, DIAL_PAIRS, dialPairs } from './dial'
-import { closeLabsOnSignals, interrupted, Lab, within, type BenchPeer } from './lab'
+import { closeLabsOnSignals, interrupted, Lab, type BenchPeer } from './lab'
 import { measurer, type Measure } from './measure'
 import { addOnlineInterface } from './netns'
 import { community, microblogCid, newcomer } from './newcomer'
@@ -224,17 +224,18 @@ async function docsRun(
   return chromium
 }
 
-/** Until the relay's mirror acknowledged every change of `doc` that A has. */
+/**
+ * Until the relay's mirror acknowledged every change of `doc` that A has. (Polled from here:
+ * waitForFunction takes the promise an async predicate returns for a truthy answer at once.)
+ */
 async function untilMirrored(a: BenchPeer, doc: string): Promise<void> {
-  await within(
-    a.page.waitForFunction(
-      async (d) => (await window.orrery.docs.state(d))?.mirrored !== undefined,
-      doc,
-      { polling: 100, timeout: 120_000 },
-    ),
-    125_000,
-    'the mirror holds the W3 document',
-  )
+  const end = Date.now() + 120_000
+  const mirrored = (): Promise<boolean> =>
+    a.page.evaluate(async (d) => (await window.orrery.docs.state(d))?.mirrored !== undefined, doc)
+  while (!(await mirrored())) {
+    if (Date.now() > end) throw new Error(`the mirror does not hold ${doc} after 120 s`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }
 
 /** N1: A starts a community in the microblog and invites; a fresh peer N opens the link. */
