@@ -18,7 +18,8 @@ import { freeDocRosterId } from '../src/core/mirror/free-doc'
 import { encodeMirrorRequest } from '../src/core/mirror/protocol'
 import type { MirrorService } from '../relay/mirror/service'
 import { serveMirrorRead } from '../relay/mirror/http-reads'
-import { mirrorPeers, mirrored, read } from './mirror-peers'
+import { mirrorPeers, mirrored, read, type MirrorNode } from './mirror-peers'
+import type { OrreryPeer } from '../src/core/peer'
 import { newMirrorDoc } from './mirror-doc'
 import { waitFor } from './peers'
 
@@ -150,7 +151,7 @@ describe("the mirror's reads over HTTP", { timeout: 60_000 }, () => {
 
 describe("a link's first sight from the mirror", { timeout: 60_000 }, () => {
   /** A document of 10 keys on the mirror, its maker gone; its id and keys. */
-  async function onTheMirror(node: Awaited<ReturnType<typeof startMirror>>['node']) {
+  async function onTheMirror(node: MirrorNode) {
     const a = await viaMirror(node)
     const id = (await a.repo.create()).id
     for (let i = 0; i < 10; i++) await a.state.set(`/${id}/k${i}`, i)
@@ -161,12 +162,26 @@ describe("a link's first sight from the mirror", { timeout: 60_000 }, () => {
   }
 
   /** A fresh tab of the mirror whose first reads went through `prefetch`. */
-  async function opener(
-    node: Awaited<ReturnType<typeof startMirror>>['node'],
-    prefetch: MirrorPrefetch,
-  ) {
+  async function opener(node: MirrorNode, prefetch: MirrorPrefetch) {
     const address = node.getMultiaddrs()
     return peer({ mirror: { address, pullEveryMs: 200, retryMs: 50, timeoutMs: 5000, prefetch } })
+  }
+
+  type LinkedDoc = Awaited<ReturnType<typeof onTheMirror>>
+
+  async function openWithKeys(p: OrreryPeer, doc: LinkedDoc): Promise<void> {
+    await p.repo.setKey(doc.id, doc.key)
+    await p.repo.setWriteKey(doc.id, doc.write)
+    await p.repo.open(doc.id)
+  }
+
+  /** A fresh tab opening `doc` as its link would, asked for early through `prefetch`; once it shows it. */
+  async function linkOpened(node: MirrorNode, doc: LinkedDoc, prefetch: MirrorPrefetch) {
+    prefetch.start(doc.id, doc.key, freeDocRosterId(doc.id, doc.key, doc.write.pub))
+    const c = await opener(node, prefetch)
+    await openWithKeys(c, doc)
+    await waitFor(async () => (await read(c, doc.id, 'k9')) === 9, 10_000, 'the link shows it')
+    return c
   }
 
   it("the seat's first pull is the page's early read over HTTP; later pulls ask the mirror", async () => {
@@ -175,12 +190,7 @@ describe("a link's first sight from the mirror", { timeout: 60_000 }, () => {
     const reader = overHttp(await mirrorRoute(node.services.mirror))
     const prefetch = new MirrorPrefetch(reader)
     const reads = vi.spyOn(MirrorClient.prototype, 'sinceAll')
-    prefetch.start(doc.id, doc.key, freeDocRosterId(doc.id, doc.key, doc.write.pub))
-    const c = await opener(node, prefetch)
-    await c.repo.setKey(doc.id, doc.key)
-    await c.repo.setWriteKey(doc.id, doc.write)
-    await c.repo.open(doc.id)
-    await waitFor(async () => (await read(c, doc.id, 'k9')) === 9, 10_000, 'c reads')
+    const c = await linkOpened(node, doc, prefetch)
     // the first read from index 0 was the early one, over HTTP; libp2p's only from later on
     const p2pFromStart = reads.mock.calls.filter((args, i) => {
       return reads.mock.contexts[i] !== reader && args[1] === 0
@@ -189,9 +199,7 @@ describe("a link's first sight from the mirror", { timeout: 60_000 }, () => {
     expect(p2pFromStart).toEqual([])
     // a change made afterwards still arrives: the later pulls go to the mirror
     const b = await viaMirror(node)
-    await b.repo.setKey(doc.id, doc.key)
-    await b.repo.setWriteKey(doc.id, doc.write)
-    await b.repo.open(doc.id)
+    await openWithKeys(b, doc)
     await waitFor(async () => (await read(b, doc.id, 'k0')) === 0, 10_000, 'b reads')
     await b.state.set(`/${doc.id}/later`, 'yes')
     await mirrored(b, doc.id)
@@ -202,11 +210,6 @@ describe("a link's first sight from the mirror", { timeout: 60_000 }, () => {
     const { node } = await startMirror()
     const doc = await onTheMirror(node)
     const prefetch = new MirrorPrefetch(overHttp(await mirrorRoute(undefined)))
-    prefetch.start(doc.id, doc.key, freeDocRosterId(doc.id, doc.key, doc.write.pub))
-    const c = await opener(node, prefetch)
-    await c.repo.setKey(doc.id, doc.key)
-    await c.repo.setWriteKey(doc.id, doc.write)
-    await c.repo.open(doc.id)
-    await waitFor(async () => (await read(c, doc.id, 'k9')) === 9, 10_000, 'c reads')
+    await linkOpened(node, doc, prefetch) // (it waits for the document)
   })
 })

@@ -12,6 +12,9 @@ import { freeDocEntry, freeDocRosterId } from '../src/core/mirror/free-doc'
 import { mirrorDocTag, openEnvelope, sealEnvelope } from '../src/core/mirror/envelope'
 import { changeHash } from '../src/core/chunks'
 import { MirrorClient } from '../src/core/mirror/client'
+import { MirrorSync, type MirrorTransport } from '../src/core/mirror/mirror-sync'
+import { mirrorLogs } from '../src/core/peer'
+import { err, OrreryError } from '../src/core/errors'
 import { MemoryStorageAdapter } from '../src/core/storage/memory'
 import { applyLinkKeys, linkKeysOf } from '../src/core/link-keys'
 import { mirrorPeers, mirrored, read } from './mirror-peers'
@@ -254,6 +257,38 @@ describe('sync through a mirror', { timeout: 60_000 }, () => {
     expect(await burst(1000, 60_000, 1500)).toBe(1)
     // a cap of 300 ms: the burst does not keep its changes from the mirror for long
     expect(await burst(1000, 300, 1500)).toBeGreaterThanOrEqual(3)
+  })
+
+  it("a writer's way into a free document's log failing on the network is tried again soon", async () => {
+    const { node } = await startMirror()
+    const a = await peer() // its seat is made here, over a mirror that fails once
+    const id = (await a.repo.create()).id
+    await a.state.set(`/${id}/n`, 1)
+    const real = MirrorClient.dial(a.node, node.getMultiaddrs(), { timeoutMs: 5000 })
+    let failures = 1
+    const flaky: MirrorTransport = {
+      put: (e) => real.put(e),
+      sinceAll: (tag, after, roster) => real.sinceAll(tag, after, roster),
+      admit: (x) => real.admit(x),
+      putRoster: async (r) =>
+        failures-- > 0 ? err(new OrreryError('PEER_UNREACHABLE', 'cut')) : real.putRoster(r),
+    }
+    const sync = new MirrorSync({
+      repo: a.repo,
+      storage: new MemoryStorageAdapter(),
+      identity: () => a.identity,
+      client: flaky,
+      ...mirrorLogs(a.repo, a.spaces!),
+      pullEveryMs: 60_000, // (not "not listed" until the next full pull, a minute away)
+      retryMs: 50,
+    })
+    sync.start()
+    try {
+      await waitFor(() => sync.confirmation(id) !== undefined, 10_000, 'mirrored after a retry')
+      expect(failures).toBeLessThan(0)
+    } finally {
+      sync.stop()
+    }
   })
 
   it('edits made while the mirror is down go up when it is back', async () => {

@@ -244,14 +244,7 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
       storage: opts.storage,
       identity: () => loaded,
       client: prefetch?.over(client) ?? client,
-      // a space's document lives in its space's list's log, a free one in its writer's
-      place: (id) => sp.mirrorPlace(id) ?? freeDocPlace(repo, id),
-      freeDocEntry: (id, uploader) => {
-        const key = repo.keys.get(id)
-        const writer = repo.keys.writeKey(id)
-        if (key === undefined || writer === undefined || sp.spaceOfDoc(id) !== undefined) return
-        return freeDocEntry(id, key, writer, uploader)
-      },
+      ...mirrorLogs(repo, sp),
     })
     rosters = new RosterKeeper({ spaces: sp, identity: () => loaded, client })
     mirror.start()
@@ -260,10 +253,31 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
   return new OrreryPeer(node, repo, opts.identity, firewall, spaces, versions, mirror, rosters)
 }
 
-/** A free document's log on the mirror: its writer's list (none without a writer key). */
-function freeDocPlace(repo: Repo, id: DocId): { roster: Uint8Array; epoch: number } | undefined {
-  const key = repo.keys.get(id)
-  const writer = repo.keys.writeKey(id)
-  if (key === undefined || writer === undefined) return undefined
-  return { roster: freeDocRosterId(id, key, writer.pub), epoch: 0 }
+/**
+ * Where a tab's documents live on the mirror: a space's in its list's log, a free one in its
+ * writer's (none without a writer key), and the way into a free one's for its writers.
+ */
+export function mirrorLogs(
+  repo: Repo,
+  spaces: Spaces,
+): Pick<MirrorSyncOptions, 'place' | 'freeDocEntry'> {
+  const free = (id: DocId) => {
+    const key = repo.keys.get(id)
+    const writer = repo.keys.writeKey(id)
+    return key === undefined || writer === undefined || spaces.spaceOfDoc(id) !== undefined
+      ? undefined
+      : { key, writer }
+  }
+  return {
+    place: (id) => {
+      const inSpace = spaces.mirrorPlace(id)
+      if (inSpace !== undefined) return inSpace
+      const f = free(id)
+      return f && { roster: freeDocRosterId(id, f.key, f.writer.pub), epoch: 0 }
+    },
+    freeDocEntry: (id, uploader) => {
+      const f = free(id)
+      return f && freeDocEntry(id, f.key, f.writer, uploader)
+    },
+  }
 }

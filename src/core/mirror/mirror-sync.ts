@@ -519,6 +519,8 @@ class DocMirror implements SyncPeer {
           admitted = true
           const admit = await this.admit(where.roster, identity)
           if (admit?.ok === true) answer = await this.owner.opts.client.put(envelope)
+          // (the mirror out of reach: a failed run, tried again soon, not "not listed")
+          else if (admit?.error.code === 'PEER_UNREACHABLE') return admit
         }
         // another tab of this profile took the number: the next one
         if (answer.ok || answer.error.code !== 'PROTOCOL_VIOLATION') break
