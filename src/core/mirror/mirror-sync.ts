@@ -9,9 +9,10 @@
  *           its read key and handed to the document as a peer's changes would be: its own rules
  *           judge them (a change not signed by a member, or not vouched for by the writer, is
  *           refused); an envelope that does not open (a forgery, another key) is skipped
- *   upload  the changes the mirror does not hold (batch.ts), after every change here (made or
- *           received: the document wakes its peers, this one too) and a short delay; what the
- *           mirror acknowledged is kept, so edits made offline or before a reload go up later
+ *   upload  the changes the mirror does not hold (batch.ts): this tab's own once the document
+ *           has been quiet a moment after a change made here (the document wakes its peers, this
+ *           one too), others' with the next full run; what the mirror acknowledged is kept, so
+ *           edits made offline or before a reload go up later
  * A document of a space lives in the log its space's member list names (roster.ts): the mirror
  * takes envelopes there from the list's members only. A newcomer the list does not name yet is
  * let in on its invite's pass (kept at join, `['mirror-admission', roster]`) when the mirror
