@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile [-- --shell] [-- --rounds N]`: where a W1 round trip's time goes. Two
+ * `npm run bench:profile [-- --shell] [-- --rounds N] [-- --no-mirror]`: where a W1 round trip's time goes. Two
  * headless peers (the real relay, the built app), W1's ping/pong, with the V8 sampling profiler
  * and the Performance domain on both renderers (CDP). Prints the CPU per round trip (both
  * renderers' TaskDuration / rounds), the p50/p95 round trip, and self time grouped by bundle
@@ -246,7 +246,12 @@ async function main(): Promise<void> {
   const n = at >= 0 ? Number(argv[at + 1]) : 500
   const sampleUs = 100
   closeLabsOnSignals()
-  const lab = await Lab.start()
+  // `--no-mirror`: a relay without its mirror (the tabs upload nothing), to see what it costs
+  const lab = await Lab.start(
+    undefined,
+    [],
+    argv.includes('--no-mirror') ? { ORRERY_MIRROR: '0' } : {},
+  )
   try {
     const [a, b] = await Promise.all([lab.peer('A'), lab.peer('B')])
     if (argv.includes('--trace'))
