@@ -168,3 +168,28 @@ export function shareLink(page: Page, doc: string): Promise<string> {
 export function linkKeys(page: Page, doc: string): Promise<LinkKeys> {
   return page.evaluate((d) => window.orrery.docs.linkKeys(d), doc)
 }
+
+/**
+ * A space made at `page` with one document holding `welcome`, and an invite (writer) that opens
+ * that document once the newcomer has joined.
+ */
+export async function spaceWithInvite(
+  page: Page,
+  name: string,
+  welcome: string,
+): Promise<{ space: string; doc: string; invite: string }> {
+  const { space, doc } = await page.evaluate(
+    async ({ name, welcome }) => {
+      const space = await window.orrery.spaces.create(name)
+      const doc = await window.orrery.spaces.createDoc(space)
+      await window.orrery.state.set(`/${doc}/welcome`, welcome)
+      return { space, doc }
+    },
+    { name, welcome },
+  )
+  const invite = await page.evaluate(
+    ({ space, doc }) => window.orrery.spaces.invite(space, 'writer', { open: { doc } }),
+    { space, doc },
+  )
+  return { space, doc, invite }
+}

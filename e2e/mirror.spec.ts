@@ -7,7 +7,15 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { Browser, Page } from '@playwright/test'
-import { expect, expectState, openPeer, RelayProcess, shareLink, test } from './fixtures'
+import {
+  expect,
+  expectState,
+  openPeer,
+  spaceWithInvite,
+  RelayProcess,
+  shareLink,
+  test,
+} from './fixtures'
 import { MIRROR_PROTOCOL } from '../src/core/mirror/protocol'
 
 const stateKind = (page: Page, doc: string): Promise<string | undefined> =>
@@ -119,16 +127,7 @@ test('an invite opened while every member is away completes the join through the
   relay,
 }) => {
   const a = await openPeer(browser, relay.url)
-  const { space, doc } = await a.page.evaluate(async () => {
-    const space = await window.orrery.spaces.create('night owls')
-    const doc = await window.orrery.spaces.createDoc(space)
-    await window.orrery.state.set(`/${doc}/welcome`, 'hello, whoever comes')
-    return { space, doc }
-  })
-  const invite = await a.page.evaluate(
-    ({ space, doc }) => window.orrery.spaces.invite(space, 'writer', { open: { doc } }),
-    { space, doc },
-  )
+  const { space, doc, invite } = await spaceWithInvite(a.page, 'night owls', 'hello, whoever comes')
   for (const id of [space, doc])
     await expect.poll(() => stateKind(a.page, id), { timeout: 30_000 }).toBe('mirrored')
   await a.page.close() // (its profile stays: the admin comes back below)

@@ -4,7 +4,7 @@
  * budget while honest peers keep syncing.
  */
 import type { Page } from '@playwright/test'
-import { expect, expectState, openPeer, stateOf, test } from './fixtures'
+import { expect, expectState, openPeer, spaceWithInvite, stateOf, test } from './fixtures'
 
 /** 'written', or the error code the write was refused with. */
 async function writeOutcome(page: Page, path: string, value: unknown): Promise<string | undefined> {
@@ -28,16 +28,7 @@ test('a newcomer signs up from an invite link, also while the inviter is away', 
   relay,
 }) => {
   const a = await openPeer(browser, relay.url)
-  const { space, doc } = await a.page.evaluate(async () => {
-    const space = await window.orrery.spaces.create('book club')
-    const doc = await window.orrery.spaces.createDoc(space)
-    await window.orrery.state.set(`/${doc}/welcome`, 'hello members')
-    return { space, doc }
-  })
-  const invite = await a.page.evaluate(
-    ({ space, doc }) => window.orrery.spaces.invite(space, 'writer', { open: { doc } }),
-    { space, doc },
-  )
+  const { space, doc, invite } = await spaceWithInvite(a.page, 'book club', 'hello members')
   expect(invite).toContain('#/join/')
 
   const b = await openPeer(browser, invite.replace(/^http:\/\/[^/]+/, relay.url))

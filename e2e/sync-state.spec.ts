@@ -13,6 +13,7 @@ import {
   openPeer,
   RelayProcess,
   shareLink,
+  spaceWithInvite,
   test,
   withoutMirror,
 } from './fixtures'
@@ -102,16 +103,8 @@ withoutMirror(
   'an invite opened while no member is online waits visibly and completes when one comes online',
   async ({ browser, relay }) => {
     const a = await openPeer(browser, relay.url)
-    const { space, doc } = await a.page.evaluate(async () => {
-      const space = await window.orrery.spaces.create('night owls')
-      const doc = await window.orrery.spaces.createDoc(space)
-      await window.orrery.state.set(`/${doc}/welcome`, 'hello members')
-      return { space, doc }
-    })
-    const invite = await a.page.evaluate(
-      ({ space, doc }) => window.orrery.spaces.invite(space, 'writer', { open: { doc } }),
-      { space, doc },
-    )
+
+    const { space, doc, invite } = await spaceWithInvite(a.page, 'night owls', 'hello members')
     await a.page.evaluate(() => window.orrery.state.flush())
     await a.page.close() // the only member goes away
 

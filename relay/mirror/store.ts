@@ -129,7 +129,9 @@ const fixed = (n: number): string => n.toString(16).padStart(16, '0')
 const encodeNum = (n: number): Uint8Array => Buffer.from(String(n))
 const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
 const eKey = (tag: string, index: number): string => `e!${tag}!${fixed(index)}`
-const uKey = (p: Pending): string => `u!${p.tag}!${p.uploader}!${fixed(p.seq)}`
+/** an envelope's retry record: its log, uploader (hex) and sequence number */
+const uKey = (tag: string, uploader: string, seq: number): string =>
+  `u!${tag}!${uploader}!${fixed(seq)}`
 /** a log's name: the document's tag, after its space's roster id if it has one */
 const logName = (docTag: Uint8Array, roster: Uint8Array): string =>
   equalBytes(roster, NO_ROSTER) ? hex(docTag) : hex(roster) + hex(docTag)
@@ -384,7 +386,7 @@ export class MirrorStore {
   private async decide(p: Pending, o: Overlay): Promise<void> {
     const pair = `${p.tag}!${p.uploader}`
     const last = o.seqs.get(pair) ?? (this.seqs.get(pair) as number)
-    const key = uKey(p)
+    const key = uKey(p.tag, p.uploader, p.seq)
     if (p.seq <= last) {
       const inBatch = o.written.get(key)
       if (inBatch !== undefined && equalBytes(inBatch.bytes, p.bytes)) {
@@ -468,7 +470,7 @@ export class MirrorStore {
       bytes += value.length
       // its retry record goes too (a retry of it is then refused as a replay)
       const h = parseEnvelope(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
-      if (h.ok) keys.push(`u!${p.tag}!${hex(h.value.header.uploader)}!${fixed(h.value.header.seq)}`)
+      if (h.ok) keys.push(uKey(p.tag, hex(h.value.header.uploader), h.value.header.seq))
     }
     return { keys, envelopes, bytes }
   }
