@@ -86,13 +86,14 @@ export function relayInfoInPage(): RelayInfo | undefined {
 /**
  * A link's document (and its space's) asked of the page's relay's mirror over HTTP at once, so
  * its envelopes are here when the document's mirror seat first pulls (core/mirror/prefetch.ts).
- * Undefined without a link's key, or when the relay keeps no mirror.
+ * Undefined when the relay keeps no mirror.
  */
 export function firstSight(link: DocLink | undefined): MirrorPrefetch | undefined {
-  const key = linkKeyBytes(link?.key)
-  if (link === undefined || key === undefined || relayInfoInPage()?.mirror !== true) return
+  if (relayInfoInPage()?.mirror !== true) return undefined
   const reader = new MirrorClient(httpExchange(MIRROR_HTTP_PATH), { timeoutMs: MIRROR_TIMEOUT_MS })
   const prefetch = new MirrorPrefetch(reader)
+  const key = linkKeyBytes(link?.key)
+  if (link === undefined || key === undefined) return prefetch
   // a space's documents live in its list's log; a free one in its writer's (free-doc.ts)
   const roster = link.space === undefined ? freeDocLog(link, key) : linkKeyBytes(link.roster)
   prefetch.start(link.docId, key, roster)
