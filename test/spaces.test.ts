@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { OrreryPeer } from '../src/core/peer'
 import type { Spaces } from '../src/core/spaces/manager'
+import { applyLinkKeys, linkKeysOf } from '../src/core/link-keys'
 import { connect, makePeer, openDoc, sleep, waitFor } from './peers'
 
 const running: OrreryPeer[] = []
@@ -138,6 +139,28 @@ describe('spaces', () => {
     await expect(spaces(a).follow('nonsense', doc)).rejects.toMatchObject({
       code: 'INVALID_DOC_ID',
     })
+  })
+
+  it('a document opened while its link is being applied waits for the link’s space', async () => {
+    const [a, reader, early] = [await peer(), await peer(), await peer()]
+    const space = await spaces(a).create('held')
+    const doc = await spaces(a).createDoc(space)
+    const keys = linkKeysOf(a.repo, spaces(a), doc)
+    expect(keys.space).toBe(space)
+    // the page's code opens the document (and writes) at once, while the link still applies
+    const applying = applyLinkKeys(reader.repo, spaces(reader), doc, keys)
+    const written = reader.state.set(`/${doc}/vandal`, 'was here')
+    const spaceDoc = reader.repo.open(space)
+    await applying
+    await expect(written).rejects.toMatchObject({ code: 'NOT_A_MEMBER' })
+    expect(reader.repo.get(doc)?.governed).toBe(true)
+    expect((await spaceDoc).governed).toBe(true)
+    // a document whose loading began before the link came is not silently left ungoverned
+    const opening = early.repo.open(doc)
+    await expect(applyLinkKeys(early.repo, spaces(early), doc, keys)).rejects.toMatchObject({
+      code: 'NOT_READY',
+    })
+    expect((await opening).governed).toBe(false)
   })
 
   it('an invite works while the inviter is away, through any member', async () => {

@@ -123,6 +123,16 @@ export function boot(report: BootReporter): BootStages {
     if (linked.space === undefined) open()
     else void keyed.then(open)
   }
+  // A link that comes later (pasted into the shell, typed in the address bar) applies as the
+  // hash changes, before any code of the page can open its document without its space's rules
+  // (the document's editor applies it too, and shows what went wrong).
+  addEventListener('hashchange', () => {
+    const later = parseDocLink(location.hash)
+    if (later?.space === undefined) return
+    applyLinkKeys(repo, spaces, later.docId, later).catch((e: unknown) =>
+      log.warn(`the link's keys: ${describeError(e)}`),
+    )
+  })
   const wasm = finished('wasm', loadAutomergeWeb())
   const local = wasm.then(() => ({ repo, db, bus, spaces }))
   const profile = finished('profile', loadOrCreateProfile(db))

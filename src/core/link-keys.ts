@@ -70,12 +70,24 @@ export function linkKeysOf(
  * Applies a link's keys. A link whose key differs from the one this profile holds for the
  * document is refused (WRONG_KEY): the profile keeps its key.
  */
-export async function applyLinkKeys(
+export function applyLinkKeys(
   repo: Repo,
   spaces: Spaces,
   docId: DocId,
   keys: LinkKeys,
 ): Promise<void> {
+  const applying = applyKeys(repo, spaces, docId, keys)
+  // A link naming a space: nothing opens the document, or the space's, before the space's rules
+  // apply (they are decided when a document loads). Held at once, before anything awaits: a
+  // caller that opens the document right after (the page's own code) finds it held.
+  if (keys.space !== undefined) {
+    repo.holdOpening(docId, applying)
+    repo.holdOpening(keys.space, applying)
+  }
+  return applying
+}
+
+async function applyKeys(repo: Repo, spaces: Spaces, docId: DocId, keys: LinkKeys): Promise<void> {
   if (keys.space !== undefined)
     await spaces.follow(keys.space, docId, linkKeyBytes(keys.spaceKey), linkKeyBytes(keys.roster))
   const key = linkKeyBytes(keys.key)

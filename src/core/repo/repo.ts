@@ -62,6 +62,10 @@ export class Repo {
   readonly equivocations: EquivocationLog
   private readonly handles = new Map<DocId, DocHandle>()
   private readonly opening = new Map<DocId, Promise<DocHandle>>()
+  /** what must settle before a document may load (a link's space and keys): see holdOpening */
+  private readonly holds = new Map<DocId, Promise<unknown>>()
+  /** documents loading past their holds: a hold placed now comes too late for them */
+  private readonly pastHolds = new Set<DocId>()
   private readonly meta: DocRecords
   private readonly peers = new Set<SyncPeer>()
   /** the read key of each document this tab holds one for */
@@ -121,7 +125,10 @@ export class Repo {
     }
     let p = this.opening.get(id)
     if (p === undefined) {
-      p = this.load(id).finally(() => this.opening.delete(id))
+      p = this.load(id).finally(() => {
+        this.opening.delete(id)
+        this.pastHolds.delete(id)
+      })
       this.opening.set(id, p)
       this.proofs.learn(id)
       this.events.emit('doc-opening', { id })
@@ -293,8 +300,40 @@ export class Repo {
     )
   }
 
+  /**
+   * Nothing loads the document until `until` settles (either way): a share link's space must
+   * govern the document before it loads, since its rules are decided then. A document already
+   * open, or loading past its holds, is not stopped: `openedPastHolds` tells the caller.
+   */
+  holdOpening(id: DocId, until: Promise<unknown>): void {
+    const settled = until.then(
+      () => undefined,
+      () => undefined,
+    )
+    const prev = this.holds.get(id)
+    const hold = prev === undefined ? settled : Promise.all([prev, settled])
+    this.holds.set(id, hold)
+    void hold.then(() => {
+      if (this.holds.get(id) === hold) this.holds.delete(id)
+    })
+  }
+
+  /** The document as open, or as it will be once a load that passed its holds ends. */
+  async openedPastHolds(id: DocId): Promise<DocHandle | undefined> {
+    const open = this.handles.get(id)
+    if (open !== undefined || !this.pastHolds.has(id)) return open
+    return this.opening.get(id)?.catch(() => undefined)
+  }
+
   private async load(id: DocId): Promise<DocHandle> {
     const store = new DocStore(this.opts.storage, id)
+    // (a hold placed while this waits is waited for too)
+    for (let hold = this.holds.get(id), last; hold !== undefined && hold !== last;) {
+      await hold
+      last = hold
+      hold = this.holds.get(id)
+    }
+    this.pastHolds.add(id)
     const governance = await this.opts.governance?.(id)
     const [{ doc, sigs }] = await Promise.all([loadReplica(store), this.meta.loaded])
     const existing = this.handles.get(id)

@@ -495,7 +495,7 @@ export class Spaces {
     if (current !== undefined)
       throw new OrreryError('SPACE_MISMATCH', `document ${docId} belongs to space ${current}`)
     for (const id of [docId, spaceId]) {
-      const open = this.opts.repo.get(id)
+      const open = await this.opts.repo.openedPastHolds(id)
       if (open !== undefined && !open.governed)
         throw new OrreryError(
           'NOT_READY',
