@@ -83,3 +83,28 @@ export function runScheduledWrites(): void {
   clearTimeout(writeTimer)
   runWrites()
 }
+
+/**
+ * Resolves in a task that yields to the page's own work: in Chromium a `scheduler.postTask` task
+ * of 'background' priority, which runs after the sync messages and edits queued meanwhile (at
+ * most `maxWaitMs` late, so a busy page never starves it); elsewhere the next macrotask. Work
+ * that may wait (the mirror's uploads and pulls) runs in steps between such hops, so no round
+ * trip of a live exchange waits behind a whole upload.
+ */
+export function backgroundTask(maxWaitMs = 100): Promise<void> {
+  return new Promise((resolve) => {
+    if (postTask === undefined) {
+      if (typeof g.setImmediate === 'function') g.setImmediate(resolve)
+      else setTimeout(resolve, 0)
+      return
+    }
+    const timer = setTimeout(resolve, maxWaitMs)
+    postTask(
+      () => {
+        clearTimeout(timer)
+        resolve()
+      },
+      { priority: 'background' },
+    ).catch(() => resolve())
+  })
+}

@@ -69,12 +69,13 @@ export function changesForMirror(
   const hashes: string[] = []
   let rest = 0
   for (const c of doc.getChanges(known)) {
-    const hash = changeHash(c)
-    if (hash === undefined || filter.sent?.has(hash) === true) continue
+    // others' changes first, by the actor in the header: only the changes kept are hashed
     if (filter.ownActor !== undefined && changeHeader(c)?.actor !== filter.ownActor) {
       rest++
       continue
     }
+    const hash = changeHash(c)
+    if (hash === undefined || filter.sent?.has(hash) === true) continue
     changes.push(c)
     hashes.push(hash)
   }
@@ -119,6 +120,55 @@ function chunkHeads(chunk: readonly Uint8Array[], hashes: readonly string[]): Se
   return new Set(hashes.filter((h) => !depended.has(h)))
 }
 
+/**
+ * What the mirror holds after a pull, as `have` is kept: hashes whose whole history is on the
+ * mirror. Those of `have` stay; a pulled change (in `accepted`: handed to the document and not
+ * refused) joins only when every change it depends on does (a snapshot's heads always do). An
+ * uploader sends its own changes without those of others they depend on (the others' authors
+ * upload those), so a pulled change may sit on a history the mirror lacks when its uploader left
+ * before its next full run; counting it would make this tab's next full upload skip that history
+ * too, and every reader of the log would wait forever for it.
+ */
+export function mirrorHolds(
+  doc: AutomergeDoc,
+  have: readonly string[],
+  opened: readonly OpenedEnvelope[],
+  accepted: ReadonlySet<string>,
+): string[] {
+  const complete = new Set<string>()
+  const pending = new Map<string, string[]>()
+  for (const e of opened) {
+    if (e.snapshot !== undefined) {
+      for (const h of e.snapshot.heads) if (accepted.has(bytesToHex(h))) complete.add(bytesToHex(h))
+      continue
+    }
+    for (const c of e.changes) {
+      const hash = changeHash(c.change)
+      if (hash !== undefined && accepted.has(hash))
+        pending.set(hash, changeHeader(c.change)?.deps ?? [])
+    }
+  }
+  if (pending.size > 0) {
+    // a change of the document is in `have`'s history unless it came after it
+    const missing = new Set(have.length === 0 ? [] : doc.getMissingDeps([...have]))
+    const known = have.filter((h) => !missing.has(h))
+    const after =
+      known.length === 0 ? undefined : new Set(doc.getChangesMeta(known).map((m) => m.hash))
+    const inHave = (d: string): boolean =>
+      after !== undefined && !after.has(d) && doc.getChangeMetaByHash(d) !== null
+    for (let grew = true; grew;) {
+      grew = false
+      for (const [hash, deps] of pending)
+        if (deps.every((d) => complete.has(d) || inHave(d))) {
+          complete.add(hash)
+          pending.delete(hash)
+          grew = true
+        }
+    }
+  }
+  return [...new Set([...have, ...complete])]
+}
+
 /** A document as a snapshot carries it. */
 export interface MirrorSnapshot {
   /** `save()`: one whole-document chunk */
@@ -145,6 +195,9 @@ export function fromEnvelopes(opened: readonly OpenedEnvelope[]): {
   const changes: Uint8Array[] = []
   const sigs: ChangeSignature[] = []
   const hashes: string[] = []
+  // one change may be in several envelopes (its author's, and a full upload of another member's
+  // that did not know the mirror had it): the batch carries it once
+  const taken = new Set<string>()
   for (const e of opened) {
     if (e.snapshot !== undefined) {
       sigs.push(...e.snapshot.signatures)
@@ -153,8 +206,10 @@ export function fromEnvelopes(opened: readonly OpenedEnvelope[]): {
       continue
     }
     for (const c of e.changes) {
-      changes.push(c.change)
       const hash = changeHash(c.change)
+      if (hash !== undefined && taken.has(hash)) continue
+      if (hash !== undefined) taken.add(hash)
+      changes.push(c.change)
       if (hash !== undefined) hashes.push(hash)
       if (hash !== undefined && c.author !== undefined && c.signature !== undefined)
         sigs.push({ hash: hexToBytes(hash), author: c.author, signature: c.signature })

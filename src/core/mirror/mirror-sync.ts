@@ -25,6 +25,8 @@
  */
 import { bytesToHex, fromUtf8, utf8 } from '../bytes'
 import { describeError, type OrreryError, type Result } from '../errors'
+import { equalBytes } from '../bytes'
+import { backgroundTask } from '../schedule'
 import type { Identity } from '../identity'
 import type { DocId } from '../ids'
 import { createLogger } from '../log'
@@ -46,6 +48,7 @@ import {
   mirrorDocTag,
   NO_ROSTER,
   openEnvelope,
+  parseEnvelope,
   sealEnvelope,
   type OpenedEnvelope,
 } from './envelope'
@@ -256,6 +259,12 @@ class DocMirror implements SyncPeer {
   private lastWake = 0
   /** `uploadNow` asked for this run: it does not wait for the document to be quiet */
   private hurry = false
+  /**
+   * the sequence numbers of the envelopes this seat put since its last pull: a pull skips them
+   * unopened (their changes are this tab's own), so a live exchange does not read back and
+   * verify every envelope it sent
+   */
+  private readonly ownSeqs = new Set<number>()
 
   constructor(
     readonly id: DocId,
@@ -388,19 +397,22 @@ class DocMirror implements SyncPeer {
       const wait = this.settling()
       if (wait > 0) return void (this.nextIn = wait) // changes are still coming
     }
+    // the first pull is what a person waits for; later runs step aside for the page's own work
+    // (the page going away: no step waits)
+    const patient = this.answered && !this.hurry
     this.fullDue = false
     this.hurry = false
     this.burstFrom = undefined
     if (full) {
       this.lastFullAt = Date.now()
-      const pulled = await this.pull(h, where, key, kept)
+      const pulled = await this.pull(h, where, key, kept, patient)
       if (!pulled.ok) return failed(pulled.error)
       if (!this.answered) {
         this.answered = true
         this.owner.changed(this.id)
       }
     }
-    const pushed = await this.upload(h, where, key, kept, full)
+    const pushed = await this.upload(h, where, key, kept, full, patient)
     if (!pushed.ok) return failed(pushed.error)
     if (full) await this.compact(h, where, key, kept)
     this.error = undefined
@@ -435,24 +447,49 @@ class DocMirror implements SyncPeer {
   }
 
   /** Everything the mirror holds since the last index read, judged by the document. */
-  private async pull(h: DocHandle, where: Log, key: Uint8Array, kept: Kept): Promise<Result<void>> {
+  private async pull(
+    h: DocHandle,
+    where: Log,
+    key: Uint8Array,
+    kept: Kept,
+    patient: boolean,
+  ): Promise<Result<void>> {
     const page = await this.owner.opts.client.sinceAll(where.tag, kept.after, where.roster)
     if (!page.ok) return page
     if (page.value.length === 0) return { ok: true, value: undefined }
     const opened: OpenedEnvelope[] = []
     const each: (OpenedEnvelope | undefined)[] = []
+    const me = this.owner.opts.identity()?.publicKey
     for (const entry of page.value) {
+      if (me !== undefined && this.isOwn(entry.envelope, me)) {
+        each.push(undefined)
+        continue
+      }
+      if (patient) await backgroundTask()
       const e = openEnvelope(entry.envelope, this.id, key)
       if (e.ok) opened.push(e.value)
       else log.warn(`${this.id.slice(0, 6)}…: envelope ${entry.index} skipped: ${e.error.message}`)
       each.push(e.ok ? e.value : undefined)
     }
+    this.ownSeqs.clear() // (what the pull passed does not come again)
     kept.tally = tally(kept.tally, page.value, each)
     const hashes = await this.give(h, opened)
     kept.after = (page.value.at(-1) as PageEntry).index
-    kept.have = [...new Set([...kept.have, ...hashes])]
+    if (!h.isClosed) kept.have = h.mirrorHolds(kept.have, opened, new Set(hashes))
     await this.save(kept)
     return { ok: true, value: undefined }
+  }
+
+  /** An envelope this seat put since its last pull (by its uploader and sequence number). */
+  private isOwn(envelope: Uint8Array, me: Uint8Array): boolean {
+    if (this.ownSeqs.size === 0) return false
+    const parsed = parseEnvelope(envelope)
+    return (
+      parsed.ok &&
+      parsed.value.header.covers === 0 &&
+      this.ownSeqs.has(parsed.value.header.seq) &&
+      equalBytes(parsed.value.header.uploader, me)
+    )
   }
 
   /**
@@ -488,7 +525,9 @@ class DocMirror implements SyncPeer {
     key: Uint8Array,
     kept: Kept,
     full: boolean,
+    patient: boolean,
   ): Promise<Result<void>> {
+    if (patient) await backgroundTask()
     const identity = this.owner.opts.identity()
     if (identity === undefined) return { ok: true, value: undefined }
     // not on the space's list (a share link's reader, a newcomer not listed yet): no upload
@@ -505,13 +544,15 @@ class DocMirror implements SyncPeer {
     for (const changes of up.envelopes) {
       let answer: Result<PutAnswer> | undefined
       for (let attempt = 0; attempt < 3; attempt++) {
+        if (patient) await backgroundTask()
+        const seq = this.owner.nextSeq(tagHex)
         const envelope = sealEnvelope({
           docId: this.id,
           readKey: key,
           roster: where.roster,
           epoch: where.epoch,
           uploader: identity,
-          seq: this.owner.nextSeq(tagHex),
+          seq,
           changes,
         })
         answer = await this.owner.opts.client.put(envelope)
@@ -523,6 +564,7 @@ class DocMirror implements SyncPeer {
           // (the mirror out of reach: a failed run, tried again soon, not "not listed")
           else if (admit?.error.code === 'PEER_UNREACHABLE') return admit
         }
+        if (answer.ok) this.ownSeqs.add(seq)
         // another tab of this profile took the number: the next one
         if (answer.ok || answer.error.code !== 'PROTOCOL_VIOLATION') break
       }

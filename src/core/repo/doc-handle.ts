@@ -31,8 +31,10 @@ import type { Confirmation, PeerSyncFacts } from './doc-state'
 import { LocalRules } from './local-rules'
 import { PeerSync } from './peer-sync'
 import { actorsSignedBy } from './sigs'
+import type { OpenedEnvelope } from '../mirror/envelope'
 import {
   changesForMirror,
+  mirrorHolds,
   snapshotOf,
   type MirrorSnapshot,
   type MirrorUpload,
@@ -268,6 +270,15 @@ export class DocHandle {
       { sigs: this.ctx.sigs, writeKey: this.ctx.writes?.key() },
       { sent, ...(own ? { ownActor: this.doc.getActorId() } : {}) },
     )
+  }
+
+  /** What the mirror holds after a pull (mirror/batch.ts `mirrorHolds`). */
+  mirrorHolds(
+    have: readonly string[],
+    opened: readonly OpenedEnvelope[],
+    accepted: ReadonlySet<string>,
+  ): string[] {
+    return mirrorHolds(this.doc, have, opened, accepted)
   }
 
   /**

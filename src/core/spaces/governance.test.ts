@@ -89,6 +89,43 @@ describe('replaySpaceChanges', () => {
     )
     expect(r).toEqual({ ok: true, value: undefined })
   })
+
+  it('judges a change that comes twice once, and one the document has not at all', () => {
+    // regression: a mirror's log held the same changes in two members' envelopes; the second
+    // copy "did not apply" and the whole batch was refused, so a reader never got the space
+    const doc = spaceDoc()
+    const admin = change(doc, ada, (d) => d.put('_root', 'name', 'Renamed'))
+    const writer = change(admin.fork, wes, (d) => d.put(memberMap(d, wes.id), 'name', 'Wes'))
+    const twice = replaySpaceChanges(
+      doc,
+      [admin.incoming, writer.incoming, admin.incoming, writer.incoming],
+      [admin.bytes, writer.bytes, admin.bytes, writer.bytes],
+      SPACE,
+      NOW,
+    )
+    expect(twice).toEqual({ ok: true, value: undefined })
+    doc.applyChanges([admin.bytes])
+    const again = replaySpaceChanges(
+      doc,
+      [admin.incoming, writer.incoming],
+      [admin.bytes, writer.bytes],
+      SPACE,
+      NOW,
+    )
+    expect(again).toEqual({ ok: true, value: undefined })
+    // a duplicate is no way around the rules: the reader's escalation is still refused
+    const fresh = spaceDoc()
+    const esc = escalation(fresh)
+    const sneaky = replaySpaceChanges(
+      fresh,
+      [esc.admin.incoming, esc.reader.incoming, esc.reader.incoming],
+      [esc.admin.bytes, esc.reader.bytes, esc.reader.bytes],
+      SPACE,
+      NOW,
+    )
+    expect(sneaky.ok).toBe(false)
+    if (!sneaky.ok) expect(sneaky.error.code).toBe('NOT_ALLOWED')
+  })
 })
 
 describe('maxUses under concurrency', () => {

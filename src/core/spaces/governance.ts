@@ -106,7 +106,16 @@ export function replaySpaceChanges(
   if (!ordered.ok) return ordered
   const copy = doc.clone()
   try {
-    let pending = ordered.value.map((o) => ({ ...o, decoded: am().decodeChange(o.bytes) }))
+    // a change the space document has, or that came twice (a mirror's log may hold one change
+    // in several uploaders' envelopes), is judged once: applying it again changes nothing
+    const seen = new Set<string>()
+    let pending = ordered.value
+      .map((o) => ({ ...o, decoded: am().decodeChange(o.bytes) }))
+      .filter((p) => {
+        const again = seen.has(p.decoded.hash) || copy.getChangeByHash(p.decoded.hash) !== null
+        seen.add(p.decoded.hash)
+        return !again
+      })
     while (pending.length > 0) {
       const ready = pending.find((p) =>
         p.decoded.deps.every((d) => copy.getChangeByHash(d) !== null),
