@@ -59,7 +59,8 @@ function dirSize(dir: string): number {
 
 async function withStore<T>(f: (store: MirrorStore, dir: string) => Promise<T>): Promise<T> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-mirror-bench-'))
-  const store = await MirrorStore.open(dir)
+  // logs of no space (no member list to look up): the store's own write path
+  const store = await MirrorStore.open(dir, { openLogs: true })
   try {
     return await f(store, dir)
   } finally {
@@ -131,7 +132,7 @@ async function withMirror<T>(f: (mirror: MirrorNode) => Promise<T>): Promise<T> 
     transports: [memory()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { mirror: mirrorService({ dir }) },
+    services: { mirror: mirrorService({ dir, storeOptions: { openLogs: true } }) },
   })
   try {
     return await f(mirror)

@@ -53,7 +53,7 @@ const overHttp = (base: string) =>
 
 describe("the mirror's reads over HTTP", { timeout: 60_000 }, () => {
   it('answers a since as libp2p does, pages and all, and member lists', async () => {
-    const { node } = await startMirror()
+    const { node } = await startMirror(undefined, { openLogs: true }) // (a log of no space)
     const base = await mirrorRoute(node.services.mirror)
     const doc = newMirrorDoc()
     const uploader = generateIdentity()

@@ -7,6 +7,7 @@ import type { Libp2p } from 'libp2p'
 import type { DocId } from '../src/core/ids'
 import type { OrreryPeer } from '../src/core/peer'
 import { mirrorService, type MirrorService } from '../relay/mirror/service'
+import type { MirrorStoreOptions } from '../relay/mirror/store'
 import { memoryNode, testPeers, waitFor } from './peers'
 
 export type MirrorNode = Libp2p<{ mirror: MirrorService }>
@@ -24,10 +25,14 @@ export function mirrorPeers() {
     await Promise.all(nodes.splice(0).map(async (n) => n.stop()))
     for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
   })
-  async function startMirror(dir?: string): Promise<{ node: MirrorNode; dir: string }> {
+  async function startMirror(
+    dir?: string,
+    storeOptions?: MirrorStoreOptions,
+  ): Promise<{ node: MirrorNode; dir: string }> {
     dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-mirror-sync-'))
     if (!dirs.includes(dir)) dirs.push(dir)
-    const node: MirrorNode = await memoryNode('mirror', { mirror: mirrorService({ dir }) })
+    const mirror = mirrorService({ dir, ...(storeOptions ? { storeOptions } : {}) })
+    const node: MirrorNode = await memoryNode('mirror', { mirror })
     nodes.push(node)
     return { node, dir }
   }

@@ -44,7 +44,9 @@ type MirrorNode = Libp2p<{ mirror: MirrorService }>
 async function mirrorNode(init: Omit<MirrorServiceInit, 'dir' | 'store'> = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orrery-mirror-net-'))
   dirs.push(dir)
-  const node: MirrorNode = await memoryNode('mirror', { mirror: mirrorService({ dir, ...init }) })
+  const node: MirrorNode = await memoryNode('mirror', {
+    mirror: mirrorService({ dir, ...init, storeOptions: { openLogs: true, ...init.storeOptions } }),
+  })
   nodes.push(node)
   return { node, dir, service: node.services.mirror }
 }

@@ -115,7 +115,7 @@ describe('mirror compaction', () => {
 
   it('takes snapshots from writers and admins of a space only, each covering more', async () => {
     const s = newSpace()
-    const store = await withRoster(s)
+    const store = await withRoster(s, undefined, { openLogs: true })
     // a document of no space is never compacted
     const free = newMirrorDoc()
     for (const seq of [1, 2]) must(await store.put(seal(bob, seq, free)))

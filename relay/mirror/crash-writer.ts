@@ -19,7 +19,7 @@ if (dir === undefined) throw new Error('usage: crash-writer.ts <dir> [count]')
 const killAfter = process.argv[3] === undefined ? Infinity : Number(process.argv[3])
 let acked = 0
 
-const store = await MirrorStore.open(dir)
+const store = await MirrorStore.open(dir, { openLogs: true })
 const docId = newDocId()
 const readKey = randomKey()
 const uploaders = [generateIdentity(), generateIdentity()]

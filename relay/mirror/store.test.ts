@@ -7,7 +7,8 @@ import { MirrorStore, type MirrorStoreOptions, type PutResult } from './store'
 import { newMirrorDoc, type MirrorTestDoc } from '../../test/mirror-doc'
 import { tempStores } from './test-spaces'
 
-const { tmp, openStore } = tempStores()
+// (most cases here use logs of no space, which a store takes only when told to)
+const { tmp, openStore } = tempStores('orrery-mirror-', { openLogs: true })
 const children: ChildProcess[] = []
 // (registered after tempStores': runs before it, so no crash writer holds a directory removed)
 afterEach(() => {

@@ -71,6 +71,12 @@ export interface MirrorStoreOptions {
   maxBatchBytes?: number
   /** entries kept in each cache (documents, uploader pairs, uploader days) */
   cacheEntries?: number
+  /**
+   * take envelopes into logs that name no member list (NO_ROSTER: documents of no space made
+   * before write keys), from any uploader within the quotas. Off unless asked for: no tab of
+   * this version writes such a log, and one would let anyone fill the disk under fresh keys
+   */
+  openLogs?: boolean
 }
 
 export interface PutResult {
@@ -178,6 +184,7 @@ export class MirrorStore {
   private readonly maxBatchPuts: number
   private readonly maxBatchBytes: number
   private readonly cacheEntries: number
+  private readonly openLogs: boolean
 
   private constructor(
     private readonly db: Db,
@@ -189,6 +196,7 @@ export class MirrorStore {
     this.maxBatchPuts = options.maxBatchPuts ?? 1000
     this.maxBatchBytes = options.maxBatchBytes ?? 32 * 1024 * 1024
     this.cacheEntries = options.cacheEntries ?? 100_000
+    this.openLogs = options.openLogs === true
     this.rosters = new Rosters(db, this.verifier, this.now)
   }
 
@@ -231,6 +239,13 @@ export class MirrorStore {
     if (!this.verifier.verify(header.uploader, signed, signature, uploader))
       return refuse(new IdentityError('BAD_SIGNATURE', 'the uploader did not sign this envelope'))
     const roster = equalBytes(header.roster, NO_ROSTER) ? undefined : hex(header.roster)
+    if (roster === undefined && !this.openLogs)
+      return refuse(
+        new OrreryError(
+          'NOT_ALLOWED',
+          'this mirror takes no envelopes into a log without a member list (a document needs a write key or a space)',
+        ),
+      )
     if (roster !== undefined) {
       const role = await this.rosters.roleOf(roster, uploader)
       if (!role.ok) return refuse(role.error)

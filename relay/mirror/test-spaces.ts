@@ -17,7 +17,7 @@ import { newMirrorDoc, type MirrorTestDoc } from '../../test/mirror-doc'
 import { MirrorStore, type MirrorStoreOptions } from './store'
 
 /** `tmp` and `openStore`, cleaned up after each test of the file that calls this. */
-export function tempStores(prefix = 'orrery-mirror-') {
+export function tempStores(prefix = 'orrery-mirror-', defaults: MirrorStoreOptions = {}) {
   const dirs: string[] = []
   const open: MirrorStore[] = []
   afterEach(async () => {
@@ -30,7 +30,7 @@ export function tempStores(prefix = 'orrery-mirror-') {
     return d
   }
   async function openStore(dir = tmp(), options: MirrorStoreOptions = {}): Promise<MirrorStore> {
-    const store = await MirrorStore.open(dir, options)
+    const store = await MirrorStore.open(dir, { ...defaults, ...options })
     open.push(store)
     return store
   }

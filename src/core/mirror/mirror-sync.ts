@@ -533,6 +533,9 @@ class DocMirror implements SyncPeer {
     // not on the space's list (a share link's reader, a newcomer not listed yet): no upload
     // until the next full run asks again; the pulls go on
     if (this.notListed && !full) return { ok: true, value: undefined }
+    // a document with no member list (of no space, made before write keys): mirrors take no
+    // uploads into such a log; what is there is still read
+    if (where.roster.every((b) => b === 0)) return { ok: true, value: undefined }
     this.notListed = false
     // an own-changes run looks only at what came since the last run (cheap however long the
     // document's history since `have` grew); a full one at everything since `have`
