@@ -139,7 +139,8 @@ export function mirrorHolds(
   const pending = new Map<string, string[]>()
   for (const e of opened) {
     if (e.snapshot !== undefined) {
-      for (const h of e.snapshot.heads) if (accepted.has(bytesToHex(h))) complete.add(bytesToHex(h))
+      for (const hex of e.snapshot.heads.map((h) => bytesToHex(h)))
+        if (accepted.has(hex)) complete.add(hex)
       continue
     }
     for (const c of e.changes) {

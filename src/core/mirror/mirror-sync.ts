@@ -23,9 +23,8 @@
  * clock's milliseconds, or one more than the last, so two tabs of one profile rarely collide,
  * and a collision (PROTOCOL_VIOLATION) is retried with the next number.
  */
-import { bytesToHex, fromUtf8, utf8 } from '../bytes'
+import { bytesToHex, equalBytes, fromUtf8, utf8 } from '../bytes'
 import { describeError, type OrreryError, type Result } from '../errors'
-import { equalBytes } from '../bytes'
 import { backgroundTask } from '../schedule'
 import type { Identity } from '../identity'
 import type { DocId } from '../ids'

@@ -90,7 +90,7 @@ describe('replaySpaceChanges', () => {
     expect(r).toEqual({ ok: true, value: undefined })
   })
 
-  it('judges a change that comes twice once, and one the document has not at all', () => {
+  it('judges a change that comes twice, or that the document has already, once', () => {
     // regression: a mirror's log held the same changes in two members' envelopes; the second
     // copy "did not apply" and the whole batch was refused, so a reader never got the space
     const doc = spaceDoc()
