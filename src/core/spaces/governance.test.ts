@@ -44,6 +44,23 @@ const memberMap = (d: AutomergeDoc, did: string): string => {
   return (d.getWithType(members[1], did) as [string, string])[1]
 }
 
+/** ada (admin) renames the space; wes (writer), having seen it, names himself: both honest. */
+function honest(doc: AutomergeDoc) {
+  const admin = change(doc, ada, (d) => d.put('_root', 'name', 'Renamed'))
+  const writer = change(admin.fork, wes, (d) => d.put(memberMap(d, wes.id), 'name', 'Wes'))
+  return { admin, writer }
+}
+
+/** Replays changes into `doc` at NOW. */
+const replay = (doc: AutomergeDoc, ...cs: ReturnType<typeof change>[]) =>
+  replaySpaceChanges(
+    doc,
+    cs.map((c) => c.incoming),
+    cs.map((c) => c.bytes),
+    SPACE,
+    NOW,
+  )
+
 /** ada (admin) renames the space; rae (reader), having seen it, makes herself admin. */
 function escalation(doc: AutomergeDoc) {
   const admin = change(doc, ada, (d) => d.put('_root', 'name', 'Renamed'))
@@ -78,51 +95,22 @@ describe('replaySpaceChanges', () => {
 
   it('accepts honest changes in any arrival order', () => {
     const doc = spaceDoc()
-    const admin = change(doc, ada, (d) => d.put('_root', 'name', 'Renamed'))
-    const writer = change(admin.fork, wes, (d) => d.put(memberMap(d, wes.id), 'name', 'Wes'))
-    const r = replaySpaceChanges(
-      doc,
-      [writer.incoming, admin.incoming],
-      [writer.bytes, admin.bytes],
-      SPACE,
-      NOW,
-    )
-    expect(r).toEqual({ ok: true, value: undefined })
+    const { admin, writer } = honest(doc)
+    expect(replay(doc, writer, admin)).toEqual({ ok: true, value: undefined })
   })
 
   it('judges a change that comes twice, or that the document has already, once', () => {
     // regression: a mirror's log held the same changes in two members' envelopes; the second
     // copy "did not apply" and the whole batch was refused, so a reader never got the space
     const doc = spaceDoc()
-    const admin = change(doc, ada, (d) => d.put('_root', 'name', 'Renamed'))
-    const writer = change(admin.fork, wes, (d) => d.put(memberMap(d, wes.id), 'name', 'Wes'))
-    const twice = replaySpaceChanges(
-      doc,
-      [admin.incoming, writer.incoming, admin.incoming, writer.incoming],
-      [admin.bytes, writer.bytes, admin.bytes, writer.bytes],
-      SPACE,
-      NOW,
-    )
-    expect(twice).toEqual({ ok: true, value: undefined })
+    const { admin, writer } = honest(doc)
+    expect(replay(doc, admin, writer, admin, writer)).toEqual({ ok: true, value: undefined })
     doc.applyChanges([admin.bytes])
-    const again = replaySpaceChanges(
-      doc,
-      [admin.incoming, writer.incoming],
-      [admin.bytes, writer.bytes],
-      SPACE,
-      NOW,
-    )
-    expect(again).toEqual({ ok: true, value: undefined })
+    expect(replay(doc, admin, writer)).toEqual({ ok: true, value: undefined })
     // a duplicate is no way around the rules: the reader's escalation is still refused
     const fresh = spaceDoc()
-    const esc = escalation(fresh)
-    const sneaky = replaySpaceChanges(
-      fresh,
-      [esc.admin.incoming, esc.reader.incoming, esc.reader.incoming],
-      [esc.admin.bytes, esc.reader.bytes, esc.reader.bytes],
-      SPACE,
-      NOW,
-    )
+    const { admin: renamed, reader } = escalation(fresh)
+    const sneaky = replay(fresh, renamed, reader, reader)
     expect(sneaky.ok).toBe(false)
     if (!sneaky.ok) expect(sneaky.error.code).toBe('NOT_ALLOWED')
   })
