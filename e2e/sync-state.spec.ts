@@ -103,7 +103,6 @@ withoutMirror(
   'an invite opened while no member is online waits visibly and completes when one comes online',
   async ({ browser, relay }) => {
     const a = await openPeer(browser, relay.url)
-
     const { space, doc, invite } = await spaceWithInvite(a.page, 'night owls', 'hello members')
     await a.page.evaluate(() => window.orrery.state.flush())
     await a.page.close() // the only member goes away

@@ -422,7 +422,7 @@ class DocMirror implements SyncPeer {
   private async compact(h: DocHandle, where: Log, key: Uint8Array, kept: Kept): Promise<void> {
     const identity = this.owner.opts.identity()
     const limits = this.owner.opts.snapshotAfter ?? DEFAULT_SNAPSHOT_LIMITS
-    if (identity === undefined || this.compactRefused || where.roster.every((b) => b === 0)) return
+    if (identity === undefined || this.compactRefused || equalBytes(where.roster, NO_ROSTER)) return
     if (!due(kept.tally, limits)) return
     const done = await uploadSnapshot({
       handle: h,
@@ -526,15 +526,15 @@ class DocMirror implements SyncPeer {
     full: boolean,
     patient: boolean,
   ): Promise<Result<void>> {
+    // a document with no member list (of no space, made before write keys): mirrors take no
+    // uploads into such a log; what is there is still read
+    if (equalBytes(where.roster, NO_ROSTER)) return { ok: true, value: undefined }
     if (patient) await backgroundTask()
     const identity = this.owner.opts.identity()
     if (identity === undefined) return { ok: true, value: undefined }
     // not on the space's list (a share link's reader, a newcomer not listed yet): no upload
     // until the next full run asks again; the pulls go on
     if (this.notListed && !full) return { ok: true, value: undefined }
-    // a document with no member list (of no space, made before write keys): mirrors take no
-    // uploads into such a log; what is there is still read
-    if (where.roster.every((b) => b === 0)) return { ok: true, value: undefined }
     this.notListed = false
     // an own-changes run looks only at what came since the last run (cheap however long the
     // document's history since `have` grew); a full one at everything since `have`
@@ -601,7 +601,7 @@ class DocMirror implements SyncPeer {
    * free document, its list and an admission made with its write secret (free-doc.ts).
    */
   private async admit(roster: Uint8Array, uploader: Identity): Promise<Result<void> | undefined> {
-    if (roster.every((b) => b === 0)) return undefined
+    if (equalBytes(roster, NO_ROSTER)) return undefined
     const { client, storage, freeDocEntry } = this.owner.opts
     let admission: Uint8Array | undefined
     try {
