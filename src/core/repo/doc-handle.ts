@@ -40,6 +40,8 @@ import {
   type MirrorUpload,
 } from '../mirror/batch'
 import { TabInbox } from './tab-inbox'
+import { TextSession, type PatchGroup, type TextHost } from './doc-text'
+import { ensureText, findText, liftSpans, textOps, type TextOps } from '../text/rich-text'
 
 export type { DocHandleContext, DocHandleEvents, DocStatus }
 
@@ -64,7 +66,9 @@ export class DocHandle {
   /** heads at the end of the last flush: what "changed" is measured against */
   private flushedHeads: string[]
   /** patches taken out of Automerge before a read moved its diff cursor: the next flush's */
-  private stashed: Patch[] = []
+  private stashed: PatchGroup[] = []
+  /** editors of this document's rich text (doc-text.ts) */
+  private readonly texts = new Set<TextSession>()
   private closed = false
 
   constructor(
@@ -153,6 +157,56 @@ export class DocHandle {
       live = false
       unsubscribe()
     }
+  }
+
+  /**
+   * An editor's session on the rich text at `keys` (made on its first edit): it reads spans,
+   * edits, and hears every other change to the text (doc-text.ts).
+   */
+  openText(keys: readonly string[]): TextSession {
+    this.assertOpen()
+    if (this.doc.pendingOps() > 0 || this.scheduled) this.flush()
+    const session = new TextSession(this.textHost, keys)
+    this.texts.add(session)
+    return session
+  }
+
+  private readonly textHost: TextHost = {
+    settle: () => this.beforeRead(),
+    readSpans: (keys) => {
+      const obj = findText(this.doc, keys)
+      return obj === undefined ? [] : liftSpans(this.doc.spans(obj))
+    },
+    pending: () => this.stashed,
+    edit: (keys, origin, fn) => this.editText(keys, origin, fn),
+    closeSession: (session) => this.texts.delete(session),
+  }
+
+  /** One text edit as its own change, its patches taken now so its editor can tell them apart. */
+  private editText(
+    keys: readonly string[],
+    origin: TextSession,
+    fn: (ops: TextOps) => void,
+  ): Patch[] {
+    trace('write')
+    this.assertWritable(keys.slice(0, 1))
+    this.beforeRead()
+    try {
+      fn(textOps(this.doc, ensureText(this.doc, keys)))
+    } catch (e) {
+      // what `fn` did before it threw is committed too: the document never keeps unsigned edits
+      this.commitText(origin)
+      throw e
+    }
+    return this.commitText(origin)
+  }
+
+  private commitText(origin: TextSession): Patch[] {
+    this.commitLocal()
+    const patches = this.doc.diffIncremental()
+    if (patches.length > 0) this.stashed.push({ patches, origin })
+    this.schedule()
+    return patches
   }
 
   /** Resolves once every change made so far is on disk. */
@@ -321,6 +375,7 @@ export class DocHandle {
     this.flush()
     this.rules.releaseHeld() // signed when the document next opens (see LocalRules.signMissing)
     this.closed = true
+    this.texts.clear()
     this.offGovernance?.()
     this.peers.detachAll()
     this.store.close()
@@ -383,7 +438,7 @@ export class DocHandle {
     this.commitLocal()
     const patches = this.doc.diffIncremental()
     if (patches.length === 0) return
-    this.stashed.push(...patches)
+    this.stashed.push({ patches })
     this.schedule()
   }
 
@@ -408,18 +463,22 @@ export class DocHandle {
       this.flushLocal()
       const fromTabs = this.tabs.apply(this.doc)
       const fromPeers = this.peers.apply(replyTo)
-      let patches: Patch[]
+      let groups: PatchGroup[]
       if (round === 0 && wasEmpty && (fromTabs || fromPeers)) {
         // A whole document arrived into an empty one (a first sync): everything changed, and
         // diffing 10,000 keys only to learn that costs tens of milliseconds.
         this.doc.updateDiffCursor()
         this.stashed = []
-        patches = [{ action: 'put', path: [], value: {} } as unknown as Patch]
+        groups = [{ patches: [{ action: 'put', path: [], value: {} } as unknown as Patch] }]
       } else {
-        patches = [...this.stashed.splice(0), ...this.doc.diffIncremental()]
+        groups = [...this.stashed.splice(0), { patches: this.doc.diffIncremental() }]
       }
+      const patches = groups.length === 1 ? groups[0]!.patches : groups.flatMap((g) => g.patches)
       if (fromTabs || fromPeers) this.rules.repair(this.doc, patches)
-      if (patches.length > 0) this.subscribers.notify(patches)
+      if (patches.length > 0) {
+        this.subscribers.notify(patches)
+        for (const session of this.texts) session.deliver(groups)
+      }
       // subscribers may have written (pending, or stashed by a later subscriber's read)
       if (this.doc.pendingOps() === 0 && this.stashed.length === 0) break
     }
