@@ -11,6 +11,9 @@ test('the shell: status, a new document edited by hand, shared by link, connecti
   const doc = /#\/doc\/(\w+)/.exec(a.page.url())![1]!
 
   const editor = a.page.locator('orrery-doc-editor')
+  // a new document is a page (title and text); its keys and values are the developer view
+  await expect(editor.getByTestId('text-editor')).toBeVisible()
+  await editor.getByText('Developer view: keys and values').click()
   await editor.getByLabel('key').fill('todo/1')
   await editor.getByLabel('value').fill('{"title":"milk","done":false}')
   await editor.getByRole('button', { name: 'Set' }).click()
@@ -24,7 +27,10 @@ test('the shell: status, a new document edited by hand, shared by link, connecti
   await expect(editor.getByTestId('editor-error')).toContainText('holds a value')
 
   const b = await openPeer(browser, await shareLink(a.page, doc))
-  await expect(b.page.locator('orrery-doc-editor').getByTestId('doc-tree')).toContainText('milk')
+  const bEditor = b.page.locator('orrery-doc-editor')
+  await expect(bEditor.getByTestId('text-editor')).toBeVisible({ timeout: 45_000 })
+  await bEditor.getByText('Developer view: keys and values').click()
+  await expect(bEditor.getByTestId('doc-tree')).toContainText('milk')
   await b.page.locator('orrery-doc-editor [data-key="done"] button').click() // delete "done"
   await expect(editor.getByTestId('doc-tree')).not.toContainText('done')
   await expect(a.page.getByTestId('connections')).toContainText('direct webrtc')

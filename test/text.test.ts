@@ -78,6 +78,25 @@ describe('rich text in ProseMirror', () => {
     }
   })
 
+  it('two people typing at one place each keep their words whole (no letter-by-letter interleaving)', async () => {
+    const [a, b] = [await peer(), await peer()]
+    const id = (await a.repo.create()).id
+    const ea = editor(await openDoc(a, id))
+    ea.type('Agreed:')
+    const eb = editor(await openDoc(b, id))
+    await connect(a, b)
+    await waitFor(() => same(ea, eb), 5000, 'b has the line')
+    for (const e of [ea, eb]) e.dispatch(e.state.tr.setSelection(TextSelection.atEnd(e.doc)))
+    for (let i = 0; i < 8; i++) {
+      ea.type('a')
+      eb.type('b')
+      // each sees the other's letter arrive at its caret before typing the next
+      await waitFor(() => same(ea, eb), 5000, `round ${i}`)
+    }
+    expect(ea.text).toMatch(/aaaaaaaa/)
+    expect(ea.text).toMatch(/bbbbbbbb/)
+  })
+
   it('two peers typing at once in the same paragraph converge (each keystroke its own change)', async () => {
     const [a, b] = [await peer(), await peer()]
     const id = (await a.repo.create()).id

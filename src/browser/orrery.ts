@@ -16,6 +16,7 @@ import { applyLinkKeys, linkKeysOf, type LinkKeys, type LinkOptions } from '../c
 import { exportFile, exportPhrase, importIdentity } from '../core/identity'
 import type { InboxEntry, OutboxEntry } from '../core/outbox/store'
 import type { DocStatus } from '../core/repo/doc-handle'
+import type { TextSession } from '../core/repo/doc-text'
 import type { DocSyncState } from '../core/repo/doc-state'
 import { StateApi, type Unsubscribe } from '../core/state'
 import type { ViewCache } from '../core/storage/view-cache'
@@ -169,6 +170,33 @@ export class OrreryApi {
   readonly docs = {
     /** A new document, with a new read key (its share link carries it). */
     create: async (): Promise<string> => (await (await this.local()).repo.create()).id,
+    /**
+     * A new page: a document with a `title` and a rich `text` holding one empty paragraph, made
+     * here at once so that two people who start typing in it never each make a text of their
+     * own (one would hide the other's).
+     */
+    createPage: async (title = ''): Promise<string> => {
+      const handle = await (await this.local()).repo.create()
+      handle.write(['title'], title)
+      const text = handle.openText(['text'])
+      // its first paragraph is a block marker of its own: otherwise each writer who splits the
+      // first line makes one, and concurrent splits leave an empty paragraph behind
+      text.edit((ops) => ops.splitBlock(0, 'paragraph'))
+      text.close()
+      return handle.id
+    },
+    /**
+     * An editor's session on the rich text at `path` (keys) of a document: spans, edits as
+     * signed changes, and everyone else's changes as patches (src/core/repo/doc-text.ts). Close
+     * it when the editor goes.
+     */
+    text: async (id: string, path: readonly string[] = ['text']): Promise<TextSession> =>
+      (await (await this.local()).repo.open(id)).openText(path),
+    /** Whether this tab may change the document now (its link, its space role), and if not why. */
+    writable: async (id: string): Promise<{ ok: boolean; reason?: string }> => {
+      const refusal = (await (await this.local()).repo.open(id)).writeRefusal(['title'])
+      return refusal === undefined ? { ok: true } : { ok: false, reason: refusal.message }
+    },
     /**
      * Opens a document, with what its share link carries (`docs.linkKeys`): its read key (`key`),
      * and for a document of a space the space, whose rules then apply before it loads, as for a

@@ -6,6 +6,7 @@ import { describeDocState, type DocSyncState } from '../../core/repo/doc-state'
 import { formatPath } from '../../core/paths'
 import { api, shared, short } from './shared'
 import { docLinkHash, type LinkKeys } from '../links'
+import './text-editor'
 
 const sameKeys = (a: LinkKeys, b: LinkKeys | undefined): boolean =>
   b !== undefined &&
@@ -17,21 +18,37 @@ const sameKeys = (a: LinkKeys, b: LinkKeys | undefined): boolean =>
 /** entries of one object rendered before "show more" */
 const PAGE = 200
 
-/** A document's keys and values, live, with a form to set and buttons to delete. */
+/**
+ * A document: a page (its title and rich text, issue 20) when it has a `text`, and its keys and
+ * values, live, with a form to set and buttons to delete (the developer view, open for a document
+ * that is data rather than a page).
+ */
 export class OrreryDocEditor extends FrameElement {
   static override properties = {
     docId: { type: String, attribute: 'doc-id' },
     // compared by value: the shell passes a freshly parsed link on every render
     keys: { attribute: false, hasChanged: (a: LinkKeys, b?: LinkKeys) => !sameKeys(a, b) },
     value: { state: true },
+    pageTitle: { state: true },
+    devOpen: { state: true },
     status: { state: true },
     sync: { state: true },
     error: { state: true },
+    writable: { state: true },
   }
   declare docId: string
+  /** whether this tab may change the document, and why not */
+  declare writable: { ok: boolean; reason?: string } | undefined
   /** what the link carries: the read key, the space (its rules apply before the document opens) */
   declare keys: LinkKeys
+  /** the whole document, read only while the developer view is open */
   declare value: unknown
+  /** the page's title; a document with a title string is a page (docs.createPage makes one) */
+  declare pageTitle: string | undefined
+  /** the developer view, as the person set it (undefined: open for data, closed for a page) */
+  declare devOpen: boolean | undefined
+  /** stops the whole-document subscription */
+  private offTree: (() => void) | undefined
   declare status: DocStatus | undefined
   /** the document's sync state: what the tree shows while nothing of it is here */
   declare sync: DocSyncState | undefined
@@ -64,7 +81,10 @@ export class OrreryDocEditor extends FrameElement {
   private async watch(): Promise<void> {
     this.unwatch()
     this.value = undefined
+    this.pageTitle = undefined
+    this.devOpen = undefined
     this.sync = undefined
+    this.writable = undefined
     this.limits.clear()
     this.error = ''
     if (this.docId === '') return
@@ -80,14 +100,28 @@ export class OrreryDocEditor extends FrameElement {
       await opened
       if (docId !== this.docId) return // navigated away meanwhile
     }
+    const judge = (): void => {
+      api()
+        .docs.writable(docId)
+        .then((w) => docId === this.docId && (this.writable = w))
+        .catch(() => undefined)
+    }
     try {
-      // deferred: reading the whole document waits until the change has gone out to peers
-      const show = (v: unknown): void => void (this.value = v)
-      this.offs.push(api().state.subscribe(`/${this.docId}`, show, { deferred: true }))
+      // deferred: reading waits until the change has gone out to peers
+      const show = (t: unknown): void => {
+        this.pageTitle = typeof t === 'string' ? t : undefined
+        this.watchTree()
+      }
+      this.offs.push(api().state.subscribe(`/${this.docId}/title`, show, { deferred: true }))
     } catch (e) {
       this.error = e instanceof Error ? e.message : String(e)
       return
     }
+    this.offs.push(() => {
+      this.offTree?.()
+      this.offTree = undefined
+    })
+    this.watchTree()
     const refresh = (): void => {
       api()
         .docs.status(this.docId)
@@ -96,9 +130,14 @@ export class OrreryDocEditor extends FrameElement {
     }
     this.offs.push(api().events.on('doc', (s) => s.id === this.docId && (this.status = s)))
     this.offs.push(api().docs.onState(docId, (s) => (this.sync = s)))
-    const t = setInterval(refresh, 2000)
+    // a space's roles change while the page is open: asked again with the status
+    const t = setInterval(() => {
+      refresh()
+      judge()
+    }, 2000)
     this.offs.push(() => clearInterval(t))
     refresh()
+    judge()
   }
 
   static override styles = [
@@ -116,6 +155,21 @@ export class OrreryDocEditor extends FrameElement {
         padding: 0 6px;
         margin-left: 6px;
         font-size: 11px;
+      }
+      input.title {
+        font-size: 1.6em;
+        font-weight: 600;
+        border: none;
+        border-bottom: 1px solid #ddd;
+        width: 100%;
+        margin: 4px 0 8px;
+        padding: 4px 0;
+      }
+      summary {
+        cursor: pointer;
+        margin-top: 12px;
+        min-height: 44px;
+        line-height: 44px;
       }
       form {
         display: grid;
@@ -146,6 +200,41 @@ export class OrreryDocEditor extends FrameElement {
     } catch (err) {
       this.error = err instanceof Error ? err.message : String(err)
     }
+  }
+
+  private get treeOpen(): boolean {
+    return this.devOpen ?? this.pageTitle === undefined
+  }
+
+  /**
+   * Reads the whole document while the developer view is open, and only then: a page's text of
+   * 150,000 characters would otherwise be read again after every keystroke.
+   */
+  private watchTree(): void {
+    if (!this.treeOpen || this.docId === '') {
+      this.offTree?.()
+      this.offTree = undefined
+      this.value = undefined // never a stale tree when it opens again
+      return
+    }
+    if (this.offTree !== undefined) return
+    const show = (v: unknown): void => void (this.value = v)
+    this.offTree = api().state.subscribe(`/${this.docId}`, show, { deferred: true })
+  }
+
+  /** The person opens or closes the developer view (its summary clicked; not `toggle`, which
+   * also fires when a render opens or closes it). */
+  private toggleTree(e: Event): void {
+    e.preventDefault()
+    this.devOpen = !this.treeOpen
+    this.watchTree()
+  }
+
+  private setTitle(e: Event): void {
+    const title = (e.target as HTMLInputElement).value
+    api()
+      .state.set(`/${this.docId}/title`, title)
+      .catch((err: unknown) => (this.error = err instanceof Error ? err.message : String(err)))
   }
 
   private async deleteKey(keys: (string | number)[]): Promise<void> {
@@ -240,15 +329,36 @@ export class OrreryDocEditor extends FrameElement {
         <input readonly .value=${value} style="width:70%" aria-label=${aria} />
         <button @click=${() => void navigator.clipboard?.writeText(value)}>Copy ${label}</button>
       </p>`
+    const value = this.value
+    const page = this.pageTitle !== undefined
+    const title = this.pageTitle ?? ''
+    const absent = sync === undefined ? undefined : this.absent(sync)
+    const readOnly = this.writable !== undefined && !this.writable.ok
     return html`<section>
-      <h2>Document <code>${this.docId}</code></h2>
+      ${
+        page
+          ? html`<input
+              class="title"
+              data-testid="doc-title"
+              aria-label="title"
+              placeholder="Untitled"
+              .value=${title}
+              ?readonly=${readOnly}
+              @input=${(e: Event) => this.setTitle(e)}
+            />`
+          : html`<h2>Document <code>${this.docId}</code></h2>`
+      }
       ${row(link, viewLink === undefined ? 'link' : 'edit link', 'share link')}
       ${viewLink === undefined ? '' : row(viewLink, 'view-only link', 'view-only link')}
       ${
-        keys.writer !== undefined
+        keys.writer !== undefined || readOnly
           ? html`<p class="muted" data-testid="doc-read-only">
-              Read-only: this link lets you read this document, not change it. Ask for an edit link
-              to change it.
+              Read-only:
+              ${
+                keys.writer !== undefined
+                  ? 'this link lets you read this document, not change it. Ask for an edit link to change it.'
+                  : (this.writable?.reason ?? '')
+              }
             </p>`
           : ''
       }
@@ -265,23 +375,32 @@ export class OrreryDocEditor extends FrameElement {
                 ${s.saveError === undefined ? '' : html`<span class="error"> · ${s.saveError}</span>`}`
         }
       </p>
-      <div data-testid="doc-tree">
-        ${
-          // a cached view may come before the state; an empty one waits for it (never a bare {})
-          this.value === undefined || (sync === undefined && isEmpty(this.value))
-            ? html`<p class="muted">opening…</p>`
-            : ((sync === undefined ? undefined : this.absent(sync)) ?? this.tree(this.value, []))
-        }
-      </div>
-      <form @submit=${(e: Event) => void this.submit(e)}>
-        <input name="key" placeholder="key or path, e.g. todo/1" required aria-label="key" />
-        <input
-          name="value"
-          placeholder='value (JSON or text), e.g. {"done": false}'
-          aria-label="value"
-        />
-        <button class="primary">Set</button>
-      </form>
+      ${absent ?? ''}
+      ${page && absent === undefined ? html`<orrery-text-editor doc-id=${this.docId}></orrery-text-editor>` : ''}
+      <details ?open=${this.treeOpen} data-testid="developer-view">
+        <summary @click=${(e: Event) => this.toggleTree(e)}>
+          Developer view: keys and values
+        </summary>
+        <div data-testid="doc-tree">
+          ${
+            // a cached view may come before the state; an empty one waits for it (never a bare {})
+            value === undefined || (sync === undefined && isEmpty(value))
+              ? html`<p class="muted">opening…</p>`
+              : absent === undefined
+                ? this.tree(value, [])
+                : ''
+          }
+        </div>
+        <form @submit=${(e: Event) => void this.submit(e)}>
+          <input name="key" placeholder="key or path, e.g. todo/1" required aria-label="key" />
+          <input
+            name="value"
+            placeholder='value (JSON or text), e.g. {"done": false}'
+            aria-label="value"
+          />
+          <button class="primary">Set</button>
+        </form>
+      </details>
       ${this.error === '' ? '' : html`<p class="error" data-testid="editor-error">${this.error}</p>`}
     </section>`
   }

@@ -70,7 +70,7 @@ export class OrreryDocsList extends FrameElement {
   ]
 
   private async create(): Promise<void> {
-    location.hash = docLinkHash(await api().docs.create())
+    location.hash = docLinkHash(await api().docs.createPage())
   }
 
   private open(e: Event): void {
@@ -109,7 +109,14 @@ export class OrreryDocsList extends FrameElement {
         ${this.docs.map(
           (d) =>
             html`<li>
-              <a href="#/doc/${d.id}"><code>${d.id}</code></a>
+              <a href="#/doc/${d.id}" data-testid="doc-title-link"
+                >${
+                  d.title === undefined
+                    ? html`<code>${d.id}</code>`
+                    : html`${d.title === '' ? 'Untitled' : d.title}
+                        <span class="muted"><code>${short(d.id, 6)}</code></span>`
+                }</a
+              >
               <span class="muted" data-testid="doc-sync" data-waiting=${d.waiting}
                 >${this.line(d)}</span
               >

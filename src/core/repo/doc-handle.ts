@@ -171,7 +171,18 @@ export class DocHandle {
     return session
   }
 
+  /** Why this tab may not write under `rootKeys` now (NOT_A_MEMBER, READ_ONLY…), if it may not. */
+  writeRefusal(rootKeys: readonly string[]): Error | undefined {
+    try {
+      this.assertWritable(rootKeys)
+      return undefined
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e))
+    }
+  }
+
   private readonly textHost: TextHost = {
+    refusal: (keys) => this.writeRefusal(keys.slice(0, 1)),
     settle: () => this.beforeRead(),
     readSpans: (keys) => {
       const obj = findText(this.doc, keys)

@@ -27,6 +27,8 @@ export interface DocMeta {
   confirmedAt?: number
   confirmedWith?: string
   confirmedHeads?: string[]
+  /** the document's title (its top-level `title` string), for lists that show names, not ids */
+  title?: string
 }
 
 export class DocRecords {

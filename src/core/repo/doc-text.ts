@@ -35,6 +35,8 @@ export interface TextHost {
   /** runs `fn` on the text (made if missing) as one signed change; its patches */
   edit(keys: readonly string[], origin: TextSession, fn: (ops: TextOps) => void): Patch[]
   closeSession(session: TextSession): void
+  /** why this tab may not write the text at `keys` now, if it may not */
+  refusal(keys: readonly string[]): Error | undefined
 }
 
 export class TextSession {
@@ -64,6 +66,11 @@ export class TextSession {
    */
   edit(fn: (ops: TextOps) => void): TextEvent {
     return eventFor(this.host.edit(this.keys, this, fn), this.path)
+  }
+
+  /** Whether this tab may change the text now (a reader's editor is read-only). */
+  writable(): boolean {
+    return this.host.refusal(this.keys) === undefined
   }
 
   /** `listener` is told what other sessions, tabs and peers change, in order. */

@@ -14,7 +14,13 @@
  *   brought to the text by replacing only the range that differs.
  */
 import type { Node } from 'prosemirror-model'
-import { Plugin, PluginKey, type EditorState, type Transaction } from 'prosemirror-state'
+import {
+  Plugin,
+  PluginKey,
+  TextSelection,
+  type EditorState,
+  type Transaction,
+} from 'prosemirror-state'
 import type { Step } from 'prosemirror-transform'
 import type { SchemaAdapter } from '@automerge/prosemirror'
 import amToPm from '@automerge/prosemirror/dist/amToPm.js'
@@ -114,6 +120,7 @@ export class TextBinding {
         tr = this.resync(state)
       }
     }
+    keepCaret(tr, state)
     tr.setMeta(textSyncKey, 'elsewhere').setMeta('addToHistory', false)
     this.applying = true
     try {
@@ -195,6 +202,27 @@ function isTyping(step: Step, before: Node): boolean {
   return (
     content.childCount === 0 || (content.childCount === 1 && content.firstChild?.isText === true)
   )
+}
+
+/**
+ * Keeps the person's caret before text someone else inserted exactly where it stands (ProseMirror
+ * would move it after). Their next keystroke then follows their own last character, so two people
+ * typing at one place each keep their words whole instead of interleaving letter by letter.
+ */
+function keepCaret(tr: Transaction, before: EditorState): void {
+  const sel = before.selection
+  if (!(sel instanceof TextSelection) || !tr.docChanged) return
+  const map = (pos: number, assoc: number): number => tr.mapping.map(pos, assoc)
+  const [anchor, head] = sel.empty
+    ? [map(sel.anchor, -1), map(sel.head, -1)]
+    : sel.anchor < sel.head
+      ? [map(sel.anchor, 1), map(sel.head, -1)]
+      : [map(sel.anchor, -1), map(sel.head, 1)]
+  try {
+    tr.setSelection(TextSelection.create(tr.doc, anchor, head))
+  } catch {
+    // a position that no longer holds text: ProseMirror's own mapping stands
+  }
 }
 
 /** Replaces in `tr` only the part of `from` that differs from `to` (so the cursor stays put). */

@@ -124,6 +124,8 @@ export interface TextOps {
   charAt(index: number): string | undefined
   /** the text's spans now, lifted (see liftSpans) */
   spans(): Span[]
+  /** a block marker at `index` (a new paragraph, heading… starts there) */
+  splitBlock(index: number, type: string, attrs?: Record<string, string | number | boolean>): void
   /** rewrites the text to `spans` (block strings as ImmutableString), changing only what differs */
   updateSpans(spans: Span[], config?: UpdateSpansConfig): void
 }
@@ -146,6 +148,14 @@ export function textOps(doc: AutomergeDoc, obj: string): TextOps {
       return got[0] === 'str' ? String(got[1]) : '\ufffc'
     },
     spans: () => liftSpans(doc.spans(obj)),
+    splitBlock: (index, type, attrs = {}) =>
+      withScalarStrings(doc, () =>
+        doc.splitBlock(obj, index, {
+          type: new A.ImmutableString(type) as never,
+          parents: [],
+          attrs,
+        }),
+      ),
     updateSpans: (spans, config) =>
       withScalarStrings(doc, () => doc.updateSpans(obj, spans, config)),
   }

@@ -1,0 +1,133 @@
+/**
+ * Issue 20 in real Chromium: pages people write in. Three people type at once in one paragraph
+ * and converge to the same text and marks; a reload mid-typing keeps every acknowledged
+ * keystroke; a peer cut off from the others writes a paragraph that merges when the link heals;
+ * a reader's editor is read-only.
+ */
+import type { Page } from '@playwright/test'
+import { expect, openPeer, shareLink, test, untilReady } from './fixtures'
+
+const text = (page: Page) => page.getByTestId('text-editor')
+
+/** What a page's editor shows: its HTML (text and marks), for comparing editors. */
+const shown = (page: Page): Promise<string> => text(page).innerHTML()
+
+async function newPage(page: Page, title: string): Promise<string> {
+  await page.getByTestId('new-doc').click()
+  await expect(page).toHaveURL(/#\/doc\/\w+/)
+  await page.getByTestId('doc-title').fill(title)
+  await expect(text(page)).toBeVisible()
+  return /#\/doc\/(\w+)/.exec(page.url())![1]!
+}
+
+/** Puts the caret at the end of the editor's first paragraph. */
+async function caretAtEndOfFirst(page: Page): Promise<void> {
+  await text(page).locator('p, h1, h2').first().click()
+  await page.keyboard.press('End')
+}
+
+test('three people type at once in one paragraph and converge, marks included', async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, relay.url)
+  const doc = await newPage(a.page, 'Minutes')
+  await text(a.page).click()
+  await a.page.keyboard.type('Agreed:')
+  const link = await shareLink(a.page, doc)
+  const b = await openPeer(browser, link)
+  const c = await openPeer(browser, link)
+  for (const p of [b, c]) await expect(text(p.page)).toContainText('Agreed:', { timeout: 45_000 })
+  await expect(b.page.getByTestId('doc-title')).toHaveValue('Minutes')
+  await expect(a.page.getByTestId('doc-list')).toContainText('Minutes')
+
+  // all three type into the same paragraph at the same time
+  await Promise.all(
+    [a, b, c].map(async (p, i) => {
+      await caretAtEndOfFirst(p.page)
+      await p.page.keyboard.type(` ${'abc'[i]!.repeat(12)}`, { delay: 15 })
+    }),
+  )
+  // a bolds the first word (a mark, synced like any other edit)
+  await text(a.page).locator('p').first().dblclick({ position: { x: 5, y: 5 } })
+  await a.page.keyboard.press('Control+b')
+  await expect(text(a.page).locator('strong')).toHaveCount(1)
+  await expect
+    .poll(async () => new Set(await Promise.all([a, b, c].map((p) => shown(p.page)))).size, {
+      timeout: 30_000,
+    })
+    .toBe(1)
+  const final = await text(c.page).innerText()
+  for (const ch of ['a', 'b', 'c']) expect(final).toContain(ch.repeat(12))
+  await expect(text(c.page).locator('strong')).toHaveCount(1)
+
+  // a reload in the middle of typing keeps every keystroke that was taken
+  await caretAtEndOfFirst(b.page)
+  await b.page.keyboard.type(' kept')
+  await b.page.reload()
+  await untilReady(b.page)
+  await expect(text(b.page)).toContainText('kept')
+  await expect(text(a.page)).toContainText('kept', { timeout: 30_000 })
+})
+
+test('a peer cut off from the others writes a paragraph that merges when they meet again', async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, relay.url)
+  const doc = await newPage(a.page, 'Trip')
+  await text(a.page).click()
+  await a.page.keyboard.type('Day one')
+  const b = await openPeer(browser, await shareLink(a.page, doc))
+  await expect(text(b.page)).toContainText('Day one', { timeout: 45_000 })
+  const [ida, idb] = (await Promise.all(
+    [a, b].map((p) => p.page.evaluate(() => window.orrery.identity.id())),
+  )) as [string, string]
+  // each refuses the other: the link between them is cut
+  await a.page.evaluate((who) => window.orrery.firewall.deny(who), idb)
+  await b.page.evaluate((who) => window.orrery.firewall.deny(who), ida)
+  await caretAtEndOfFirst(a.page)
+  await a.page.keyboard.press('Enter')
+  await a.page.keyboard.type('Day two, from a')
+  await caretAtEndOfFirst(b.page)
+  await b.page.keyboard.press('Enter')
+  await b.page.keyboard.type('A paragraph b wrote alone')
+  await expect(text(a.page)).not.toContainText('b wrote alone')
+  // the link heals
+  await a.page.evaluate((who) => window.orrery.firewall.undeny(who), idb)
+  await b.page.evaluate((who) => window.orrery.firewall.undeny(who), ida)
+  for (const p of [a, b]) {
+    await expect(text(p.page)).toContainText('b wrote alone', { timeout: 45_000 })
+    await expect(text(p.page)).toContainText('Day two, from a')
+  }
+  await expect.poll(async () => (await shown(a.page)) === (await shown(b.page))).toBe(true)
+  await expect(text(a.page).locator('p')).toHaveCount(3)
+})
+
+test('a reader sees the text live and cannot type into it', async ({ browser, relay }) => {
+  const a = await openPeer(browser, relay.url)
+  const { doc, invite } = await a.page.evaluate(async () => {
+    const space = await window.orrery.spaces.create('notices')
+    const doc = await window.orrery.spaces.createDoc(space)
+    await window.orrery.state.set(`/${doc}/title`, 'Notice')
+    const t = await window.orrery.docs.text(doc)
+    t.edit((ops) => ops.splice(0, 0, 'Readers read this'))
+    t.close()
+    const invite = await window.orrery.spaces.invite(space, 'reader', { open: { doc } })
+    return { doc, invite }
+  })
+  const r = await openPeer(browser, invite.replace(/^http:\/\/[^/]+/, relay.url))
+  await r.page.getByTestId('join-name').fill('Rea')
+  await r.page.getByTestId('join-button').click()
+  await expect(r.page).toHaveURL(new RegExp(`#/doc/${doc}(\\?|$)`), { timeout: 30_000 })
+  await expect(text(r.page)).toContainText('Readers read this', { timeout: 45_000 })
+  await expect(text(r.page)).toHaveAttribute('contenteditable', 'false')
+  await expect(r.page.getByTestId('doc-read-only')).toBeVisible()
+  await expect(r.page.getByTestId('doc-title')).toHaveJSProperty('readOnly', true)
+  // what the writer types keeps arriving
+  await a.page.goto(`${relay.url}/#/doc/${doc}`)
+  await text(a.page).click()
+  await a.page.keyboard.press('End')
+  await a.page.keyboard.type(' and more')
+  await expect(text(r.page)).toContainText('Readers read this and more', { timeout: 30_000 })
+})

@@ -1,0 +1,223 @@
+/**
+ * A document's rich text in a ProseMirror editor (issue 20): a toolbar, the usual keys (Mod-B,
+ * Mod-I, Mod-`, Mod-Z, Enter and Tab in lists), bound to the document by TextBinding. Every edit
+ * is a signed change like any other write; a reader gets the text read-only.
+ */
+import { LitElement, html, css, type PropertyValues } from 'lit'
+import { baseKeymap, setBlockType, toggleMark, wrapIn } from 'prosemirror-commands'
+import { history, redo, undo } from 'prosemirror-history'
+import { keymap } from 'prosemirror-keymap'
+import type { MarkType, NodeType, Schema } from 'prosemirror-model'
+import { liftListItem, sinkListItem, splitListItem, wrapInList } from 'prosemirror-schema-list'
+import { EditorState, type Command } from 'prosemirror-state'
+import { EditorView } from 'prosemirror-view'
+import { TextBinding, textSyncKey } from '../../core/text/pm-binding'
+import { defineElement } from './define'
+import { api, shared } from './shared'
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+export class OrreryTextEditor extends LitElement {
+  static override properties = {
+    docId: { type: String, attribute: 'doc-id' },
+    error: { state: true },
+    writable: { state: true },
+    ready: { state: true },
+  }
+  declare docId: string
+  declare error: string
+  declare writable: boolean
+  declare ready: boolean
+  /** the keys of the text in the document */
+  path: string[] = ['text']
+  private view: EditorView | undefined
+  private binding: TextBinding | undefined
+  private mounting = 0
+
+  constructor() {
+    super()
+    this.docId = ''
+    this.error = ''
+    this.writable = false
+    this.ready = false
+  }
+
+  override updated(changed: PropertyValues): void {
+    if (changed.has('docId')) void this.mount()
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback()
+    this.unmount()
+  }
+
+  private unmount(): void {
+    this.view?.destroy()
+    this.binding?.close()
+    this.view = undefined
+    this.binding = undefined
+    this.ready = false
+  }
+
+  private async mount(): Promise<void> {
+    this.unmount()
+    const mine = ++this.mounting
+    if (this.docId === '') return
+    let session
+    try {
+      session = await api().docs.text(this.docId, this.path)
+    } catch (e) {
+      this.error = message(e)
+      return
+    }
+    if (mine !== this.mounting || !this.isConnected) {
+      session.close()
+      return
+    }
+    const binding = new TextBinding(session)
+    binding.onRefused = (e) => (this.error = message(e))
+    const place = this.renderRoot.querySelector('.pm') as HTMLElement
+    const schema = binding.schema
+    const view = new EditorView(place, {
+      state: EditorState.create({
+        schema,
+        doc: binding.doc(),
+        plugins: [binding.plugin, history(), keymap(keys(schema)), keymap(baseKeymap)],
+      }),
+      editable: () => session.writable(),
+      attributes: { 'data-testid': 'text-editor', 'aria-label': 'document text', role: 'textbox' },
+      dispatchTransaction: (tr) => {
+        view.updateState(view.state.apply(tr))
+        if (tr.docChanged && tr.getMeta(textSyncKey) === undefined) this.error = ''
+      },
+    })
+    binding.attach(view)
+    this.view = view
+    this.binding = binding
+    this.writable = session.writable()
+    this.ready = true
+  }
+
+  /** Runs a command on the editor (a toolbar button), keeping the focus in the text. */
+  private run(cmd: Command): void {
+    const view = this.view
+    if (view === undefined) return
+    cmd(view.state, view.dispatch, view)
+    view.focus()
+  }
+
+  private link(type: MarkType): void {
+    const href = prompt('Link to (https://…)')
+    if (href === null || href.trim() === '') return
+    this.run(toggleMark(type, { href: href.trim(), title: '' }))
+  }
+
+  static override styles = [
+    shared,
+    css`
+      .bar {
+        display: flex;
+        flex-wrap: wrap;
+        gap: 4px;
+        margin-bottom: 6px;
+      }
+      .bar button {
+        min-width: 36px;
+        min-height: 36px;
+      }
+      .ProseMirror {
+        position: relative;
+        word-wrap: break-word;
+        white-space: pre-wrap;
+        white-space: break-spaces;
+        font-variant-ligatures: none;
+        outline: none;
+        min-height: 12em;
+        padding: 8px 12px;
+        border: 1px solid #ccc;
+        border-radius: 6px;
+        line-height: 1.5;
+      }
+      .ProseMirror:focus {
+        border-color: #58f;
+      }
+      .ProseMirror[contenteditable='false'] {
+        background: #fafafa;
+      }
+      .ProseMirror pre {
+        white-space: pre-wrap;
+        background: #f4f4f4;
+        padding: 6px;
+      }
+      .ProseMirror li {
+        position: relative;
+      }
+      .ProseMirror-hideselection *::selection {
+        background: transparent;
+      }
+      .ProseMirror-selectednode {
+        outline: 2px solid #8cf;
+      }
+      .ProseMirror blockquote {
+        border-left: 3px solid #ccc;
+        margin-left: 0;
+        padding-left: 12px;
+        color: #555;
+      }
+    `,
+  ]
+
+  private toolbar(schema: Schema): unknown {
+    const { marks, nodes } = schema
+    const mark = (label: string, title: string, type: MarkType) =>
+      html`<button title=${title} aria-label=${title} @click=${() => this.run(toggleMark(type))}>
+        ${label}
+      </button>`
+    const block = (label: string, title: string, cmd: Command) =>
+      html`<button title=${title} aria-label=${title} @click=${() => this.run(cmd)}>
+        ${label}
+      </button>`
+    return html`<div class="bar" role="toolbar" aria-label="formatting">
+      ${mark('B', 'bold (Ctrl+B)', marks['strong'] as MarkType)}
+      ${mark('I', 'italic (Ctrl+I)', marks['em'] as MarkType)}
+      ${mark('</>', 'code (Ctrl+`)', marks['code'] as MarkType)}
+      <button title="link" aria-label="link" @click=${() => this.link(marks['link'] as MarkType)}>
+        🔗
+      </button>
+      ${block('H1', 'heading 1', setBlockType(nodes['heading'] as NodeType, { level: 1 }))}
+      ${block('H2', 'heading 2', setBlockType(nodes['heading'] as NodeType, { level: 2 }))}
+      ${block('¶', 'paragraph', setBlockType(nodes['paragraph'] as NodeType))}
+      ${block('•', 'bullet list', wrapInList(nodes['bullet_list'] as NodeType))}
+      ${block('1.', 'numbered list', wrapInList(nodes['ordered_list'] as NodeType))}
+      ${block('❝', 'quote', wrapIn(nodes['blockquote'] as NodeType))}
+    </div>`
+  }
+
+  override render(): unknown {
+    const schema = this.binding?.schema
+    return html`
+      ${schema !== undefined && this.writable ? this.toolbar(schema) : ''}
+      ${this.ready ? '' : html`<p class="muted">opening the text…</p>`}
+      <div class="pm"></div>
+      ${this.error === '' ? '' : html`<p class="error" data-testid="text-error">${this.error}</p>`}
+    `
+  }
+}
+
+/** The editor's keys: marks, history, and Enter/Tab inside lists. */
+function keys(schema: Schema): Record<string, Command> {
+  const item = schema.nodes['list_item'] as NodeType
+  return {
+    'Mod-b': toggleMark(schema.marks['strong'] as MarkType),
+    'Mod-i': toggleMark(schema.marks['em'] as MarkType),
+    'Mod-`': toggleMark(schema.marks['code'] as MarkType),
+    'Mod-z': undo,
+    'Mod-y': redo,
+    'Shift-Mod-z': redo,
+    Enter: splitListItem(item),
+    Tab: sinkListItem(item),
+    'Shift-Tab': liftListItem(item),
+  }
+}
+
+defineElement('orrery-text-editor', OrreryTextEditor)
