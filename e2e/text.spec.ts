@@ -49,7 +49,10 @@ test('three people type at once in one paragraph and converge, marks included', 
     }),
   )
   // a bolds the first word (a mark, synced like any other edit)
-  await text(a.page).locator('p').first().dblclick({ position: { x: 5, y: 5 } })
+  await text(a.page)
+    .locator('p')
+    .first()
+    .dblclick({ position: { x: 5, y: 5 } })
   await a.page.keyboard.press('Control+b')
   await expect(text(a.page).locator('strong')).toHaveCount(1)
   await expect

@@ -386,7 +386,8 @@ export class Repo {
     handle.events.on('unsynced', (n) => this.meta.update(id, { unsynced: n }))
     // lists show documents by their title: kept in the record, so they need not open each one
     handle.subscribe(['title'], (t) => {
-      if (typeof t === 'string' && t !== this.meta.get(id)?.title) this.meta.update(id, { title: t })
+      if (typeof t === 'string' && t !== this.meta.get(id)?.title)
+        this.meta.update(id, { title: t })
     })
     handle.events.on('confirmed', (c) =>
       this.meta.update(id, { confirmedAt: c.at, confirmedWith: c.with, confirmedHeads: c.heads }),
