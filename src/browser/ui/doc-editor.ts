@@ -6,7 +6,15 @@ import { describeDocState, type DocSyncState } from '../../core/repo/doc-state'
 import { formatPath } from '../../core/paths'
 import { api, shared, short } from './shared'
 import { docLinkHash, type LinkKeys } from '../links'
-import './text-editor'
+
+/** The editor (ProseMirror, ~250 KB) loads with the first page shown, not with the shell. */
+let editorLoading: Promise<unknown> | undefined
+const loadEditor = (): void => {
+  editorLoading ??= import('./text-editor').catch((e: unknown) => {
+    editorLoading = undefined
+    console.error('the text editor did not load', e)
+  })
+}
 
 const sameKeys = (a: LinkKeys, b: LinkKeys | undefined): boolean =>
   b !== undefined &&
@@ -331,6 +339,7 @@ export class OrreryDocEditor extends FrameElement {
       </p>`
     const value = this.value
     const page = this.pageTitle !== undefined
+    if (page) loadEditor()
     const title = this.pageTitle ?? ''
     const absent = sync === undefined ? undefined : this.absent(sync)
     const readOnly = this.writable !== undefined && !this.writable.ok

@@ -57,12 +57,8 @@ export function applySteps(
       return
     }
     flushMarks()
-    if (kind === 'replace') {
-      // the spans this binding keeps can be off (a shape maintainSpans got wrong): if the place
-      // does not hold the character the editor has before it, map again from the text itself
-      if (!landsRight(adapter, spans, step as ReplaceStep, pmDoc, ops)) spans = read()
-      replace(adapter, spans, step as ReplaceStep, pmDoc, ops)
-    } else if (kind === 'removeMark') removeMark(adapter, spans, step as RemoveMarkStep, ops)
+    if (kind === 'replace') replace(adapter, spans, step as ReplaceStep, pmDoc, ops, read)
+    else if (kind === 'removeMark') removeMark(adapter, spans, step as RemoveMarkStep, ops)
     else rewrite(adapter, step, pmDoc, ops) // replaceAround, attrs, and anything new
     const next = step.apply(pmDoc).doc
     if (next === null) throw new OrreryError('INVALID_VALUE', 'a ProseMirror step did not apply')
@@ -95,30 +91,29 @@ function replace(
   step: ReplaceStep,
   pmDoc: Node,
   ops: TextOps,
+  read: () => Span[],
 ): void {
   const only = step.slice.content.childCount === 1 ? step.slice.content.firstChild : null
   if (only?.isText !== true && step.slice.content.childCount > 0) {
     rewrite(adapter, step, pmDoc, ops)
     return
   }
-  const { start, end } = amRange(adapter, spans, step.from, step.to)
+  let { start, end } = amRange(adapter, spans, step.from, step.to)
+  // the spans this binding keeps can be off (a shape maintainSpans got wrong): if the place does
+  // not follow the characters the editor has before it, map again from the text itself
+  if (!landsRight(step, pmDoc, ops, start))
+    ({ start, end } = amRange(adapter, read(), step.from, step.to))
   const text = only?.text ?? ''
   ops.splice(start, end - start, text)
   if (only !== null && text.length > 0) reconcileMarks(adapter, ops, start, text.length, only)
 }
 
 /**
- * Whether the step's start maps to an index the editor's text before it (up to 8 characters of
+ * Whether `at`, where the step's start maps, follows what the editor's text before it (up to 8 characters of
  * its paragraph) also precedes in the document. One character is not enough: in "orrery" two
  * places have an "r" before them.
  */
-function landsRight(
-  adapter: SchemaAdapter,
-  spans: Span[],
-  step: ReplaceStep,
-  pmDoc: Node,
-  ops: TextOps,
-): boolean {
+function landsRight(step: ReplaceStep, pmDoc: Node, ops: TextOps, at: number): boolean {
   const $from = pmDoc.resolve(step.from)
   if (!$from.parent.isTextblock || $from.parentOffset === 0) return true
   const n = Math.min($from.parentOffset, 8)
@@ -128,9 +123,6 @@ function landsRight(
     undefined,
     '\ufffc',
   )
-  const r = pmRangeToAmRange(adapter, spans as never, { from: step.from, to: step.from })
-  if (r === null || r === undefined) return false
-  const at = Math.min(r.start, r.end)
   let got = ''
   for (let i = at - 1; i >= 0 && got.length < before.length; i--) {
     const c = ops.charAt(i)
