@@ -37,21 +37,27 @@ const pct = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
 }
 
+/** Defines `__findEditor()` in a page: its editor, inside the shell's shadow roots. */
+const FIND_EDITOR = `window.__findEditor = () => {
+  const deep = (root) => {
+    const hit = root.querySelector('[data-testid="text-editor"]')
+    if (hit !== null) return hit
+    for (const el of root.querySelectorAll('*'))
+      if (el.shadowRoot !== null) {
+        const f = deep(el.shadowRoot)
+        if (f !== null) return f
+      }
+    return null
+  }
+  return deep(document)
+}`
+
 /** Installs, in a page, a record of when its editor's text grew (and a keydown record). */
 async function watchEditor(page: Page): Promise<void> {
+  await page.evaluate(FIND_EDITOR)
   await page.waitForFunction(
     () => {
-      const deep = (root: Document | ShadowRoot): Element | null => {
-        const hit = root.querySelector('[data-testid="text-editor"]')
-        if (hit !== null) return hit
-        for (const el of root.querySelectorAll('*'))
-          if (el.shadowRoot !== null) {
-            const f = deep(el.shadowRoot)
-            if (f !== null) return f
-          }
-        return null
-      }
-      const ed = deep(document)
+      const ed = (window as unknown as { __findEditor: () => Element | null }).__findEditor()
       if (ed === null) return false
       const w = window as unknown as Record<string, unknown>
       const grew: number[] = []
@@ -170,19 +176,11 @@ async function run(): Promise<Record<string, number>> {
     await lab.goto(a, '/')
     const bigHash = new URL(big.link).hash
     await a.page.goto(lab.url(`/${bigHash}`))
+    await a.page.evaluate(FIND_EDITOR)
     const openMs = await a.page.evaluate(async (want) => {
-      const deep = (root: Document | ShadowRoot): Element | null => {
-        const hit = root.querySelector('[data-testid="text-editor"]')
-        if (hit !== null) return hit
-        for (const el of root.querySelectorAll('*'))
-          if (el.shadowRoot !== null) {
-            const f = deep(el.shadowRoot)
-            if (f !== null) return f
-          }
-        return null
-      }
+      const find = (window as unknown as { __findEditor: () => Element | null }).__findEditor
       for (;;) {
-        const ed = deep(document)
+        const ed = find()
         if (ed !== null && ed.querySelectorAll('p, h2').length >= want) return performance.now()
         await new Promise((r) => requestAnimationFrame(r))
       }

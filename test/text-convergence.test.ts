@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { joinBackward, setBlockType, splitBlock, toggleMark } from 'prosemirror-commands'
 import { wrapInList } from 'prosemirror-schema-list'
-import { TextSelection, type Command } from 'prosemirror-state'
+import type { Command } from 'prosemirror-state'
 import type { OrreryPeer } from '../src/core/peer'
 import { makePeer, openDoc, sleep, waitFor } from './peers'
 import { TestEditor } from './text-editors'
@@ -36,6 +36,11 @@ async function cut(a: Slot, b: Slot): Promise<void> {
   await b.peer.node.hangUp(a.peer.node.peerId).catch(() => undefined)
 }
 
+async function linkAll(): Promise<void> {
+  for (let i = 0; i < slots.length; i++)
+    for (let j = i + 1; j < slots.length; j++) await link(slots[i]!, slots[j]!)
+}
+
 const WORDS = ['orrery', ' ', 'moon', 'ü', '🪐', 'tide ', 'x']
 
 async function run(seed: number, steps: number): Promise<string[]> {
@@ -58,12 +63,7 @@ async function run(seed: number, steps: number): Promise<string[]> {
     slots.push({ peer, editor: new TestEditor(await openDoc(peer, id)), blocked })
   }
   slots[0]!.editor.type('The first paragraph of the text')
-  for (const [i, j] of [
-    [0, 1],
-    [0, 2],
-    [1, 2],
-  ] as const)
-    await link(slots[i]!, slots[j]!)
+  await linkAll()
   await waitFor(() => slots.every((s) => s.editor.text.length > 0), 5000, 'everyone has the text')
 
   for (let step = 0; step < steps; step++) {
@@ -74,9 +74,8 @@ async function run(seed: number, steps: number): Promise<string[]> {
     const a = e.textPos(Math.floor(rand() * size))
     const b = e.textPos(Math.floor(rand() * size))
     const [from, to] = a <= b ? [a, b] : [b, a]
-    const select = (): void =>
-      e.dispatch(e.state.tr.setSelection(TextSelection.create(e.doc, from, to)))
-    const run = (cmd: Command): boolean => cmd(e.state, (tr) => e.dispatch(tr))
+    const select = (): void => e.select(from, to)
+    const run = (cmd: Command): boolean => e.run(cmd)
     const schema = e.binding.schema
     const r = rand()
     if (r < 0.4) {
@@ -107,7 +106,7 @@ async function run(seed: number, steps: number): Promise<string[]> {
       run(wrapInList(schema.nodes['bullet_list']!))
       log.push(`${step}: p${n} bullet list at ${from}`)
     } else if (r < 0.84) {
-      e.dispatch(e.state.tr.setSelection(TextSelection.create(e.doc, from)))
+      e.select(from)
       run(joinBackward)
       log.push(`${step}: p${n} joins back at ${from}`)
     } else if (r < 0.92) {
@@ -124,12 +123,7 @@ async function run(seed: number, steps: number): Promise<string[]> {
     if (rand() < 0.3) await sleep(Math.floor(rand() * 20))
   }
   for (const s of slots) s.blocked.clear()
-  for (const [i, j] of [
-    [0, 1],
-    [0, 2],
-    [1, 2],
-  ] as const)
-    await link(slots[i]!, slots[j]!)
+  await linkAll()
   const shown = (): string[] => slots.map((s) => s.editor.doc.toString())
   try {
     await waitFor(() => new Set(shown()).size === 1, 15_000, `convergence (seed ${seed})`)

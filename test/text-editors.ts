@@ -3,7 +3,8 @@
  * the binding's plugin, exactly what an EditorView runs) without the screen.
  */
 import type { Node } from 'prosemirror-model'
-import { EditorState, TextSelection, type Transaction } from 'prosemirror-state'
+import { setBlockType, splitBlock, toggleMark } from 'prosemirror-commands'
+import { EditorState, TextSelection, type Command, type Transaction } from 'prosemirror-state'
 import { TextBinding, type EditorHost } from '../src/core/text/pm-binding'
 import type { DocHandle } from '../src/core/repo/doc-handle'
 
@@ -57,6 +58,30 @@ export class TestEditor implements EditorHost {
     this.dispatch(
       this.state.tr.setSelection(TextSelection.create(this.state.doc, pos)).insertText(text),
     )
+  }
+
+  /** selects from `from` to `to` (a caret when `to` is left out) */
+  select(from: number, to = from): void {
+    this.dispatch(this.state.tr.setSelection(TextSelection.create(this.state.doc, from, to)))
+  }
+
+  /** runs a ProseMirror command (a toolbar button or key) on this editor */
+  run(cmd: Command): boolean {
+    return cmd(this.state, (tr) => this.dispatch(tr))
+  }
+
+  /**
+   * What a person writes first: `line`, its first word marked `mark`, then a new paragraph
+   * `second` made a heading of `level`.
+   */
+  writeSample(line: string, mark: string, second: string, level: number): void {
+    this.type(line)
+    this.select(1, 1 + line.indexOf(' '))
+    this.run(toggleMark(this.binding.schema.marks[mark]!))
+    this.select(this.doc.content.size - 1)
+    this.run(splitBlock)
+    this.type(second)
+    this.run(setBlockType(this.binding.schema.nodes['heading']!, { level }))
   }
 
   /** a valid text position near `at`, never between the two halves of a surrogate pair */

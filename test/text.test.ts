@@ -3,7 +3,7 @@
  * same text and marks, and every edit is a write like any other (signed, judged by the space).
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { splitBlock, toggleMark, setBlockType } from 'prosemirror-commands'
+import { toggleMark } from 'prosemirror-commands'
 import { TextSelection } from 'prosemirror-state'
 import type { OrreryPeer } from '../src/core/peer'
 import type { Spaces } from '../src/core/spaces/manager'
@@ -35,16 +35,8 @@ describe('rich text in ProseMirror', () => {
     const [a, b] = [await peer(), await peer()]
     const id = (await a.repo.create()).id
     const ea = editor(await openDoc(a, id))
-    ea.type('Hello world')
-    // bold "Hello", then a new paragraph turned into a heading
-    ea.dispatch(ea.state.tr.setSelection(TextSelection.create(ea.doc, 1, 6)))
-    toggleMark(ea.binding.schema.marks['strong']!)(ea.state, (tr) => ea.dispatch(tr))
-    ea.dispatch(ea.state.tr.setSelection(TextSelection.create(ea.doc, ea.doc.content.size - 1)))
-    splitBlock(ea.state, (tr) => ea.dispatch(tr))
-    ea.type('Second')
-    setBlockType(ea.binding.schema.nodes['heading']!, { level: 2 })(ea.state, (tr) =>
-      ea.dispatch(tr),
-    )
+    // "Hello" bold, then a new paragraph turned into a heading
+    ea.writeSample('Hello world', 'strong', 'Second', 2)
     expect(ea.doc.eq(ea.fresh())).toBe(true)
     const eb = editor(await openDoc(b, id))
     await connect(a, b)
@@ -65,10 +57,10 @@ describe('rich text in ProseMirror', () => {
     e.type('üh')
     for (const mark of ['code', 'strong', 'em', 'link'] as const) {
       const size = e.doc.content.size
-      e.dispatch(e.state.tr.setSelection(TextSelection.create(e.doc, size - 2, size - 1)))
+      e.select(size - 2, size - 1)
       const type = e.binding.schema.marks[mark]!
       const attrs = mark === 'link' ? { href: 'https://example.org/' } : undefined
-      toggleMark(type, attrs)(e.state, (tr) => e.dispatch(tr))
+      e.run(toggleMark(type, attrs))
       // before the marked character, and after it (where an inclusive mark continues)
       e.type('x', size - 2)
       e.type('y', e.doc.content.size - 1)
@@ -138,15 +130,7 @@ describe('rich text in a space: every edit is a signed write the space judges', 
       await openDoc(p, doc)
     }
     const ew = editor(await openDoc(writer, doc))
-    ew.type('Signed words')
-    ew.dispatch(ew.state.tr.setSelection(TextSelection.create(ew.doc, 1, 7)))
-    toggleMark(ew.binding.schema.marks['em']!)(ew.state, (tr) => ew.dispatch(tr))
-    ew.dispatch(ew.state.tr.setSelection(TextSelection.create(ew.doc, ew.doc.content.size - 1)))
-    splitBlock(ew.state, (tr) => ew.dispatch(tr))
-    ew.type('More')
-    setBlockType(ew.binding.schema.nodes['heading']!, { level: 1 })(ew.state, (tr) =>
-      ew.dispatch(tr),
-    )
+    ew.writeSample('Signed words', 'em', 'More', 1)
     const ea = editor(await openDoc(admin, doc))
     const er = editor(await openDoc(reader, doc))
     await waitFor(() => same(ew, ea) && same(ew, er), 8000, 'admin and reader show the text')
