@@ -64,8 +64,9 @@ async function watchEditor(page: Page): Promise<void> {
       const keys: number[] = []
       let last = ed.textContent?.length ?? 0
       new MutationObserver(() => {
-        const n = ed.textContent?.length ?? 0
+        // the time first: reading a 162,000-character editor's text takes milliseconds itself
         const at = performance.timeOrigin + performance.now()
+        const n = ed.textContent?.length ?? 0
         for (; last < n; last++) grew.push(at)
         last = n
       }).observe(ed, { childList: true, characterData: true, subtree: true })

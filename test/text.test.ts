@@ -68,6 +68,21 @@ describe('rich text in ProseMirror', () => {
         true,
       )
     }
+    // stored marks at the caret (bold toggled with nothing selected) differ from what the
+    // document grows over the next letter: the letter gets the editor's marks (a second change)
+    e.type(' bold')
+    e.select(e.doc.content.size - 1)
+    e.run(toggleMark(e.binding.schema.marks['strong']!))
+    e.dispatch(e.state.tr.insertText('z'))
+    const marksOfZ = (doc: typeof e.doc): string[][] => {
+      const out: string[][] = []
+      doc.descendants((n) => {
+        if (n.isText && n.text?.endsWith('z') === true) out.push(n.marks.map((m) => m.type.name))
+      })
+      return out
+    }
+    expect(marksOfZ(e.fresh())).toEqual(marksOfZ(e.doc))
+    expect(e.doc.eq(e.fresh()), `${e.doc.toString()} / ${e.fresh().toString()}`).toBe(true)
   })
 
   it('two people typing at one place each keep their words whole (no letter-by-letter interleaving)', async () => {

@@ -28,7 +28,7 @@ import { patchSpans } from '@automerge/prosemirror/dist/maintainSpans.js'
 import { pmDocFromSpans } from '@automerge/prosemirror/dist/traversal.js'
 import { createLogger } from '../log'
 import type { TextEvent, TextSession } from '../repo/doc-text'
-import { applySteps } from './pm-steps'
+import { applySteps, markFixes, reconcileMarks, type Typed } from './pm-steps'
 import type { Span } from './rich-text'
 import { textSchema } from './schema'
 import { needsRead, renderable } from './span-checks'
@@ -149,16 +149,27 @@ export class TextBinding {
     const mine = trs.filter((t) => t.docChanged && t.getMeta(textSyncKey) === undefined)
     if (mine.length === 0) return null
     let event: TextEvent
+    const typed: Typed[] = []
     try {
       event = this.session.edit((ops) => {
         let spans = this.spans
         mine.forEach((t, i) => {
           if (i > 0) spans = renderable(this.adapter, ops.spans())
-          applySteps(this.adapter, spans, t.steps, t.docs[0] as Node, ops, () =>
-            renderable(this.adapter, ops.spans()),
-          )
+          const collect = mine.length === 1 ? typed : undefined
+          const read = (): Span[] => renderable(this.adapter, ops.spans())
+          applySteps(this.adapter, spans, t.steps, t.docs[0] as Node, ops, read, collect)
         })
       })
+      // typed text that took other marks than the editor gave it (it grew into a neighbour's
+      // mark): one more change sets them right
+      const fixes = event.kind === 'patches' ? markFixes(this.adapter, typed, event.patches) : []
+      if (fixes.length > 0) {
+        this.follow(event)
+        event = this.session.edit((ops) => {
+          for (const f of fixes)
+            reconcileMarks(this.adapter, ops, f.start, f.length, f.node, f.current)
+        })
+      }
     } catch (err) {
       this.onRefused?.(err)
       return this.mark(this.resync(state))

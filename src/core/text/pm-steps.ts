@@ -11,6 +11,7 @@ import type { SchemaAdapter } from '@automerge/prosemirror'
 import { pmNodeToSpans, pmRangeToAmRange } from '@automerge/prosemirror/dist/traversal.js'
 import { amMarksFromPmMarks } from '@automerge/prosemirror/dist/schema.js'
 import { OrreryError } from '../errors'
+import type { Patch } from '../automerge'
 import type { Span, TextOps, UpdateSpansConfig } from './rich-text'
 
 type Expand = 'after' | 'none'
@@ -33,9 +34,18 @@ export function spansConfig(adapter: SchemaAdapter): UpdateSpansConfig {
   return { defaultExpand: 'after', perMarkExpand }
 }
 
+/** Text one step typed: where it went, and the node (its marks) the editor gave it. */
+export interface Typed {
+  start: number
+  length: number
+  node: Node
+}
+
 /**
  * Applies `steps` (from `pmDoc`) to the text; `spans` is the text before them, `read` reads it
- * again (between steps, whose positions are in the text the previous one left).
+ * again (between steps, whose positions are in the text the previous one left). With `typed`,
+ * a lone typing step leaves its marks to be checked against the edit's patch (`markFixes`)
+ * instead of reading every mark of the text now.
  */
 export function applySteps(
   adapter: SchemaAdapter,
@@ -44,7 +54,9 @@ export function applySteps(
   pmDoc: Node,
   ops: TextOps,
   read: () => Span[],
+  typed?: Typed[],
 ): void {
+  const collect = steps.length === 1 ? typed : undefined
   let marks: AddMarkStep[] = []
   const flushMarks = (): void => {
     if (marks.length > 0) addMarks(adapter, spans, marks, ops)
@@ -57,7 +69,7 @@ export function applySteps(
       return
     }
     flushMarks()
-    if (kind === 'replace') replace(adapter, spans, step as ReplaceStep, pmDoc, ops, read)
+    if (kind === 'replace') replace(adapter, spans, step as ReplaceStep, pmDoc, ops, read, collect)
     else if (kind === 'removeMark') removeMark(adapter, spans, step as RemoveMarkStep, ops)
     else rewrite(adapter, step, pmDoc, ops) // replaceAround, attrs, and anything new
     const next = step.apply(pmDoc).doc
@@ -92,6 +104,7 @@ function replace(
   pmDoc: Node,
   ops: TextOps,
   read: () => Span[],
+  typed: Typed[] | undefined,
 ): void {
   const only = step.slice.content.childCount === 1 ? step.slice.content.firstChild : null
   if (only?.isText !== true && step.slice.content.childCount > 0) {
@@ -105,7 +118,9 @@ function replace(
     ({ start, end } = amRange(adapter, read(), step.from, step.to))
   const text = only?.text ?? ''
   ops.splice(start, end - start, text)
-  if (only !== null && text.length > 0) reconcileMarks(adapter, ops, start, text.length, only)
+  if (only === null || text.length === 0) return
+  if (typed !== undefined) typed.push({ start, length: text.length, node: only })
+  else reconcileMarks(adapter, ops, start, text.length, only)
 }
 
 /**
@@ -134,14 +149,14 @@ function landsRight(step: ReplaceStep, pmDoc: Node, ops: TextOps, at: number): b
 }
 
 /** The inserted text carries exactly its node's marks, whatever it inherited from its place. */
-function reconcileMarks(
+export function reconcileMarks(
   adapter: SchemaAdapter,
   ops: TextOps,
   start: number,
   length: number,
   node: Node,
+  current: Record<string, unknown> = ops.marksAt(start) as Record<string, unknown>,
 ): void {
-  const current = ops.marksAt(start) as Record<string, unknown>
   const wanted = amMarksFromPmMarks(adapter, node.marks) as Record<string, unknown>
   const range = (expand: Expand) => ({ start, end: start + length, expand })
   for (const [name, value] of Object.entries(wanted)) {
@@ -153,6 +168,33 @@ function reconcileMarks(
     const known = adapter.markMappings.some((m) => m.automergeMarkName === name)
     if (known && !(name in wanted)) ops.unmark(range('none'), name)
   }
+}
+
+/**
+ * The typed text whose marks in the document (as the edit's splice patch reports them) differ
+ * from the editor's, with the marks it got: usually none, so typing costs no read of the marks.
+ */
+export function markFixes(
+  adapter: SchemaAdapter,
+  typed: readonly Typed[],
+  patches: readonly Patch[],
+): (Typed & { current: Record<string, unknown> | undefined })[] {
+  const out: (Typed & { current: Record<string, unknown> | undefined })[] = []
+  for (const t of typed) {
+    const p = patches.find(
+      (x) => x.action === 'splice' && x.path.at(-1) === t.start && x.value.length === t.length,
+    )
+    if (p === undefined || p.action !== 'splice') {
+      out.push({ ...t, current: undefined }) // not found: read the marks
+      continue
+    }
+    const current: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(p.marks ?? {})) if (v !== null) current[k] = v
+    const wanted = amMarksFromPmMarks(adapter, t.node.marks) as Record<string, unknown>
+    const names = new Set([...Object.keys(current), ...Object.keys(wanted)])
+    if ([...names].some((n) => current[n] !== wanted[n])) out.push({ ...t, current })
+  }
+  return out
 }
 
 function markValue(step: AddMarkStep): string | boolean {
