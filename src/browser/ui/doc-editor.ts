@@ -27,7 +27,7 @@ const sameKeys = (a: LinkKeys, b: LinkKeys | undefined): boolean =>
 const PAGE = 200
 
 /**
- * A document: a page (its title and rich text, issue 20) when it has a `text`, and its keys and
+ * A document: a page (its title and rich text, issue 20) when it has a `title`, and its keys and
  * values, live, with a form to set and buttons to delete (the developer view, open for a document
  * that is data rather than a page).
  */

@@ -124,8 +124,8 @@ function replace(
 }
 
 /**
- * Whether `at`, where the step's start maps, follows what the editor's text before it (up to 8 characters of
- * its paragraph) also precedes in the document. One character is not enough: in "orrery" two
+ * Whether `at`, where the step's start maps, comes right after the characters the editor has
+ * before that place (up to 8 of its paragraph). One character is not enough: in "orrery" two
  * places have an "r" before them.
  */
 function landsRight(step: ReplaceStep, pmDoc: Node, ops: TextOps, at: number): boolean {
