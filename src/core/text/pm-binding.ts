@@ -48,6 +48,8 @@ export class TextBinding {
   readonly plugin: Plugin
   /** the text as the editor shows it, kept current from patches */
   private spans: Span[]
+  /** the editor's document for `spans`, while known (a read renders it; a patch makes it stale) */
+  private rendered: Node | undefined
   private editor: EditorHost | undefined
   private applying = false
   /** told when a local edit was refused (the editor has been put back) */
@@ -57,7 +59,9 @@ export class TextBinding {
     readonly session: TextSession,
     readonly adapter: SchemaAdapter = textSchema,
   ) {
-    this.spans = renderable(adapter, session.spans())
+    const { spans, doc } = renderable(adapter, session.spans())
+    this.spans = spans
+    this.rendered = doc
     session.onChange((e) => this.fromElsewhere(e))
     this.plugin = new Plugin({
       key: textSyncKey,
@@ -71,17 +75,19 @@ export class TextBinding {
 
   /** The document to create the editor's state with (the text now). */
   doc(): Node {
-    return pmDocFromSpans(this.adapter, this.spans as never)
+    return (this.rendered ??= pmDocFromSpans(this.adapter, this.spans as never))
   }
 
   /** What a newly opened editor would show: the text read afresh. */
   fresh(): Node {
-    return pmDocFromSpans(this.adapter, this.read() as never)
+    return renderable(this.adapter, this.session.spans()).doc
   }
 
-  /** The text now, in a shape the editor can show (see `renderable`). */
-  private read(): Span[] {
-    return renderable(this.adapter, this.session.spans())
+  /** Reads the text again, in a shape the editor can show (see `renderable`). */
+  private read(): void {
+    const { spans, doc } = renderable(this.adapter, this.session.spans())
+    this.spans = spans
+    this.rendered = doc
   }
 
   attach(editor: EditorHost): void {
@@ -108,6 +114,7 @@ export class TextBinding {
     } else {
       try {
         // amToPm patches `this.spans` as it goes
+        this.rendered = undefined
         tr = amToPm(
           this.adapter,
           this.spans as never,
@@ -134,6 +141,7 @@ export class TextBinding {
   private follow(e: TextEvent): void {
     if (e.kind === 'patches' && !needsRead(this.spans, e.patches, this.session.path)) {
       try {
+        this.rendered = undefined
         for (const p of e.patches) patchSpans(this.session.path, this.spans as never, p as never)
         return
       } catch (err) {
@@ -141,7 +149,7 @@ export class TextBinding {
         log.debug('spans could not follow a patch; re-reading the text', err)
       }
     }
-    this.spans = this.read()
+    this.read()
   }
 
   private fromEditor(trs: readonly Transaction[], state: EditorState): Transaction | null {
@@ -152,11 +160,11 @@ export class TextBinding {
     const typed: Typed[] = []
     try {
       event = this.session.edit((ops) => {
-        let spans = this.spans
+        // each transaction's positions are in the text the previous one left
+        const read = (): Span[] => renderable(this.adapter, ops.spans()).spans
+        const collect = mine.length === 1 ? typed : undefined
         mine.forEach((t, i) => {
-          if (i > 0) spans = renderable(this.adapter, ops.spans())
-          const collect = mine.length === 1 ? typed : undefined
-          const read = (): Span[] => renderable(this.adapter, ops.spans())
+          const spans = i === 0 ? this.spans : read()
           applySteps(this.adapter, spans, t.steps, t.docs[0] as Node, ops, read, collect)
         })
       })
@@ -181,14 +189,13 @@ export class TextBinding {
       this.follow(event)
       return null
     }
-    this.spans = this.read()
-    const tr = replaceDifference(state.tr, state.doc, this.doc())
+    const tr = this.resync(state)
     return tr.docChanged ? this.mark(tr) : null
   }
 
   /** A transaction that brings the editor to the text as it is (only the range that differs). */
   private resync(state: EditorState): Transaction {
-    this.spans = this.read()
+    this.read()
     return replaceDifference(state.tr, state.doc, this.doc())
   }
 
