@@ -9,8 +9,11 @@ import { expect, openPeer, shareLink, test, untilReady } from './fixtures'
 
 const text = (page: Page) => page.getByTestId('text-editor')
 
-/** What a page's editor shows: its HTML (text and marks), for comparing editors. */
-const shown = (page: Page): Promise<string> => text(page).innerHTML()
+/** What a page's editor holds (text and marks, no one's caret), for comparing editors. */
+const shown = (page: Page): Promise<string> =>
+  page
+    .locator('orrery-text-editor')
+    .evaluate((el) => (el as unknown as { content: string }).content)
 
 async function newPage(page: Page, title: string): Promise<string> {
   await page.getByTestId('new-doc').click()
@@ -133,4 +136,49 @@ test('a reader sees the text live and cannot type into it', async ({ browser, re
   await a.page.keyboard.press('End')
   await a.page.keyboard.type(' and more')
   await expect(text(r.page)).toContainText('Readers read this and more', { timeout: 30_000 })
+  // the writer sees the reader by the name the space's member record gives her
+  await expect(a.page.getByTestId('person')).toHaveText('Rea', { timeout: 30_000 })
+  await expect(a.page.getByTestId('person')).toHaveAttribute('title', /named by the space/)
+})
+
+test('people here: names, carets and selections, live; one who leaves is gone', async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, relay.url)
+  const doc = await newPage(a.page, 'Plans')
+  await a.page.getByTestId('display-name').fill('Ada')
+  await a.page.getByTestId('display-name').press('Tab')
+  await text(a.page).click()
+  await a.page.keyboard.type('Hello world')
+  const b = await openPeer(browser, await shareLink(a.page, doc))
+  await expect(text(b.page)).toContainText('Hello world', { timeout: 45_000 })
+  await b.page.getByTestId('display-name').fill('Bo')
+  await b.page.getByTestId('display-name').press('Tab')
+  await expect(a.page.getByTestId('person')).toHaveText('Bo', { timeout: 30_000 })
+  await expect(b.page.getByTestId('person')).toHaveText('Ada', { timeout: 30_000 })
+  await expect(a.page.getByTestId('person')).toHaveAttribute('title', /the name they chose/)
+  // a's caret, then a's selection, shown at b in a's colour with a's name
+  await caretAtEndOfFirst(a.page)
+  const caret = b.page.getByTestId('remote-caret')
+  await expect(caret).toHaveCount(1, { timeout: 30_000 })
+  await expect(b.page.getByTestId('remote-name')).toHaveText('Ada')
+  await text(a.page)
+    .locator('p')
+    .first()
+    .dblclick({ position: { x: 5, y: 5 } })
+  await expect(b.page.locator('.remote-selection')).toHaveText('Hello', { timeout: 30_000 })
+  // b types before a's selection: it stays on the same word
+  await text(b.page)
+    .locator('p')
+    .first()
+    .click({ position: { x: 1, y: 5 } })
+  await b.page.keyboard.type('Oh, ')
+  await expect(text(a.page)).toContainText('Oh, Hello world', { timeout: 30_000 })
+  await expect(b.page.locator('.remote-selection')).toHaveText('Hello')
+  expect(await shown(a.page)).toBe(await shown(b.page))
+  // b leaves the page: a sees nobody
+  await b.page.goto(`${relay.url}/#/`)
+  await expect(a.page.getByTestId('person')).toHaveCount(0, { timeout: 30_000 })
+  await expect(a.page.getByTestId('presence')).toContainText('Nobody else is here')
 })

@@ -69,12 +69,19 @@ export function* splitFrames(total: number, upTo: number, part = PART): Generato
   }
 }
 
-/** A sync HELLO for `peerId`, signed by a fresh identity (or `identity`), as one frame. */
-export const helloFrame = (peerId: string, identity: Identity = generateIdentity()): Uint8Array =>
+/**
+ * A sync HELLO for `peerId`, signed by a fresh identity (or `identity`), as one frame, for a
+ * stream of sync major `major`.
+ */
+export const helloFrame = (
+  peerId: string,
+  identity: Identity = generateIdentity(),
+  major = VERSIONS.sync.current,
+): Uint8Array =>
   encodeMessage(
     encodeSyncFrame({
       type: 'hello',
-      version: helloVersion('sync', VERSIONS.sync.current),
+      version: helloVersion('sync', major),
       cert: issueTabCert(identity, peerId, `attacker-${peerId.slice(-6)}`),
     }),
   )[0]!

@@ -19,6 +19,7 @@ import type { ConnectionGater, ServiceMap } from '@libp2p/interface'
 import type { FirewallConfig } from '../src/core/firewall/firewall'
 import type { VersionTable } from '../src/core/wire/versions'
 import type { BlockStore } from '../src/core/blocks/types'
+import type { PresenceTiming } from '../src/core/presence/doc-presence'
 
 let counter = 0
 const uniq = (): string => `${process.pid}-${Date.now()}-${++counter}`
@@ -36,6 +37,7 @@ export interface TestPeerOptions {
   blocks?: BlockStore
   /** an always-on mirror to sync through */
   mirror?: PeerMirrorOptions
+  presenceTiming?: PresenceTiming
 }
 
 type TransportFactory = ReturnType<typeof memory>
@@ -55,6 +57,7 @@ export async function makePeer(opts: TestPeerOptions = {}): Promise<OrreryPeer> 
     ...(opts.versions ? { versions: opts.versions } : {}),
     ...(opts.blocks ? { blocks: opts.blocks } : {}),
     ...(opts.mirror ? { mirror: opts.mirror } : {}),
+    ...(opts.presenceTiming ? { presenceTiming: opts.presenceTiming } : {}),
   })
   made.add(peer)
   return peer

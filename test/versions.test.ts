@@ -29,6 +29,7 @@ import { MAX_FRAME } from '../src/core/wire/framing'
 import {
   isUnsupportedProtocol,
   PROTOCOL_NAMES,
+  VERSIONS,
   VersionedProtocol,
   type Spoken,
   type VersionTable,
@@ -45,8 +46,14 @@ afterEach(async () => {
 /** every protocol at the same majors */
 const all = (spoken: Spoken): VersionTable =>
   Object.fromEntries(PROTOCOL_NAMES.map((n) => [n, spoken])) as unknown as VersionTable
-/** the next build: a new major 2 of everything, this build's 1 still spoken */
-const NEXT = all({ current: 2, previous: [1] })
+/** the next build: a new major of everything, this build's current still spoken */
+const NEXT = Object.fromEntries(
+  PROTOCOL_NAMES.map((n) => [
+    n,
+    { current: VERSIONS[n].current + 1, previous: [VERSIONS[n].current] },
+  ]),
+) as unknown as VersionTable
+const SYNC = VERSIONS.sync.current
 /** a build far ahead: only major 3 */
 const FUTURE = all({ current: 3, previous: [] })
 
@@ -98,15 +105,15 @@ describe('protocol versions', () => {
     await syncs(current, next, 'current to next')
     const [n] = next.node.services.sync.list()
     const [c] = current.node.services.sync.list()
-    expect([n?.version, c?.version]).toEqual([1, 1])
+    expect([n?.version, c?.version]).toEqual([SYNC, SYNC])
 
     // two peers of the next build settle on its new major
     const other = await peer({ versions: NEXT })
     await connect(other, next)
     await syncs(other, next, 'next to next')
     const between = next.node.services.sync.list().find((s) => s.remotePeer === other.id)
-    expect(between?.version).toBe(2)
-    expect(between?.framed.stream.protocol).toBe('/orrery/sync/2.0.0')
+    expect(between?.version).toBe(SYNC + 1)
+    expect(between?.framed.stream.protocol).toBe(`/orrery/sync/${SYNC + 1}.0.0`)
     expect(next.versions.peers()).toEqual([])
     expect(current.versions.peers()).toEqual([])
   })

@@ -29,6 +29,7 @@ import { forwardEvents } from './facade/events'
 import { firewallApi } from './facade/firewall'
 import { pwaApi } from './facade/pwa'
 import { spacesApi } from './facade/spaces'
+import { displayName, presenceOf, setDisplayName, type PresenceHandle } from './facade/presence'
 import { StatusReporter } from './facade/status'
 import type {
   BootProgress,
@@ -192,6 +193,14 @@ export class OrreryApi {
      */
     text: async (id: string, path: readonly string[] = ['text']): Promise<TextSession> =>
       (await (await this.local()).repo.open(id)).openText(path),
+    /**
+     * Who else has the document open (people: names, colours, selections) and telling them where
+     * this tab is (src/browser/facade/presence.ts). Never written into the document.
+     */
+    presence: (id: string): Promise<PresenceHandle> => presenceOf(this.core, id),
+    /** The name this browser's person goes by where no space's member record names them. */
+    displayName: (): string => displayName(),
+    setDisplayName: (name: string): void => setDisplayName(name),
     /** Whether this tab may change the document now (its link, its space role), and if not why. */
     writable: async (id: string): Promise<{ ok: boolean; reason?: string }> => {
       const refusal = (await (await this.local()).repo.open(id)).writeRefusal(['title'])

@@ -9,7 +9,7 @@ describe('peers of another version', () => {
     const v = new OtherVersions(versionTable())
     v.identified('p1', ours)
     v.identified('relay', ['/orrery/discovery/1.0.0', '/libp2p/circuit/relay/0.2.0/hop'])
-    v.identified('newer', ['/orrery/sync/2.0.0', '/orrery/sync/1.0.0', '/orrery/chat/1.0.0'])
+    v.identified('newer', ['/orrery/sync/3.0.0', '/orrery/sync/2.0.0', '/orrery/chat/1.0.0'])
     expect(v.peers()).toEqual([])
     expect(v.get('p1')).toBeUndefined()
   })
@@ -18,10 +18,10 @@ describe('peers of another version', () => {
     const v = new OtherVersions(versionTable())
     const changed: string[] = []
     v.events.on('changed', (p) => changed.push(p))
-    v.identified('p2', ['/orrery/sync/2.0.0', '/orrery/outbox/1.0.0', '/ipfs/ping/1.0.0'])
+    v.identified('p2', ['/orrery/sync/3.0.0', '/orrery/outbox/1.0.0', '/ipfs/ping/1.0.0'])
     expect(v.get('p2')).toEqual({
-      offers: ['/orrery/sync/2.0.0', '/orrery/outbox/1.0.0'],
-      reason: 'speaks /orrery/sync/2.0.0, we speak /orrery/sync/1.0.0',
+      offers: ['/orrery/sync/3.0.0', '/orrery/outbox/1.0.0'],
+      reason: 'speaks /orrery/sync/3.0.0, we speak /orrery/sync/2.0.0, /orrery/sync/1.0.0',
     })
     expect(v.peers()).toEqual(['p2'])
     expect(changed).toEqual(['p2'])

@@ -37,6 +37,7 @@ import { MirrorSync, type MirrorSyncOptions } from './mirror/mirror-sync'
 import type { MirrorPrefetch } from './mirror/prefetch'
 import { freeDocEntry, freeDocRosterId } from './mirror/free-doc'
 import { RosterKeeper } from './mirror/roster-keeper'
+import type { PresenceTiming } from './presence/doc-presence'
 
 /** a transport as createLibp2p takes it (`webSockets()`, `memory()` …) */
 type TransportFactory = NonNullable<Libp2pOptions['transports']>[number]
@@ -65,6 +66,8 @@ export interface PeerOptions {
   versions?: Partial<VersionTable>
   /** an always-on mirror to upload documents to and pull them from (none: peers only) */
   mirror?: PeerMirrorOptions
+  /** presence's throttle, heartbeat and expiry (tests shorten them) */
+  presenceTiming?: PresenceTiming
 }
 
 export interface PeerMirrorOptions extends Omit<
@@ -193,6 +196,7 @@ export async function createPeer(opts: PeerOptions): Promise<OrreryPeer> {
       storage: opts.storage,
       tabId,
       ...(opts.bus ? { bus: opts.bus } : {}),
+      ...(opts.presenceTiming ? { presenceTiming: opts.presenceTiming } : {}),
       governance: (id) => spaces?.governanceFor(id),
     })
   spaces ??= new Spaces({ repo, storage: opts.storage, identity: () => loaded })

@@ -73,6 +73,18 @@ const frames: SyncFrame[] = [
   { type: 'sync', docId: DOC, message: new Uint8Array([0x42, 1, 2]), sigs: [] },
   { type: 'goodbye', reason: 'same profile' },
   { type: 'goodbye', reason: 'ünïcödé ✓' },
+  { type: 'presence', docId: DOC, state: { seq: 7, here: true, name: 'Ada' } },
+  {
+    type: 'presence',
+    docId: DOC,
+    state: {
+      seq: 8,
+      here: true,
+      name: 'Zoë ✓',
+      selection: { path: ['text'], anchor: `12@${'ab'.repeat(16)}`, head: 'e' },
+    },
+  },
+  { type: 'presence', docId: DOC, state: { seq: 9, here: false, name: '' } },
 ]
 const pool = frames.map(encodeSyncFrame)
 

@@ -72,6 +72,8 @@ export class OrreryJoin extends LitElement {
           this.offState = api().docs.onState(spaceId, (s) => (this.space = s))
         },
       })
+      // the name they chose goes with them to documents outside the space too (presence)
+      api().docs.setDisplayName(name)
       location.hash = this.then === '' ? '#/' : this.then
     } catch (err) {
       if (!joining.signal.aborted) this.error = describeError(err).replace(/^\w+Error: /, '')

@@ -12,7 +12,11 @@ import { liftListItem, sinkListItem, splitListItem, wrapInList } from 'prosemirr
 import { EditorState, type Command } from 'prosemirror-state'
 import { EditorView } from 'prosemirror-view'
 import { TextBinding, textSyncKey } from '../../core/text/pm-binding'
+import type { PersonHere } from '../../core/presence/people'
+import type { PresenceSelection } from '../../core/presence/presence-state'
+import type { PresenceHandle } from '../facade/presence'
 import { defineElement } from './define'
+import { caretsPlugin, showCarets, type Caret } from './presence-carets'
 import { api, shared } from './shared'
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))
@@ -23,15 +27,23 @@ export class OrreryTextEditor extends LitElement {
     error: { state: true },
     writable: { state: true },
     ready: { state: true },
+    people: { state: true },
   }
   declare docId: string
   declare error: string
   declare writable: boolean
   declare ready: boolean
+  /** the other people with the document open */
+  declare people: PersonHere[]
   /** the keys of the text in the document */
   path: string[] = ['text']
   private view: EditorView | undefined
   private binding: TextBinding | undefined
+  private presence: PresenceHandle | undefined
+  private offPresence: (() => void) | undefined
+  /** some peer's caret names a character this replica does not have yet */
+  private unresolved = false
+  private caretsQueued = false
   private mounting = 0
 
   constructor() {
@@ -40,6 +52,7 @@ export class OrreryTextEditor extends LitElement {
     this.error = ''
     this.writable = false
     this.ready = false
+    this.people = []
   }
 
   override updated(changed: PropertyValues): void {
@@ -52,10 +65,15 @@ export class OrreryTextEditor extends LitElement {
   }
 
   private unmount(): void {
+    this.offPresence?.()
+    this.presence?.leave()
     this.view?.destroy()
     this.binding?.close()
     this.view = undefined
     this.binding = undefined
+    this.presence = undefined
+    this.offPresence = undefined
+    this.people = []
     this.ready = false
   }
 
@@ -64,8 +82,12 @@ export class OrreryTextEditor extends LitElement {
     const mine = ++this.mounting
     if (this.docId === '') return
     let session
+    let presence
     try {
-      session = await api().docs.text(this.docId, this.path)
+      ;[session, presence] = await Promise.all([
+        api().docs.text(this.docId, this.path),
+        api().docs.presence(this.docId),
+      ])
     } catch (e) {
       this.error = message(e)
       return
@@ -82,20 +104,97 @@ export class OrreryTextEditor extends LitElement {
       state: EditorState.create({
         schema,
         doc: binding.doc(),
-        plugins: [binding.plugin, history(), keymap(keys(schema)), keymap(baseKeymap)],
+        plugins: [
+          binding.plugin,
+          caretsPlugin(),
+          history(),
+          keymap(keys(schema)),
+          keymap(baseKeymap),
+        ],
       }),
       editable: () => session.writable(),
       attributes: { 'data-testid': 'text-editor', 'aria-label': 'document text', role: 'textbox' },
       dispatchTransaction: (tr) => {
         view.updateState(view.state.apply(tr))
         if (tr.docChanged && tr.getMeta(textSyncKey) === undefined) this.error = ''
+        if (tr.selectionSet || tr.docChanged) this.sayHere()
+        // a peer's change may bring the character someone's caret names
+        if (tr.getMeta(textSyncKey) === 'elsewhere' && this.unresolved) this.queueCarets()
+      },
+      handleDOMEvents: {
+        focus: () => (this.sayHere(), false),
+        blur: () => (this.sayHere(), false),
       },
     })
     binding.attach(view)
     this.view = view
     this.binding = binding
+    this.presence = presence
+    this.offPresence = presence.onChange((people) => {
+      this.people = people
+      this.queueCarets()
+    })
+    this.people = presence.people()
+    this.sayHere()
+    this.queueCarets()
     this.writable = session.writable()
     this.ready = true
+  }
+
+  /**
+   * The text as the editor holds it, marks included (ProseMirror's notation: `paragraph(strong(
+   * "a"), "b")`), without anyone's caret: what tests compare across peers.
+   */
+  get content(): string {
+    return this.view?.state.doc.toString() ?? ''
+  }
+
+  /** Tells the others this tab is here, with its selection while the editor has the focus. */
+  private sayHere(): void {
+    const view = this.view
+    const binding = this.binding
+    if (view === undefined || binding === undefined) return
+    const selection = (): PresenceSelection | undefined => {
+      const cursors = this.view === view ? binding.selectionCursors(view.state) : undefined
+      return cursors === undefined ? undefined : { path: this.path, ...cursors }
+    }
+    this.presence?.here(view.hasFocus() ? selection : undefined)
+  }
+
+  /** Shows the others' carets in the next frame (one computation for a burst of changes). */
+  private queueCarets(): void {
+    if (this.caretsQueued) return
+    this.caretsQueued = true
+    requestAnimationFrame(() => {
+      this.caretsQueued = false
+      this.showCarets()
+    })
+  }
+
+  private showCarets(): void {
+    const view = this.view
+    const binding = this.binding
+    if (view === undefined || binding === undefined) return
+    const path = this.path.join('\u0000')
+    const carets: Caret[] = []
+    this.unresolved = false
+    for (const p of this.people) {
+      for (const { session, selection } of p.selections) {
+        if (selection.path.join('\u0000') !== path) continue
+        const at = binding.positions(selection, view.state.doc)
+        if (at === undefined) {
+          this.unresolved = true
+          continue
+        }
+        carets.push({ session, name: p.name, color: p.color, ...at })
+      }
+    }
+    view.dispatch(showCarets(view.state, carets))
+  }
+
+  private setName(e: Event): void {
+    api().docs.setDisplayName((e.target as HTMLInputElement).value)
+    this.sayHere()
   }
 
   /** Runs a command on the editor (a toolbar button), keeping the focus in the text. */
@@ -155,6 +254,55 @@ export class OrreryTextEditor extends LitElement {
       .ProseMirror-hideselection *::selection {
         background: transparent;
       }
+      .here {
+        display: flex;
+        flex-wrap: wrap;
+        align-items: center;
+        gap: 6px 12px;
+        margin-bottom: 6px;
+        font-size: 0.9em;
+      }
+      .person {
+        display: inline-flex;
+        align-items: center;
+        gap: 4px;
+      }
+      .dot {
+        width: 10px;
+        height: 10px;
+        border-radius: 50%;
+      }
+      .me {
+        margin-left: auto;
+      }
+      .me input {
+        width: 10em;
+      }
+      .remote-caret {
+        position: relative;
+        border-left: 2px solid;
+        margin-left: -1px;
+        margin-right: -1px;
+        pointer-events: none;
+      }
+      .pm {
+        position: relative;
+      }
+      .remote-names {
+        position: absolute;
+        inset: 0;
+        pointer-events: none;
+      }
+      .remote-name {
+        position: absolute;
+        transform: translateY(-100%);
+        font-size: 11px;
+        line-height: 1.2;
+        color: white;
+        padding: 0 3px;
+        border-radius: 3px;
+        white-space: nowrap;
+      }
       .ProseMirror-selectednode {
         outline: 2px solid #8cf;
       }
@@ -193,9 +341,41 @@ export class OrreryTextEditor extends LitElement {
     </div>`
   }
 
+  /** Who else is here, and the name this person goes by. */
+  private here(): unknown {
+    const how = { member: 'named by the space', self: 'the name they chose', key: 'no name given' }
+    return html`<div class="here" data-testid="presence" aria-live="polite">
+      ${
+        this.people.length === 0
+          ? html`<span class="muted">Nobody else is here.</span>`
+          : html`<span class="muted">Here:</span> ${this.people.map(
+                (p) =>
+                  html`<span
+                    class="person"
+                    data-testid="person"
+                    title=${`${how[p.named]} · ${p.identity}`}
+                    ><span class="dot" style=${`background:${p.color}`}></span>${p.name}${
+                      p.tabs > 1 ? html` <span class="muted">(${p.tabs} tabs)</span>` : ''
+                    }</span
+                  >`,
+              )}`
+      }
+      <label class="me"
+        >You appear as
+        <input
+          data-testid="display-name"
+          placeholder="your name"
+          maxlength="100"
+          .value=${api().docs.displayName()}
+          @change=${(e: Event) => this.setName(e)}
+      /></label>
+    </div>`
+  }
+
   override render(): unknown {
     const schema = this.binding?.schema
     return html`
+      ${this.ready ? this.here() : ''}
       ${schema !== undefined && this.writable ? this.toolbar(schema) : ''}
       ${this.ready ? '' : html`<p class="muted">opening the text…</p>`}
       <div class="pm"></div>

@@ -8,6 +8,7 @@ import type { EquivocationLog } from './equivocation'
 import type { Governance } from './governance'
 import type { SigStore } from './sigs'
 import type { WriteGate } from './write-judge'
+import type { PresenceTiming } from '../presence/doc-presence'
 
 export interface DocStatus {
   id: DocId
@@ -52,4 +53,6 @@ export interface DocHandleContext {
   sigs?: SigStore
   /** where equivocations found in this (governed) document are recorded */
   equivocations?: EquivocationLog
+  /** presence's throttle, heartbeat and expiry (tests shorten them) */
+  presenceTiming?: PresenceTiming
 }

@@ -40,8 +40,17 @@ import {
   type MirrorUpload,
 } from '../mirror/batch'
 import { TabInbox } from './tab-inbox'
+import { DocPresence } from '../presence/doc-presence'
 import { TextSession, type PatchGroup, type TextHost } from './doc-text'
-import { ensureText, findText, liftSpans, textOps, type TextOps } from '../text/rich-text'
+import {
+  cursorPosition,
+  ensureText,
+  findText,
+  liftSpans,
+  textCursor,
+  textOps,
+  type TextOps,
+} from '../text/rich-text'
 
 export type { DocHandleContext, DocHandleEvents, DocStatus }
 
@@ -56,6 +65,8 @@ export class DocHandle {
   })
   /** the per-peer side: sync states, inbound messages, admission (peer-sync.ts) */
   readonly peers: PeerSync
+  /** who else has the document open, and where they are in its texts (doc-presence.ts) */
+  readonly presence: DocPresence
   private readonly offGovernance: (() => void) | undefined
   private readonly tabs: TabInbox
   /** a change was made (committed) here since peers were last woken: the mirror uploads it */
@@ -87,6 +98,7 @@ export class DocHandle {
       if (!this.closed) for (const peer of this.peers.attached) peer.wake(this.id)
     }
     this.rules.signMissing(this.doc)
+    this.presence = new DocPresence(id, () => this.peers.attached, ctx.presenceTiming)
     this.peers = new PeerSync(
       {
         id,
@@ -104,6 +116,8 @@ export class DocHandle {
         flushLater: () => this.schedule(),
         statusChanged: () => this.statusChanged(),
         heardFrom: (peer) => this.events.emit('synced', peer),
+        attached: (peer) => this.presence.attached(peer),
+        detached: (peer) => this.presence.detached(peer),
       },
       ctx,
       ctx.confirmation,
@@ -190,6 +204,14 @@ export class DocHandle {
     },
     pending: () => this.stashed,
     edit: (keys, origin, fn) => this.editText(keys, origin, fn),
+    cursor: (keys, index) => {
+      const obj = findText(this.doc, keys)
+      return obj === undefined ? undefined : textCursor(this.doc, obj, index)
+    },
+    position: (keys, cursor) => {
+      const obj = findText(this.doc, keys)
+      return obj === undefined ? undefined : cursorPosition(this.doc, obj, cursor)
+    },
     closeSession: (session) => this.texts.delete(session),
   }
 
@@ -385,6 +407,7 @@ export class DocHandle {
     if (this.closed) return
     this.flush()
     this.rules.releaseHeld() // signed when the document next opens (see LocalRules.signMissing)
+    this.presence.close() // peers hear that this tab left
     this.closed = true
     this.texts.clear()
     this.offGovernance?.()

@@ -37,6 +37,10 @@ export interface TextHost {
   closeSession(session: TextSession): void
   /** why this tab may not write the text at `keys` now, if it may not */
   refusal(keys: readonly string[]): Error | undefined
+  /** a cursor at a character index of the text (undefined while there is no text) */
+  cursor(keys: readonly string[], index: number): string | undefined
+  /** where a cursor is now; undefined while its character has not arrived or is unknown */
+  position(keys: readonly string[], cursor: string): number | undefined
 }
 
 export class TextSession {
@@ -66,6 +70,19 @@ export class TextSession {
    */
   edit(fn: (ops: TextOps) => void): TextEvent {
     return eventFor(this.host.edit(this.keys, this, fn), this.path)
+  }
+
+  /**
+   * A stable name for the place before the character at `index` (presence: where this tab's
+   * selection is). It follows that character through everyone's edits; `position` finds it.
+   */
+  cursor(index: number): string | undefined {
+    return this.host.cursor(this.keys, index)
+  }
+
+  /** Where a cursor (a peer's, from presence) is in the text now, if this replica knows it. */
+  position(cursor: string): number | undefined {
+    return this.host.position(this.keys, cursor)
   }
 
   /** Whether this tab may change the text now (a reader's editor is read-only). */

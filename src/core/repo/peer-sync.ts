@@ -47,6 +47,9 @@ export interface SyncHost {
   statusChanged(): void
   /** a peer sent something about this document */
   heardFrom(peer: SyncPeer): void
+  /** the document syncs with a new peer / stopped syncing with one */
+  attached(peer: SyncPeer): void
+  detached(peer: SyncPeer): void
 }
 
 export interface SyncRules {
@@ -125,6 +128,7 @@ export class PeerSync {
     this.ledger.attach(peer)
     this.host.statusChanged()
     if (start) peer.wake(this.host.id)
+    this.host.attached(peer)
   }
 
   detach(peer: SyncPeer): void {
@@ -135,6 +139,7 @@ export class PeerSync {
     this.ledger.detach(peer)
     state.free()
     this.host.statusChanged()
+    this.host.detached(peer)
   }
 
   detachAll(): void {

@@ -12,6 +12,8 @@ import { DocStore } from '../storage/doc-store'
 import type { StorageAdapter } from '../storage/types'
 import type { ViewCache } from '../storage/view-cache'
 import type { SyncPeer } from '../sync/peer'
+import type { PresenceTiming } from '../presence/doc-presence'
+import type { PresenceState } from '../presence/presence-state'
 import type { TabBus, TabMessage } from '../tabs/bus'
 import { DocHandle } from './doc-handle'
 import type { Governance } from './governance'
@@ -54,6 +56,8 @@ export interface RepoOptions {
   governance?: (id: DocId) => Governance | undefined | Promise<Governance | undefined>
   /** where each document's last value is cached as JSON, for the next page load */
   views?: ViewCache
+  /** presence's throttle, heartbeat and expiry (tests shorten them) */
+  presenceTiming?: PresenceTiming
 }
 
 export class Repo {
@@ -346,6 +350,9 @@ export class Repo {
       tabId: this.opts.tabId,
       bus: this.opts.bus,
       unsynced: m?.unsynced ?? 0,
+      ...(this.opts.presenceTiming === undefined
+        ? {}
+        : { presenceTiming: this.opts.presenceTiming }),
       ...(m?.confirmedAt !== undefined && m.confirmedWith !== undefined && m.confirmedHeads
         ? { confirmation: { at: m.confirmedAt, with: m.confirmedWith, heads: m.confirmedHeads } }
         : {}),
@@ -502,6 +509,16 @@ export class Repo {
       return
     }
     if (this.peers.has(peer)) h.receiveSync(peer, msg, sigs)
+  }
+
+  /**
+   * A peer says where it is in a document. Taken only from a peer that showed it holds the
+   * document's key, and only for a document open here; everything else is dropped unanswered.
+   */
+  async receivePresence(peer: SyncPeer, id: DocId, state: PresenceState): Promise<void> {
+    await this.keys.loaded
+    if (!this.peers.has(peer) || !this.proofs.has(peer, id)) return
+    this.handles.get(id)?.presence.receive(peer, state)
   }
 
   generateSyncMessage(

@@ -60,6 +60,23 @@ const frameArb: fc.Arbitrary<SyncFrame> = fc.oneof(
     sigs: fc.array(sigArb, { maxLength: 5 }),
   }),
   fc.record({ type: fc.constant('goodbye' as const), reason: stringUpTo(200) }),
+  fc.record({
+    type: fc.constant('presence' as const),
+    docId: docIdArb,
+    state: fc.record(
+      {
+        seq: fc.maxSafeNat(),
+        here: fc.boolean(),
+        name: stringUpTo(100),
+        selection: fc.record({
+          path: fc.array(stringUpTo(64), { maxLength: 8 }),
+          anchor: stringUpTo(160),
+          head: stringUpTo(160),
+        }),
+      },
+      { requiredKeys: ['seq', 'here', 'name'] },
+    ),
+  }),
 )
 
 function decodeOk(b: Uint8Array): DecodedSyncFrame {
@@ -117,6 +134,15 @@ function expectWellFormed(f: SyncFrame): void {
       break
     case 'goodbye':
       expect(utf8(f.reason).length).toBeLessThanOrEqual(200)
+      break
+    case 'presence':
+      expect(isDocId(f.docId)).toBe(true)
+      expect(Number.isSafeInteger(f.state.seq)).toBe(true)
+      expect(utf8(f.state.name).length).toBeLessThanOrEqual(100)
+      if (f.state.selection !== undefined) {
+        expect(f.state.selection.path.length).toBeLessThanOrEqual(8)
+        expect(utf8(f.state.selection.anchor).length).toBeLessThanOrEqual(160)
+      }
       break
   }
 }
@@ -252,7 +278,7 @@ describe('sync frames: bad input', () => {
 
   it('rejects unknown message types and an empty buffer', () => {
     expectMalformed(new Uint8Array(0))
-    for (const t of [0, 5, 6, 127, 255])
+    for (const t of [0, 6, 7, 127, 255])
       expectMalformed(Uint8Array.of(t), /unknown sync message type/)
   })
 

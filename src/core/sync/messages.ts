@@ -5,6 +5,7 @@
  *   INTEREST  document topics the sender has open (hashes: ids are never announced)
  *   SYNC      a document id, an Automerge sync message, and signatures over changes
  *   GOODBYE   a reason, before the sender closes the stream
+ *   PRESENCE  (version 2) a document id and where the sender is in it (presence/presence-state.ts)
  * SYNC carries `sigs` from the first version: each entry binds a change hash to its author's key
  * and signature, so signed writes (verified at every hop) need no protocol break.
  */
@@ -14,6 +15,11 @@ import { ProtocolError, type Result, ok, err } from '../errors'
 import { readTabCert, writeTabCert, type TabCert } from '../tab-cert'
 import { Reader, Writer } from '../wire/codec'
 import { protocolId, VERSIONS } from '../wire/versions'
+import {
+  readPresenceState,
+  writePresenceState,
+  type PresenceState,
+} from '../presence/presence-state'
 import { SIG_RECORD_BYTES, SignatureList, type ChangeSignature } from './signature-list'
 
 export { SignatureList, type ChangeSignature } from './signature-list'
@@ -48,6 +54,7 @@ export type DecodedSyncFrame =
   | { type: 'interest'; topics: Uint8Array[] }
   | { type: 'sync'; docId: DocId; message: Uint8Array; sigs: SignatureList }
   | { type: 'goodbye'; reason: string }
+  | { type: 'presence'; docId: DocId; state: PresenceState }
 
 /** A frame to encode: a SYNC's signatures may also be an array (the bytes are the same). */
 export type SyncFrame =
@@ -81,6 +88,8 @@ const T_HELLO = 1
 const T_INTEREST = 2
 const T_SYNC = 3
 const T_GOODBYE = 4
+/** from sync version 2 on: a session of version 1 neither sends nor accepts it */
+const T_PRESENCE = 5
 
 export function encodeSyncFrame(f: SyncFrame): Uint8Array {
   const w = new Writer()
@@ -98,6 +107,9 @@ export function encodeSyncFrame(f: SyncFrame): Uint8Array {
       break
     case 'goodbye':
       w.u8(T_GOODBYE).string(truncateUtf8(f.reason, MAX_REASON_BYTES))
+      break
+    case 'presence':
+      writePresenceState(w.u8(T_PRESENCE).bytes(docIdToBytes(f.docId)), f.state)
       break
   }
   return w.finish()
@@ -133,6 +145,13 @@ export function decodeSyncFrame(buf: Uint8Array): Result<DecodedSyncFrame, Proto
     case T_GOODBYE:
       frame = { type: 'goodbye', reason: r.string(MAX_REASON_BYTES) }
       break
+    case T_PRESENCE: {
+      const id = docIdFromBytes(r.bytes(64))
+      const state = readPresenceState(r)
+      if (r.error === undefined && !id.ok) r.fail('bad document id')
+      frame = { type: 'presence', docId: id.ok ? id.value : '', state }
+      break
+    }
     default:
       return err(new ProtocolError('MALFORMED_MESSAGE', `unknown sync message type ${type}`))
   }

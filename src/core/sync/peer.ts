@@ -1,5 +1,6 @@
 import type { OrreryError } from '../errors'
 import type { DocId } from '../ids'
+import type { PresenceState } from '../presence/presence-state'
 
 /** What the repo needs from a network session with one remote peer. */
 export interface SyncPeer {
@@ -29,6 +30,11 @@ export interface SyncPeer {
    * whether this tab made changes since the last wake (false: only received ones)
    */
   wake(docId: DocId, madeHere?: boolean): void
+  /**
+   * tells the peer where this tab is in a document (presence/doc-presence.ts); absent where the
+   * session cannot carry presence (a mirror's seat; an older sync version drops it)
+   */
+  sendPresence?(docId: DocId, state: PresenceState): void
   /** the peer sent something invalid: close the session (logged), keep everything else */
   fault(error: OrreryError): void
 }

@@ -31,6 +31,10 @@ import {
   type SyncFrame,
 } from './messages'
 import type { SyncPeer } from './peer'
+import type { PresenceState } from '../presence/presence-state'
+
+/** the first sync version whose sessions carry PRESENCE frames */
+export const PRESENCE_SINCE_VERSION = 2
 
 let nextKey = 0
 
@@ -92,6 +96,8 @@ export class SyncSession implements SyncPeer {
   private held: Uint8Array[] = []
   private heldTimer: ReturnType<typeof setTimeout> | undefined
   private helloSent = false
+  /** presence held while the stream drains, latest per document (older states are stale) */
+  private readonly presenceHeld = new Map<DocId, PresenceState>()
   private pumping = false
   private ended = false
   /**
@@ -175,6 +181,33 @@ export class SyncSession implements SyncPeer {
     if (this.ended) return
     this.dirty.add(docId)
     if (!this.pumping) void this.pump()
+  }
+
+  /**
+   * Where this tab is in a document (doc-presence.ts). Dropped by a session of sync version 1,
+   * which has no PRESENCE frame; held while the stream drains, only the latest per document.
+   */
+  sendPresence(docId: DocId, state: PresenceState): void {
+    if (this.ended || !this.helloSent || this.version < PRESENCE_SINCE_VERSION) return
+    if (this.framed.needsDrain || this.presenceHeld.size > 0) {
+      const first = this.presenceHeld.size === 0
+      this.presenceHeld.set(docId, state)
+      if (first) void this.sendHeldPresence()
+      return
+    }
+    this.send({ type: 'presence', docId, state })
+  }
+
+  private async sendHeldPresence(): Promise<void> {
+    try {
+      while (this.framed.needsDrain && !this.ended) await this.framed.drained()
+    } catch {
+      return // the stream ended
+    }
+    const held = [...this.presenceHeld]
+    this.presenceHeld.clear()
+    if (this.ended) return
+    for (const [docId, state] of held) this.send({ type: 'presence', docId, state })
   }
 
   async close(reason: string): Promise<void> {
@@ -291,6 +324,18 @@ export class SyncSession implements SyncPeer {
       }
       case 'sync':
         return this.onSync(f.docId, f.message, f.sigs, bytes.length)
+      case 'presence': {
+        if (this.version < PRESENCE_SINCE_VERSION)
+          return this.fault(
+            new ProtocolError('PROTOCOL_VIOLATION', `presence on sync v${this.version}`),
+          )
+        const admitted = this.admit({ writes: 1, bytes: bytes.length })
+        if (admitted.refused) return admitted.wait
+        this.repo
+          .receivePresence(this, f.docId, f.state)
+          .catch((e: unknown) => this.log.warn(`presence: ${describeError(e)}`))
+        return admitted.wait
+      }
       case 'goodbye':
         this.log.info(`${this.short} said goodbye: ${f.reason}`)
         this.end()
@@ -475,6 +520,7 @@ export class SyncSession implements SyncPeer {
     if (this.ended) return
     this.ended = true
     this.dirty.clear()
+    this.presenceHeld.clear()
     this.releaseHeld()
     this.repo.removePeer(this)
     this.opts.onClose(this)

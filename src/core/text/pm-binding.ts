@@ -32,6 +32,7 @@ import { applySteps, markFixes, reconcileMarks, type Typed } from './pm-steps'
 import type { Span } from './rich-text'
 import { textSchema } from './schema'
 import { needsRead, renderable } from './span-checks'
+import { cursorsOf, positionsOf, type CursorPair, type PositionPair } from './pm-cursors'
 
 const log = createLogger('text')
 
@@ -88,6 +89,17 @@ export class TextBinding {
     const { spans, doc } = renderable(this.adapter, this.session.spans())
     this.spans = spans
     this.rendered = doc
+  }
+
+  /** Where the editor's selection is, as cursors into the text (what presence tells peers). */
+  selectionCursors(state: EditorState): CursorPair | undefined {
+    const { anchor, head } = state.selection
+    return cursorsOf(this.adapter, this.spans, this.session, { anchor, head })
+  }
+
+  /** A peer's selection (cursors) as positions in the editor's document `doc` now. */
+  positions(cursors: CursorPair, doc: Node): PositionPair | undefined {
+    return positionsOf(this.adapter, this.spans, this.session, doc, cursors)
   }
 
   attach(editor: EditorHost): void {

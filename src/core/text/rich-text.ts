@@ -88,6 +88,30 @@ export function findText(doc: AutomergeDoc, keys: readonly string[]): string | u
 }
 
 /**
+ * A cursor before the character at `index` (Automerge's: it names that character, `e` past the
+ * end), clamped to the text; undefined when Automerge refuses it.
+ */
+export function textCursor(doc: AutomergeDoc, obj: string, index: number): string | undefined {
+  try {
+    return doc.getCursor(obj, Math.max(0, Math.min(Math.trunc(index), doc.length(obj))))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Where a cursor is in the text now. A cursor from a peer may name a character this replica does
+ * not have yet (or garbage): undefined then, never a throw.
+ */
+export function cursorPosition(doc: AutomergeDoc, obj: string, cursor: string): number | undefined {
+  try {
+    return doc.getCursorPosition(obj, cursor)
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * The text object at `keys`, made if missing (maps on the way, as `state.set` makes them). A
  * scalar string already there becomes the text's first paragraph; anything else is a conflict.
  */

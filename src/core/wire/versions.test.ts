@@ -43,7 +43,9 @@ describe('the version policy', () => {
       OUTBOX_PROTOCOL,
       RELEASES_PROTOCOL,
     ]).toEqual(
-      ['sync', 'discovery', 'blocks', 'outbox', 'releases'].map((n) => `/orrery/${n}/1.0.0`),
+      ['sync/2', 'discovery/1', 'blocks/1', 'outbox/1', 'releases/1'].map(
+        (n) => `/orrery/${n}.0.0`,
+      ),
     )
     expect(MIRROR_PROTOCOL).toBe('/orrery/mirror/2.0.0') // 2: envelopes name their space's list
   })
@@ -59,7 +61,7 @@ describe('the version policy', () => {
     expect(p.majorOf('/orrery/outbox/1.0.0')).toBe(1)
     expect(p.majorOf('/orrery/outbox/2.0.0')).toBe(2)
     expect(p.majorOf('/orrery/outbox/3.0.0')).toBeUndefined()
-    expect(p.majorOf('/orrery/sync/2.0.0')).toBeUndefined()
+    expect(p.majorOf('/orrery/sync/3.0.0')).toBeUndefined()
   })
 
   it('derives the HELLO version from the negotiated major (sync 1.0.0 keeps its historical 2)', () => {

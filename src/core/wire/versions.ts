@@ -31,7 +31,8 @@ export interface Spoken {
 
 /** What this build of Orrery speaks. Bump `current` and move the old one to `previous`. */
 export const VERSIONS: Readonly<Record<ProtocolName, Readonly<Spoken>>> = Object.freeze({
-  sync: { current: 1, previous: [] },
+  // 2: PRESENCE frames (issue 20); 1 is still spoken, without presence
+  sync: { current: 2, previous: [1] },
   discovery: { current: 1, previous: [] },
   blocks: { current: 1, previous: [] },
   outbox: { current: 1, previous: [] },
