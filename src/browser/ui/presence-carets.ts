@@ -99,6 +99,5 @@ function caretElement(c: Caret): HTMLElement {
   caret.style.borderColor = c.color
   caret.setAttribute('data-testid', 'remote-caret')
   caret.setAttribute('title', c.name)
-  caret.append('\u2060') // a word joiner: the caret gets a line box, the text no break
-  return caret
+  return caret // empty: it adds nothing to the text (an inline box with a border still shows)
 }
