@@ -54,6 +54,9 @@ import {
 
 export type { DocHandleContext, DocHandleEvents, DocStatus }
 
+/** the longest top-level text a document's cached view is written with (about six pages) */
+export const VIEW_TEXT_LIMIT = 20_000
+
 export class DocHandle {
   readonly events = new Emitter<DocHandleEvents>()
   private readonly subscribers = new DocSubscribers({
@@ -80,6 +83,8 @@ export class DocHandle {
   private stashed: PatchGroup[] = []
   /** editors of this document's rich text (doc-text.ts) */
   private readonly texts = new Set<TextSession>()
+  /** top-level keys that hold rich text (an editor opened it, or a splice went into it) */
+  private readonly textKeys = new Set<string>()
   private closed = false
 
   constructor(
@@ -182,6 +187,7 @@ export class DocHandle {
     if (this.doc.pendingOps() > 0 || this.scheduled) this.flush()
     const session = new TextSession(this.textHost, keys)
     this.texts.add(session)
+    if (keys.length === 1) this.textKeys.add(keys[0] as string)
     return session
   }
 
@@ -425,6 +431,20 @@ export class DocHandle {
     return this.closed
   }
 
+  /**
+   * Whether the whole document may be read for its cached view: not while a top-level rich text
+   * is longer than VIEW_TEXT_LIMIT characters (view-cache.ts). Only texts this tab has seen
+   * (opened, or written into) are checked: looking for others would cost what it saves.
+   */
+  viewable(): boolean {
+    if (this.closed) return false
+    for (const key of this.textKeys) {
+      const obj = findText(this.doc, [key])
+      if (obj !== undefined && this.doc.length(obj) > VIEW_TEXT_LIMIT) return false
+    }
+    return true
+  }
+
   // ---- the flush -----------------------------------------------------------------------------
 
   /**
@@ -508,6 +528,8 @@ export class DocHandle {
         groups = [...this.stashed.splice(0), { patches: this.doc.diffIncremental() }]
       }
       const patches = groups.length === 1 ? groups[0]!.patches : groups.flatMap((g) => g.patches)
+      for (const p of patches)
+        if (p.action === 'splice' && p.path.length === 2) this.textKeys.add(String(p.path[0]))
       if (fromTabs || fromPeers) this.rules.repair(this.doc, patches)
       if (patches.length > 0) {
         this.subscribers.notify(patches)

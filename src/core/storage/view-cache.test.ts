@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { utf8 } from '../bytes'
 import { newDocId } from '../ids'
 import { Repo } from '../repo/repo'
+import { VIEW_TEXT_LIMIT } from '../repo/doc-handle'
 import { StateApi } from '../state'
 import { MemoryStorageAdapter } from './memory'
 import { encodeView, pick, ViewCache, type ViewSource } from './view-cache'
@@ -200,6 +201,32 @@ describe('ViewCache', () => {
     // the document's own chunks load without the view beside them
     const again = new Repo({ storage, tabId: 't2' })
     expect(await new StateApi(again).get(`/${h.id}/todo/title`)).toBe('milk')
+  })
+
+  it('a document whose rich text grew long gets no view, and its stale view is dropped', async () => {
+    const storage = new MemoryStorageAdapter()
+    const views = new ViewCache(storage, { quietMs: 60_000 })
+    const repo = new Repo({ storage, tabId: 't1', views })
+    const h = await repo.create()
+    h.write(['title'], 'notes')
+    const text = h.openText(['text'])
+    text.edit((ops) => ops.splice(0, 0, 'short'))
+    await repo.flushAll()
+    expect((await views.read(h.id))?.value).toEqual({ title: 'notes', text: 'short' })
+    // it grows past VIEW_TEXT_LIMIT, an edit at a time
+    text.close()
+    const chunk = 'x'.repeat(1000)
+    const t = h.openText(['text'])
+    for (let i = 0; i <= VIEW_TEXT_LIMIT / chunk.length; i++)
+      t.edit((ops) => ops.splice(5, 0, chunk))
+    t.close()
+    expect(h.viewable()).toBe(false)
+    await repo.flushAll()
+    expect(await views.read(h.id)).toBeUndefined()
+    // a state API reader waits for the document instead: it gets the text, never a stale one
+    expect(((await new StateApi(repo).get(`/${h.id}/text`)) as string).length).toBeGreaterThan(
+      VIEW_TEXT_LIMIT,
+    )
   })
 
   it('rewrites a view that is behind its document when the document opens', async () => {

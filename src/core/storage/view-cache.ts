@@ -7,7 +7,7 @@
  * It is a cache, never the truth: written from the live document a moment after it changes
  * (once things are quiet, at least every few seconds under constant change, and at once when
  * the page goes away), skipped for documents holding values JSON cannot carry (bytes, dates) or too
- * big to serialize cheaply, and ignored when unreadable.
+ * big to serialize cheaply (a long rich text among them), and ignored when unreadable.
  */
 import { sameHeads } from '../heads'
 import { fromUtf8, utf8 } from '../bytes'
@@ -33,6 +33,11 @@ export interface ViewSource {
   read(keys: readonly string[]): unknown
   /** bytes the document takes in storage: a bound on the cost of serializing it */
   readonly storedBytes: number
+  /**
+   * false when reading the whole document would be too slow to do every few seconds (a long
+   * rich text: 162,000 characters took ~100 ms, a stall in the middle of typing); no view then
+   */
+  viewable?(): boolean
 }
 
 export interface ViewCacheOptions {
@@ -210,14 +215,15 @@ export class ViewCache {
       heads = source.heads
       const last = this.stored.get(id)
       if (last !== undefined && sameHeads(last, heads)) return
-      json = encodeView({ heads, value: source.read([]) })
+      json =
+        source.viewable?.() === false ? undefined : encodeView({ heads, value: source.read([]) })
     } catch (e) {
       // the document closed or failed under us: no view this time, nothing else affected
       log.warn(`could not read ${id} for its view: ${describeError(e)}`)
       return
     }
     if (json === undefined) {
-      // bytes or dates inside: a stale view must not stay behind either
+      // bytes or dates inside, or too long a text: a stale view must not stay behind either
       this.stored.delete(id)
       await this.storage
         .batch([

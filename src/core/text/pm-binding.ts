@@ -28,7 +28,7 @@ import { patchSpans } from '@automerge/prosemirror/dist/maintainSpans.js'
 import { pmDocFromSpans } from '@automerge/prosemirror/dist/traversal.js'
 import { createLogger } from '../log'
 import type { TextEvent, TextSession } from '../repo/doc-text'
-import { applySteps, markFixes, reconcileMarks, type Typed } from './pm-steps'
+import { applySteps, markFixes, reconcileMarks, type Typed, type TypingAnchor } from './pm-steps'
 import type { Span } from './rich-text'
 import { textSchema } from './schema'
 import { needsRead, renderable } from './span-checks'
@@ -53,6 +53,8 @@ export class TextBinding {
   private rendered: Node | undefined
   private editor: EditorHost | undefined
   private applying = false
+  /** the paragraph last typed in, in both coordinates (pm-steps.ts): cleared by any other change */
+  private readonly typing: TypingAnchor = {}
   /** told when a local edit was refused (the editor has been put back) */
   onRefused: ((error: unknown) => void) | undefined
 
@@ -86,6 +88,7 @@ export class TextBinding {
 
   /** Reads the text again, in a shape the editor can show (see `renderable`). */
   private read(): void {
+    this.typing.value = undefined
     const { spans, doc } = renderable(this.adapter, this.session.spans())
     this.spans = spans
     this.rendered = doc
@@ -112,6 +115,7 @@ export class TextBinding {
   }
 
   private fromElsewhere(e: TextEvent): void {
+    this.typing.value = undefined
     const editor = this.editor
     if (editor === undefined) {
       this.follow(e)
@@ -177,7 +181,16 @@ export class TextBinding {
         const collect = mine.length === 1 ? typed : undefined
         mine.forEach((t, i) => {
           const spans = i === 0 ? this.spans : read()
-          applySteps(this.adapter, spans, t.steps, t.docs[0] as Node, ops, read, collect)
+          applySteps(
+            this.adapter,
+            spans,
+            t.steps,
+            t.docs[0] as Node,
+            ops,
+            read,
+            collect,
+            this.typing,
+          )
         })
       })
       // typed text that took other marks than the editor gave it (it grew into a neighbour's
