@@ -170,3 +170,53 @@ test('a manifest whose signature does not verify is refused with a clear message
   await expect(a.page.getByTestId('app-error')).toContainText('signature does not verify')
   expect((await a.page.evaluate(() => window.orrery.apps.list())).installed).toEqual([])
 })
+
+test('an app embeds the rich-text editor on its own documents, and on no other', async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, `${relay.url}/#/app/${microblog}`)
+  await a.page.getByTestId('new-community').click()
+  await expect(a.page.getByTestId('my-role')).toHaveText('admin', { timeout: 20_000 })
+  // what the microblog's code can do with the API it was given
+  const doc = await a.page.evaluate(async () => {
+    const deep = (root: Document | ShadowRoot): HTMLElement | undefined => {
+      for (const el of root.querySelectorAll('*')) {
+        if ((el as Partial<AppElement>).orrery?.text !== undefined) return el as HTMLElement
+        const inner = el.shadowRoot === null ? undefined : deep(el.shadowRoot)
+        if (inner !== undefined) return inner
+      }
+      return undefined
+    }
+    type AppElement = { orrery: import('../src/core/apps/api').AppApi }
+    const app = (deep(document) as unknown as AppElement).orrery
+    const id = app.startDoc ?? (await app.docs.list())[0]!
+    const editor = await app.text.editor(`/${id}/long`)
+    editor.dataset['testid'] = 'app-editor'
+    document.body.append(editor)
+    ;(window as unknown as { __app: unknown }).__app = app
+    return id
+  })
+  const editor = a.page.getByTestId('app-editor').getByTestId('text-editor')
+  await expect(editor).toHaveAttribute('contenteditable', 'true', { timeout: 20_000 })
+  await editor.click()
+  await a.page.keyboard.type('A long post, ')
+  await a.page.keyboard.press('Control+b')
+  await a.page.keyboard.type('with bold')
+  await expect(editor.locator('strong')).toHaveText('with bold')
+  const read = await a.page.evaluate(async (id) => {
+    const app = (window as unknown as { __app: import('../src/core/apps/api').AppApi }).__app
+    const text = await app.text.open(`/${id}/long`)
+    const spans = text.spans()
+    text.close()
+    const other = await window.orrery.docs.create()
+    const refused = await app.text.editor(`/${other}/long`).then(
+      () => 'opened',
+      (e: { code?: string }) => e.code,
+    )
+    return { value: await app.state.get(`/${id}/long`), spans: spans.length, refused }
+  }, doc)
+  expect(read.value).toBe('A long post, with bold')
+  expect(read.spans).toBeGreaterThan(1) // the text, and its bold
+  expect(read.refused).toBe('FORBIDDEN')
+})

@@ -10,16 +10,19 @@ import type { AppManifest } from '../../core/blocks/types'
 import { OrreryError } from '../../core/errors'
 import { parsePath } from '../../core/paths'
 import type { DocSyncState } from '../../core/repo/doc-state'
+import type { TextSession } from '../../core/repo/doc-text'
 import { roleAtLeast } from '../../core/spaces/model'
 import type { Unsubscribe } from '../../core/state'
 import type { JsonValue } from '../../core/values'
 import { appLinkHash, type LinkKeys } from '../links'
 import type { AppDocs } from './app-docs'
+import type { OrreryTextEditor } from '../ui/text-editor'
 
 /** What a scoped API uses of the shell's API (`window.orrery`, which satisfies it). */
 export interface ScopeHost {
   readonly state: AppStateApi
   readonly docs: {
+    text(id: string, path: readonly string[]): Promise<TextSession>
     state(id: string): Promise<DocSyncState>
     onState(id: string, cb: (state: DocSyncState) => void): Unsubscribe
     linkKeys(id: string): LinkKeys
@@ -67,6 +70,13 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
     }
   }
   const check = (path: string): void => own(parsePath(path).docId)
+  /** a text's document and keys, the document the app's own */
+  const textAt = (path: string): { docId: string; keys: string[] } => {
+    const { docId, keys } = parsePath(path)
+    own(docId)
+    if (keys.length === 0) throw new OrreryError('INVALID_PATH', 'a text lives under a key')
+    return { docId, keys }
+  }
   const actions = new Map<string, ActionSpec>()
   const role = (docId: string): SpaceRole | undefined => o.orrery.spaces.role(docId)
 
@@ -161,6 +171,21 @@ export async function scopedApi(o: ScopeOptions): Promise<AppApi> {
         app: o.cid,
         ...(space === undefined ? {} : { space }),
       } as never)
+    },
+    text: {
+      editor: async (path) => {
+        const { docId, keys } = textAt(path)
+        await import('../ui/text-editor')
+        const editor = document.createElement('orrery-text-editor') as OrreryTextEditor
+        editor.path = keys
+        editor.guard = own // it opens nothing the app could not open itself
+        editor.docId = docId
+        return editor
+      },
+      open: async (path) => {
+        const { docId, keys } = textAt(path)
+        return o.orrery.docs.text(docId, keys)
+      },
     },
     navigate: (docId) => {
       own(docId)

@@ -37,6 +37,8 @@ export class OrreryTextEditor extends LitElement {
   declare people: PersonHere[]
   /** the keys of the text in the document */
   path: string[] = ['text']
+  /** throws for a document this editor may not open (an app's editor: only the app's own) */
+  guard: ((docId: string) => void) | undefined
   private view: EditorView | undefined
   private binding: TextBinding | undefined
   private presence: PresenceHandle | undefined
@@ -84,6 +86,7 @@ export class OrreryTextEditor extends LitElement {
     let session
     let presence
     try {
+      this.guard?.(this.docId)
       ;[session, presence] = await Promise.all([
         api().docs.text(this.docId, this.path),
         api().docs.presence(this.docId),
@@ -370,7 +373,7 @@ export class OrreryTextEditor extends LitElement {
       <label class="me"
         >You appear as
         <input
-          data-testid="display-name"
+          data-testid="my-name"
           placeholder="your name"
           maxlength="100"
           .value=${api().docs.displayName()}

@@ -5,6 +5,7 @@
  * identity. See docs/ARCHITECTURE.md for how far this isolation holds in a shared origin.
  */
 import type { DocSyncState } from '../repo/doc-state'
+import type { TextSession } from '../repo/doc-text'
 
 export type { DocSyncKind, DocSyncState } from '../repo/doc-state'
 
@@ -93,6 +94,23 @@ export interface AppApi {
   actions: {
     define(name: string, spec: ActionSpec): void
     run(name: string, docId: string, args?: unknown): Promise<unknown>
+  }
+  /**
+   * Rich text (bold, italic, links, headings, lists, code) at a path of one of the app's
+   * documents, `/<docId>/<key>`, edited by everyone at once; every edit is a signed write checked
+   * like any other, and presence (who is here, their carets) comes with the editor.
+   */
+  text: {
+    /**
+     * The shell's editor on that text, ready to put into the app's page: toolbar, who is here,
+     * read-only for whoever may not write. Remove it from the page to close it.
+     */
+    editor(path: string): Promise<HTMLElement>
+    /**
+     * The text itself, for an app that brings its own editor: `spans()`, `edit(fn)`, `onChange`,
+     * `writable()`, `close()` (src/core/repo/doc-text.ts)
+     */
+    open(path: string): Promise<TextSession>
   }
   /** ask the shell to show this document in the address bar (so reloads and links keep it) */
   navigate(docId: string): void
