@@ -139,6 +139,18 @@ test('a reader sees the text live and cannot type into it', async ({ browser, re
   // the writer sees the reader by the name the space's member record gives her
   await expect(a.page.getByTestId('person')).toHaveText('Rea', { timeout: 30_000 })
   await expect(a.page.getByTestId('person')).toHaveAttribute('title', /named by the space/)
+  // promoted while the page is open: her editor becomes writable, with its toolbar
+  const rea = await r.page.evaluate(() => window.orrery.identity.id())
+  await a.page.evaluate(
+    async ({ space, rea }) => window.orrery.state.set(`/${space}/members/${rea}/role`, 'writer'),
+    { space: await a.page.evaluate((d) => window.orrery.spaces.of(d), doc), rea },
+  )
+  await expect(text(r.page)).toHaveAttribute('contenteditable', 'true', { timeout: 30_000 })
+  await expect(r.page.getByRole('toolbar', { name: 'formatting' })).toBeVisible()
+  await text(r.page).click()
+  await r.page.keyboard.press('End')
+  await r.page.keyboard.type(', Rea too')
+  await expect(text(a.page)).toContainText('and more, Rea too', { timeout: 30_000 })
 })
 
 test('people here: names, carets and selections, live; one who leaves is gone', async ({

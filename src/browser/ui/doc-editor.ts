@@ -385,7 +385,14 @@ export class OrreryDocEditor extends FrameElement {
         }
       </p>
       ${absent ?? ''}
-      ${page && absent === undefined ? html`<orrery-text-editor doc-id=${this.docId}></orrery-text-editor>` : ''}
+      ${
+        page && absent === undefined
+          ? html`<orrery-text-editor
+              doc-id=${this.docId}
+              .mayWrite=${this.writable?.ok}
+            ></orrery-text-editor>`
+          : ''
+      }
       <details ?open=${this.treeOpen} data-testid="developer-view">
         <summary @click=${(e: Event) => this.toggleTree(e)}>
           Developer view: keys and values

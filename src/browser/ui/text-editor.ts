@@ -28,6 +28,7 @@ export class OrreryTextEditor extends LitElement {
     writable: { state: true },
     ready: { state: true },
     people: { state: true },
+    mayWrite: { attribute: false },
   }
   declare docId: string
   declare error: string
@@ -35,6 +36,11 @@ export class OrreryTextEditor extends LitElement {
   declare ready: boolean
   /** the other people with the document open */
   declare people: PersonHere[]
+  /**
+   * what the page last learnt of this tab's right to write (the shell asks again every few
+   * seconds: a role changes while the page is open); the editor and toolbar follow it
+   */
+  declare mayWrite: boolean | undefined
   /** the keys of the text in the document */
   path: string[] = ['text']
   /** throws for a document this editor may not open (an app's editor: only the app's own) */
@@ -59,6 +65,7 @@ export class OrreryTextEditor extends LitElement {
 
   override updated(changed: PropertyValues): void {
     if (changed.has('docId')) void this.mount()
+    else if (changed.has('mayWrite')) this.recheckWritable()
   }
 
   override disconnectedCallback(): void {
@@ -150,6 +157,16 @@ export class OrreryTextEditor extends LitElement {
    */
   get content(): string {
     return this.view?.state.doc.toString() ?? ''
+  }
+
+  /** Asks the session again whether this tab may write: the toolbar and the editor follow. */
+  private recheckWritable(): void {
+    const session = this.binding?.session
+    if (session === undefined) return
+    const writable = session.writable()
+    if (writable === this.writable) return
+    this.writable = writable
+    this.view?.setProps({}) // ProseMirror asks `editable` again
   }
 
   /** Tells the others this tab is here, with its selection while the editor has the focus. */
