@@ -4,10 +4,7 @@
  * an outsider who knows only the id neither sees nor plants anyone.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
+import type { Libp2p } from 'libp2p'
 import { identify } from '@libp2p/identify'
 import type { Stream } from '@libp2p/interface'
 import type { OrreryPeer } from '../src/core/peer'
@@ -16,27 +13,15 @@ import { encodeSyncFrame, SYNC_PROTOCOL } from '../src/core/sync/messages'
 import { encodeMessage } from '../src/core/wire/framing'
 import { protocolId } from '../src/core/wire/versions'
 import { helloFrame } from './attack-kit'
-import { connect, makePeer, openDoc, sleep, waitFor, type TestPeerOptions } from './peers'
-import { TestEditor } from './text-editors'
+import { connect, memoryNode, openDoc, sleep, waitFor } from './peers'
+import { textTestbed, type TestEditor } from './text-editors'
 
 const FAST = { throttleMs: 10, heartbeatMs: 200, ttlMs: 600 }
-const running: { stop(): void | Promise<void> }[] = []
-const editors: TestEditor[] = []
+const { peer, editor } = textTestbed({ presenceTiming: FAST })
+const nodes: Libp2p[] = []
 afterEach(async () => {
-  for (const e of editors.splice(0)) e.close()
-  await Promise.all(running.splice(0).map(async (p) => p.stop()))
+  await Promise.all(nodes.splice(0).map(async (n) => n.stop()))
 })
-async function peer(opts: TestPeerOptions = {}): Promise<OrreryPeer> {
-  const p = await makePeer({ presenceTiming: FAST, ...opts })
-  running.push(p)
-  await p.identityReady
-  return p
-}
-function editor(...args: ConstructorParameters<typeof TestEditor>): TestEditor {
-  const e = new TestEditor(...args)
-  editors.push(e)
-  return e
-}
 
 /** says where `e`'s selection is, as the shell does after every selection change */
 function tell(p: OrreryPeer, e: TestEditor, id: string, name: string): void {
@@ -153,14 +138,8 @@ describe('presence', () => {
 
 describe('presence from outsiders and other versions', () => {
   async function rawNode(): Promise<Libp2p> {
-    const n = await createLibp2p({
-      addresses: { listen: [] },
-      transports: [memory()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify() },
-    })
-    running.push(n)
+    const n = await memoryNode('outsider', { identify: identify() })
+    nodes.push(n)
     return n
   }
   const presenceFrame = (docId: string, seq = 1): Uint8Array =>

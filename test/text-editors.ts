@@ -7,6 +7,40 @@ import { setBlockType, splitBlock, toggleMark } from 'prosemirror-commands'
 import { EditorState, TextSelection, type Command, type Transaction } from 'prosemirror-state'
 import { TextBinding, type EditorHost } from '../src/core/text/pm-binding'
 import type { DocHandle } from '../src/core/repo/doc-handle'
+import { afterEach, expect } from 'vitest'
+import type { OrreryPeer } from '../src/core/peer'
+import { makePeer, type TestPeerOptions } from './peers'
+
+/**
+ * `const { peer, editor } = textTestbed()` at a file's top level: peers (identity ready) and
+ * editors made in a test are closed after it, and every editor must have shown the text as the
+ * document holds it after each of its transactions.
+ */
+export function textTestbed(defaults: TestPeerOptions = {}): {
+  peer: (opts?: TestPeerOptions) => Promise<OrreryPeer>
+  editor: (...args: ConstructorParameters<typeof TestEditor>) => TestEditor
+} {
+  const running: OrreryPeer[] = []
+  const editors: TestEditor[] = []
+  afterEach(async () => {
+    for (const e of editors) expect(e.mismatches).toEqual([])
+    for (const e of editors.splice(0)) e.close()
+    await Promise.all(running.splice(0).map(async (p) => p.stop()))
+  })
+  return {
+    peer: async (opts = {}) => {
+      const p = await makePeer({ ...defaults, ...opts })
+      running.push(p)
+      await p.identityReady
+      return p
+    },
+    editor: (...args) => {
+      const e = new TestEditor(...args)
+      editors.push(e)
+      return e
+    },
+  }
+}
 
 export class TestEditor implements EditorHost {
   state: EditorState

@@ -2,32 +2,15 @@
  * Issue 20: rich text edited in ProseMirror on several peers over real streams converges to the
  * same text and marks, and every edit is a write like any other (signed, judged by the space).
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { toggleMark } from 'prosemirror-commands'
 import { TextSelection } from 'prosemirror-state'
 import type { OrreryPeer } from '../src/core/peer'
 import type { Spaces } from '../src/core/spaces/manager'
-import { connect, makePeer, openDoc, sleep, waitFor } from './peers'
-import { TestEditor } from './text-editors'
+import { connect, openDoc, sleep, waitFor } from './peers'
+import { textTestbed, type TestEditor } from './text-editors'
 
-const running: OrreryPeer[] = []
-const editors: TestEditor[] = []
-afterEach(async () => {
-  for (const e of editors) expect(e.mismatches).toEqual([])
-  for (const e of editors.splice(0)) e.close()
-  await Promise.all(running.splice(0).map(async (p) => p.stop()))
-})
-async function peer(): Promise<OrreryPeer> {
-  const p = await makePeer()
-  running.push(p)
-  await p.identityReady
-  return p
-}
-function editor(...args: ConstructorParameters<typeof TestEditor>): TestEditor {
-  const e = new TestEditor(...args)
-  editors.push(e)
-  return e
-}
+const { peer, editor } = textTestbed()
 const same = (a: TestEditor, b: TestEditor): boolean => a.doc.eq(b.doc)
 
 describe('rich text in ProseMirror', () => {
