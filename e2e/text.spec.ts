@@ -1,8 +1,8 @@
 /**
  * Issue 20 in real Chromium: pages people write in. Three people type at once in one paragraph
  * and converge to the same text and marks; a reload mid-typing keeps every acknowledged
- * keystroke; a peer cut off from the others writes a paragraph that merges when the link heals;
- * a reader's editor is read-only.
+ * keystroke; a peer cut off from the others, or offline, writes a paragraph that merges when the
+ * link heals; a reader's editor is read-only until promoted; presence shows who is here.
  */
 import type { Page } from '@playwright/test'
 import { expect, openPeer, shareLink, test, untilReady } from './fixtures'
@@ -105,6 +105,40 @@ test('a peer cut off from the others writes a paragraph that merges when they me
   for (const p of [a, b]) {
     await expect(text(p.page)).toContainText('b wrote alone', { timeout: 45_000 })
     await expect(text(p.page)).toContainText('Day two, from a')
+  }
+  await expect.poll(async () => (await shown(a.page)) === (await shown(b.page))).toBe(true)
+  await expect(text(a.page).locator('p')).toHaveCount(3)
+})
+
+test('a peer that went offline writes a paragraph that merges when the network returns', async ({
+  browser,
+  relay,
+}) => {
+  const a = await openPeer(browser, relay.url)
+  const doc = await newPage(a.page, 'Field notes')
+  await text(a.page).click()
+  await a.page.keyboard.type('Morning')
+  const b = await openPeer(browser, await shareLink(a.page, doc))
+  await expect(text(b.page)).toContainText('Morning', { timeout: 45_000 })
+  await b.page.evaluate(() => navigator.serviceWorker.ready)
+  // b loses the network and reloads: the page comes from its cache, the text from its disk
+  await b.context.setOffline(true)
+  await b.page.reload()
+  await untilReady(b.page)
+  await expect(b.page.getByTestId('relay-state')).not.toHaveText('relay connected')
+  await expect(text(b.page)).toContainText('Morning')
+  await caretAtEndOfFirst(b.page)
+  await b.page.keyboard.press('Enter')
+  await b.page.keyboard.type('Written on the train')
+  await caretAtEndOfFirst(a.page)
+  await a.page.keyboard.press('Enter')
+  await a.page.keyboard.type('Meanwhile at home')
+  await expect(text(a.page)).not.toContainText('train')
+  // the network returns: nothing to do but wait
+  await b.context.setOffline(false)
+  for (const p of [a, b]) {
+    await expect(text(p.page)).toContainText('Written on the train', { timeout: 60_000 })
+    await expect(text(p.page)).toContainText('Meanwhile at home', { timeout: 60_000 })
   }
   await expect.poll(async () => (await shown(a.page)) === (await shown(b.page))).toBe(true)
   await expect(text(a.page).locator('p')).toHaveCount(3)

@@ -17,6 +17,7 @@ import type { PresenceSelection } from '../../core/presence/presence-state'
 import type { PresenceHandle } from '../facade/presence'
 import { defineElement } from './define'
 import { caretsPlugin, showCarets, type Caret } from './presence-carets'
+import { editingBlocksPlugin } from './editing-blocks'
 import { api, shared } from './shared'
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))
@@ -117,6 +118,7 @@ export class OrreryTextEditor extends LitElement {
         plugins: [
           binding.plugin,
           caretsPlugin(),
+          editingBlocksPlugin(),
           history(),
           keymap(keys(schema)),
           keymap(baseKeymap),
@@ -263,6 +265,10 @@ export class OrreryTextEditor extends LitElement {
       .ProseMirror > * {
         content-visibility: auto;
         contain-intrinsic-size: auto 1.5em;
+      }
+      /* the blocks the selection is in (editing-blocks.ts) */
+      .ProseMirror > .editing {
+        content-visibility: visible;
       }
       .ProseMirror:focus {
         border-color: #58f;
