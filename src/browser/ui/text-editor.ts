@@ -129,7 +129,9 @@ export class OrreryTextEditor extends LitElement {
       dispatchTransaction: (tr) => {
         view.updateState(view.state.apply(tr))
         if (tr.docChanged && tr.getMeta(textSyncKey) === undefined) this.error = ''
-        if (tr.selectionSet || tr.docChanged) this.sayHere()
+        // where this tab is changed (a peer's change moves nothing: cursors name characters)
+        if ((tr.selectionSet || tr.docChanged) && tr.getMeta(textSyncKey) !== 'elsewhere')
+          this.sayHere()
         // a peer's change may bring the character someone's caret names
         if (tr.getMeta(textSyncKey) === 'elsewhere' && this.unresolved) this.queueCarets()
       },

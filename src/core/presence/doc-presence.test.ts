@@ -97,10 +97,15 @@ describe('DocPresence', () => {
     p.close()
   })
 
-  it('does not send a state the decoder would refuse', async () => {
+  it('does not send a state the decoder would refuse, and sends any 100-character name', async () => {
     const b = fakePeer('b')
     const p = new DocPresence(DOC, () => [b.peer], TIMING)
-    p.set({ name: 'x'.repeat(101) })
+    p.set({ name: '😀'.repeat(100) }) // 400 bytes
+    await new Promise((r) => setTimeout(r, 5))
+    expect(b.sent.map((s) => s.name)).toEqual(['😀'.repeat(100)])
+    b.sent.length = 0
+    await new Promise((r) => setTimeout(r, 40))
+    p.set({ name: 'x'.repeat(401) })
     await new Promise((r) => setTimeout(r, 5))
     expect(b.sent).toEqual([])
     p.set({ name: 'tab\there' })

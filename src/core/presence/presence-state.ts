@@ -29,7 +29,8 @@ export interface PresenceState {
   selection?: PresenceSelection
 }
 
-export const MAX_PRESENCE_NAME_BYTES = 100
+/** a name of up to 100 characters (a space's member names, and the shell's field, allow that) */
+export const MAX_PRESENCE_NAME_BYTES = 400
 export const MAX_PRESENCE_PATH_KEYS = 8
 export const MAX_PRESENCE_KEY_BYTES = 64
 /** an Automerge cursor is an op id (`<counter>@<actor hex>`): well under this */

@@ -67,7 +67,7 @@ const frameArb: fc.Arbitrary<SyncFrame> = fc.oneof(
       {
         seq: fc.maxSafeNat(),
         here: fc.boolean(),
-        name: stringUpTo(100),
+        name: stringUpTo(400),
         selection: fc.record({
           path: fc.array(stringUpTo(64), { maxLength: 8 }),
           anchor: stringUpTo(160),
@@ -138,7 +138,7 @@ function expectWellFormed(f: SyncFrame): void {
     case 'presence':
       expect(isDocId(f.docId)).toBe(true)
       expect(Number.isSafeInteger(f.state.seq)).toBe(true)
-      expect(utf8(f.state.name).length).toBeLessThanOrEqual(100)
+      expect(utf8(f.state.name).length).toBeLessThanOrEqual(400)
       if (f.state.selection !== undefined) {
         expect(f.state.selection.path.length).toBeLessThanOrEqual(8)
         expect(utf8(f.state.selection.anchor).length).toBeLessThanOrEqual(160)
