@@ -313,20 +313,17 @@ export class OrreryTextEditor extends LitElement {
       .me input {
         width: 10em;
       }
-      .remote-caret {
-        position: relative;
-        border-left: 2px solid;
-        margin-left: -1px;
-        margin-right: -1px;
-        pointer-events: none;
-      }
       .pm {
         position: relative;
       }
-      .remote-names {
+      .remote-carets {
         position: absolute;
         inset: 0;
         pointer-events: none;
+      }
+      .remote-caret {
+        position: absolute;
+        border-left: 2px solid;
       }
       .remote-name {
         position: absolute;
