@@ -55,9 +55,26 @@ export function caretsPlugin(): Plugin<Carets> {
       layer.className = 'remote-carets'
       layer.setAttribute('aria-hidden', 'true')
       view.dom.parentElement?.append(layer)
-      const layout = (): void => draw(view, layer)
+      // drawn in the next frame, once for a burst of updates: measuring a caret's place forces a
+      // layout, which must not happen inside every keystroke's own update
+      let frame: number | undefined
+      const layout = (): void => {
+        if (frame !== undefined) return
+        if (caretsKey.getState(view.state)?.carets.length === 0 && layer.childElementCount === 0)
+          return
+        frame = requestAnimationFrame(() => {
+          frame = undefined
+          draw(view, layer)
+        })
+      }
       layout()
-      return { update: layout, destroy: () => layer.remove() }
+      return {
+        update: layout,
+        destroy: () => {
+          if (frame !== undefined) cancelAnimationFrame(frame)
+          layer.remove()
+        },
+      }
     },
   })
 }
